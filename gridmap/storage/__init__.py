@@ -1,0 +1,52 @@
+"""Storage: the ``Store`` protocol and its two implementations.
+
+``open_store(url)`` picks one from ``GRIDMAP_DATABASE_URL``-style URLs:
+``postgresql://…`` → PostGIS; ``duckdb:///path``, a plain path or ``:memory:``
+→ the embedded DuckDB store; ``None`` → ``./gridmap.duckdb``.
+This package is the only place that imports a database driver.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gridmap.storage.base import BBox, Store, WriteResult, check_bbox
+
+__all__ = ["DEFAULT_URL", "BBox", "Store", "WriteResult", "check_bbox", "open_store"]
+
+DEFAULT_URL = "./gridmap.duckdb"
+
+
+def open_store(url: str | None = None, *, migrate: bool = False) -> Store:
+    """Open the store named by *url* (see module docs).
+
+    Parameters
+    ----------
+    url : str, optional
+        ``postgresql://user:pass@host:port/db``, ``duckdb:///path/file.duckdb``,
+        a file path, or ``:memory:``. Default ``./gridmap.duckdb``.
+    migrate : bool
+        Create or upgrade the schema on open.
+
+    Examples
+    --------
+    >>> store = open_store(":memory:", migrate=True)
+    >>> store.dialect
+    'duckdb'
+    """
+    url = url or DEFAULT_URL
+    store: Store
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        from gridmap.storage.postgis import PostGISStore
+
+        store = PostGISStore(url.replace("postgresql+psycopg://", "postgresql://"))
+    else:
+        path = url.removeprefix("duckdb://")
+        if path.startswith("/") and url.startswith("duckdb:///"):
+            path = path[1:] if path.startswith("//") else path
+        from gridmap.storage.duckdb import DuckDBStore
+
+        store = DuckDBStore(path if path == ":memory:" else Path(path))
+    if migrate:
+        store.migrate()
+    return store

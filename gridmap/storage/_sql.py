@@ -1,0 +1,90 @@
+"""SQL helpers shared by both stores: migrations on disk and filter building.
+
+Identifiers come only from the layer schema (never from users); values are
+always bound as parameters.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from gridmap.errors import BadInput
+from gridmap.model import LayerSchema
+
+__all__ = ["Migration", "migrations", "quote", "where_sql"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One versioned schema step (``NNN_name.sql``)."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def migrations(dialect: str) -> list[Migration]:
+    """The migrations of *dialect* (``postgis`` or ``duckdb``) in version order."""
+    folder = resources.files("gridmap.storage") / "sql" / dialect
+    out = []
+    for entry in folder.iterdir():
+        m = re.fullmatch(r"(\d{3})_(\w+)\.sql", entry.name)
+        if m:
+            out.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(out, key=lambda mig: mig.version)
+
+
+def quote(name: str) -> str:
+    """Quote an identifier taken from the schema."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise BadInput(f"invalid identifier {name!r}")
+    return f'"{name}"'
+
+
+def where_sql(
+    schema: LayerSchema,
+    where: dict[str, Any] | None,
+    *,
+    ids: Sequence[int] | None = None,
+    bbox_sql: str | None = None,
+    bbox: Sequence[float] | None = None,
+    placeholder: str = "%s",
+) -> tuple[str, list[Any]]:
+    """Build a parameterized WHERE clause from equality filters, ids and a bbox test.
+
+    *bbox_sql* is the dialect's intersects test with four placeholders.
+    Unknown columns raise ``BadInput`` naming the column.
+    """
+    parts: list[str] = []
+    params: list[Any] = []
+    allowed = {"id", *schema.column_names}
+    for col, value in (where or {}).items():
+        if col not in allowed:
+            raise BadInput(f"unknown property {col!r} for layer {schema.name!r}", field=col)
+        if value is None:
+            parts.append(f"{quote(col)} IS NULL")
+        elif isinstance(value, list | tuple | set | frozenset):
+            vals = list(value)
+            if not vals:
+                parts.append("FALSE")
+                continue
+            parts.append(f"{quote(col)} IN ({', '.join([placeholder] * len(vals))})")
+            params.extend(vals)
+        else:
+            parts.append(f"{quote(col)} = {placeholder}")
+            params.append(value)
+    if ids is not None:
+        id_list = [int(i) for i in ids]
+        if not id_list:
+            parts.append("FALSE")
+        else:
+            parts.append(f"id IN ({', '.join([placeholder] * len(id_list))})")
+            params.extend(id_list)
+    if bbox is not None and bbox_sql is not None:
+        parts.append(bbox_sql)
+        params.extend(float(v) for v in bbox)
+    return (" WHERE " + " AND ".join(parts)) if parts else "", params

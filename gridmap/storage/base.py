@@ -1,0 +1,296 @@
+"""The ``Store`` protocol both storage backends implement, and helpers they share.
+
+The idea comes from pygeoapi's provider contract: callers talk to one
+interface and the PostGIS and embedded (DuckDB) stores are interchangeable.
+Every storage test runs against both (``tests/gridmap/storage``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.errors import BadInput
+from gridmap.model import LayerSchema, layer_schema
+
+__all__ = [
+    "BBox",
+    "Store",
+    "WriteResult",
+    "check_bbox",
+    "prepare_frame",
+    "source_keys",
+]
+
+#: (minx, miny, maxx, maxy) in WGS84 degrees.
+BBox = tuple[float, float, float, float]
+
+#: Equality filters: column → value, or column → sequence of values (IN).
+Where = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: rows offered, inserted, and skipped as already stored."""
+
+    offered: int
+    inserted: int
+
+    @property
+    def skipped(self) -> int:
+        """Rows not inserted because an identical row (same ``source_key``) exists."""
+        return self.offered - self.inserted
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A place where gridmap keeps its layers.
+
+    Geometries go in and come out in WGS84 (EPSG:4326), x = longitude.
+    Writes are idempotent on ``source_key``; a ``transaction()`` groups several
+    writes so that a failure leaves the store as it was.
+    """
+
+    url: str
+    dialect: Literal["postgis", "duckdb"]
+
+    def migrate(self, *, target: int | None = None) -> int:
+        """Create or upgrade the schema; return the schema version now in force."""
+        ...
+
+    def schema_version(self) -> int:
+        """The schema version in force (0 for an empty database)."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group the writes inside the ``with`` block into one transaction."""
+        ...
+
+    def write(
+        self, layer: str, frame: pd.DataFrame, *, mode: Literal["append", "replace"] = "append"
+    ) -> WriteResult:
+        """Insert rows of *frame* not yet stored (by ``source_key``); ``replace`` empties first."""
+        ...
+
+    def read(
+        self,
+        layer: str,
+        *,
+        bbox: BBox | None = None,
+        where: Where | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> gpd.GeoDataFrame | pd.DataFrame:
+        """Rows of *layer* ordered by ``id``, filtered by bbox (intersects) and equality."""
+        ...
+
+    def count(self, layer: str, *, bbox: BBox | None = None, where: Where | None = None) -> int:
+        """Number of rows :meth:`read` would return without limit."""
+        ...
+
+    def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
+        """One row by id (``NotFound`` if absent)."""
+        ...
+
+    def delete(self, layer: str, *, where: Where | None = None) -> int:
+        """Delete matching rows (all rows when *where* is None); return how many."""
+        ...
+
+    def bounds(self, layer: str) -> BBox | None:
+        """Extent of the layer, or ``None`` when it is empty."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def check_bbox(bbox: Sequence[float] | None) -> BBox | None:
+    """Validate a WGS84 bbox; raise ``BadInput`` naming the problem.
+
+    Examples
+    --------
+    >>> check_bbox([24.9, 60.1, 25.0, 60.2])
+    (24.9, 60.1, 25.0, 60.2)
+    """
+    if bbox is None:
+        return None
+    if len(bbox) != 4:
+        raise BadInput(f"bbox needs 4 numbers (minx,miny,maxx,maxy), got {len(bbox)}", field="bbox")
+    try:
+        vals = tuple(float(v) for v in bbox)
+    except (TypeError, ValueError):
+        raise BadInput("bbox values must be numbers", field="bbox") from None
+    if not all(np.isfinite(vals)):
+        raise BadInput("bbox values must be finite numbers", field="bbox")
+    minx, miny, maxx, maxy = vals
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise BadInput("bbox lies outside lon [-180, 180] / lat [-90, 90]", field="bbox")
+    if minx > maxx or miny > maxy:
+        raise BadInput("bbox minimum is greater than its maximum", field="bbox")
+    return (minx, miny, maxx, maxy)
+
+
+def source_keys(frame: pd.DataFrame, schema: LayerSchema) -> pd.Series:
+    """Stable per-row identity used to make imports idempotent.
+
+    ``source`` + ``source_id`` when a row has a source id, otherwise a hash of
+    the geometry (WKB) and every attribute value. Aligned to ``frame.index``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gridmap.model import layer_schema
+    >>> df = pd.DataFrame({"source": ["osm"], "source_id": ["way/1"]})
+    >>> source_keys(df, layer_schema("roads")).iloc[0]
+    'osm:way/1'
+    """
+    n = len(frame)
+    src = (
+        frame["source"].astype("string").fillna("")
+        if "source" in frame
+        else pd.Series([""] * n, index=frame.index, dtype="string")
+    )
+    if "source_id" in frame:
+        sid = frame["source_id"].astype("string")
+    else:
+        sid = pd.Series([pd.NA] * n, index=frame.index, dtype="string")
+    keys = (src + ":" + sid.fillna("")).astype(object)
+    missing = sid.isna().to_numpy()
+    if missing.any():
+        sub = frame.loc[missing]
+        geom = sub.geometry if isinstance(sub, gpd.GeoDataFrame) else None
+        wkb = (
+            shapely.to_wkb(geom.values, hex=True)
+            if geom is not None
+            else np.full(len(sub), "", dtype=object)
+        )
+        cols = [c for c in schema.column_names if c in sub.columns and c != "source_id"]
+        attrs = sub[cols].astype("string").fillna("\x00").agg("\x1f".join, axis=1) if cols else None
+        hashed = [
+            "h:"
+            + hashlib.sha1(
+                (str(w) + "\x1e" + ("" if attrs is None else str(a))).encode("utf-8")
+            ).hexdigest()
+            for w, a in zip(wkb, attrs if attrs is not None else [""] * len(sub), strict=True)
+        ]
+        keys.loc[missing] = hashed
+    return pd.Series(keys, index=frame.index, name="source_key", dtype=object)
+
+
+_NUMPY_KIND = {"int": "Int64", "float": "float64", "bool": "boolean", "text": "object"}
+
+
+def prepare_frame(layer: str, frame: pd.DataFrame) -> tuple[LayerSchema, pd.DataFrame, np.ndarray | None]:
+    """Bring *frame* to the layer's columns and types for a store to write.
+
+    Returns the schema, a DataFrame with ``source_key`` and the attribute
+    columns (missing ones filled with nulls, unknown ones dropped), and the
+    geometries as a WKB array (``None`` for a layer without geometry).
+    Geometries must already be WGS84; a frame with another CRS is refused.
+    """
+    schema = layer_schema(layer)
+    out = pd.DataFrame(index=frame.index)
+    out["source_key"] = (
+        frame["source_key"].astype(object)
+        if "source_key" in frame and frame["source_key"].notna().all()
+        else source_keys(frame, schema)
+    )
+    if "id" in frame.columns:
+        out["id"] = pd.to_numeric(frame["id"], errors="raise").astype("Int64")
+    for col in schema.columns:
+        if col.name in frame.columns:
+            s = frame[col.name]
+        else:
+            s = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        out[col.name] = _coerce(s, col.type, col.name)
+    wkb: np.ndarray | None = None
+    if schema.geometry_type is not None:
+        if not isinstance(frame, gpd.GeoDataFrame):
+            raise BadInput(f"layer {layer!r} needs geometries", field="geometry")
+        crs = frame.crs
+        if crs is not None and crs.to_epsg() not in (4326, 4490):
+            raise BadInput(
+                f"geometries for {layer!r} must be WGS84 (EPSG:4326), got {crs.to_string()}",
+                field="geometry",
+            )
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
+            raise BadInput(f"layer {layer!r}: null or empty geometry", field="geometry")
+        wkb = shapely.to_wkb(geoms, output_dimension=2, include_srid=False)
+    # Duplicates inside one batch would otherwise be stored twice.
+    keep = ~out["source_key"].duplicated().to_numpy()
+    if not keep.all():
+        out = out.loc[keep]
+        if wkb is not None:
+            wkb = wkb[keep]
+    return schema, out, wkb
+
+
+def _coerce(s: pd.Series, type_: str, name: str) -> pd.Series:
+    try:
+        if type_ == "int":
+            return pd.to_numeric(s, errors="raise").round().astype("Int64")
+        if type_ == "float":
+            return pd.to_numeric(s, errors="raise").astype("float64")
+        if type_ == "bool":
+            return s.astype("boolean")
+        if type_ == "timestamp":
+            return pd.to_datetime(s, utc=True, errors="raise")
+        if type_ == "date":
+            return pd.to_datetime(s, errors="raise").dt.date.astype(object)
+        if type_ == "text[]":
+            return s.map(_as_text_list).astype(object)
+    except (TypeError, ValueError) as exc:
+        raise BadInput(f"column {name!r} is not of type {type_}: {exc}", field=name) from None
+    return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def _as_text_list(v: Any) -> list[str] | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, str):
+        return [p for p in (x.strip() for x in v.split(",")) if p]
+    return [str(x) for x in v]
+
+
+def iter_chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices covering ``range(n)`` in chunks of *size*."""
+    for start in range(0, n, size):
+        yield slice(start, min(n, start + size))
+
+
+def frame_from_rows(
+    schema: LayerSchema, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> gpd.GeoDataFrame | pd.DataFrame:
+    """Build the read result from DB rows: ``id``, attributes, then WKB geometry last."""
+    df = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    for col in schema.columns:
+        if col.name not in df:
+            continue
+        if col.type == "int":
+            df[col.name] = df[col.name].astype("Int64")
+        elif col.type == "float":
+            df[col.name] = df[col.name].astype("float64")
+        elif col.type == "bool":
+            df[col.name] = df[col.name].astype("boolean")
+        elif col.type == "timestamp":
+            df[col.name] = pd.to_datetime(df[col.name], utc=True)
+        elif col.type == "text[]":
+            df[col.name] = df[col.name].map(lambda v: None if v is None else list(v))
+    if "id" in df:
+        df["id"] = df["id"].astype("int64")
+    if schema.geometry_type is None:
+        return df
+    wkb = df.pop("geometry").to_numpy(dtype=object)
+    geoms = shapely.from_wkb(np.array([None if w is None else bytes(w) for w in wkb], dtype=object))
+    return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")

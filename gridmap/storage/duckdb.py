@@ -1,0 +1,300 @@
+"""The embedded store: one DuckDB file with the ``spatial`` extension.
+
+The extension is loaded from the ``duckdb-extension-spatial`` wheel installed
+next to DuckDB, so nothing is ever downloaded. Geometry columns carry R-tree
+indexes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from gridmap.errors import NotFound
+from gridmap.model import LayerSchema, layer_schema
+from gridmap.storage._sql import migrations, quote, where_sql
+from gridmap.storage.base import BBox, Where, WriteResult, check_bbox, frame_from_rows, prepare_frame
+
+__all__ = ["DuckDBStore", "spatial_extension_path"]
+
+_ARROW = {
+    "text": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "text[]": pa.list_(pa.string()),
+}
+
+_BBOX_SQL = "ST_Intersects(geometry, ST_MakeEnvelope(?, ?, ?, ?))"
+
+
+def spatial_extension_path() -> Path:
+    """Path of the spatial extension binary shipped in ``duckdb-extension-spatial``."""
+    import duckdb_extension_spatial
+
+    root = Path(duckdb_extension_spatial.__file__).parent / "extensions"
+    candidates = sorted(root.glob(f"v{duckdb.__version__}/spatial.duckdb_extension"))
+    candidates = candidates or sorted(root.glob("*/spatial.duckdb_extension"))
+    if not candidates:
+        raise RuntimeError(
+            f"duckdb-extension-spatial has no extension binary under {root}; "
+            "reinstall it with the same version as duckdb"
+        )
+    return candidates[-1]
+
+
+class DuckDBStore:
+    """Store layers in one DuckDB database file (or in memory).
+
+    Parameters
+    ----------
+    path : str or Path
+        Database file, or ``":memory:"``.
+
+    Examples
+    --------
+    >>> store = DuckDBStore(":memory:")
+    >>> store.migrate() >= 1
+    True
+    """
+
+    dialect: Literal["postgis", "duckdb"] = "duckdb"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.url = self.path if self.path == ":memory:" else f"duckdb:///{self.path}"
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path, config={"autoinstall_known_extensions": "false"})
+        self._con.execute(f"LOAD '{spatial_extension_path()}'")
+        # One writer at a time; readers use their own cursors.
+        self._lock = threading.RLock()
+        self._tx: contextvars.ContextVar[duckdb.DuckDBPyConnection | None] = (
+            contextvars.ContextVar(f"gridmap_duckdb_tx_{id(self)}", default=None)
+        )
+
+    # -- connections -------------------------------------------------------
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        tx = self._tx.get()
+        return tx if tx is not None else self._con.cursor()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: commit at the end of the block, roll back on error."""
+        if self._tx.get() is not None:  # nested: join the outer transaction
+            yield
+            return
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute("BEGIN TRANSACTION")
+            token = self._tx.set(cur)
+            try:
+                yield
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            else:
+                cur.execute("COMMIT")
+            finally:
+                self._tx.reset(token)
+                cur.close()
+
+    # -- schema ------------------------------------------------------------
+    def schema_version(self) -> int:
+        """Highest applied migration (0 when none)."""
+        cur = self._cursor()
+        exists = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self, *, target: int | None = None) -> int:
+        """Apply pending migrations up to *target* (default: all), each in a transaction."""
+        with self._lock:
+            cur = self._con.cursor()
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"
+            )
+            current = self.schema_version()
+            for mig in migrations("duckdb"):
+                if mig.version <= current or (target is not None and mig.version > target):
+                    continue
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    cur.execute(mig.sql)
+                    cur.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                        [mig.version, mig.name],
+                    )
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            return self.schema_version()
+
+    # -- writes ------------------------------------------------------------
+    def write(
+        self, layer: str, frame: pd.DataFrame, *, mode: Literal["append", "replace"] = "append"
+    ) -> WriteResult:
+        """Insert rows not yet stored (by ``source_key``); ``replace`` empties the layer first."""
+        schema, data, wkb = prepare_frame(layer, frame)
+        table = _to_arrow(schema, data, wkb)
+        cols = ["source_key", *(["id"] if "id" in data else []), *schema.column_names]
+        select = [quote(c) for c in cols]
+        target = list(select)
+        if wkb is not None:
+            target.append("geometry")
+            select.append("ST_GeomFromWKB(wkb)")
+        with self.transaction():
+            cur = self._cursor()
+            if mode == "replace":
+                cur.execute(f"DELETE FROM {schema.name}")
+            before = self._count(cur, schema.name)
+            name = f"_stage_{schema.name}"
+            cur.register(name, table)
+            try:
+                cur.execute(
+                    f"INSERT OR IGNORE INTO {schema.name} ({', '.join(target)}) "
+                    f"SELECT {', '.join(select)} FROM {name}"
+                )
+            finally:
+                cur.unregister(name)
+            if "id" in data:
+                _bump_sequence(cur, schema.name)
+            inserted = self._count(cur, schema.name) - before
+        return WriteResult(offered=len(frame), inserted=inserted)
+
+    @staticmethod
+    def _count(cur: duckdb.DuckDBPyConnection, table: str) -> int:
+        row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def delete(self, layer: str, *, where: Where | None = None) -> int:
+        """Delete matching rows; return how many."""
+        schema = layer_schema(layer)
+        clause, params = where_sql(schema, dict(where or {}), placeholder="?")
+        with self.transaction():
+            cur = self._cursor()
+            before = self._count(cur, schema.name)
+            cur.execute(f"DELETE FROM {schema.name}{clause}", params)
+            return before - self._count(cur, schema.name)
+
+    # -- reads -------------------------------------------------------------
+    def read(
+        self,
+        layer: str,
+        *,
+        bbox: BBox | None = None,
+        where: Where | None = None,
+        ids: Sequence[int] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> gpd.GeoDataFrame | pd.DataFrame:
+        """Rows ordered by id, filtered by bbox (intersects), ids and equality filters."""
+        schema = layer_schema(layer)
+        clause, params = self._where(schema, where, ids, bbox)
+        cols = ["id", *schema.column_names]
+        select = [quote(c) for c in cols]
+        if schema.geometry_type:
+            cols.append("geometry")
+            select.append("ST_AsWKB(geometry)")
+        sql = f"SELECT {', '.join(select)} FROM {schema.name}{clause} ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        if offset:
+            sql += f" OFFSET {int(offset)}"
+        rows = self._cursor().execute(sql, params).fetchall()
+        return frame_from_rows(schema, cols, rows)
+
+    def count(self, layer: str, *, bbox: BBox | None = None, where: Where | None = None) -> int:
+        """Number of matching rows."""
+        schema = layer_schema(layer)
+        clause, params = self._where(schema, where, None, bbox)
+        row = self._cursor().execute(f"SELECT count(*) FROM {schema.name}{clause}", params).fetchone()
+        return int(row[0]) if row else 0
+
+    def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
+        """One row by id; ``NotFound`` if there is none."""
+        out = self.read(layer, ids=[id])
+        if out.empty:
+            raise NotFound(f"{layer} {id} not found")
+        return out
+
+    def bounds(self, layer: str) -> BBox | None:
+        """Extent of the layer, ``None`` when empty or without geometry."""
+        schema = layer_schema(layer)
+        if not schema.geometry_type:
+            return None
+        row = self._cursor().execute(
+            f"SELECT min(ST_XMin(geometry)), min(ST_YMin(geometry)), "
+            f"max(ST_XMax(geometry)), max(ST_YMax(geometry)) FROM {schema.name}"
+        ).fetchone()
+        if not row or row[0] is None:
+            return None
+        return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+    def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run read-only SQL (for tests and benchmarks); values bound as parameters."""
+        return self._cursor().execute(query, list(params)).fetchall()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._con.close()
+
+    def _where(
+        self, schema: LayerSchema, where: Where | None, ids: Sequence[int] | None, bbox: BBox | None
+    ) -> tuple[str, list[Any]]:
+        box = check_bbox(bbox)
+        return where_sql(
+            schema,
+            dict(where or {}),
+            ids=ids,
+            bbox_sql=_BBOX_SQL if box and schema.geometry_type else None,
+            bbox=box,
+            placeholder="?",
+        )
+
+
+def _to_arrow(schema: LayerSchema, data: pd.DataFrame, wkb: np.ndarray | None) -> pa.Table:
+    arrays: dict[str, pa.Array] = {"source_key": pa.array(data["source_key"], pa.string())}
+    if "id" in data:
+        arrays["id"] = pa.array(data["id"], pa.int64(), from_pandas=True)
+    for col in schema.columns:
+        s = data[col.name]
+        if col.type == "timestamp":
+            arrays[col.name] = pa.array(s.dt.tz_convert("UTC"), _ARROW["timestamp"], from_pandas=True)
+        else:
+            values = s.astype(object).where(s.notna(), None) if col.type != "text[]" else s
+            arrays[col.name] = pa.array(list(values), _ARROW[col.type], from_pandas=True)
+    if wkb is not None:
+        arrays["wkb"] = pa.array(list(wkb), pa.binary())
+    return pa.table(arrays)
+
+
+def _bump_sequence(cur: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Move the id sequence past explicitly given ids (DuckDB can't ALTER SEQUENCE RESTART)."""
+    row = cur.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()
+    top = int(row[0]) if row else 0
+    cur_val = cur.execute(
+        "SELECT coalesce(last_value, 0) FROM duckdb_sequences() WHERE sequence_name = ?",
+        [f"{table}_id_seq"],
+    ).fetchone()
+    current = int(cur_val[0]) if cur_val and cur_val[0] is not None else 0
+    if top > current:
+        cur.execute(f"SELECT max(nextval('{table}_id_seq')) FROM range(?)", [top - current])

@@ -1,0 +1,200 @@
+"""The storage conformance suite: every test runs on DuckDB and on a real PostGIS."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from gridmap.errors import BadInput, NotFound, UnknownLayer
+from gridmap.storage import Store, open_store
+
+
+def _buildings(n: int = 3, source: str = "test") -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "name": [f"楼{i} 𠮷 <b>" for i in range(n)],
+            "use": ["apartments"] * n,
+            "floors": [i + 1 for i in range(n)],
+            "households": [10 * (i + 1) for i in range(n)],
+            "residents": [26 * (i + 1) for i in range(n)],
+            "area_m2": [100.5 + i for i in range(n)],
+            "source": source,
+            "source_id": [f"way/{i}" for i in range(n)],
+        },
+        geometry=[shapely.box(24.94 + i * 0.001, 60.17, 24.9405 + i * 0.001, 60.1705) for i in range(n)],
+        crs="EPSG:4326",
+    )
+
+
+def test_migrate_is_idempotent(store: Store) -> None:
+    v = store.schema_version()
+    assert v >= 2
+    assert store.migrate() == v
+
+
+def test_upgrade_keeps_data(store_url: str) -> None:
+    s = open_store(store_url)
+    try:
+        assert s.migrate(target=1) == 1
+        s.write("buildings", _buildings())
+        assert s.migrate() >= 2
+        assert s.count("buildings") == 3
+    finally:
+        s.close()
+
+
+def test_write_read_roundtrip(store: Store) -> None:
+    g = _buildings()
+    res = store.write("buildings", g)
+    assert (res.offered, res.inserted) == (3, 3)
+    out = store.read("buildings")
+    assert list(out["name"]) == list(g["name"])
+    assert list(out["floors"]) == [1, 2, 3]
+    assert out.crs.to_epsg() == 4326
+    assert all(shapely.equals_exact(a, b, 1e-12) for a, b in zip(out.geometry, g.geometry, strict=True))
+
+
+def test_write_is_idempotent(store: Store) -> None:
+    store.write("buildings", _buildings())
+    again = store.write("buildings", _buildings())
+    assert again.inserted == 0 and again.skipped == 3
+    assert store.count("buildings") == 3
+
+
+def test_rows_without_source_id_are_deduplicated_by_content(store: Store) -> None:
+    g = _buildings().drop(columns=["source_id"])
+    assert store.write("buildings", g).inserted == 3
+    assert store.write("buildings", g).inserted == 0
+    g2 = g.copy()
+    g2.loc[0, "floors"] = 9
+    assert store.write("buildings", g2).inserted == 1
+
+
+def test_transaction_rolls_back(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.write("buildings", _buildings())
+        store.write("roads", gpd.GeoDataFrame(
+            {"name": ["x"], "source": "t", "source_id": ["1"]},
+            geometry=[shapely.LineString([(24.94, 60.17), (24.95, 60.17)])], crs=4326))
+        raise RuntimeError("boom")
+    assert store.count("buildings") == 0
+    assert store.count("roads") == 0
+
+
+def test_failed_write_leaves_store_unchanged(store: Store) -> None:
+    store.write("buildings", _buildings(2))
+    bad = _buildings(3, source="other")
+    bad["floors"] = bad["floors"].astype(object)
+    bad.loc[1, "floors"] = "many"
+    with pytest.raises(BadInput, match="floors"):
+        store.write("buildings", bad)
+    assert store.count("buildings") == 2
+
+
+def test_bbox_filter_and_paging(store: Store) -> None:
+    store.write("buildings", _buildings(10))
+    inside = store.read("buildings", bbox=(24.9395, 60.1695, 24.9425, 60.1710))
+    assert len(inside) == 3
+    assert store.count("buildings", bbox=(24.9395, 60.1695, 24.9425, 60.1710)) == 3
+    page1 = store.read("buildings", limit=4)
+    page2 = store.read("buildings", limit=4, offset=4)
+    assert len(page1) == 4 and len(page2) == 4
+    assert set(page1["id"]).isdisjoint(page2["id"])
+    assert list(page1["id"]) == sorted(page1["id"])
+
+
+@pytest.mark.parametrize(
+    "bbox",
+    [(1, 2, 3), (1, 2, 3, 4, 5), (float("nan"), 0, 1, 1), (2, 0, 1, 1), (0, -91, 1, 1), ("a", 0, 1, 1)],
+)
+def test_bad_bbox(store: Store, bbox: tuple) -> None:
+    with pytest.raises(BadInput):
+        store.read("buildings", bbox=bbox)  # type: ignore[arg-type]
+
+
+def test_where_filters_and_unknown_property(store: Store) -> None:
+    store.write("buildings", _buildings(4))
+    assert store.count("buildings", where={"floors": [1, 2]}) == 2
+    assert len(store.read("buildings", where={"use": "apartments"})) == 4
+    with pytest.raises(BadInput, match="unknown property"):
+        store.read("buildings", where={"name; DROP TABLE buildings": 1})
+    assert store.count("buildings", where={"name": "x' OR '1'='1"}) == 0
+
+
+def test_get_and_not_found(store: Store) -> None:
+    store.write("buildings", _buildings(1))
+    first = store.read("buildings")
+    row = store.get("buildings", int(first["id"].iloc[0]))
+    assert row["name"].iloc[0] == "楼0 𠮷 <b>"
+    with pytest.raises(NotFound):
+        store.get("buildings", 2**62)
+
+
+def test_unknown_layer(store: Store) -> None:
+    with pytest.raises(UnknownLayer):
+        store.read("nope")
+
+
+def test_delete(store: Store) -> None:
+    store.write("buildings", _buildings(3))
+    assert store.delete("buildings", where={"floors": 1}) == 1
+    assert store.count("buildings") == 2
+
+
+def test_replace_mode(store: Store) -> None:
+    store.write("buildings", _buildings(3))
+    store.write("buildings", _buildings(1, source="new"), mode="replace")
+    assert store.count("buildings") == 1
+
+
+def test_bounds(store: Store) -> None:
+    assert store.bounds("buildings") is None
+    store.write("buildings", _buildings(2))
+    b = store.bounds("buildings")
+    assert b is not None
+    assert b == pytest.approx((24.94, 60.17, 24.9415, 60.1705))
+
+
+def test_types_roundtrip(store: Store) -> None:
+    ev = gpd.GeoDataFrame(
+        {
+            "category": ["safety_hazard", "dispute"],
+            "status": ["reported", "closed"],
+            "reported_at": pd.to_datetime(["2026-11-01T08:00:00+08:00", "2026-11-02T00:00:00Z"], utc=True),
+            "closed_at": [pd.NaT, pd.Timestamp("2026-11-03T00:00:00Z")],
+            "synthetic": [True, True],
+            "source": "t",
+            "source_id": ["1", "2"],
+        },
+        geometry=[shapely.Point(24.94, 60.17), shapely.Point(24.95, 60.18)],
+        crs=4326,
+    )
+    store.write("events", ev)
+    out = store.read("events")
+    assert out["reported_at"].iloc[0] == pd.Timestamp("2026-11-01T00:00:00Z")
+    assert pd.isna(out["closed_at"].iloc[0])
+    assert bool(out["synthetic"].iloc[1]) is True
+    grids = gpd.GeoDataFrame(
+        {"code": ["990100001001001"], "workers": [["张三", "李四"]], "households": [300]},
+        geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)], crs=4326,
+    )
+    store.write("grids", grids)
+    assert list(store.read("grids")["workers"].iloc[0]) == ["张三", "李四"]
+    workers = pd.DataFrame({"name": ["张三"], "role": ["grid_worker"], "grid_codes": [["990100001001001"]]})
+    store.write("workers", workers)
+    assert store.read("workers")["role"].tolist() == ["grid_worker"]
+
+
+def test_null_geometry_rejected(store: Store) -> None:
+    g = _buildings(2)
+    g.loc[1, "geometry"] = None
+    with pytest.raises(BadInput, match="geometry"):
+        store.write("buildings", g)
+    assert store.count("buildings") == 0
+
+
+def test_non_wgs84_rejected(store: Store) -> None:
+    with pytest.raises(BadInput, match="WGS84"):
+        store.write("buildings", _buildings().to_crs(3857))
