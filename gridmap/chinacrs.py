@@ -18,7 +18,8 @@ Conventions shared by every function:
 * GCJ-02 is only defined inside the rough bounding box of mainland China used
   by the common implementations (longitude 72.004–137.8347, latitude
   0.8293–55.8271, bounds included). Outside it WGS84 and GCJ-02 coincide, so
-  points there are returned unchanged.
+  points there are returned unchanged (for the inverse, see
+  :func:`gcj02_to_wgs84` on the strip about 1 km wide along the box edge).
 * BD-09 is defined everywhere (it is a small rotation and shift of GCJ-02).
 * The inverses (:func:`gcj02_to_wgs84`, :func:`bd09_to_gcj02`) are exact
   inverses computed by fixed-point iteration, accurate far below 1e-7 degrees,

@@ -101,6 +101,10 @@ class Store(Protocol):
         """One row by id (``NotFound`` if absent)."""
         ...
 
+    def update(self, layer: str, frame: pd.DataFrame) -> int:
+        """Set the columns of *frame* (besides ``id``) on the rows with those ids; return rows changed."""
+        ...
+
     def delete(self, layer: str, *, where: Where | None = None) -> int:
         """Delete matching rows (all rows when *where* is None); return how many."""
         ...
@@ -236,6 +240,21 @@ def prepare_frame(layer: str, frame: pd.DataFrame) -> tuple[LayerSchema, pd.Data
     return schema, out, wkb
 
 
+def prepare_update(layer: str, frame: pd.DataFrame) -> tuple[LayerSchema, pd.DataFrame]:
+    """Check an update frame: an ``id`` column plus known attribute columns, typed."""
+    schema = layer_schema(layer)
+    if "id" not in frame.columns:
+        raise BadInput("an update needs an 'id' column", field="id")
+    unknown = [c for c in frame.columns if c != "id" and c not in schema.column_names]
+    if unknown:
+        raise BadInput(f"unknown properties for layer {layer!r}: {', '.join(unknown)}", field=unknown[0])
+    out = pd.DataFrame({"id": pd.to_numeric(frame["id"], errors="raise").astype("int64")})
+    for name in frame.columns:
+        if name != "id":
+            out[name] = _coerce(frame[name], schema.column(name).type, name)
+    return schema, out
+
+
 def _coerce(s: pd.Series, type_: str, name: str) -> pd.Series:
     try:
         if type_ == "int":
@@ -252,11 +271,17 @@ def _coerce(s: pd.Series, type_: str, name: str) -> pd.Series:
             return s.map(_as_text_list).astype(object)
     except (TypeError, ValueError) as exc:
         raise BadInput(f"column {name!r} is not of type {type_}: {exc}", field=name) from None
-    return s.astype(object).where(s.notna(), None).map(lambda v: v if v is None else str(v))
+    # A list, not Series.map: pandas 3 turns the None that map returns into NaN.
+    values = [None if _isna(v) else str(v) for v in s.astype(object)]
+    return pd.Series(values, index=s.index, dtype=object)
+
+
+def _isna(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
 
 
 def _as_text_list(v: Any) -> list[str] | None:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if _isna(v):
         return None
     if isinstance(v, str):
         return [p for p in (x.strip() for x in v.split(",")) if p]
@@ -286,7 +311,13 @@ def frame_from_rows(
         elif col.type == "timestamp":
             df[col.name] = pd.to_datetime(df[col.name], utc=True)
         elif col.type == "text[]":
-            df[col.name] = df[col.name].map(lambda v: None if v is None else list(v))
+            df[col.name] = pd.Series(
+                [None if v is None else list(v) for v in df[col.name]], index=df.index, dtype=object
+            )
+        elif col.type == "text":
+            df[col.name] = pd.Series(
+                [None if _isna(v) else v for v in df[col.name]], index=df.index, dtype=object
+            )
     if "id" in df:
         df["id"] = df["id"].astype("int64")
     if schema.geometry_type is None:

@@ -23,7 +23,15 @@ import pyarrow as pa
 from gridmap.errors import NotFound
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage._sql import migrations, quote, where_sql
-from gridmap.storage.base import BBox, Where, WriteResult, check_bbox, frame_from_rows, prepare_frame
+from gridmap.storage.base import (
+    BBox,
+    Where,
+    WriteResult,
+    check_bbox,
+    frame_from_rows,
+    prepare_frame,
+    prepare_update,
+)
 
 __all__ = ["DuckDBStore", "spatial_extension_path"]
 
@@ -183,6 +191,35 @@ class DuckDBStore:
     @staticmethod
     def _count(cur: duckdb.DuckDBPyConnection, table: str) -> int:
         row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def update(self, layer: str, frame: pd.DataFrame) -> int:
+        """Set the given columns on the rows with the given ids; return rows matched."""
+        schema, data = prepare_update(layer, frame)
+        cols = [c for c in data.columns if c != "id"]
+        if data.empty or not cols:
+            return 0
+        arrays = {"id": pa.array(data["id"], pa.int64())}
+        for c in cols:
+            ctype = schema.column(c).type
+            s = data[c]
+            if ctype == "timestamp":
+                arrays[c] = pa.array(s.dt.tz_convert("UTC"), _ARROW[ctype], from_pandas=True)
+            else:
+                vals = s if ctype == "text[]" else s.astype(object).where(s.notna(), None)
+                arrays[c] = pa.array(list(vals), _ARROW[ctype], from_pandas=True)
+        name = f"_upd_{schema.name}"
+        sets = ", ".join(f"{quote(c)} = u.{quote(c)}" for c in cols)
+        with self.transaction():
+            cur = self._cursor()
+            cur.register(name, pa.table(arrays))
+            try:
+                row = cur.execute(
+                    f"SELECT count(*) FROM {schema.name} t JOIN {name} u USING (id)"
+                ).fetchone()
+                cur.execute(f"UPDATE {schema.name} SET {sets} FROM {name} u WHERE {schema.name}.id = u.id")
+            finally:
+                cur.unregister(name)
         return int(row[0]) if row else 0
 
     def delete(self, layer: str, *, where: Where | None = None) -> int:

@@ -23,7 +23,15 @@ from psycopg_pool import ConnectionPool
 from gridmap.errors import NotFound
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage._sql import migrations, quote, where_sql
-from gridmap.storage.base import BBox, Where, WriteResult, check_bbox, frame_from_rows, prepare_frame
+from gridmap.storage.base import (
+    BBox,
+    Where,
+    WriteResult,
+    check_bbox,
+    frame_from_rows,
+    prepare_frame,
+    prepare_update,
+)
 
 __all__ = ["PostGISStore"]
 
@@ -175,6 +183,31 @@ class PostGISStore:
                     )
             conn.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]
         return WriteResult(offered=len(frame), inserted=max(inserted, 0))
+
+    def update(self, layer: str, frame: pd.DataFrame) -> int:
+        """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
+        schema, data = prepare_update(layer, frame)
+        cols = [c for c in data.columns if c != "id"]
+        if data.empty or not cols:
+            return 0
+        types = ["int8", *(_PG_TYPES[schema.column(c).type] for c in cols)]
+        stage = f"_upd_{schema.name}"
+        ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(["id", *cols], types, strict=True))
+        sets = ", ".join(f"{quote(c)} = u.{quote(c)}" for c in cols)
+        with self.transaction(), self._conn() as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP".encode())  # type: ignore[call-overload]
+            columns = [_column_values(data[c], c, schema) for c in ["id", *cols]]
+            copy_sql = f"COPY {stage} ({', '.join(map(quote, ['id', *cols]))}) FROM STDIN (FORMAT BINARY)"
+            with cur.copy(copy_sql.encode()) as copy:  # type: ignore[call-overload]
+                copy.set_types(types)
+                for row in zip(*columns, strict=True):
+                    copy.write_row(row)
+            res = cur.execute(
+                f"UPDATE {schema.name} t SET {sets} FROM {stage} u WHERE t.id = u.id".encode()  # type: ignore[call-overload]
+            )
+            changed = int(res.rowcount)
+            cur.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]
+        return changed
 
     def delete(self, layer: str, *, where: Where | None = None) -> int:
         """Delete matching rows; return how many."""

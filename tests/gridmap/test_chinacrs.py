@@ -178,7 +178,9 @@ def test_dense_sample_matches_oracles() -> None:
         lon_out, lat_out = np.array([func(*p) for p in pts]).T
         return lon_out, lat_out
 
-    def prc_oracle(func: Callable[..., tuple[float, float]], pts: list[Pair]) -> tuple:
+    def prc_oracle(
+        func: Callable[..., tuple[float, float]], pts: list[Pair]
+    ) -> tuple[np.ndarray, np.ndarray]:
         return oracle(lambda x, y: prc(func, x, y), pts)
 
     assert max_error(gcj, prc_oracle(prcoords.wgs_gcj, points)) < FORWARD_TOL
@@ -253,7 +255,7 @@ def test_bd09_inverse_roundtrips_and_matches_prcoords(lon: float, lat: float) ->
 
 
 @few_examples
-@given(st.lists(china_points, min_size=1, max_size=40))
+@given(st.lists(china_points, min_size=1, max_size=20))
 def test_vectorized_equals_per_point(points: list[Pair]) -> None:
     lon = np.array([p[0] for p in points])
     lat = np.array([p[1] for p in points])
@@ -279,7 +281,7 @@ def test_bd09_roundtrips_worldwide(lon: float, lat: float) -> None:
 
 def test_roundtrip_everywhere_in_the_box() -> None:
     # A dense grid over the full GCJ-02 box, edges included.
-    lon, lat = np.meshgrid(np.linspace(72.004, 137.8347, 700), np.linspace(0.8293, 55.8271, 600))
+    lon, lat = np.meshgrid(np.linspace(72.004, 137.8347, 500), np.linspace(0.8293, 55.8271, 400))
     gcj = wgs84_to_gcj02(lon, lat)
     assert max_error(gcj, (lon, lat)) > 1e-3  # every point moved
     wgs = gcj02_to_wgs84(*gcj)
@@ -406,7 +408,7 @@ def test_inputs_not_modified(func: Transform) -> None:
 
 
 def test_float32_input_gives_float64() -> None:
-    out = wgs84_to_gcj02(np.float32([116.4]), np.float32([39.9]))
+    out = wgs84_to_gcj02(np.array([116.4], dtype=np.float32), np.array([39.9], dtype=np.float32))
     assert out[0].dtype == np.float64
 
 

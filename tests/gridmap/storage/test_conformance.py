@@ -198,3 +198,16 @@ def test_null_geometry_rejected(store: Store) -> None:
 def test_non_wgs84_rejected(store: Store) -> None:
     with pytest.raises(BadInput, match="WGS84"):
         store.write("buildings", _buildings().to_crs(3857))
+
+
+def test_update_sets_columns_by_id(store: Store) -> None:
+    store.write("buildings", _buildings(3))
+    ids = store.read("buildings")["id"].tolist()
+    changed = store.update("buildings", pd.DataFrame({"id": ids[:2], "grid_code": ["990100001001001", None]}))
+    assert changed == 2
+    out = store.read("buildings").set_index("id")
+    assert out.loc[ids[0], "grid_code"] == "990100001001001"
+    assert out.loc[ids[1], "grid_code"] is None
+    assert out.loc[ids[2], "floors"] == 3
+    with pytest.raises(BadInput, match="unknown"):
+        store.update("buildings", pd.DataFrame({"id": ids, "nope": 1}))
