@@ -10,94 +10,41 @@ A PostGIS test is never skipped: if the server cannot start, the run fails.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
 import pytest
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from gridmap.storage import Store, open_store
+from gridmap.storage.pgserver import PgServer
+from gridmap.storage.pgserver import pg_server as start_pg_server
 
-PG_BIN = Path(os.environ.get("GRIDMAP_PG_BIN", "/usr/lib/postgresql/15/bin"))
 TEMPLATE_DB = "gridmap_template"
-
-
-@dataclass(frozen=True)
-class PgServer:
-    host: str
-    port: int
-    user: str
-
-    def url(self, dbname: str) -> str:
-        return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *cmd]
-    return cmd
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
-    initdb = PG_BIN / "initdb"
-    if not initdb.exists():
-        pytest.fail(
-            f"PostgreSQL binaries not found at {PG_BIN}: run the README's test command, "
-            "which installs postgresql-15-postgis-3"
-        )
-    base = Path(tempfile.mkdtemp(prefix="gridmap-pg-"))
-    data = base / "data"
-    if os.geteuid() == 0:
-        shutil.chown(base, "postgres", "postgres")
-    port = _free_port()
-    subprocess.run(
-        _as_postgres([str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                      "--locale=C.UTF-8", "--no-sync"]),
-        check=True, capture_output=True,
-    )
-    opts = (
-        f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-        "-c shared_buffers=256MB"
-    )
-    subprocess.run(
-        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l",
-                      str(base / "server.log"), "-w", "-t", "60", "start"]),
-        check=True, capture_output=True,
-    )
-    server = PgServer("127.0.0.1", port, "postgres")
+    try:
+        ctx = start_pg_server()
+        server = ctx.__enter__()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     try:
         janitor = DatabaseJanitor(
-            user=server.user, host=server.host, port=port, dbname=TEMPLATE_DB, version=15,
+            user=server.user, host=server.host, port=server.port, dbname=TEMPLATE_DB, version=15,
             as_template=True,
         )
         janitor.init()
-        import psycopg
-
         with psycopg.connect(server.url(TEMPLATE_DB), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         yield server
     finally:
-        subprocess.run(
-            _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
+        ctx.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -16,18 +16,21 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
 
 __all__ = [
+    "ARROW_TYPES",
     "BBox",
     "Store",
     "WriteResult",
     "check_bbox",
     "prepare_frame",
     "source_keys",
+    "to_arrow",
 ]
 
 #: (minx, miny, maxx, maxy) in WGS84 degrees.
@@ -191,15 +194,29 @@ def source_keys(frame: pd.DataFrame, schema: LayerSchema) -> pd.Series:
     return pd.Series(keys, index=frame.index, name="source_key", dtype=object)
 
 
+ARROW_TYPES = {
+    "text": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": pa.timestamp("us", tz="UTC"),
+    "date": pa.date32(),
+    "text[]": pa.list_(pa.string()),
+}
+_ARROW = ARROW_TYPES
+
 _NUMPY_KIND = {"int": "Int64", "float": "float64", "bool": "boolean", "text": "object"}
 
 
-def prepare_frame(layer: str, frame: pd.DataFrame) -> tuple[LayerSchema, pd.DataFrame, np.ndarray | None]:
+def prepare_frame(
+    layer: str, frame: pd.DataFrame, *, srid: int | None = None
+) -> tuple[LayerSchema, pd.DataFrame, np.ndarray | None]:
     """Bring *frame* to the layer's columns and types for a store to write.
 
     Returns the schema, a DataFrame with ``source_key`` and the attribute
     columns (missing ones filled with nulls, unknown ones dropped), and the
-    geometries as a WKB array (``None`` for a layer without geometry).
+    geometries as a WKB array (``None`` for a layer without geometry), EWKB
+    carrying *srid* when one is given.
     Geometries must already be WGS84; a frame with another CRS is refused.
     """
     schema = layer_schema(layer)
@@ -230,7 +247,11 @@ def prepare_frame(layer: str, frame: pd.DataFrame) -> tuple[LayerSchema, pd.Data
         geoms = np.asarray(frame.geometry.values, dtype=object)
         if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
             raise BadInput(f"layer {layer!r}: null or empty geometry", field="geometry")
-        wkb = shapely.to_wkb(geoms, output_dimension=2, include_srid=False)
+        if srid is not None:
+            geoms = shapely.set_srid(geoms, srid)
+        wkb = shapely.to_wkb(
+            geoms, output_dimension=2, byte_order=1, include_srid=srid is not None
+        )
     # Duplicates inside one batch would otherwise be stored twice.
     keep = ~out["source_key"].duplicated().to_numpy()
     if not keep.all():
@@ -271,8 +292,8 @@ def _coerce(s: pd.Series, type_: str, name: str) -> pd.Series:
             return s.map(_as_text_list).astype(object)
     except (TypeError, ValueError) as exc:
         raise BadInput(f"column {name!r} is not of type {type_}: {exc}", field=name) from None
-    # A list, not Series.map: pandas 3 turns the None that map returns into NaN.
-    values = [None if _isna(v) else str(v) for v in s.astype(object)]
+    # Object dtype with None for missing values (pandas 3 would otherwise use NaN).
+    values = s.astype("string").to_numpy(dtype=object, na_value=None)
     return pd.Series(values, index=s.index, dtype=object)
 
 
@@ -325,3 +346,22 @@ def frame_from_rows(
     wkb = df.pop("geometry").to_numpy(dtype=object)
     geoms = shapely.from_wkb(np.array([None if w is None else bytes(w) for w in wkb], dtype=object))
     return gpd.GeoDataFrame(df, geometry=geoms, crs="EPSG:4326")
+
+
+def to_arrow(
+    schema: LayerSchema, data: pd.DataFrame, wkb: np.ndarray | None, *, geometry: str = "wkb"
+) -> pa.Table:
+    """Arrow table of a prepared frame: ``source_key``, [``id``], attributes, then WKB bytes."""
+    arrays: dict[str, pa.Array] = {"source_key": pa.array(data["source_key"], pa.string())}
+    if "id" in data:
+        arrays["id"] = pa.array(data["id"], pa.int64(), from_pandas=True)
+    for col in schema.columns:
+        s = data[col.name]
+        if col.type == "timestamp":
+            arrays[col.name] = pa.array(s.dt.tz_convert("UTC"), _ARROW["timestamp"], from_pandas=True)
+        else:
+            values = s.astype(object).where(s.notna(), None) if col.type != "text[]" else s
+            arrays[col.name] = pa.array(list(values), _ARROW[col.type], from_pandas=True)
+    if wkb is not None:
+        arrays[geometry] = pa.array(wkb, pa.binary())
+    return pa.table(arrays)

@@ -31,19 +31,12 @@ from gridmap.storage.base import (
     frame_from_rows,
     prepare_frame,
     prepare_update,
+    to_arrow,
 )
+from gridmap.storage.base import ARROW_TYPES as _ARROW
 
 __all__ = ["DuckDBStore", "spatial_extension_path"]
 
-_ARROW = {
-    "text": pa.string(),
-    "int": pa.int64(),
-    "float": pa.float64(),
-    "bool": pa.bool_(),
-    "timestamp": pa.timestamp("us", tz="UTC"),
-    "date": pa.date32(),
-    "text[]": pa.list_(pa.string()),
-}
 
 _BBOX_SQL = "ST_Intersects(geometry, ST_MakeEnvelope(?, ?, ?, ?))"
 
@@ -162,7 +155,7 @@ class DuckDBStore:
     ) -> WriteResult:
         """Insert rows not yet stored (by ``source_key``); ``replace`` empties the layer first."""
         schema, data, wkb = prepare_frame(layer, frame)
-        table = _to_arrow(schema, data, wkb)
+        table = to_arrow(schema, data, wkb)
         cols = ["source_key", *(["id"] if "id" in data else []), *schema.column_names]
         select = [quote(c) for c in cols]
         target = list(select)
@@ -306,22 +299,6 @@ class DuckDBStore:
             bbox=box,
             placeholder="?",
         )
-
-
-def _to_arrow(schema: LayerSchema, data: pd.DataFrame, wkb: np.ndarray | None) -> pa.Table:
-    arrays: dict[str, pa.Array] = {"source_key": pa.array(data["source_key"], pa.string())}
-    if "id" in data:
-        arrays["id"] = pa.array(data["id"], pa.int64(), from_pandas=True)
-    for col in schema.columns:
-        s = data[col.name]
-        if col.type == "timestamp":
-            arrays[col.name] = pa.array(s.dt.tz_convert("UTC"), _ARROW["timestamp"], from_pandas=True)
-        else:
-            values = s.astype(object).where(s.notna(), None) if col.type != "text[]" else s
-            arrays[col.name] = pa.array(list(values), _ARROW[col.type], from_pandas=True)
-    if wkb is not None:
-        arrays["wkb"] = pa.array(list(wkb), pa.binary())
-    return pa.table(arrays)
 
 
 def _bump_sequence(cur: duckdb.DuckDBPyConnection, table: str) -> None:

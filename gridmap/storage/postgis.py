@@ -16,8 +16,12 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pgpq
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql as psql
+from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import ConnectionPool
 
 from gridmap.errors import NotFound
@@ -31,6 +35,7 @@ from gridmap.storage.base import (
     frame_from_rows,
     prepare_frame,
     prepare_update,
+    to_arrow,
 )
 
 __all__ = ["PostGISStore"]
@@ -44,8 +49,10 @@ _PG_TYPES = {
     "date": "date",
     "text[]": "text[]",
 }
+_COPY_BATCH = 50_000
 _BBOX_SQL = "geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-_COPY_CHUNK = 50_000
+#: Batches at least this large into an empty table take the drop-indexes-and-COPY path.
+_BULK_ROWS = 20_000
 
 
 class PostGISStore:
@@ -141,48 +148,96 @@ class PostGISStore:
     def write(
         self, layer: str, frame: pd.DataFrame, *, mode: Literal["append", "replace"] = "append"
     ) -> WriteResult:
-        """Binary-COPY the rows into a staging table and insert those not yet stored."""
+        """Insert the rows not yet stored (by ``source_key``), atomically.
+
+        Rows travel as one binary ``COPY`` stream encoded from Arrow by pgpq,
+        geometries as EWKB (SRID 4326). Into a non-empty table they go through a
+        staging table and ``INSERT … ON CONFLICT DO NOTHING``; a large batch into
+        an empty table is copied straight in with its secondary indexes dropped
+        and rebuilt afterwards (what pg_restore does), in the same transaction.
+        """
         schema, data, wkb = prepare_frame(layer, frame)
-        cols = ["source_key", *(["id"] if "id" in data else []), *schema.column_names]
-        types = ["text", *(["int8"] if "id" in data else [])]
-        types += [_PG_TYPES[c.type] for c in schema.columns]
-        stage = f"_stage_{schema.name}"
-        stage_cols = [*cols, *(["wkb"] if wkb is not None else [])]
-        stage_types = [*types, *(["bytea"] if wkb is not None else [])]
-        target = [quote(c) for c in cols]
-        select = [quote(c) for c in cols]
-        if wkb is not None:
-            target.append("geometry")
-            select.append("ST_GeomFromWKB(wkb, 4326)")
-        with self.transaction(), self._conn() as conn:
+        table = to_arrow(schema, data, None if wkb is None else _ewkb(wkb), geometry="geometry")
+        with self.transaction(), self._conn() as conn, conn.cursor() as cur:
             if mode == "replace":
-                conn.execute(f"DELETE FROM {schema.name}".encode())  # type: ignore[call-overload]
-            ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(stage_cols, stage_types, strict=True))
-            conn.execute(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP".encode())  # type: ignore[call-overload]
-            columns = [_column_values(data[c], c, schema) for c in cols]
-            if wkb is not None:
-                columns.append(list(wkb))
-            with conn.cursor() as cur:
-                copy_sql = f"COPY {stage} ({', '.join(map(quote, stage_cols))}) FROM STDIN (FORMAT BINARY)"
-                with cur.copy(copy_sql.encode()) as copy:  # type: ignore[call-overload]
-                    copy.set_types(stage_types)
-                    for row in zip(*columns, strict=True):
-                        copy.write_row(row)
-                res = cur.execute(
-                    (
-                        f"INSERT INTO {schema.name} ({', '.join(target)}) "
-                        f"SELECT {', '.join(select)} FROM {stage} "
-                        "ON CONFLICT (source_key) DO NOTHING"
-                    ).encode()  # type: ignore[call-overload]
+                cur.execute(f"DELETE FROM {schema.name}".encode())  # type: ignore[call-overload]
+            bulk = len(data) >= _BULK_ROWS and self._lock_if_empty(cur, schema.name)
+            if bulk:
+                inserted = self._bulk_copy(cur, schema, table)
+            else:
+                inserted = self._staged_insert(cur, schema, table)
+            if "id" in data:
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{schema.name}', 'id'), "
+                    f"(SELECT coalesce(max(id), 1) FROM {schema.name}))".encode()  # type: ignore[call-overload]
                 )
-                inserted = res.rowcount
-                if "id" in data:
-                    cur.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{schema.name}', 'id'), "
-                        f"(SELECT coalesce(max(id), 1) FROM {schema.name}))".encode()  # type: ignore[call-overload]
-                    )
-            conn.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]
         return WriteResult(offered=len(frame), inserted=max(inserted, 0))
+
+    @staticmethod
+    def _lock_if_empty(cur: psycopg.Cursor[Any], table: str) -> bool:
+        cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE".encode())  # type: ignore[call-overload]
+        row = cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})".encode()).fetchone()  # type: ignore[call-overload]
+        return bool(row and row[0])
+
+    @staticmethod
+    def _copy_arrow(cur: psycopg.Cursor[Any], target: str, table: pa.Table) -> None:
+        """Stream *table* into *target* (same column order) as binary COPY."""
+        cols = ", ".join(quote(c) for c in table.column_names)
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(table.schema)
+        statement = f"COPY {target} ({cols}) FROM STDIN (FORMAT BINARY)"
+        # A queued writer sends on a thread, so encoding overlaps the server's work.
+        with cur.copy(statement.encode(), writer=QueuedLibpqWriter(cur)) as copy:  # type: ignore[call-overload]
+            copy.write(encoder.write_header())
+            for batch in table.to_batches(max_chunksize=_COPY_BATCH):
+                copy.write(encoder.write_batch(batch))
+            copy.write(encoder.finish())
+
+    def _staged_insert(self, cur: psycopg.Cursor[Any], schema: LayerSchema, table: pa.Table) -> int:
+        stage = f"_stage_{schema.name}"
+        types = [_stage_type(schema, c) for c in table.column_names]
+        ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(table.column_names, types, strict=True))
+        cur.execute(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP".encode())  # type: ignore[call-overload]
+        self._copy_arrow(cur, stage, table)
+        target = [quote(c) for c in table.column_names]
+        select = ["ST_GeomFromEWKB(geometry)" if c == "geometry" else quote(c) for c in table.column_names]
+        res = cur.execute(
+            (
+                f"INSERT INTO {schema.name} ({', '.join(target)}) "
+                f"SELECT {', '.join(select)} FROM {stage} "
+                "ON CONFLICT (source_key) DO NOTHING"
+            ).encode()  # type: ignore[call-overload]
+        )
+        inserted = int(res.rowcount)
+        cur.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]
+        return inserted
+
+    def _bulk_copy(self, cur: psycopg.Cursor[Any], schema: LayerSchema, table: pa.Table) -> int:
+        # Secondary indexes (not the primary key) are rebuilt after the load:
+        # building a GiST index once is several times cheaper than growing it.
+        idx = cur.execute(
+            "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.conname, "
+            "pg_get_constraintdef(c.oid) FROM pg_index x "
+            "JOIN pg_class i ON i.oid = x.indexrelid "
+            "LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid "
+            "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary",
+            (schema.name,),
+        ).fetchall()
+        for name, _, conname, _ in idx:
+            if conname:
+                cur.execute(psql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    psql.Identifier(schema.name), psql.Identifier(conname)))
+            else:
+                cur.execute(psql.SQL("DROP INDEX {}").format(psql.Identifier(name)))
+        # EWKB with SRID 4326: geometry's binary input reads it directly.
+        self._copy_arrow(cur, schema.name, table)
+        cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
+        for _, indexdef, conname, condef in idx:
+            if conname:
+                cur.execute(psql.SQL("ALTER TABLE {} ADD CONSTRAINT {} " + condef).format(  # type: ignore[arg-type]
+                    psql.Identifier(schema.name), psql.Identifier(conname)))
+            else:
+                cur.execute(indexdef.encode())
+        return int(table.num_rows)
 
     def update(self, layer: str, frame: pd.DataFrame) -> int:
         """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
@@ -299,18 +354,43 @@ class PostGISStore:
         return clause, params
 
 
+def _ewkb(wkb: np.ndarray) -> pa.Array:
+    """Little-endian 2-D WKB → EWKB with SRID 4326, vectorized in Arrow.
+
+    EWKB sets flag 0x20000000 in the type word (its high byte, which is 0 for
+    2-D types) and puts the SRID right after it.
+    """
+    arr = pa.array(wkb, pa.binary())
+    return pc.binary_join_element_wise(
+        pc.binary_slice(arr, 0, 4),
+        pa.scalar(b"\x20" + (4326).to_bytes(4, "little"), pa.binary()),
+        pc.binary_slice(arr, 5, 1 << 30),
+        pa.scalar(b"", pa.binary()),
+    )
+
+
+def _stage_type(schema: LayerSchema, column: str) -> str:
+    if column == "source_key":
+        return "text"
+    if column == "id":
+        return "int8"
+    if column == "geometry":
+        return "bytea"
+    return _PG_TYPES[schema.column(column).type]
+
+
 def _column_values(s: pd.Series, name: str, schema: LayerSchema) -> list[Any]:
-    """Python values for COPY: NA → None, numpy scalars → Python scalars."""
-    if name in ("source_key",):
-        return list(s)
-    if name == "id" or schema.column(name).type == "int":
-        arr = s.astype("Int64")
-        return [None if v is pd.NA else int(v) for v in arr]
-    ctype = schema.column(name).type
-    if ctype == "float":
-        return [None if np.isnan(v) else float(v) for v in s.to_numpy(dtype="float64")]
-    if ctype == "bool":
-        return [None if v is pd.NA else bool(v) for v in s.astype("boolean")]
+    """Python values for COPY: NA → None, numpy scalars → Python scalars (vectorized)."""
+    ctype = "int" if name == "id" else ("text" if name == "source_key" else schema.column(name).type)
+    if ctype in ("int", "float", "bool"):
+        mask = s.isna().to_numpy()
+        np_type = {"int": "int64", "float": "float64", "bool": "bool"}[ctype]
+        values: list[Any] = s.to_numpy(dtype=np_type, na_value=0).tolist()
+        for i in np.flatnonzero(mask):
+            values[i] = None
+        return values
     if ctype == "timestamp":
         return [None if pd.isna(v) else v.to_pydatetime() for v in s]
+    if ctype == "text":
+        return list(s.to_numpy(dtype=object))
     return [None if v is None or v is pd.NA else v for v in s]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -211,3 +212,36 @@ def test_update_sets_columns_by_id(store: Store) -> None:
     assert out.loc[ids[2], "floors"] == 3
     with pytest.raises(BadInput, match="unknown"):
         store.update("buildings", pd.DataFrame({"id": ids, "nope": 1}))
+
+
+def _many_points(n: int, source: str = "bulk") -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(1)
+    return gpd.GeoDataFrame(
+        {"category": "safety_hazard", "status": "reported", "source": source,
+         "source_id": [str(i) for i in range(n)],
+         "reported_at": pd.Timestamp("2026-11-01T00:00:00Z")},
+        geometry=shapely.points(rng.uniform(24.9, 25.0, n), rng.uniform(60.1, 60.2, n)),
+        crs=4326,
+    )
+
+
+def test_bulk_load_into_empty_table_keeps_indexes_and_idempotence(store: Store) -> None:
+    ev = _many_points(25_000)
+    assert store.write("events", ev).inserted == 25_000
+    assert store.write("events", ev).inserted == 0  # unique source_key is back
+    assert store.count("events", bbox=(24.9, 60.1, 24.95, 60.15)) == int(
+        ((ev.geometry.x <= 24.95) & (ev.geometry.y <= 60.15)).sum()
+    )
+    if store.dialect == "postgis":
+        idx = {r[0] for r in store.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}  # type: ignore[attr-defined]
+        assert {"events_geometry_gist", "events_source_key_key", "events_grid_code_idx"} <= idx
+
+
+def test_bulk_load_failure_rolls_back_everything(store: Store) -> None:
+    ev = _many_points(25_000)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.write("events", ev)
+        raise RuntimeError("crash after the bulk copy")
+    assert store.count("events") == 0
+    assert store.write("events", ev.iloc[:10]).inserted == 10
+    assert store.write("events", ev.iloc[:10]).inserted == 0

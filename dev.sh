@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# gridmap's one entry point for people and CI.
+#
+#   ./dev.sh demo   set up (venv, Python packages, map assets) and run `gridmap demo`
+#   ./dev.sh test   set up (plus Debian's PostGIS and Chromium) and run ruff, mypy,
+#                   the import-boundary check and the whole pytest suite
+#
+# Everything the project needs is installed from here: nothing by hand.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT="$(pwd)"
+VENV="${GRIDMAP_VENV:-$ROOT/.venv}"
+PY="${PYTHON:-python3}"
+
+log() { printf '\033[1;34m[gridmap]\033[0m %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+ensure_debian_packages() {
+  # PostGIS for the storage tests, Chromium for the browser tests (Debian packages).
+  local missing=()
+  [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -f /usr/share/postgresql/15/extension/postgis.control ] \
+    || missing+=(postgresql-15 postgresql-15-postgis-3)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_python() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating virtual environment $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.gridmap-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    log "installing gridmap and its dependencies into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e ".[dev]"
+    touch "$stamp"
+  fi
+}
+
+ensure_assets() {
+  # Leaflet and plugins from the npm registry, served locally: maps work offline.
+  local stamp="node_modules/.gridmap-installed"
+  if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ]; then
+    log "installing map assets from the npm registry (npm ci)"
+    npm ci --silent --no-audit --no-fund >/dev/null
+    touch "$stamp"
+  fi
+}
+
+cmd="${1:-help}"
+shift || true
+case "$cmd" in
+  demo)
+    ensure_python
+    ensure_assets
+    exec "$VENV/bin/gridmap" demo "$@"
+    ;;
+  test)
+    ensure_debian_packages
+    ensure_python
+    ensure_assets
+    export PATH="$VENV/bin:$PATH"
+    log "ruff"
+    ruff check .
+    ruff format --check gridmap api layers tests benchmarks
+    log "mypy (strict)"
+    mypy
+    log "import boundaries"
+    lint-imports
+    log "pytest"
+    exec pytest "$@"
+    ;;
+  setup)
+    ensure_python
+    ensure_assets
+    ;;
+  *)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    [ "$cmd" = help ] || exit 2
+    ;;
+esac

@@ -1,0 +1,309 @@
+"""The ``gridmap`` command line (typer).
+
+This is an edge of the system, like ``api/``: it reads settings
+(``GRIDMAP_DATABASE_URL``), draws progress bars and, for ``serve``, ``demo``
+and ``map render``, reaches out to the web service and the map renderers.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridmap.errors import GridmapError
+from gridmap.model import LAYERS
+from gridmap.storage import DEFAULT_URL, Store, open_store
+
+__all__ = ["app"]
+
+console = Console(stderr=True)
+out = Console()
+
+
+class CliSettings(BaseSettings):
+    """Settings the CLI reads from the environment (prefix ``GRIDMAP_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+    database_url: str = DEFAULT_URL
+
+
+app = typer.Typer(
+    name="gridmap",
+    help=(
+        "gridmap — GIS patrol and grid mapping for grid-based community governance "
+        "(网格化服务管理).\n\nThe store is chosen by GRIDMAP_DATABASE_URL (or --database-url): "
+        "postgresql://… → PostGIS; a path or duckdb:///path → embedded DuckDB; "
+        f"unset → {DEFAULT_URL}."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+import_app = typer.Typer(help="Import data into the store (导入数据).", no_args_is_help=True)
+export_app = typer.Typer(help="Export layers from the store (导出数据).", no_args_is_help=True)
+grids_app = typer.Typer(help="Grid division and codes (网格划分).", no_args_is_help=True)
+map_app = typer.Typer(help="Interactive maps (地图).", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+app.add_typer(export_app, name="export")
+app.add_typer(grids_app, name="grids")
+app.add_typer(map_app, name="map")
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Store URL; default from GRIDMAP_DATABASE_URL, else ./gridmap.duckdb.",
+        show_default=False,
+    ),
+]
+
+
+def _open(url: str | None, *, migrate: bool = True) -> Store:
+    return open_store(url or CliSettings().database_url, migrate=migrate)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Turn domain errors into one clear line and exit code 2 (no traceback)."""
+    try:
+        yield
+    except GridmapError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=max(total, 1))
+            bar.update(tasks[step], completed=done, total=max(total, 1))
+
+        yield update
+
+
+def _report_table(title: str, rows: dict[str, Any]) -> Table:
+    table = Table(title=title)
+    table.add_column("layer 图层")
+    for key in ("read", "ok", "repaired", "rejected", "inserted", "skipped"):
+        table.add_column(key, justify="right")
+    for layer, rep in rows.items():
+        table.add_row(layer, *(str(getattr(rep, k, "")) for k in
+                               ("read", "ok", "repaired", "rejected", "inserted", "skipped")))
+    return table
+
+
+@app.command()
+def init(database_url: DbOpt = None) -> None:
+    """Create or upgrade the schema (创建/升级数据库结构) without losing data."""
+    with _errors():
+        store = _open(database_url, migrate=False)
+        before = store.schema_version()
+        after = store.migrate()
+        store.close()
+    out.print(f"schema version {before} → {after} ({store.url})")
+
+
+@import_app.command("osm")
+def import_osm_cmd(
+    file: Annotated[Path, typer.Argument(help="OpenStreetMap extract (.osm.pbf).")],
+    database_url: DbOpt = None,
+) -> None:
+    """Import buildings (楼栋), roads (道路), key places (重点场所) and admin boundaries from OSM."""
+    from gridmap.io.importer import import_osm
+
+    with _errors():
+        store = _open(database_url)
+        with _progress() as progress:
+            reports = import_osm(store, file, progress=progress)
+        store.close()
+    out.print(_report_table(f"imported {file.name}", dict(reports)))
+
+
+@import_app.command("layer")
+def import_layer_cmd(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV.")],
+    layer: Annotated[str, typer.Option(help=f"Target layer: {', '.join(LAYERS)}.")],
+    crs: Annotated[
+        str | None,
+        typer.Option(help="Coordinates' system: wgs84, gcj02 (高德/腾讯), bd09 (百度), cgcs2000, EPSG:n."),
+    ] = None,
+    lon: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
+    lat: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Import one file into a layer: repaired or rejected per row, all or nothing, idempotent."""
+    from gridmap.io.importer import import_layer
+
+    with _errors():
+        store = _open(database_url)
+        with _progress() as progress:
+            report = import_layer(store, file, layer=layer, crs=crs, lon=lon, lat=lat,
+                                  progress=progress)
+        store.close()
+    out.print(_report_table(f"imported {file.name}", {layer: report}))
+
+
+@export_app.command("layer")
+def export_layer_cmd(
+    name: Annotated[str, typer.Argument(help=f"Layer: {', '.join(LAYERS)}.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Output file; format from the suffix "
+                                           "(.gpkg, .geojson, .parquet, .csv).")],
+    database_url: DbOpt = None,
+) -> None:
+    """Export a layer to a file (导出图层)."""
+    from gridmap.io.export import export_layer
+
+    with _errors():
+        store = _open(database_url)
+        n = export_layer(store, name, out_file)
+        store.close()
+    out.print(f"wrote {n} features to {out_file}")
+
+
+@grids_app.command("generate")
+def grids_generate(
+    method: Annotated[str, typer.Option(help="Division method: bisect (balanced by households).")]
+    = "bisect",
+    max_households: Annotated[int, typer.Option("--max", help="Most households per grid.")] = 500,
+    database_url: DbOpt = None,
+) -> None:
+    """Divide every community into grids (网格划分) and number them (15-digit codes)."""
+    from gridmap.demo import divide_communities
+    from gridmap.errors import BadInput
+
+    with _errors():
+        if method != "bisect":
+            raise BadInput(f"unknown method {method!r}; available: bisect", field="method")
+        store = _open(database_url)
+        grids = divide_communities(store, max_households=max_households)
+        store.close()
+    table = Table(title=f"{len(grids)} grids 网格")
+    for col in ("code", "households", "residents", "buildings"):
+        table.add_column(col, justify="right")
+    for row in grids.itertuples():
+        table.add_row(str(row.code), str(row.households), str(row.residents), str(row.buildings))
+    out.print(table)
+
+
+@map_app.command("render")
+def map_render(
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+    lang: Annotated[str, typer.Option(help="zh, en or zh-en (bilingual).")] = "zh-en",
+    database_url: DbOpt = None,
+) -> None:
+    """Write a self-contained interactive map (assets inlined) for sharing."""
+    with _errors():
+        store = _open(database_url)
+        _write_map(store, out_file, lang=lang, inline=True)
+        store.close()
+    out.print(f"map written to {out_file}")
+
+
+def _write_map(store: Store, path: Path, *, lang: str, inline: bool) -> None:
+    from layers.assets import copy_assets
+    from layers.render import map_html, render_map
+
+    data = {
+        name: store.read(name, limit=20_000)
+        for name, schema in LAYERS.items()
+        if schema.geometry_type is not None
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = "assets/"
+    m = render_map(data, lang=lang, base_url=base, title="gridmap demo 演示")
+    if not inline:
+        copy_assets(path.parent / "assets")
+    path.write_text(map_html(m, inline=inline), encoding="utf-8")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    database_url: DbOpt = None,
+) -> None:
+    """Serve the HTTP API: OGC API Features, maps, /docs."""
+    import uvicorn
+
+    from api.main import create_app
+    from api.settings import Settings
+
+    settings = Settings(database_url=database_url) if database_url else Settings()
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@app.command()
+def demo(
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API after.")]
+    = True,
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the map.")] = Path("gridmap-demo"),
+    events: Annotated[int, typer.Option(help="Synthetic events to generate.")] = 600,
+    database_url: DbOpt = None,
+) -> None:
+    """The whole job on the bundled real OSM extract (Helsinki), embedded store, offline.
+
+    Imports the extract, creates a city/town/community hierarchy, divides it into
+    grids, generates seeded SYNTHETIC events on real streets, writes a map and
+    starts the API on 127.0.0.1.
+    """
+    from gridmap.demo import run_demo
+
+    with _errors():
+        store = _open(database_url)
+        with _progress() as progress:
+            summary = run_demo(store, events=events, progress=progress)
+        map_path = out_dir / "map.html"
+        _write_map(store, map_path, lang="zh-en", inline=False)
+    table = Table(title="gridmap demo 演示 (Helsinki OSM extract; events are synthetic 合成数据)")
+    table.add_column("layer 图层")
+    table.add_column("features 要素", justify="right")
+    for layer, n in summary.counts.items():
+        table.add_row(layer, str(n))
+    out.print(table)
+    out.print(f"store 数据库:  {store.url}")
+    out.print(f"map 地图:      {map_path.resolve()}")
+    if not serve_api:
+        store.close()
+        return
+    import uvicorn
+
+    from api.main import create_app
+    from api.settings import Settings
+
+    base = f"http://127.0.0.1:{port}"
+    out.print(f"API:          {base}/  ·  {base}/collections  ·  {base}/docs")
+    out.print(f"map page:     {base}/maps/overview")
+    out.print("Ctrl-C stops the server.")
+    settings = Settings(database_url=store.url)
+    uvicorn.run(create_app(settings, store=store), host="127.0.0.1", port=port, log_level="warning")
+    store.close()
+
+
+def main() -> None:
+    """Entry point for ``python -m gridmap``."""
+    app(prog_name="gridmap")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
