@@ -1,8 +1,8 @@
 """Grid division (网格划分), first version: balanced recursive bisection.
 
 This is the simple method the demo uses until the street-following divider of
-the grids issue lands: the community's extent is cut, in a metric CRS, along
-its longer side at the household-weighted median of the building centroids,
+the grids issue lands: the community's extent is cut, along its
+longer side (judged in metres) at the household-weighted median of the building centroids,
 and again on each half, until every part holds at most ``max_households``.
 The parts tile the community with no gaps and no overlaps (each is the
 intersection of a rectangle of a partition with the community polygon).
@@ -76,14 +76,15 @@ def divide_bisect(
         raise BadInput(f"community code must be 12 digits, got {community_code!r}", field="community")
     if max_households <= 0:
         raise BadInput("max_households must be positive", field="max_households")
-    crs = local_crs(gpd.GeoSeries([community], crs=4326))
-    area = gpd.GeoSeries([community], crs=4326).to_crs(crs).iloc[0]
+    # Cut in lon/lat so that the cells tile the WGS84 community exactly (no
+    # reprojection seams); the longer side is judged in metres (cos φ scale).
     inside = buildings[buildings.intersects(community)]
-    pts = inside.geometry.to_crs(crs).representative_point()
+    pts = inside.geometry.representative_point()
     xy = shapely.get_coordinates(pts.values)
     w = pd.to_numeric(inside[weight], errors="coerce").fillna(0).to_numpy(dtype=float)
-    minx, miny, maxx, maxy = area.bounds
-    pad = 1.0
+    minx, miny, maxx, maxy = community.bounds
+    xscale = float(np.cos(np.radians((miny + maxy) / 2.0)))
+    pad = 1e-6
     stack = [_Cell((minx - pad, miny - pad, maxx + pad, maxy + pad), np.arange(len(xy)))]
     leaves: list[_Cell] = []
     while stack:
@@ -91,21 +92,19 @@ def divide_bisect(
         if w[cell.members].sum() <= max_households or len(cell.members) <= 1:
             leaves.append(cell)
             continue
-        stack.extend(_split(cell, xy, w))
-    polys = shapely.intersection(
-        shapely.box(*np.array([c.box for c in leaves]).T), area
-    )
+        stack.extend(_split(cell, xy, w, xscale))
+    polys = shapely.intersection(shapely.box(*np.array([c.box for c in leaves]).T), community)
     keep = ~shapely.is_empty(polys)
-    cells = gpd.GeoDataFrame(geometry=polys[keep], crs=crs).to_crs(4326)
+    cells = gpd.GeoDataFrame(geometry=polys[keep], crs=4326)
     cells["community_code"] = community_code
     cells["code"] = grid_codes(cells, community_code)
     cells = cells.sort_values("code").reset_index(drop=True)
     return summarize_grids(cells, buildings)
 
 
-def _split(cell: _Cell, xy: np.ndarray, w: np.ndarray) -> list[_Cell]:
+def _split(cell: _Cell, xy: np.ndarray, w: np.ndarray, xscale: float) -> list[_Cell]:
     minx, miny, maxx, maxy = cell.box
-    axis = 0 if (maxx - minx) >= (maxy - miny) else 1
+    axis = 0 if (maxx - minx) * xscale >= (maxy - miny) else 1
     coords = xy[cell.members, axis]
     order = np.argsort(coords, kind="stable")
     cum = np.cumsum(w[cell.members][order])

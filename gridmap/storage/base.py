@@ -349,7 +349,11 @@ def frame_from_rows(
 
 
 def to_arrow(
-    schema: LayerSchema, data: pd.DataFrame, wkb: np.ndarray | None, *, geometry: str = "wkb"
+    schema: LayerSchema,
+    data: pd.DataFrame,
+    wkb: np.ndarray | pa.Array | None,
+    *,
+    geometry: str = "wkb",
 ) -> pa.Table:
     """Arrow table of a prepared frame: ``source_key``, [``id``], attributes, then WKB bytes."""
     arrays: dict[str, pa.Array] = {"source_key": pa.array(data["source_key"], pa.string())}
@@ -359,9 +363,11 @@ def to_arrow(
         s = data[col.name]
         if col.type == "timestamp":
             arrays[col.name] = pa.array(s.dt.tz_convert("UTC"), _ARROW["timestamp"], from_pandas=True)
+        elif col.type in ("int", "float", "bool"):
+            arrays[col.name] = pa.array(s, _ARROW[col.type], from_pandas=True)
         else:
-            values = s.astype(object).where(s.notna(), None) if col.type != "text[]" else s
-            arrays[col.name] = pa.array(list(values), _ARROW[col.type], from_pandas=True)
+            values = s.to_numpy(dtype=object)
+            arrays[col.name] = pa.array(values, _ARROW[col.type], from_pandas=True)
     if wkb is not None:
-        arrays[geometry] = pa.array(wkb, pa.binary())
+        arrays[geometry] = wkb if isinstance(wkb, pa.Array) else pa.array(wkb, pa.binary())
     return pa.table(arrays)

@@ -9,6 +9,7 @@ atomic. Geometry columns carry GiST indexes; the schema is versioned
 from __future__ import annotations
 
 import contextvars
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -34,7 +35,9 @@ from gridmap.storage.base import (
     check_bbox,
     frame_from_rows,
     prepare_frame,
+    iter_chunks,
     prepare_update,
+    source_keys,
     to_arrow,
 )
 
@@ -50,6 +53,7 @@ _PG_TYPES = {
     "text[]": "text[]",
 }
 _COPY_BATCH = 50_000
+_PREP_CHUNK = 100_000
 _BBOX_SQL = "geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
 #: Batches at least this large into an empty table take the drop-indexes-and-COPY path.
 _BULK_ROWS = 20_000
@@ -156,22 +160,34 @@ class PostGISStore:
         an empty table is copied straight in with its secondary indexes dropped
         and rebuilt afterwards (what pg_restore does), in the same transaction.
         """
-        schema, data, wkb = prepare_frame(layer, frame)
-        table = to_arrow(schema, data, None if wkb is None else _ewkb(wkb), geometry="geometry")
+        offered = len(frame)
+        schema = layer_schema(layer)
+        frame = frame.copy(deep=False)
+        frame["source_key"] = (
+            frame["source_key"].astype(object)
+            if "source_key" in frame and frame["source_key"].notna().all()
+            else source_keys(frame, schema)
+        )
+        frame = frame.loc[~frame["source_key"].duplicated().to_numpy()]
+        # Chunks are prepared while the previous one streams to the server.
+        tables = (
+            _arrow_chunk(layer, frame.iloc[part])
+            for part in iter_chunks(len(frame), _PREP_CHUNK)
+        )
         with self.transaction(), self._conn() as conn, conn.cursor() as cur:
             if mode == "replace":
                 cur.execute(f"DELETE FROM {schema.name}".encode())  # type: ignore[call-overload]
-            bulk = len(data) >= _BULK_ROWS and self._lock_if_empty(cur, schema.name)
+            bulk = len(frame) >= _BULK_ROWS and self._lock_if_empty(cur, schema.name)
             if bulk:
-                inserted = self._bulk_copy(cur, schema, table)
+                inserted = self._bulk_copy(cur, schema, tables)
             else:
-                inserted = self._staged_insert(cur, schema, table)
-            if "id" in data:
+                inserted = self._staged_insert(cur, schema, tables)
+            if "id" in frame:
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{schema.name}', 'id'), "
                     f"(SELECT coalesce(max(id), 1) FROM {schema.name}))".encode()  # type: ignore[call-overload]
                 )
-        return WriteResult(offered=len(frame), inserted=max(inserted, 0))
+        return WriteResult(offered=offered, inserted=max(inserted, 0))
 
     @staticmethod
     def _lock_if_empty(cur: psycopg.Cursor[Any], table: str) -> bool:
@@ -180,26 +196,40 @@ class PostGISStore:
         return bool(row and row[0])
 
     @staticmethod
-    def _copy_arrow(cur: psycopg.Cursor[Any], target: str, table: pa.Table) -> None:
-        """Stream *table* into *target* (same column order) as binary COPY."""
-        cols = ", ".join(quote(c) for c in table.column_names)
-        encoder = pgpq.ArrowToPostgresBinaryEncoder(table.schema)
+    def _copy_arrow(cur: psycopg.Cursor[Any], target: str, tables: Iterator[pa.Table]) -> int:
+        """Stream Arrow tables into *target* (same column order) as one binary COPY."""
+        first = next(tables, None)
+        if first is None:
+            return 0
+        cols = ", ".join(quote(c) for c in first.column_names)
+        encoder = pgpq.ArrowToPostgresBinaryEncoder(first.schema)
         statement = f"COPY {target} ({cols}) FROM STDIN (FORMAT BINARY)"
-        # A queued writer sends on a thread, so encoding overlaps the server's work.
+        rows = 0
+        # A queued writer sends on its own thread, so the next chunk is prepared
+        # while the server ingests this one.
         with cur.copy(statement.encode(), writer=QueuedLibpqWriter(cur)) as copy:  # type: ignore[call-overload]
             copy.write(encoder.write_header())
-            for batch in table.to_batches(max_chunksize=_COPY_BATCH):
-                copy.write(encoder.write_batch(batch))
+            for table in itertools.chain([first], tables):
+                for batch in table.to_batches(max_chunksize=_COPY_BATCH):
+                    copy.write(encoder.write_batch(batch))
+                rows += table.num_rows
             copy.write(encoder.finish())
+        return rows
 
-    def _staged_insert(self, cur: psycopg.Cursor[Any], schema: LayerSchema, table: pa.Table) -> int:
+    def _staged_insert(
+        self, cur: psycopg.Cursor[Any], schema: LayerSchema, tables: Iterator[pa.Table]
+    ) -> int:
+        first = next(tables, None)
+        if first is None:
+            return 0
+        names = first.column_names
         stage = f"_stage_{schema.name}"
-        types = [_stage_type(schema, c) for c in table.column_names]
-        ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(table.column_names, types, strict=True))
+        types = [_stage_type(schema, c) for c in names]
+        ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(names, types, strict=True))
         cur.execute(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP".encode())  # type: ignore[call-overload]
-        self._copy_arrow(cur, stage, table)
-        target = [quote(c) for c in table.column_names]
-        select = ["ST_GeomFromEWKB(geometry)" if c == "geometry" else quote(c) for c in table.column_names]
+        self._copy_arrow(cur, stage, itertools.chain([first], tables))
+        target = [quote(c) for c in names]
+        select = ["ST_GeomFromEWKB(geometry)" if c == "geometry" else quote(c) for c in names]
         res = cur.execute(
             (
                 f"INSERT INTO {schema.name} ({', '.join(target)}) "
@@ -211,7 +241,9 @@ class PostGISStore:
         cur.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]
         return inserted
 
-    def _bulk_copy(self, cur: psycopg.Cursor[Any], schema: LayerSchema, table: pa.Table) -> int:
+    def _bulk_copy(
+        self, cur: psycopg.Cursor[Any], schema: LayerSchema, tables: Iterator[pa.Table]
+    ) -> int:
         # Secondary indexes (not the primary key) are rebuilt after the load:
         # building a GiST index once is several times cheaper than growing it.
         idx = cur.execute(
@@ -229,7 +261,7 @@ class PostGISStore:
             else:
                 cur.execute(psql.SQL("DROP INDEX {}").format(psql.Identifier(name)))
         # EWKB with SRID 4326: geometry's binary input reads it directly.
-        self._copy_arrow(cur, schema.name, table)
+        rows = self._copy_arrow(cur, schema.name, tables)
         cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
         for _, indexdef, conname, condef in idx:
             if conname:
@@ -237,7 +269,7 @@ class PostGISStore:
                     psql.Identifier(schema.name), psql.Identifier(conname)))
             else:
                 cur.execute(indexdef.encode())
-        return int(table.num_rows)
+        return rows
 
     def update(self, layer: str, frame: pd.DataFrame) -> int:
         """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
@@ -352,6 +384,11 @@ class PostGISStore:
         if box and bbox_sql:
             params.extend(box)
         return clause, params
+
+
+def _arrow_chunk(layer: str, frame: pd.DataFrame) -> pa.Table:
+    schema, data, wkb = prepare_frame(layer, frame)
+    return to_arrow(schema, data, None if wkb is None else _ewkb(wkb), geometry="geometry")
 
 
 def _ewkb(wkb: np.ndarray) -> pa.Array:
