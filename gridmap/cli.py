@@ -107,8 +107,13 @@ def _report_table(title: str, rows: dict[str, Any]) -> Table:
     for key in ("read", "ok", "repaired", "rejected", "inserted", "skipped"):
         table.add_column(key, justify="right")
     for layer, rep in rows.items():
-        table.add_row(layer, *(str(getattr(rep, k, "")) for k in
-                               ("read", "ok", "repaired", "rejected", "inserted", "skipped")))
+        table.add_row(
+            layer,
+            *(
+                str(getattr(rep, k, ""))
+                for k in ("read", "ok", "repaired", "rejected", "inserted", "skipped")
+            ),
+        )
     return table
 
 
@@ -128,7 +133,7 @@ def import_osm_cmd(
     file: Annotated[Path, typer.Argument(help="OpenStreetMap extract (.osm.pbf).")],
     database_url: DbOpt = None,
 ) -> None:
-    """Import buildings (楼栋), roads (道路), key places (重点场所) and admin boundaries from OSM."""
+    """Import buildings (楼栋), roads (道路), key places (重点场所) and boundaries from OSM."""
     from gridmap.io.importer import import_osm
 
     with _errors():
@@ -141,11 +146,15 @@ def import_osm_cmd(
 
 @import_app.command("layer")
 def import_layer_cmd(
-    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV.")],
+    file: Annotated[
+        Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile, GeoParquet or CSV.")
+    ],
     layer: Annotated[str, typer.Option(help=f"Target layer: {', '.join(LAYERS)}.")],
     crs: Annotated[
         str | None,
-        typer.Option(help="Coordinates' system: wgs84, gcj02 (高德/腾讯), bd09 (百度), cgcs2000, EPSG:n."),
+        typer.Option(
+            help="Coordinates' system: wgs84, gcj02 (高德/腾讯), bd09 (百度), cgcs2000, EPSG:n."
+        ),
     ] = None,
     lon: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
     lat: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
@@ -157,8 +166,9 @@ def import_layer_cmd(
     with _errors():
         store = _open(database_url)
         with _progress() as progress:
-            report = import_layer(store, file, layer=layer, crs=crs, lon=lon, lat=lat,
-                                  progress=progress)
+            report = import_layer(
+                store, file, layer=layer, crs=crs, lon=lon, lat=lat, progress=progress
+            )
         store.close()
     out.print(_report_table(f"imported {file.name}", {layer: report}))
 
@@ -166,8 +176,12 @@ def import_layer_cmd(
 @export_app.command("layer")
 def export_layer_cmd(
     name: Annotated[str, typer.Argument(help=f"Layer: {', '.join(LAYERS)}.")],
-    out_file: Annotated[Path, typer.Option("--out", help="Output file; format from the suffix "
-                                           "(.gpkg, .geojson, .parquet, .csv).")],
+    out_file: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Output file; format from the suffix (.gpkg, .geojson, .parquet, .csv)."
+        ),
+    ],
     database_url: DbOpt = None,
 ) -> None:
     """Export a layer to a file (导出图层)."""
@@ -182,8 +196,9 @@ def export_layer_cmd(
 
 @grids_app.command("generate")
 def grids_generate(
-    method: Annotated[str, typer.Option(help="Division method: bisect (balanced by households).")]
-    = "bisect",
+    method: Annotated[
+        str, typer.Option(help="Division method: bisect (balanced by households).")
+    ] = "bisect",
     max_households: Annotated[int, typer.Option("--max", help="Most households per grid.")] = 500,
     database_url: DbOpt = None,
 ) -> None:
@@ -230,9 +245,9 @@ def _write_map(store: Store, path: Path, *, lang: str, inline: bool) -> None:
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     base = "assets/"
-    m = render_map(data, lang=lang, base_url=base, title="gridmap demo 演示")
+    m = render_map(data, lang=lang, base_url=base, title="gridmap demo 演示", role="city_admin")
     if not inline:
-        copy_assets(path.parent / "assets")
+        copy_assets(path.parent)
     path.write_text(map_html(m, inline=inline), encoding="utf-8")
 
 
@@ -254,10 +269,13 @@ def serve(
 
 @app.command()
 def demo(
-    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API after.")]
-    = True,
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the API after.")
+    ] = True,
     port: Annotated[int, typer.Option(help="API port.")] = 8000,
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the map.")] = Path("gridmap-demo"),
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the map.")] = Path(
+        "gridmap-demo"
+    ),
     events: Annotated[int, typer.Option(help="Synthetic events to generate.")] = 600,
     database_url: DbOpt = None,
 ) -> None:
@@ -275,7 +293,9 @@ def demo(
             summary = run_demo(store, events=events, progress=progress)
         map_path = out_dir / "map.html"
         _write_map(store, map_path, lang="zh-en", inline=False)
-    table = Table(title="gridmap demo 演示 (Helsinki OSM extract; events are synthetic 合成数据)")
+    table = Table(
+        title="gridmap demo 演示", caption="Helsinki OSM extract; events are synthetic 合成数据"
+    )
     table.add_column("layer 图层")
     table.add_column("features 要素", justify="right")
     for layer, n in summary.counts.items():
@@ -306,4 +326,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -70,7 +70,9 @@ def divide_communities(store: Store, *, max_households: int = 500) -> gpd.GeoDat
         )
         for row in communities.itertuples()
     ]
-    grids = pd.concat(parts, ignore_index=True) if parts else gpd.GeoDataFrame(geometry=[], crs=4326)
+    grids = (
+        pd.concat(parts, ignore_index=True) if parts else gpd.GeoDataFrame(geometry=[], crs=4326)
+    )
     grids = gpd.GeoDataFrame(grids, geometry="geometry", crs=4326)
     grids["name"] = [f"第{c[-3:]}网格 Grid {c[-3:]}" for c in grids["code"]]
     grids["workers"] = [[f"网格员{c[-3:]} worker {c[-3:]}"] for c in grids["code"]]
@@ -141,6 +143,14 @@ def run_demo(
     step("done 完成", 4, 4)
     counts = {
         layer: store.count(layer)
-        for layer in ("admin_units", "grids", "buildings", "roads", "key_areas", "events", "workers")
+        for layer in (
+            "admin_units",
+            "grids",
+            "buildings",
+            "roads",
+            "key_areas",
+            "events",
+            "workers",
+        )
     }
     return DemoSummary(counts=counts, grids=pd.DataFrame(grids.drop(columns="geometry")))

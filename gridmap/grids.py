@@ -73,7 +73,9 @@ def divide_bisect(
     (2, 1200)
     """
     if len(community_code) != 12 or not community_code.isdigit():
-        raise BadInput(f"community code must be 12 digits, got {community_code!r}", field="community")
+        raise BadInput(
+            f"community code must be 12 digits, got {community_code!r}", field="community"
+        )
     if max_households <= 0:
         raise BadInput("max_households must be positive", field="max_households")
     # Cut in lon/lat so that the cells tile the WGS84 community exactly (no
@@ -164,7 +166,9 @@ def assign_grid_codes(points_or_polys: gpd.GeoDataFrame, grids: gpd.GeoDataFrame
     joined = joined[~joined.index.duplicated(keep="first")]
     codes = joined["code"].reindex(points_or_polys.index)
     return pd.Series(
-        [None if pd.isna(v) else str(v) for v in codes], index=points_or_polys.index, name="grid_code"
+        [None if pd.isna(v) else str(v) for v in codes],
+        index=points_or_polys.index,
+        name="grid_code",
     )
 
 
@@ -182,7 +186,11 @@ def summarize_grids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> gpd
         )
         .dropna(subset=["code"])
         .groupby("code")
-        .agg(households=("households", "sum"), residents=("residents", "sum"), buildings=("code", "size"))
+        .agg(
+            households=("households", "sum"),
+            residents=("residents", "sum"),
+            buildings=("code", "size"),
+        )
     )
     for col in ("households", "residents", "buildings"):
         out[col] = out["code"].map(agg[col]).fillna(0).astype("int64")

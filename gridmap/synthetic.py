@@ -83,7 +83,8 @@ def synthetic_events(
     Examples
     --------
     >>> import shapely, geopandas as gpd
-    >>> r = gpd.GeoDataFrame(geometry=[shapely.LineString([(24.94, 60.17), (24.95, 60.17)])], crs=4326)
+    >>> line = shapely.LineString([(24.94, 60.17), (24.95, 60.17)])
+    >>> r = gpd.GeoDataFrame(geometry=[line], crs=4326)
     >>> b = gpd.GeoDataFrame(geometry=[shapely.box(24.94, 60.171, 24.941, 60.172)], crs=4326)
     >>> ev = synthetic_events(r, b, n=5, seed=1)
     >>> len(ev), bool(ev["synthetic"].all())

@@ -36,7 +36,11 @@ def pg_server() -> Iterator[PgServer]:
         pytest.fail(str(exc))
     try:
         janitor = DatabaseJanitor(
-            user=server.user, host=server.host, port=server.port, dbname=TEMPLATE_DB, version=15,
+            user=server.user,
+            host=server.host,
+            port=server.port,
+            dbname=TEMPLATE_DB,
+            version=15,
             as_template=True,
         )
         janitor.init()
@@ -52,8 +56,12 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     """URL of a fresh database (PostGIS extension created, no gridmap schema)."""
     name = "t_" + uuid.uuid4().hex[:12]
     janitor = DatabaseJanitor(
-        user=pg_server.user, host=pg_server.host, port=pg_server.port, dbname=name,
-        template_dbname=TEMPLATE_DB, version=15,
+        user=pg_server.user,
+        host=pg_server.host,
+        port=pg_server.port,
+        dbname=name,
+        template_dbname=TEMPLATE_DB,
+        version=15,
     )
     janitor.init()
     try:
@@ -78,6 +86,12 @@ def store(store_url: str) -> Iterator[Store]:
         yield s
     finally:
         s.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:

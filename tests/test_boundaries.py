@@ -46,7 +46,9 @@ def test_only_storage_imports_database_drivers(pkg: str) -> None:
 
 def test_core_imports_no_web_framework_or_folium() -> None:
     edge = {ROOT / "gridmap" / "cli.py"}
-    offenders = [str(p.relative_to(ROOT)) for p in _files("gridmap") if p not in edge and _imports(p) & WEB]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in _files("gridmap") if p not in edge and _imports(p) & WEB
+    ]
     assert offenders == []
 
 

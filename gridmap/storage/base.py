@@ -105,7 +105,7 @@ class Store(Protocol):
         ...
 
     def update(self, layer: str, frame: pd.DataFrame) -> int:
-        """Set the columns of *frame* (besides ``id``) on the rows with those ids; return rows changed."""
+        """Set the columns of *frame* (besides ``id``) on the rows with those ids."""
         ...
 
     def delete(self, layer: str, *, where: Where | None = None) -> int:
@@ -140,7 +140,9 @@ def check_bbox(bbox: Sequence[float] | None) -> BBox | None:
     if not all(np.isfinite(vals)):
         raise BadInput("bbox values must be finite numbers", field="bbox")
     minx, miny, maxx, maxy = vals
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+    if not (
+        -180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90
+    ):
         raise BadInput("bbox lies outside lon [-180, 180] / lat [-90, 90]", field="bbox")
     if minx > maxx or miny > maxy:
         raise BadInput("bbox minimum is greater than its maximum", field="bbox")
@@ -249,9 +251,7 @@ def prepare_frame(
             raise BadInput(f"layer {layer!r}: null or empty geometry", field="geometry")
         if srid is not None:
             geoms = shapely.set_srid(geoms, srid)
-        wkb = shapely.to_wkb(
-            geoms, output_dimension=2, byte_order=1, include_srid=srid is not None
-        )
+        wkb = shapely.to_wkb(geoms, output_dimension=2, byte_order=1, include_srid=srid is not None)
     # Duplicates inside one batch would otherwise be stored twice.
     keep = ~out["source_key"].duplicated().to_numpy()
     if not keep.all():
@@ -268,7 +268,9 @@ def prepare_update(layer: str, frame: pd.DataFrame) -> tuple[LayerSchema, pd.Dat
         raise BadInput("an update needs an 'id' column", field="id")
     unknown = [c for c in frame.columns if c != "id" and c not in schema.column_names]
     if unknown:
-        raise BadInput(f"unknown properties for layer {layer!r}: {', '.join(unknown)}", field=unknown[0])
+        raise BadInput(
+            f"unknown properties for layer {layer!r}: {', '.join(unknown)}", field=unknown[0]
+        )
     out = pd.DataFrame({"id": pd.to_numeric(frame["id"], errors="raise").astype("int64")})
     for name in frame.columns:
         if name != "id":
@@ -293,7 +295,7 @@ def _coerce(s: pd.Series, type_: str, name: str) -> pd.Series:
     except (TypeError, ValueError) as exc:
         raise BadInput(f"column {name!r} is not of type {type_}: {exc}", field=name) from None
     # Object dtype with None for missing values (pandas 3 would otherwise use NaN).
-    values = s.astype("string").to_numpy(dtype=object, na_value=None)
+    values = s.astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     return pd.Series(values, index=s.index, dtype=object)
 
 
@@ -319,7 +321,7 @@ def frame_from_rows(
     schema: LayerSchema, columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> gpd.GeoDataFrame | pd.DataFrame:
     """Build the read result from DB rows: ``id``, attributes, then WKB geometry last."""
-    df = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(columns))
     for col in schema.columns:
         if col.name not in df:
             continue
@@ -362,7 +364,10 @@ def to_arrow(
     for col in schema.columns:
         s = data[col.name]
         if col.type == "timestamp":
-            arrays[col.name] = pa.array(s.dt.tz_convert("UTC"), _ARROW["timestamp"], from_pandas=True)
+            # Stored to the microsecond (both databases' resolution): drop the nanoseconds.
+            arrays[col.name] = pa.Array.from_pandas(
+                s.dt.tz_convert("UTC"), type=_ARROW["timestamp"], safe=False
+            )
         elif col.type in ("int", "float", "bool"):
             arrays[col.name] = pa.array(s, _ARROW[col.type], from_pandas=True)
         else:

@@ -16,13 +16,13 @@ from typing import Any, Literal
 
 import duckdb
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from gridmap.errors import NotFound
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage._sql import migrations, quote, where_sql
+from gridmap.storage.base import ARROW_TYPES as _ARROW
 from gridmap.storage.base import (
     BBox,
     Where,
@@ -33,7 +33,6 @@ from gridmap.storage.base import (
     prepare_update,
     to_arrow,
 )
-from gridmap.storage.base import ARROW_TYPES as _ARROW
 
 __all__ = ["DuckDBStore", "spatial_extension_path"]
 
@@ -82,8 +81,8 @@ class DuckDBStore:
         self._con.execute(f"LOAD '{spatial_extension_path()}'")
         # One writer at a time; readers use their own cursors.
         self._lock = threading.RLock()
-        self._tx: contextvars.ContextVar[duckdb.DuckDBPyConnection | None] = (
-            contextvars.ContextVar(f"gridmap_duckdb_tx_{id(self)}", default=None)
+        self._tx: contextvars.ContextVar[duckdb.DuckDBPyConnection | None] = contextvars.ContextVar(
+            f"gridmap_duckdb_tx_{id(self)}", default=None
         )
 
     # -- connections -------------------------------------------------------
@@ -197,7 +196,9 @@ class DuckDBStore:
             ctype = schema.column(c).type
             s = data[c]
             if ctype == "timestamp":
-                arrays[c] = pa.array(s.dt.tz_convert("UTC"), _ARROW[ctype], from_pandas=True)
+                arrays[c] = pa.Array.from_pandas(
+                    s.dt.tz_convert("UTC"), type=_ARROW[ctype], safe=False
+                )
             else:
                 vals = s if ctype == "text[]" else s.astype(object).where(s.notna(), None)
                 arrays[c] = pa.array(list(vals), _ARROW[ctype], from_pandas=True)
@@ -210,7 +211,9 @@ class DuckDBStore:
                 row = cur.execute(
                     f"SELECT count(*) FROM {schema.name} t JOIN {name} u USING (id)"
                 ).fetchone()
-                cur.execute(f"UPDATE {schema.name} SET {sets} FROM {name} u WHERE {schema.name}.id = u.id")
+                cur.execute(
+                    f"UPDATE {schema.name} SET {sets} FROM {name} u WHERE {schema.name}.id = u.id"
+                )
             finally:
                 cur.unregister(name)
         return int(row[0]) if row else 0
@@ -256,7 +259,9 @@ class DuckDBStore:
         """Number of matching rows."""
         schema = layer_schema(layer)
         clause, params = self._where(schema, where, None, bbox)
-        row = self._cursor().execute(f"SELECT count(*) FROM {schema.name}{clause}", params).fetchone()
+        row = (
+            self._cursor().execute(f"SELECT count(*) FROM {schema.name}{clause}", params).fetchone()
+        )
         return int(row[0]) if row else 0
 
     def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -271,10 +276,14 @@ class DuckDBStore:
         schema = layer_schema(layer)
         if not schema.geometry_type:
             return None
-        row = self._cursor().execute(
-            f"SELECT min(ST_XMin(geometry)), min(ST_YMin(geometry)), "
-            f"max(ST_XMax(geometry)), max(ST_YMax(geometry)) FROM {schema.name}"
-        ).fetchone()
+        row = (
+            self._cursor()
+            .execute(
+                f"SELECT min(ST_XMin(geometry)), min(ST_YMin(geometry)), "
+                f"max(ST_XMax(geometry)), max(ST_YMax(geometry)) FROM {schema.name}"
+            )
+            .fetchone()
+        )
         if not row or row[0] is None:
             return None
         return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))

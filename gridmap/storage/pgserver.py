@@ -32,7 +32,7 @@ class PgServer:
     datadir: Path
 
     def url(self, dbname: str) -> str:
-        """libpq URL of database *dbname* on this server."""
+        """Libpq URL of database *dbname* on this server."""
         return f"postgresql://{self.user}@{self.host}:{self.port}/{dbname}"
 
 
@@ -49,7 +49,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def _run(cmd: list[str]) -> None:
     proc = subprocess.run(_as_postgres(cmd), capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"{Path(cmd[0]).name} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise RuntimeError(
+            f"{Path(cmd[0]).name} failed: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
 
 
 @contextmanager
@@ -75,16 +77,41 @@ def pg_server(*, fast: bool = True, shared_buffers: str = "256MB") -> Iterator[P
     if os.geteuid() == 0:
         shutil.chown(base, "postgres", "postgres")
     port = _free_port()
-    _run([str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-          "--locale=C.UTF-8", "--no-sync"])
+    _run(
+        [
+            str(initdb),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]
+    )
     opts = (
         f"-c port={port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={base} "
         f"-c max_connections=200 -c shared_buffers={shared_buffers}"
     )
     if fast:
         opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    _run([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(base / "server.log"),
-          "-w", "-t", "60", "start"])
+    _run(
+        [
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ]
+    )
     try:
         yield PgServer("127.0.0.1", port, "postgres", data)
     finally:

@@ -34,8 +34,8 @@ from gridmap.storage.base import (
     WriteResult,
     check_bbox,
     frame_from_rows,
-    prepare_frame,
     iter_chunks,
+    prepare_frame,
     prepare_update,
     source_keys,
     to_arrow,
@@ -135,7 +135,9 @@ class PostGISStore:
                     "version integer PRIMARY KEY, name text NOT NULL, "
                     "applied_at timestamptz NOT NULL DEFAULT now())"
                 )
-                row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+                row = conn.execute(
+                    "SELECT coalesce(max(version), 0) FROM schema_migrations"
+                ).fetchone()
                 current = int(row[0]) if row else 0
                 for mig in migrations("postgis"):
                     if mig.version <= current or (target is not None and mig.version > target):
@@ -171,8 +173,7 @@ class PostGISStore:
         frame = frame.loc[~frame["source_key"].duplicated().to_numpy()]
         # Chunks are prepared while the previous one streams to the server.
         tables = (
-            _arrow_chunk(layer, frame.iloc[part])
-            for part in iter_chunks(len(frame), _PREP_CHUNK)
+            _arrow_chunk(layer, frame.iloc[part]) for part in iter_chunks(len(frame), _PREP_CHUNK)
         )
         with self.transaction(), self._conn() as conn, conn.cursor() as cur:
             if mode == "replace":
@@ -256,8 +257,11 @@ class PostGISStore:
         ).fetchall()
         for name, _, conname, _ in idx:
             if conname:
-                cur.execute(psql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                    psql.Identifier(schema.name), psql.Identifier(conname)))
+                cur.execute(
+                    psql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                        psql.Identifier(schema.name), psql.Identifier(conname)
+                    )
+                )
             else:
                 cur.execute(psql.SQL("DROP INDEX {}").format(psql.Identifier(name)))
         # EWKB with SRID 4326: geometry's binary input reads it directly.
@@ -265,8 +269,11 @@ class PostGISStore:
         cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
         for _, indexdef, conname, condef in idx:
             if conname:
-                cur.execute(psql.SQL("ALTER TABLE {} ADD CONSTRAINT {} " + condef).format(  # type: ignore[arg-type]
-                    psql.Identifier(schema.name), psql.Identifier(conname)))
+                cur.execute(
+                    psql.SQL("ALTER TABLE {} ADD CONSTRAINT {} " + condef).format(  # type: ignore[arg-type]
+                        psql.Identifier(schema.name), psql.Identifier(conname)
+                    )
+                )
             else:
                 cur.execute(indexdef.encode())
         return rows
@@ -284,7 +291,9 @@ class PostGISStore:
         with self.transaction(), self._conn() as conn, conn.cursor() as cur:
             cur.execute(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP".encode())  # type: ignore[call-overload]
             columns = [_column_values(data[c], c, schema) for c in ["id", *cols]]
-            copy_sql = f"COPY {stage} ({', '.join(map(quote, ['id', *cols]))}) FROM STDIN (FORMAT BINARY)"
+            copy_sql = (
+                f"COPY {stage} ({', '.join(map(quote, ['id', *cols]))}) FROM STDIN (FORMAT BINARY)"
+            )
             with cur.copy(copy_sql.encode()) as copy:  # type: ignore[call-overload]
                 copy.set_types(types)
                 for row in zip(*columns, strict=True):
@@ -337,7 +346,9 @@ class PostGISStore:
         schema = layer_schema(layer)
         clause, params = self._where(schema, where, None, bbox)
         with self._conn() as conn:
-            row = conn.execute(f"SELECT count(*) FROM {schema.name}{clause}".encode(), params).fetchone()  # type: ignore[call-overload]
+            row = conn.execute(
+                f"SELECT count(*) FROM {schema.name}{clause}".encode(), params
+            ).fetchone()  # type: ignore[call-overload]
         return int(row[0]) if row else 0
 
     def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -379,7 +390,9 @@ class PostGISStore:
         box = check_bbox(bbox)
         bbox_sql = None
         if box and schema.geometry_type:
-            bbox_sql = _BBOX_SQL + " AND ST_Intersects(geometry, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+            bbox_sql = (
+                _BBOX_SQL + " AND ST_Intersects(geometry, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+            )
         clause, params = where_sql(schema, dict(where or {}), ids=ids, bbox_sql=bbox_sql, bbox=box)
         if box and bbox_sql:
             params.extend(box)
@@ -418,7 +431,9 @@ def _stage_type(schema: LayerSchema, column: str) -> str:
 
 def _column_values(s: pd.Series, name: str, schema: LayerSchema) -> list[Any]:
     """Python values for COPY: NA → None, numpy scalars → Python scalars (vectorized)."""
-    ctype = "int" if name == "id" else ("text" if name == "source_key" else schema.column(name).type)
+    ctype = (
+        "int" if name == "id" else ("text" if name == "source_key" else schema.column(name).type)
+    )
     if ctype in ("int", "float", "bool"):
         mask = s.isna().to_numpy()
         np_type = {"int": "int64", "float": "float64", "bool": "bool"}[ctype]

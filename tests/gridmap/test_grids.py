@@ -30,7 +30,9 @@ def buildings() -> gpd.GeoDataFrame:
 
 @pytest.fixture(scope="module")
 def community(buildings: gpd.GeoDataFrame) -> shapely.Geometry:
-    return shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(buildings.geometry.values))).buffer(0.0005)
+    return shapely.convex_hull(
+        shapely.multipoints(shapely.get_coordinates(buildings.geometry.values))
+    ).buffer(0.0005)
 
 
 def test_grids_tile_the_community(buildings: gpd.GeoDataFrame, community: shapely.Geometry) -> None:
@@ -41,8 +43,9 @@ def test_grids_tile_the_community(buildings: gpd.GeoDataFrame, community: shapel
     gaps = community.difference(shapely.union_all(with_warnings_off))
     assert gaps.area / community.area < 1e-9
     overlaps = sum(
-        shapely.intersection(a, b).area for i, a in enumerate(with_warnings_off)
-        for b in with_warnings_off[i + 1:]
+        shapely.intersection(a, b).area
+        for i, a in enumerate(with_warnings_off)
+        for b in with_warnings_off[i + 1 :]
     )
     assert overlaps / community.area < 1e-9
     assert float(area_m2(g).sum()) > 1e6  # about 1.75 km² of central Helsinki
@@ -75,12 +78,20 @@ def test_grid_code_order_west_east_north_south() -> None:
     cells = [shapely.box(x, y, x + 1, y + 1) for y in (1, 0) for x in (0, 1, 2)]
     g = gpd.GeoDataFrame(geometry=cells[::-1], crs=3857).to_crs(4326)
     codes = grid_codes(g, "370285001001")
-    expected = ["370285001001006", "370285001001005", "370285001001004",
-                "370285001001003", "370285001001002", "370285001001001"]
+    expected = [
+        "370285001001006",
+        "370285001001005",
+        "370285001001004",
+        "370285001001003",
+        "370285001001002",
+        "370285001001001",
+    ]
     assert codes.tolist() == expected
 
 
-def test_assign_grid_codes_aligned(buildings: gpd.GeoDataFrame, community: shapely.Geometry) -> None:
+def test_assign_grid_codes_aligned(
+    buildings: gpd.GeoDataFrame, community: shapely.Geometry
+) -> None:
     g = divide_bisect(community, buildings, community_code="990100001001", max_households=500)
     sub = buildings.iloc[::7]
     codes = assign_grid_codes(sub, g)
@@ -91,7 +102,9 @@ def test_assign_grid_codes_aligned(buildings: gpd.GeoDataFrame, community: shape
 
 
 @pytest.mark.parametrize("code", ["123", "99010000100a", ""])
-def test_bad_community_code(buildings: gpd.GeoDataFrame, community: shapely.Geometry, code: str) -> None:
+def test_bad_community_code(
+    buildings: gpd.GeoDataFrame, community: shapely.Geometry, code: str
+) -> None:
     with pytest.raises(BadInput, match="12 digits"):
         divide_bisect(community, buildings, community_code=code)
 

@@ -24,7 +24,9 @@ def _buildings(n: int = 3, source: str = "test") -> gpd.GeoDataFrame:
             "source": source,
             "source_id": [f"way/{i}" for i in range(n)],
         },
-        geometry=[shapely.box(24.94 + i * 0.001, 60.17, 24.9405 + i * 0.001, 60.1705) for i in range(n)],
+        geometry=[
+            shapely.box(24.94 + i * 0.001, 60.17, 24.9405 + i * 0.001, 60.1705) for i in range(n)
+        ],
         crs="EPSG:4326",
     )
 
@@ -54,7 +56,9 @@ def test_write_read_roundtrip(store: Store) -> None:
     assert list(out["name"]) == list(g["name"])
     assert list(out["floors"]) == [1, 2, 3]
     assert out.crs.to_epsg() == 4326
-    assert all(shapely.equals_exact(a, b, 1e-12) for a, b in zip(out.geometry, g.geometry, strict=True))
+    assert all(
+        shapely.equals_exact(a, b, 1e-12) for a, b in zip(out.geometry, g.geometry, strict=True)
+    )
 
 
 def test_write_is_idempotent(store: Store) -> None:
@@ -76,9 +80,14 @@ def test_rows_without_source_id_are_deduplicated_by_content(store: Store) -> Non
 def test_transaction_rolls_back(store: Store) -> None:
     with pytest.raises(RuntimeError), store.transaction():
         store.write("buildings", _buildings())
-        store.write("roads", gpd.GeoDataFrame(
-            {"name": ["x"], "source": "t", "source_id": ["1"]},
-            geometry=[shapely.LineString([(24.94, 60.17), (24.95, 60.17)])], crs=4326))
+        store.write(
+            "roads",
+            gpd.GeoDataFrame(
+                {"name": ["x"], "source": "t", "source_id": ["1"]},
+                geometry=[shapely.LineString([(24.94, 60.17), (24.95, 60.17)])],
+                crs=4326,
+            ),
+        )
         raise RuntimeError("boom")
     assert store.count("buildings") == 0
     assert store.count("roads") == 0
@@ -108,7 +117,14 @@ def test_bbox_filter_and_paging(store: Store) -> None:
 
 @pytest.mark.parametrize(
     "bbox",
-    [(1, 2, 3), (1, 2, 3, 4, 5), (float("nan"), 0, 1, 1), (2, 0, 1, 1), (0, -91, 1, 1), ("a", 0, 1, 1)],
+    [
+        (1, 2, 3),
+        (1, 2, 3, 4, 5),
+        (float("nan"), 0, 1, 1),
+        (2, 0, 1, 1),
+        (0, -91, 1, 1),
+        ("a", 0, 1, 1),
+    ],
 )
 def test_bad_bbox(store: Store, bbox: tuple) -> None:
     with pytest.raises(BadInput):
@@ -163,7 +179,9 @@ def test_types_roundtrip(store: Store) -> None:
         {
             "category": ["safety_hazard", "dispute"],
             "status": ["reported", "closed"],
-            "reported_at": pd.to_datetime(["2026-11-01T08:00:00+08:00", "2026-11-02T00:00:00Z"], utc=True),
+            "reported_at": pd.to_datetime(
+                ["2026-11-01T08:00:00+08:00", "2026-11-02T00:00:00Z"], utc=True
+            ),
             "closed_at": [pd.NaT, pd.Timestamp("2026-11-03T00:00:00Z")],
             "synthetic": [True, True],
             "source": "t",
@@ -179,11 +197,14 @@ def test_types_roundtrip(store: Store) -> None:
     assert bool(out["synthetic"].iloc[1]) is True
     grids = gpd.GeoDataFrame(
         {"code": ["990100001001001"], "workers": [["张三", "李四"]], "households": [300]},
-        geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)], crs=4326,
+        geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)],
+        crs=4326,
     )
     store.write("grids", grids)
     assert list(store.read("grids")["workers"].iloc[0]) == ["张三", "李四"]
-    workers = pd.DataFrame({"name": ["张三"], "role": ["grid_worker"], "grid_codes": [["990100001001001"]]})
+    workers = pd.DataFrame(
+        {"name": ["张三"], "role": ["grid_worker"], "grid_codes": [["990100001001001"]]}
+    )
     store.write("workers", workers)
     assert store.read("workers")["role"].tolist() == ["grid_worker"]
 
@@ -204,7 +225,9 @@ def test_non_wgs84_rejected(store: Store) -> None:
 def test_update_sets_columns_by_id(store: Store) -> None:
     store.write("buildings", _buildings(3))
     ids = store.read("buildings")["id"].tolist()
-    changed = store.update("buildings", pd.DataFrame({"id": ids[:2], "grid_code": ["990100001001001", None]}))
+    changed = store.update(
+        "buildings", pd.DataFrame({"id": ids[:2], "grid_code": ["990100001001001", None]})
+    )
     assert changed == 2
     out = store.read("buildings").set_index("id")
     assert out.loc[ids[0], "grid_code"] == "990100001001001"
@@ -217,9 +240,13 @@ def test_update_sets_columns_by_id(store: Store) -> None:
 def _many_points(n: int, source: str = "bulk") -> gpd.GeoDataFrame:
     rng = np.random.default_rng(1)
     return gpd.GeoDataFrame(
-        {"category": "safety_hazard", "status": "reported", "source": source,
-         "source_id": [str(i) for i in range(n)],
-         "reported_at": pd.Timestamp("2026-11-01T00:00:00Z")},
+        {
+            "category": "safety_hazard",
+            "status": "reported",
+            "source": source,
+            "source_id": [str(i) for i in range(n)],
+            "reported_at": pd.Timestamp("2026-11-01T00:00:00Z"),
+        },
         geometry=shapely.points(rng.uniform(24.9, 25.0, n), rng.uniform(60.1, 60.2, n)),
         crs=4326,
     )
@@ -233,7 +260,9 @@ def test_bulk_load_into_empty_table_keeps_indexes_and_idempotence(store: Store) 
         ((ev.geometry.x <= 24.95) & (ev.geometry.y <= 60.15)).sum()
     )
     if store.dialect == "postgis":
-        idx = {r[0] for r in store.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")}  # type: ignore[attr-defined]
+        idx = {
+            r[0] for r in store.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")
+        }  # type: ignore[attr-defined]
         assert {"events_geometry_gist", "events_source_key_key", "events_grid_code_idx"} <= idx
 
 
