@@ -7,7 +7,6 @@ and ``map render``, reaches out to the web service and the map renderers.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,12 +90,11 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
         console=console,
         transient=False,
     ) as bar:
-        tasks: dict[str, Any] = {}
+        task = bar.add_task("starting", total=1)
 
         def update(step: str, done: int, total: int) -> None:
-            if step not in tasks:
-                tasks[step] = bar.add_task(step, total=max(total, 1))
-            bar.update(tasks[step], completed=done, total=max(total, 1))
+            # One bar per job; the text names the current step.
+            bar.update(task, description=step, completed=done, total=max(total, 1))
 
         yield update
 
