@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gridmap.storage._sql import AllOf, Cmp
 from gridmap.storage.base import BBox, Store, WriteResult, check_bbox
 
-__all__ = ["DEFAULT_URL", "BBox", "Store", "WriteResult", "check_bbox", "open_store"]
+__all__ = [
+    "DEFAULT_URL",
+    "AllOf",
+    "BBox",
+    "Cmp",
+    "Store",
+    "WriteResult",
+    "check_bbox",
+    "open_store",
+]
 
 DEFAULT_URL = "./gridmap.duckdb"
 

@@ -7,7 +7,7 @@ always bound as parameters.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -15,7 +15,30 @@ from typing import Any
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
 
-__all__ = ["Migration", "migrations", "quote", "where_sql"]
+__all__ = ["AllOf", "Cmp", "Migration", "migrations", "quote", "where_sql"]
+
+_OPS = ("<", "<=", ">", ">=", "<>")
+
+
+@dataclass(frozen=True)
+class Cmp:
+    """A comparison filter value: ``where={"reported_at": Cmp(">=", t0)}``.
+
+    Examples
+    --------
+    >>> Cmp(">=", 3)
+    Cmp(op='>=', value=3)
+    """
+
+    op: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Several comparisons on one column, all true: ``AllOf((Cmp(">=", a), Cmp("<", b)))``."""
+
+    items: tuple[Cmp, ...]
 
 
 @dataclass(frozen=True)
@@ -47,42 +70,62 @@ def quote(name: str) -> str:
 
 def where_sql(
     schema: LayerSchema,
-    where: dict[str, Any] | None,
+    where: Mapping[str, Any] | None,
     *,
     ids: Sequence[int] | None = None,
     bbox_sql: str | None = None,
     bbox: Sequence[float] | None = None,
     placeholder: str = "%s",
+    alias: str = "",
 ) -> tuple[str, list[Any]]:
     """Build a parameterized WHERE clause from equality filters, ids and a bbox test.
 
     *bbox_sql* is the dialect's intersects test with four placeholders.
-    Unknown columns raise ``BadInput`` naming the column.
+    Unknown columns raise ``BadInput`` naming the column. *alias* qualifies
+    column names (``alias="t"`` → ``t."col"``).
     """
+
+    def q(col: str) -> str:
+        return f"{alias}.{quote(col)}" if alias else quote(col)
+
     parts: list[str] = []
     params: list[Any] = []
     allowed = {"id", *schema.column_names}
     for col, value in (where or {}).items():
         if col not in allowed:
             raise BadInput(f"unknown property {col!r} for layer {schema.name!r}", field=col)
+        if isinstance(value, Cmp):
+            if value.op not in _OPS:
+                raise BadInput(f"unknown comparison {value.op!r}", field=col)
+            parts.append(f"{q(col)} {value.op} {placeholder}")
+            params.append(value.value)
+            continue
+        if isinstance(value, AllOf):
+            for cmp in value.items:
+                sub, sub_params = where_sql(
+                    schema, {col: cmp}, placeholder=placeholder, alias=alias
+                )
+                parts.append(sub.removeprefix(" WHERE "))
+                params.extend(sub_params)
+            continue
         if value is None:
-            parts.append(f"{quote(col)} IS NULL")
+            parts.append(f"{q(col)} IS NULL")
         elif isinstance(value, list | tuple | set | frozenset):
             vals = list(value)
             if not vals:
                 parts.append("FALSE")
                 continue
-            parts.append(f"{quote(col)} IN ({', '.join([placeholder] * len(vals))})")
+            parts.append(f"{q(col)} IN ({', '.join([placeholder] * len(vals))})")
             params.extend(vals)
         else:
-            parts.append(f"{quote(col)} = {placeholder}")
+            parts.append(f"{q(col)} = {placeholder}")
             params.append(value)
     if ids is not None:
         id_list = [int(i) for i in ids]
         if not id_list:
             parts.append("FALSE")
         else:
-            parts.append(f"id IN ({', '.join([placeholder] * len(id_list))})")
+            parts.append(f"{q('id')} IN ({', '.join([placeholder] * len(id_list))})")
             params.extend(id_list)
     if bbox is not None and bbox_sql is not None:
         parts.append(bbox_sql)

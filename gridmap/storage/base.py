@@ -104,8 +104,12 @@ class Store(Protocol):
         """One row by id (``NotFound`` if absent)."""
         ...
 
-    def update(self, layer: str, frame: pd.DataFrame) -> int:
-        """Set the columns of *frame* (besides ``id``) on the rows with those ids."""
+    def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
+        """Set the columns of *frame* (besides ``id``) on the rows with those ids.
+
+        *where* adds conditions every updated row must meet (optimistic
+        concurrency: ``where={"version": 3}``); returns the rows changed.
+        """
         ...
 
     def delete(self, layer: str, *, where: Where | None = None) -> int:

@@ -185,8 +185,8 @@ class DuckDBStore:
         row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
-    def update(self, layer: str, frame: pd.DataFrame) -> int:
-        """Set the given columns on the rows with the given ids; return rows matched."""
+    def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
+        """Set columns on the rows with the given ids (and *where*); return rows changed."""
         schema, data = prepare_update(layer, frame)
         cols = [c for c in data.columns if c != "id"]
         if data.empty or not cols:
@@ -208,11 +208,19 @@ class DuckDBStore:
             cur = self._cursor()
             cur.register(name, pa.table(arrays))
             try:
+                cond, params = where_sql(schema, dict(where or {}), placeholder="?", alias="t")
+                cond = cond.replace(" WHERE ", " AND ", 1)
                 row = cur.execute(
-                    f"SELECT count(*) FROM {schema.name} t JOIN {name} u USING (id)"
+                    f"SELECT count(*) FROM {schema.name} t JOIN {name} u ON t.id = u.id{cond}",
+                    params,
                 ).fetchone()
+                cond_t, params_t = where_sql(
+                    schema, dict(where or {}), placeholder="?", alias=schema.name
+                )
                 cur.execute(
-                    f"UPDATE {schema.name} SET {sets} FROM {name} u WHERE {schema.name}.id = u.id"
+                    f"UPDATE {schema.name} SET {sets} FROM {name} u "
+                    f"WHERE {schema.name}.id = u.id{cond_t.replace(' WHERE ', ' AND ', 1)}",
+                    params_t,
                 )
             finally:
                 cur.unregister(name)

@@ -278,7 +278,7 @@ class PostGISStore:
                 cur.execute(indexdef.encode())
         return rows
 
-    def update(self, layer: str, frame: pd.DataFrame) -> int:
+    def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
         """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
         schema, data = prepare_update(layer, frame)
         cols = [c for c in data.columns if c != "id"]
@@ -298,8 +298,13 @@ class PostGISStore:
                 copy.set_types(types)
                 for row in zip(*columns, strict=True):
                     copy.write_row(row)
+            cond, params = where_sql(schema, dict(where or {}), alias="t")
             res = cur.execute(
-                f"UPDATE {schema.name} t SET {sets} FROM {stage} u WHERE t.id = u.id".encode()  # type: ignore[call-overload]
+                (
+                    f"UPDATE {schema.name} t SET {sets} FROM {stage} u "
+                    f"WHERE t.id = u.id{cond.replace(' WHERE ', ' AND ', 1)}"
+                ).encode(),  # type: ignore[call-overload]
+                params,
             )
             changed = int(res.rowcount)
             cur.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]

@@ -274,3 +274,23 @@ def test_bulk_load_failure_rolls_back_everything(store: Store) -> None:
     assert store.count("events") == 0
     assert store.write("events", ev.iloc[:10]).inserted == 10
     assert store.write("events", ev.iloc[:10]).inserted == 0
+
+
+def test_update_with_condition_is_compare_and_set(store: Store) -> None:
+    store.write("buildings", _buildings(2))
+    ids = store.read("buildings")["id"].tolist()
+    frame = pd.DataFrame({"id": [ids[0]], "floors": [7]})
+    assert store.update("buildings", frame, where={"floors": 99}) == 0  # stale
+    assert store.update("buildings", frame, where={"floors": 1}) == 1
+    assert store.update("buildings", frame, where={"floors": 1}) == 0  # already changed
+    assert store.get("buildings", ids[0])["floors"].iloc[0] == 7
+
+
+def test_comparison_filters(store: Store) -> None:
+    from gridmap.storage import AllOf, Cmp
+
+    store.write("buildings", _buildings(5))
+    assert store.count("buildings", where={"floors": Cmp(">=", 3)}) == 3
+    assert store.count("buildings", where={"floors": AllOf((Cmp(">", 1), Cmp("<", 5)))}) == 3
+    with pytest.raises(BadInput, match="comparison"):
+        store.count("buildings", where={"floors": Cmp("; DROP", 1)})
