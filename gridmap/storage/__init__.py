@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gridmap.storage._sql import AllOf, Cmp
+from gridmap.storage._sql import AllOf, Cmp, Prefix
 from gridmap.storage.base import BBox, Store, WriteResult, check_bbox
 
 __all__ = [
     "DEFAULT_URL",
     "AllOf",
     "BBox",
+    "Prefix",
     "Cmp",
     "Store",
     "WriteResult",

@@ -15,7 +15,7 @@ from typing import Any
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
 
-__all__ = ["AllOf", "Cmp", "Migration", "migrations", "quote", "where_sql"]
+__all__ = ["AllOf", "Cmp", "Migration", "Prefix", "migrations", "quote", "where_sql"]
 
 _OPS = ("<", "<=", ">", ">=", "<>")
 
@@ -32,6 +32,21 @@ class Cmp:
 
     op: str
     value: Any
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """Codes starting with any of *prefixes* (area scoping by the code hierarchy).
+
+    An empty prefix matches everything, NULL included; no prefixes match nothing.
+
+    Examples
+    --------
+    >>> Prefix(("990100001",))
+    Prefix(prefixes=('990100001',))
+    """
+
+    prefixes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -99,6 +114,19 @@ def where_sql(
                 raise BadInput(f"unknown comparison {value.op!r}", field=col)
             parts.append(f"{q(col)} {value.op} {placeholder}")
             params.append(value.value)
+            continue
+        if isinstance(value, Prefix):
+            if "" in value.prefixes:
+                continue
+            if not value.prefixes:
+                parts.append("FALSE")
+                continue
+            for p in value.prefixes:
+                if not p.isdigit():
+                    raise BadInput(f"area prefix must be digits, got {p!r}", field=col)
+            ors = " OR ".join(f"starts_with({q(col)}, {placeholder})" for _ in value.prefixes)
+            parts.append(f"({ors})")
+            params.extend(value.prefixes)
             continue
         if isinstance(value, AllOf):
             for cmp in value.items:

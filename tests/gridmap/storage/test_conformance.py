@@ -294,3 +294,20 @@ def test_comparison_filters(store: Store) -> None:
     assert store.count("buildings", where={"floors": AllOf((Cmp(">", 1), Cmp("<", 5)))}) == 3
     with pytest.raises(BadInput, match="comparison"):
         store.count("buildings", where={"floors": Cmp("; DROP", 1)})
+
+
+def test_prefix_filter_scopes_by_code_hierarchy(store: Store) -> None:
+    from gridmap.storage import Prefix
+
+    b = _buildings(4)
+    b["grid_code"] = ["990100001001001", "990100001001002", "990100001002001", None]
+    store.write("buildings", b)
+    assert store.count("buildings", where={"grid_code": Prefix(("990100001001",))}) == 2
+    assert (
+        store.count("buildings", where={"grid_code": Prefix(("990100001001001", "990100001002"))})
+        == 2
+    )
+    assert store.count("buildings", where={"grid_code": Prefix(("",))}) == 4
+    assert store.count("buildings", where={"grid_code": Prefix(())}) == 0
+    with pytest.raises(BadInput):
+        store.count("buildings", where={"grid_code": Prefix(("99%",))})
