@@ -192,30 +192,191 @@ def export_layer_cmd(
     out.print(f"wrote {n} features to {out_file}")
 
 
+CommunityOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--community", help="12-digit community code (社区编码); default: every community."
+    ),
+]
+TargetOpt = Annotated[
+    float, typer.Option("--target", help="Target households per grid (目标户数).")
+]
+MinOpt = Annotated[float, typer.Option("--min", help="Fewest households per grid (最少户数).")]
+MaxOpt = Annotated[float, typer.Option("--max", help="Most households per grid (最多户数).")]
+WeightOpt = Annotated[
+    str,
+    typer.Option(
+        "--weight",
+        help="Balance on: households, residents, buildings, events, street_length "
+        "or a numeric building column.",
+    ),
+]
+
+
+def _grids_table(title: str, grids: Any) -> Table:
+    table = Table(title=title)
+    heads = (
+        ("网格编码\ncode", "left"),
+        ("户数\nhouseholds", "right"),
+        ("人口\nresidents", "right"),
+        ("楼栋\nbuildings", "right"),
+        ("权重\nweight", "right"),
+        ("面积 m²\narea", "right"),
+        ("状态\nstatus", "left"),
+        ("原因\nreason", "left"),
+    )
+    for head, justify in heads:
+        table.add_column(head, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in grids.itertuples():
+        style = "" if row.status == "ok" else "bold red"
+        table.add_row(
+            str(row.code),
+            str(row.households),
+            str(row.residents),
+            str(row.buildings),
+            f"{row.weight:.0f}",
+            f"{row.area_m2:,.0f}",
+            str(row.status),
+            str(row.reason),
+            style=style,
+        )
+    return table
+
+
+def _saved_summary(saved: Any) -> str:
+    g = saved.division.grids
+    w = g["weight"]
+    return (
+        f"{saved.community_code}: {len(g)} grids 网格 · weight 权重 min {w.min():.0f} / "
+        f"mean {w.mean():.0f} / max {w.max():.0f} · within limits 达标 "
+        f"{int((g['status'] == 'ok').sum())}/{len(g)} · unchanged 未变 {len(saved.kept)} · "
+        f"closed 关闭 {len(saved.closed)} · new rows 新增 {len(saved.added)}"
+    )
+
+
 @grids_app.command("generate")
 def grids_generate(
+    community: CommunityOpt = None,
     method: Annotated[
-        str, typer.Option(help="Division method: bisect (balanced by households).")
-    ] = "bisect",
-    max_households: Annotated[int, typer.Option("--max", help="Most households per grid.")] = 500,
+        str,
+        typer.Option(help="balanced (along streets, 沿街均衡), h3, square or bisect."),
+    ] = "balanced",
+    target: TargetOpt = 300,
+    min_households: MinOpt = 200,
+    max_households: MaxOpt = 500,
+    weight: WeightOpt = "households",
+    resolution: Annotated[int, typer.Option(help="H3 resolution for --method h3.")] = 9,
+    size_m: Annotated[
+        float, typer.Option("--size-m", help="Square side in metres for --method square.")
+    ] = 250.0,
+    compactness: Annotated[
+        float, typer.Option(help="Preference for compact shapes (0 = balance only).")
+    ] = 0.05,
+    fresh: Annotated[
+        bool, typer.Option(help="Divide from scratch instead of starting from the grids in force.")
+    ] = False,
     database_url: DbOpt = None,
 ) -> None:
-    """Divide every community into grids (网格划分) and number them (15-digit codes)."""
-    from gridmap.demo import divide_communities
-    from gridmap.errors import BadInput
+    """Divide communities into grids (网格划分), number them (15-digit codes), keep history.
+
+    Codes stay stable: a redrawn grid that mostly overlaps an old one keeps its
+    code; changed grids are closed (valid_to) and kept, new rows are valid from now.
+    """
+    from gridmap.division.service import generate_grids
 
     with _errors():
-        if method != "bisect":
-            raise BadInput(f"unknown method {method!r}; available: bisect", field="method")
         store = _open(database_url)
-        grids = divide_communities(store, max_households=max_households)
+        with _progress() as progress:
+            saved = generate_grids(
+                store,
+                community=community,
+                method=method,
+                target=target,
+                low=min_households,
+                high=max_households,
+                weight=weight,
+                resolution=resolution,
+                size_m=size_m,
+                compactness=compactness,
+                fresh=fresh,
+                progress=progress,
+            )
         store.close()
-    table = Table(title=f"{len(grids)} grids 网格")
-    for col in ("code", "households", "residents", "buildings"):
-        table.add_column(col, justify="right")
-    for row in grids.itertuples():
-        table.add_row(str(row.code), str(row.households), str(row.residents), str(row.buildings))
+    for s in saved:
+        out.print(
+            _grids_table(
+                f"{s.community_code} · {method} · {len(s.division.grids)} grids 网格",
+                s.division.grids,
+            )
+        )
+        out.print(_saved_summary(s))
+        for note in s.division.notes:
+            out.print(f"note 说明: {note}")
+
+
+@grids_app.command("rebalance")
+def grids_rebalance(
+    community: CommunityOpt = None,
+    target: TargetOpt = 300,
+    min_households: MinOpt = 200,
+    max_households: MaxOpt = 500,
+    weight: WeightOpt = "households",
+    database_url: DbOpt = None,
+) -> None:
+    """Rebalance (网格调整): change only grids now outside [min, max], and as few neighbours."""
+    from gridmap.division.service import rebalance_grids
+
+    with _errors():
+        store = _open(database_url)
+        with _progress() as progress:
+            saved = rebalance_grids(
+                store,
+                community=community,
+                target=target,
+                low=min_households,
+                high=max_households,
+                weight=weight,
+                progress=progress,
+            )
+        store.close()
+    for s in saved:
+        changed = s.division.grids[s.division.grids["code"].isin(s.added)]
+        out.print(_grids_table(f"{s.community_code} · changed grids 调整的网格", changed))
+        out.print(_saved_summary(s))
+
+
+@grids_app.command("check")
+def grids_check(
+    community: CommunityOpt = None,
+    fix: Annotated[
+        bool, typer.Option(help="Repair (fill gaps, resolve overlaps, absorb slivers) and save.")
+    ] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the problems with geometry (.geojson, .gpkg)."),
+    ] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Topology check (拓扑检查): gaps, overlaps, slivers, boundary crossings, cut buildings."""
+    from gridmap.division.service import check_grids
+    from gridmap.division.topology import PROBLEMS
+
+    with _errors():
+        store = _open(database_url)
+        problems, actions = check_grids(store, community=community, fix=fix)
+        store.close()
+    table = Table(title=f"{len(problems)} topology problems 拓扑问题")
+    for head in ("问题\nproblem", "网格\ngrids", "面积 m²\narea", "说明\ndetail"):
+        table.add_column(head, overflow="fold")
+    for row in problems.itertuples():
+        zh, en = PROBLEMS.get(str(row.problem), ("", str(row.problem)))
+        table.add_row(f"{en} {zh}", str(row.codes), f"{row.area_m2:,.1f}", str(row.detail))
     out.print(table)
+    for a in actions:
+        out.print(f"fixed 已修复: {a}")
+    if out_file is not None and len(problems):
+        problems.to_file(out_file)
+        out.print(f"problems written to {out_file}")
 
 
 @map_app.command("render")

@@ -5,7 +5,7 @@ can run them one by one):
 
 1. import ``Helsinki.osm.pbf`` (buildings with estimated households, roads,
    key places; a city → town → community hierarchy covering the extract),
-2. divide the community into first grids (recursive bisection by households),
+2. divide the community into grids along streets, balanced by households,
 3. attribute buildings to grids and create one synthetic grid worker per grid,
 4. generate seeded synthetic events on real streets and buildings.
 
@@ -56,20 +56,55 @@ class DemoSummary:
     grids: pd.DataFrame | None = None
 
 
-def divide_communities(store: Store, *, max_households: int = 500) -> gpd.GeoDataFrame:
+def divide_communities(
+    store: Store,
+    *,
+    max_households: int = 500,
+    method: str = "balanced",
+    target: int | None = None,
+    min_households: int | None = None,
+) -> gpd.GeoDataFrame:
     """Divide every community of the store into first grids and attribute buildings to them.
 
-    Replaces the ``grids`` layer (valid from now) and sets ``buildings.grid_code``.
+    Replaces the ``grids`` layer (valid from 2026-01-01) and sets
+    ``buildings.grid_code``. ``method="balanced"`` (default) draws contiguous
+    grids along streets of about *target* households (default 300, or
+    ``max_households * 0.6``) within ``[min_households, max_households]``;
+    ``method="bisect"`` is the first, simple recursive bisection.
     """
+    from gridmap.division.balanced import divide_balanced
+
     communities = store.read("admin_units", where={"level": "community"})
     buildings = store.read("buildings")
+    roads = store.read("roads")
     assert isinstance(communities, gpd.GeoDataFrame) and isinstance(buildings, gpd.GeoDataFrame)
-    parts = [
-        divide_bisect(
-            row.geometry, buildings, community_code=str(row.code), max_households=max_households
+    assert isinstance(roads, gpd.GeoDataFrame)
+    high = int(max_households)
+    tgt = int(target if target is not None else min(300, round(high * 0.6)))
+    low = int(min_households if min_households is not None else min(200, round(high * 0.4)))
+    parts = []
+    for row in communities.itertuples():
+        if method == "bisect":
+            parts.append(
+                divide_bisect(
+                    row.geometry, buildings, community_code=str(row.code), max_households=high
+                )
+            )
+            continue
+        division = divide_balanced(
+            row.geometry,
+            buildings,
+            roads,
+            community_code=str(row.code),
+            target=tgt,
+            low=low,
+            high=high,
         )
-        for row in communities.itertuples()
-    ]
+        parts.append(
+            division.grids[
+                ["code", "community_code", "households", "residents", "buildings", "geometry"]
+            ]
+        )
     grids = (
         pd.concat(parts, ignore_index=True) if parts else gpd.GeoDataFrame(geometry=[], crs=4326)
     )
@@ -78,7 +113,7 @@ def divide_communities(store: Store, *, max_households: int = 500) -> gpd.GeoDat
     grids["workers"] = [[f"网格员{c[-3:]} worker {c[-3:]}"] for c in grids["code"]]
     grids["valid_from"] = pd.Timestamp("2026-01-01T00:00:00Z")
     grids["valid_to"] = pd.NaT
-    grids["source"] = "gridmap-bisect"
+    grids["source"] = f"gridmap-{method}"
     grids["source_id"] = grids["code"]
     with store.transaction():
         store.write("grids", grids, mode="replace")

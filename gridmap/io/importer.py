@@ -438,10 +438,36 @@ def import_layer(
             f"{twins} row(s) repeat another row of the file (same geometry and {layer} "
             "columns) and are stored once"
         )
+    if layer == "grids" and isinstance(data, gpd.GeoDataFrame) and len(data):
+        notes.extend(_grid_topology_notes(store, data))
     notify(progress, f"write {layer}", 2, 3)
     results = _write_all(store, {layer: data}, path=p, progress=None)
     notify(progress, "done", 3, 3)
     return _report(layer, p, rows, results[layer], ignored=ignored, notes=notes)
+
+
+def _grid_topology_notes(store: Store, grids: gpd.GeoDataFrame) -> list[str]:
+    """Topology check of imported grid polygons (see ``gridmap grids check`` for details)."""
+    from gridmap.division.topology import PROBLEMS, check_topology
+
+    minx, miny, maxx, maxy = (float(v) for v in grids.total_bounds)
+    bbox = (minx, miny, maxx, maxy)
+    communities = store.read("admin_units", where={"level": "community"}, bbox=bbox)
+    buildings = store.read("buildings", bbox=bbox)
+    problems = check_topology(
+        grids,
+        communities if isinstance(communities, gpd.GeoDataFrame) and len(communities) else None,
+        buildings if isinstance(buildings, gpd.GeoDataFrame) and len(buildings) else None,
+    )
+    notes = []
+    for kind, group in problems.groupby("problem", sort=True):
+        zh, en = PROBLEMS[str(kind)]
+        codes = sorted({c for cs in group["codes"] for c in str(cs).split(",") if c})
+        shown = ", ".join(codes[:8]) + (" …" if len(codes) > 8 else "")
+        notes.append(f"topology 拓扑: {len(group)} × {en} {zh} (grids: {shown or '-'})")
+    if notes:
+        notes.append("run `gridmap grids check [--fix] [--out FILE]` for each problem's geometry")
+    return notes
 
 
 # ----------------------------------------------------------------------------- OSM

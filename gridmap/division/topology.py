@@ -1,0 +1,286 @@
+"""Topology check (拓扑检查) of grid polygons, and an optional fix.
+
+Checks, per grid and with the geometry of each problem: **gaps** (parts of a
+community no grid covers), **overlaps** (area two grids share), **slivers**
+(tiny or very thin grid parts), **outside_community** (a grid crossing its
+community's boundary) and **cuts_building** (a footprint split between grids).
+The fix clips grids to their community, gives each overlap to the larger grid,
+and gives each gap and detached sliver to the neighbour with the longest shared
+edge.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from gridmap.projection import area_m2, to_metric
+
+__all__ = ["PROBLEMS", "check_topology", "fix_topology"]
+
+#: Problem kinds with zh-CN and English names.
+PROBLEMS: dict[str, tuple[str, str]] = {
+    "gap": ("缝隙", "Gap"),
+    "overlap": ("重叠", "Overlap"),
+    "sliver": ("碎片", "Sliver"),
+    "outside_community": ("越出社区边界", "Crosses the community boundary"),
+    "cuts_building": ("切割楼栋", "Cuts a building"),
+}
+
+_COLUMNS = ["problem", "codes", "community_code", "area_m2", "detail", "geometry"]
+
+
+def _polygonal(g: BaseGeometry) -> np.ndarray:
+    parts = shapely.get_parts(shapely.get_parts(g))
+    return np.asarray(parts[np.isin(shapely.get_type_id(parts), [3]) & (shapely.area(parts) > 0)])
+
+
+def _thinness(metric: np.ndarray) -> np.ndarray:
+    perim = shapely.length(metric)
+    return np.where(perim > 0, 4 * np.pi * shapely.area(metric) / np.maximum(perim, 1e-30) ** 2, 0)
+
+
+def check_topology(
+    grids: gpd.GeoDataFrame,
+    communities: gpd.GeoDataFrame | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+    *,
+    min_area_m2: float = 1.0,
+    sliver_m2: float = 100.0,
+    sliver_thinness: float = 0.05,
+) -> gpd.GeoDataFrame:
+    """Report gaps, overlaps, slivers, boundary crossings and cut buildings.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        Grid polygons (WGS84) with ``code`` (and ``community_code``).
+    communities : GeoDataFrame, optional
+        Community polygons with ``code``; needed for gaps and crossings.
+    buildings : GeoDataFrame, optional
+        Footprints; needed for cut buildings.
+    min_area_m2 : float
+        Gaps, overlaps and crossings smaller than this are ignored (rounding).
+    sliver_m2, sliver_thinness : float
+        A grid part smaller than *sliver_m2* or with Polsby-Popper thinness
+        below *sliver_thinness* is a sliver (a grid's only part is never one).
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per problem: ``problem`` (see :data:`PROBLEMS`), ``codes`` (the
+        grids concerned, comma-separated), ``community_code``, ``area_m2``,
+        ``detail`` and the problem's geometry. Empty when all is well.
+
+    Examples
+    --------
+    >>> import shapely, geopandas as gpd
+    >>> c = gpd.GeoDataFrame({"code": ["990100001001"]},
+    ...                      geometry=[shapely.box(24.9, 60.1, 24.92, 60.11)], crs=4326)
+    >>> g = gpd.GeoDataFrame({"code": ["a", "b"], "community_code": "990100001001"},
+    ...     geometry=[shapely.box(24.9, 60.1, 24.911, 60.11),
+    ...               shapely.box(24.91, 60.1, 24.919, 60.11)], crs=4326)
+    >>> check_topology(g, c)["problem"].tolist()
+    ['overlap', 'gap']
+    """
+    rows: list[dict[str, object]] = []
+    geoms = np.asarray(grids.geometry.values)
+    codes = (
+        grids["code"].astype(str).to_numpy()
+        if "code" in grids
+        else np.arange(len(grids)).astype(str)
+    )
+    ccodes = (
+        grids["community_code"].astype(str).to_numpy()
+        if "community_code" in grids
+        else np.full(len(grids), "", dtype=object)
+    )
+
+    def add(problem: str, geom: BaseGeometry, which: list[str], comm: str, detail: str) -> None:
+        rows.append(
+            {
+                "problem": problem,
+                "codes": ",".join(which),
+                "community_code": comm,
+                "detail": detail,
+                "geometry": geom,
+            }
+        )
+
+    # overlaps
+    if len(geoms) > 1:
+        a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+        keep = a < b
+        a, b = a[keep], b[keep]
+        inter = shapely.intersection(geoms[a], geoms[b])
+        for i, j, g in zip(a.tolist(), b.tolist(), inter, strict=True):
+            for part in _polygonal(g):
+                add("overlap", part, [codes[i], codes[j]], ccodes[i], "two grids cover this area")
+    # slivers: small or thin parts of multi-part grids
+    for i, g in enumerate(geoms):
+        parts = _polygonal(g)
+        if len(parts) <= 1:
+            continue
+        metric = np.asarray(to_metric(gpd.GeoSeries(parts, crs=4326))[0].values)
+        small = (shapely.area(metric) < sliver_m2) | (_thinness(metric) < sliver_thinness)
+        largest = int(np.argmax(shapely.area(metric)))
+        for k in np.flatnonzero(small).tolist():
+            if k != largest:
+                add(
+                    "sliver",
+                    parts[k],
+                    [codes[i]],
+                    ccodes[i],
+                    f"detached part of {shapely.area(metric[k]):.1f} m²",
+                )
+    # gaps and crossings, per community
+    if communities is not None and len(communities):
+        tree = shapely.STRtree(geoms) if len(geoms) else None
+        for comm in communities.itertuples():
+            cg = comm.geometry
+            code = str(getattr(comm, "code", ""))
+            mine = (
+                np.flatnonzero(ccodes == code)
+                if (ccodes == code).any()
+                else (
+                    tree.query(cg, predicate="intersects")
+                    if tree is not None
+                    else np.array([], int)
+                )
+            )
+            cover = shapely.union_all(geoms[mine]) if len(mine) else shapely.Polygon()
+            for part in _polygonal(shapely.difference(cg, cover)):
+                near: list[int] = (
+                    tree.query(part, predicate="dwithin", distance=1e-9).tolist()
+                    if tree is not None
+                    else []
+                )
+                add("gap", part, [codes[k] for k in near], code, "no grid covers this area")
+            for k in mine.tolist():
+                for part in _polygonal(shapely.difference(geoms[k], cg)):
+                    add(
+                        "outside_community",
+                        part,
+                        [codes[k]],
+                        code,
+                        "grid reaches outside its community",
+                    )
+    # buildings cut by a grid boundary
+    if buildings is not None and len(buildings) and len(geoms):
+        fp = np.asarray(buildings.geometry.values)
+        ok = ~(shapely.is_missing(fp) | shapely.is_empty(fp))
+        fi, gi = shapely.STRtree(geoms).query(fp[ok], predicate="intersects")
+        idx = np.flatnonzero(ok)[fi]
+        if len(idx):
+            share = shapely.area(shapely.intersection(fp[idx], geoms[gi])) / np.maximum(
+                shapely.area(fp[idx]), 1e-30
+            )
+            real = pd.DataFrame({"b": idx, "g": gi})[(share > 0.01) & (share < 0.99)]
+            for bidx, grp in real.groupby("b"):
+                if len(grp) >= 2:
+                    gs = grp["g"].tolist()
+                    add(
+                        "cuts_building",
+                        fp[int(bidx)],
+                        [codes[k] for k in gs],
+                        ccodes[gs[0]],
+                        "a grid boundary runs through this building",
+                    )
+    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=_COLUMNS), geometry="geometry", crs=4326)
+    out["area_m2"] = area_m2(out.geometry).round(2) if len(out) else pd.Series(dtype=float)
+    small = out["problem"].isin(["gap", "overlap", "outside_community"]) & (
+        out["area_m2"] < min_area_m2
+    )
+    return out[~small.to_numpy()].reset_index(drop=True)
+
+
+def _longest_edge(piece: BaseGeometry, geoms: np.ndarray, exclude: int = -1) -> int:
+    tree = shapely.STRtree(geoms)
+    near = tree.query(piece, predicate="dwithin", distance=1e-9)
+    best, best_len = -1, 0.0
+    ring = shapely.boundary(piece)
+    for k in near.tolist():
+        if k == exclude:
+            continue
+        length = float(shapely.length(shapely.intersection(ring, shapely.buffer(geoms[k], 1e-9))))
+        if length > best_len:
+            best, best_len = k, length
+    return best
+
+
+def fix_topology(
+    grids: gpd.GeoDataFrame,
+    community: BaseGeometry,
+    *,
+    sliver_m2: float = 100.0,
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """Repair grids of one community: clip, resolve overlaps, fill gaps, absorb slivers.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        The community's grids (WGS84) with ``code``.
+    community : shapely geometry
+        The community polygon.
+    sliver_m2 : float
+        Detached grid parts smaller than this join their best neighbour.
+
+    Returns
+    -------
+    (GeoDataFrame, list of str)
+        The repaired grids (same rows) and what was done.
+
+    Examples
+    --------
+    >>> import shapely, geopandas as gpd
+    >>> g = gpd.GeoDataFrame({"code": ["a", "b"]},
+    ...     geometry=[shapely.box(0, 0, 0.6, 1), shapely.box(0.5, 0, 0.9, 1)], crs=4326)
+    >>> fixed, actions = fix_topology(g, shapely.box(0, 0, 1, 1))
+    >>> [round(float(a), 2) for a in shapely.area(fixed.geometry.values)], len(actions)
+    ([0.6, 0.4], 2)
+    """
+    geoms = shapely.intersection(np.asarray(grids.geometry.values), community)
+    codes = grids["code"].astype(str).tolist()
+    actions: list[str] = []
+    order = np.argsort(-shapely.area(geoms), kind="stable")
+    for pos, i in enumerate(order.tolist()):
+        for j in order[pos + 1 :].tolist():
+            inter = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+            if inter > 0:
+                geoms[j] = shapely.difference(geoms[j], geoms[i])
+                actions.append(f"overlap of {codes[i]} and {codes[j]} given to {codes[i]}")
+    gaps = _polygonal(shapely.difference(community, shapely.union_all(geoms)))
+    for gap in gaps:
+        k = _longest_edge(gap, geoms)
+        if k >= 0:
+            geoms[k] = shapely.union_all([geoms[k], gap])
+            actions.append(f"gap joined to {codes[k]}")
+        else:
+            actions.append("gap touching no grid left as is")
+    for i in range(len(geoms)):
+        parts = _polygonal(geoms[i])
+        if len(parts) <= 1:
+            continue
+        metric = np.asarray(to_metric(gpd.GeoSeries(parts, crs=4326))[0].values)
+        largest = int(np.argmax(shapely.area(metric)))
+        for k in range(len(parts)):
+            if k == largest or shapely.area(metric[k]) >= sliver_m2:
+                continue
+            target = _longest_edge(parts[k], geoms, exclude=i)
+            if target >= 0:
+                geoms[target] = shapely.union_all([geoms[target], parts[k]])
+                geoms[i] = shapely.difference(geoms[i], parts[k])
+                actions.append(f"sliver of {codes[i]} joined to {codes[target]}")
+    out = grids.copy()
+    out["geometry"] = [
+        shapely.union_all(p) if len(p := _polygonal(g)) else shapely.Polygon() for g in geoms
+    ]
+    gone = shapely.is_empty(np.asarray(out.geometry.values))
+    actions.extend(
+        f"{codes[i]} lay wholly under other grids: removed" for i in np.flatnonzero(gone)
+    )
+    out = out[~gone]
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=4326), actions
