@@ -1,30 +1,299 @@
-"""Who is calling: the ``CurrentPrincipal`` dependency every protected route declares.
+"""Who is calling: authentication, the ``CurrentPrincipal`` dependency, security headers.
 
-Authentication (OAuth2 password flow with signed JWTs for people, API keys for
-other systems) is issue 5's work and lands here; until it does, every
-protected route answers 401, so nothing is ever served without a principal.
-Tests of authorization logic may override :func:`get_principal` with
-``app.dependency_overrides``.
+People send ``Authorization: Bearer <JWT>`` (from ``POST /auth/token``, the
+OAuth2 password flow, or ``gridmap token NAME``); other systems send
+``X-API-Key: gmk_…`` (from ``gridmap users api-key NAME``). Anything else —
+no credentials, ``alg=none``, an expired, tampered or foreign token, an
+unknown key, a disabled user — is answered 401. The principal is rebuilt
+from the stored user on every request, so disabling a user or changing their
+role or areas takes effect at once.
+
+Secrets come from :class:`SecuritySettings` (``GRIDMAP_SECRET_KEY``,
+``GRIDMAP_DATA_KEY``, ``GRIDMAP_ENVIRONMENT``); outside development the
+service refuses to start with the built-in or a short secret.
+:func:`install_security` wires it all into an application.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Literal
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridmap.access import Principal
+from gridmap.auth import NotAuthenticated, TokenConfig, principal_for_api_key, principal_for_token
+from gridmap.privacy import Vault
+from gridmap.storage import Store
 
-__all__ = ["CurrentPrincipal", "get_principal"]
+__all__ = [
+    "DEFAULT_CSP",
+    "CurrentPrincipal",
+    "PersonalDataPrincipal",
+    "SecurityHeaders",
+    "SecuritySettings",
+    "get_principal",
+    "install_security",
+    "require_roles",
+    "security_settings",
+    "vault",
+]
+
+#: Built-in secrets: fine on a developer's machine, refused anywhere else.
+DEV_SECRET_KEY = "gridmap-development-secret-key-do-not-use-in-production"
+DEV_DATA_KEY = "gridmap-development-data-key-do-not-use-in-production"
+_WEAK = frozenset({"", "secret", "changeme", "change-me", "password", DEV_SECRET_KEY, DEV_DATA_KEY})
+
+#: Content-Security-Policy fit for the folium map pages (inline scripts and
+#: styles, assets served by this API, no external host).
+DEFAULT_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+)
 
 
-def get_principal(request: Request) -> Principal:
-    """The authenticated principal of *request* (401 when there is none)."""
-    raise HTTPException(
+class SecuritySettings(BaseSettings):
+    """Security settings of the HTTP service (``GRIDMAP_`` environment variables).
+
+    Parameters
+    ----------
+    environment : {"development", "staging", "production"}
+        Outside ``development`` the secrets must be set, at least 32
+        characters, and not the built-in ones; otherwise creation fails.
+    secret_key : SecretStr
+        HMAC key signing bearer tokens (HS256).
+    data_key : SecretStr
+        Key from which the field-encryption and blind-index keys are derived.
+    token_minutes : int
+        Lifetime of tokens issued by ``POST /auth/token``.
+    jwt_issuer, jwt_audience : str
+        Claims written into tokens and required from them.
+    login_per_minute, login_burst : float, int
+        Login attempts allowed per user name and client address.
+    reports_per_minute, reports_burst : float, int
+        Report-intake rate per principal and client address.
+    csp : str
+        Content-Security-Policy header value.
+    hsts : bool
+        Send ``Strict-Transport-Security`` (only behind TLS).
+
+    Examples
+    --------
+    >>> SecuritySettings(environment="development").token_minutes
+    60
+    >>> SecuritySettings(environment="production", secret_key="short")
+    Traceback (most recent call last):
+    ...
+    pydantic_core._pydantic_core.ValidationError: 1 validation error for SecuritySettings
+    ...
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    environment: Literal["development", "staging", "production"] = "development"
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    data_key: SecretStr = SecretStr(DEV_DATA_KEY)
+    token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    jwt_issuer: str = "gridmap"
+    jwt_audience: str = "gridmap-api"
+    login_per_minute: float = Field(default=10.0, gt=0)
+    login_burst: int = Field(default=5, ge=1)
+    reports_per_minute: float = Field(default=60.0, gt=0)
+    reports_burst: int = Field(default=20, ge=1)
+    csp: str = DEFAULT_CSP
+    hsts: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> SecuritySettings:
+        if self.environment == "development":
+            return self
+        for name in ("secret_key", "data_key"):
+            value: str = getattr(self, name).get_secret_value()
+            if value in _WEAK or len(value) < 32:
+                raise ValueError(
+                    f"GRIDMAP_{name.upper()} must be set to a random value of at least 32 "
+                    f"characters when GRIDMAP_ENVIRONMENT={self.environment}"
+                )
+        return self
+
+    def token_config(self) -> TokenConfig:
+        """How tokens are signed and checked."""
+        return TokenConfig(
+            secret=self.secret_key.get_secret_value(),
+            issuer=self.jwt_issuer,
+            audience=self.jwt_audience,
+            minutes=self.token_minutes,
+        )
+
+
+def security_settings(request: Request) -> SecuritySettings:
+    """The application's security settings (read from the environment on first use)."""
+    cfg: SecuritySettings | None = getattr(request.app.state, "security", None)
+    if cfg is None:
+        cfg = SecuritySettings()
+        request.app.state.security = cfg
+    return cfg
+
+
+def vault(request: Request) -> Vault:
+    """The field-encryption vault derived from ``data_key``."""
+    v: Vault | None = getattr(request.app.state, "vault", None)
+    if v is None:
+        v = Vault.from_secret(security_settings(request).data_key.get_secret_value())
+        request.app.state.vault = v
+    return v
+
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="authentication required",
+        detail=detail,
         headers={"WWW-Authenticate": "Bearer"},
     )
 
 
+def get_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The authenticated principal of *request* (401 when there is none).
+
+    A bearer token wins over an API key; a present but invalid credential is
+    never passed over for another one.
+    """
+    store: Store = request.app.state.store
+    try:
+        if token:
+            principal = principal_for_token(store, token, security_settings(request).token_config())
+        elif api_key:
+            principal = principal_for_api_key(store, api_key)
+        else:
+            raise NotAuthenticated("authentication required")
+    except NotAuthenticated as exc:
+        raise _unauthorized(exc.message) from None
+    request.state.principal = principal
+    return principal
+
+
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+    """A dependency admitting only principals with one of *roles* (403 otherwise).
+
+    Examples
+    --------
+    >>> CityAdmin = Annotated[Principal, Depends(require_roles("city_admin"))]
+    """
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(
+                status_code=status.HTTP_403_FORBIDDEN,
+                detail=f"role {principal.role!r} may not do this",
+            )
+        return principal
+
+    return check
+
+
+def _personal(principal: CurrentPrincipal) -> Principal:
+    if not principal.sees_personal_data:
+        raise HTTPException(
+            status_code=status.HTTP_403_FORBIDDEN,
+            detail=f"role {principal.role!r} may not see personal data",
+        )
+    return principal
+
+
+#: A principal whose role may see personal data (masked unless also granted unmask).
+PersonalDataPrincipal = Annotated[Principal, Depends(_personal)]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding security headers to every HTTP answer.
+
+    ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+    ``X-Frame-Options: SAMEORIGIN``, the Content-Security-Policy, and
+    ``Cache-Control: no-store`` on ``/auth`` and ``/registry`` answers (they
+    carry tokens and personal data). Headers a route set itself are kept.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The wrapped application.
+    csp : str
+        Content-Security-Policy value (empty: none sent).
+    hsts : bool
+        Also send ``Strict-Transport-Security``.
+    """
+
+    def __init__(self, app: ASGIApp, csp: str = DEFAULT_CSP, hsts: bool = False) -> None:
+        self.app = app
+        headers = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"x-frame-options", b"SAMEORIGIN"),
+        ]
+        if csp:
+            headers.append((b"content-security-policy", csp.encode("latin-1")))
+        if hsts:
+            headers.append((b"strict-transport-security", b"max-age=31536000"))
+        self.headers = headers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        private = path.startswith(("/auth", "/registry"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                if private:
+                    extra = [h for h in extra if h[0] != b"cache-control"]
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> FastAPI:
+    """Wire authentication, the registry and security headers into *app*.
+
+    Reads :class:`SecuritySettings` from the environment unless given, so a
+    production deployment with default secrets fails here, at start-up.
+    Adds the ``/auth`` and ``/registry`` routers and :class:`SecurityHeaders`.
+
+    Examples
+    --------
+    >>> app = install_security(FastAPI(), SecuritySettings())
+    >>> sorted(r.path for r in app.routes if r.path.startswith("/auth"))
+    ['/auth/me', '/auth/token']
+    """
+    from api.routers import auth, registry
+
+    cfg = settings or SecuritySettings()
+    app.state.security = cfg
+    app.state.vault = Vault.from_secret(cfg.data_key.get_secret_value())
+    have = {getattr(r, "path", None) for r in app.routes}
+    if "/auth/token" not in have:
+        app.include_router(auth.router)
+    if "/registry/residents" not in have:
+        app.include_router(registry.router)
+    app.add_middleware(SecurityHeaders, csp=cfg.csp, hsts=cfg.hsts)
+    return app

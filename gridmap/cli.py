@@ -479,6 +479,211 @@ def demo(
     store.close()
 
 
+# -- users and credentials (issue 5) ----------------------------------------------
+users_app = typer.Typer(help="Users and credentials (用户与凭据).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+def _token_config() -> Any:
+    from api.security import SecuritySettings
+
+    return SecuritySettings().token_config()
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Unique user name.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="city_admin, town_coordinator, community_staff, "
+            "grid_worker, viewer or external_system."
+        ),
+    ],
+    area: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--area",
+            help="Area code prefix (town 9, community 12, grid 15 digits); repeat for several.",
+        ),
+    ] = None,
+    unmask: Annotated[
+        bool, typer.Option("--unmask", help="May see personal data unmasked (audited).")
+    ] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a password from standard input.")
+    ] = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Create a user (a password enables the OAuth2 login; `gridmap token` works without)."""
+    import sys
+
+    from gridmap import audit
+    from gridmap.access import SYSTEM
+    from gridmap.auth import add_user
+
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    with _errors():
+        store = _open(database_url)
+        user = add_user(
+            store, name, role=role, areas=area or [], password=password, can_unmask=unmask
+        )
+        audit.record(store, SYSTEM, "user.add", f"users:{user.name}", {"role": user.role})
+        store.close()
+    areas = ", ".join(a or "*" for a in user.areas)
+    out.print(f"user {user.name} ({user.role}) areas: {areas}")
+
+
+@users_app.command("list")
+def users_list(database_url: DbOpt = None) -> None:
+    """List users (never their secrets)."""
+    from gridmap.auth import list_users
+
+    with _errors():
+        store = _open(database_url)
+        users = list_users(store)
+        store.close()
+    table = Table(title="users 用户")
+    for col in ("name", "role", "areas", "unmask", "password", "api key", "disabled"):
+        table.add_column(col)
+    for u in users:
+        table.add_row(
+            u.name,
+            u.role,
+            ", ".join(a or "*" for a in u.areas),
+            "yes" if u.can_unmask else "",
+            "yes" if u.password_hash else "",
+            "yes" if u.api_key_hash else "",
+            "DISABLED" if u.disabled else "",
+        )
+    out.print(table)
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    enable: Annotated[bool, typer.Option("--enable", help="Re-enable instead.")] = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Disable a user: their tokens and API key stop working at once."""
+    from gridmap import audit
+    from gridmap.access import SYSTEM
+    from gridmap.auth import set_disabled
+
+    with _errors():
+        store = _open(database_url)
+        set_disabled(store, name, not enable)
+        audit.record(store, SYSTEM, "user.disable", f"users:{name}", {"disabled": not enable})
+        store.close()
+    out.print(f"user {name} {'enabled' if enable else 'disabled'}")
+
+
+@users_app.command("api-key")
+def users_api_key(
+    name: Annotated[str, typer.Argument(help="User name (usually an external_system).")],
+    database_url: DbOpt = None,
+) -> None:
+    """Print a new API key for NAME once (only its digest is stored); send it as X-API-Key."""
+    from gridmap import audit
+    from gridmap.access import SYSTEM
+    from gridmap.auth import issue_api_key
+
+    with _errors():
+        store = _open(database_url)
+        key = issue_api_key(store, name)
+        audit.record(store, SYSTEM, "api_key.issue", f"users:{name}")
+        store.close()
+    print(key)
+
+
+@app.command()
+def token(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    expires_minutes: Annotated[
+        int | None, typer.Option("--expires-minutes", help="Lifetime (default from settings).")
+    ] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Print a bearer token for NAME (scripts and tests): Authorization: Bearer <token>.
+
+    Signed with GRIDMAP_SECRET_KEY, which must be the API's.
+    """
+    from gridmap import audit
+    from gridmap.access import SYSTEM
+    from gridmap.auth import get_user, issue_token
+
+    with _errors():
+        store = _open(database_url)
+        user = get_user(store, name)
+        if user is None or user.disabled:
+            store.close()
+            console.print(f"[bold red]error:[/] no active user {name!r}")
+            raise typer.Exit(2)
+        text = issue_token(user, _token_config(), minutes=expires_minutes)
+        audit.record(store, SYSTEM, "token.issue", f"users:{name}")
+        store.close()
+    print(text)
+
+
+@app.command("kpis")
+def kpis_cmd(
+    by: Annotated[
+        str, typer.Option(help="grid, community, town, worker, category or period.")
+    ] = "grid",
+    start: Annotated[
+        str | None, typer.Option("--from", help="Reported from (ISO date or time, UTC).")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Reported before (exclusive).")] = None,
+    period: Annotated[str, typer.Option(help="day, week or month (with --by period).")] = "month",
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    database_url: DbOpt = None,
+) -> None:
+    """Event KPIs (考核指标): reported, closed, 结案率, 按期结案率, 返工率, 延期率, times …"""
+    import json as _json
+
+    import pandas as pd
+
+    from gridmap.access import SYSTEM
+    from gridmap.errors import BadInput
+    from gridmap.events.intake import list_events
+    from gridmap.events.kpis import kpi_records, kpis
+
+    with _errors():
+        if fmt not in ("table", "csv", "json"):
+            raise BadInput("--format must be table, csv or json", field="format")
+        try:
+            t0 = None if start is None else pd.Timestamp(start)
+            t1 = None if end is None else pd.Timestamp(end)
+        except ValueError:
+            raise BadInput("--from/--to must be ISO dates or times", field="from") from None
+        t0 = None if t0 is None else (t0.tz_localize("UTC") if t0.tzinfo is None else t0)
+        t1 = None if t1 is None else (t1.tz_localize("UTC") if t1.tzinfo is None else t1)
+        store = _open(database_url)
+        try:
+            events, _ = list_events(
+                store, principal=SYSTEM, reported_from=t0, reported_to=t1, limit=10_000_000
+            )
+            rows = kpi_records(kpis(events, by=by, period=period))
+        finally:
+            store.close()
+    if fmt == "json":
+        print(_json.dumps(rows, ensure_ascii=False, indent=1))
+        return
+    frame = pd.DataFrame(rows)
+    if fmt == "csv":
+        print(frame.to_csv(index=False), end="")
+        return
+    # One column per group, one row per figure: readable in a terminal.
+    table = Table(title=f"KPIs by {by} 考核指标")
+    table.add_column(by)
+    for key in frame[by] if not frame.empty else []:
+        table.add_column(str(key), justify="right")
+    for col in frame.columns:
+        if col != by:
+            table.add_row(col, *["" if v is None or v != v else str(v) for v in frame[col]])
+    out.print(table)
+
+
 def main() -> None:
     """Entry point for ``python -m gridmap``."""
     app(prog_name="gridmap")

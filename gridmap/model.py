@@ -237,6 +237,25 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("closed_at", "timestamp", "结案时间", "Closed at"),
                 _c("synthetic", "bool", "合成数据", "Synthetic"),
                 *_SOURCE,
+                # v3 (003_events_workflow): intake, routing and workflow.
+                _c("kind", "text", "类型", "Kind"),
+                _c("version", "int", "版本", "Version"),
+                _c("duplicate_of", "int", "重复于", "Duplicate of"),
+                _c("community_code", "text", "所属社区", "Community code"),
+                _c("town_code", "text", "所属镇街", "Town code"),
+                _c("assigned_to", "text[]", "责任网格员", "Assigned to"),
+                _c("responsible", "text", "责任单位", "Responsible party"),
+                _c("step_due_at", "timestamp", "本环节时限", "Step due at"),
+                _c("due_at", "timestamp", "办结时限", "Due at"),
+                _c("self_handled", "bool", "自处理", "Self-handled"),
+                _c("rework_count", "int", "返工次数", "Rework count"),
+                _c("extension_count", "int", "延期次数", "Extension count"),
+                _c("pending_extension_hours", "float", "待批延期(小时)", "Pending extension (h)"),
+                _c("escalated_to", "text", "上报至", "Escalated to"),
+                _c("supervised_at", "timestamp", "督办时间", "Supervised at"),
+                _c("updated_at", "timestamp", "更新时间", "Updated at"),
+                _c("photos", "text[]", "照片", "Photos"),
+                _c("contact", "text", "联系方式", "Contact"),
             ),
             "事件",
             "Events",
@@ -271,8 +290,125 @@ LAYERS: dict[str, LayerSchema] = {
             "网格工作人员",
             "Workers",
         ),
+        LayerSchema(
+            "event_transitions",
+            None,
+            (
+                _c("event_id", "int", "事件编号", "Event id"),
+                _c("seq", "int", "序号", "Sequence"),
+                _c("action", "text", "操作", "Action"),
+                _c("from_status", "text", "原状态", "From status"),
+                _c("to_status", "text", "新状态", "To status"),
+                _c("actor", "text", "操作人", "Actor"),
+                _c("actor_role", "text", "操作人角色", "Actor role"),
+                _c("at", "timestamp", "时间", "At"),
+                _c("note", "text", "说明", "Note"),
+                _c("photos", "text[]", "照片", "Photos"),
+                _c("details", "text", "详情(JSON)", "Details (JSON)"),
+            ),
+            "事件流转记录",
+            "Event transitions",
+            time_column="at",
+        ),
+        LayerSchema(
+            "idempotency_keys",
+            None,
+            (
+                _c("principal", "text", "调用方", "Principal"),
+                _c("key", "text", "幂等键", "Idempotency key"),
+                _c("request_hash", "text", "请求摘要", "Request hash"),
+                _c("status_code", "int", "状态码", "Status code"),
+                _c("response", "text", "响应(JSON)", "Response (JSON)"),
+                _c("event_id", "int", "事件编号", "Event id"),
+                _c("created_at", "timestamp", "时间", "Created at"),
+            ),
+            "幂等键",
+            "Idempotency keys",
+        ),
     )
 }
+
+# Security and the resident registry (issue 5, migration 004): tables without
+# geometry, never published as collections. Personal fields are stored
+# encrypted (``*_enc``), with a blind index (``*_index``) for exact lookup and
+# the masked form (``*_masked``) that roles without unmask see.
+LAYERS.update(
+    {
+        s.name: s
+        for s in (
+            LayerSchema(
+                "users",
+                None,
+                (
+                    _c("name", "text", "用户名", "User name"),
+                    _c("role", "text", "角色", "Role"),
+                    _c("areas", "text[]", "负责区域", "Areas"),
+                    _c("can_unmask", "bool", "可查看明文", "May unmask"),
+                    _c("password_hash", "text", "密码摘要", "Password hash"),
+                    _c("api_key_hash", "text", "密钥摘要", "API key hash"),
+                    _c("disabled", "bool", "已停用", "Disabled"),
+                    _c("created_at", "timestamp", "创建时间", "Created at"),
+                ),
+                "用户",
+                "Users",
+            ),
+            LayerSchema(
+                "audit_log",
+                None,
+                (
+                    _c("at", "timestamp", "时间", "Time"),
+                    _c("actor", "text", "操作人", "Actor"),
+                    _c("role", "text", "角色", "Role"),
+                    _c("action", "text", "操作", "Action"),
+                    _c("target", "text", "对象", "Target"),
+                    _c("detail", "text", "详情", "Detail"),
+                ),
+                "审计日志",
+                "Audit log",
+                time_column="at",
+                extra={"append_only": "true"},
+            ),
+            LayerSchema(
+                "households",
+                None,
+                (
+                    _c("household_no", "text", "户号", "Household number"),
+                    _c("kind", "text", "户别", "Kind"),
+                    _c("address", "text", "地址", "Address"),
+                    _c("building_id", "int", "楼栋", "Building"),
+                    _c("grid_code", "text", "网格编码", "Grid code"),
+                    _c("created_by", "text", "登记人", "Registered by"),
+                    _c("created_at", "timestamp", "登记时间", "Registered at"),
+                ),
+                "户",
+                "Households",
+            ),
+            LayerSchema(
+                "residents",
+                None,
+                (
+                    _c("household_id", "int", "所属户", "Household"),
+                    _c("grid_code", "text", "网格编码", "Grid code"),
+                    _c("category", "text", "人口类别", "Category"),
+                    _c("name_enc", "text", "姓名(密文)", "Name (encrypted)"),
+                    _c("name_masked", "text", "姓名", "Name (masked)"),
+                    _c("id_number_enc", "text", "身份证号(密文)", "ID number (encrypted)"),
+                    _c("id_number_index", "text", "身份证号索引", "ID number blind index"),
+                    _c("id_number_masked", "text", "身份证号", "ID number (masked)"),
+                    _c("phone_enc", "text", "电话(密文)", "Phone (encrypted)"),
+                    _c("phone_index", "text", "电话索引", "Phone blind index"),
+                    _c("phone_masked", "text", "电话", "Phone (masked)"),
+                    _c("gender", "text", "性别", "Gender"),
+                    _c("birth_year", "int", "出生年份", "Birth year"),
+                    _c("created_by", "text", "登记人", "Registered by"),
+                    _c("created_at", "timestamp", "登记时间", "Registered at"),
+                ),
+                "实有人口",
+                "Residents",
+            ),
+        )
+    }
+)
 
 
 def layer_schema(name: str) -> LayerSchema:

@@ -27,7 +27,9 @@ __all__ = [
     "BBox",
     "Store",
     "WriteResult",
+    "area_setting",
     "check_bbox",
+    "check_writable",
     "prepare_frame",
     "source_keys",
     "to_arrow",
@@ -77,6 +79,15 @@ class Store(Protocol):
         """Group the writes inside the ``with`` block into one transaction."""
         ...
 
+    def scoped(self, areas: Sequence[str]) -> AbstractContextManager[None]:
+        """Act for a principal whose areas are the code prefixes *areas*.
+
+        PostGIS runs the block in one transaction as the application role with
+        ``gridmap.areas`` set, so row-level security applies as the last line;
+        DuckDB only records the scope. Callers filter with ``Prefix`` as well.
+        """
+        ...
+
     def write(
         self, layer: str, frame: pd.DataFrame, *, mode: Literal["append", "replace"] = "append"
     ) -> WriteResult:
@@ -123,6 +134,43 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+def area_setting(areas: Sequence[str]) -> str:
+    """The ``gridmap.areas`` value for code prefixes *areas*.
+
+    ``"*"`` when *areas* contains the empty prefix (everything), ``""`` (deny)
+    when it is empty, else the prefixes joined by commas. Prefixes must be digits.
+
+    Examples
+    --------
+    >>> area_setting(["990100001001003", "990100002"])
+    '990100001001003,990100002'
+    >>> area_setting([""]), area_setting([])
+    ('*', '')
+    """
+    if "" in areas:
+        return "*"
+    for a in areas:
+        if not a.isdigit() or not a.isascii():
+            raise BadInput(f"area prefix must be digits, got {a[:40]!r}", field="area")
+    return ",".join(areas)
+
+
+def check_writable(schema: LayerSchema) -> None:
+    """Refuse updates and deletes on append-only layers (the audit log).
+
+    Examples
+    --------
+    >>> from gridmap.model import layer_schema
+    >>> check_writable(layer_schema("events"))
+    >>> check_writable(layer_schema("audit_log"))
+    Traceback (most recent call last):
+    ...
+    gridmap.errors.BadInput: layer 'audit_log' is append-only
+    """
+    if schema.extra.get("append_only") == "true":
+        raise BadInput(f"layer {schema.name!r} is append-only", field=schema.name)
 
 
 def check_bbox(bbox: Sequence[float] | None) -> BBox | None:

@@ -27,7 +27,9 @@ from gridmap.storage.base import (
     BBox,
     Where,
     WriteResult,
+    area_setting,
     check_bbox,
+    check_writable,
     frame_from_rows,
     prepare_frame,
     prepare_update,
@@ -84,6 +86,9 @@ class DuckDBStore:
         self._tx: contextvars.ContextVar[duckdb.DuckDBPyConnection | None] = contextvars.ContextVar(
             f"gridmap_duckdb_tx_{id(self)}", default=None
         )
+        self._areas: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            f"gridmap_duckdb_areas_{id(self)}", default=None
+        )
 
     # -- connections -------------------------------------------------------
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -110,6 +115,25 @@ class DuckDBStore:
             finally:
                 self._tx.reset(token)
                 cur.close()
+
+    @contextmanager
+    def scoped(self, areas: Sequence[str]) -> Iterator[None]:
+        """Mark the block as acting for *areas* (DuckDB has no row-level security).
+
+        The embedded store is single-user: area scoping is the application's
+        :class:`~gridmap.storage.Prefix` filter. The areas are kept in
+        :attr:`current_areas` so callers and tests can see the scope in force.
+        """
+        token = self._areas.set(area_setting(areas))
+        try:
+            yield
+        finally:
+            self._areas.reset(token)
+
+    @property
+    def current_areas(self) -> str | None:
+        """The ``gridmap.areas`` value of the enclosing :meth:`scoped` block, if any."""
+        return self._areas.get()
 
     # -- schema ------------------------------------------------------------
     def schema_version(self) -> int:
@@ -164,6 +188,7 @@ class DuckDBStore:
         with self.transaction():
             cur = self._cursor()
             if mode == "replace":
+                check_writable(schema)
                 cur.execute(f"DELETE FROM {schema.name}")
             before = self._count(cur, schema.name)
             name = f"_stage_{schema.name}"
@@ -188,6 +213,7 @@ class DuckDBStore:
     def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
         """Set columns on the rows with the given ids (and *where*); return rows changed."""
         schema, data = prepare_update(layer, frame)
+        check_writable(schema)
         cols = [c for c in data.columns if c != "id"]
         if data.empty or not cols:
             return 0
@@ -229,6 +255,7 @@ class DuckDBStore:
     def delete(self, layer: str, *, where: Where | None = None) -> int:
         """Delete matching rows; return how many."""
         schema = layer_schema(layer)
+        check_writable(schema)
         clause, params = where_sql(schema, dict(where or {}), placeholder="?")
         with self.transaction():
             cur = self._cursor()

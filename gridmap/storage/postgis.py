@@ -32,7 +32,9 @@ from gridmap.storage.base import (
     BBox,
     Where,
     WriteResult,
+    area_setting,
     check_bbox,
+    check_writable,
     frame_from_rows,
     iter_chunks,
     prepare_frame,
@@ -111,6 +113,23 @@ class PostGISStore:
             finally:
                 self._tx.reset(token)
 
+    @contextmanager
+    def scoped(self, areas: Sequence[str]) -> Iterator[None]:
+        """Run the block as the application role, limited to *areas* by row-level security.
+
+        Opens a transaction (or joins the current one) that does ``SET LOCAL
+        ROLE gridmap_app`` and ``set_config('gridmap.areas', …, true)``: every
+        query inside sees only rows whose grid code starts with one of the
+        prefixes (``""`` in *areas* means all, no prefixes means none). Both
+        settings end with the transaction, so pooled connections come back clean.
+        The application filters by area as well; this is the last line.
+        """
+        setting = area_setting(areas)
+        with self.transaction(), self._conn() as conn:
+            conn.execute("SET LOCAL ROLE gridmap_app")
+            conn.execute("SELECT set_config('gridmap.areas', %s, true)", (setting,))
+            yield
+
     # -- schema ------------------------------------------------------------
     def schema_version(self) -> int:
         """Highest applied migration (0 when none)."""
@@ -177,6 +196,7 @@ class PostGISStore:
         )
         with self.transaction(), self._conn() as conn, conn.cursor() as cur:
             if mode == "replace":
+                check_writable(schema)
                 cur.execute(f"DELETE FROM {schema.name}".encode())  # type: ignore[call-overload]
             bulk = len(frame) >= _BULK_ROWS and self._lock_if_empty(cur, schema.name)
             if bulk:
@@ -281,6 +301,7 @@ class PostGISStore:
     def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
         """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
         schema, data = prepare_update(layer, frame)
+        check_writable(schema)
         cols = [c for c in data.columns if c != "id"]
         if data.empty or not cols:
             return 0
@@ -313,6 +334,7 @@ class PostGISStore:
     def delete(self, layer: str, *, where: Where | None = None) -> int:
         """Delete matching rows; return how many."""
         schema = layer_schema(layer)
+        check_writable(schema)
         clause, params = where_sql(schema, dict(where or {}))
         with self._conn() as conn:
             cur = conn.execute(f"DELETE FROM {schema.name}{clause}".encode(), params)  # type: ignore[call-overload]

@@ -1,0 +1,54 @@
+"""Dependencies routers declare with ``Annotated`` aliases.
+
+The store is opened once in the application's lifespan (``api.main``) and
+kept on ``app.state``; routers receive it as :data:`StoreDep`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.settings import Settings
+from gridmap.storage import Store
+
+__all__ = [
+    "ANONYMOUS_ROLE",
+    "RoleDep",
+    "SettingsDep",
+    "StoreDep",
+    "get_role",
+    "get_settings",
+    "get_store",
+]
+
+#: Role of a caller who presents no credentials: sees what a map viewer may see.
+ANONYMOUS_ROLE = "viewer"
+
+
+def get_store(request: Request) -> Store:
+    """The store opened by the application's lifespan."""
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the application was created with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_role(request: Request) -> str:
+    """The role of the caller, which decides the layers and fields it may see.
+
+    Every caller is anonymous (:data:`ANONYMOUS_ROLE`) until bearer tokens are
+    checked here. Tests and trusted embeddings override this dependency
+    (``app.dependency_overrides[get_role]``).
+    """
+    return ANONYMOUS_ROLE
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+RoleDep = Annotated[str, Depends(get_role)]

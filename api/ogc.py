@@ -1,0 +1,228 @@
+"""OGC API Features documents: landing page, conformance, collections, queryables.
+
+Plain functions from (catalog entry, store facts, base URL) to JSON-ready
+dicts, so routers stay thin and the documents can be tested without a server.
+What is published, with which titles and fields, and to whom, comes from the
+layer catalog (:mod:`layers.catalog`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from api.geojson import json_value
+from api.params import CRS84
+from gridmap.errors import NotFound, UnknownLayer
+from gridmap.storage import BBox
+from layers.catalog import CATALOG, LayerDef
+
+__all__ = [
+    "CONFORMANCE",
+    "GEOJSON",
+    "JSON",
+    "OPENAPI_MEDIA_TYPE",
+    "collection",
+    "collection_document",
+    "collections",
+    "collections_document",
+    "conformance_document",
+    "landing_document",
+    "properties",
+    "queryables_document",
+    "time_extent",
+]
+
+GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+_REL = "http://www.opengis.net/def/rel/ogc/1.0/"
+
+CONFORMANCE: tuple[str, ...] = (
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+)
+
+_GEOMETRY_FORMATS = {
+    "Polygon": "geometry-multipolygon",
+    "LineString": "geometry-multilinestring",
+    "Point": "geometry-point",
+    "Geometry": "geometry-any",
+}
+
+
+def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
+    link = {"href": href, "rel": rel, "type": type_}
+    if title:
+        link["title"] = title
+    return link
+
+
+def collections(role: str) -> list[LayerDef]:
+    """The layers published as OGC API collections to *role*: spatial layers it may see.
+
+    Examples
+    --------
+    >>> [c.name for c in collections("viewer")][:3]
+    ['roads', 'buildings', 'admin_units']
+    """
+    return [d for d in CATALOG.values() if d.is_spatial and d.is_visible_to(role)]
+
+
+def collection(name: str, role: str) -> LayerDef:
+    """The published collection *name*.
+
+    Raises
+    ------
+    gridmap.errors.UnknownLayer
+        If no spatial layer has that name (404).
+    gridmap.errors.NotFound
+        If *role* may not see the layer (404).
+
+    Examples
+    --------
+    >>> collection("grids", "viewer").title_en
+    'Grids'
+    """
+    ldef = CATALOG.get(name)
+    if ldef is None or not ldef.is_spatial:
+        shown = name if len(name) <= 60 else name[:60] + "…"
+        raise UnknownLayer(shown, [c.name for c in collections(role)])
+    if not ldef.is_visible_to(role):
+        raise NotFound(f"layer {name!r} is not visible to role {role!r}")
+    return ldef
+
+
+def properties(ldef: LayerDef, role: str) -> list[str]:
+    """Feature properties *role* may see (personal fields only for staff roles).
+
+    Examples
+    --------
+    >>> "workers" in properties(collection("grids", "viewer"), "viewer")
+    False
+    """
+    return [f.name for f in ldef.fields_for(role)]
+
+
+def landing_document(base: str) -> dict[str, Any]:
+    """The landing page (``/``)."""
+    return {
+        "title": "gridmap 网格化服务管理 Grid-based community governance",
+        "description": (
+            "OGC API Features over the gridmap layers: admin units, grids, buildings, "
+            "roads, key areas, events and patrol routes (WGS84 / CRS84)."
+        ),
+        "links": [
+            _link(f"{base}/", "self", JSON, "This document"),
+            _link(f"{base}/api", "service-desc", OPENAPI_MEDIA_TYPE, "The API definition"),
+            _link(f"{base}/docs", "service-doc", "text/html", "The API documentation"),
+            _link(f"{base}/conformance", "conformance", JSON, "Conformance classes"),
+            _link(f"{base}/conformance", _REL + "conformance", JSON, "Conformance classes"),
+            _link(f"{base}/collections", "data", JSON, "The feature collections"),
+            _link(f"{base}/collections", _REL + "data", JSON, "The feature collections"),
+        ],
+    }
+
+
+def conformance_document() -> dict[str, Any]:
+    """The conformance declaration (``/conformance``)."""
+    return {"conformsTo": list(CONFORMANCE)}
+
+
+def _extent(bounds: BBox | None, times: tuple[Any, Any] | None) -> dict[str, Any] | None:
+    extent: dict[str, Any] = {}
+    if bounds is not None:
+        extent["spatial"] = {"bbox": [list(bounds)], "crs": CRS84}
+    if times is not None:
+        interval = [json_value(times[0]), json_value(times[1])]
+        extent["temporal"] = {"interval": [interval], "trs": GREGORIAN}
+    return extent or None
+
+
+def collection_document(
+    ldef: LayerDef,
+    base: str,
+    *,
+    bounds: BBox | None,
+    times: tuple[Any, Any] | None = None,
+) -> dict[str, Any]:
+    """The description of one collection (``/collections/{layer}``).
+
+    *bounds* is the layer's extent (``None`` when empty); *times* the first and
+    last time of its features (``None`` without a time column; a ``None`` end
+    means still open).
+    """
+    url = f"{base}/collections/{ldef.name}"
+    doc: dict[str, Any] = {
+        "id": ldef.name,
+        "title": ldef.title(),
+        "description": f"{ldef.title_en} ({ldef.title_zh})",
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
+        "links": [
+            _link(url, "self", JSON, "This collection"),
+            _link(f"{url}/items", "items", GEOJSON, "Features as GeoJSON"),
+            _link(
+                f"{url}/queryables", _REL + "queryables", "application/schema+json", "Queryables"
+            ),
+            _link(f"{base}/collections", "parent", JSON, "All collections"),
+        ],
+    }
+    extent = _extent(bounds, times)
+    if extent is not None:
+        doc["extent"] = extent
+    return doc
+
+
+def collections_document(base: str, described: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The collection list (``/collections``) from already built collection documents."""
+    return {
+        "links": [_link(f"{base}/collections", "self", JSON, "This document")],
+        "collections": list(described),
+    }
+
+
+def queryables_document(ldef: LayerDef, base: str) -> dict[str, Any]:
+    """A JSON Schema (2020-12) of the layer's queryable properties (``/queryables``).
+
+    Properties come from the catalog (personal fields are never queryable); each
+    has a bilingual ``title`` ("中文 English").
+    """
+    props: dict[str, Any] = {
+        "geometry": {
+            "title": "几何 Geometry",
+            "format": _GEOMETRY_FORMATS.get(ldef.geometry_type or "", "geometry-any"),
+            "x-ogc-role": "primary-geometry",
+        },
+    }
+    for name, schema in ldef.queryables.items():
+        entry = dict(schema)
+        zh = entry.pop("x-title-zh", "")
+        entry["title"] = f"{zh} {entry.get('title', name)}".strip()
+        if name == "id":
+            entry["x-ogc-role"] = "id"
+        elif name == ldef.time_column:
+            entry["x-ogc-role"] = "primary-instant"
+        props[name] = entry
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{ldef.name}/queryables",
+        "type": "object",
+        "title": ldef.title(),
+        "properties": props,
+        "additionalProperties": False,
+    }
+
+
+def time_extent(values: pd.Series) -> tuple[Any, Any] | None:
+    """First and last value of a time column (``None`` when all are missing)."""
+    present = values.dropna()
+    if present.empty:
+        return None
+    return present.min(), present.max()

@@ -1,0 +1,366 @@
+"""Events: report intake, reading, the handling workflow, photos, supervision and KPIs.
+
+Routes: ``POST /events`` (``Idempotency-Key``), ``GET /events``,
+``GET /events/supervision``, ``GET /events/{id}`` (``ETag``),
+``GET /events/{id}/transitions``, ``POST /events/{id}/transitions``
+(``If-Match``), ``POST /events/media`` (multipart photo upload),
+``GET /events/media/{name}``, ``GET /kpis``.
+
+Optional ``app.state`` attributes read here (all have defaults):
+``media_dir`` (``Path``; else ``settings.media_dir``, else ``./media``),
+``max_photo_bytes`` (``int``; else ``settings.max_photo_bytes``, else 10 MB),
+``event_taxonomy`` (:class:`gridmap.events.taxonomy.Taxonomy`) and
+``clock`` (a callable returning the current UTC ``pd.Timestamp``; tests
+set it to replay a scenario).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+
+from api.deps import StoreDep
+from api.params import clamp_limit, parse_item_id, query_guard
+from api.routers._json import read_json
+from api.security import CurrentPrincipal
+from gridmap.access import Principal
+from gridmap.errors import BadInput
+from gridmap.events.errors import NotPermitted
+from gridmap.events.intake import (
+    event_document,
+    idempotent,
+    list_events,
+    parse_report,
+    report_event,
+    request_hash,
+)
+from gridmap.events.kpis import kpi_records, kpis
+from gridmap.events.media import DEFAULT_MAX_PHOTO_BYTES, media_path, store_photo
+from gridmap.events.taxonomy import Taxonomy, default_taxonomy
+from gridmap.events.workflow import (
+    TransitionRequest,
+    history,
+    read_event,
+    supervision_list,
+    transition,
+)
+from gridmap.storage import Store
+
+__all__ = ["router", "parse_if_match", "parse_time"]
+
+router = APIRouter(tags=["Events 事件"])
+
+_LIST_PARAMS = ["status", "category", "kind", "grid_code", "from", "to", "limit", "offset"]
+_ETAG = re.compile(r'\s*(?:W/)?"?(\d{1,18})"?\s*')
+
+
+def clock(request: Request) -> pd.Timestamp:
+    """The current time (``app.state.clock`` when a test set one)."""
+    fn: Callable[[], pd.Timestamp] | None = getattr(request.app.state, "clock", None)
+    return fn() if fn is not None else pd.Timestamp.now(tz="UTC")
+
+
+def taxonomy_of(request: Request) -> Taxonomy:
+    """The taxonomy in force (``app.state.event_taxonomy`` or the default)."""
+    tax: Taxonomy | None = getattr(request.app.state, "event_taxonomy", None)
+    return tax or default_taxonomy()
+
+
+def _media_dir(request: Request) -> Path:
+    state = getattr(request.app.state, "media_dir", None)
+    settings = getattr(request.app.state, "settings", None)
+    return Path(state or getattr(settings, "media_dir", None) or "media")
+
+
+def _max_photo(request: Request) -> int:
+    state = getattr(request.app.state, "max_photo_bytes", None)
+    settings = getattr(request.app.state, "settings", None)
+    return int(state or getattr(settings, "max_photo_bytes", None) or DEFAULT_MAX_PHOTO_BYTES)
+
+
+def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
+    """An ISO 8601 instant with a zone (or a plain date, taken as UTC midnight).
+
+    Examples
+    --------
+    >>> parse_time("2026-11-01", "from")
+    Timestamp('2026-11-01 00:00:00+0000', tz='UTC')
+    """
+    if text is None:
+        return None
+    plain_date = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None
+    if not plain_date and not re.search(r"(Z|[+-]\d{2}:?\d{2})$", text):
+        raise BadInput(f"{name} needs a time zone (e.g. 2026-11-01T00:00:00Z)", field=name)
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, OverflowError):
+        raise BadInput(f"{name} is not an ISO 8601 time: {text[:40]!r}", field=name) from None
+    if pd.isna(ts):
+        raise BadInput(f"{name} is not an ISO 8601 time", field=name)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def parse_if_match(value: str | None) -> int | None:
+    """The version named by an ``If-Match`` header (``None`` for absent or ``*``).
+
+    Examples
+    --------
+    >>> parse_if_match('"3"'), parse_if_match('W/"4"'), parse_if_match("*")
+    (3, 4, None)
+    """
+    if value is None or value.strip() == "*":
+        return None
+    m = _ETAG.fullmatch(value)
+    if not m:
+        raise BadInput('If-Match must be the ETag of the event, e.g. "3"', field="If-Match")
+    return int(m.group(1))
+
+
+def _etag(doc: dict[str, Any]) -> str:
+    return f'"{int(doc.get("version") or 0)}"'
+
+
+def _json(doc: dict[str, Any], status: int = 200, **headers: str) -> JSONResponse:
+    return JSONResponse(doc, status_code=status, headers=headers or None)
+
+
+@router.post("/events", status_code=201, summary="Report an event (事件上报)")
+async def create_event(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Store a report once: located, routed, checked for duplicates.
+
+    A replay with the same ``Idempotency-Key`` returns the stored answer;
+    the same key with another body is refused (422).
+    """
+    body = await read_json(request)
+    tax = taxonomy_of(request)
+    now = clock(request)
+    report = parse_report(body, taxonomy=tax)
+
+    def create() -> tuple[int, dict[str, Any], int | None]:
+        row = report_event(store, report, principal=principal, taxonomy=tax, now=now)
+        return 201, event_document(row, principal=principal, taxonomy=tax), int(row["id"])
+
+    status, doc, replayed = idempotent(
+        store,
+        principal=principal,
+        key=idempotency_key,
+        digest=request_hash(body),
+        create=create,
+        now=now,
+    )
+    headers = {"ETag": _etag(doc), "Location": f"/events/{doc['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return _json(doc, status, **headers)
+
+
+@router.get(
+    "/events",
+    summary="List events (事件列表)",
+    dependencies=[Depends(query_guard(_LIST_PARAMS))],
+)
+def get_events(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    status: Annotated[str | None, Query(max_length=40)] = None,
+    category: Annotated[str | None, Query(max_length=60)] = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    grid_code: Annotated[str | None, Query(max_length=15)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict[str, Any]:
+    """A page of the events the caller may see, newest ids last."""
+    settings = request.app.state.settings
+    size = clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit)
+    filters = {
+        k: v
+        for k, v in {
+            "status": status,
+            "category": category,
+            "kind": kind,
+            "grid_code": grid_code,
+        }.items()
+        if v is not None
+    }
+    page, total = list_events(
+        store,
+        principal=principal,
+        filters=filters,
+        reported_from=parse_time(from_, "from"),
+        reported_to=parse_time(to, "to"),
+        limit=size,
+        offset=offset,
+    )
+    tax = taxonomy_of(request)
+    docs = [event_document(r, principal=principal, taxonomy=tax) for r in _rows(page)]
+    return {"events": docs, "total": total, "limit": size, "offset": offset}
+
+
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def _scoped_events(store: Store, principal: Principal) -> pd.DataFrame:
+    page, _ = list_events(store, principal=principal, limit=1_000_000)
+    return page
+
+
+@router.get(
+    "/events/supervision",
+    summary="Supervision list (督办清单)",
+    dependencies=[Depends(query_guard([]))],
+)
+def get_supervision(
+    request: Request, store: StoreDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Open events past their step or total time limit, the latest first."""
+    frame = _scoped_events(store, principal)
+    listed = supervision_list(frame, now=clock(request)) if not frame.empty else frame
+    tax = taxonomy_of(request)
+    out = []
+    for row in _rows(listed):
+        doc = event_document(row, principal=principal, taxonomy=tax)
+        doc["overdue"] = bool(row["overdue"])
+        doc["step_overdue"] = bool(row["step_overdue"])
+        doc["hours_late"] = round(float(row["hours_late"]), 2)
+        out.append(doc)
+    return {"events": out, "total": len(out)}
+
+
+@router.post("/events/media", status_code=201, summary="Upload a photo (上传照片)")
+async def upload_photo(
+    request: Request, principal: CurrentPrincipal, file: UploadFile
+) -> dict[str, Any]:
+    """Store one photo (JPEG/PNG/WebP) stripped of EXIF; answer its media name."""
+    if principal.role in ("viewer",):
+        raise NotPermitted("viewers may not upload photos")
+    limit = _max_photo(request)
+    data = await file.read(limit + 1)
+    name = store_photo(data, media_dir=_media_dir(request), max_bytes=limit)
+    return {"name": name, "href": f"/events/media/{name}"}
+
+
+@router.get("/events/media/{name}", summary="A stored photo")
+def get_photo(request: Request, name: str, principal: CurrentPrincipal) -> FileResponse:
+    """The photo file (names come only from uploads)."""
+    return FileResponse(media_path(name, media_dir=_media_dir(request)))
+
+
+@router.get(
+    "/events/{event_id}",
+    summary="One event (事件详情)",
+    dependencies=[Depends(query_guard([]))],
+)
+def get_event(
+    request: Request, event_id: str, store: StoreDep, principal: CurrentPrincipal
+) -> JSONResponse:
+    """The event, with its version as ``ETag``."""
+    eid = parse_item_id(event_id, layer="events")
+    row = read_event(store, eid, principal=principal)
+    doc = event_document(row, principal=principal, taxonomy=taxonomy_of(request))
+    return _json(doc, ETag=_etag(doc))
+
+
+@router.get(
+    "/events/{event_id}/transitions",
+    summary="History of an event (流转记录)",
+    dependencies=[Depends(query_guard([]))],
+)
+def get_transitions(event_id: str, store: StoreDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Every recorded transition: who, when, from, to, note, photos."""
+    eid = parse_item_id(event_id, layer="events")
+    read_event(store, eid, principal=principal)
+    past = history(store, eid)
+    items = []
+    for r in _rows(past):
+        at = pd.Timestamp(r["at"]) if r["at"] is not None and not pd.isna(r["at"]) else None
+        items.append(
+            {
+                "seq": int(r["seq"]),
+                "action": r["action"],
+                "from": r["from_status"],
+                "to": r["to_status"],
+                "actor": r["actor"] if principal.sees_personal_data else None,
+                "actor_role": r["actor_role"],
+                "at": None if at is None else at.isoformat().replace("+00:00", "Z"),
+                "note": r["note"],
+                "photos": list(r["photos"]) if isinstance(r["photos"], list) else [],
+            }
+        )
+    return {"event_id": eid, "transitions": items}
+
+
+@router.post(
+    "/events/{event_id}/transitions",
+    summary="Move an event through the workflow (流转)",
+    dependencies=[Depends(query_guard([]))],
+)
+async def post_transition(
+    request: Request,
+    event_id: str,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> JSONResponse:
+    """Apply one action; a stale ``If-Match`` is 412, an illegal action 409."""
+    eid = parse_item_id(event_id, layer="events")
+    expected = parse_if_match(if_match)
+    req = TransitionRequest.from_json(await read_json(request))
+    tax = taxonomy_of(request)
+    row = transition(
+        store,
+        eid,
+        req,
+        principal=principal,
+        expected_version=expected,
+        taxonomy=tax,
+        now=clock(request),
+    )
+    doc = event_document(row, principal=principal, taxonomy=tax)
+    return _json(doc, ETag=_etag(doc))
+
+
+@router.get(
+    "/kpis",
+    summary="Assessment figures (考核指标)",
+    dependencies=[Depends(query_guard(["by", "from", "to", "period"]))],
+)
+def get_kpis(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    by: Annotated[
+        Literal["grid", "community", "town", "worker", "category", "period"], Query()
+    ] = "grid",
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Annotated[str | None, Query(max_length=40)] = None,
+    period: Annotated[Literal["day", "week", "month"], Query()] = "month",
+) -> dict[str, Any]:
+    """KPIs by grid, community, town, worker, category or period, over ``[from, to)``."""
+    start, end = parse_time(from_, "from"), parse_time(to, "to")
+    if start is not None and end is not None and start >= end:
+        raise BadInput("from must be earlier than to", field="from")
+    page, _ = list_events(
+        store, principal=principal, reported_from=start, reported_to=end, limit=10_000_000
+    )
+    table = kpis(page, by=by, now=clock(request), period=period)
+    return {
+        "by": by,
+        "from": None if start is None else start.isoformat(),
+        "to": None if end is None else end.isoformat(),
+        "rows": kpi_records(table),
+    }

@@ -1,0 +1,57 @@
+"""Service settings, read from ``GRIDMAP_*`` environment variables.
+
+Only the API and the CLI read the environment; tests build :class:`Settings`
+explicitly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Settings of the HTTP service.
+
+    Parameters
+    ----------
+    database_url : str
+        Store to serve (``postgresql://…``, ``duckdb:///path`` or a path).
+    max_limit : int
+        Largest page size; a larger ``limit`` is clamped to it.
+    default_limit : int
+        Page size when a request names no ``limit``.
+    assets_dir : Path, optional
+        Folder of the map assets (Leaflet and plugins); the layers package's
+        own folder when unset.
+    cors_origins : list of str
+        Origins allowed to call the API from a browser (none by default).
+    max_body_bytes : int
+        Largest request body accepted; larger ones get 413.
+
+    Examples
+    --------
+    >>> Settings(database_url=":memory:", max_limit=500).max_limit
+    500
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    database_url: str = "./gridmap.duckdb"
+    max_limit: int = Field(default=10_000, ge=1)
+    default_limit: int = Field(default=100, ge=1)
+    assets_dir: Path | None = None
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=10_000_000, ge=0)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> Settings:
+        if self.default_limit > self.max_limit:
+            raise ValueError(
+                f"default_limit ({self.default_limit}) exceeds max_limit ({self.max_limit})"
+            )
+        return self

@@ -1,0 +1,812 @@
+"""Report intake: validate, locate, route, detect duplicates, store exactly once.
+
+A report (from the grid workers' phone app, a patrol, the 12345 hotline or
+the public) names its coordinate system explicitly; it is converted to WGS84
+at the edge, located by point-in-polygon to its grid, community and town,
+assigned to the grid's workers and to the party responsible for its
+category, checked against open events of the same category nearby (a
+duplicate is linked through ``duplicate_of``, never deleted), and stored.
+
+With an ``Idempotency-Key`` the whole intake runs in one transaction that
+first claims the key: a retried request gets the stored response, a request
+reusing the key with another body gets :class:`IdempotencyKeyReused`, and a
+report is stored exactly once even when the client retries after a timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridmap.access import Principal
+from gridmap.chinacrs import is_chinese_crs, to_wgs84
+from gridmap.errors import BadInput, OutsideJurisdiction
+from gridmap.events.errors import ConcurrentUpdate, IdempotencyKeyReused, NotPermitted
+from gridmap.events.media import MEDIA_NAME
+from gridmap.events.taxonomy import EVENT_KINDS, URGENCIES, Taxonomy, default_taxonomy
+from gridmap.events.workflow import OPEN_STATES, STATES
+from gridmap.storage import AllOf, Cmp, Prefix, Store
+
+__all__ = [
+    "CHANNELS",
+    "Location",
+    "Placement",
+    "Report",
+    "event_document",
+    "find_duplicate",
+    "idempotent",
+    "list_events",
+    "locate_point",
+    "mask_name",
+    "mask_phone",
+    "parse_location",
+    "parse_report",
+    "report_event",
+    "request_hash",
+]
+
+#: Where reports come from.
+CHANNELS: dict[str, tuple[str, str]] = {
+    "patrol": ("网格员巡查", "Grid worker patrol"),
+    "app": ("网格通", "Grid app"),
+    "hotline_12345": ("12345热线", "12345 hotline"),
+    "public": ("群众上报", "Public report"),
+    "open311": ("Open311", "Open311"),
+}
+_REPORTERS = frozenset({"city_admin", "town_coordinator", "community_staff", "grid_worker"})
+_REPORT_FIELDS = frozenset(
+    {
+        "category",
+        "subcategory",
+        "description",
+        "urgency",
+        "location",
+        "kind",
+        "channel",
+        "reporter",
+        "contact",
+        "photos",
+    }
+)
+_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+_EARTH_M = 6_371_008.8
+
+
+@dataclass(frozen=True)
+class Location:
+    """A WGS84 point and the system it was sent in."""
+
+    lon: float
+    lat: float
+    crs: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """A validated report, WGS84 location included."""
+
+    category: str
+    description: str
+    location: Location
+    urgency: str = "normal"
+    kind: str = "event"
+    subcategory: str | None = None
+    channel: str = "patrol"
+    reporter: str | None = None
+    contact: str | None = None
+    photos: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a point falls: grid, community, town and the grid's workers."""
+
+    grid_code: str | None
+    community_code: str | None
+    town_code: str | None
+    workers: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "null" if value is None else type(value).__name__
+        raise BadInput(f"location.{name} must be a number, got {kind}", field=f"location.{name}")
+    try:
+        out = float(value)
+    except OverflowError:
+        raise BadInput(
+            f"location.{name} is not a finite number", field=f"location.{name}"
+        ) from None
+    if not math.isfinite(out):
+        raise BadInput(f"location.{name} is not a finite number", field=f"location.{name}")
+    return out
+
+
+def parse_location(value: Any) -> Location:
+    """Validate a ``{"lon", "lat", "crs"}`` object and convert it to WGS84.
+
+    ``crs`` is required: ``wgs84``, ``gcj02``, ``bd09``, ``cgcs2000`` or
+    ``EPSG:n`` (any geographic or projected system pyproj knows; for a
+    projected one ``lon``/``lat`` are its x/y).
+
+    Examples
+    --------
+    >>> parse_location({"lon": 24.94, "lat": 60.17, "crs": "wgs84"})
+    Location(lon=24.94, lat=60.17, crs='wgs84')
+    """
+    if not isinstance(value, Mapping):
+        raise BadInput(
+            'location must be an object {"lon": X, "lat": Y, "crs": "wgs84"}', field="location"
+        )
+    extra = sorted(set(value) - {"lon", "lat", "crs"})
+    if extra:
+        raise BadInput(
+            f"unknown location member {extra[0][:40]!r}; give lon, lat and crs",
+            field="location",
+        )
+    if "lon" not in value or "lat" not in value:
+        raise BadInput("location needs both lon and lat", field="location")
+    x, y = _number(value["lon"], "lon"), _number(value["lat"], "lat")
+    crs = value.get("crs")
+    if crs is None:
+        raise BadInput(
+            "location.crs is missing: state the coordinate system "
+            "(wgs84, gcj02, bd09, cgcs2000 or EPSG:n)",
+            field="location.crs",
+        )
+    if not isinstance(crs, str) or len(crs) > 40:
+        raise BadInput("location.crs must be a short string such as 'wgs84'", field="location.crs")
+    if is_chinese_crs(crs):
+        if not (-180.0 <= x <= 180.0):
+            raise BadInput(f"longitude {x} outside [-180, 180]", field="location.lon")
+        if not (-90.0 <= y <= 90.0):
+            raise BadInput(f"latitude {y} outside [-90, 90]", field="location.lat")
+        lon, lat = to_wgs84(x, y, crs)
+        return Location(float(lon), float(lat), crs.lower())
+    m = re.fullmatch(r"(?i)epsg:(\d{1,6})", crs.strip())
+    if not m:
+        raise BadInput(
+            f"unknown crs {crs!r}; use wgs84, gcj02, bd09, cgcs2000 or EPSG:n",
+            field="location.crs",
+        )
+    try:
+        source = pyproj.CRS.from_epsg(int(m.group(1)))
+        tr = pyproj.Transformer.from_crs(source, 4326, always_xy=True)
+        lon, lat = tr.transform(x, y, errcheck=True)
+    except pyproj.exceptions.CRSError:
+        raise BadInput(f"unknown crs {crs!r}: no such EPSG code", field="location.crs") from None
+    except pyproj.exceptions.ProjError:
+        raise BadInput(
+            f"coordinates ({x}, {y}) are outside the area of {crs}", field="location"
+        ) from None
+    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
+        raise BadInput(f"coordinates ({x}, {y}) are outside the area of {crs}", field="location")
+    return Location(float(lon), float(lat), f"EPSG:{int(m.group(1))}")
+
+
+def _text(body: Mapping[str, Any], name: str, *, size: int, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise BadInput(f"{name} is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise BadInput(f"{name} must be a string", field=name)
+    if required and not value.strip():
+        raise BadInput(f"{name} must not be empty", field=name)
+    if len(value) > size:
+        raise BadInput(f"{name} is longer than {size} characters", field=name)
+    return value
+
+
+def _choice(body: Mapping[str, Any], name: str, table: Mapping[str, Any], default: str) -> str:
+    value = body.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, str) or value not in table:
+        raise BadInput(f"unknown {name} {repr(value)[:60]}; one of: {', '.join(table)}", field=name)
+    return value
+
+
+def parse_report(body: Any, *, taxonomy: Taxonomy | None = None) -> Report:
+    """Validate a ``POST /events`` body; ``BadInput`` names the offending field.
+
+    Examples
+    --------
+    >>> r = parse_report({"category": "dispute", "description": "邻里噪音",
+    ...                   "location": {"lon": 24.94, "lat": 60.17, "crs": "wgs84"}})
+    >>> r.category, r.urgency, r.kind
+    ('dispute', 'normal', 'event')
+    """
+    tax = taxonomy or default_taxonomy()
+    if not isinstance(body, Mapping):
+        raise BadInput("the report must be a JSON object", field="body")
+    unknown = sorted(set(body) - _REPORT_FIELDS)
+    if unknown:
+        raise BadInput(
+            f"unknown field {unknown[0][:60]!r}; fields: {', '.join(sorted(_REPORT_FIELDS))}",
+            field=unknown[0][:60],
+        )
+    if "category" not in body:
+        raise BadInput("category is required", field="category")
+    kind = _choice(body, "kind", EVENT_KINDS, "event")
+    category = body["category"]
+    subcategory = body.get("subcategory")
+    tax.check(category, subcategory, kind)
+    if "location" not in body:
+        raise BadInput("location is required", field="location")
+    photos = body.get("photos") or []
+    if not isinstance(photos, list) or not all(
+        isinstance(p, str) and MEDIA_NAME.fullmatch(p) for p in photos
+    ):
+        raise BadInput(
+            "photos must be a list of media names returned by POST /events/media", field="photos"
+        )
+    if len(photos) > 20:
+        raise BadInput("photos has more than 20 entries", field="photos")
+    return Report(
+        category=str(category),
+        subcategory=subcategory,
+        description=_text(body, "description", size=5000, required=True) or "",
+        location=parse_location(body["location"]),
+        urgency=_choice(body, "urgency", URGENCIES, "normal"),
+        kind=kind,
+        channel=_choice(body, "channel", CHANNELS, "patrol"),
+        reporter=_text(body, "reporter", size=100),
+        contact=_text(body, "contact", size=100),
+        photos=tuple(photos),
+    )
+
+
+def _valid_now(frame: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    start = pd.to_datetime(frame["valid_from"], utc=True)
+    end = pd.to_datetime(frame["valid_to"], utc=True)
+    ok = (start.isna() | (start <= now)) & (end.isna() | (end > now))
+    return ok.to_numpy(dtype=bool)
+
+
+def locate_point(
+    store: Store, lon: float, lat: float, *, now: pd.Timestamp | None = None
+) -> Placement | None:
+    """The grid, community and town a WGS84 point lies in (``None`` when in none).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> locate_point(open_store(":memory:", migrate=True), 24.94, 60.17) is None
+    True
+    """
+    when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    point = shapely.Point(lon, lat)
+    # A zero-area box is an invalid polygon to PostGIS' ST_Intersects: pad it by ~0.1 mm.
+    eps = 1e-9
+    box = (
+        max(lon - eps, -180.0),
+        max(lat - eps, -90.0),
+        min(lon + eps, 180.0),
+        min(lat + eps, 90.0),
+    )
+    grids = store.read("grids", bbox=box)
+    grid_code: str | None = None
+    workers: tuple[str, ...] = ()
+    community: str | None = None
+    if not grids.empty:
+        assert isinstance(grids, gpd.GeoDataFrame)
+        inside = shapely.covers(grids.geometry.to_numpy(), point) & _valid_now(grids, when)
+        hits = grids.loc[inside].sort_values("code")
+        if len(hits):
+            row = hits.iloc[0]
+            grid_code = str(row["code"])
+            community = row["community_code"] if isinstance(row["community_code"], str) else None
+            w = row["workers"]
+            workers = tuple(str(x) for x in w) if isinstance(w, list | tuple) else ()
+    units = store.read("admin_units", bbox=box)
+    town: str | None = None
+    if not units.empty:
+        assert isinstance(units, gpd.GeoDataFrame)
+        units = units.loc[shapely.covers(units.geometry.to_numpy(), point)]
+        for level in ("community", "town"):
+            codes = sorted(units.loc[units["level"] == level, "code"].dropna().astype(str))
+            if level == "community" and community is None and codes:
+                community = codes[0]
+            if level == "town" and codes:
+                town = codes[0]
+    if town is None and community is not None and len(community) >= 9:
+        town = community[:9]
+    if community is None and grid_code is not None and len(grid_code) >= 12:
+        community = grid_code[:12]
+    if grid_code is None and community is None:
+        return None
+    return Placement(grid_code, community, town, workers)
+
+
+def _jurisdiction_hint(store: Store, loc: Location) -> str:
+    """Why a point is outside: swapped axes, China offsets, or plainly elsewhere."""
+    if loc.lon == 0.0 and loc.lat == 0.0:
+        return "(0, 0) is not a location (null island): the device sent no position"
+    if -90 <= loc.lon <= 90 and locate_point(store, loc.lat, loc.lon) is not None:
+        return "latitude and longitude look swapped: give lon (x) first"
+    if loc.crs in ("wgs84", "epsg:4326", "cgcs2000", "epsg:4490"):
+        for other in ("gcj02", "bd09"):
+            lon, lat = to_wgs84(loc.lon, loc.lat, other)
+            if locate_point(store, float(lon), float(lat)) is not None:
+                return (
+                    f"the point looks like {other.upper()} coordinates sent as {loc.crs}: set crs"
+                )
+    return "it lies in no grid or community of the jurisdiction"
+
+
+def _degrees_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    dlat = math.degrees(radius_m / _EARTH_M)
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    return (
+        max(lon - dlon, -180.0),
+        max(lat - dlat, -90.0),
+        min(lon + dlon, 180.0),
+        min(lat + dlat, 90.0),
+    )
+
+
+def _haversine(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np.ndarray:
+    p1, p2 = np.radians(lat), np.radians(lats)
+    dphi, dlmb = p2 - p1, np.radians(lons - lon)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return np.asarray(2 * _EARTH_M * np.arcsin(np.sqrt(np.clip(a, 0, 1))), dtype=float)
+
+
+def find_duplicate(
+    store: Store,
+    *,
+    category: str,
+    lon: float,
+    lat: float,
+    now: pd.Timestamp,
+    radius_m: float = 50.0,
+    days: float = 7.0,
+) -> int | None:
+    """The open event this report probably duplicates, or ``None``.
+
+    Same category, within *radius_m* metres, reported in the last *days*
+    days, still open. The nearest one wins; when it is itself a duplicate,
+    its original is returned, so chains never form.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> s = open_store(":memory:", migrate=True)
+    >>> find_duplicate(s, category="dispute", lon=24.9, lat=60.1,
+    ...                now=pd.Timestamp("2026-11-01", tz="UTC")) is None
+    True
+    """
+    since = now - pd.Timedelta(days=days)
+    near = store.read(
+        "events",
+        bbox=_degrees_box(lon, lat, radius_m),
+        where={
+            "category": category,
+            "status": sorted(OPEN_STATES),
+            "reported_at": Cmp(">=", since.to_pydatetime()),
+        },
+    )
+    if near.empty:
+        return None
+    assert isinstance(near, gpd.GeoDataFrame)
+    dist = _haversine(lon, lat, near.geometry.x.to_numpy(), near.geometry.y.to_numpy())
+    ok = dist <= radius_m
+    if not ok.any():
+        return None
+    best = near.loc[ok].assign(_d=dist[ok]).sort_values(["_d", "id"]).iloc[0]
+    original = best["duplicate_of"]
+    return int(original) if pd.notna(original) else int(best["id"])
+
+
+def request_hash(body: Any) -> str:
+    """A stable digest of a request body (keys sorted), for Idempotency-Key checks.
+
+    Examples
+    --------
+    >>> request_hash({"a": 1, "b": 2}) == request_hash({"b": 2, "a": 1})
+    True
+    """
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def idempotent(
+    store: Store,
+    *,
+    principal: Principal,
+    key: str | None,
+    digest: str,
+    create: Callable[[], tuple[int, dict[str, Any], int | None]],
+    now: pd.Timestamp | None = None,
+) -> tuple[int, dict[str, Any], bool]:
+    """Run *create* at most once per (principal, key); replay its stored answer.
+
+    Parameters
+    ----------
+    store : Store
+        Holds the ``idempotency_keys`` layer.
+    principal : Principal
+        Keys are scoped per principal.
+    key : str or None
+        The ``Idempotency-Key``; ``None`` runs *create* without protection.
+    digest : str
+        :func:`request_hash` of the request body.
+    create : callable
+        Does the work inside the transaction; returns (status, body, event id).
+    now : Timestamp, optional
+        When the key is claimed.
+
+    Returns
+    -------
+    status, body, replayed : int, dict, bool
+
+    Raises
+    ------
+    IdempotencyKeyReused
+        The key was used before with another body.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> s = open_store(":memory:", migrate=True)
+    >>> make = lambda: (201, {"id": 1}, 1)
+    >>> idempotent(s, principal=SYSTEM, key="k1", digest="d", create=make)
+    (201, {'id': 1}, False)
+    >>> idempotent(s, principal=SYSTEM, key="k1", digest="d", create=make)
+    (201, {'id': 1}, True)
+    """
+    if key is None:
+        with store.transaction():
+            status, body, _ = create()
+        return status, body, False
+    if not _KEY.fullmatch(key):
+        raise BadInput(
+            "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
+            field="Idempotency-Key",
+        )
+    when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    skey = "idem:" + hashlib.sha256(f"{principal.name}\x1f{key}".encode()).hexdigest()
+    where = {"principal": principal.name, "key": key}
+    with store.transaction():
+        claim = pd.DataFrame(
+            [
+                {
+                    "source_key": skey,
+                    "principal": principal.name,
+                    "key": key,
+                    "request_hash": digest,
+                    "created_at": when,
+                }
+            ]
+        )
+        if store.write("idempotency_keys", claim).inserted == 1:
+            status, body, event_id = create()
+            row = store.read("idempotency_keys", where=where)
+            store.update(
+                "idempotency_keys",
+                pd.DataFrame(
+                    [
+                        {
+                            "id": int(row["id"].iloc[0]),
+                            "status_code": status,
+                            "response": json.dumps(body, ensure_ascii=False),
+                            "event_id": event_id,
+                        }
+                    ]
+                ),
+            )
+            return status, body, False
+    stored = store.read("idempotency_keys", where=where)
+    if stored.empty:  # pragma: no cover - the claim exists once inserted
+        raise ConcurrentUpdate("the Idempotency-Key is being used by another request; retry")
+    row = stored.iloc[0]
+    if row["request_hash"] != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request body; "
+            "use a new key for a new report"
+        )
+    if row["response"] is None:
+        raise ConcurrentUpdate("the request with this Idempotency-Key is still running; retry")
+    return int(row["status_code"]), dict(json.loads(str(row["response"]))), True
+
+
+def report_event(
+    store: Store,
+    report: Report,
+    *,
+    principal: Principal,
+    taxonomy: Taxonomy | None = None,
+    now: pd.Timestamp | None = None,
+    duplicate_radius_m: float = 50.0,
+    duplicate_days: float = 7.0,
+    synthetic: bool = False,
+) -> dict[str, Any]:
+    """Locate, route and store one report; return the stored event as a dict.
+
+    Raises
+    ------
+    OutsideJurisdiction
+        The point lies in no grid or community (the message says why when it
+        can: swapped axes, GCJ-02/BD-09 values sent as WGS84, (0, 0)).
+    NotPermitted
+        The principal may not report, or not at this place (a grid worker
+        outside their grids).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> r = parse_report({"category": "dispute", "description": "x",
+    ...                   "location": {"lon": 0, "lat": 0, "crs": "wgs84"}})
+    >>> report_event(open_store(":memory:", migrate=True), r, principal=SYSTEM)
+    Traceback (most recent call last):
+    gridmap.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
+    """
+    tax = taxonomy or default_taxonomy()
+    when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    if principal.role not in _REPORTERS and principal.role != "external_system":
+        raise NotPermitted(f"role {principal.role!r} may not report events")
+    loc = report.location
+    place = locate_point(store, loc.lon, loc.lat, now=when)
+    if place is None:
+        raise OutsideJurisdiction(
+            f"location ({loc.lon}, {loc.lat}) is outside the jurisdiction: "
+            + _jurisdiction_hint(store, loc)
+        )
+    code = place.grid_code or place.community_code
+    if not principal.covers(code):
+        raise NotPermitted(f"the location lies in {code}, outside the areas of {principal.name!r}")
+    limits = tax.limits(report.category, report.subcategory)
+    step = limits.step("reported", report.urgency)
+    duplicate = find_duplicate(
+        store,
+        category=report.category,
+        lon=loc.lon,
+        lat=loc.lat,
+        now=when,
+        radius_m=duplicate_radius_m,
+        days=duplicate_days,
+    )
+    source_id = uuid.uuid4().hex
+    row = {
+        "kind": report.kind,
+        "category": report.category,
+        "subcategory": report.subcategory,
+        "status": "reported",
+        "urgency": report.urgency,
+        "description": report.description,
+        "channel": report.channel,
+        "reporter": report.reporter or principal.name,
+        "contact": report.contact,
+        "grid_code": place.grid_code,
+        "community_code": place.community_code,
+        "town_code": place.town_code,
+        "assigned_to": list(place.workers),
+        "responsible": tax.responsible(report.category, report.subcategory),
+        "reported_at": when,
+        "updated_at": when,
+        "due_at": when + pd.Timedelta(hours=limits.total(report.urgency)),
+        "step_due_at": None if step is None else when + pd.Timedelta(hours=step),
+        "version": 1,
+        "duplicate_of": duplicate,
+        "self_handled": False,
+        "rework_count": 0,
+        "extension_count": 0,
+        "photos": list(report.photos) or None,
+        "synthetic": synthetic,
+        "source": "api",
+        "source_id": source_id,
+    }
+    frame = gpd.GeoDataFrame([row], geometry=[shapely.Point(loc.lon, loc.lat)], crs=4326)
+    for col in ("reported_at", "updated_at", "due_at", "step_due_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    with store.transaction():
+        store.write("events", frame)
+        stored = store.read("events", where={"source": "api", "source_id": source_id})
+        record = pd.DataFrame(
+            [
+                {
+                    "source_key": f"event:{int(stored['id'].iloc[0])}:v1",
+                    "event_id": int(stored["id"].iloc[0]),
+                    "seq": 1,
+                    "action": "report",
+                    "from_status": None,
+                    "to_status": "reported",
+                    "actor": principal.name,
+                    "actor_role": principal.role,
+                    "at": when,
+                    "note": None,
+                    "photos": list(report.photos) or None,
+                    "details": json.dumps(
+                        {"duplicate_of": duplicate, "crs": loc.crs}, sort_keys=True
+                    ),
+                }
+            ]
+        )
+        store.write("event_transitions", record)
+    out: dict[str, Any] = {str(k): v for k, v in stored.iloc[0].to_dict().items()}
+    return out
+
+
+def mask_name(name: str | None) -> str | None:
+    """Mask a personal name: first character kept (张三 → 张*).
+
+    Examples
+    --------
+    >>> mask_name("张三丰")
+    '张**'
+    """
+    if not name:
+        return name
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """Mask a phone number, keeping its first 3 and last 4 digits.
+
+    Examples
+    --------
+    >>> mask_phone("13812341234")
+    '138****1234'
+    """
+    if not phone:
+        return phone
+    digits = "".join(c for c in phone if c.isdigit())
+    if len(digits) < 8:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or value is pd.NaT:
+        return None
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.isoformat().replace("+00:00", "Z")
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def event_document(
+    row: Mapping[str, Any],
+    *,
+    principal: Principal,
+    taxonomy: Taxonomy | None = None,
+) -> dict[str, Any]:
+    """The JSON shape of an event for *principal* (personal data masked or left out).
+
+    Viewers and external systems never see the reporter or the contact;
+    other roles see them masked (张*, 138****1234).
+
+    Examples
+    --------
+    >>> from gridmap.access import Principal
+    >>> doc = event_document({"id": 3, "status": "reported", "reporter": "王五",
+    ...                       "category": "dispute", "version": 1},
+    ...                      principal=Principal("v", "viewer"))
+    >>> doc["id"], doc["status"], "reporter" in doc
+    (3, 'reported', False)
+    """
+    tax = taxonomy or default_taxonomy()
+    geom = row.get("geometry")
+    location = None
+    if isinstance(geom, shapely.Point) and not geom.is_empty:
+        location = {"lon": round(geom.x, 7), "lat": round(geom.y, 7), "crs": "wgs84"}
+    status = str(row.get("status") or "reported")
+    category = row.get("category")
+    names = None
+    if isinstance(category, str) and category in tax.categories:
+        sub = row.get("subcategory")
+        sub = (
+            sub if isinstance(sub, str) and sub in tax.categories[category].subcategories else None
+        )
+        names = {"zh": tax.name(category, sub, lang="zh"), "en": tax.name(category, sub, lang="en")}
+    assigned = row.get("assigned_to")
+    photos = row.get("photos")
+    doc: dict[str, Any] = {
+        "id": int(row["id"]),
+        "kind": _plain(row.get("kind")) or "event",
+        "category": _plain(category),
+        "subcategory": _plain(row.get("subcategory")),
+        "category_name": names,
+        "status": status,
+        "status_name": dict(zip(("zh", "en"), STATES.get(status, (status, status)), strict=True)),
+        "urgency": _plain(row.get("urgency")),
+        "description": _plain(row.get("description")),
+        "channel": _plain(row.get("channel")),
+        "location": location,
+        "grid_code": _plain(row.get("grid_code")),
+        "community_code": _plain(row.get("community_code")),
+        "town_code": _plain(row.get("town_code")),
+        "responsible": _plain(row.get("responsible")),
+        "assigned_to": list(assigned) if isinstance(assigned, list | tuple) else [],
+        "reported_at": _iso(row.get("reported_at")),
+        "updated_at": _iso(row.get("updated_at")),
+        "step_due_at": _iso(row.get("step_due_at")),
+        "due_at": _iso(row.get("due_at")),
+        "closed_at": _iso(row.get("closed_at")),
+        "duplicate_of": _plain(row.get("duplicate_of")),
+        "self_handled": bool(_plain(row.get("self_handled")) or False),
+        "rework_count": int(_plain(row.get("rework_count")) or 0),
+        "extension_count": int(_plain(row.get("extension_count")) or 0),
+        "pending_extension_hours": _plain(row.get("pending_extension_hours")),
+        "escalated_to": _plain(row.get("escalated_to")),
+        "supervised_at": _iso(row.get("supervised_at")),
+        "photos": list(photos) if isinstance(photos, list | tuple) else [],
+        "version": int(_plain(row.get("version")) or 0),
+        "synthetic": bool(_plain(row.get("synthetic")) or False),
+    }
+    if principal.sees_personal_data:
+        doc["reporter"] = mask_name(_plain(row.get("reporter")))
+        doc["contact"] = mask_phone(_plain(row.get("contact")))
+    return doc
+
+
+def list_events(
+    store: Store,
+    *,
+    principal: Principal,
+    filters: Mapping[str, Any] | None = None,
+    reported_from: pd.Timestamp | None = None,
+    reported_to: pd.Timestamp | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[pd.DataFrame, int]:
+    """A page of events the principal may see, and the total number matching.
+
+    *filters* are equality filters on event columns (``status``,
+    ``category``, ``kind``, ``grid_code`` …); the principal's areas are
+    applied as a prefix filter on ``grid_code``.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> page, total = list_events(open_store(":memory:", migrate=True), principal=SYSTEM)
+    >>> total
+    0
+    """
+    where: dict[str, Any] = dict(filters or {})
+    if not principal.sees_everything:
+        code = where.get("grid_code")
+        if isinstance(code, str) and not principal.covers(code):
+            return pd.DataFrame(), 0
+        if code is None:
+            where["grid_code"] = Prefix(tuple(principal.areas))
+    bounds = []
+    if reported_from is not None:
+        bounds.append(Cmp(">=", reported_from.to_pydatetime()))
+    if reported_to is not None:
+        bounds.append(Cmp("<", reported_to.to_pydatetime()))
+    if bounds:
+        where["reported_at"] = AllOf(tuple(bounds))
+    total = store.count("events", where=where)
+    page = store.read("events", where=where, limit=limit, offset=offset)
+    return page, total

@@ -1,0 +1,100 @@
+"""Photos of reports and transitions: checked, stripped of EXIF (GPS), stored by digest.
+
+A photo is re-encoded by Pillow, which drops every metadata block (EXIF with
+its GPS position, XMP, comments): a resident's precise home point never
+leaks through a picture. Files are named by the SHA-256 of what is stored,
+so uploading the same picture twice stores it once, and names can be
+checked strictly (no path ever comes from a client).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from pathlib import Path
+
+from gridmap.errors import BadInput, NotFound, UnsupportedFormat
+from gridmap.events.errors import MediaTooLarge
+
+__all__ = ["DEFAULT_MAX_PHOTO_BYTES", "MEDIA_NAME", "media_path", "store_photo"]
+
+#: Largest photo accepted by default (10 MB).
+DEFAULT_MAX_PHOTO_BYTES = 10_000_000
+_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+#: What stored media names look like (nothing else is ever accepted as a photo).
+MEDIA_NAME = re.compile(r"[0-9a-f]{64}\.(jpg|png|webp)")
+
+
+def store_photo(data: bytes, *, media_dir: Path, max_bytes: int = DEFAULT_MAX_PHOTO_BYTES) -> str:
+    """Check, strip and store one photo; return its media name (``<sha256>.jpg``).
+
+    Raises
+    ------
+    MediaTooLarge
+        *data* is larger than *max_bytes*.
+    UnsupportedFormat
+        It is not a JPEG, PNG or WebP image.
+
+    Examples
+    --------
+    >>> import tempfile, io
+    >>> from PIL import Image
+    >>> buf = io.BytesIO(); Image.new("RGB", (4, 4)).save(buf, "JPEG")
+    >>> name = store_photo(buf.getvalue(), media_dir=Path(tempfile.mkdtemp()))
+    >>> name.endswith(".jpg")
+    True
+    """
+    if len(data) > max_bytes:
+        raise MediaTooLarge(f"photo of {len(data)} bytes exceeds the limit of {max_bytes} bytes")
+    if not data:
+        raise BadInput("the photo is empty", field="file")
+    try:
+        from PIL import Image, ImageOps, UnidentifiedImageError
+    except ImportError as exc:  # pragma: no cover - Pillow is a dependency
+        raise UnsupportedFormat("photo upload needs Pillow installed") from exc
+    Image.MAX_IMAGE_PIXELS = 60_000_000
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format or ""
+            if fmt not in _FORMATS:
+                raise UnsupportedFormat(f"photos must be JPEG, PNG or WebP, not {fmt or 'unknown'}")
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            if upright.mode not in ("RGB", "RGBA", "L"):
+                upright = upright.convert("RGB")
+            if fmt == "JPEG" and upright.mode == "RGBA":
+                upright = upright.convert("RGB")
+            out = io.BytesIO()
+            # No exif=, no icc/xmp: the new file carries pixels only.
+            upright.save(out, fmt, **({"quality": 90} if fmt != "PNG" else {}))
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, UnsupportedFormat):
+            raise
+        raise UnsupportedFormat("the upload is not a readable JPEG, PNG or WebP image") from None
+    payload = out.getvalue()
+    name = f"{hashlib.sha256(payload).hexdigest()}.{_FORMATS[fmt]}"
+    media_dir.mkdir(parents=True, exist_ok=True)
+    target = media_dir / name
+    if not target.exists():
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(payload)
+        tmp.replace(target)
+    return name
+
+
+def media_path(name: str, *, media_dir: Path) -> Path:
+    """The file of a stored photo; ``NotFound`` for any name not made by :func:`store_photo`.
+
+    Examples
+    --------
+    >>> media_path("../etc/passwd", media_dir=Path("/tmp"))
+    Traceback (most recent call last):
+    gridmap.errors.NotFound: no photo '../etc/passwd'
+    """
+    if not MEDIA_NAME.fullmatch(name):
+        raise NotFound(f"no photo {name[:80]!r}")
+    path = media_dir / name
+    if not path.is_file():
+        raise NotFound(f"no photo {name!r}")
+    return path

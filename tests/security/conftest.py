@@ -1,0 +1,203 @@
+"""Fixtures of the security tests: a real Helsinki world per store, users, clients.
+
+The world (admin units, ~23 grids, real OSM buildings and roads, seeded
+SYNTHETIC events) is built once per module and store by
+:func:`gridmap.demo.run_demo`; the API runs in production mode with strong
+test secrets, so the default-secret guard is exercised too.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pytest_postgresql.janitor import DatabaseJanitor
+
+import gridmap.auth
+from api.main import create_app
+from api.security import SecuritySettings, install_security
+from api.settings import Settings
+from gridmap.auth import add_user, issue_api_key, issue_token
+from gridmap.demo import run_demo
+from gridmap.privacy import Vault
+from gridmap.storage import Store, open_store
+from gridmap.storage.pgserver import PgServer
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+TEMPLATE_DB = "gridmap_template"
+SECRET = "test-secret-" + "0123456789abcdef" * 4
+DATA_KEY = "test-data-key-0123456789abcdef0123456789abcdef"
+PASSWORD = "correct horse battery staple"
+
+
+def security_settings(**kw: object) -> SecuritySettings:
+    base: dict[str, object] = {
+        "environment": "production",
+        "secret_key": SECRET,
+        "data_key": DATA_KEY,
+        "login_burst": 3,
+        "login_per_minute": 1,
+    }
+    base.update(kw)
+    return SecuritySettings(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id with test-sized cost (production keeps pwdlib's recommended parameters)."""
+    cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1),))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gridmap.auth, "_hasher", cheap)
+        mp.setattr(gridmap.auth, "_DUMMY_HASH", cheap.hash("dummy password"))
+        yield
+
+
+@dataclass
+class World:
+    """A store with the demo world, its grid codes and users with tokens."""
+
+    store: Store
+    grid_a: str
+    grid_b: str
+    town: str
+    tokens: dict[str, str] = field(default_factory=dict)
+    api_key: str = ""
+
+    @property
+    def vault(self) -> Vault:
+        return Vault.from_secret(DATA_KEY)
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+def _grid_codes(store: Store) -> tuple[str, str]:
+    grids = store.read("grids")
+    codes = sorted(
+        c for c in grids["code"].dropna() if store.count("events", where={"grid_code": c})
+    )
+    return codes[0], codes[-1]
+
+
+@contextmanager
+def build_world(url: str) -> Iterator[World]:
+    """Open *url*, build the demo world and the users; close at the end."""
+    store = open_store(url, migrate=True)
+    try:
+        run_demo(store, events=300)
+        a, b = _grid_codes(store)
+        w = World(store, a, b, a[:9])
+        cfg = security_settings().token_config()
+        users = {
+            "worker_a": dict(role="grid_worker", areas=[a], can_unmask=True),
+            "worker_b": dict(role="grid_worker", areas=[b]),
+            "staff_a": dict(role="community_staff", areas=[a[:12]]),
+            "coordinator": dict(role="town_coordinator", areas=[w.town]),
+            "admin": dict(role="city_admin", areas=[], can_unmask=True),
+            "viewer": dict(role="viewer", areas=[]),
+            "hotline": dict(role="external_system", areas=[]),
+        }
+        for name, spec in users.items():
+            user = add_user(store, name, password=PASSWORD, **spec)  # type: ignore[arg-type]
+            w.tokens[name] = issue_token(user, cfg)
+        w.api_key = issue_api_key(store, "hotline")
+        yield w
+    finally:
+        store.close()
+
+
+@contextmanager
+def fresh_pg_url(server: PgServer) -> Iterator[str]:
+    """A new database on the session's server, dropped at the end."""
+    name = "s_" + uuid.uuid4().hex[:12]
+    janitor = DatabaseJanitor(
+        user=server.user,
+        host=server.host,
+        port=server.port,
+        dbname=name,
+        template_dbname=TEMPLATE_DB,
+        version=15,
+    )
+    janitor.init()
+    try:
+        yield server.url(name)
+    finally:
+        janitor.drop()
+
+
+@pytest.fixture(
+    scope="module", params=["duckdb", pytest.param("postgis", marks=pytest.mark.postgis)]
+)
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The demo world with users, once per store."""
+    if request.param == "postgis":
+        with fresh_pg_url(request.getfixturevalue("pg_server")) as url, build_world(url) as w:
+            yield w
+    else:
+        path = tmp_path_factory.mktemp("sec") / "gridmap.duckdb"
+        with build_world(f"duckdb:///{path}") as w:
+            yield w
+
+
+@pytest.fixture(scope="module")
+def pg_world(pg_server: PgServer) -> Iterator[World]:
+    """The demo world on PostGIS only (row-level security tests)."""
+    with fresh_pg_url(pg_server) as url, build_world(url) as w:
+        yield w
+
+
+def make_app(store: Store, **kw: object) -> TestClient:
+    app = create_app(Settings(), store=store)
+    install_security(app, security_settings(**kw))
+    return TestClient(app)
+
+
+@pytest.fixture(scope="module")
+def client(world: World) -> Iterator[TestClient]:
+    with make_app(world.store) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def registered(world: World, client: TestClient) -> dict[str, int]:
+    """One household and two residents in grid A, one of each in grid B (via the API)."""
+    ids: dict[str, int] = {}
+    for grid, user, people in (
+        (
+            world.grid_a,
+            "worker_a",
+            [
+                ("张三", "11010519491231002X", "+86 138 1234 1234"),
+                ("𠮷田花子", "370285199001011238", "13912345678"),
+            ],
+        ),
+        (world.grid_b, "worker_b", [("李四", "110101800101001", "０５３２-８７６５４３２１")]),
+    ):
+        r = client.post(
+            "/registry/households",
+            json={"grid_code": grid, "address": "Mannerheimintie 1"},
+            headers=world.headers(user),
+        )
+        assert r.status_code == 201, r.text
+        hid = r.json()["id"]
+        ids[f"household_{grid}"] = hid
+        for i, (name, idn, phone) in enumerate(people):
+            r = client.post(
+                "/registry/residents",
+                json={"household_id": hid, "name": name, "id_number": idn, "phone": phone},
+                headers=world.headers(user),
+            )
+            assert r.status_code == 201, r.text
+            ids[f"resident_{grid}_{i}"] = r.json()["id"]
+    return ids

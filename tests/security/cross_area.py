@@ -1,0 +1,107 @@
+"""Cross-area probes: a principal of grid B trying to read grid A every way the API offers.
+
+Each :class:`Probe` is one way in (by id, by list filter, by search, by
+export…). :func:`assert_no_leak` runs it as grid B's worker against grid A's
+objects and checks the answer is a refusal (403/404) or carries nothing of
+grid A. Routers landing later (features by id/bbox, tiles, events, KPIs,
+heat maps) add their probes to :data:`PROBES`; the test picks them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One request shape; ``{grid_a}``, ``{household_a}``, ``{resident_a}`` are filled in."""
+
+    name: str
+    method: str
+    path: str
+    json: dict[str, Any] | None = None
+    #: Texts of grid A that must not appear in a 200 answer (formatted like *path*).
+    forbidden: tuple[str, ...] = ("{grid_a}",)
+    params: dict[str, str] = field(default_factory=dict)
+
+
+PROBES: tuple[Probe, ...] = (
+    Probe("household by id", "GET", "/registry/households/{household_a}"),
+    Probe("households of grid A", "GET", "/registry/households", params={"grid": "{grid_a}"}),
+    Probe("all households", "GET", "/registry/households"),
+    Probe("resident by id", "GET", "/registry/residents/{resident_a}"),
+    Probe("resident by id, unmasked", "GET", "/registry/residents/{resident_a}?unmask=true"),
+    Probe("residents of grid A", "GET", "/registry/residents", params={"grid": "{grid_a}"}),
+    Probe(
+        "residents of household A",
+        "GET",
+        "/registry/residents",
+        params={"household": "{household_a}"},
+    ),
+    Probe("all residents", "GET", "/registry/residents"),
+    Probe(
+        "search by A's ID number",
+        "POST",
+        "/registry/residents/search",
+        json={"id_number": "11010519491231002X"},
+        forbidden=("{grid_a}", "002X"),
+    ),
+    Probe(
+        "search by A's phone",
+        "POST",
+        "/registry/residents/search",
+        json={"phone": "13812341234"},
+        forbidden=("{grid_a}", "1234"),
+    ),
+    Probe("export", "GET", "/registry/residents.csv"),
+    Probe(
+        "register into household A",
+        "POST",
+        "/registry/residents",
+        json={"household_id": "{household_a}", "name": "王五", "id_number": "110101199003074477"},
+    ),
+    Probe(
+        "register a household in grid A",
+        "POST",
+        "/registry/households",
+        json={"grid_code": "{grid_a}", "address": "Aleksanterinkatu 1"},
+    ),
+    # Features/events/tiles/aggregates: add probes here when those routers
+    # require a principal, e.g.
+    # Probe("event by id", "GET", "/collections/events/items/{event_a}"),
+    # Probe("events by bbox", "GET", "/collections/events/items", params={"bbox": "{bbox_a}"}),
+)
+
+
+_IDS = ("{household_a}", "{resident_a}")
+
+
+def _fill(value: Any, ctx: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return int(value.format(**ctx)) if value in _IDS else value.format(**ctx)
+    if isinstance(value, dict):
+        return {k: _fill(v, ctx) for k, v in value.items()}
+    return value
+
+
+def assert_no_leak(
+    client: TestClient, headers: dict[str, str], probe: Probe, ctx: dict[str, str]
+) -> None:
+    """Run *probe* with *headers* (grid B's principal): refused, or nothing of grid A."""
+    path = probe.path.format(**ctx)
+    params = {k: v.format(**ctx) for k, v in probe.params.items()}
+    r = client.request(
+        probe.method, path, params=params, json=_fill(probe.json, ctx), headers=headers
+    )
+    assert r.status_code < 500, (probe.name, r.status_code, r.text)
+    if r.status_code in (403, 404):
+        return
+    assert r.status_code in (200, 201), (probe.name, r.status_code, r.text)
+    if probe.method == "POST" and r.status_code == 201:
+        raise AssertionError(f"{probe.name}: grid B's principal wrote into grid A")
+    for text in probe.forbidden:
+        needle = text.format(**ctx)
+        assert needle not in r.text, (probe.name, needle, r.text[:300])

@@ -1,0 +1,96 @@
+"""``gridmap users …`` and ``gridmap token``: credentials for scripts and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jwt
+import pytest
+from typer.testing import CliRunner
+
+from gridmap.audit import read_log
+from gridmap.auth import authenticate, principal_for_api_key
+from gridmap.cli import app
+from gridmap.storage import open_store
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"duckdb:///{tmp_path / 'cli.duckdb'}"
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", url)
+    monkeypatch.setenv("GRIDMAP_SECRET_KEY", "cli-secret-" + "x" * 40)
+    return url
+
+
+def test_users_and_tokens(db: str) -> None:
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "wang",
+            "--role",
+            "grid_worker",
+            "--area",
+            "990100001001003",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["users", "add", "hotline", "--role", "external_system"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["users", "list"])
+    assert r.exit_code == 0 and "wang" in r.output and "hotline" in r.output
+    assert "argon2" not in r.output
+
+    r = runner.invoke(app, ["token", "wang", "--expires-minutes", "5"])
+    assert r.exit_code == 0, r.output
+    claims = jwt.decode(
+        r.stdout.strip(), "cli-secret-" + "x" * 40, algorithms=["HS256"], audience="gridmap-api"
+    )
+    assert claims["sub"] == "wang" and claims["areas"] == ["990100001001003"]
+    assert claims["exp"] - claims["iat"] == 300
+
+    r = runner.invoke(app, ["users", "api-key", "hotline"])
+    assert r.exit_code == 0
+    key = r.stdout.strip()
+    store = open_store(db)
+    try:
+        assert principal_for_api_key(store, key).name == "hotline"
+        assert authenticate(store, "wang", "a long enough password").role == "grid_worker"
+        assert key not in store.read("users").to_string()
+        actions = set(read_log(store)["action"])
+        assert {"user.add", "token.issue", "api_key.issue"} <= actions
+    finally:
+        store.close()
+
+    r = runner.invoke(app, ["users", "disable", "wang"])
+    assert r.exit_code == 0
+    r = runner.invoke(app, ["token", "wang"])
+    assert r.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["users", "add", "li", "--role", "grid_worker"],  # needs an area
+        ["users", "add", "li", "--role", "wizard"],
+        ["users", "add", "li", "--role", "viewer", "--area", "12ab"],
+        ["users", "add", "li", "--role", "viewer", "--unmask"],
+        ["users", "add", "bad name!", "--role", "viewer"],
+        ["token", "nobody"],
+        ["users", "api-key", "nobody"],
+    ],
+)
+def test_cli_bad_input(db: str, args: list[str]) -> None:
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2, r.output
+
+
+def test_duplicate_user(db: str) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["users", "add", "zhao", "--role", "viewer"]).exit_code == 0
+    r = runner.invoke(app, ["users", "add", "zhao", "--role", "viewer"])
+    assert r.exit_code == 2 and "already exists" in r.output
