@@ -177,6 +177,20 @@ ASSETS: Mapping[str, Asset] = MappingProxyType(
                 "bootstrap.min.css",
                 "bootstrap",
             ),
+            # Swagger UI for the API's /docs page (FastAPI would load it from a CDN).
+            _a(
+                "swagger_ui_js",
+                "swagger-ui-dist/swagger-ui-bundle.js",
+                "swagger-ui-bundle.js",
+                "swagger-ui-dist",
+                ("swagger-ui-dist/favicon-32x32.png",),
+            ),
+            _a(
+                "swagger_ui_css",
+                "swagger-ui-dist/swagger-ui.css",
+                "swagger-ui.css",
+                "swagger-ui-dist",
+            ),
             # Bootstrap 3 glyph icons are not on npm; gridmap maps use Font Awesome icons.
             _a("glyphicons_css", None, "bootstrap-glyphicons.css", None),
             _a(

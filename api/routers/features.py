@@ -78,7 +78,14 @@ def api_definition(request: Request, settings: SettingsDep, f: Format = None) ->
 @router.get("/docs", include_in_schema=False, dependencies=_PLAIN)
 def docs(request: Request) -> HTMLResponse:
     """Interactive documentation (Swagger UI) of ``/api``."""
-    return get_swagger_ui_html(openapi_url=f"{_base(request)}/api", title="gridmap API")
+    vendor = f"{_base(request)}/static/vendor/swagger-ui-dist"
+    return get_swagger_ui_html(
+        openapi_url=f"{_base(request)}/api",
+        title="gridmap API",
+        swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+        swagger_css_url=f"{vendor}/swagger-ui.css",
+        swagger_favicon_url=f"{vendor}/favicon-32x32.png",
+    )
 
 
 @router.get("/collections", summary="Feature collections", dependencies=_PLAIN)

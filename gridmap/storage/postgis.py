@@ -88,6 +88,9 @@ class PostGISStore:
         self._tx: contextvars.ContextVar[psycopg.Connection[Any] | None] = contextvars.ContextVar(
             f"gridmap_pg_tx_{id(self)}", default=None
         )
+        self._scope: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+            f"gridmap_pg_scope_{id(self)}", default=None
+        )
 
     # -- connections -------------------------------------------------------
     @contextmanager
@@ -125,10 +128,24 @@ class PostGISStore:
         The application filters by area as well; this is the last line.
         """
         setting = area_setting(areas)
-        with self.transaction(), self._conn() as conn:
-            conn.execute("SET LOCAL ROLE gridmap_app")
-            conn.execute("SELECT set_config('gridmap.areas', %s, true)", (setting,))
-            yield
+        outer = self._scope.get()
+        joined = self._tx.get() is not None
+        token = self._scope.set(setting)
+        try:
+            with self.transaction(), self._conn() as conn:
+                conn.execute("SET LOCAL ROLE gridmap_app")
+                conn.execute("SELECT set_config('gridmap.areas', %s, true)", (setting,))
+                try:
+                    yield
+                finally:
+                    # Inside a caller's transaction: hand back the scope that was in force.
+                    ok = conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+                    if joined and ok:
+                        if outer is None:
+                            conn.execute("SET LOCAL ROLE NONE")
+                        conn.execute("SELECT set_config('gridmap.areas', %s, true)", (outer or "",))
+        finally:
+            self._scope.reset(token)
 
     # -- schema ------------------------------------------------------------
     def schema_version(self) -> int:
@@ -418,7 +435,10 @@ class PostGISStore:
         bbox_sql = None
         if box and schema.geometry_type:
             bbox_sql = (
-                _BBOX_SQL + " AND ST_Intersects(geometry, ST_MakeEnvelope(%s, %s, %s, %s, 4326))"
+                # ST_Envelope of the diagonal is a point or a line when the box
+                # has no width or height; ST_MakeEnvelope would be degenerate.
+                _BBOX_SQL + " AND ST_Intersects(geometry, ST_SetSRID(ST_Envelope(ST_MakeLine("
+                "ST_MakePoint(%s, %s), ST_MakePoint(%s, %s))), 4326))"
             )
         clause, params = where_sql(schema, dict(where or {}), ids=ids, bbox_sql=bbox_sql, bbox=box)
         if box and bbox_sql:

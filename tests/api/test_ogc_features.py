@@ -181,11 +181,6 @@ def test_zero_area_bbox(client: TestClient, filled: Store) -> None:
             stored.loc[shapely.intersects(stored.geometry.values, shapely.box(*bbox)), "id"]
         )
         assert expected
-        if got != expected and filled.dialect == "postgis":
-            pytest.xfail(
-                "storage bug: PostGIS ST_Intersects(polygon, ST_MakeEnvelope(x, y, x, y)) is false "
-                "for a zero-area envelope inside the polygon (gridmap/storage/postgis.py _BBOX_SQL)"
-            )
         assert got == expected, bbox
 
 
