@@ -1,9 +1,9 @@
 """Feature pages: what ``/collections/{layer}/items`` reads and the links around it.
 
-The store filters by bbox and pages by ``id``. The ``datetime`` filter is not
-a store feature yet: a request with ``datetime`` reads the bbox-filtered rows
-and filters them here, so ``numberMatched`` and paging stay exact.
-TODO: push ``datetime`` down to SQL once ``Store.read``/``count`` take a time range.
+The store filters by bbox and time and pages by ``id``. A layer with one
+timestamp column (events) filters ``datetime`` in SQL; a layer of validity
+periods (grids: ``valid_from``/``valid_to``, open-ended) or of dates is
+filtered here after the bbox, keeping ``numberMatched`` and paging exact.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from api.ogc import GEOJSON, JSON, time_extent
 from api.temporal import TimeRange, time_columns, time_mask
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
-from gridmap.storage import BBox, Store
+from gridmap.storage import AllOf, BBox, Cmp, Store
 
 __all__ = ["Page", "collection_facts", "page_members", "read_page"]
 
@@ -62,6 +62,13 @@ def read_page(
                 "supported for it",
                 field="datetime",
             )
+        where = _time_where(schema, when)
+        if where is not None:
+            matched = store.count(schema.name, bbox=bbox, where=where)
+            if offset >= matched:
+                return Page(store.read(schema.name, limit=0), matched, offset, limit)
+            frame = store.read(schema.name, bbox=bbox, where=where, limit=limit, offset=offset)
+            return Page(frame, matched, offset, limit)
         rows = store.read(schema.name, bbox=bbox)
         rows = rows.loc[time_mask(rows, schema, when)]
         return Page(rows.iloc[offset : offset + limit], len(rows), offset, limit)
@@ -70,6 +77,19 @@ def read_page(
         return Page(store.read(schema.name, limit=0), matched, offset, limit)
     frame = store.read(schema.name, bbox=bbox, limit=limit, offset=offset)
     return Page(frame, matched, offset, limit)
+
+
+def _time_where(schema: LayerSchema, when: TimeRange) -> dict[str, AllOf] | None:
+    """SQL filter for a single timestamp column; None when it must be filtered in pandas."""
+    cols = time_columns(schema)
+    if cols is None or cols[1] is not None or schema.column(cols[0]).type != "timestamp":
+        return None
+    cmps = []
+    if when.start is not None:
+        cmps.append(Cmp(">=", when.start.to_pydatetime()))
+    if when.end is not None:
+        cmps.append(Cmp("<=", when.end.to_pydatetime()))
+    return {cols[0]: AllOf(tuple(cmps))}
 
 
 def page_members(page: Page, url: URL, collection_url: str) -> dict[str, Any]:
@@ -102,18 +122,21 @@ def collection_facts(
 ) -> tuple[BBox | None, tuple[Any, Any] | None]:
     """Spatial extent and first/last time of a layer (times ``None`` without a time column).
 
-    TODO: ask the store for min/max of the time column instead of reading the layer.
+    Both come from the store's min/max (no layer scan in Python).
     """
     bounds = store.bounds(schema.name)
     cols = time_columns(schema)
     if cols is None or bounds is None:
         return bounds, None
-    frame = store.read(schema.name)
-    first = time_extent(frame[cols[0]])
+    lo, hi = store.column_range(schema.name, cols[0])
+    if lo is None:
+        return bounds, None
+    first = time_extent(pd.Series([lo, hi]))
     if first is None:
         return bounds, None
     last = first[1]
     if cols[1] is not None:
-        ends = frame[cols[1]]
-        last = None if ends.isna().any() else max(ends.max(), last)
+        still_valid = store.count(schema.name, where={cols[1]: None}) > 0
+        end_hi = store.column_range(schema.name, cols[1])[1]
+        last = None if still_valid else max(end_hi, last) if end_hi is not None else last
     return bounds, (first[0], last)

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     assets_dir : Path, optional
         Folder of the map assets (Leaflet and plugins); the layers package's
         own folder when unset.
+    media_dir : Path
+        Where uploaded event photos are stored (EXIF stripped).
+    max_photo_bytes : int
+        Largest accepted photo upload.
     cors_origins : list of str
         Origins allowed to call the API from a browser (none by default).
     max_body_bytes : int
@@ -45,6 +49,8 @@ class Settings(BaseSettings):
     max_limit: int = Field(default=10_000, ge=1)
     default_limit: int = Field(default=100, ge=1)
     assets_dir: Path | None = None
+    media_dir: Path = Path("media")
+    max_photo_bytes: int = Field(default=10_000_000, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10_000_000, ge=0)
 

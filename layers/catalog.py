@@ -600,7 +600,7 @@ _SPECS: dict[str, _Spec] = {
         },
         min_zoom=10,
         visible_to=ALL_ROLES - {"viewer"},
-        personal=frozenset({"reporter"}),
+        personal=frozenset({"reporter", "contact"}),
         tooltip=("category", "status", "reported_at"),
         color_by="status",
         palette=EVENT_STATUS_COLORS,

@@ -131,6 +131,10 @@ class Store(Protocol):
         """Extent of the layer, or ``None`` when it is empty."""
         ...
 
+    def column_range(self, layer: str, column: str) -> tuple[Any, Any]:
+        """Smallest and largest non-null value of *column* (``(None, None)`` when none)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...
@@ -199,6 +203,13 @@ def check_bbox(bbox: Sequence[float] | None) -> BBox | None:
     if minx > maxx or miny > maxy:
         raise BadInput("bbox minimum is greater than its maximum", field="bbox")
     return (minx, miny, maxx, maxy)
+
+
+def check_paging(limit: int | None, offset: int) -> None:
+    """Refuse a negative or out-of-range ``limit``/``offset`` (they go into SQL)."""
+    for name, value in (("limit", limit), ("offset", offset)):
+        if value is not None and not (0 <= int(value) < 2**62):
+            raise BadInput(f"{name} must be between 0 and 2^62, got {value}", field=name)
 
 
 def source_keys(frame: pd.DataFrame, schema: LayerSchema) -> pd.Series:

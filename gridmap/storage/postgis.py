@@ -25,7 +25,7 @@ from psycopg import sql as psql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import ConnectionPool
 
-from gridmap.errors import NotFound
+from gridmap.errors import BadInput, NotFound
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import (
@@ -34,6 +34,7 @@ from gridmap.storage.base import (
     WriteResult,
     area_setting,
     check_bbox,
+    check_paging,
     check_writable,
     frame_from_rows,
     iter_chunks,
@@ -370,6 +371,7 @@ class PostGISStore:
     ) -> gpd.GeoDataFrame | pd.DataFrame:
         """Rows ordered by id, filtered by bbox (intersects), ids and equality filters."""
         schema = layer_schema(layer)
+        check_paging(limit, offset)
         clause, params = self._where(schema, where, ids, bbox)
         cols = ["id", *schema.column_names]
         select = [quote(c) for c in cols]
@@ -417,6 +419,21 @@ class PostGISStore:
         if not row or row[0] is None:
             return None
         return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+    def column_range(self, layer: str, column: str) -> tuple[Any, Any]:
+        """Smallest and largest non-null value of *column* (``(None, None)`` when none)."""
+        schema = layer_schema(layer)
+        if column not in schema.column_names:
+            raise BadInput(f"unknown property {column!r} for layer {layer!r}", field=column)
+        col = quote(column)
+        rows = self.sql(f"SELECT min({col}), max({col}) FROM {schema.name}")
+        if not rows:
+            return (None, None)
+        lo, hi = rows[0]
+        if schema.column(column).type == "timestamp":
+            lo = None if lo is None else pd.Timestamp(lo).tz_convert("UTC")
+            hi = None if hi is None else pd.Timestamp(hi).tz_convert("UTC")
+        return (lo, hi)
 
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run SQL for tests and benchmarks; values bound as parameters."""

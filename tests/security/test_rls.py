@@ -191,3 +191,16 @@ def test_audit_log_is_append_only_even_for_superuser(seeded: World, statement: s
     with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
         store.sql(statement)
     assert store.count("audit_log") == before
+
+
+def test_nested_scope_hands_back_the_outer_one(seeded: World) -> None:
+    store = _pg(seeded)
+    with store.transaction():
+        with store.scoped([seeded.grid_a]):
+            with store.scoped([seeded.grid_b]):
+                assert store.sql("SELECT current_setting('gridmap.areas')")[0][0] == seeded.grid_b
+            who = store.sql("SELECT current_user, current_setting('gridmap.areas')")[0]
+            assert who == ("gridmap_app", seeded.grid_a)
+        who = store.sql("SELECT current_user, current_setting('gridmap.areas', true)")[0]
+        assert who == ("postgres", "")
+        assert store.sql("SELECT count(*) FROM events")[0][0] == store.count("events")

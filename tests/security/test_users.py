@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from gridmap.auth import (
@@ -15,7 +17,7 @@ from gridmap.auth import (
     set_disabled,
 )
 from gridmap.errors import BadInput
-from gridmap.storage import Store
+from gridmap.storage import Store, open_store
 
 
 def test_users_roundtrip(store: Store) -> None:
@@ -55,6 +57,13 @@ def test_api_keys(store: Store) -> None:
         principal_for_api_key(store, second)
 
 
+@pytest.fixture(scope="module")
+def memory_store() -> Iterator[Store]:
+    s = open_store(":memory:", migrate=True)
+    yield s
+    s.close()
+
+
 @pytest.mark.parametrize(
     "kw",
     [
@@ -67,9 +76,9 @@ def test_api_keys(store: Store) -> None:
         {"role": "viewer", "password": "short"},
     ],
 )
-def test_bad_users(store: Store, kw: dict[str, object]) -> None:
+def test_bad_users(memory_store: Store, kw: dict[str, object]) -> None:
     with pytest.raises(BadInput):
-        add_user(store, "li", **kw)  # type: ignore[arg-type]
+        add_user(memory_store, "li", **kw)  # type: ignore[arg-type]
 
 
 def test_demo_users(store: Store) -> None:

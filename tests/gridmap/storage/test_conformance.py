@@ -311,3 +311,26 @@ def test_prefix_filter_scopes_by_code_hierarchy(store: Store) -> None:
     assert store.count("buildings", where={"grid_code": Prefix(())}) == 0
     with pytest.raises(BadInput):
         store.count("buildings", where={"grid_code": Prefix(("99%",))})
+
+
+def test_column_range(store: Store) -> None:
+    assert store.column_range("events", "reported_at") == (None, None)
+    store.write("events", _many_points(5))
+    lo, hi = store.column_range("events", "reported_at")
+    assert lo == hi == pd.Timestamp("2026-11-01T00:00:00Z")
+    store.write("buildings", _buildings(3))
+    assert store.column_range("buildings", "floors") == (1, 3)
+    with pytest.raises(BadInput):
+        store.column_range("buildings", "nope")
+
+
+def test_time_comparison_filters(store: Store) -> None:
+    from gridmap.storage import AllOf, Cmp
+
+    ev = _many_points(10)
+    ev["reported_at"] = pd.date_range("2026-11-01", periods=10, freq="D", tz="UTC")
+    store.write("events", ev)
+    t0, t1 = pd.Timestamp("2026-11-03T00:00:00Z"), pd.Timestamp("2026-11-05T00:00:00Z")
+    where = {"reported_at": AllOf((Cmp(">=", t0.to_pydatetime()), Cmp("<=", t1.to_pydatetime())))}
+    assert store.count("events", where=where) == 3
+    assert len(store.read("events", where=where)) == 3
