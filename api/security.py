@@ -282,18 +282,20 @@ def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> 
     Examples
     --------
     >>> app = install_security(FastAPI(), SecuritySettings())
-    >>> sorted(r.path for r in app.routes if r.path.startswith("/auth"))
+    >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/auth"))
     ['/auth/me', '/auth/token']
+
+    Calling it again (tests with their own settings) only replaces the settings.
     """
     from api.routers import auth, registry
 
     cfg = settings or SecuritySettings()
     app.state.security = cfg
     app.state.vault = Vault.from_secret(cfg.data_key.get_secret_value())
-    have = {getattr(r, "path", None) for r in app.routes}
-    if "/auth/token" not in have:
-        app.include_router(auth.router)
-    if "/registry/residents" not in have:
-        app.include_router(registry.router)
+    if getattr(app.state, "security_installed", False):
+        return app
+    app.state.security_installed = True
+    app.include_router(auth.router)
+    app.include_router(registry.router)
     app.add_middleware(SecurityHeaders, csp=cfg.csp, hsts=cfg.hsts)
     return app

@@ -411,6 +411,34 @@ LAYERS.update(
 )
 
 
+# Patrol tracks (issue 9, migration 005): workers' GPS tracks are sensitive
+# personal data (个人信息保护法). Never published as a collection; served only
+# through ``/patrol/tracks`` to the worker, their coordinators and auditors.
+LAYERS["patrol_tracks"] = LayerSchema(
+    "patrol_tracks",
+    "LineString",
+    (
+        _c("worker", "text", "巡查人员", "Worker"),
+        _c("grid_code", "text", "网格编码", "Grid code"),
+        _c("started_at", "timestamp", "开始时间", "Started at"),
+        _c("ended_at", "timestamp", "结束时间", "Ended at"),
+        _c("track_date", "date", "日期", "Date"),
+        _c("point_count", "int", "定位点数", "Point count"),
+        _c("length_m", "float", "长度(米)", "Length (m)"),
+        _c("offsets_s", "text", "定位时刻(秒)", "Fix offsets (s)"),
+        _c("flags", "text[]", "异常标记", "Flags"),
+        _c("crs_in", "text", "原坐标系", "Input CRS"),
+        _c("uploaded_by", "text", "上传人", "Uploaded by"),
+        _c("uploaded_at", "timestamp", "上传时间", "Uploaded at"),
+        *_SOURCE,
+    ),
+    "巡查轨迹",
+    "Patrol tracks",
+    time_column="started_at",
+    extra={"sensitive": "true"},
+)
+
+
 def layer_schema(name: str) -> LayerSchema:
     """Return the schema of layer *name*.
 

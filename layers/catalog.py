@@ -611,6 +611,15 @@ _SPECS: dict[str, _Spec] = {
         personal=frozenset({"worker"}),
         tooltip=("grid_code", "route_date", "mode"),
     ),
+    # Sensitive (GPS tracks): never published as a collection or tile layer; only
+    # /patrol/tracks serves them, to the worker, coordinators and auditors.
+    "patrol_tracks": _Spec(
+        style={"color": "#00897b", "weight": 3, "opacity": 0.8},
+        min_zoom=12,
+        visible_to=frozenset(),
+        personal=frozenset({"worker", "uploaded_by"}),
+        tooltip=("grid_code", "track_date"),
+    ),
     "workers": _Spec(
         style={},
         visible_to=STAFF_ROLES | {"external_system"},

@@ -81,10 +81,23 @@ class PostGISStore:
 
     dialect: Literal["postgis", "duckdb"] = "postgis"
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 8, trusted: bool = True
+    ) -> None:
         self.url = url
+        #: Outside :meth:`scoped` blocks, a trusted store (the schema owner running
+        #: migrations, imports, jobs) sees every area (``gridmap.areas = '*'``, needed
+        #: because FORCE ROW LEVEL SECURITY binds a non-superuser owner too); an
+        #: untrusted one (an API connected as a LOGIN member of ``gridmap_app``)
+        #: sees nothing until a scope is set.
+        self.trusted = trusted
         self._pool = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=True, kwargs={"autocommit": False}
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=True,
+            kwargs={"autocommit": False},
+            configure=self._configure,
         )
         self._tx: contextvars.ContextVar[psycopg.Connection[Any] | None] = contextvars.ContextVar(
             f"gridmap_pg_tx_{id(self)}", default=None
@@ -94,6 +107,13 @@ class PostGISStore:
         )
 
     # -- connections -------------------------------------------------------
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Session default of ``gridmap.areas`` on every new pooled connection."""
+        conn.execute(
+            "SELECT set_config('gridmap.areas', %s, false)", ("*" if self.trusted else "",)
+        )
+        conn.commit()
+
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
         tx = self._tx.get()
@@ -144,7 +164,8 @@ class PostGISStore:
                     if joined and ok:
                         if outer is None:
                             conn.execute("SET LOCAL ROLE NONE")
-                        conn.execute("SELECT set_config('gridmap.areas', %s, true)", (outer or "",))
+                        back = outer if outer is not None else ("*" if self.trusted else "")
+                        conn.execute("SELECT set_config('gridmap.areas', %s, true)", (back,))
         finally:
             self._scope.reset(token)
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 @dataclass(frozen=True)
 class Probe:
-    """One request shape; ``{grid_a}``, ``{household_a}``, ``{resident_a}`` are filled in."""
+    """A request shape; ``{grid_a}``, ``{household_a}``, ``{resident_a}``, ``{event_a}`` filled."""
 
     name: str
     method: str
@@ -69,14 +69,18 @@ PROBES: tuple[Probe, ...] = (
         "/registry/households",
         json={"grid_code": "{grid_a}", "address": "Aleksanterinkatu 1"},
     ),
-    # Features/events/tiles/aggregates: add probes here when those routers
-    # require a principal, e.g.
-    # Probe("event by id", "GET", "/collections/events/items/{event_a}"),
-    # Probe("events by bbox", "GET", "/collections/events/items", params={"bbox": "{bbox_a}"}),
+    Probe("event by id", "GET", "/events/{event_a}"),
+    Probe("event history", "GET", "/events/{event_a}/transitions"),
+    Probe("events of grid A", "GET", "/events", params={"grid_code": "{grid_a}"}),
+    Probe("all events", "GET", "/events"),
+    Probe("supervision list", "GET", "/events/supervision"),
+    Probe("KPIs by grid", "GET", "/kpis", params={"by": "grid"}),
+    # OGC API items/tiles/heat maps: add probes here once those routes take a
+    # principal, e.g. Probe("event item", "GET", "/collections/events/items/{event_a}").
 )
 
 
-_IDS = ("{household_a}", "{resident_a}")
+_IDS = ("{household_a}", "{resident_a}", "{event_a}")
 
 
 def _fill(value: Any, ctx: dict[str, str]) -> Any:

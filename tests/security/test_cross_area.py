@@ -17,6 +17,11 @@ def test_grid_b_cannot_reach_grid_a(
         "grid_a": world.grid_a,
         "household_a": str(registered[f"household_{world.grid_a}"]),
         "resident_a": str(registered[f"resident_{world.grid_a}_0"]),
+        "event_a": str(
+            int(
+                world.store.read("events", where={"grid_code": world.grid_a}, limit=1)["id"].iloc[0]
+            )
+        ),
     }
     assert_no_leak(client, world.headers("worker_b"), probe, ctx)
 

@@ -134,7 +134,7 @@ def test_scope_ends_with_the_transaction(seeded: World) -> None:
     with store.scoped([seeded.grid_a]):
         pass
     who = store.sql("SELECT current_user, coalesce(current_setting('gridmap.areas', true), '')")
-    assert who[0] == ("postgres", "")
+    assert who[0] == ("postgres", "*")  # the trusted store's session default
 
 
 @pytest.fixture(scope="module")
@@ -202,5 +202,17 @@ def test_nested_scope_hands_back_the_outer_one(seeded: World) -> None:
             who = store.sql("SELECT current_user, current_setting('gridmap.areas')")[0]
             assert who == ("gridmap_app", seeded.grid_a)
         who = store.sql("SELECT current_user, current_setting('gridmap.areas', true)")[0]
-        assert who == ("postgres", "")
+        assert who == ("postgres", "*")
         assert store.sql("SELECT count(*) FROM events")[0][0] == store.count("events")
+
+
+def test_untrusted_store_on_a_login_role_denies_by_default(seeded: World, login_role: str) -> None:
+    api = PostGISStore(login_role, trusted=False)
+    try:
+        assert api.count("events") == 0 and api.count("residents") == 0
+        with api.scoped([seeded.grid_a]):
+            assert set(api.read("events")["grid_code"]) == {seeded.grid_a}
+            assert api.count("residents") == 1
+        assert api.count("events") == 0
+    finally:
+        api.close()
