@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.security import CallerPrincipal
 from api.settings import Settings
 from gridmap.storage import Store
 
@@ -39,14 +40,14 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_role(request: Request) -> str:
+def get_role(caller: CallerPrincipal) -> str:
     """The role of the caller, which decides the layers and fields it may see.
 
-    Every caller is anonymous (:data:`ANONYMOUS_ROLE`) until bearer tokens are
-    checked here. Tests and trusted embeddings override this dependency
-    (``app.dependency_overrides[get_role]``).
+    From the bearer token or API key; a caller without credentials is a
+    viewer (:data:`ANONYMOUS_ROLE`). Tests and trusted embeddings may override
+    this dependency (``app.dependency_overrides[get_role]``).
     """
-    return ANONYMOUS_ROLE
+    return caller.role
 
 
 StoreDep = Annotated[Store, Depends(get_store)]

@@ -74,6 +74,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "unprocessable",
+    429: "too_many_requests",
     500: "server_error",
     503: "service_unavailable",
 }

@@ -19,9 +19,10 @@ from api.ogc import GEOJSON, JSON, time_extent
 from api.temporal import TimeRange, time_columns, time_mask
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
-from gridmap.storage import AllOf, BBox, Cmp, Store
+from gridmap.access import Principal
+from gridmap.storage import AllOf, BBox, Cmp, Prefix, Store
 
-__all__ = ["Page", "collection_facts", "page_members", "read_page"]
+__all__ = ["AREA_COLUMN", "Page", "area_where", "collection_facts", "page_members", "read_page"]
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,11 @@ def read_page(
     when: TimeRange | None,
     limit: int,
     offset: int,
+    where: dict[str, Any] | None = None,
 ) -> Page:
     """Read one page of *schema*'s features, ordered by id.
+
+    *where* narrows the rows further (the caller's area).
 
     Raises
     ------
@@ -62,21 +66,47 @@ def read_page(
                 "supported for it",
                 field="datetime",
             )
-        where = _time_where(schema, when)
-        if where is not None:
-            matched = store.count(schema.name, bbox=bbox, where=where)
+        timed = _time_where(schema, when)
+        if timed is not None:
+            both = {**(where or {}), **timed}
+            matched = store.count(schema.name, bbox=bbox, where=both)
             if offset >= matched:
                 return Page(store.read(schema.name, limit=0), matched, offset, limit)
-            frame = store.read(schema.name, bbox=bbox, where=where, limit=limit, offset=offset)
+            frame = store.read(schema.name, bbox=bbox, where=both, limit=limit, offset=offset)
             return Page(frame, matched, offset, limit)
-        rows = store.read(schema.name, bbox=bbox)
+        rows = store.read(schema.name, bbox=bbox, where=where)
         rows = rows.loc[time_mask(rows, schema, when)]
         return Page(rows.iloc[offset : offset + limit], len(rows), offset, limit)
-    matched = store.count(schema.name, bbox=bbox)
+    matched = store.count(schema.name, bbox=bbox, where=where)
     if offset >= matched:
         return Page(store.read(schema.name, limit=0), matched, offset, limit)
-    frame = store.read(schema.name, bbox=bbox, limit=limit, offset=offset)
+    frame = store.read(schema.name, bbox=bbox, where=where, limit=limit, offset=offset)
     return Page(frame, matched, offset, limit)
+
+
+#: The column holding a row's grid-level code, for area scoping.
+AREA_COLUMN = {
+    "grids": "code",
+    "buildings": "grid_code",
+    "events": "grid_code",
+    "patrol_routes": "grid_code",
+    "patrol_tracks": "grid_code",
+}
+
+
+def area_where(layer: str, principal: Principal) -> dict[str, Any] | None:
+    """Filter limiting *layer* to the principal's areas (``None``: nothing to limit).
+
+    Examples
+    --------
+    >>> from gridmap.access import Principal
+    >>> area_where("events", Principal("w", "grid_worker", ("990100001001003",)))
+    {'grid_code': Prefix(prefixes=('990100001001003',))}
+    """
+    column = AREA_COLUMN.get(layer)
+    if column is None or principal.sees_everything:
+        return None
+    return {column: Prefix(tuple(principal.areas))}
 
 
 def _time_where(schema: LayerSchema, when: TimeRange) -> dict[str, AllOf] | None:

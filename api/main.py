@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.errors import install_error_handlers
 from api.middleware import BodyLimit
 from api.routers import events, features, maps, open311
+from api.security import install_security
 from api.settings import Settings
 from gridmap.storage import Store, open_store
 
@@ -78,5 +79,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["*"],
+            expose_headers=["ETag"],
         )
+    # Last, so its security headers wrap every answer (413s and CORS included).
+    install_security(app)
     return app

@@ -25,12 +25,15 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gridmap.access import Principal
+from gridmap.access import ALL_AREAS, Principal
 from gridmap.auth import NotAuthenticated, TokenConfig, principal_for_api_key, principal_for_token
 from gridmap.privacy import Vault
 from gridmap.storage import Store
 
 __all__ = [
+    "ANONYMOUS",
+    "CallerPrincipal",
+    "get_optional_principal",
     "DEFAULT_CSP",
     "CurrentPrincipal",
     "PersonalDataPrincipal",
@@ -186,6 +189,29 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+#: Who a caller without credentials is: a map viewer over the whole city, who
+#: sees no personal data and no layer reserved to staff.
+ANONYMOUS = Principal("anonymous", "viewer", ALL_AREAS)
+
+
+def get_optional_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The caller's principal, or :data:`ANONYMOUS` when no credential is presented.
+
+    A credential that is present but invalid is still a 401: it never falls
+    back to anonymous access.
+    """
+    if not token and not api_key:
+        request.state.principal = ANONYMOUS
+        return ANONYMOUS
+    return get_principal(request, token, api_key)
+
+
+CallerPrincipal = Annotated[Principal, Depends(get_optional_principal)]
 
 
 def require_roles(*roles: str) -> Callable[[Principal], Principal]:

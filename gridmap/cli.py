@@ -397,10 +397,12 @@ def _write_map(store: Store, path: Path, *, lang: str, inline: bool) -> None:
     from layers.assets import copy_assets
     from layers.render import map_html, render_map
 
+    from layers.catalog import CATALOG
+
     data = {
         name: store.read(name, limit=20_000)
-        for name, schema in LAYERS.items()
-        if schema.geometry_type is not None
+        for name, ldef in CATALOG.items()
+        if ldef.is_spatial and ldef.is_visible_to("city_admin")
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     base = "assets/"
@@ -452,6 +454,10 @@ def demo(
             summary = run_demo(store, events=events, progress=progress)
         map_path = out_dir / "map.html"
         _write_map(store, map_path, lang="zh-en", inline=False)
+        from gridmap.auth import demo_users
+
+        first_grid = str(store.read("grids", limit=1)["code"].iloc[0])
+        creds = demo_users(store, grid_code=first_grid)
     table = Table(
         title="gridmap demo 演示", caption="Helsinki OSM extract; events are synthetic 合成数据"
     )
@@ -462,6 +468,15 @@ def demo(
     out.print(table)
     out.print(f"store 数据库:  {store.url}")
     out.print(f"map 地图:      {map_path.resolve()}")
+    users = Table(title="demo users 演示用户 (one per role)")
+    users.add_column("user 用户")
+    users.add_column("role 角色")
+    users.add_column("area 区域")
+    for name, (role, area) in creds.users.items():
+        users.add_row(name, role, "all 全市" if area in ("", "*") else area)
+    out.print(users)
+    out.print(f"password 密码:  {creds.password}   (POST /auth/token, form username/password)")
+    out.print(f"API key (demo_system, header X-API-Key): {creds.api_key}")
     if not serve_api:
         store.close()
         return

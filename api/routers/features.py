@@ -16,11 +16,13 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api import ogc
 from api.deps import RoleDep, SettingsDep, StoreDep
+from api.security import CallerPrincipal
 from api.geojson import feature_collection, feature_document
-from api.items import collection_facts, page_members, read_page
+from api.items import area_where, collection_facts, page_members, read_page
 from api.openapi import api_document
 from api.params import CRS84, check_crs, clamp_limit, parse_bbox, parse_item_id, query_guard
 from api.temporal import parse_datetime
+from gridmap.errors import NotFound
 from gridmap.model import layer_schema
 
 __all__ = ["router"]
@@ -131,6 +133,7 @@ def items(
     store: StoreDep,
     settings: SettingsDep,
     role: RoleDep,
+    caller: CallerPrincipal,
     bbox: Annotated[
         str | None,
         Query(
@@ -157,18 +160,24 @@ def items(
     crs: Crs = None,
     f: GeoFormat = None,
 ) -> Response:
-    """A page of the layer's features, ordered by id, with ``next``/``prev`` links."""
+    """A page of the layer's features, ordered by id, with ``next``/``prev`` links.
+
+    Only features in the caller's area are served (and, on PostGIS, row-level
+    security enforces it again).
+    """
     ldef = ogc.collection(layer, role)
     check_crs(crs, field="crs")
     check_crs(bbox_crs, field="bbox-crs")
-    page = read_page(
-        store,
-        layer_schema(ldef.name),
-        bbox=parse_bbox(bbox),
-        when=parse_datetime(datetime),
-        limit=clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit),
-        offset=offset,
-    )
+    with store.scoped(caller.areas):
+        page = read_page(
+            store,
+            layer_schema(ldef.name),
+            bbox=parse_bbox(bbox),
+            when=parse_datetime(datetime),
+            limit=clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit),
+            offset=offset,
+            where=area_where(ldef.name, caller),
+        )
     members = page_members(page, request.url, f"{_base(request)}/collections/{ldef.name}")
     props = ogc.properties(ldef, role)
     return _geojson(feature_collection(page.frame, properties=props, members=members))
@@ -187,13 +196,18 @@ def item(
     request: Request,
     store: StoreDep,
     role: RoleDep,
+    caller: CallerPrincipal,
     crs: Crs = None,
     f: GeoFormat = None,
 ) -> Response:
-    """One feature by id, with links to itself and its collection."""
+    """One feature by id, with links to itself and its collection (404 outside the caller's area)."""
     ldef = ogc.collection(layer, role)
     check_crs(crs, field="crs")
-    frame = store.get(ldef.name, parse_item_id(item_id, layer=ldef.name))
+    fid = parse_item_id(item_id, layer=ldef.name)
+    with store.scoped(caller.areas):
+        frame = store.read(ldef.name, ids=[fid], where=area_where(ldef.name, caller))
+    if frame.empty:
+        raise NotFound(f"{ldef.name} {fid} not found")
     url = f"{_base(request)}/collections/{ldef.name}"
     links = [
         {"href": f"{url}/items/{frame['id'].iloc[0]}", "rel": "self", "type": ogc.GEOJSON},

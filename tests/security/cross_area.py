@@ -75,8 +75,23 @@ PROBES: tuple[Probe, ...] = (
     Probe("all events", "GET", "/events"),
     Probe("supervision list", "GET", "/events/supervision"),
     Probe("KPIs by grid", "GET", "/kpis", params={"by": "grid"}),
-    # OGC API items/tiles/heat maps: add probes here once those routes take a
-    # principal, e.g. Probe("event item", "GET", "/collections/events/items/{event_a}").
+    Probe("OGC event item", "GET", "/collections/events/items/{event_a}"),
+    Probe("OGC events page", "GET", "/collections/events/items", params={"limit": "10000"}),
+    Probe(
+        "OGC events in a city-wide bbox",
+        "GET",
+        "/collections/events/items",
+        params={"bbox": "-180,-90,180,90", "limit": "10000"},
+    ),
+    Probe(
+        "OGC events by time",
+        "GET",
+        "/collections/events/items",
+        params={"datetime": "2000-01-01T00:00:00Z/..", "limit": "10000"},
+    ),
+    Probe("OGC grids page", "GET", "/collections/grids/items", params={"limit": "10000"}),
+    Probe("OGC buildings page", "GET", "/collections/buildings/items", params={"limit": "10000"}),
+    # tiles and heat maps: add their probes here when those routes land.
 )
 
 

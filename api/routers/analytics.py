@@ -1,0 +1,153 @@
+"""Heat maps and hot spots of events: ``GET /heatmap`` and ``GET /hotspots``.
+
+Both answer a GeoJSON FeatureCollection of H3 cells with properties ``h3``
+and ``count`` (``/heatmap`` adds ``open``, ``merged`` and, with ``rate``,
+``rate``; ``/hotspots`` adds ``class`` — ``hot_99`` … ``cold_99``, ``none`` —
+``gi_z``, ``p_value``, ``suppressed`` and, with ``windows``, ``pattern``).
+
+Filters: ``category``, ``status``, ``channel``, ``from``/``to`` (ISO 8601 with
+a zone, on ``reported_at``), ``area`` (admin unit or grid code), ``bbox``;
+``resolution`` 7–11 is required. Only events in the caller's areas are
+counted. Small counts (< ``app.state.privacy_min_count``, default 3) are
+merged or blanked for roles without detail rights and for sensitive
+categories (see :func:`gridmap.heat.needs_protection`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from api.deps import StoreDep
+from api.geojson import feature_collection
+from api.params import parse_bbox, query_guard
+from api.routers.events import parse_time
+from api.security import CurrentPrincipal
+from gridmap.errors import BadInput
+from gridmap.heat import DEFAULT_MIN_COUNT, EventQuery, check_resolution, heatmap_cells
+from gridmap.hotspots import hotspot_cells
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Analytics 热力图与热点"])
+
+_FILTERS = ["resolution", "category", "status", "channel", "from", "to", "area", "bbox"]
+_GEOJSON = "application/geo+json"
+
+
+def _resolution(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 2):
+        raise BadInput(
+            f"resolution must be an integer from 7 to 11, got {text[:20]!r}", field="resolution"
+        )
+    return check_resolution(int(text))
+
+
+def _query(
+    category: str | None,
+    status: str | None,
+    channel: str | None,
+    from_: str | None,
+    to: str | None,
+    area: str | None,
+    bbox: str | None,
+) -> EventQuery:
+    start, end = parse_time(from_, "from"), parse_time(to, "to")
+    if start is not None and end is not None and start >= end:
+        raise BadInput("from must be earlier than to", field="from")
+    return EventQuery(
+        category=category,
+        status=status,
+        channel=channel,
+        start=start,
+        end=end,
+        area=area,
+        bbox=parse_bbox(bbox),
+    )
+
+
+def _min_count(request: Request) -> int:
+    return int(getattr(request.app.state, "privacy_min_count", DEFAULT_MIN_COUNT))
+
+
+def _answer(frame: Any, properties: list[str], members: dict[str, Any]) -> Response:
+    frame = frame.reset_index(drop=True)
+    frame.insert(0, "id", range(1, len(frame) + 1))
+    members = {**members, "numberReturned": len(frame), "synthetic_note": _NOTE}
+    body = feature_collection(frame, properties=properties, members=members)
+    return Response(body, media_type=_GEOJSON)
+
+
+_NOTE = "counts of stored events; demo and test events are synthetic"
+
+Text = Annotated[str | None, Query(max_length=40)]
+
+
+@router.get(
+    "/heatmap",
+    summary="Events per H3 cell (事件热力图)",
+    dependencies=[Depends(query_guard([*_FILTERS, "rate"]))],
+    response_class=Response,
+)
+def get_heatmap(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    resolution: Annotated[str, Query(max_length=10)],
+    category: Text = None,
+    status: Text = None,
+    channel: Text = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Text = None,
+    area: Text = None,
+    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    rate: Annotated[Literal["per_1000_residents", "per_1000_households"] | None, Query()] = None,
+) -> Response:
+    """Events per H3 cell (count, open, optional rate) in the caller's areas."""
+    res = _resolution(resolution)
+    query = _query(category, status, channel, from_, to, area, bbox)
+    cells = heatmap_cells(
+        store, query, principal=principal, resolution=res, rate=rate, min_count=_min_count(request)
+    )
+    props = ["h3", "count", "open", "merged"] + (["rate"] if rate else [])
+    members = {"resolution": res, "rate": rate, "protected": cells.attrs["protected"]}
+    return _answer(cells, props, members)
+
+
+@router.get(
+    "/hotspots",
+    summary="Getis-Ord Gi* hot spots on H3 cells (热点分析)",
+    dependencies=[Depends(query_guard([*_FILTERS, "windows"]))],
+    response_class=Response,
+)
+def get_hotspots(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    resolution: Annotated[str, Query(max_length=10)],
+    category: Text = None,
+    status: Text = None,
+    channel: Text = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Text = None,
+    area: Text = None,
+    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    windows: Annotated[int | None, Query(ge=3, le=24)] = None,
+) -> Response:
+    """Hot and cold spots (FDR-corrected), optionally with emerging patterns over *windows*."""
+    res = _resolution(resolution)
+    query = _query(category, status, channel, from_, to, area, bbox)
+    cells = hotspot_cells(
+        store,
+        query,
+        principal=principal,
+        resolution=res,
+        windows=windows,
+        min_count=_min_count(request),
+    )
+    props = ["h3", "count", "class", "gi_z", "p_value", "suppressed"]
+    props += ["pattern"] if windows else []
+    members = {"resolution": res, "protected": cells.attrs["protected"]}
+    return _answer(cells, props, members)
