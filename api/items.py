@@ -17,9 +17,9 @@ from starlette.datastructures import URL
 
 from api.ogc import GEOJSON, JSON, time_extent
 from api.temporal import TimeRange, time_columns, time_mask
+from gridmap.access import Principal
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
-from gridmap.access import Principal
 from gridmap.storage import AllOf, BBox, Cmp, Prefix, Store
 
 __all__ = ["AREA_COLUMN", "Page", "area_where", "collection_facts", "page_members", "read_page"]

@@ -395,9 +395,8 @@ def map_render(
 
 def _write_map(store: Store, path: Path, *, lang: str, inline: bool) -> None:
     from layers.assets import copy_assets
-    from layers.render import map_html, render_map
-
     from layers.catalog import CATALOG
+    from layers.render import map_html, render_map
 
     data = {
         name: store.read(name, limit=20_000)

@@ -16,11 +16,11 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api import ogc
 from api.deps import RoleDep, SettingsDep, StoreDep
-from api.security import CallerPrincipal
 from api.geojson import feature_collection, feature_document
 from api.items import area_where, collection_facts, page_members, read_page
 from api.openapi import api_document
 from api.params import CRS84, check_crs, clamp_limit, parse_bbox, parse_item_id, query_guard
+from api.security import CallerPrincipal
 from api.temporal import parse_datetime
 from gridmap.errors import NotFound
 from gridmap.model import layer_schema
@@ -200,7 +200,7 @@ def item(
     crs: Crs = None,
     f: GeoFormat = None,
 ) -> Response:
-    """One feature by id, with links to itself and its collection (404 outside the caller's area)."""
+    """One feature by id, with links to itself and its collection (404 outside your area)."""
     ldef = ogc.collection(layer, role)
     check_crs(crs, field="crs")
     fid = parse_item_id(item_id, layer=ldef.name)
