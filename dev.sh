@@ -24,6 +24,8 @@ ensure_debian_packages() {
   [ -x /usr/lib/postgresql/15/bin/initdb ] && [ -f /usr/share/postgresql/15/extension/postgis.control ] \
     || missing+=(postgresql-15 postgresql-15-postgis-3)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
+  # pgRouting for the patrol benchmark's pgr_chinesePostman comparison.
+  [ -f /usr/share/postgresql/15/extension/pgrouting.control ] || missing+=(postgresql-15-pgrouting)
   # A CJK font so browser screenshots show the zh-CN labels.
   [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
   if [ "${#missing[@]}" -gt 0 ]; then

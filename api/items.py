@@ -16,13 +16,25 @@ import pandas as pd
 from starlette.datastructures import URL
 
 from api.ogc import GEOJSON, JSON, time_extent
+from api.params import check_crs
 from api.temporal import TimeRange, time_columns, time_mask
 from gridmap.access import Principal
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
+from gridmap.model import layer_schema
 from gridmap.storage import AllOf, BBox, Cmp, Prefix, Store
+from gridmap.storage.cql import CqlFilter, parse_filter
+from layers.catalog import LayerDef
 
-__all__ = ["AREA_COLUMN", "Page", "area_where", "collection_facts", "page_members", "read_page"]
+__all__ = [
+    "AREA_COLUMN",
+    "Page",
+    "area_where",
+    "collection_facts",
+    "layer_filter",
+    "page_members",
+    "read_page",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +61,7 @@ def read_page(
     limit: int,
     offset: int,
     where: dict[str, Any] | None = None,
+    cql: CqlFilter | None = None,
 ) -> Page:
     """Read one page of *schema*'s features, ordered by id.
 
@@ -69,19 +82,48 @@ def read_page(
         timed = _time_where(schema, when)
         if timed is not None:
             both = {**(where or {}), **timed}
-            matched = store.count(schema.name, bbox=bbox, where=both)
+            matched = store.count(schema.name, bbox=bbox, where=both, cql=cql)
             if offset >= matched:
                 return Page(store.read(schema.name, limit=0), matched, offset, limit)
-            frame = store.read(schema.name, bbox=bbox, where=both, limit=limit, offset=offset)
+            frame = store.read(
+                schema.name, bbox=bbox, where=both, limit=limit, offset=offset, cql=cql
+            )
             return Page(frame, matched, offset, limit)
-        rows = store.read(schema.name, bbox=bbox, where=where)
+        rows = store.read(schema.name, bbox=bbox, where=where, cql=cql)
         rows = rows.loc[time_mask(rows, schema, when)]
         return Page(rows.iloc[offset : offset + limit], len(rows), offset, limit)
-    matched = store.count(schema.name, bbox=bbox, where=where)
+    matched = store.count(schema.name, bbox=bbox, where=where, cql=cql)
     if offset >= matched:
         return Page(store.read(schema.name, limit=0), matched, offset, limit)
-    frame = store.read(schema.name, bbox=bbox, where=where, limit=limit, offset=offset)
+    frame = store.read(schema.name, bbox=bbox, where=where, limit=limit, offset=offset, cql=cql)
     return Page(frame, matched, offset, limit)
+
+
+def layer_filter(
+    ldef: LayerDef, text: str | None, lang: str | None, crs: str | None
+) -> CqlFilter | None:
+    """The checked CQL2 filter of a request (``None`` without ``filter``).
+
+    Only the layer's queryables (never personal fields), ``id`` and
+    ``geometry`` may be used; geometry literals are CRS84.
+
+    Examples
+    --------
+    >>> from layers.catalog import CATALOG
+    >>> layer_filter(CATALOG["buildings"], "floors > 3", None, None).properties
+    frozenset({'floors'})
+    """
+    if text is None:
+        if lang is not None or crs is not None:
+            raise BadInput("filter-lang and filter-crs need a filter", field="filter")
+        return None
+    check_crs(crs, field="filter-crs")
+    schema = layer_schema(ldef.name)
+    types = {c.name: c.type for c in schema.columns if c.name in ldef.queryables}
+    types["id"] = "int"
+    if schema.geometry_type:
+        types["geometry"] = "geometry"
+    return parse_filter(text, lang, properties=types)
 
 
 #: The column holding a row's grid-level code, for area scoping.

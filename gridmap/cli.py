@@ -698,9 +698,119 @@ def kpis_cmd(
     out.print(table)
 
 
+# -- patrol (issue 9) -------------------------------------------------------------
+patrol_app = typer.Typer(help="Patrol routes and coverage (巡查).", no_args_is_help=True)
+app.add_typer(patrol_app, name="patrol")
+
+
+@patrol_app.command("plan")
+def patrol_plan(
+    grid: Annotated[str, typer.Option("--grid", help="15-digit grid code.")],
+    mode: Annotated[str, typer.Option("--mode", help="streets, points or mixed.")] = "streets",
+    budget_min: Annotated[float, typer.Option("--budget-min", help="Shift minutes.")] = 240.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the route (.gpx or .geojson).")
+    ] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Plan a grid's patrol route (规划巡查路线) and print its turn-by-turn steps."""
+    import json as _json
+
+    from gridmap.patrol.service import RouteRequest, plan_route, route_gpx
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            req = RouteRequest.from_json({"grid": grid, "mode": mode, "budget_min": budget_min})
+            feature = plan_route(store, req)
+        finally:
+            store.close()
+        props = feature["properties"]
+        console.print(
+            f"route {grid} ({mode}): {props['length_m']:.0f} m, {props['duration_min']:.0f} min"
+        )
+        for i, step in enumerate(props.get("steps", [])[:40], start=1):
+            console.print(f"{i:>3}. {step['zh']} / {step['en']}")
+        if out is not None:
+            suffix = out.suffix.lower()
+            if suffix == ".gpx":
+                out.write_text(route_gpx(feature, name=f"{grid} {mode}"), encoding="utf-8")
+            elif suffix in (".geojson", ".json"):
+                out.write_text(_json.dumps(feature, ensure_ascii=False), encoding="utf-8")
+            else:
+                console.print("[bold red]error:[/] --out must end in .gpx or .geojson")
+                raise typer.Exit(2)
+            console.print(f"wrote {out}")
+
+
 def main() -> None:
     """Entry point for ``python -m gridmap``."""
     app(prog_name="gridmap")
+
+
+# -- batch analytics and the Parquet lake (issue 11) -----------------------------
+batch_app = typer.Typer(help="Batch analytics at scale (批量分析).", no_args_is_help=True)
+app.add_typer(batch_app, name="batch")
+
+
+@export_app.command("lake")
+def export_lake_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Lake directory (created if needed).")],
+    layers: Annotated[
+        str, typer.Option("--layers", help="Comma-separated layers to export.")
+    ] = "events,grids,admin_units",
+    chunk_rows: Annotated[int, typer.Option("--chunk-rows", help="Rows per chunk.")] = 50_000,
+    database_url: DbOpt = None,
+) -> None:
+    """Export layers to Hive-partitioned GeoParquet (month=YYYY-MM/county=NNNNNN) (导出数据湖)."""
+    from gridmap.batch.lake import export_lake
+
+    names = [n.strip() for n in layers.split(",") if n.strip()]
+    with _errors():
+        store = _open(database_url)
+        try:
+            with _progress() as progress:
+                summary = export_lake(
+                    store, out_dir, layers=names, chunk_rows=chunk_rows, progress=progress
+                )
+        finally:
+            store.close()
+    for layer, rows in summary.rows.items():
+        out.print(f"{layer}: {rows} rows in {summary.files[layer]} files under {out_dir / layer}")
+
+
+@batch_app.command("run")
+def batch_run_cmd(
+    lake: Annotated[Path, typer.Option("--lake", help="Lake directory (gridmap export lake).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for the result tables.")],
+    engine: Annotated[str, typer.Option("--engine", help="single, dask or duckdb.")] = "single",
+    resolution: Annotated[int, typer.Option("--resolution", help="H3 resolution 7–11.")] = 9,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            envvar="GRIDMAP_DASK_SCHEDULER",
+            help="Dask scheduler address (default: a local cluster).",
+        ),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Local Dask workers.")] = 2,
+) -> None:
+    """Assignment, H3 heat map, KPI roll-ups and hot spots over a lake; results as Parquet."""
+    from gridmap.batch import run_batch
+    from gridmap.errors import BadInput
+
+    options: dict[str, object] = {"resolution": resolution}
+    if engine == "dask":
+        options.update(scheduler=scheduler, n_workers=workers)
+    with _errors():
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInput(f"cannot write to {out_dir}: {exc.strerror}", field="out") from None
+        result = run_batch(str(lake), engine=engine, **options)
+        for name in ("grid_counts", "heat", "kpis_grid", "kpis_town", "hotspots"):
+            getattr(result, name).to_parquet(out_dir / f"{name}.parquet", index=False)
+    out.print(f"{result.events} events → {len(result.heat)} H3 cells; tables in {out_dir}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,6 +43,7 @@ from scipy.signal import fftconvolve
 
 from gridmap.access import Principal
 from gridmap.errors import BadInput
+from gridmap.events.intake import CHANNELS
 from gridmap.events.workflow import OPEN_STATES
 from gridmap.model import EVENT_CATEGORIES, EVENT_STATUSES
 from gridmap.projection import WGS84, local_crs
@@ -74,6 +75,7 @@ __all__ = [
     "protect_small_counts",
     "read_event_points",
     "read_population_points",
+    "scope_prefixes",
 ]
 
 #: H3 resolutions served: 7 (≈5 km² cells) to 11 (≈2,150 m² cells).
@@ -221,7 +223,8 @@ def h3_index(gdf: gpd.GeoDataFrame, resolution: int) -> pd.Series:
     arr = np.asarray(geom.values)
     pts = np.where(shapely.get_type_id(arr) == 0, arr, shapely.point_on_surface(arr))
     cells = latlng_to_cells(shapely.get_x(pts), shapely.get_y(pts), resolution)
-    names = np.where(cells == 0, None, cell_strings(cells))
+    names = cell_strings(cells)
+    names[cells == 0] = None
     return pd.Series(names, index=gdf.index, name="h3", dtype=object)
 
 
@@ -257,17 +260,21 @@ def bin_counts(
     """
     cells = latlng_to_cells(points["lon"].to_numpy(), points["lat"].to_numpy(), resolution)
     keep = cells != 0
-    frame = pd.DataFrame({"cell": cells[keep]})
+    # Hash-factorize the cell ids, then count with bincount: no sort of all points.
+    codes, uniques = pd.factorize(cells[keep])
+    counts = np.bincount(codes, minlength=len(uniques))
+    opened: np.ndarray
     if "status" in points:
-        frame["open"] = points["status"].isin(list(open_states)).to_numpy()[keep]
+        is_open = points["status"].isin(list(open_states)).to_numpy()[keep]
+        opened = np.bincount(codes, weights=is_open, minlength=len(uniques))
     else:
-        frame["open"] = False
-    grouped = frame.groupby("cell", sort=True)["open"].agg(["size", "sum"])
+        opened = np.zeros(len(uniques))
+    order = np.argsort(np.asarray(uniques, dtype="uint64"), kind="stable")
     out = pd.DataFrame(
         {
-            "h3": cell_strings(grouped.index.to_numpy()),
-            "count": grouped["size"].to_numpy(dtype="int64"),
-            "open": grouped["sum"].to_numpy(dtype="int64"),
+            "h3": cell_strings(np.asarray(uniques, dtype="uint64")[order]),
+            "count": counts[order].astype("int64"),
+            "open": opened[order].astype("int64"),
         }
     )
     if "status" not in points:
@@ -315,9 +322,7 @@ def population_per_cell(points: pd.DataFrame, resolution: int) -> pd.DataFrame:
         {
             "cell": cells,
             "residents": pd.to_numeric(points["residents"], errors="coerce").fillna(0).to_numpy(),
-            "households": pd.to_numeric(points["households"], errors="coerce")
-            .fillna(0)
-            .to_numpy(),
+            "households": pd.to_numeric(points["households"], errors="coerce").fillna(0).to_numpy(),
         }
     )
     frame = frame[frame["cell"] != 0]
@@ -438,9 +443,10 @@ def protect_small_counts(
         )
         merged = merged.rename_geometry(cells.geometry.name)
     out = pd.concat([big, merged], ignore_index=True)
-    out = out[[c for c in [*cells.columns, "merged"] if c in out.columns]]
+    out = pd.DataFrame(out[[c for c in [*cells.columns, "merged"] if c in out.columns]])
     if isinstance(cells, gpd.GeoDataFrame):
-        return gpd.GeoDataFrame(out, geometry=cells.geometry.name, crs=cells.crs)
+        geo: pd.DataFrame = gpd.GeoDataFrame(out, geometry=cells.geometry.name, crs=cells.crs)
+        return geo
     return out
 
 
@@ -530,12 +536,14 @@ def kde_bandwidth(
         (np.average((x - mx) ** 2, weights=w) + np.average((y - my) ** 2, weights=w)) / 2.0
     )
     if rule == "silverman":
-        iqr = (np.subtract(*np.percentile(x, [75, 25])) + np.subtract(*np.percentile(y, [75, 25])))
+        iqr = np.subtract(*np.percentile(x, [75, 25])) + np.subtract(*np.percentile(y, [75, 25]))
         robust = (iqr / 2.0) / 1.349
         sigma = min(sigma, robust) if robust > 0 else sigma
     h = sigma * n ** (-1.0 / 6.0)
     if not h > 0:
-        raise BadInput("the events all lie at one place: give a bandwidth in metres", "bandwidth")
+        raise BadInput(
+            "the events all lie at one place: give a bandwidth in metres", field="bandwidth"
+        )
     return float(h)
 
 
@@ -609,7 +617,7 @@ def kde_surface(
     else:
         h = float(bandwidth)
         if not (math.isfinite(h) and h > 0):
-            raise BadInput(f"bandwidth must be positive metres, got {bandwidth}", "bandwidth")
+            raise BadInput(f"bandwidth must be positive metres, got {bandwidth}", field="bandwidth")
     cell = float(cell_m) if cell_m is not None else max(5.0, h / 5.0)
     if not (math.isfinite(cell) and cell > 0):
         raise BadInput(f"cell_m must be positive metres, got {cell_m}", field="cell_m")
@@ -622,7 +630,7 @@ def kde_surface(
     nx, ny = int(math.ceil((x1 - x0) / cell)) + 1, int(math.ceil((y1 - y0) / cell)) + 1
     if nx * ny > max_cells:
         raise BadInput(
-            f"the density raster would have {nx * ny:,} cells; use a larger cell_m", "cell_m"
+            f"the density raster would have {nx * ny:,} cells; use a larger cell_m", field="cell_m"
         )
     xe = x0 + cell * np.arange(nx + 1) - cell / 2
     ye = y0 + cell * np.arange(ny + 1) - cell / 2
@@ -666,7 +674,11 @@ def grid_counts(
     [[2.0, 2.0], [1.0, nan]]
     """
     codes = grids["code"].astype("string")
-    ev_codes = events["grid_code"].astype("string") if len(events) else pd.Series([], "string")
+    ev_codes = (
+        events["grid_code"].astype("string")
+        if len(events)
+        else pd.Series(np.array([], dtype=object), dtype="string")
+    )
     count = ev_codes.value_counts()
     status = events["status"] if "status" in events else pd.Series(None, index=events.index)
     opened = ev_codes[status.isin(list(open_states)).to_numpy()].value_counts()
@@ -674,7 +686,8 @@ def grid_counts(
     out["count"] = codes.map(count).fillna(0).astype("int64").to_numpy()
     out["open"] = codes.map(opened).fillna(0).astype("int64").to_numpy()
     for rate, column in RATES.items():
-        denominator = pd.to_numeric(grids.get(column), errors="coerce").astype("float64")
+        raw = grids[column] if column in grids else pd.Series(np.nan, index=grids.index)
+        denominator = pd.to_numeric(raw, errors="coerce").astype("float64")
         with np.errstate(divide="ignore", invalid="ignore"):
             out[rate] = np.where(denominator > 0, out["count"] / denominator * 1000.0, np.nan)
     return out
@@ -772,10 +785,15 @@ class EventQuery:
             )
         if self.status is not None and self.status not in {*EVENT_STATUSES, "merged"}:
             raise BadInput(f"unknown status {self.status[:40]!r}", field="status")
+        if self.channel is not None and self.channel not in CHANNELS:
+            known = ", ".join(CHANNELS)
+            raise BadInput(
+                f"unknown channel {self.channel[:40]!r}; one of: {known}", field="channel"
+            )
         if self.area is not None and not (
             self.area.isascii() and self.area.isdigit() and len(self.area) in (6, 9, 12, 15)
         ):
-            raise BadInput("area must be an admin unit or grid code of 6–15 digits", "area")
+            raise BadInput("area must be an admin unit or grid code of 6–15 digits", field="area")
         for name in ("start", "end"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
@@ -789,8 +807,17 @@ class EventQuery:
         return None if self.category is None else (self.category,)
 
 
-def _area_prefixes(principal: Principal, area: str | None) -> tuple[str, ...]:
-    """Code prefixes a query may read: the principal's areas narrowed to *area*."""
+def scope_prefixes(principal: Principal, area: str | None) -> tuple[str, ...]:
+    """Code prefixes a query may read: the principal's areas narrowed to *area*.
+
+    Examples
+    --------
+    >>> p = Principal("li", "community_staff", ("990100001001",))
+    >>> scope_prefixes(p, "990100001001003"), scope_prefixes(p, "990100002")
+    (('990100001001003',), ())
+    >>> scope_prefixes(p, "990100001")
+    ('990100001001',)
+    """
     mine = tuple(principal.areas)
     if area is None:
         return mine
@@ -849,7 +876,7 @@ def read_event_points(store: Store, query: EventQuery, *, principal: Principal) 
     ['lon', 'lat', 'status', 'grid_code', 'reported_at']
     """
     columns = ["lon", "lat", "status", "grid_code", "reported_at"]
-    prefixes = _area_prefixes(principal, query.area)
+    prefixes = scope_prefixes(principal, query.area)
     if not prefixes:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
     where: dict[str, Any] = {"grid_code": Prefix(prefixes)}
@@ -894,7 +921,7 @@ def read_population_points(
     True
     """
     columns = ["lon", "lat", "residents", "households"]
-    prefixes = _area_prefixes(principal, query.area)
+    prefixes = scope_prefixes(principal, query.area)
     if not prefixes:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
     select = (

@@ -1,6 +1,6 @@
 """Hot spots of events: Getis-Ord Gi* on H3 cells, emerging hot spots, key areas for patrols.
 
-**Gi\\*** (:func:`hot_spots`): each H3 cell's count is compared with the
+**Gi*** (:func:`hot_spots`): each H3 cell's count is compared with the
 counts of its k-ring neighbours (binary contiguity weights, the cell itself
 included — the "star"), using ``esda.G_Local``. Inference is by conditional
 permutation: the cell's count is held and the others are shuffled
@@ -12,12 +12,12 @@ permutation: the cell's count is held and the others are shuffled
   of them reach the floor — for a town's hundreds of cells that needs
   hundreds of thousands of permutations;
 - ``p_z`` (default): the two-sided normal p-value of ``z_sim``, the observed
-  Gi\\* standardized by the mean and standard deviation of its permutation
+  Gi* standardized by the mean and standard deviation of its permutation
   distribution. It is continuous, so the false-discovery-rate step works at
   any size. Where the permutation distribution has no spread (every other
-  cell holds the same count) the analytical z of Gi\\* stands in.
+  cell holds the same count) the analytical z of Gi* stands in.
 
-Conditional permutation holds a cell's own count fixed, so Gi\\* flags a
+Conditional permutation holds a cell's own count fixed, so Gi* flags a
 cell whose *neighbourhood* is high: a lone busy cell among ordinary ones is
 not a hot spot, a cluster spanning a few cells is.
 
@@ -27,8 +27,8 @@ its z is positive and it passes at α = 0.01, ``hot_95`` at 0.05,
 ``hot_90`` at 0.10, likewise ``cold_*``; otherwise ``none``.
 
 **Emerging hot spots** (:func:`emerging_hot_spots`) split a period into
-equal time windows, run Gi\\* in each, and apply a simplified rule built on
-the Mann-Kendall trend test of each cell's Gi\\* z-scores (α_trend = 0.10,
+equal time windows, run Gi* in each, and apply a simplified rule built on
+the Mann-Kendall trend test of each cell's Gi* z-scores (α_trend = 0.10,
 since four windows can reach p ≈ 0.09 at best). With *T* windows, *H* the
 windows in which the cell is a hot spot (90 % or more), and *last* the final one:
 
@@ -65,7 +65,6 @@ from gridmap.errors import BadInput
 from gridmap.heat import (
     DEFAULT_MIN_COUNT,
     EventQuery,
-    _area_prefixes,
     bin_counts,
     cell_polygons,
     cell_strings,
@@ -73,6 +72,7 @@ from gridmap.heat import (
     latlng_to_cells,
     needs_protection,
     read_event_points,
+    scope_prefixes,
 )
 from gridmap.projection import WGS84
 from gridmap.storage import Prefix, Store
@@ -207,7 +207,7 @@ def hot_spots(
     p_value: str = "p_z",
     fdr: bool = True,
 ) -> pd.DataFrame:
-    """Getis-Ord Gi\\* hot and cold spots of counts on H3 cells.
+    """Getis-Ord Gi* hot and cold spots of counts on H3 cells.
 
     Parameters
     ----------
@@ -229,7 +229,7 @@ def hot_spots(
     Returns
     -------
     pandas.DataFrame
-        Indexed like *counts*: ``count``, ``gi_z`` (analytical z of Gi\\*),
+        Indexed like *counts*: ``count``, ``gi_z`` (analytical z of Gi*),
         ``z_sim``, ``p_sim``, ``p_z``, ``class`` (one of :data:`CLASSES`).
 
     Examples
@@ -245,7 +245,9 @@ def hot_spots(
     if p_value not in ("p_z", "p_sim"):
         raise BadInput("p_value must be 'p_z' or 'p_sim'", field="p_value")
     if int(permutations) < 99:
-        raise BadInput(f"permutations must be at least 99, got {permutations}", "permutations")
+        raise BadInput(
+            f"permutations must be at least 99, got {permutations}", field="permutations"
+        )
     cells = [str(c) for c in counts.index]
     y = pd.to_numeric(counts, errors="coerce").fillna(0).to_numpy("float64")
     columns = ["count", "gi_z", "z_sim", "p_sim", "p_z", "class"]
@@ -573,7 +575,7 @@ def hotspot_cells(
     resolution = check_resolution(resolution)
     points = read_event_points(store, query, principal=principal)
     counts = bin_counts(points, resolution).set_index("h3")["count"]
-    prefixes = _area_prefixes(principal, query.area)
+    prefixes = scope_prefixes(principal, query.area)
     grids = store.read("grids", where={"code": Prefix(prefixes)}) if prefixes else None
     region = np.array([], dtype=object)
     if isinstance(grids, gpd.GeoDataFrame) and len(grids):

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api import ogc
 from api.deps import RoleDep, SettingsDep, StoreDep
 from api.geojson import feature_collection, feature_document
-from api.items import area_where, collection_facts, page_members, read_page
+from api.items import area_where, collection_facts, layer_filter, page_members, read_page
 from api.openapi import api_document
 from api.params import CRS84, check_crs, clamp_limit, parse_bbox, parse_item_id, query_guard
 from api.security import CallerPrincipal
@@ -31,7 +31,24 @@ router = APIRouter(tags=["OGC API Features"])
 
 _PLAIN = [Depends(query_guard(["f"]))]
 _ONE = [Depends(query_guard(["f", "crs"]))]
-_ITEMS = [Depends(query_guard(["f", "bbox", "bbox-crs", "crs", "datetime", "limit", "offset"]))]
+_ITEMS = [
+    Depends(
+        query_guard(
+            [
+                "f",
+                "bbox",
+                "bbox-crs",
+                "crs",
+                "datetime",
+                "limit",
+                "offset",
+                "filter",
+                "filter-lang",
+                "filter-crs",
+            ]
+        )
+    )
+]
 
 Format = Annotated[
     Literal["json"] | None, Query(description="Output format (only JSON is offered).")
@@ -157,6 +174,22 @@ def items(
         str | None,
         Query(alias="bbox-crs", description="CRS of `bbox`; only CRS84.", examples=[CRS84]),
     ] = None,
+    filter: Annotated[
+        str | None,
+        Query(
+            description="CQL2 filter (OGC API Features Part 3) over the queryables, "
+            "e.g. `floors > 3 AND S_INTERSECTS(geometry, BBOX(24.93,60.16,24.96,60.18))`.",
+            max_length=50_000,
+        ),
+    ] = None,
+    filter_lang: Annotated[
+        Literal["cql2-text", "cql2-json"] | None,
+        Query(alias="filter-lang", description="Language of `filter` (default cql2-text)."),
+    ] = None,
+    filter_crs: Annotated[
+        str | None,
+        Query(alias="filter-crs", description="CRS of geometry literals; only CRS84."),
+    ] = None,
     crs: Crs = None,
     f: GeoFormat = None,
 ) -> Response:
@@ -168,6 +201,7 @@ def items(
     ldef = ogc.collection(layer, role)
     check_crs(crs, field="crs")
     check_crs(bbox_crs, field="bbox-crs")
+    cql = layer_filter(ldef, filter, filter_lang, filter_crs)
     with store.scoped(caller.areas):
         page = read_page(
             store,
@@ -177,6 +211,7 @@ def items(
             limit=clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit),
             offset=offset,
             where=area_where(ldef.name, caller),
+            cql=cql,
         )
     members = page_members(page, request.url, f"{_base(request)}/collections/{ldef.name}")
     props = ogc.properties(ldef, role)

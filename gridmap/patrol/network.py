@@ -167,7 +167,10 @@ class StreetNetwork:
 
     def path_coords(self, nodes: Sequence[int]) -> FloatArray:
         """Metric coordinates of a node path (shortest parallel edges)."""
-        parts = [self.oriented(a, b, self.best_edge(a, b)) for a, b in zip(nodes, nodes[1:])]
+        parts = [
+            self.oriented(a, b, self.best_edge(a, b))
+            for a, b in zip(nodes, nodes[1:], strict=False)
+        ]
         return _concat(parts, self.xy(nodes[:1]))
 
     def to_wgs84(self, coords: FloatArray) -> FloatArray:
@@ -224,6 +227,10 @@ def street_name(name: Any, *, connector: bool = False, lang: str = "zh") -> str:
     if name is None or (isinstance(name, float) and np.isnan(name)) or name is pd.NA or not name:
         return _UNNAMED[0] if lang == "zh" else _UNNAMED[1]
     return str(name)
+
+
+def _to(geom: shapely.Geometry, t: pyproj.Transformer) -> shapely.Geometry:
+    return shapely.transform(geom, t.transform, interleaved=False)  # type: ignore[arg-type]
 
 
 def _select(roads: gpd.GeoDataFrame, mode: NetworkMode) -> gpd.GeoDataFrame:
@@ -286,7 +293,7 @@ def street_network(
     >>> import geopandas as gpd, shapely
     >>> roads = gpd.GeoDataFrame(
     ...     {"name": ["A", "B"], "walkable": [True, True]},
-    ...     geometry=[shapely.LineString([(24.94, 60.17), (24.95, 60.17)]),
+    ...     geometry=[shapely.LineString([(24.94, 60.17), (24.945, 60.17), (24.95, 60.17)]),
     ...               shapely.LineString([(24.945, 60.17), (24.945, 60.175)])], crs=4326)
     >>> net = street_network(roads)
     >>> net.graph.number_of_nodes(), net.graph.number_of_edges()
@@ -303,13 +310,9 @@ def street_network(
         raise BadInput(f"no {mode} roads to build a network from", field="roads")
     to_m = pyproj.Transformer.from_crs(4326, metric_crs, always_xy=True)
     metric = roads.to_crs(metric_crs)
-    area_m = shapely.transform(area, to_m.transform, interleaved=False) if area is not None else None
+    area_m = _to(area, to_m) if area is not None else None
     req = required_area if required_area is not None else area
-    req_m = (
-        shapely.buffer(shapely.transform(req, to_m.transform, interleaved=False), tolerance_m)
-        if req is not None
-        else None
-    )
+    req_m = shapely.buffer(_to(req, to_m), tolerance_m) if req is not None else None
     geoms = metric.geometry.values
     if area_m is not None:
         clip = shapely.buffer(area_m, margin_m)

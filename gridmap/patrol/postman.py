@@ -159,7 +159,7 @@ def postman_route(
     --------
     >>> import geopandas as gpd, shapely
     >>> roads = gpd.GeoDataFrame({"name": ["A", "B"]}, crs=4326, geometry=[
-    ...     shapely.LineString([(24.94, 60.17), (24.95, 60.17)]),
+    ...     shapely.LineString([(24.94, 60.17), (24.945, 60.17), (24.95, 60.17)]),
     ...     shapely.LineString([(24.945, 60.17), (24.945, 60.175)])])
     >>> from gridmap.patrol.network import street_network
     >>> route = postman_route(street_network(roads))
@@ -167,7 +167,9 @@ def postman_route(
     (True, True)
     """
     if method not in ("blossom", "networkx"):
-        raise BadInput(f"matching method must be blossom or networkx, got {method!r}", field="method")
+        raise BadInput(
+            f"matching method must be blossom or networkx, got {method!r}", field="method"
+        )
     g = net.graph
     req = list(required) if required is not None else net.required_edges
     if not req:
@@ -346,8 +348,17 @@ def turn_steps(net: StreetNetwork, edges: Sequence[EdgeKey]) -> list[Step]:
         else:
             if current is not None:
                 steps.append(_step(current))
-            turn = "depart" if prev_heading is None else _turn(prev_heading, _heading(coords, at_end=False))
-            current = {"street": label, "street_en": label_en, "turn": turn, "distance": d["length"]}
+            turn = (
+                "depart"
+                if prev_heading is None
+                else _turn(prev_heading, _heading(coords, at_end=False))
+            )
+            current = {
+                "street": label,
+                "street_en": label_en,
+                "turn": turn,
+                "distance": d["length"],
+            }
         prev_heading = _heading(coords, at_end=True)
     if current is not None:
         steps.append(_step(current))

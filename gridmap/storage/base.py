@@ -8,10 +8,11 @@ Every storage test runs against both (``tests/gridmap/storage``).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import geopandas as gpd
 import numpy as np
@@ -21,6 +22,9 @@ import shapely
 
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
+
+if TYPE_CHECKING:
+    from gridmap.storage.cql import CqlFilter
 
 __all__ = [
     "ARROW_TYPES",
@@ -32,8 +36,14 @@ __all__ = [
     "check_writable",
     "prepare_frame",
     "source_keys",
+    "tile_bounds",
     "to_arrow",
 ]
+
+#: Half the width of the Web Mercator square (EPSG:3857), metres.
+MERCATOR_HALF = 20037508.342789244
+#: Deepest zoom level of WebMercatorQuad served.
+MAX_ZOOM = 24
 
 #: (minx, miny, maxx, maxy) in WGS84 degrees.
 BBox = tuple[float, float, float, float]
@@ -103,12 +113,40 @@ class Store(Protocol):
         ids: Sequence[int] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        cql: CqlFilter | None = None,
     ) -> gpd.GeoDataFrame | pd.DataFrame:
-        """Rows of *layer* ordered by ``id``, filtered by bbox (intersects) and equality."""
+        """Rows of *layer* ordered by ``id``, filtered by bbox (intersects), equality and CQL2."""
         ...
 
-    def count(self, layer: str, *, bbox: BBox | None = None, where: Where | None = None) -> int:
+    def count(
+        self,
+        layer: str,
+        *,
+        bbox: BBox | None = None,
+        where: Where | None = None,
+        cql: CqlFilter | None = None,
+    ) -> int:
         """Number of rows :meth:`read` would return without limit."""
+        ...
+
+    def tile(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        where: Where | None = None,
+        cql: CqlFilter | None = None,
+        properties: Sequence[str] = (),
+        extent: int = 4096,
+        buffer: int = 64,
+    ) -> bytes:
+        """A Mapbox Vector Tile (WebMercatorQuad z/x/y) of *layer*; ``b""`` when empty.
+
+        The tile layer is named after *layer*; feature ids are the row ids and
+        only *properties* (columns of the layer) are written.
+        """
         ...
 
     def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
@@ -203,6 +241,66 @@ def check_bbox(bbox: Sequence[float] | None) -> BBox | None:
     if minx > maxx or miny > maxy:
         raise BadInput("bbox minimum is greater than its maximum", field="bbox")
     return (minx, miny, maxx, maxy)
+
+
+def tile_bounds(z: int, x: int, y: int) -> tuple[BBox, BBox]:
+    """Web Mercator (EPSG:3857) and WGS84 bounds of WebMercatorQuad tile z/x/y.
+
+    Raises ``BadInput`` for a tile outside the tile matrix.
+
+    Examples
+    --------
+    >>> merc, wgs = tile_bounds(0, 0, 0)
+    >>> wgs[0], round(wgs[3], 4)
+    (-180.0, 85.0511)
+    """
+    if not (0 <= z <= MAX_ZOOM) or not (0 <= x < 2**z and 0 <= y < 2**z):
+        raise BadInput(f"tile {z}/{x}/{y} is outside the WebMercatorQuad tile matrix", field="tile")
+    size = 2 * MERCATOR_HALF / 2**z
+    minx = -MERCATOR_HALF + x * size
+    maxy = MERCATOR_HALF - y * size
+    merc = (minx, maxy - size, minx + size, maxy)
+
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / 2**z))))
+
+    wgs = (x / 2**z * 360.0 - 180.0, lat(y + 1), (x + 1) / 2**z * 360.0 - 180.0, lat(y))
+    return merc, wgs
+
+
+def tile_filter_box(z: int, x: int, y: int, extent: int, buffer: int) -> tuple[BBox, BBox]:
+    """Web Mercator and WGS84 boxes of the tile grown by *buffer* (tile units), in the world.
+
+    Examples
+    --------
+    >>> merc, wgs = tile_filter_box(1, 0, 0, 4096, 0)
+    >>> merc[0] == -MERCATOR_HALF, wgs[2]
+    (True, 0.0)
+    """
+    merc, _ = tile_bounds(z, x, y)
+    pad = (merc[2] - merc[0]) * buffer / extent
+    x0, y0 = max(-MERCATOR_HALF, merc[0] - pad), max(-MERCATOR_HALF, merc[1] - pad)
+    x1, y1 = min(MERCATOR_HALF, merc[2] + pad), min(MERCATOR_HALF, merc[3] + pad)
+
+    def lon(mx: float) -> float:
+        return mx / MERCATOR_HALF * 180.0
+
+    def lat(my: float) -> float:
+        return math.degrees(2 * math.atan(math.exp(my / MERCATOR_HALF * math.pi)) - math.pi / 2)
+
+    return (x0, y0, x1, y1), (lon(x0), lat(y0), lon(x1), lat(y1))
+
+
+def tile_columns(schema: LayerSchema, properties: Sequence[str]) -> list[tuple[str, str]]:
+    """(column, type) of the tile properties; unknown names are refused."""
+    out = []
+    for name in properties:
+        if name == "id":
+            continue
+        if name not in schema.column_names:
+            raise BadInput(f"unknown property {name!r} for layer {schema.name!r}", field=name)
+        out.append((name, schema.column(name).type))
+    return out
 
 
 def check_paging(limit: int | None, offset: int) -> None:

@@ -41,8 +41,11 @@ from gridmap.storage.base import (
     prepare_frame,
     prepare_update,
     source_keys,
+    tile_columns,
+    tile_filter_box,
     to_arrow,
 )
+from gridmap.storage.cql import CqlFilter, filter_sql
 
 __all__ = ["PostGISStore"]
 
@@ -389,11 +392,12 @@ class PostGISStore:
         ids: Sequence[int] | None = None,
         limit: int | None = None,
         offset: int = 0,
+        cql: CqlFilter | None = None,
     ) -> gpd.GeoDataFrame | pd.DataFrame:
-        """Rows ordered by id, filtered by bbox (intersects), ids and equality filters."""
+        """Rows ordered by id, filtered by bbox (intersects), ids, equality and CQL2 filters."""
         schema = layer_schema(layer)
         check_paging(limit, offset)
-        clause, params = self._where(schema, where, ids, bbox)
+        clause, params = self._where(schema, where, ids, bbox, cql)
         cols = ["id", *schema.column_names]
         select = [quote(c) for c in cols]
         if schema.geometry_type:
@@ -408,15 +412,56 @@ class PostGISStore:
             rows = conn.execute(query.encode(), params).fetchall()  # type: ignore[call-overload]
         return frame_from_rows(schema, cols, rows)
 
-    def count(self, layer: str, *, bbox: BBox | None = None, where: Where | None = None) -> int:
+    def count(
+        self,
+        layer: str,
+        *,
+        bbox: BBox | None = None,
+        where: Where | None = None,
+        cql: CqlFilter | None = None,
+    ) -> int:
         """Number of matching rows."""
         schema = layer_schema(layer)
-        clause, params = self._where(schema, where, None, bbox)
+        clause, params = self._where(schema, where, None, bbox, cql)
         with self._conn() as conn:
             row = conn.execute(
                 f"SELECT count(*) FROM {schema.name}{clause}".encode(), params
             ).fetchone()  # type: ignore[call-overload]
         return int(row[0]) if row else 0
+
+    def tile(
+        self,
+        layer: str,
+        z: int,
+        x: int,
+        y: int,
+        *,
+        where: Where | None = None,
+        cql: CqlFilter | None = None,
+        properties: Sequence[str] = (),
+        extent: int = 4096,
+        buffer: int = 64,
+    ) -> bytes:
+        """A Mapbox Vector Tile of *layer* (``ST_AsMVT``/``ST_AsMVTGeom``); ``b""`` if empty."""
+        schema = layer_schema(layer)
+        if not schema.geometry_type:
+            raise BadInput(f"layer {layer!r} has no geometry", field="layer")
+        _, box = tile_filter_box(z, x, y, extent, buffer)
+        clause, params = self._where(schema, where, None, box, cql, alias="t")
+        cols = ["t.id AS id"] + [
+            f"{_tile_value(quote(c), ctype)} AS {quote(c)}"
+            for c, ctype in tile_columns(schema, properties)
+        ]
+        query = (
+            "SELECT ST_AsMVT(q, %s, %s, 'geom', 'id') FROM ("
+            f"SELECT {', '.join(cols)}, ST_AsMVTGeom(ST_Transform(t.geometry, 3857), "
+            "ST_TileEnvelope(%s, %s, %s), %s, %s, true) AS geom "
+            f"FROM {schema.name} t{clause}) q WHERE q.geom IS NOT NULL HAVING count(*) > 0"
+        )
+        args = [schema.name, int(extent), int(z), int(x), int(y), int(extent), int(buffer), *params]
+        with self._conn() as conn:
+            row = conn.execute(query.encode(), args).fetchone()  # type: ignore[call-overload]
+        return bytes(row[0]) if row and row[0] is not None else b""
 
     def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
         """One row by id; ``NotFound`` if there is none."""
@@ -467,7 +512,14 @@ class PostGISStore:
         self._pool.close()
 
     def _where(
-        self, schema: LayerSchema, where: Where | None, ids: Sequence[int] | None, bbox: BBox | None
+        self,
+        schema: LayerSchema,
+        where: Where | None,
+        ids: Sequence[int] | None,
+        bbox: BBox | None,
+        cql: CqlFilter | None = None,
+        *,
+        alias: str = "",
     ) -> tuple[str, list[Any]]:
         box = check_bbox(bbox)
         bbox_sql = None
@@ -478,10 +530,31 @@ class PostGISStore:
                 _BBOX_SQL + " AND ST_Intersects(geometry, ST_SetSRID(ST_Envelope(ST_MakeLine("
                 "ST_MakePoint(%s, %s), ST_MakePoint(%s, %s))), 4326))"
             )
-        clause, params = where_sql(schema, dict(where or {}), ids=ids, bbox_sql=bbox_sql, bbox=box)
+            if alias:
+                bbox_sql = bbox_sql.replace("geometry &&", f"{alias}.geometry &&").replace(
+                    "ST_Intersects(geometry", f"ST_Intersects({alias}.geometry"
+                )
+        clause, params = where_sql(
+            schema, dict(where or {}), ids=ids, bbox_sql=bbox_sql, bbox=box, alias=alias
+        )
         if box and bbox_sql:
             params.extend(box)
+        if cql is not None:
+            sql, extra = filter_sql(cql, schema, dialect="postgis", alias=alias)
+            clause = f"{clause} AND {sql}" if clause else f" WHERE {sql}"
+            params.extend(extra)
         return clause, params
+
+
+def _tile_value(col: str, ctype: str) -> str:
+    """A tile property: numbers and booleans as they are, everything else as text."""
+    if ctype in ("text", "int", "float", "bool"):
+        return f"t.{col}"
+    if ctype == "timestamp":
+        return f"to_char(t.{col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+    if ctype == "text[]":
+        return f"array_to_string(t.{col}, ',')"
+    return f"t.{col}::text"
 
 
 def _arrow_chunk(layer: str, frame: pd.DataFrame) -> pa.Table:

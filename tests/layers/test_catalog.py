@@ -35,6 +35,7 @@ DRAWING_ORDER = [
     "key_areas",
     "events",
     "patrol_routes",
+    "patrol_tracks",  # sensitive: drawable, but visible to no role as a collection
 ]
 HEX = re.compile(r"^#[0-9a-f]{6}$")
 

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import morecantile
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.security.conftest import World
 from tests.security.cross_area import PROBES, Probe, assert_no_leak
+
+
+def _tile_context(world: World) -> dict[str, str]:
+    grids = world.store.read("grids", where={"code": world.grid_a})
+    p = grids.geometry.iloc[0].representative_point()
+    tms = morecantile.tms.get("WebMercatorQuad")
+    t, city = tms.tile(p.x, p.y, 15), tms.tile(p.x, p.y, 10)
+    return {
+        "tile_a": f"{t.z}/{t.y}/{t.x}",
+        "tile_city": f"{city.z}/{city.y}/{city.x}",
+        "lon_a": repr(p.x),
+        "lat_a": repr(p.y),
+    }
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.name)
@@ -17,6 +31,7 @@ def test_grid_b_cannot_reach_grid_a(
         "grid_a": world.grid_a,
         "household_a": str(registered[f"household_{world.grid_a}"]),
         "resident_a": str(registered[f"resident_{world.grid_a}_0"]),
+        **_tile_context(world),
         "event_a": str(
             int(
                 world.store.read("events", where={"grid_code": world.grid_a}, limit=1)["id"].iloc[0]

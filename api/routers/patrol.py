@@ -1,0 +1,158 @@
+"""Patrols: planned routes, GPS tracks (sensitive) and measured coverage.
+
+Routes: ``POST /patrol/routes`` (GeoJSON Feature, or GPX with ``?format=gpx``),
+``POST /patrol/tracks`` (JSON or multipart upload), ``GET /patrol/tracks``,
+``GET /patrol/tracks/{id}``, ``GET /patrol/coverage``. The work happens in
+:mod:`gridmap.patrol.service`; tracks are visible only to the worker, the
+coordinators whose area covers the grid, and city administrators (auditors).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import StoreDep
+from api.routers._json import parse_json, read_json
+from api.security import CurrentPrincipal
+from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.patrol import service
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Patrol 巡查"])
+
+_PRIVATE = {"Cache-Control": "no-store"}
+
+
+@router.post("/patrol/routes", summary="Plan a patrol route for a grid 规划巡查路线")
+async def plan_route(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    format: Annotated[Literal["geojson", "gpx"], Query()] = "geojson",
+) -> Response:
+    """Plan a route: ``{"grid": CODE, "mode": "streets"|"points"|"mixed", ...}``."""
+    req = service.RouteRequest.from_json(await read_json(request))
+    feature = service.plan_route(store, req, principal=principal)
+    if format == "gpx":
+        return Response(
+            service.route_gpx(feature, name=f"{req.grid} {req.mode}"),
+            media_type="application/gpx+xml",
+            headers={"Content-Disposition": f'attachment; filename="route-{req.grid}.gpx"'},
+        )
+    return JSONResponse(feature, media_type="application/geo+json")
+
+
+async def _upload(request: Request) -> tuple[bytes, dict[str, Any]]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        form = await request.form()
+        file = form.get("file")
+        if file is None or isinstance(file, str):
+            raise BadInput("multipart upload needs a 'file' part", field="file")
+        data = await file.read()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return data, fields
+    body = await read_json(request) if ctype else parse_json(await request.body())
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object", field="body")
+    track = body.get("track")
+    if isinstance(track, dict | list):
+        data = json.dumps(track).encode("utf-8")
+        body.setdefault("format", "geojson")
+    elif isinstance(track, str):
+        data = track.encode("utf-8")
+    else:
+        raise BadInput("'track' must hold the GPX/CSV text or a GeoJSON object", field="track")
+    return data, {k: v for k, v in body.items() if k != "track"}
+
+
+@router.post("/patrol/tracks", status_code=201, summary="Upload a GPS track 上传巡查轨迹")
+async def upload_track(
+    request: Request, store: StoreDep, principal: CurrentPrincipal
+) -> JSONResponse:
+    """Store a track (GPX, GeoJSON or CSV in any CRS) and report its flags."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "multipart/form-data"):
+        raise UnsupportedFormat("send application/json or multipart/form-data")
+    data, fields = await _upload(request)
+    for name in ("grid", "crs", "format", "worker"):
+        if name in fields and fields[name] is not None and not isinstance(fields[name], str):
+            raise BadInput(f"{name} must be a string", field=name)
+    grid = fields.get("grid")
+    if not isinstance(grid, str) or not grid:
+        raise BadInput("say which grid the track belongs to (grid)", field="grid")
+    track = service.parse_upload(data, format=fields.get("format"), crs=fields.get("crs"))
+    saved = service.save_track(
+        store, track, grid=grid, worker=fields.get("worker"), principal=principal
+    )
+    return JSONResponse(saved, status_code=201, headers=_PRIVATE)
+
+
+def _track_feature(row: Any) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": int(row["id"]),
+        "geometry": {"type": "LineString", "coordinates": list(map(list, row.geometry.coords))}
+        if row.geometry.geom_type == "LineString"
+        else json.loads(json.dumps(row.geometry.__geo_interface__)),
+        "properties": {
+            "worker": row["worker"],
+            "grid_code": row["grid_code"],
+            "started_at": row["started_at"].isoformat(),
+            "ended_at": row["ended_at"].isoformat(),
+            "point_count": int(row["point_count"]),
+            "length_m": float(row["length_m"]),
+            "flags": list(row["flags"] or []),
+        },
+    }
+
+
+@router.get("/patrol/tracks", summary="Tracks the caller may see 巡查轨迹")
+def list_tracks(
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    grid: Annotated[str | None, Query(max_length=15, pattern=r"^\d{6,15}$")] = None,
+    date: Annotated[str | None, Query(max_length=10)] = None,
+    worker: Annotated[str | None, Query(max_length=200)] = None,
+) -> JSONResponse:
+    """GeoJSON FeatureCollection of visible tracks."""
+    rows = service.read_tracks(store, principal, grid=grid, day=date, worker=worker)
+    feats = [_track_feature(r) for _, r in rows.iterrows()]
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": feats},
+        media_type="application/geo+json",
+        headers=_PRIVATE,
+    )
+
+
+@router.get("/patrol/tracks/{track_id}", summary="One track 巡查轨迹")
+def get_track(track_id: int, store: StoreDep, principal: CurrentPrincipal) -> JSONResponse:
+    """One track (404 when absent or not visible to the caller)."""
+    if not 0 < track_id < 2**62:
+        raise BadInput("track id out of range", field="track_id")
+    rows = service.read_tracks(store, principal, track_id=track_id)
+    return JSONResponse(
+        _track_feature(rows.iloc[0]), media_type="application/geo+json", headers=_PRIVATE
+    )
+
+
+@router.get("/patrol/coverage", summary="Measured patrol coverage 巡查覆盖率")
+def coverage(
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    grid: Annotated[str, Query(min_length=15, max_length=15, pattern=r"^\d{15}$")],
+    date: Annotated[str | None, Query(max_length=10)] = None,
+    worker: Annotated[str | None, Query(max_length=200)] = None,
+    accuracy_m: Annotated[float, Query(gt=0, le=1000)] = 20.0,
+    reach_m: Annotated[float, Query(gt=0, le=1000)] = 30.0,
+) -> JSONResponse:
+    """Covered street length and share, households reached, key areas, band."""
+    report = service.coverage_report(
+        store, principal, grid=grid, day=date, worker=worker, accuracy_m=accuracy_m, reach_m=reach_m
+    )
+    return JSONResponse(report, headers=_PRIVATE)

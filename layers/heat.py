@@ -1,0 +1,358 @@
+"""Folium layers of the hazard analysis: heat layer, H3 choropleth, hot-spot classes, periods.
+
+Renderers take data (from :mod:`gridmap.heat` and :mod:`gridmap.hotspots`)
+and return folium objects; they never query a store. Scripts load from the
+local assets (``leaflet-heat.js`` is in :data:`layers.assets.ASSETS`): call
+:func:`hazard_map` or :func:`layers.assets.localize` on the map before rendering.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.colormap import LinearColormap
+from branca.element import MacroElement
+from folium.template import Template
+
+from gridmap.errors import BadInput
+from gridmap.hotspots import CLASS_LABELS, CLASSES, EMERGING_LABELS
+from layers.assets import DEFAULT_BASE_URL, localize
+from layers.catalog import bilingual, normalize_lang
+
+__all__ = [
+    "CLASS_COLORS",
+    "h3_choropleth",
+    "hazard_map",
+    "heat_layer",
+    "hotspot_layer",
+    "hotspot_legend",
+    "period_layers",
+]
+
+#: Colours of the hot-spot classes (diverging red–blue, grey for none).
+CLASS_COLORS: dict[str, str] = {
+    "hot_99": "#d62728",
+    "hot_95": "#ff7f0e",
+    "hot_90": "#fdbf6f",
+    "cold_90": "#a6cee3",
+    "cold_95": "#4f9bd9",
+    "cold_99": "#1f4e99",
+    "none": "#d9d9d9",
+}
+_RAMP = ["#fff7bc", "#fec44f", "#fe9929", "#ec7014", "#cc4c02", "#8c2d04"]
+
+
+def _t(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if gdf.crs is None:
+        return gdf.set_crs(4326)
+    return gdf if gdf.crs.to_epsg() == 4326 else gdf.to_crs(4326)
+
+
+def heat_layer(
+    points: gpd.GeoDataFrame,
+    *,
+    weight: str | None = "density",
+    lang: str = "zh-en",
+    radius: int = 18,
+    show: bool = True,
+) -> folium.FeatureGroup:
+    """A Leaflet.heat layer of points (e.g. a KDE surface's ``to_points()``).
+
+    Parameters
+    ----------
+    points : geopandas.GeoDataFrame
+        Points (any CRS); *weight* names a column of weights (normalized to 0–1).
+    weight : str or None
+        Weight column, or ``None`` for equal weights.
+    lang : str
+        ``"zh-CN"``, ``"en"`` or ``"zh-en"``.
+    radius : int
+        Blur radius in screen pixels.
+    show : bool
+        Shown when the map opens.
+
+    Returns
+    -------
+    folium.FeatureGroup
+
+    Examples
+    --------
+    >>> import shapely
+    >>> pts = gpd.GeoDataFrame({"density": [1.0, 3.0]},
+    ...     geometry=[shapely.Point(24.94, 60.17), shapely.Point(24.95, 60.17)], crs=4326)
+    >>> heat_layer(pts, lang="en").layer_name
+    'Event density (heat)'
+    """
+    pts = _wgs84(points)
+    pts = pts[~pts.geometry.is_empty & pts.geometry.notna()]
+    xs, ys = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+    if weight is not None and weight in pts and len(pts):
+        w = pd.to_numeric(pts[weight], errors="coerce").fillna(0).to_numpy("float64")
+        w = w / w.max() if w.max() > 0 else w
+    else:
+        w = np.ones(len(pts))
+    data = [[float(y), float(x), float(v)] for y, x, v in zip(ys, xs, w, strict=True)]
+    group = folium.FeatureGroup(
+        name=bilingual("事件密度(热力)", "Event density (heat)", lang), show=show
+    )
+    folium.plugins.HeatMap(data, radius=radius, blur=radius * 0.8, min_opacity=0.3).add_to(group)
+    return group
+
+
+def h3_choropleth(
+    cells: gpd.GeoDataFrame,
+    *,
+    value: str = "count",
+    lang: str = "zh-en",
+    name: str | None = None,
+    vmax: float | None = None,
+    show: bool = True,
+) -> folium.FeatureGroup:
+    """H3 cells coloured by *value* (count or rate), with tooltips and a colour ramp.
+
+    Give the same *vmax* to the layers of several periods to compare them by colour.
+
+    Examples
+    --------
+    >>> from gridmap.heat import cell_polygons
+    >>> cells = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [7]},
+    ...                          geometry=cell_polygons(["891126d338fffff"]), crs=4326)
+    >>> m = folium.Map(tiles=None)
+    >>> _ = h3_choropleth(cells, lang="en").add_to(m)
+    >>> "Events: 7" in m.get_root().render()
+    True
+    """
+    if value not in cells:
+        raise BadInput(f"cells have no column {value!r}", field="value")
+    gdf = _wgs84(cells)
+    values = pd.to_numeric(gdf[value], errors="coerce")
+    top = float(vmax if vmax is not None else (values.max() if values.notna().any() else 1.0))
+    cmap = LinearColormap(_RAMP, vmin=0.0, vmax=max(top, 1e-9))
+    title = bilingual("H3 网格事件数", "Events per H3 cell", lang) if name is None else name
+    group = folium.FeatureGroup(name=title, show=show)
+    label = bilingual("事件数", "Events", lang) if value == "count" else value
+    records = []
+    for h, v, geom in zip(gdf["h3"], values, gdf.geometry, strict=True):
+        shown = "—" if pd.isna(v) else (f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}")
+        color = "#cccccc" if pd.isna(v) else cmap(float(min(v, top)))
+        records.append(
+            {
+                "type": "Feature",
+                "geometry": geom.__geo_interface__,
+                "properties": {"tip": f"{_t(h)}<br>{_t(label)}: {_t(shown)}", "color": color},
+            }
+        )
+    folium.GeoJson(
+        {"type": "FeatureCollection", "features": records},
+        style_function=lambda f: {
+            "fillColor": f["properties"]["color"],
+            "color": "#555555",
+            "weight": 0.5,
+            "fillOpacity": 0.65,
+        },
+        tooltip=folium.GeoJsonTooltip(["tip"], labels=False),
+    ).add_to(group)
+    return group
+
+
+def hotspot_layer(
+    hotspots: gpd.GeoDataFrame, *, lang: str = "zh-en", show: bool = True
+) -> folium.FeatureGroup:
+    """H3 cells coloured by hot-spot class (``hot_99`` … ``cold_99``; ``none`` left out).
+
+    Examples
+    --------
+    >>> from gridmap.heat import cell_polygons
+    >>> hs = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [40], "class": ["hot_99"]},
+    ...                       geometry=cell_polygons(["891126d338fffff"]), crs=4326)
+    >>> m = folium.Map(tiles=None)
+    >>> _ = hotspot_layer(hs).add_to(m)
+    >>> page = m.get_root().render()
+    >>> CLASS_COLORS["hot_99"] in page, "Hot spot, 99% confidence" in page
+    (True, True)
+    """
+    gdf = _wgs84(hotspots)
+    gdf = gdf[gdf["class"].isin([c for c in CLASSES if c != "none"])]
+    group = folium.FeatureGroup(
+        name=bilingual("热点分析 (Gi*)", "Hot spots (Gi*)", lang), show=show
+    )
+    records = []
+    for _, row in gdf.iterrows():
+        cls = str(row["class"])
+        tip = f"{_t(row['h3'])}<br>{_t(bilingual(*CLASS_LABELS[cls], lang=lang))}"
+        if "pattern" in gdf and str(row["pattern"]) in EMERGING_LABELS:
+            tip += f"<br>{_t(bilingual(*EMERGING_LABELS[str(row['pattern'])], lang=lang))}"
+        count = row.get("count")
+        if count is not None and not pd.isna(count):
+            tip += f"<br>{_t(bilingual('事件数', 'Events', lang))}: {int(count)}"
+        records.append(
+            {
+                "type": "Feature",
+                "geometry": row.geometry.__geo_interface__,
+                "properties": {"tip": tip, "color": CLASS_COLORS[cls]},
+            }
+        )
+    if records:
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": records},
+            style_function=lambda f: {
+                "fillColor": f["properties"]["color"],
+                "color": f["properties"]["color"],
+                "weight": 1,
+                "fillOpacity": 0.6,
+            },
+            tooltip=folium.GeoJsonTooltip(["tip"], labels=False),
+        ).add_to(group)
+    return group
+
+
+class _Legend(MacroElement):
+    _template = Template(
+        """
+        {% macro html(this, kwargs) %}
+        <div id="{{ this.get_name() }}" style="position:absolute;bottom:24px;right:10px;
+            z-index:1000;background:#fff;padding:6px 8px;border-radius:4px;
+            font:12px/1.4 Arial,sans-serif;box-shadow:0 1px 4px rgba(0,0,0,.3)">
+            {{ this.body }}</div>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, body: str) -> None:
+        super().__init__()
+        self._name = "HotspotLegend"
+        self.body = body
+
+
+def hotspot_legend(*, lang: str = "zh-en") -> MacroElement:
+    """A legend box of the hot-spot classes in zh-CN and/or English.
+
+    Examples
+    --------
+    >>> m = folium.Map(tiles=None)
+    >>> _ = hotspot_legend(lang="zh-en").add_to(m)
+    >>> page = m.get_root().render()
+    >>> "冷点 (95% 置信) Cold spot, 95% confidence" in page
+    True
+    """
+    normalize_lang(lang)
+    rows = [f"<b>{_t(bilingual('热点分析 Gi*', 'Hot spots (Gi*)', lang))}</b>"]
+    for cls in CLASSES:
+        swatch = (
+            f'<span style="display:inline-block;width:12px;height:12px;margin-right:4px;'
+            f'vertical-align:middle;background:{CLASS_COLORS[cls]}"></span>'
+        )
+        rows.append(f"<div>{swatch}{_t(bilingual(*CLASS_LABELS[cls], lang=lang))}</div>")
+    note = bilingual("FDR 校正; 事件为合成数据", "FDR-corrected; events are synthetic", lang)
+    rows.append(f"<div style='color:#666'>{_t(note)}</div>")
+    return _Legend("".join(rows))
+
+
+def period_layers(
+    cells_by_period: Mapping[str, gpd.GeoDataFrame],
+    *,
+    value: str = "count",
+    lang: str = "zh-en",
+) -> list[folium.FeatureGroup]:
+    """One choropleth per period with a shared colour scale: a period selector in the layer control.
+
+    Only the last period is shown when the map opens; tick another in the
+    layer control to compare.
+
+    Examples
+    --------
+    >>> from gridmap.heat import cell_polygons
+    >>> g = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [3]},
+    ...                      geometry=cell_polygons(["891126d338fffff"]), crs=4326)
+    >>> [lyr.layer_name for lyr in period_layers({"2026-09": g, "2026-10": g}, lang="en")]
+    ['Events per H3 cell 2026-09', 'Events per H3 cell 2026-10']
+    """
+    tops = [pd.to_numeric(c[value], errors="coerce").max() for c in cells_by_period.values()]
+    finite = [float(t) for t in tops if pd.notna(t)]
+    vmax = max(finite) if finite else 1.0
+    base = bilingual("H3 网格事件数", "Events per H3 cell", lang)
+    keys = list(cells_by_period)
+    return [
+        h3_choropleth(
+            cells_by_period[k],
+            value=value,
+            lang=lang,
+            name=f"{base} {k}",
+            vmax=vmax,
+            show=(k == keys[-1]),
+        )
+        for k in keys
+    ]
+
+
+def hazard_map(
+    *,
+    heat: gpd.GeoDataFrame | None = None,
+    cells: gpd.GeoDataFrame | Mapping[str, gpd.GeoDataFrame] | None = None,
+    hotspots: gpd.GeoDataFrame | None = None,
+    lang: str = "zh-en",
+    base_url: str = DEFAULT_BASE_URL,
+    m: folium.Map | None = None,
+) -> folium.Map:
+    """The hazard map: heat layer, H3 choropleth (one per period), hot spots, legend.
+
+    Parameters
+    ----------
+    heat : geopandas.GeoDataFrame, optional
+        Weighted points (``DensitySurface.to_points()``).
+    cells : GeoDataFrame or mapping of period → GeoDataFrame, optional
+        Counts per cell (:func:`gridmap.heat.heat_cells`); a mapping gives a
+        period selector.
+    hotspots : geopandas.GeoDataFrame, optional
+        Hot-spot cells with ``class`` (:func:`gridmap.hotspots.hotspot_cells`).
+    lang, base_url, m
+        Language, where assets are served, a map to draw on.
+
+    Returns
+    -------
+    folium.Map
+        With a layer control; every script loads from *base_url*.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> pts = gpd.GeoDataFrame({"density": [1.0]}, geometry=[shapely.Point(24.94, 60.17)],
+    ...                        crs=4326)
+    >>> page = hazard_map(heat=pts).get_root().render()
+    >>> "leaflet_heat.min.js" in page or "leaflet-heat.js" in page, "cdn.jsdelivr" in page
+    (True, False)
+    """
+    lang = normalize_lang(lang)
+    m = m or folium.Map(tiles=None, control_scale=True, zoom_start=14)
+    frames: list[gpd.GeoDataFrame] = []
+    if cells is not None:
+        if isinstance(cells, gpd.GeoDataFrame):
+            h3_choropleth(cells, lang=lang).add_to(m)
+            frames.append(cells)
+        else:
+            for layer in period_layers(cells, lang=lang):
+                layer.add_to(m)
+            frames.extend(cells.values())
+    if hotspots is not None:
+        hotspot_layer(hotspots, lang=lang).add_to(m)
+        hotspot_legend(lang=lang).add_to(m)
+        frames.append(hotspots)
+    if heat is not None:
+        heat_layer(heat, lang=lang).add_to(m)
+        frames.append(heat)
+    folium.LayerControl(collapsed=False).add_to(m)
+    boxes = [f.to_crs(4326).total_bounds for f in frames if len(f)]
+    if boxes:
+        b = np.array(boxes)
+        m.fit_bounds([[b[:, 1].min(), b[:, 0].min()], [b[:, 3].max(), b[:, 2].max()]])
+    return localize(m, base_url)
