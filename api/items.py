@@ -20,8 +20,7 @@ from api.params import check_crs
 from api.temporal import TimeRange, time_columns, time_mask
 from gridmap.access import Principal
 from gridmap.errors import BadInput
-from gridmap.model import LayerSchema
-from gridmap.model import layer_schema
+from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage import AllOf, BBox, Cmp, Prefix, Store
 from gridmap.storage.cql import CqlFilter, parse_filter
 from layers.catalog import LayerDef
@@ -119,7 +118,7 @@ def layer_filter(
         return None
     check_crs(crs, field="filter-crs")
     schema = layer_schema(ldef.name)
-    types = {c.name: c.type for c in schema.columns if c.name in ldef.queryables}
+    types: dict[str, str] = {c.name: c.type for c in schema.columns if c.name in ldef.queryables}
     types["id"] = "int"
     if schema.geometry_type:
         types["geometry"] = "geometry"

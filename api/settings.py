@@ -7,6 +7,7 @@ explicitly.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,13 @@ class Settings(BaseSettings):
         Origins allowed to call the API from a browser (none by default).
     max_body_bytes : int
         Largest request body accepted; larger ones get 413.
+    tiles_url : str, optional
+        XYZ URL template of a basemap for the map pages (e.g. an intranet 天地图 or
+        Gaode server); none by default (the imported roads and buildings suffice).
+    tiles_attribution : str, optional
+        Attribution of that basemap (required with ``tiles_url``).
+    basemap_crs : {"wgs84", "gcj02"}
+        Coordinates of the basemap; ``gcj02`` shifts the map overlays to match.
 
     Examples
     --------
@@ -53,6 +61,9 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(default=10_000_000, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=10_000_000, ge=0)
+    tiles_url: str | None = None
+    tiles_attribution: str | None = None
+    basemap_crs: Literal["wgs84", "gcj02"] = "wgs84"
 
     @model_validator(mode="after")
     def _default_within_max(self) -> Settings:
@@ -60,4 +71,6 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"default_limit ({self.default_limit}) exceeds max_limit ({self.max_limit})"
             )
+        if self.tiles_url and not self.tiles_attribution:
+            raise ValueError("tiles_url needs tiles_attribution")
         return self

@@ -813,5 +813,37 @@ def batch_run_cmd(
     out.print(f"{result.events} events → {len(result.heat)} H3 cells; tables in {out_dir}")
 
 
+@app.command("report")
+def report_cmd(
+    area: Annotated[str, typer.Option("--area", help="Area code (town, community or grid).")],
+    start: Annotated[str, typer.Option("--from", help="Period start (ISO date, UTC).")],
+    end: Annotated[str, typer.Option("--to", help="Period end, exclusive (ISO date, UTC).")],
+    out_path: Annotated[Path, typer.Option("--out", help="HTML (or .json) file to write.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Period report for leadership (工作报告): figures, rankings, charts, as HTML or JSON."""
+    import json as _json
+
+    from gridmap.access import SYSTEM
+    from gridmap.assessment.report import period_report, render_html
+
+    as_json = out_path.suffix.lower() == ".json"
+    with _errors():
+        store = _open(database_url)
+        try:
+            report = period_report(
+                store, SYSTEM, area=area, start=start, end=end, charts=not as_json
+            )
+        finally:
+            store.close()
+        text = (
+            _json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
+            if as_json
+            else render_html(report)
+        )
+        out_path.write_text(text, encoding="utf-8")
+    out.print(f"report of {area} ({report.area_name}) written to {out_path}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -244,10 +244,7 @@ class Locator:
             shapely.STRtree(np.asarray(admin_units.geometry.values)),
             key_tree,
             metric,
-            np.array(
-                [_LEVEL_RANK.get(str(v), 9) for v in admin_units.get("level", [])] or [0],
-                dtype=np.int64,
-            )[: max(len(admin_units), 1)],
+            _admin_ranks(admin_units),
         )
 
     @classmethod
@@ -288,12 +285,14 @@ class Locator:
         if self._key_tree is None or self._metric is None or radius_m <= 0:
             return out
         mx, my = self._metric.transform(x, y)
-        pts = shapely.points(np.asarray(mx), np.asarray(my))
+        pts: npt.NDArray[np.object_] = np.asarray(
+            shapely.points(np.asarray(mx), np.asarray(my)), dtype=object
+        )
         pi, ki = self._key_tree.query(pts, predicate="dwithin", distance=radius_m)
         if not len(pi):
             return out
         geoms = np.asarray(self.key_areas["_metric"].values)
-        dist = np.round(shapely.distance(pts[pi], geoms[ki]), 1)
+        dist: FloatArray = np.round(np.asarray(shapely.distance(pts[pi], geoms[ki])), 1)
         order = np.lexsort((ki, dist, pi))
         pi, ki, dist = pi[order], ki[order], dist[order]
         starts = np.searchsorted(pi, pi, side="left")
@@ -313,6 +312,12 @@ def _group(owner: npt.NDArray[np.intp], values: list[Any], n: int) -> list[list[
     for o, a, b in zip(owner[starts].tolist(), starts, ends, strict=True):
         out[o] = values[a:b]
     return out
+
+
+def _admin_ranks(admin_units: pd.DataFrame) -> npt.NDArray[np.int64]:
+    """Sort key of each admin unit: city, town, community, then anything else."""
+    levels = admin_units["level"] if "level" in admin_units else [None] * len(admin_units)
+    return np.array([_LEVEL_RANK.get(str(v), 9) for v in levels], dtype=np.int64)
 
 
 def _project(transformer: pyproj.Transformer, coords: FloatArray) -> FloatArray:

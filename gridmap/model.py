@@ -458,3 +458,44 @@ def layer_schema(name: str) -> LayerSchema:
         return LAYERS[name]
     except KeyError:
         raise UnknownLayer(name, sorted(LAYERS)) from None
+
+
+# Door-knocking campaigns (issue 10, migration 006): a campaign over an area;
+# one visit row per household and outcome (visited → verified → mobilised).
+# The place of a visit is a precise home point (personal data): visits are
+# never published as a collection.
+LAYERS["doorknock_campaigns"] = LayerSchema(
+    "doorknock_campaigns",
+    None,
+    (
+        _c("name", "text", "行动名称", "Campaign name"),
+        _c("area_code", "text", "行动范围", "Area code"),
+        _c("starts_at", "timestamp", "开始时间", "Starts at"),
+        _c("ends_at", "timestamp", "结束时间", "Ends at"),
+        _c("created_by", "text", "创建人", "Created by"),
+        _c("created_at", "timestamp", "创建时间", "Created at"),
+        *_SOURCE,
+    ),
+    "敲门行动",
+    "Door-knocking campaigns",
+    time_column="starts_at",
+)
+LAYERS["doorknock_visits"] = LayerSchema(
+    "doorknock_visits",
+    "Point",
+    (
+        _c("campaign_id", "int", "行动编号", "Campaign id"),
+        _c("household_id", "int", "户", "Household"),
+        _c("grid_code", "text", "网格编码", "Grid code"),
+        _c("worker", "text", "走访人员", "Worker"),
+        _c("status", "text", "走访结果", "Outcome"),
+        _c("visited_at", "timestamp", "走访时间", "Visited at"),
+        _c("data_correct", "bool", "信息准确", "Data correct"),
+        _c("satisfied", "bool", "群众满意", "Resident satisfied"),
+        _c("note", "text", "说明", "Note"),
+    ),
+    "入户走访",
+    "Door-knocking visits",
+    time_column="visited_at",
+    extra={"sensitive": "true"},
+)

@@ -269,6 +269,13 @@ ASSETS: Mapping[str, Asset] = MappingProxyType(
                 "leaflet_heat.min.js",
                 "leaflet.heat",
             ),
+            # layers.vector.VectorTileLayer: big layers drawn from vector tiles
+            _a(
+                "leaflet_vectorgrid",
+                "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
+                "Leaflet.VectorGrid.bundled.min.js",
+                "leaflet.vectorgrid",
+            ),
             # branca colormaps (legends of folium.Choropleth, colormap.add_to(m)) add d3 v3
             _a("d3", "d3/d3.min.js", "d3.min.js", "d3"),
         )

@@ -21,12 +21,15 @@ import folium
 import folium.plugins
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import shapely
 from branca.colormap import LinearColormap
 from branca.element import Figure, MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
 
+from gridmap.chinacrs import from_wgs84
 from gridmap.errors import BadInput, NotFound
 from layers.assets import DEFAULT_BASE_URL, inline_html, localize, localized_base_url
 from layers.catalog import (
@@ -39,8 +42,11 @@ from layers.catalog import (
     label,
     normalize_lang,
 )
+from layers.vector import VECTOR_THRESHOLD, TiledLayer, VectorTileLayer, tiled_layer
+from layers.vector import tiles_url as tiles_url_for
 
 __all__ = [
+    "BASEMAP_CRS",
     "feature_collection",
     "map_html",
     "render_layer",
@@ -50,6 +56,10 @@ __all__ = [
 _NO_DATA_COLOR = "#e0e0e0"
 _MAX_ZOOM = 20
 _ID_FIELD = FieldDef("id", "int", "编号", "ID")
+#: Coordinate systems a basemap may use: overlays are shifted to match a GCJ-02 one.
+BASEMAP_CRS = ("wgs84", "gcj02")
+#: Layers the search box looks through (drawn from inline GeoJSON).
+_SEARCHED = ("grids", "admin_units", "buildings", "key_areas")
 
 
 # --------------------------------------------------------------------------- values
@@ -397,6 +407,10 @@ _STYLE_CSS = """
         white-space: nowrap; vertical-align: top; }
     .gridmap-props td { padding: 0; vertical-align: top; word-break: break-word; }
     .gridmap-popup-title { font-weight: 600; margin-bottom: 4px; }
+    .gridmap-search input { width: 190px; margin-right: 4px; }
+    .gridmap-search-status, .gridmap-filter-count { color: #555; min-height: 1em; }
+    .gridmap-filter select { max-width: 220px; margin-bottom: 4px; }
+    .gridmap-filter-dates label { display: block; margin: 2px 0; }
     .gridmap-cluster { background: rgba(38, 50, 56, 0.3); border-radius: 50%; }
     .gridmap-cluster div { box-sizing: border-box; margin: 3px; width: calc(100% - 6px);
         height: calc(100% - 6px); border-radius: 50%; background: rgba(38, 50, 56, 0.85);
@@ -447,6 +461,185 @@ class _HtmlControl(MacroElement):
         self.add_child(_Stylesheet())
 
 
+class _ScriptedControl(MacroElement):
+    """A Leaflet control of (already escaped) HTML with a script run on the map.
+
+    The script sees ``map`` (the Leaflet map) and ``box`` (the control's element);
+    it must put user input into the page only as text (``textContent``).
+    """
+
+    _template = Template(
+        """
+        {% macro html(this, kwargs) %}
+        <div id="{{ this.get_name() }}" class="gridmap-control {{ this.css_class }}"
+            hidden>{{ this.body }}</div>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var box = document.getElementById({{ this.get_name()|tojson }});
+            var control = L.control({position: {{ this.position|tojson }}});
+            control.onAdd = function () {
+                box.hidden = false;
+                L.DomEvent.disableClickPropagation(box);
+                L.DomEvent.disableScrollPropagation(box);
+                return box;
+            };
+            control.addTo(map);
+            {{ this.code }}
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, body: str, code: str, *, position: str, css_class: str) -> None:
+        super().__init__()
+        self._name = "GridmapControl"
+        self.body = body
+        self.code = code
+        self.position = position
+        self.css_class = css_class
+        self.add_child(_Stylesheet())
+
+
+_ESC_JS = """
+function esc(v) {
+    return String(v).replace(/[&<>"']/g, function (c) {
+        return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+}
+"""
+
+_SEARCH_JS = (
+    _ESC_JS
+    + """
+var layers = [%(layers)s], messages = %(messages)s;
+var input = box.querySelector("input"), status = box.querySelector(".gridmap-search-status");
+function search() {
+    // Properties on the page are escaped HTML: compare with the escaped query.
+    var raw = input.value.trim(), q = esc(raw).toLowerCase(), exact = [], partial = [];
+    status.textContent = "";
+    if (!raw) { return; }
+    layers.forEach(function (group) {
+        if (!map.hasLayer(group)) { return; }
+        group.eachLayer(function (l) {
+            var p = (l.feature && l.feature.properties) || {}, hit = 0;
+            for (var k in p) {
+                if (typeof p[k] !== "string") { continue; }
+                var v = p[k].toLowerCase();
+                if (v === q) { hit = 2; break; }
+                if (v.indexOf(q) >= 0) { hit = 1; }
+            }
+            if (hit === 2) { exact.push(l); } else if (hit === 1) { partial.push(l); }
+        });
+    });
+    var hits = exact.concat(partial);
+    if (!hits.length) { status.textContent = messages.none; return; }
+    status.textContent = messages.found.replace("{n}", String(hits.length));
+    var first = hits[0];
+    var bounds = first.getBounds ? first.getBounds() : L.latLngBounds([first.getLatLng()]);
+    map.fitBounds(bounds, {maxZoom: 18});
+    if (first.openPopup) { first.openPopup(); }
+}
+input.addEventListener("keydown", function (e) { if (e.key === "Enter") { search(); } });
+box.querySelector("button").addEventListener("click", search);
+"""
+)
+
+
+class _SearchControl(_ScriptedControl):
+    """A search box over the map's inline layers: grid code, address, name."""
+
+    def __init__(self, layers: Sequence[folium.GeoJson], *, lang: str) -> None:
+        placeholder = bilingual("网格编码、地址或名称", "Grid code, address or name", lang)
+        button = bilingual("搜索", "Search", lang)
+        body = (
+            '<div class="gridmap-search">'
+            f'<input type="search" aria-label="{_text(placeholder)}" '
+            f'placeholder="{_text(placeholder)}" maxlength="200">'
+            f'<button type="button">{_text(button)}</button>'
+            '<div class="gridmap-search-status" role="status"></div></div>'
+        )
+        messages = {
+            "none": bilingual("未找到", "Nothing found", lang),
+            "found": bilingual("找到 {n} 个", "{n} found", lang),
+        }
+        names = ", ".join(layer.get_name() for layer in layers)
+        code = _SEARCH_JS % {"layers": names, "messages": _js(messages)}
+        super().__init__(body, code, position="topleft", css_class="gridmap-search-box")
+
+
+_FILTER_JS = """
+var cluster = %(cluster)s, group = %(group)s, all = group.getLayers();
+var category = box.querySelector("select"), dates = box.querySelectorAll("input");
+var count = box.querySelector(".gridmap-filter-count");
+function apply() {
+    var cat = category.value, from = dates[0].value, to = dates[1].value;
+    var keep = all.filter(function (l) {
+        var p = l.feature.properties || {}, day = String(p.reported_at || "").slice(0, 10);
+        if (cat && p.category !== cat) { return false; }
+        if (from && (!day || day < from)) { return false; }
+        if (to && (!day || day > to)) { return false; }
+        return true;
+    });
+    cluster.clearLayers();
+    cluster.addLayers(keep);
+    count.textContent = keep.length + " / " + all.length;
+}
+category.addEventListener("change", apply);
+dates.forEach(function (d) { d.addEventListener("change", apply); });
+apply();
+"""
+
+
+class _EventFilter(_ScriptedControl):
+    """Period (reported between two days) and category filters of the event markers."""
+
+    def __init__(
+        self,
+        cluster: folium.plugins.MarkerCluster,
+        geojson: folium.GeoJson,
+        gdf: gpd.GeoDataFrame,
+        *,
+        lang: str,
+    ) -> None:
+        ldef = get_layer("events")
+        everything = _text(bilingual("全部类别", "All categories", lang))
+        options = [f'<option value="">{everything}</option>']
+        if "category" in gdf.columns:
+            fdef = ldef.field("category")
+            shown = {_display(v, fdef, lang) for v in gdf["category"].tolist()} - {None}
+            # Values are escaped HTML already: as text they show the label, escaped once
+            # more they make the attribute whose value equals the feature's property.
+            options += [f'<option value="{_text(v)}">{v}</option>' for v in sorted(map(str, shown))]
+        heading = _text(bilingual("事件筛选", "Filter events", lang))
+        since, until = bilingual("起", "From", lang), bilingual("止", "To", lang)
+        body = (
+            f'<div class="gridmap-legend-heading">{heading}</div>'
+            f'<select aria-label="{_text(bilingual("类别", "Category", lang))}">'
+            + "".join(options)
+            + "</select>"
+            f'<div class="gridmap-filter-dates"><label>{_text(since)} <input type="date"></label>'
+            f'<label>{_text(until)} <input type="date"></label></div>'
+            '<div class="gridmap-filter-count"></div>'
+        )
+        code = _FILTER_JS % {"cluster": cluster.get_name(), "group": geojson.get_name()}
+        super().__init__(body, code, position="topleft", css_class="gridmap-filter")
+
+
+def _add_language_links(m: folium.Map, links: Mapping[str, str], lang: str) -> None:
+    names = {"zh": "中文", "en": "English", "zh-en": "中文 English"}
+    parts = []
+    for key, href in links.items():
+        which = normalize_lang(key)
+        text = _text(names[which])
+        if which == lang:
+            parts.append(f'<strong aria-current="true">{text}</strong>')
+        else:
+            parts.append(f'<a href="{_text(href)}" hreflang="{which}">{text}</a>')
+    body = '<div class="gridmap-lang">' + " | ".join(parts) + "</div>"
+    _HtmlControl(body, position="bottomleft", css_class="gridmap-lang-box").add_to(m)
+
+
 def _swatch(style: Mapping[str, Any], *, point: bool = False) -> str:
     color = _text(style.get("color", "#333"))
     fill = _text(style.get("fillColor", "transparent")) if style.get("fill", True) else ""
@@ -472,7 +665,7 @@ def _row(swatch: str, text: str) -> str:
     return f'<div class="gridmap-legend-row">{swatch}<span>{text}</span></div>'
 
 
-def _legend_layers(drawn: Sequence[tuple[LayerDef, gpd.GeoDataFrame]], lang: str) -> str:
+def _legend_layers(drawn: Sequence[tuple[LayerDef, pd.DataFrame]], lang: str) -> str:
     heading = _text(bilingual("图例", "Legend", lang))
     parts = [f'<div class="gridmap-legend-heading">{heading}</div>']
     for ldef, _gdf in drawn:
@@ -516,7 +709,7 @@ def _legend_palette(ldef: LayerDef, values: pd.Series, lang: str) -> str:
     return "".join(parts)
 
 
-def _legend_html(drawn: Sequence[tuple[LayerDef, gpd.GeoDataFrame]], lang: str) -> str:
+def _legend_html(drawn: Sequence[tuple[LayerDef, pd.DataFrame]], lang: str) -> str:
     """The legend: a symbol per layer, the household ramp, the event statuses."""
     parts = [_legend_layers(drawn, lang)]
     for ldef, gdf in drawn:
@@ -534,8 +727,8 @@ def _number(value: Any) -> str:
     return str(int(as_float)) if as_float.is_integer() else f"{as_float:.1f}"
 
 
-def _bounds(frames: Sequence[gpd.GeoDataFrame]) -> list[list[float]] | None:
-    boxes = np.array([f.total_bounds for f in frames if not f.empty], dtype=float)
+def _bounds(extents: Sequence[Sequence[float]]) -> list[list[float]] | None:
+    boxes = np.array(list(extents), dtype=float)
     if boxes.size == 0 or np.isnan(boxes).all():
         return None
     minx, miny = np.nanmin(boxes[:, 0]), np.nanmin(boxes[:, 1])
@@ -547,7 +740,7 @@ def _bounds(frames: Sequence[gpd.GeoDataFrame]) -> list[list[float]] | None:
 
 
 def render_map(
-    data: Mapping[str, gpd.GeoDataFrame],
+    data: Mapping[str, gpd.GeoDataFrame | TiledLayer],
     *,
     lang: str = "zh-en",
     title: str | None = None,
@@ -556,20 +749,30 @@ def render_map(
     role: str = "viewer",
     tiles_url: str | None = None,
     attr: str | None = None,
+    basemap_crs: str = "wgs84",
+    tiles_base: str | None = None,
+    vector_threshold: int = VECTOR_THRESHOLD,
+    language_links: Mapping[str, str] | None = None,
 ) -> folium.Map:
     """Draw gridmap layers on an interactive map that needs no internet access.
 
     Layers are drawn in catalog order, bottom to top: roads and buildings (the light
     basemap), administrative units, grids (a choropleth of households with a
     legend), key areas, events (clustered circle markers coloured by status, with a
-    legend of the statuses) and patrol routes. The map gets a layer control, a
-    full-screen button, a measuring tool, a scale bar, a legend, and fits the data.
-    There is no tile basemap unless *tiles_url* names one (e.g. an intranet tile
-    server). All scripts and stylesheets load from *base_url*.
+    legend of the statuses and period/category filters) and patrol routes. The map
+    gets a layer control, a full-screen button, a measuring tool, a scale bar, a
+    legend, a search box (grid code, address, name) and fits the data. There is no
+    tile basemap unless *tiles_url* names one (e.g. an intranet tile server). All
+    scripts and stylesheets load from *base_url*.
+
+    Big layers are drawn from vector tiles instead of inlined GeoJSON (see
+    :mod:`layers.vector`): a :class:`~layers.vector.TiledLayer` in *data* always,
+    and a GeoDataFrame of more than *vector_threshold* features when *tiles_base*
+    says where the tile service is. Event layers stay clustered markers.
 
     Parameters
     ----------
-    data : Mapping of str to geopandas.GeoDataFrame
+    data : Mapping of str to geopandas.GeoDataFrame or TiledLayer
         Features by layer name (``"grids"``, ``"events"``, …); any CRS, WGS84 if
         none is set. Only the catalog's fields are shown.
     lang : str, default "zh-en"
@@ -590,6 +793,17 @@ def render_map(
         XYZ tile URL template of a basemap, e.g. ``"https://tiles.intra/{z}/{x}/{y}.png"``.
     attr : str, optional
         Attribution of the tiles (required with *tiles_url*).
+    basemap_crs : {"wgs84", "gcj02"}, default "wgs84"
+        Coordinate system of the basemap. With ``"gcj02"`` (e.g. Gaode tiles) every
+        overlay drawn from GeoJSON is shifted to GCJ-02 so that it lines up.
+        (CGCS2000 basemaps such as 天地图 are ``"wgs84"`` at map scale.)
+    tiles_base : str, optional
+        URL prefix of the vector tile service (``""`` for the same origin). Without
+        it, GeoDataFrames are always inlined (self-contained files).
+    vector_threshold : int, default 5000
+        Layers with more features than this are drawn from tiles (with *tiles_base*).
+    language_links : Mapping of str to str, optional
+        Links of a language switch, by language (``"zh"``, ``"en"``, ``"zh-en"``).
 
     Returns
     -------
@@ -603,8 +817,8 @@ def render_map(
     gridmap.errors.NotFound
         If *role* may not see one of the layers.
     gridmap.errors.BadInput
-        If *lang* or *role* is unknown, a layer has no geometry, or *tiles_url*
-        comes without *attr*.
+        If *lang*, *role* or *basemap_crs* is unknown, a layer has no geometry,
+        *tiles_url* comes without *attr*, or a GCJ-02 basemap meets a tiled layer.
 
     Examples
     --------
@@ -622,21 +836,112 @@ def render_map(
     """
     lang = normalize_lang(lang)
     check_role(role)
+    if basemap_crs not in BASEMAP_CRS:
+        raise BadInput(
+            f"unknown basemap_crs {basemap_crs!r}; use one of {', '.join(BASEMAP_CRS)}",
+            field="basemap_crs",
+        )
     unknown = [n for n in data if n not in CATALOG]
     if unknown:
         get_layer(unknown[0])
     m = _base_map(m, lang=lang, tiles_url=tiles_url, attr=attr)
-    drawn: list[tuple[LayerDef, gpd.GeoDataFrame]] = []
+    drawn: list[tuple[LayerDef, pd.DataFrame]] = []
+    extents: list[Sequence[float]] = []
+    inline: dict[str, folium.GeoJson] = {}
+    events: tuple[folium.plugins.MarkerCluster, folium.GeoJson, gpd.GeoDataFrame] | None = None
     for name, ldef in CATALOG.items():
-        if name in data:
-            gdf = _prepare(name, data[name])
-            render_layer(name, gdf, lang=lang, role=role).add_to(m)
-            drawn.append((ldef, gdf))
+        if name not in data:
+            continue
+        value = data[name]
+        if not isinstance(value, TiledLayer):
+            gdf = _prepare(name, value)
+            big = len(gdf) > vector_threshold and ldef.geometry_type != "Point"
+            if tiles_base is not None and big:
+                value = tiled_layer(ldef, gdf, url=tiles_url_for(name, tiles_base))
+        if isinstance(value, TiledLayer):
+            if basemap_crs != "wgs84":
+                raise BadInput(
+                    f"layer {name!r} is drawn from vector tiles, which are in WGS84; "
+                    f"a {basemap_crs} basemap needs it inlined",
+                    field="basemap_crs",
+                )
+            _tiled(name, ldef, value, lang=lang, role=role, base=tiles_base).add_to(m)
+            drawn.append((ldef, _legend_frame(ldef, value)))
+            if value.bounds is not None:
+                extents.append(value.bounds)
+            continue
+        if basemap_crs == "gcj02":
+            gdf = _to_gcj02(gdf)
+        drawn_layer = render_layer(name, gdf, lang=lang, role=role)
+        drawn_layer.add_to(m)
+        drawn.append((ldef, gdf))
+        if not gdf.empty:
+            extents.append(gdf.total_bounds)
+        geojson = _geojson_of(drawn_layer)
+        if geojson is not None and name in _SEARCHED:
+            inline[name] = geojson
+        if name == "events" and geojson is not None:
+            assert isinstance(drawn_layer, folium.plugins.MarkerCluster)
+            events = (drawn_layer, geojson, gdf)
     _add_controls(m, drawn, lang=lang, title=title)
-    bounds = _bounds([gdf for _, gdf in drawn])
+    if inline:
+        _SearchControl([inline[n] for n in _SEARCHED if n in inline], lang=lang).add_to(m)
+    if events is not None:
+        _EventFilter(*events, lang=lang).add_to(m)
+    if language_links:
+        _add_language_links(m, language_links, lang)
+    bounds = _bounds(extents)
     if bounds is not None:
         m.fit_bounds(bounds, max_zoom=18, padding=(12, 12))
     return localize(m, base_url)
+
+
+def _to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The features with WGS84 coordinates shifted to GCJ-02 (for a Gaode basemap)."""
+
+    def shift(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        lon, lat = from_wgs84(xy[:, 0], xy[:, 1], "gcj02")
+        return np.column_stack([lon, lat])
+
+    out = gdf.copy()
+    out[out.geometry.name] = shapely.transform(np.asarray(gdf.geometry.values), shift)
+    return out
+
+
+def _geojson_of(layer: folium.map.Layer) -> folium.GeoJson | None:
+    if isinstance(layer, folium.GeoJson):
+        return layer
+    for child in layer._children.values():
+        if isinstance(child, folium.GeoJson):
+            return child
+    return None
+
+
+def _tiled(
+    name: str, ldef: LayerDef, tiled: TiledLayer, *, lang: str, role: str, base: str | None
+) -> VectorTileLayer:
+    visible = {f.name: f for f in ldef.fields_for(role)}
+    fields = [(n, visible[n].title(lang)) for n in ldef.popup_fields if n in visible]
+    return VectorTileLayer(
+        ldef,
+        tiled.url or tiles_url_for(name, base or ""),
+        name=html.escape(ldef.title(lang)),
+        fields=fields,
+        heading=ldef.title(lang),
+        lang=lang,
+        value_range=tiled.value_range,
+    )
+
+
+def _legend_frame(ldef: LayerDef, tiled: TiledLayer) -> pd.DataFrame:
+    """Stand-in values of a tiled layer's ``color_by`` field for its legend."""
+    if ldef.color_by is None:
+        return pd.DataFrame()
+    if ldef.ramp:
+        values: list[Any] = list(tiled.value_range) if tiled.value_range else [None]
+    else:
+        values = list(ldef.palette)
+    return pd.DataFrame({ldef.color_by: values})
 
 
 def _base_map(
@@ -664,7 +969,7 @@ def _base_map(
 
 def _add_controls(
     m: folium.Map,
-    drawn: Sequence[tuple[LayerDef, gpd.GeoDataFrame]],
+    drawn: Sequence[tuple[LayerDef, pd.DataFrame]],
     *,
     lang: str,
     title: str | None,

@@ -7,6 +7,7 @@ and load Leaflet and its plugins from this service, never from the internet.
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import geopandas as gpd
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,15 +18,18 @@ from api.deps import RoleDep, SettingsDep, StoreDep
 from api.params import query_guard
 from gridmap.storage import Store
 from layers.assets import asset_file
-from layers.catalog import normalize_lang
+from layers.catalog import get_layer, normalize_lang
 from layers.render import map_html, render_map
+from layers.vector import VECTOR_THRESHOLD, TiledLayer
 
-__all__ = ["MAX_MAP_FEATURES", "router"]
+__all__ = ["MAX_MAP_FEATURES", "VECTOR_THRESHOLD", "router"]
 
 router = APIRouter(tags=["Maps"])
 
-#: Features drawn per layer on a map page (the first ones by id).
+#: Features drawn per layer on a map page (the first ones by id) when inlined.
 MAX_MAP_FEATURES = 20_000
+#: Languages of the switch on the page.
+_LANGS = ("zh", "en", "zh-en")
 
 #: Map pages load scripts, styles, images and fonts from this service only (folium writes
 #: inline scripts; the leaflet-measure plugin compiles its templates with ``eval``).
@@ -41,17 +45,52 @@ Lang = Annotated[
 ]
 
 
-def _layers(store: Store, role: str, limit: int) -> tuple[dict[str, gpd.GeoDataFrame], list[str]]:
-    """Non-empty layers *role* may see (first *limit* features each), and those cut short."""
-    data: dict[str, gpd.GeoDataFrame] = {}
+def _csp(tiles_url: str | None) -> str:
+    """The page's Content-Security-Policy; an intranet basemap's origin may serve images."""
+    if not tiles_url:
+        return _CSP
+    parts = urlsplit(tiles_url)
+    if not parts.scheme or not parts.netloc:
+        return _CSP
+    origin = f"{parts.scheme}://{parts.netloc}".replace("{s}", "*")
+    return _CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}")
+
+
+def _layers(
+    store: Store, role: str, limit: int, threshold: int
+) -> tuple[dict[str, gpd.GeoDataFrame | TiledLayer], list[str]]:
+    """Non-empty layers *role* may see, and those cut short.
+
+    A layer of more than *threshold* features (events excepted: they are clustered
+    and filtered on the page) is drawn from vector tiles; the others are inlined,
+    the first *limit* features each.
+    """
+    data: dict[str, gpd.GeoDataFrame | TiledLayer] = {}
     cut: list[str] = []
     for ldef in ogc.collections(role):
+        if ldef.geometry_type != "Point":
+            count = store.count(ldef.name)
+            if count > threshold:
+                data[ldef.name] = TiledLayer(
+                    count, store.bounds(ldef.name), _value_range(store, ldef.name)
+                )
+                continue
         frame = store.read(ldef.name, limit=limit + 1)
         if isinstance(frame, gpd.GeoDataFrame) and len(frame):
             if len(frame) > limit:
                 cut.append(ldef.name)
             data[ldef.name] = frame.iloc[:limit]
     return data, cut
+
+
+def _value_range(store: Store, layer: str) -> tuple[float, float] | None:
+    spec = get_layer(layer)
+    if not spec.ramp or spec.color_by is None:
+        return None
+    lo, hi = store.column_range(layer, spec.color_by)
+    if lo is None or hi is None:
+        return None
+    return float(lo), float(hi)
 
 
 @router.get(
@@ -61,19 +100,38 @@ def _layers(store: Store, role: str, limit: int) -> tuple[dict[str, gpd.GeoDataF
     dependencies=[Depends(query_guard(["lang"]))],
 )
 def overview(
-    request: Request, store: StoreDep, role: RoleDep, lang: Lang = "zh-en"
+    request: Request,
+    store: StoreDep,
+    role: RoleDep,
+    settings: SettingsDep,
+    lang: Lang = "zh-en",
 ) -> HTMLResponse:
     """Every layer the caller may see on one interactive map (works without internet)."""
     lang = normalize_lang(lang)
-    data, cut = _layers(store, role, MAX_MAP_FEATURES)
+    data, cut = _layers(store, role, MAX_MAP_FEATURES, VECTOR_THRESHOLD)
     title = "网格化服务管理 概览" if lang == "zh" else "Grid governance overview"
     if lang == "zh-en":
         title = "网格化服务管理 概览 Grid governance overview"
     if cut:
         title += f" (≤{MAX_MAP_FEATURES:,}: {', '.join(cut)})"
-    base = f"{request.scope.get('root_path', '')}/static/vendor/"
-    m = render_map(data, lang=lang, title=title, base_url=base, role=role)
-    headers = {"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"}
+    root = str(request.scope.get("root_path", ""))
+    m = render_map(
+        data,
+        lang=lang,
+        title=title,
+        base_url=f"{root}/static/vendor/",
+        role=role,
+        tiles_url=settings.tiles_url,
+        attr=settings.tiles_attribution,
+        basemap_crs=settings.basemap_crs,
+        tiles_base=root,
+        vector_threshold=VECTOR_THRESHOLD,
+        language_links={code: f"?lang={code}" for code in _LANGS},
+    )
+    headers = {
+        "Content-Security-Policy": _csp(settings.tiles_url),
+        "X-Content-Type-Options": "nosniff",
+    }
     return HTMLResponse(map_html(m, inline=False), headers=headers)
 
 

@@ -293,7 +293,7 @@ def tile_filter_box(z: int, x: int, y: int, extent: int, buffer: int) -> tuple[B
 
 def tile_columns(schema: LayerSchema, properties: Sequence[str]) -> list[tuple[str, str]]:
     """(column, type) of the tile properties; unknown names are refused."""
-    out = []
+    out: list[tuple[str, str]] = []
     for name in properties:
         if name == "id":
             continue

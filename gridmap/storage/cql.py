@@ -318,6 +318,7 @@ def _scalar(value: Any, ctype: str, name: str) -> Any:
 
 
 def _geometry(value: Any) -> bytes:
+    geom: shapely.Geometry
     try:
         if isinstance(value, dict) and "bbox" in value:
             box = [float(v) for v in value["bbox"]]
@@ -325,7 +326,7 @@ def _geometry(value: Any) -> bytes:
                 box = [box[0], box[1], box[3], box[4]]
             if len(box) != 4:
                 raise ValueError("BBOX needs 4 numbers")
-            geom = shapely.box(*box)
+            geom = shapely.box(box[0], box[1], box[2], box[3])
         else:
             geom = shapely.geometry.shape(value)
     except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.GEOSException):
@@ -361,7 +362,7 @@ def filter_sql(
     >>> filter_sql(f, layer_schema("buildings"), dialect="duckdb")
     ('("floors" BETWEEN ? AND ?)', [2, 5])
     """
-    types = {c.name: c.type for c in schema.columns}
+    types: dict[str, str] = {c.name: c.type for c in schema.columns}
     types["id"] = "int"
     if schema.geometry_type:
         types["geometry"] = "geometry"

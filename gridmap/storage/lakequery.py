@@ -52,6 +52,7 @@ def lake_partials(
     open_states: Sequence[str],
     threads: int | None = None,
     memory_limit: str | None = None,
+    files_per_query: int = 4,
 ) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """Per (grid_code, cell) and per (grid_code, month) sums of the lake's events.
 
@@ -69,6 +70,8 @@ def lake_partials(
         Statuses counted as open.
     threads, memory_limit : optional
         DuckDB settings (default: DuckDB's own).
+    files_per_query : int
+        Parquet files joined per query (memory grows with it, not with the lake).
 
     Returns
     -------
@@ -102,25 +105,50 @@ def lake_partials(
             "CREATE TEMP TABLE gridmap_grids AS "
             "SELECT code, ST_GeomFromWKB(wkb) AS geometry FROM grids_arrow"
         )
-        con.execute(_QUERY, [str(events_path / "**" / "*.parquet")])
-        con.execute(
-            "CREATE TEMP TABLE celled AS SELECT *, gridmap_h3_cell(x, y) AS cell FROM assigned"
+        files = sorted(
+            str(f)
+            for f in events_path.rglob("*.parquet")
+            if not any(part.startswith((".", "_")) for part in f.relative_to(events_path).parts)
         )
         states = list(open_states)
         marks = ", ".join("?" for _ in states) or "NULL"
-        cells = con.execute(
-            f"SELECT grid_code, cell, count(*) AS count, "
-            f"count(*) FILTER (WHERE status IN ({marks})) AS open "
-            "FROM celled WHERE cell <> 0 GROUP BY ALL",
-            states,
-        ).df()
-        kpi = con.execute(
-            "SELECT grid_code, strftime(reported_at, '%Y-%m') AS month, count(*) AS reported, "
-            "count(*) FILTER (WHERE status = 'closed') AS closed "
-            "FROM celled WHERE status IS DISTINCT FROM 'merged' GROUP BY ALL"
-        ).df()
-        row = con.execute("SELECT count(*) FROM assigned").fetchone()
-        n = int(row[0]) if row else 0
+        cell_parts: list[pd.DataFrame] = []
+        kpi_parts: list[pd.DataFrame] = []
+        n = 0
+        # A few files per query: the per-event join table stays the size of a group of
+        # files, so memory does not grow with the lake.
+        for start in range(0, len(files), files_per_query):
+            con.execute("DROP TABLE IF EXISTS assigned")
+            con.execute("DROP TABLE IF EXISTS celled")
+            con.execute(_QUERY, [files[start : start + files_per_query]])
+            con.execute(
+                "CREATE TEMP TABLE celled AS SELECT *, gridmap_h3_cell(x, y) AS cell FROM assigned"
+            )
+            cell_parts.append(
+                con.execute(
+                    f"SELECT grid_code, cell, count(*) AS count, "
+                    f"count(*) FILTER (WHERE status IN ({marks})) AS open "
+                    "FROM celled WHERE cell <> 0 GROUP BY ALL",
+                    states,
+                ).df()
+            )
+            kpi_parts.append(
+                con.execute(
+                    "SELECT grid_code, strftime(reported_at, '%Y-%m') AS month, "
+                    "count(*) AS reported, count(*) FILTER (WHERE status = 'closed') AS closed "
+                    "FROM celled WHERE status IS DISTINCT FROM 'merged' GROUP BY ALL"
+                ).df()
+            )
+            row = con.execute("SELECT count(*) FROM assigned").fetchone()
+            n += int(row[0]) if row else 0
+        cells = _sum(cell_parts, ["grid_code", "cell"], ["count", "open"])
+        kpi = _sum(kpi_parts, ["grid_code", "month"], ["reported", "closed"])
     finally:
         con.close()
     return cells, kpi, n
+
+
+def _sum(parts: list[pd.DataFrame], keys: list[str], values: list[str]) -> pd.DataFrame:
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=keys + values)
+    out = frame.groupby(keys, dropna=False, sort=False)[values].sum().reset_index()
+    return out

@@ -14,8 +14,10 @@ from shapely.geometry import shape
 from gridmap.model import LAYERS
 from gridmap.storage import Store
 from layers.catalog import CATALOG
+from layers.catalog import CATALOG
 
-PUBLISHED = {n for n, s in LAYERS.items() if s.geometry_type is not None}
+#: Layers with geometry that the catalog publishes to someone (patrol_tracks never is).
+PUBLISHED = {n for n, s in LAYERS.items() if s.geometry_type is not None and CATALOG[n].visible_to}
 CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 
 

@@ -62,12 +62,6 @@ def test_dask_equals_single(lake: Path, reference: BatchResult) -> None:
     assert_same(reference, run_dask(lake, resolution=9, n_workers=2, processes=False))
 
 
-def test_dask_process_workers_equal_single(lake: Path, reference: BatchResult) -> None:
-    # Real worker processes: the grids are broadcast, partials pickled between processes.
-    result = run_dask(lake, resolution=9, n_workers=2, processes=True, memory_limit="1GiB")
-    assert_same(reference, result)
-
-
 def test_definitions_match_the_single_machine_functions(world: Helsinki) -> None:
     from gridmap.synthetic import synthetic_events
 

@@ -1,0 +1,507 @@
+"""Door-knocking campaigns (敲门行动): visits per household and progress by area.
+
+A campaign covers an area (a town, community or grid code) for a time
+window. Grid workers record visits to registered households (the
+``households`` table of :mod:`gridmap.registry`), each with an outcome —
+``visited`` (已走访), ``verified`` (已核实: base data checked) or
+``mobilised`` (已动员) — the time, and where it happened. A household's
+progress is its best outcome so far (mobilised > verified > visited).
+
+Progress of a grid = households visited / households in the grid, where the
+households in a grid are those registered in it, or, for a grid with none
+registered yet, the grid's estimate (``grids.households``); the column
+``households_source`` says which.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from gridmap.access import Principal
+from gridmap.auth import PermissionDenied
+from gridmap.errors import BadInput, NotFound
+from gridmap.storage import AllOf, Cmp, Prefix, Store
+
+__all__ = [
+    "PROGRESS_COLUMNS",
+    "VISIT_STATUSES",
+    "campaign_progress",
+    "create_campaign",
+    "grid_households",
+    "progress_table",
+    "read_visits",
+    "record_visit",
+    "visits_where",
+]
+
+#: Visit outcomes, in increasing order of progress, with zh-CN and English names.
+VISIT_STATUSES: dict[str, tuple[str, str]] = {
+    "visited": ("已走访", "Visited"),
+    "verified": ("已核实", "Verified"),
+    "mobilised": ("已动员", "Mobilised"),
+}
+_RANK = {code: i + 1 for i, code in enumerate(VISIT_STATUSES)}
+_ORGANISERS = frozenset({"city_admin", "town_coordinator", "community_staff"})
+_VISITORS = _ORGANISERS | {"grid_worker"}
+PROGRESS_COLUMNS: tuple[str, ...] = (
+    "households",
+    "households_source",
+    "visited",
+    "verified",
+    "mobilised",
+    "progress",
+    "verified_share",
+    "mobilised_share",
+    "accuracy_checked",
+    "accuracy_correct",
+    "data_accuracy",
+    "satisfaction_asked",
+    "satisfaction_yes",
+    "satisfaction",
+    "visit_ids",
+)
+
+
+def _utc(value: Any, name: str) -> pd.Timestamp:
+    try:
+        t = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{name} must be an ISO 8601 time", field=name) from None
+    if t is pd.NaT:
+        raise BadInput(f"{name} must be an ISO 8601 time", field=name)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _area_code(code: Any) -> str:
+    if not (
+        isinstance(code, str) and code.isascii() and code.isdigit() and len(code) in (9, 12, 15)
+    ):
+        raise BadInput(
+            "area_code must be a town (9), community (12) or grid (15) code", "area_code"
+        )
+    return code
+
+
+def create_campaign(
+    store: Store,
+    principal: Principal,
+    *,
+    name: str,
+    area_code: str,
+    starts_at: Any,
+    ends_at: Any,
+) -> dict[str, Any]:
+    """Create a door-knocking campaign over *area_code*; return it.
+
+    Raises
+    ------
+    PermissionDenied
+        When the principal does not organise campaigns or the area is not theirs.
+    BadInput
+        For a bad name, code or time window.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> s = open_store(":memory:", migrate=True)
+    >>> c = create_campaign(s, SYSTEM, name="十一月敲门行动", area_code="990100001",
+    ...                     starts_at="2026-11-01T00:00Z", ends_at="2026-12-01T00:00Z")
+    >>> c["id"], c["area_code"]
+    (1, '990100001')
+    """
+    code = _area_code(area_code)
+    if principal.role not in _ORGANISERS or not principal.covers(code):
+        raise PermissionDenied(f"{principal.name!r} may not organise a campaign in {code}")
+    label = " ".join(str(name).split())
+    if not label or len(label) > 200 or any(c in label for c in "<>"):
+        raise BadInput("name must be 1–200 characters without markup", field="name")
+    start, end = _utc(starts_at, "starts_at"), _utc(ends_at, "ends_at")
+    if end <= start:
+        raise BadInput("ends_at must be later than starts_at", field="ends_at")
+    key = f"campaign:{code}:{start.isoformat()}:{label}"
+    row = pd.DataFrame(
+        {
+            "source_key": [key],
+            "name": [label],
+            "area_code": [code],
+            "starts_at": [start],
+            "ends_at": [end],
+            "created_by": [principal.name],
+            "created_at": [pd.Timestamp(dt.datetime.now(dt.UTC))],
+        }
+    )
+    store.write("doorknock_campaigns", row)
+    stored = store.read("doorknock_campaigns", where={"area_code": code, "name": label})
+    return _campaign_record(stored.iloc[-1])
+
+
+def _campaign_record(row: pd.Series) -> dict[str, Any]:
+    return {
+        "id": int(row["id"]),
+        "name": str(row["name"]),
+        "area_code": str(row["area_code"]),
+        "starts_at": pd.Timestamp(row["starts_at"]).isoformat(),
+        "ends_at": pd.Timestamp(row["ends_at"]).isoformat(),
+    }
+
+
+def _campaign(store: Store, campaign_id: int) -> pd.Series:
+    rows = store.read("doorknock_campaigns", ids=[int(campaign_id)])
+    if len(rows) == 0:
+        raise NotFound(f"no door-knocking campaign {campaign_id}")
+    row: pd.Series = rows.iloc[0]
+    return row
+
+
+def record_visit(
+    store: Store,
+    principal: Principal,
+    *,
+    campaign_id: int,
+    household_id: int,
+    status: Literal["visited", "verified", "mobilised"] | str,
+    at: Any,
+    lon: float,
+    lat: float,
+    data_correct: bool | None = None,
+    satisfied: bool | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Record a visit to a registered household in a campaign; return it.
+
+    Recording the same outcome for the same household twice stores it once.
+
+    Parameters
+    ----------
+    store : Store
+        Holds the campaign and the household registry.
+    principal : Principal
+        The visitor; must cover the household's grid.
+    campaign_id, household_id : int
+        The campaign and the household (``households.id``).
+    status : str
+        ``visited``, ``verified`` or ``mobilised``.
+    at : time
+        When (within the campaign's window).
+    lon, lat : float
+        Where (WGS84).
+    data_correct : bool, optional
+        For a verification: whether the registered base data proved correct.
+    satisfied : bool, optional
+        The resident's answer to the satisfaction question (满意度).
+    note : str, optional
+        Free text (no personal data).
+
+    Raises
+    ------
+    NotFound
+        Unknown campaign, or a household not registered in the principal's areas.
+    BadInput
+        Bad outcome, time outside the window, household outside the campaign area.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> record_visit(open_store(":memory:", migrate=True), SYSTEM, campaign_id=1,
+    ...              household_id=1, status="visited", at="2026-11-02", lon=24.9, lat=60.2)
+    Traceback (most recent call last):
+    gridmap.errors.NotFound: no door-knocking campaign 1
+    """
+    if principal.role not in _VISITORS:
+        raise PermissionDenied(f"role {principal.role!r} may not record visits")
+    if status not in VISIT_STATUSES:
+        raise BadInput(f"status must be one of {', '.join(VISIT_STATUSES)}", field="status")
+    camp = _campaign(store, campaign_id)
+    when = _utc(at, "at")
+    if not pd.Timestamp(camp["starts_at"]) <= when < pd.Timestamp(camp["ends_at"]):
+        raise BadInput("the visit time lies outside the campaign's window", field="at")
+    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise BadInput("lon/lat must be WGS84 degrees", field="location")
+    if note is not None and (len(note) > 500 or any(c in note for c in "<>")):
+        raise BadInput("note must be at most 500 characters without markup", field="note")
+    with store.scoped(principal.areas):
+        hh = store.read(
+            "households", ids=[int(household_id)], where={"grid_code": Prefix(principal.areas)}
+        )
+        if len(hh) == 0:
+            raise NotFound(f"household {household_id} not found in your areas")
+        grid = str(hh["grid_code"].iloc[0])
+        if not grid.startswith(str(camp["area_code"])):
+            raise BadInput(f"household {household_id} is outside the campaign's area", "household")
+        frame = gpd.GeoDataFrame(
+            {
+                "source_key": [f"visit:{int(campaign_id)}:{int(household_id)}:{status}"],
+                "campaign_id": [int(campaign_id)],
+                "household_id": [int(household_id)],
+                "grid_code": [grid],
+                "worker": [principal.name],
+                "status": [status],
+                "visited_at": [when],
+                "data_correct": [data_correct],
+                "satisfied": [satisfied],
+                "note": [note],
+            },
+            geometry=[shapely.Point(float(lon), float(lat))],
+            crs=4326,
+        )
+        store.write("doorknock_visits", frame)
+        rows = store.read(
+            "doorknock_visits",
+            where={
+                "campaign_id": int(campaign_id),
+                "household_id": int(household_id),
+                "status": status,
+            },
+        )
+    row = rows.iloc[0]
+    return {
+        "id": int(row["id"]),
+        "campaign_id": int(campaign_id),
+        "household_id": int(household_id),
+        "grid_code": grid,
+        "worker": str(row["worker"]),
+        "status": status,
+        "visited_at": pd.Timestamp(row["visited_at"]).isoformat(),
+    }
+
+
+def visits_where(
+    principal: Principal,
+    *,
+    area: str | None = None,
+    campaign_id: int | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> dict[str, Any]:
+    """The store filter of :func:`read_visits` (shown in reports as the figure's query).
+
+    Examples
+    --------
+    >>> from gridmap.access import SYSTEM
+    >>> visits_where(SYSTEM, area="990100001")
+    {'grid_code': Prefix(prefixes=('990100001',))}
+    """
+    prefixes = tuple(principal.areas)
+    if area is not None:
+        prefixes = (area,) if principal.covers(area) else ()
+    where: dict[str, Any] = {}
+    if area is not None or not principal.sees_everything:
+        where["grid_code"] = Prefix(prefixes)
+    if campaign_id is not None:
+        where["campaign_id"] = int(campaign_id)
+    bounds = []
+    if start is not None:
+        bounds.append(Cmp(">=", start.to_pydatetime()))
+    if end is not None:
+        bounds.append(Cmp("<", end.to_pydatetime()))
+    if bounds:
+        where["visited_at"] = AllOf(tuple(bounds))
+    return where
+
+
+def read_visits(
+    store: Store,
+    principal: Principal,
+    *,
+    area: str | None = None,
+    campaign_id: int | None = None,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Visits in the principal's areas (optionally one area, campaign and time window).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> len(read_visits(open_store(":memory:", migrate=True), SYSTEM))
+    0
+    """
+    where = visits_where(principal, area=area, campaign_id=campaign_id, start=start, end=end)
+    with store.scoped(principal.areas):
+        rows = store.read("doorknock_visits", where=where)
+    return pd.DataFrame(rows.drop(columns="geometry", errors="ignore"))
+
+
+def progress_table(
+    households: pd.DataFrame, visits: pd.DataFrame, *, by: str = "grid"
+) -> pd.DataFrame:
+    """Door-knocking progress per grid, community or town.
+
+    Parameters
+    ----------
+    households : DataFrame
+        One row per grid: ``grid_code``, ``households`` and
+        ``households_source`` (``registry`` or ``estimate``).
+    visits : DataFrame
+        Rows of ``doorknock_visits`` (``id``, ``household_id``, ``grid_code``,
+        ``status``, ``data_correct``, ``satisfied``).
+    by : {"grid", "community", "town"}
+        Grouping; communities and towns are the 12- and 9-digit code prefixes.
+
+    Returns
+    -------
+    DataFrame
+        Index *by*; columns :data:`PROGRESS_COLUMNS`. Shares are NaN where
+        their denominator is 0; ``visit_ids`` lists the visits counted.
+
+    Examples
+    --------
+    >>> hh = pd.DataFrame({"grid_code": ["990100001001001"], "households": [4],
+    ...                    "households_source": ["registry"]})
+    >>> v = pd.DataFrame({"id": [1, 2, 3], "household_id": [7, 7, 8],
+    ...                   "grid_code": ["990100001001001"] * 3,
+    ...                   "status": ["visited", "verified", "visited"],
+    ...                   "data_correct": [None, True, None], "satisfied": [True, None, False]})
+    >>> t = progress_table(hh, v, by="town")
+    >>> int(t.loc["990100001", "visited"]), float(t.loc["990100001", "progress"])
+    (2, 0.5)
+    >>> float(t.loc["990100001", "satisfaction"]), t.loc["990100001", "visit_ids"]
+    (0.5, [1, 2, 3])
+    """
+    width = {"grid": 15, "community": 12, "town": 9}
+    if by not in width:
+        raise BadInput("by must be grid, community or town", field="by")
+    n = width[by]
+    hh = households.assign(key=households["grid_code"].astype(str).str[:n])
+    base = hh.groupby("key").agg(
+        households=("households", "sum"),
+        households_source=(
+            "households_source",
+            lambda s: (
+                "registry"
+                if set(s) == {"registry"}
+                else "mixed"
+                if "registry" in set(s)
+                else "estimate"
+            ),
+        ),
+    )
+    v = visits.copy()
+    if v.empty:
+        v = pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ("id", "household_id", "grid_code", "status")}
+        )
+    v["key"] = v["grid_code"].astype(str).str[:n]
+    v["rank"] = v["status"].map(_RANK).fillna(0).astype(int)
+    best = v.groupby(["key", "household_id"])["rank"].max().reset_index()
+    counts = pd.DataFrame(
+        {
+            "visited": best.groupby("key")["rank"].apply(lambda r: int((r >= 1).sum())),
+            "verified": best.groupby("key")["rank"].apply(lambda r: int((r >= 2).sum())),
+            "mobilised": best.groupby("key")["rank"].apply(lambda r: int((r >= 3).sum())),
+        }
+    )
+    checked = pd.Series(v.get("data_correct"), index=v.index, dtype="boolean")
+    answered = pd.Series(v.get("satisfied"), index=v.index, dtype="boolean")
+    answers = (
+        pd.DataFrame(
+            {
+                "key": v["key"],
+                "accuracy_checked": checked.notna().astype(int),
+                "accuracy_correct": checked.fillna(False).astype(int),
+                "satisfaction_asked": answered.notna().astype(int),
+                "satisfaction_yes": answered.fillna(False).astype(int),
+            }
+        )
+        .groupby("key")
+        .sum()
+    )
+    ids = v.groupby("key")["id"].apply(lambda s: sorted(int(i) for i in s))
+    out = base.join(counts, how="outer").join(answers, how="outer")
+    out["households"] = out["households"].fillna(0).astype(int)
+    out["households_source"] = out["households_source"].fillna("estimate")
+    for col in (
+        "visited",
+        "verified",
+        "mobilised",
+        "accuracy_checked",
+        "accuracy_correct",
+        "satisfaction_asked",
+        "satisfaction_yes",
+    ):
+        out[col] = out[col].fillna(0).astype(int) if col in out else 0
+
+    def share(num: str, den: str) -> pd.Series:
+        d = out[den].astype(float)
+        return (out[num].astype(float) / d.where(d > 0)).astype(float)
+
+    out["progress"] = share("visited", "households")
+    out["verified_share"] = share("verified", "households")
+    out["mobilised_share"] = share("mobilised", "households")
+    out["data_accuracy"] = share("accuracy_correct", "accuracy_checked")
+    out["satisfaction"] = share("satisfaction_yes", "satisfaction_asked")
+    out["visit_ids"] = [ids.get(k, []) for k in out.index]
+    out.index = out.index.rename(by)
+    return out[list(PROGRESS_COLUMNS)].sort_index()
+
+
+def grid_households(store: Store, principal: Principal, *, area: str) -> pd.DataFrame:
+    """Households per grid of *area*: registered ones, else the grid's estimate.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> grid_households(open_store(":memory:", migrate=True), SYSTEM, area="990100001").empty
+    True
+    """
+    where = {"grid_code": Prefix((area,) if principal.covers(area) else ())}
+    with store.scoped(principal.areas):
+        grids = store.read("grids", where={"code": where["grid_code"]})
+        registered = store.read("households", where=where)
+    counts = registered.groupby("grid_code").size() if len(registered) else pd.Series(dtype=int)
+    codes = sorted(set(grids["code"].astype(str)) | set(counts.index.astype(str)))
+    estimate = (
+        pd.to_numeric(grids.set_index("code")["households"], errors="coerce")
+        if len(grids)
+        else pd.Series(dtype=float)
+    )
+    estimate = estimate[~estimate.index.duplicated(keep="last")]
+    rows = []
+    for code in codes:
+        if code in counts.index and int(counts[code]) > 0:
+            rows.append((code, int(counts[code]), "registry"))
+        else:
+            est = estimate.get(code, np.nan)
+            rows.append((code, 0 if pd.isna(est) else int(est), "estimate"))
+    return pd.DataFrame(rows, columns=["grid_code", "households", "households_source"])
+
+
+def campaign_progress(
+    store: Store,
+    principal: Principal,
+    *,
+    campaign_id: int,
+    by: Literal["grid", "community", "town"] | str = "grid",
+) -> pd.DataFrame:
+    """Progress of one campaign by grid, community or town (see :func:`progress_table`).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> s = open_store(":memory:", migrate=True)
+    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
+    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> campaign_progress(s, SYSTEM, campaign_id=c["id"]).empty
+    True
+    """
+    camp = _campaign(store, campaign_id)
+    area = str(camp["area_code"])
+    if not principal.covers(area) and not any(a.startswith(area) for a in principal.areas):
+        raise NotFound(f"no door-knocking campaign {campaign_id}")
+    scope = area
+    if not principal.covers(area):  # a worker of one grid in a town-wide campaign
+        scope = next(a for a in principal.areas if a.startswith(area))
+    hh = grid_households(store, principal, area=scope)
+    visits = read_visits(store, principal, area=scope, campaign_id=campaign_id)
+    return progress_table(hh, visits, by=by)

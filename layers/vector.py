@@ -1,0 +1,302 @@
+"""Big layers on map pages: drawn from vector tiles instead of inlined GeoJSON.
+
+A layer with more than :data:`VECTOR_THRESHOLD` features (e.g. 100,000 buildings)
+would make a map page of tens of megabytes if its GeoJSON were written into the
+page. Instead, :class:`VectorTileLayer` draws it with Leaflet.VectorGrid (npm
+``leaflet.vectorgrid``, served locally like every other asset) from the API's
+Mapbox Vector Tiles at ``/collections/{layer}/tiles/WebMercatorQuad/{z}/{y}/{x}``.
+The page then holds only the layer's style (from the catalog), the fields of its
+popups and the tile URL.
+
+Tiles carry raw property values, so the popups escape every value in the browser
+before it reaches the DOM; field titles and coded-value labels are escaped here.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import folium
+import geopandas as gpd
+import pandas as pd
+from folium.elements import JSCSSMixin
+from folium.template import Template
+
+from layers.assets import ASSETS, DEFAULT_BASE_URL
+from layers.catalog import VOCABULARIES, LayerDef, label
+
+__all__ = [
+    "TILE_MATRIX_SET",
+    "VECTOR_THRESHOLD",
+    "TiledLayer",
+    "VectorTileLayer",
+    "tiled_layer",
+    "tiles_url",
+]
+
+#: Layers with more features than this are drawn from vector tiles (when a tile
+#: service is available, see :func:`layers.render.render_map`).
+VECTOR_THRESHOLD = 5_000
+#: The only tile matrix set the API offers.
+TILE_MATRIX_SET = "WebMercatorQuad"
+#: Highest zoom the tile service renders (``gridmap.storage.base.MAX_ZOOM`` is 24;
+#: beyond this Leaflet over-zooms the last tiles).
+_MAX_NATIVE_ZOOM = 22
+
+
+@dataclass(frozen=True)
+class TiledLayer:
+    """What a map page needs to know about a layer it draws from vector tiles.
+
+    Parameters
+    ----------
+    count : int
+        Number of features (shown in the legend; decides tiles vs GeoJSON).
+    bounds : tuple of float, optional
+        ``(minx, miny, maxx, maxy)`` in WGS84, to fit the map.
+    value_range : tuple of float, optional
+        Smallest and largest value of the layer's numeric ``color_by`` field (for
+        a colour ramp); ``None`` draws every feature in the base style.
+    url : str, optional
+        Tile URL template with ``{z}``, ``{y}``, ``{x}``; by default
+        :func:`tiles_url` under the map's ``tiles_base``.
+
+    Examples
+    --------
+    >>> TiledLayer(100_000, (24.9, 60.1, 25.0, 60.2)).count
+    100000
+    """
+
+    count: int
+    bounds: tuple[float, float, float, float] | None = None
+    value_range: tuple[float, float] | None = None
+    url: str | None = None
+
+
+def tiles_url(layer: str, base: str = "") -> str:
+    """Return the vector tile URL template of *layer* on the API under *base*.
+
+    Parameters
+    ----------
+    layer : str
+        Layer (collection) name.
+    base : str, default ""
+        URL prefix of the API (``""`` for the same origin, or a root path).
+
+    Returns
+    -------
+    str
+        Template with ``{z}``, ``{y}``, ``{x}`` placeholders (Leaflet's syntax).
+
+    Examples
+    --------
+    >>> tiles_url("buildings")
+    '/collections/buildings/tiles/WebMercatorQuad/{z}/{y}/{x}'
+    """
+    return f"{base.rstrip('/')}/collections/{layer}/tiles/{TILE_MATRIX_SET}/{{z}}/{{y}}/{{x}}"
+
+
+def tiled_layer(layer: LayerDef, gdf: gpd.GeoDataFrame, *, url: str | None = None) -> TiledLayer:
+    """Summarize a layer held in memory as a :class:`TiledLayer` (count, bounds, range).
+
+    Parameters
+    ----------
+    layer : LayerDef
+        Its catalog entry.
+    gdf : geopandas.GeoDataFrame
+        The features, in WGS84.
+    url : str, optional
+        Tile URL template (see :class:`TiledLayer`).
+
+    Returns
+    -------
+    TiledLayer
+        The summary.
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely import box
+    >>> from layers.catalog import CATALOG
+    >>> gdf = gpd.GeoDataFrame({"households": [3, 9]},
+    ...                        geometry=[box(0, 0, 1, 1), box(1, 1, 2, 2)], crs=4326)
+    >>> tiled_layer(CATALOG["grids"], gdf)
+    TiledLayer(count=2, bounds=(0.0, 0.0, 2.0, 2.0), value_range=(3.0, 9.0), url=None)
+    """
+    bounds: tuple[float, float, float, float] | None = None
+    if len(gdf):
+        minx, miny, maxx, maxy = (float(v) for v in gdf.total_bounds)
+        bounds = (minx, miny, maxx, maxy)
+    value_range: tuple[float, float] | None = None
+    if layer.ramp and layer.color_by is not None and layer.color_by in gdf.columns:
+        numeric = pd.to_numeric(gdf[layer.color_by], errors="coerce").dropna()
+        if not numeric.empty:
+            value_range = (float(numeric.min()), float(numeric.max()))
+    return TiledLayer(len(gdf), bounds, value_range, url)
+
+
+def _js(value: Any) -> str:
+    """A JSON literal that is safe inside an HTML ``<script>`` element."""
+    text = json.dumps(value, ensure_ascii=False)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(raw, escaped)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+class VectorTileLayer(JSCSSMixin, folium.map.Layer):
+    """A catalog layer drawn by Leaflet.VectorGrid from Mapbox Vector Tiles.
+
+    Features are styled as the catalog says (base style; colour by a code through
+    the palette or by a number along the ramp), drawn on canvas, and open a popup
+    of the fields *fields* on click, every value escaped in the browser.
+
+    Parameters
+    ----------
+    layer : LayerDef
+        The catalog entry; its name is the tile layer name inside the tiles.
+    url : str
+        Tile URL template (see :func:`tiles_url`).
+    name : str
+        Title in the layer control (escaped HTML).
+    fields : sequence of (str, str)
+        Popup rows: property name and its title (plain text; escaped here).
+    heading : str
+        Popup heading (plain text; escaped here).
+    lang : str
+        Language of coded-value labels.
+    value_range : tuple of float, optional
+        Range of the numeric ``color_by`` field for the colour ramp.
+    show : bool, default True
+        Whether the layer is on when the page opens.
+
+    Examples
+    --------
+    >>> from layers.catalog import CATALOG
+    >>> layer = VectorTileLayer(CATALOG["buildings"], tiles_url("buildings"), name="Buildings",
+    ...                         fields=[("use", "Use")], heading="Building", lang="en")
+    >>> layer.options["minZoom"]
+    15
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        if (L.DomEvent.fakeStop === undefined) {
+            // Leaflet 1.8 removed fakeStop, which VectorGrid 1.3 calls on click.
+            L.DomEvent.fakeStop = L.DomEvent.stopPropagation;
+        }
+        var {{ this.get_name() }} = (function () {
+            var cfg = {{ this.config }};
+            function esc(v) {
+                return String(v).replace(/[&<>"']/g, function (c) {
+                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+                });
+            }
+            function hex(c) {
+                c = c.replace("#", "");
+                return [0, 2, 4].map(function (i) { return parseInt(c.substr(i, 2), 16); });
+            }
+            function ramp(v) {
+                var lo = cfg.range[0], hi = cfg.range[1], stops = cfg.ramp;
+                var t = hi > lo ? Math.min(1, Math.max(0, (v - lo) / (hi - lo))) : 0;
+                var pos = t * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(pos));
+                var a = hex(stops[i]), b = hex(stops[i + 1]), f = pos - i;
+                return "#" + a.map(function (x, k) {
+                    var y = Math.round(x + (b[k] - x) * f).toString(16);
+                    return y.length < 2 ? "0" + y : y;
+                }).join("");
+            }
+            function style(p) {
+                var s = L.extend({}, cfg.style), v = p ? p[cfg.colorBy] : undefined;
+                if (cfg.colorBy && v !== undefined && v !== null) {
+                    if (cfg.palette && cfg.palette[v]) { s.fillColor = cfg.palette[v]; }
+                    else if (cfg.ramp && cfg.range && !isNaN(Number(v))) {
+                        s.fillColor = ramp(Number(v));
+                    }
+                } else if (cfg.colorBy && cfg.range) {
+                    s.fillColor = cfg.noData;
+                }
+                return s;
+            }
+            var styles = {};
+            styles[cfg.layer] = function (properties) { return style(properties); };
+            var layer = L.vectorGrid.protobuf(cfg.url, L.extend({
+                vectorTileLayerStyles: styles,
+                rendererFactory: L.canvas.tile,
+                interactive: true
+            }, {{ this.options|tojavascript }}));
+            layer.on("click", function (e) {
+                var p = (e.layer && e.layer.properties) || {}, rows = "";
+                for (var i = 0; i < cfg.fields.length; i++) {
+                    var key = cfg.fields[i][0], v = p[key];
+                    if (v === null || v === undefined || v === "") { continue; }
+                    var vocab = cfg.vocab[key], text = vocab && vocab[v] !== undefined
+                        ? vocab[v] : esc(v);
+                    rows += "<tr><th>" + cfg.fields[i][1] + "</th><td>" + text + "</td></tr>";
+                }
+                L.popup({maxWidth: 360})
+                    .setLatLng(e.latlng)
+                    .setContent('<div class="gridmap-popup"><div class="gridmap-popup-title">'
+                        + cfg.heading + '</div><table class="gridmap-props">' + rows
+                        + "</table></div>")
+                    .openOn({{ this._parent.get_name() }});
+            });
+            return layer;
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        layer: LayerDef,
+        url: str,
+        *,
+        name: str,
+        fields: Sequence[tuple[str, str]],
+        heading: str,
+        lang: str,
+        value_range: tuple[float, float] | None = None,
+        show: bool = True,
+    ) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "VectorTileLayer"
+        self.default_js = [
+            (
+                "leaflet_vectorgrid",
+                DEFAULT_BASE_URL + str(ASSETS["leaflet_vectorgrid"].path),
+            )
+        ]
+        style = dict(layer.style)
+        style.setdefault("fill", "fillColor" in style)
+        vocab: dict[str, dict[str, str]] = {}
+        for field, _title in fields:
+            fdef = next((f for f in layer.fields if f.name == field), None)
+            if fdef is not None and fdef.vocabulary is not None:
+                vocab[field] = {
+                    code: html.escape(label(code, lang, vocabulary=fdef.vocabulary))
+                    for code in VOCABULARIES[fdef.vocabulary]
+                }
+        config: dict[str, Any] = {
+            "layer": layer.name,
+            "url": url,
+            "style": style,
+            "colorBy": layer.color_by,
+            "palette": dict(layer.palette) or None,
+            "ramp": list(layer.ramp) or None,
+            "range": list(value_range) if value_range is not None and layer.ramp else None,
+            "noData": "#e0e0e0",
+            "fields": [[f, html.escape(t)] for f, t in fields],
+            "heading": html.escape(heading),
+            "vocab": vocab,
+        }
+        self.config = _js(config)
+        self.options: Mapping[str, Any] = {
+            "minZoom": max(0, layer.min_zoom),
+            "maxNativeZoom": min(_MAX_NATIVE_ZOOM, layer.max_zoom),
+            "maxZoom": 24,
+        }

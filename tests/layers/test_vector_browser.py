@@ -1,0 +1,257 @@
+"""Big layers from vector tiles, search, event filters and the language switch in chromium.
+
+The tiles here come from a small endpoint of the test's own (``mapbox-vector-tile``
+encoding of the frame, the same format and URL as the API's tiles route); the API
+test ``tests/api/test_maps_vector.py`` draws the real route.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import mapbox_vector_tile
+import numpy as np
+import pytest
+import shapely
+from playwright.sync_api import Browser, Dialog, Page, Route, sync_playwright
+
+from layers.assets import DEFAULT_BASE_URL, asset_file
+from layers.render import map_html, render_map
+from layers.vector import TiledLayer
+from tests.layers.conftest import XSS
+
+pytestmark = pytest.mark.browser
+
+ORIGIN = "http://gridmap.test"
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+_TILE = re.compile(r"/collections/(\w+)/tiles/WebMercatorQuad/(\d+)/(\d+)/(\d+)$")
+_HALF = 20037508.342789244
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def many_buildings() -> gpd.GeoDataFrame:
+    """6,400 footprints (20 m squares on a 30 m lattice) around Helsinki centre."""
+    n = 80
+    lon0, lat0 = 24.930, 60.160
+    dlon, dlat = 30 / 55_500, 30 / 111_320  # ~30 m at 60.16° N
+    ix, iy = np.meshgrid(np.arange(n), np.arange(n))
+    x = lon0 + ix.ravel() * dlon
+    y = lat0 + iy.ravel() * dlat
+    geoms = shapely.box(x, y, x + dlon * 2 / 3, y + dlat * 2 / 3)
+    names = [f"{XSS} 楼 {i}" for i in range(n * n)]
+    return gpd.GeoDataFrame(
+        {"name": names, "use": "residential", "floors": 6, "households": 24},
+        geometry=geoms,
+        crs=4326,
+    )
+
+
+def _tile(gdf: gpd.GeoDataFrame, layer: str, z: int, y: int, x: int) -> bytes:
+    """One MVT tile of *gdf* (in EPSG:3857), like the API's tiles route."""
+    size = 2 * _HALF / 2**z
+    minx, maxy = -_HALF + x * size, _HALF - y * size
+    bounds = (minx, maxy - size, minx + size, maxy)
+    hits = gdf.iloc[gdf.sindex.query(shapely.box(*bounds))]
+    if hits.empty:
+        return b""
+    # Tile coordinates 0..4096, y up (the encoder flips them).
+    scale = 4096 / size
+    local = shapely.transform(
+        np.asarray(hits.geometry.values), lambda xy: (xy - [bounds[0], bounds[1]]) * scale
+    )
+    features = [
+        {"geometry": geom, "properties": {"name": name, "use": use}, "id": int(i)}
+        for i, (geom, name, use) in enumerate(zip(local, hits["name"], hits["use"], strict=True))
+    ]
+    return bytes(mapbox_vector_tile.encode([{"name": layer, "features": features}]))
+
+
+class Session:
+    """A map page and its vector tiles served from memory; nothing else is reachable."""
+
+    def __init__(
+        self, browser: Browser, html: str, tiles: dict[str, gpd.GeoDataFrame] | None = None
+    ) -> None:
+        self.html = html
+        self.tiles = {k: v.to_crs(3857) for k, v in (tiles or {}).items()}
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        self.tile_requests: list[str] = []
+        self.page: Page = browser.new_page(viewport={"width": 1200, "height": 800})
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("dialog", self._dialog)
+        self.page.route("**/*", self._route)
+        self.page.goto(f"{ORIGIN}/map.html")
+        self.page.wait_for_timeout(500)
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.errors.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def _route(self, route: Route) -> None:
+        url = route.request.url
+        tile = _TILE.search(url)
+        if url == f"{ORIGIN}/map.html":
+            route.fulfill(body=self.html, content_type="text/html; charset=utf-8")
+        elif url.startswith(ORIGIN + DEFAULT_BASE_URL):
+            route.fulfill(path=str(asset_file(url[len(ORIGIN + DEFAULT_BASE_URL) :])))
+        elif url.startswith(ORIGIN) and tile and tile[1] in self.tiles:
+            self.tile_requests.append(url)
+            z, y, x = (int(v) for v in tile.groups()[1:])
+            body = _tile(self.tiles[tile[1]], tile[1], z, y, x)
+            if body:
+                route.fulfill(body=body, content_type="application/vnd.mapbox-vector-tile")
+            else:
+                route.fulfill(status=204)
+        elif url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            self.external.append(url)
+            route.abort()
+
+    def js(self, expression: str) -> Any:
+        return self.page.evaluate(expression)
+
+    def map_name(self) -> str:
+        name = self.js("Object.keys(window).find(k => k.startsWith('map_'))")
+        assert isinstance(name, str)
+        return name
+
+    def painted_tiles(self) -> int:
+        """Vector tile canvases with at least one non-transparent pixel."""
+        count = self.js(
+            """[...document.querySelectorAll('.leaflet-tile-container canvas')].filter(c => {
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) { return true; } }
+                return false;
+            }).length"""
+        )
+        assert isinstance(count, int)
+        return count
+
+
+def _screenshot(s: Session, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    s.page.screenshot(path=str(ARTIFACTS / name))
+
+
+def test_big_layer_is_drawn_from_vector_tiles(
+    browser: Browser, node_modules: Path, many_buildings: gpd.GeoDataFrame
+) -> None:
+    data = {"buildings": many_buildings}
+    page = map_html(render_map(data, role="viewer", tiles_base=""), inline=False)
+    inline = map_html(render_map(data, role="viewer"), inline=False)
+    assert len(page) < 60_000 < len(inline), (len(page), len(inline))
+    assert "/collections/buildings/tiles/WebMercatorQuad/{z}/{y}/{x}" in page
+    assert "onerror" not in page  # the names are in the tiles only
+    s = Session(browser, page, tiles={"buildings": many_buildings})
+    try:
+        m = s.map_name()
+        # Buildings start at zoom 15: zoom in on the lattice.
+        s.js(f"{m}.setView([60.16386, 24.93288], 17, {{animate: false}})")
+        s.page.wait_for_function(
+            "document.querySelectorAll('.leaflet-tile-container canvas').length > 0"
+        )
+        s.page.wait_for_timeout(800)
+        assert s.tile_requests, "tiles were requested"
+        assert s.painted_tiles() > 0, "vector tiles drew something"
+        _screenshot(s, "vector-tiles-buildings.png")
+
+        # Click the middle of a footprint: a popup with the escaped name, as text.
+        point = s.js(
+            f"(() => {{ const p = {m}.latLngToContainerPoint([60.16386, 24.93288]);"
+            " return [p.x, p.y]; })()"
+        )
+        s.page.mouse.click(point[0], point[1])
+        s.page.wait_for_selector(".leaflet-popup-content", timeout=3000)
+        popup = s.js("document.querySelector('.leaflet-popup-content').textContent")
+        assert "楼栋 Buildings" in popup
+        assert f"{XSS} 楼 1125" in popup  # footprint (5, 14), shown as text
+        assert s.js("document.querySelectorAll('.leaflet-popup-content img').length") == 0
+        _screenshot(s, "vector-tiles-popup.png")
+
+        # Toggle the layer off and on in the layer control.
+        label = s.page.locator(".leaflet-control-layers-overlays label", has_text="Buildings")
+        label.locator("input").uncheck()
+        s.page.wait_for_timeout(200)
+        assert s.painted_tiles() == 0
+        label.locator("input").check()
+        s.page.wait_for_timeout(800)
+        assert s.painted_tiles() > 0
+        assert s.errors == [] and s.external == []
+    finally:
+        s.page.close()
+
+
+def test_search_filters_and_language_links(
+    browser: Browser, node_modules: Path, all_layers: dict[str, gpd.GeoDataFrame]
+) -> None:
+    links = {"zh": "?lang=zh", "en": "?lang=en", "zh-en": "?lang=zh-en"}
+    m = render_map(all_layers, role="town_coordinator", lang="en", language_links=links)
+    s = Session(browser, map_html(m, inline=True))
+    try:
+        assert s.errors == [] and s.external == []
+        # Language switch: the other two languages are links, the current one is not.
+        hrefs = s.js("[...document.querySelectorAll('.gridmap-lang a')].map(a => a.search)")
+        assert hrefs == ["?lang=zh", "?lang=zh-en"]
+        assert s.js("document.querySelector('.gridmap-lang strong').textContent") == "English"
+
+        # Search by grid code: the grid's popup opens.
+        box = s.page.locator(".gridmap-search input")
+        box.fill("370285001001002")
+        box.press("Enter")
+        status = s.js("document.querySelector('.gridmap-search-status').textContent")
+        assert status == "2 found"  # the grid, and a building in it
+        popup = s.js("document.querySelector('.leaflet-popup-content').textContent")
+        assert popup.startswith("Grids") and "370285001001002" in popup
+        # A query that looks like markup is text: it finds the grid named like it.
+        box.fill(XSS)
+        box.press("Enter")
+        assert s.js("document.querySelector('.gridmap-search-status').textContent") != ""
+        assert s.js("document.querySelectorAll('img[src=x]').length") == 0
+        box.fill("no such place")
+        box.press("Enter")
+        status = s.js("document.querySelector('.gridmap-search-status').textContent")
+        assert status == "Nothing found"
+
+        # Event filters: category, then a period.
+        count = "document.querySelector('.gridmap-filter-count').textContent"
+        assert s.js(count) == "4 / 4"
+        s.page.select_option(".gridmap-filter select", label="Dispute")
+        assert s.js(count) == "1 / 4"
+        s.page.select_option(".gridmap-filter select", index=0)
+        dates = s.page.locator(".gridmap-filter input[type=date]")
+        dates.nth(0).fill("2024-05-02")
+        dates.nth(1).fill("2024-05-03")
+        assert s.js(count) == "2 / 4"
+        _screenshot(s, "map-search-filter.png")
+        assert s.errors == [] and s.external == []
+    finally:
+        s.page.close()
+
+
+def test_tiled_layer_without_data(node_modules: Path) -> None:
+    """The API passes a TiledLayer (count, bounds, range) and reads no features."""
+    tiled = TiledLayer(100_000, (24.9, 60.15, 24.96, 60.19), (0.0, 900.0))
+    page = map_html(render_map({"grids": tiled}, lang="en"), inline=False)
+    assert "/collections/grids/tiles/WebMercatorQuad/{z}/{y}/{x}" in page
+    assert len(page) < 60_000
+    assert "900" in page  # the household ramp legend
+    assert math.isfinite(len(page))
