@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from api.crs import SUPPORTED_CRS
 from api.geojson import json_value
 from api.params import CRS84
 from gridmap.errors import NotFound, UnknownLayer
@@ -43,6 +44,7 @@ _REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 
 CONFORMANCE: tuple[str, ...] = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
@@ -179,7 +181,7 @@ def collection_document(
         "title": ldef.title(),
         "description": f"{ldef.title_en} ({ldef.title_zh})",
         "itemType": "feature",
-        "crs": [CRS84],
+        "crs": list(SUPPORTED_CRS),
         "storageCrs": CRS84,
         "links": [
             _link(url, "self", JSON, "This collection"),

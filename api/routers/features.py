@@ -15,11 +15,12 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api import ogc
+from api.crs import parse_bbox_in, parse_crs, reproject_frame
 from api.deps import RoleDep, SettingsDep, StoreDep
 from api.geojson import feature_collection, feature_document
 from api.items import area_where, collection_facts, layer_filter, page_members, read_page
 from api.openapi import api_document
-from api.params import CRS84, check_crs, clamp_limit, parse_bbox, parse_item_id, query_guard
+from api.params import CRS84, clamp_limit, parse_item_id, query_guard
 from api.security import CallerPrincipal
 from api.temporal import parse_datetime
 from gridmap.errors import NotFound
@@ -66,8 +67,8 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _geojson(body: bytes) -> Response:
-    return Response(body, media_type=ogc.GEOJSON, headers={"Content-Crs": f"<{CRS84}>"})
+def _geojson(body: bytes, *, crs: str = CRS84) -> Response:
+    return Response(body, media_type=ogc.GEOJSON, headers={"Content-Crs": f"<{crs}>"})
 
 
 def _describe(store: StoreDep, name: str, role: str, base: str) -> dict[str, Any]:
@@ -199,14 +200,14 @@ def items(
     security enforces it again).
     """
     ldef = ogc.collection(layer, role)
-    check_crs(crs, field="crs")
-    check_crs(bbox_crs, field="bbox-crs")
+    out_crs = parse_crs(crs, field="crs")
+    box = parse_bbox_in(bbox, parse_crs(bbox_crs, field="bbox-crs"))
     cql = layer_filter(ldef, filter, filter_lang, filter_crs)
     with store.scoped(caller.areas):
         page = read_page(
             store,
             layer_schema(ldef.name),
-            bbox=parse_bbox(bbox),
+            bbox=box,
             when=parse_datetime(datetime),
             limit=clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit),
             offset=offset,
@@ -215,7 +216,9 @@ def items(
         )
     members = page_members(page, request.url, f"{_base(request)}/collections/{ldef.name}")
     props = ogc.properties(ldef, role)
-    return _geojson(feature_collection(page.frame, properties=props, members=members))
+    frame = reproject_frame(page.frame, out_crs)
+    body = feature_collection(frame, properties=props, members=members)
+    return _geojson(body, crs=out_crs)
 
 
 @router.get(
@@ -237,7 +240,7 @@ def item(
 ) -> Response:
     """One feature by id, with links to itself and its collection (404 outside your area)."""
     ldef = ogc.collection(layer, role)
-    check_crs(crs, field="crs")
+    out_crs = parse_crs(crs, field="crs")
     fid = parse_item_id(item_id, layer=ldef.name)
     with store.scoped(caller.areas):
         frame = store.read(ldef.name, ids=[fid], where=area_where(ldef.name, caller))
@@ -249,4 +252,7 @@ def item(
         {"href": url, "rel": "collection", "type": ogc.JSON},
     ]
     props = ogc.properties(ldef, role)
-    return _geojson(feature_document(frame, properties=props, members={"links": links}))
+    body = feature_document(
+        reproject_frame(frame, out_crs), properties=props, members={"links": links}
+    )
+    return _geojson(body, crs=out_crs)
