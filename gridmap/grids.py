@@ -106,7 +106,15 @@ def divide_bisect(
 
 def _split(cell: _Cell, xy: np.ndarray, w: np.ndarray, xscale: float) -> list[_Cell]:
     minx, miny, maxx, maxy = cell.box
-    axis = 0 if (maxx - minx) * xscale >= (maxy - miny) else 1
+    # Cut across the wider spread of the buildings (in metres), not of the box:
+    # buildings in one row must be split along the row.
+    pts = xy[cell.members]
+    spread_x = float(np.ptp(pts[:, 0])) * xscale
+    spread_y = float(np.ptp(pts[:, 1]))
+    if spread_x == spread_y:
+        axis = 0 if (maxx - minx) * xscale >= (maxy - miny) else 1
+    else:
+        axis = 0 if spread_x > spread_y else 1
     coords = xy[cell.members, axis]
     order = np.argsort(coords, kind="stable")
     cum = np.cumsum(w[cell.members][order])
@@ -162,7 +170,8 @@ def assign_grid_codes(points_or_polys: gpd.GeoDataFrame, grids: gpd.GeoDataFrame
     rep = gpd.GeoDataFrame(
         geometry=points_or_polys.geometry.representative_point(), crs=points_or_polys.crs
     )
-    joined = gpd.sjoin(rep, grids[["code", "geometry"]], how="left", predicate="within")
+    # intersects, not within: a point on a shared edge goes to the first grid.
+    joined = gpd.sjoin(rep, grids[["code", "geometry"]], how="left", predicate="intersects")
     joined = joined[~joined.index.duplicated(keep="first")]
     codes = joined["code"].reindex(points_or_polys.index)
     return pd.Series(

@@ -444,7 +444,7 @@ def warm_labels(initial: np.ndarray, neighbours: list[dict[int, float]]) -> np.n
     >>> import numpy as np
     >>> nb = [{1: 1.0}, {0: 1.0, 2: 1.0}, {1: 1.0}, {}]
     >>> warm_labels(np.array([0, -1, 0, -1]), nb).tolist()
-    [0, 0, 1, 2]
+    [0, 0, 0, 1]
     """
     lab = initial.astype(int).copy()
     queue = deque(int(u) for u in np.flatnonzero(lab >= 0))
