@@ -73,7 +73,7 @@ def _utc(value: Any, name: str) -> pd.Timestamp:
         t = pd.Timestamp(value)
     except (TypeError, ValueError):
         raise BadInput(f"{name} must be an ISO 8601 time", field=name) from None
-    if t is pd.NaT:
+    if pd.isna(t):
         raise BadInput(f"{name} must be an ISO 8601 time", field=name)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
@@ -83,7 +83,7 @@ def _area_code(code: Any) -> str:
         isinstance(code, str) and code.isascii() and code.isdigit() and len(code) in (9, 12, 15)
     ):
         raise BadInput(
-            "area_code must be a town (9), community (12) or grid (15) code", "area_code"
+            "area_code must be a town (9), community (12) or grid (15) code", field="area_code"
         )
     return code
 
@@ -235,7 +235,9 @@ def record_visit(
             raise NotFound(f"household {household_id} not found in your areas")
         grid = str(hh["grid_code"].iloc[0])
         if not grid.startswith(str(camp["area_code"])):
-            raise BadInput(f"household {household_id} is outside the campaign's area", "household")
+            raise BadInput(
+                f"household {household_id} is outside the campaign's area", field="household"
+            )
         frame = gpd.GeoDataFrame(
             {
                 "source_key": [f"visit:{int(campaign_id)}:{int(household_id)}:{status}"],

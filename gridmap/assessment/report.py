@@ -201,7 +201,11 @@ def period_report(
             _count_figure(store, "buildings", "楼栋", "Buildings", "buildings", grid_where)
         )
         buildings = store.read("buildings", where=grid_where)
-        est = pd.to_numeric(buildings.get("households"), errors="coerce")
+        est = (
+            pd.to_numeric(buildings["households"], errors="coerce")
+            if "households" in buildings
+            else None
+        )
         figures.append(
             Figure(
                 "households_estimated",

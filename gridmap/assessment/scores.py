@@ -74,7 +74,7 @@ def check_period(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
             t = pd.Timestamp(value)
         except (TypeError, ValueError):
             raise BadInput(f"{name} must be an ISO 8601 date or time", field=name) from None
-        if t is pd.NaT:
+        if pd.isna(t):
             raise BadInput(f"{name} must be an ISO 8601 date or time", field=name)
         out.append(t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC"))
     if not out[0] < out[1]:
@@ -141,8 +141,8 @@ def timeliness(
             )
         except Exception:  # an unknown category: no limit to judge by
             hours = None
-        reported = pd.Timestamp(row.reported_at)
-        answered = first.get(int(row.id), pd.NaT)
+        reported = pd.Timestamp(row.reported_at)  # type: ignore[arg-type]
+        answered = first.get(int(row.id), pd.NaT)  # type: ignore[arg-type]
         if hours is None:
             out.append(1.0 if answered is not pd.NaT else np.nan)
             continue
@@ -326,9 +326,8 @@ def gather(
         trans = store.read("event_transitions", where={"event_id": ids}) if ids else pd.DataFrame()
         grids = store.read("grids", where=_area_where(principal, area, "code"))
     judged_at = min(now, end)
-    timely = timeliness(
-        events[events.get("status") != "merged"] if len(events) else events, trans, now=judged_at
-    )
+    live = pd.DataFrame(events[events["status"] != "merged"]) if len(events) else events
+    timely = timeliness(live, trans, now=judged_at)
     coverage, track_query = _coverage(store, principal, area, start, end)
     households = grid_households(store, principal, area=area)
     visits = read_visits(store, principal, area=area, start=start, end=end)
@@ -379,18 +378,18 @@ def _worker_grids(facts: Facts) -> dict[str, set[str]]:
     return out
 
 
-def _grid_coverage(facts: Facts, worker: str | None = None) -> pd.DataFrame:
+def _grid_coverage(facts: Facts, worker: str | None = None) -> dict[str, tuple[float, list[int]]]:
     """Coverage share and track ids per grid (over the patrol days)."""
     cov = facts.coverage
     cov = cov[cov["worker"].isna()] if worker is None else cov[cov["worker"] == worker]
     cov = cov[cov["day"].isin(facts.days)]
     n = max(len(facts.days), 1)
-    rows = {}
+    rows: dict[str, tuple[float, list[int]]] = {}
     for grid, part in cov.groupby("grid_code"):
         length = float(part["length_m"].iloc[0])
         share = float(part["covered_m"].sum()) / (length * n) if length > 0 else 0.0
-        rows[str(grid)] = (share, sorted(i for ids in part["track_ids"] for i in ids))
-    return pd.DataFrame.from_dict(rows, orient="index", columns=["share", "track_ids"])
+        rows[str(grid)] = (share, sorted(int(i) for ids in part["track_ids"] for i in ids))
+    return rows
 
 
 def _event_keys(events: pd.DataFrame, level: str) -> pd.Series:
@@ -470,7 +469,9 @@ def score_facts(facts: Facts, *, level: str, area: str, rules: AssessmentRules) 
     _coverage_indicator(facts, level, values, evidence)
     _visit_indicators(facts, level, values, evidence)
     scores = score_table(values, rules, by=level)
-    scores["evidence"] = [evidence.get(str(u), {}) for u in scores.index]
+    scores["evidence"] = pd.Series(
+        [evidence.get(str(u), {}) for u in scores.index], index=scores.index, dtype=object
+    )
     return Assessment(level, facts.start, facts.end, area, rules, scores, facts.queries)
 
 
@@ -534,9 +535,9 @@ def _coverage_indicator(
         for unit in values.index:
             cov = _grid_coverage(facts, str(unit))
             grids = sorted(mine.get(str(unit), set()))
-            shares = [float(cov.loc[g, "share"]) if g in cov.index else 0.0 for g in grids]
+            shares = [cov[g][0] if g in cov else 0.0 for g in grids]
             values.loc[unit, "patrol_coverage"] = float(np.mean(shares)) if shares else np.nan
-            tracks = sorted(i for g in grids if g in cov.index for i in cov.loc[g, "track_ids"])
+            tracks = sorted(i for g in grids if g in cov for i in cov[g][1])
             evidence[str(unit)]["patrol_coverage"] = {"grids": grids, "tracks": tracks}
         return
     cov = _grid_coverage(facts)
@@ -544,9 +545,9 @@ def _coverage_indicator(
         grids = [g for g in grid_codes if g.startswith(str(unit))]
         if not grids:
             continue
-        shares = [float(cov.loc[g, "share"]) if g in cov.index else 0.0 for g in grids]
+        shares = [cov[g][0] if g in cov else 0.0 for g in grids]
         values.loc[unit, "patrol_coverage"] = float(np.mean(shares))
-        tracks = sorted(i for g in grids if g in cov.index for i in cov.loc[g, "track_ids"])
+        tracks = sorted(i for g in grids if g in cov for i in cov[g][1])
         evidence[str(unit)]["patrol_coverage"] = {"grids": grids, "tracks": tracks}
 
 
@@ -589,7 +590,7 @@ def _fill_visits(
 ) -> None:
     if key not in table.index:
         return
-    row = table.loc[key]
+    row = pd.Series(table.loc[key])
     for col, src in names.items():
         values.loc[unit, col] = row[src]
     evidence[unit]["doorknock"] = {

@@ -47,7 +47,7 @@ def test_catalog_covers_the_model_in_drawing_order() -> None:
     assert spatial == DRAWING_ORDER
     assert not CATALOG["workers"].is_spatial
     # plain tables (workers, users, …) come after every drawable layer
-    assert all(not d.is_spatial for d in list(CATALOG.values())[len(DRAWING_ORDER):])
+    assert all(not d.is_spatial for d in list(CATALOG.values())[len(DRAWING_ORDER) :])
 
 
 @pytest.mark.parametrize("name", list(LAYERS))

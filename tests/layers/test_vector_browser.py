@@ -234,7 +234,7 @@ def test_search_filters_and_language_links(
         # Event filters: category, then a period.
         count = "document.querySelector('.gridmap-filter-count').textContent"
         assert s.js(count) == "4 / 4"
-        s.page.select_option(".gridmap-filter select", label="Dispute")
+        s.page.select_option(".gridmap-filter select", label="Disputes")
         assert s.js(count) == "1 / 4"
         s.page.select_option(".gridmap-filter select", index=0)
         dates = s.page.locator(".gridmap-filter input[type=date]")
