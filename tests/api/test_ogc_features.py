@@ -14,7 +14,6 @@ from shapely.geometry import shape
 from gridmap.model import LAYERS
 from gridmap.storage import Store
 from layers.catalog import CATALOG
-from layers.catalog import CATALOG
 
 #: Layers with geometry that the catalog publishes to someone (patrol_tracks never is).
 PUBLISHED = {n for n, s in LAYERS.items() if s.geometry_type is not None and CATALOG[n].visible_to}

@@ -51,8 +51,12 @@ def fresh_store(
             server = request.getfixturevalue("pg_server")
             dbname = "f_" + uuid.uuid4().hex[:12]
             janitor = DatabaseJanitor(
-                user=server.user, host=server.host, port=server.port, dbname=dbname,
-                template_dbname=TEMPLATE_DB, version=15,
+                user=server.user,
+                host=server.host,
+                port=server.port,
+                dbname=dbname,
+                template_dbname=TEMPLATE_DB,
+                version=15,
             )
             janitor.init()
             janitors.append(janitor)
