@@ -23,7 +23,8 @@ from playwright.sync_api import Browser, Dialog, Page, Route, sync_playwright
 from layers.assets import DEFAULT_BASE_URL, asset_file
 from layers.render import map_html, render_map
 from layers.vector import TiledLayer
-from tests.layers.conftest import XSS
+
+XSS = "<img src=x onerror=alert(1)>"  # as in conftest.py
 
 pytestmark = pytest.mark.browser
 
