@@ -80,7 +80,8 @@ case "$cmd" in
     log "import boundaries"
     lint-imports
     log "pytest"
-    exec pytest "$@"
+    # Two workers on two cores; each starts its own PostGIS server.
+    exec pytest -n "${GRIDMAP_TEST_WORKERS:-2}" "$@"
     ;;
   setup)
     ensure_python

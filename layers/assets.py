@@ -296,8 +296,11 @@ def assets_dir_from_env() -> Path | None:
 
     Examples
     --------
-    >>> assets_dir_from_env()  # doctest: +SKIP
+    >>> import os
+    >>> os.environ["GRIDMAP_ASSETS_DIR"] = "/srv/gridmap/node_modules"
+    >>> assets_dir_from_env()
     PosixPath('/srv/gridmap/node_modules')
+    >>> del os.environ["GRIDMAP_ASSETS_DIR"]
     """
     value = os.environ.get(ENV_VAR, "").strip()
     return Path(value) if value else None
@@ -321,7 +324,7 @@ def assets_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     --------
     >>> assets_dir("/srv/gridmap/node_modules")
     PosixPath('/srv/gridmap/node_modules')
-    >>> assets_dir().name  # doctest: +SKIP
+    >>> assets_dir().name
     'node_modules'
     """
     if directory is not None:

@@ -102,3 +102,13 @@ def wait_for_port(host: str, port: int, timeout: float = 20.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"{host}:{port} did not open within {timeout}s")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A skipped PostGIS test is a failed test: the real server must always be exercised."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and item.get_closest_marker("postgis") is not None:
+        report.outcome = "failed"
+        report.longrepr = f"PostGIS test {item.nodeid} was skipped; PostGIS tests must run"

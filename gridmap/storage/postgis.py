@@ -77,9 +77,10 @@ class PostGISStore:
 
     Examples
     --------
-    >>> store = PostGISStore("postgresql://gridmap@127.0.0.1:5432/gridmap")  # doctest: +SKIP
-    >>> store.migrate()  # doctest: +SKIP
-    2
+    With a server at hand (the test suite starts one; see tests/conftest.py)::
+
+        store = PostGISStore("postgresql://gridmap@127.0.0.1:5432/gridmap")
+        store.migrate()   # → the schema version now in force
     """
 
     dialect: Literal["postgis", "duckdb"] = "postgis"
