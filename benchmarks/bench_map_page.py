@@ -40,6 +40,7 @@ import numpy as np
 import pyrosm
 import shapely
 from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from layers.assets import DEFAULT_BASE_URL, asset_file
@@ -149,10 +150,12 @@ def measure(
     page.goto(f"{ORIGIN}/map.html", wait_until="load", timeout=600_000)
     loaded = time.perf_counter() - t0
     name = page.evaluate("Object.keys(window).find(k => k.startsWith('map_'))")
-    page.evaluate(f"{name}.setView({center}, 16, {{animate: false}})")
     try:
+        page.evaluate(f"{name}.setView({center}, 16, {{animate: false}})")
         page.wait_for_function(_PAINTED, timeout=timeout_s * 1000, polling=100)
-    except PlaywrightTimeout:
+    except (PlaywrightTimeout, PlaywrightError) as exc:
+        # No first render within the timeout, or the tab crashed (out of memory).
+        errors.append(f"no render: {str(exc).splitlines()[0]}")
         page.close()
         nan = float("nan")
         return {
@@ -232,8 +235,10 @@ def main() -> None:
         f"{'render_map+map_html (s)':24}{t_tiles_render:16.2f}{t_inline_render:18.2f}"
         f"{t_inline_render / t_tiles_render:13.1f}x"
     )
-    problems = [r["errors"] + r["external"] for rs in results.values() for r in rs]
-    print("console errors / external requests:", sum(map(len, problems)))
+    for kind, rs in results.items():
+        for r in rs:
+            for problem in r["errors"] + r["external"]:
+                print(f"{kind}: {problem}")
 
 
 if __name__ == "__main__":

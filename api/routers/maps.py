@@ -108,7 +108,9 @@ def overview(
 ) -> HTMLResponse:
     """Every layer the caller may see on one interactive map (works without internet)."""
     lang = normalize_lang(lang)
-    data, cut = _layers(store, role, MAX_MAP_FEATURES, VECTOR_THRESHOLD)
+    # Vector tiles are WGS84: on a GCJ-02 basemap every layer is inlined (and shifted).
+    threshold = VECTOR_THRESHOLD if settings.basemap_crs == "wgs84" else MAX_MAP_FEATURES
+    data, cut = _layers(store, role, MAX_MAP_FEATURES, threshold)
     title = "网格化服务管理 概览" if lang == "zh" else "Grid governance overview"
     if lang == "zh-en":
         title = "网格化服务管理 概览 Grid governance overview"
