@@ -132,6 +132,7 @@ AREA_COLUMN = {
     "events": "grid_code",
     "patrol_routes": "grid_code",
     "patrol_tracks": "grid_code",
+    "doorknock_visits": "grid_code",
 }
 
 

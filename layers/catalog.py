@@ -620,6 +620,14 @@ _SPECS: dict[str, _Spec] = {
         personal=frozenset({"worker", "uploaded_by"}),
         tooltip=("grid_code", "track_date"),
     ),
+    # Door-knock visits sit on households' doors: precise home points, never published.
+    "doorknock_visits": _Spec(
+        style={"color": "#6d4c41", "weight": 1, "opacity": 0.9},
+        min_zoom=14,
+        visible_to=frozenset(),
+        personal=frozenset({"worker", "note"}),
+        tooltip=("grid_code", "status"),
+    ),
     "workers": _Spec(
         style={},
         visible_to=STAFF_ROLES | {"external_system"},

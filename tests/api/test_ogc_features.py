@@ -63,7 +63,8 @@ def test_collections_describe_every_spatial_layer(client: TestClient, filled: St
     for name, c in described.items():
         schema = LAYERS[name]
         assert c["itemType"] == "feature"
-        assert c["crs"] == ["http://www.opengis.net/def/crs/OGC/1.3/CRS84"]
+        assert c["crs"][0] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+        assert "http://www.opengis.net/def/crs/EPSG/0/4490" in c["crs"]
         assert schema.title_zh in c["title"] and schema.title_en in c["title"]
         assert any(link["rel"] == "items" for link in c["links"])
         assert client.get(f"/collections/{name}").json() == c

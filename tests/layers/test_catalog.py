@@ -36,6 +36,7 @@ DRAWING_ORDER = [
     "events",
     "patrol_routes",
     "patrol_tracks",  # sensitive: drawable, but visible to no role as a collection
+    "doorknock_visits",  # home points: never published
 ]
 HEX = re.compile(r"^#[0-9a-f]{6}$")
 
