@@ -14,7 +14,18 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
 from api.middleware import BodyLimit
-from api.routers import analytics, events, features, locate, maps, open311, patrol, reports, tiles
+from api.routers import (
+    analytics,
+    events,
+    features,
+    grids,
+    locate,
+    maps,
+    open311,
+    patrol,
+    reports,
+    tiles,
+)
 from api.security import install_security
 from api.settings import Settings
 from gridmap.storage import Store, open_store
@@ -77,6 +88,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(analytics.router)
     app.include_router(patrol.router)
     app.include_router(reports.router)
+    app.include_router(grids.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
