@@ -45,15 +45,19 @@ def _resolution(text: str) -> int:
     return check_resolution(int(text))
 
 
+Text = Annotated[str | None, Query(max_length=40)]
+
+
 def _query(
-    category: str | None,
-    status: str | None,
-    channel: str | None,
-    from_: str | None,
-    to: str | None,
-    area: str | None,
-    bbox: str | None,
+    category: Text = None,
+    status: Text = None,
+    channel: Text = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Text = None,
+    area: Text = None,
+    bbox: Annotated[str | None, Query(max_length=200)] = None,
 ) -> EventQuery:
+    """The event filters both routes share, parsed once (a query dependency)."""
     start, end = parse_time(from_, "from"), parse_time(to, "to")
     if start is not None and end is not None and start >= end:
         raise BadInput("from must be earlier than to", field="from")
@@ -66,6 +70,15 @@ def _query(
         area=area,
         bbox=parse_bbox(bbox),
     )
+
+
+def _res(resolution: Annotated[str, Query(max_length=10)]) -> int:
+    """The required ``resolution`` parameter (7–11)."""
+    return _resolution(resolution)
+
+
+EventQueryDep = Annotated[EventQuery, Depends(_query)]
+ResolutionDep = Annotated[int, Depends(_res)]
 
 
 def _min_count(request: Request) -> int:
@@ -82,8 +95,6 @@ def _answer(frame: Any, properties: list[str], members: dict[str, Any]) -> Respo
 
 _NOTE = "counts of stored events; demo and test events are synthetic"
 
-Text = Annotated[str | None, Query(max_length=40)]
-
 
 @router.get(
     "/heatmap",
@@ -95,19 +106,11 @@ def get_heatmap(
     request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
-    resolution: Annotated[str, Query(max_length=10)],
-    category: Text = None,
-    status: Text = None,
-    channel: Text = None,
-    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
-    to: Text = None,
-    area: Text = None,
-    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    res: ResolutionDep,
+    query: EventQueryDep,
     rate: Annotated[Literal["per_1000_residents", "per_1000_households"] | None, Query()] = None,
 ) -> Response:
     """Events per H3 cell (count, open, optional rate) in the caller's areas."""
-    res = _resolution(resolution)
-    query = _query(category, status, channel, from_, to, area, bbox)
     cells = heatmap_cells(
         store, query, principal=principal, resolution=res, rate=rate, min_count=_min_count(request)
     )
@@ -126,19 +129,11 @@ def get_hotspots(
     request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
-    resolution: Annotated[str, Query(max_length=10)],
-    category: Text = None,
-    status: Text = None,
-    channel: Text = None,
-    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
-    to: Text = None,
-    area: Text = None,
-    bbox: Annotated[str | None, Query(max_length=200)] = None,
+    res: ResolutionDep,
+    query: EventQueryDep,
     windows: Annotated[int | None, Query(ge=3, le=24)] = None,
 ) -> Response:
     """Hot and cold spots (FDR-corrected), optionally with emerging patterns over *windows*."""
-    res = _resolution(resolution)
-    query = _query(category, status, channel, from_, to, area, bbox)
     cells = hotspot_cells(
         store,
         query,
