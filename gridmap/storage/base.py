@@ -20,8 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from gridmap.errors import BadInput
+from gridmap.errors import BadInput, NotFound
 from gridmap.model import LayerSchema, layer_schema
+from gridmap.storage._sql import quote
 
 if TYPE_CHECKING:
     from gridmap.storage.cql import CqlFilter
@@ -213,6 +214,41 @@ def check_writable(schema: LayerSchema) -> None:
     """
     if schema.extra.get("append_only") == "true":
         raise BadInput(f"layer {schema.name!r} is append-only", field=schema.name)
+
+
+class StoreReads:
+    """What both stores answer the same way on top of their own ``read`` and ``sql``."""
+
+    def read(self, layer: str, *, ids: Sequence[int] | None = None) -> Any:
+        """Rows of *layer* (each store implements it)."""
+        raise NotImplementedError
+
+    def sql(
+        self, query: str, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:  # pragma: no cover
+        """Run read-only SQL (each store implements it)."""
+        raise NotImplementedError
+
+    def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
+        """One row by id; ``NotFound`` if there is none."""
+        out = self.read(layer, ids=[id])
+        if out.empty:
+            raise NotFound(f"{layer} {id} not found")
+        return out  # type: ignore[no-any-return]
+
+    def column_range(self, layer: str, column: str) -> tuple[Any, Any]:
+        """Smallest and largest non-null value of *column* (``(None, None)`` when none)."""
+        schema = layer_schema(layer)
+        if column not in schema.column_names:
+            raise BadInput(f"unknown property {column!r} for layer {layer!r}", field=column)
+        rows = self.sql(f"SELECT min({quote(column)}), max({quote(column)}) FROM {schema.name}")
+        if not rows:
+            return (None, None)
+        lo, hi = rows[0]
+        if schema.column(column).type == "timestamp":
+            lo = None if lo is None else pd.Timestamp(lo).tz_convert("UTC")
+            hi = None if hi is None else pd.Timestamp(hi).tz_convert("UTC")
+        return (lo, hi)
 
 
 def check_bbox(bbox: Sequence[float] | None) -> BBox | None:

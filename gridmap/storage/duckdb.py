@@ -19,12 +19,13 @@ import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 
-from gridmap.errors import BadInput, NotFound
+from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import ARROW_TYPES as _ARROW
 from gridmap.storage.base import (
     BBox,
+    StoreReads,
     Where,
     WriteResult,
     area_setting,
@@ -61,7 +62,7 @@ def spatial_extension_path() -> Path:
     return candidates[-1]
 
 
-class DuckDBStore:
+class DuckDBStore(StoreReads):
     """Store layers in one DuckDB database file (or in memory).
 
     Parameters
@@ -361,13 +362,6 @@ class DuckDBStore:
         row = self._cursor().execute(sql, args).fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
-    def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
-        """One row by id; ``NotFound`` if there is none."""
-        out = self.read(layer, ids=[id])
-        if out.empty:
-            raise NotFound(f"{layer} {id} not found")
-        return out
-
     def bounds(self, layer: str) -> BBox | None:
         """Extent of the layer, ``None`` when empty or without geometry."""
         schema = layer_schema(layer)
@@ -384,21 +378,6 @@ class DuckDBStore:
         if not row or row[0] is None:
             return None
         return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-
-    def column_range(self, layer: str, column: str) -> tuple[Any, Any]:
-        """Smallest and largest non-null value of *column* (``(None, None)`` when none)."""
-        schema = layer_schema(layer)
-        if column not in schema.column_names:
-            raise BadInput(f"unknown property {column!r} for layer {layer!r}", field=column)
-        col = quote(column)
-        rows = self.sql(f"SELECT min({col}), max({col}) FROM {schema.name}")
-        if not rows:
-            return (None, None)
-        lo, hi = rows[0]
-        if schema.column(column).type == "timestamp":
-            lo = None if lo is None else pd.Timestamp(lo).tz_convert("UTC")
-            hi = None if hi is None else pd.Timestamp(hi).tz_convert("UTC")
-        return (lo, hi)
 
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run read-only SQL (for tests and benchmarks); values bound as parameters."""

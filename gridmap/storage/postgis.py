@@ -25,11 +25,12 @@ from psycopg import sql as psql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import ConnectionPool
 
-from gridmap.errors import BadInput, NotFound
+from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import (
     BBox,
+    StoreReads,
     Where,
     WriteResult,
     area_setting,
@@ -65,7 +66,7 @@ _BBOX_SQL = "geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
 _BULK_ROWS = 20_000
 
 
-class PostGISStore:
+class PostGISStore(StoreReads):
     """Store layers in PostgreSQL/PostGIS.
 
     Parameters
@@ -464,13 +465,6 @@ class PostGISStore:
             row = conn.execute(query.encode(), args).fetchone()  # type: ignore[call-overload]
         return bytes(row[0]) if row and row[0] is not None else b""
 
-    def get(self, layer: str, id: int) -> gpd.GeoDataFrame | pd.DataFrame:
-        """One row by id; ``NotFound`` if there is none."""
-        out = self.read(layer, ids=[id])
-        if out.empty:
-            raise NotFound(f"{layer} {id} not found")
-        return out
-
     def bounds(self, layer: str) -> BBox | None:
         """Extent of the layer, ``None`` when empty or without geometry."""
         schema = layer_schema(layer)
@@ -486,21 +480,6 @@ class PostGISStore:
         if not row or row[0] is None:
             return None
         return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-
-    def column_range(self, layer: str, column: str) -> tuple[Any, Any]:
-        """Smallest and largest non-null value of *column* (``(None, None)`` when none)."""
-        schema = layer_schema(layer)
-        if column not in schema.column_names:
-            raise BadInput(f"unknown property {column!r} for layer {layer!r}", field=column)
-        col = quote(column)
-        rows = self.sql(f"SELECT min({col}), max({col}) FROM {schema.name}")
-        if not rows:
-            return (None, None)
-        lo, hi = rows[0]
-        if schema.column(column).type == "timestamp":
-            lo = None if lo is None else pd.Timestamp(lo).tz_convert("UTC")
-            hi = None if hi is None else pd.Timestamp(hi).tz_convert("UTC")
-        return (lo, hi)
 
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run SQL for tests and benchmarks; values bound as parameters."""
