@@ -144,7 +144,7 @@ def test_demo_api_answers(served: str) -> None:
 
 
 def _chromium_visit(
-    url: str, allowed: tuple[str, ...], shot: str
+    url: str, allowed: tuple[str, ...], shot: str, *, selector: str | None = None
 ) -> tuple[list[str], list[str], int]:
     """Open *url* in Debian chromium; return (external requests, console errors, drawn count)."""
     from playwright.sync_api import sync_playwright
@@ -177,6 +177,8 @@ def _chromium_visit(
 
         page.route("**/*", guard)
         page.goto(url, wait_until="load")
+        if selector is not None:
+            page.wait_for_selector(selector)
         page.wait_for_timeout(800)
         drawn = int(
             page.evaluate(
@@ -200,50 +202,14 @@ def test_docs_page_in_chromium_is_offline(served: str) -> None:
 @pytest.mark.browser
 @pytest.mark.parametrize("page_kind", ["served", "file"])
 def test_demo_map_in_chromium(served: str, demo_dir: Path, page_kind: str) -> None:
-    from playwright.sync_api import sync_playwright
-
     url = (
         f"{served}/maps/overview"
         if page_kind == "served"
         else ((demo_dir / "gridmap-demo" / "map.html").resolve().as_uri())
     )
-    external: list[str] = []
-    errors: list[str] = []
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page(viewport={"width": 1200, "height": 800})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
-
-        def guard(route, request):  # type: ignore[no-untyped-def]
-            u = request.url
-            if u.startswith(("file://", "data:", "blob:", served)):
-                route.continue_()
-            else:
-                external.append(u)
-                route.abort()
-
-        page.route("**/*", guard)
-        page.goto(url, wait_until="load")
-        page.wait_for_selector(".leaflet-container")
-        page.wait_for_timeout(500)
-        drawn = page.evaluate(
-            "document.querySelectorAll('.leaflet-overlay-pane path, .leaflet-marker-pane *,"
-            " .leaflet-overlay-pane canvas').length"
-        )
-        page.screenshot(path=str(ARTIFACTS / f"demo-map-{page_kind}.png"))
-        browser.close()
+    external, errors, drawn = _chromium_visit(
+        url, ("file://", served), f"demo-map-{page_kind}.png", selector=".leaflet-container"
+    )
     assert external == []
     assert errors == []
     assert drawn > 100
