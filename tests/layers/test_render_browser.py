@@ -4,66 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, Route, sync_playwright
+from playwright.sync_api import Browser
 
-from layers.assets import DEFAULT_BASE_URL, asset_file
 from layers.render import map_html, render_map
+from tests.browser import MemoryPage, launch
 
 pytestmark = pytest.mark.browser
-
-ORIGIN = "http://gridmap.test"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+    yield from launch()
 
 
-class Session:
-    """A page served from memory; every request that is not a local asset is refused."""
-
-    def __init__(self, browser: Browser, html: str) -> None:
-        self.html = html
-        self.errors: list[str] = []
-        self.external: list[str] = []
-        self.assets: list[str] = []
-        self.page: Page = browser.new_page(viewport={"width": 1200, "height": 800})
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("dialog", self._dialog)
-        self.page.route("**/*", self._route)
-        self.page.goto(f"{ORIGIN}/map.html")
-        self.page.wait_for_timeout(800)
-
-    def _dialog(self, dialog: Dialog) -> None:
-        self.errors.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-    def _route(self, route: Route) -> None:
-        url = route.request.url
-        if url == f"{ORIGIN}/map.html":
-            route.fulfill(body=self.html, content_type="text/html; charset=utf-8")
-        elif url.startswith(ORIGIN + DEFAULT_BASE_URL):
-            self.assets.append(url)
-            route.fulfill(path=str(asset_file(url[len(ORIGIN + DEFAULT_BASE_URL) :])))
-        elif url.startswith("data:"):
-            route.continue_()
-        else:
-            self.external.append(url)
-            route.abort()
-
-    def js(self, expression: str) -> Any:
-        return self.page.evaluate(expression)
+Session = MemoryPage
 
 
 @pytest.mark.parametrize("inline", [False, True], ids=["served", "inline"])

@@ -11,25 +11,22 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import mapbox_vector_tile
 import numpy as np
 import pytest
 import shapely
-from playwright.sync_api import Browser, Dialog, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Route
 
-from layers.assets import DEFAULT_BASE_URL, asset_file
 from layers.render import map_html, render_map
 from layers.vector import TiledLayer
+from tests.browser import ORIGIN, MemoryPage, launch
 
 XSS = "<img src=x onerror=alert(1)>"  # as in conftest.py
 
 pytestmark = pytest.mark.browser
 
-ORIGIN = "http://gridmap.test"
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 _TILE = re.compile(r"/collections/(\w+)/tiles/WebMercatorQuad/(\d+)/(\d+)/(\d+)$")
 _HALF = 20037508.342789244
@@ -37,12 +34,7 @@ _HALF = 20037508.342789244
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
+    yield from launch()
 
 
 @pytest.fixture(scope="module")
@@ -83,52 +75,29 @@ def _tile(gdf: gpd.GeoDataFrame, layer: str, z: int, y: int, x: int) -> bytes:
     return bytes(mapbox_vector_tile.encode([{"name": layer, "features": features}]))
 
 
-class Session:
+class Session(MemoryPage):
     """A map page and its vector tiles served from memory; nothing else is reachable."""
 
     def __init__(
         self, browser: Browser, html: str, tiles: dict[str, gpd.GeoDataFrame] | None = None
     ) -> None:
-        self.html = html
         self.tiles = {k: v.to_crs(3857) for k, v in (tiles or {}).items()}
-        self.errors: list[str] = []
-        self.external: list[str] = []
         self.tile_requests: list[str] = []
-        self.page: Page = browser.new_page(viewport={"width": 1200, "height": 800})
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("dialog", self._dialog)
-        self.page.route("**/*", self._route)
-        self.page.goto(f"{ORIGIN}/map.html")
-        self.page.wait_for_timeout(500)
+        super().__init__(browser, html, wait_ms=500)
 
-    def _dialog(self, dialog: Dialog) -> None:
-        self.errors.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-    def _route(self, route: Route) -> None:
-        url = route.request.url
+    def serve(self, route: Route, url: str) -> bool:
+        """Vector tiles of the in-memory layers (204 when a tile is empty)."""
         tile = _TILE.search(url)
-        if url == f"{ORIGIN}/map.html":
-            route.fulfill(body=self.html, content_type="text/html; charset=utf-8")
-        elif url.startswith(ORIGIN + DEFAULT_BASE_URL):
-            route.fulfill(path=str(asset_file(url[len(ORIGIN + DEFAULT_BASE_URL) :])))
-        elif url.startswith(ORIGIN) and tile and tile[1] in self.tiles:
-            self.tile_requests.append(url)
-            z, y, x = (int(v) for v in tile.groups()[1:])
-            body = _tile(self.tiles[tile[1]], tile[1], z, y, x)
-            if body:
-                route.fulfill(body=body, content_type="application/vnd.mapbox-vector-tile")
-            else:
-                route.fulfill(status=204)
-        elif url.startswith(("data:", "blob:")):
-            route.continue_()
+        if not (url.startswith(ORIGIN) and tile and tile[1] in self.tiles):
+            return False
+        self.tile_requests.append(url)
+        z, y, x = (int(v) for v in tile.groups()[1:])
+        body = _tile(self.tiles[tile[1]], tile[1], z, y, x)
+        if body:
+            route.fulfill(body=body, content_type="application/vnd.mapbox-vector-tile")
         else:
-            self.external.append(url)
-            route.abort()
-
-    def js(self, expression: str) -> Any:
-        return self.page.evaluate(expression)
+            route.fulfill(status=204)
+        return True
 
     def map_name(self) -> str:
         name = self.js("Object.keys(window).find(k => k.startsWith('map_'))")
