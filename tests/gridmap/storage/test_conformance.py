@@ -264,6 +264,12 @@ def test_bulk_load_into_empty_table_keeps_indexes_and_idempotence(store: Store) 
             r[0] for r in store.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")
         }  # type: ignore[attr-defined]
         assert {"events_geometry_gist", "events_source_key_key", "events_grid_code_idx"} <= idx
+    ids = store.read("events")["id"]
+    assert ids.is_unique and len(ids) == 25_000
+    # The id sequence moved past the bulk block: a later write gets fresh ids.
+    assert store.write("events", _many_points(3, source="later")).inserted == 3
+    later = store.read("events", where={"source": "later"})["id"]
+    assert later.min() > ids.max()
 
 
 def test_bulk_load_failure_rolls_back_everything(store: Store) -> None:
