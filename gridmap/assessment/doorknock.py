@@ -11,6 +11,13 @@ Progress of a grid = households visited / households in the grid, where the
 households in a grid are those registered in it, or, for a grid with none
 registered yet, the grid's estimate (``grids.households``); the column
 ``households_source`` says which.
+
+A visit's place must lie in the household's grid (within
+:data:`VISIT_TOLERANCE_M` for GPS error); visits are personal data (a home
+point and a worker's whereabouts): :func:`list_visits` serves them to staff
+only, masked by default (worker ``张*``, place rounded to about 100 m),
+every read audited. :func:`progress_records` hides small counts for roles
+without detail rights (:mod:`gridmap.assessment.disclosure`).
 """
 
 from __future__ import annotations
@@ -23,22 +30,38 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap import audit
 from gridmap.access import Principal
+from gridmap.assessment.disclosure import needs_hiding, protect_table
 from gridmap.auth import PermissionDenied
-from gridmap.errors import BadInput, NotFound
+from gridmap.errors import BadInput, NotFound, OutsideJurisdiction
+from gridmap.heat import DEFAULT_MIN_COUNT
+from gridmap.privacy import mask_name
+from gridmap.projection import to_metric
 from gridmap.storage import AllOf, Cmp, Prefix, Store
 
 __all__ = [
     "PROGRESS_COLUMNS",
     "VISIT_STATUSES",
+    "VISIT_TOLERANCE_M",
     "campaign_progress",
     "create_campaign",
+    "get_campaign",
     "grid_households",
+    "list_campaigns",
+    "list_visits",
+    "parse_campaign",
+    "parse_visit",
+    "progress_grids",
+    "progress_records",
     "progress_table",
     "read_visits",
     "record_visit",
     "visits_where",
 ]
+
+#: How far outside the household's grid a visit may be recorded (GPS error, edge houses).
+VISIT_TOLERANCE_M = 150.0
 
 #: Visit outcomes, in increasing order of progress, with zh-CN and English names.
 VISIT_STATUSES: dict[str, tuple[str, str]] = {
@@ -153,11 +176,67 @@ def _campaign_record(row: pd.Series) -> dict[str, Any]:
 
 
 def _campaign(store: Store, campaign_id: int) -> pd.Series:
+    if not 0 < int(campaign_id) < 2**63:
+        raise NotFound(f"no door-knocking campaign {campaign_id}")
     rows = store.read("doorknock_campaigns", ids=[int(campaign_id)])
     if len(rows) == 0:
         raise NotFound(f"no door-knocking campaign {campaign_id}")
     row: pd.Series = rows.iloc[0]
     return row
+
+
+def _overlaps(principal: Principal, area: str) -> bool:
+    """Whether *area* and the principal's areas overlap (either contains the other)."""
+    return principal.covers(area) or any(a.startswith(area) for a in principal.areas)
+
+
+def get_campaign(store: Store, principal: Principal, campaign_id: int) -> dict[str, Any]:
+    """One campaign whose area overlaps the principal's (``NotFound`` otherwise).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> s = open_store(":memory:", migrate=True)
+    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
+    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> get_campaign(s, Principal("w", "grid_worker", ("990100002001001",)), c["id"])
+    Traceback (most recent call last):
+    gridmap.errors.NotFound: no door-knocking campaign 1
+    """
+    row = _campaign(store, campaign_id)
+    if not _overlaps(principal, str(row["area_code"])):
+        raise NotFound(f"no door-knocking campaign {campaign_id}")
+    return _campaign_record(row)
+
+
+def list_campaigns(
+    store: Store, principal: Principal, *, area: str | None = None
+) -> list[dict[str, Any]]:
+    """Campaigns overlapping the principal's areas (and *area*, if given), by id.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> list_campaigns(open_store(":memory:", migrate=True), SYSTEM)
+    []
+    """
+    if area is not None:
+        if not (isinstance(area, str) and area.isascii() and area.isdigit()):
+            raise BadInput("area must be a 6, 9, 12 or 15 digit code", field="area")
+        if len(area) not in (6, 9, 12, 15):
+            raise BadInput("area must be a 6, 9, 12 or 15 digit code", field="area")
+    rows = store.read("doorknock_campaigns")
+    out = []
+    for _, row in rows.iterrows():
+        code = str(row["area_code"])
+        if not _overlaps(principal, code):
+            continue
+        if area is not None and not (code.startswith(area) or area.startswith(code)):
+            continue
+        out.append(_campaign_record(row))
+    return out
 
 
 def record_visit(
@@ -238,6 +317,7 @@ def record_visit(
             raise BadInput(
                 f"household {household_id} is outside the campaign's area", field="household"
             )
+        _check_place(store, grid, float(lon), float(lat))
         frame = gpd.GeoDataFrame(
             {
                 "source_key": [f"visit:{int(campaign_id)}:{int(household_id)}:{status}"],
@@ -254,7 +334,7 @@ def record_visit(
             geometry=[shapely.Point(float(lon), float(lat))],
             crs=4326,
         )
-        store.write("doorknock_visits", frame)
+        written = store.write("doorknock_visits", frame)
         rows = store.read(
             "doorknock_visits",
             where={
@@ -272,7 +352,27 @@ def record_visit(
         "worker": str(row["worker"]),
         "status": status,
         "visited_at": pd.Timestamp(row["visited_at"]).isoformat(),
+        "created": written.inserted == 1,
     }
+
+
+def _check_place(store: Store, grid: str, lon: float, lat: float) -> None:
+    """Refuse a visit place farther than :data:`VISIT_TOLERANCE_M` from *grid*."""
+    grids = store.read("grids", where={"code": grid})
+    if len(grids) == 0 or not isinstance(grids, gpd.GeoDataFrame):
+        return  # a household registered before its grid's boundary: nothing to check
+    if "valid_to" in grids:
+        current = grids[grids["valid_to"].isna()]
+        grids = current if len(current) else grids
+    shape = grids.geometry.iloc[-1]
+    metric, _ = to_metric(gpd.GeoSeries([shape, shapely.Point(lon, lat)], crs=4326))
+    gap = float(metric.iloc[0].distance(metric.iloc[1]))
+    if not np.isfinite(gap) or gap > VISIT_TOLERANCE_M:
+        raise OutsideJurisdiction(
+            f"the visit location lies {gap:,.0f} m outside grid {grid} "
+            f"(at most {VISIT_TOLERANCE_M:.0f} m is accepted); send WGS84 [lon, lat]",
+            field="location",
+        )
 
 
 def visits_where(
@@ -507,3 +607,361 @@ def campaign_progress(
     hh = grid_households(store, principal, area=scope)
     visits = read_visits(store, principal, area=scope, campaign_id=campaign_id)
     return progress_table(hh, visits, by=by)
+
+
+def _round_place(geom: Any, unmask: bool) -> dict[str, Any] | None:
+    if geom is None or getattr(geom, "is_empty", True):
+        return None
+    digits = 7 if unmask else 3  # 3 decimals: about 100 m, no door singled out
+    return {"type": "Point", "coordinates": [round(geom.x, digits), round(geom.y, digits)]}
+
+
+def list_visits(
+    store: Store,
+    principal: Principal,
+    *,
+    campaign_id: int,
+    grid: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    unmask: bool = False,
+) -> dict[str, Any]:
+    """Visits of a campaign in the principal's areas, masked unless *unmask* (audited).
+
+    Masking: another worker's name keeps its first character (``张*``), the
+    place is rounded to 3 decimals (about 100 m) and notes of others are
+    left out. ``unmask`` needs the unmask permission; every read and every
+    unmask is written to the audit log.
+
+    Raises
+    ------
+    PermissionDenied
+        For roles without access to personal data, or *unmask* without the right.
+    NotFound
+        Unknown campaign, or *grid* outside the principal's areas.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> s = open_store(":memory:", migrate=True)
+    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
+    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> list_visits(s, SYSTEM, campaign_id=c["id"])["visits"]
+    []
+    """
+    if not principal.sees_personal_data:
+        raise PermissionDenied(f"role {principal.role!r} may not see door-knocking visits")
+    if unmask and not principal.can_unmask:
+        raise PermissionDenied("you may not unmask personal data")
+    if status is not None and status not in VISIT_STATUSES:
+        raise BadInput(f"status must be one of {', '.join(VISIT_STATUSES)}", field="status")
+    if not (0 < int(limit) <= 1000 and 0 <= int(offset) <= 10_000_000):
+        raise BadInput("limit must be 1–1000 and offset 0–10000000", field="limit")
+    camp = get_campaign(store, principal, campaign_id)
+    if grid is not None and not principal.covers(grid):
+        raise NotFound(f"grid {grid} not found in your areas")
+    prefixes = (grid,) if grid is not None else tuple(principal.areas)
+    where: dict[str, Any] = {"campaign_id": int(camp["id"]), "grid_code": Prefix(prefixes)}
+    if status is not None:
+        where["status"] = status
+    with store.scoped(principal.areas):
+        rows = store.read("doorknock_visits", where=where, limit=int(limit), offset=int(offset))
+        ids = [int(i) for i in rows["id"]] if len(rows) else []
+        audit.record(
+            store,
+            principal,
+            "personal.read",
+            f"doorknock_visits:campaign:{int(camp['id'])}",
+            {"count": len(ids)},
+        )
+        if unmask and ids:
+            audit.record(store, principal, "personal.unmask", f"doorknock_visits:{ids}")
+    visits = []
+    for _, row in rows.iterrows():
+        own = str(row["worker"]) == principal.name
+        note = row.get("note")
+        visits.append(
+            {
+                "id": int(row["id"]),
+                "campaign_id": int(row["campaign_id"]),
+                "household_id": int(row["household_id"]),
+                "grid_code": str(row["grid_code"]),
+                "worker": str(row["worker"]) if own or unmask else mask_name(str(row["worker"])),
+                "status": str(row["status"]),
+                "visited_at": pd.Timestamp(row["visited_at"]).isoformat(),
+                "data_correct": None if pd.isna(row["data_correct"]) else bool(row["data_correct"]),
+                "satisfied": None if pd.isna(row["satisfied"]) else bool(row["satisfied"]),
+                "note": (None if note is None or pd.isna(note) else str(note))
+                if own or unmask
+                else None,
+                "location": _round_place(row.geometry, unmask),
+            }
+        )
+    return {"visits": visits, "count": len(visits), "masked": not unmask}
+
+
+#: Count columns of a progress table and the pairs whose difference is a count too.
+_COUNTS = (
+    "households",
+    "visited",
+    "verified",
+    "mobilised",
+    "accuracy_checked",
+    "accuracy_correct",
+    "satisfaction_asked",
+    "satisfaction_yes",
+)
+_PAIRS = (
+    ("households", "visited"),
+    ("visited", "verified"),
+    ("verified", "mobilised"),
+    ("accuracy_checked", "accuracy_correct"),
+    ("satisfaction_asked", "satisfaction_yes"),
+)
+_RATES = {
+    "progress": ("visited", "households"),
+    "verified_share": ("verified", "households"),
+    "mobilised_share": ("mobilised", "households"),
+    "data_accuracy": ("accuracy_correct", "accuracy_checked"),
+    "satisfaction": ("satisfaction_yes", "satisfaction_asked"),
+}
+_PARENT = {"grid": 12, "community": 9, "town": 6}
+
+
+def progress_records(
+    table: pd.DataFrame,
+    principal: Principal,
+    *,
+    k: int = DEFAULT_MIN_COUNT,
+) -> list[dict[str, Any]]:
+    """JSON rows of a :func:`progress_table`, small counts hidden for roles without detail rights.
+
+    Staff get every figure and the ids of the visits counted. Viewers and
+    external systems get counts from 1 to *k* − 1 as ``"<k"``, the cells that
+    would let them be derived as ``"*"`` and the rates built on them as
+    ``None`` (rules in :mod:`gridmap.assessment.disclosure`), and no visit ids.
+
+    Examples
+    --------
+    >>> hh = pd.DataFrame({"grid_code": ["990100001001001", "990100001001002"],
+    ...                    "households": [10, 10], "households_source": ["registry"] * 2})
+    >>> v = pd.DataFrame({"id": [1, 2, 3], "household_id": [1, 2, 3],
+    ...                   "grid_code": ["990100001001001"] * 2 + ["990100001001002"],
+    ...                   "status": ["visited"] * 3})
+    >>> rows = progress_records(progress_table(hh, v), Principal("v", "viewer"))
+    >>> [(r["grid"], r["visited"], r["progress"]) for r in rows]
+    [('990100001001001', '<3', None), ('990100001001002', '<3', None)]
+    """
+    by = str(table.index.name or "grid")
+    if not needs_hiding(principal):
+        out = table.reset_index()
+        recs: list[dict[str, Any]] = []
+        for rec in out.to_dict("records"):
+            recs.append({str(key): _json_value(val) for key, val in rec.items()})
+        return recs
+    groups = pd.Series([str(i)[: _PARENT.get(by, 0)] for i in table.index], index=table.index)
+    safe = protect_table(
+        table.drop(columns="visit_ids"),
+        counts=_COUNTS,
+        pairs=_PAIRS,
+        rates=_RATES,
+        groups=groups,
+        k=k,
+    )
+    return [
+        {str(key): _json_value(val) for key, val in rec.items()}
+        for rec in safe.reset_index().to_dict("records")
+    ]
+
+
+def _json_value(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not np.isfinite(v):
+        return None
+    if isinstance(v, list):
+        return [_json_value(x) for x in v]
+    return v
+
+
+_CAMPAIGN_FIELDS = ("name", "area_code", "starts_at", "ends_at")
+_VISIT_FIELDS = ("household_id", "status", "at", "location", "data_correct", "satisfied", "note")
+
+
+def _object(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object", field="body")
+    unknown = [k for k in body if k not in allowed]
+    if unknown:
+        raise BadInput(
+            f"unknown field {str(unknown[0])[:60]!r}; fields: {', '.join(allowed)}",
+            field=str(unknown[0])[:60],
+        )
+    return body
+
+
+def _text_field(body: dict[str, Any], name: str, *, max_len: int = 200) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise BadInput(f"{name} must be a non-empty string (at most {max_len})", field=name)
+    return value
+
+
+def parse_campaign(body: Any) -> dict[str, Any]:
+    """Validate a ``POST /doorknock/campaigns`` body into :func:`create_campaign` arguments.
+
+    Examples
+    --------
+    >>> parse_campaign({"name": "敲门", "area_code": "990100001",
+    ...                 "starts_at": "2026-11-01", "ends_at": "2026-12-01"})["area_code"]
+    '990100001'
+    >>> parse_campaign({"name": "敲门", "area_code": 990100001, "starts_at": "2026-11-01",
+    ...                 "ends_at": "2026-12-01"})
+    Traceback (most recent call last):
+    gridmap.errors.BadInput: area_code must be a non-empty string (at most 15)
+    """
+    obj = _object(body, _CAMPAIGN_FIELDS)
+    return {
+        "name": _text_field(obj, "name"),
+        "area_code": _text_field(obj, "area_code", max_len=15),
+        "starts_at": _text_field(obj, "starts_at", max_len=40),
+        "ends_at": _text_field(obj, "ends_at", max_len=40),
+    }
+
+
+def _point(value: Any) -> tuple[float, float]:
+    if not isinstance(value, dict):
+        raise BadInput('location must be a GeoJSON Point {"type": "Point", ...}', field="location")
+    extra = [k for k in value if k not in ("type", "coordinates", "bbox")]
+    if extra:
+        raise BadInput(
+            f"location.{str(extra[0])[:40]} is not allowed: GeoJSON positions are WGS84 "
+            "[lon, lat] (RFC 7946)",
+            field=f"location.{str(extra[0])[:40]}",
+        )
+    if value.get("type") != "Point":
+        raise BadInput("location.type must be 'Point'", field="location.type")
+    xy = value.get("coordinates")
+    if not isinstance(xy, list) or len(xy) != 2:
+        raise BadInput(
+            "location.coordinates must be [lon, lat] (two numbers)", field="location.coordinates"
+        )
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in xy):
+        raise BadInput("location.coordinates must be numbers", field="location.coordinates")
+    lon, lat = float(xy[0]), float(xy[1])
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        raise BadInput("location.coordinates must be finite", field="location.coordinates")
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise BadInput(
+            "location.coordinates out of range: WGS84 [lon, lat], lon ±180, lat ±90",
+            field="location.coordinates",
+        )
+    return lon, lat
+
+
+def _flag(obj: dict[str, Any], name: str) -> bool | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise BadInput(f"{name} must be true, false or null", field=name)
+    return value
+
+
+def parse_visit(body: Any) -> dict[str, Any]:
+    """Validate a visit body into :func:`record_visit` keyword arguments.
+
+    ``{"household_id": 12, "status": "verified", "at": "2026-11-05T10:00+08:00",
+    "location": {"type": "Point", "coordinates": [lon, lat]}, "data_correct": true,
+    "satisfied": null, "note": "…"}`` — the place is a GeoJSON Point in WGS84.
+
+    Examples
+    --------
+    >>> v = parse_visit({"household_id": 3, "status": "visited", "at": "2026-11-05",
+    ...                  "location": {"type": "Point", "coordinates": [24.9, 60.2]}})
+    >>> v["lon"], v["lat"]
+    (24.9, 60.2)
+    >>> parse_visit({"household_id": 3, "status": "visited", "at": "2026-11-05",
+    ...              "location": {"type": "Point", "coordinates": [24.9, 91]}})
+    Traceback (most recent call last):
+    gridmap.errors.BadInput: location.coordinates out of range: WGS84 [lon, lat], lon ±180, lat ±90
+    """
+    obj = _object(body, _VISIT_FIELDS)
+    hid = obj.get("household_id")
+    if not isinstance(hid, int) or isinstance(hid, bool) or not 0 < hid < 2**63:
+        raise BadInput("household_id must be a positive integer", field="household_id")
+    status = obj.get("status")
+    if not isinstance(status, str) or status not in VISIT_STATUSES:
+        raise BadInput(f"status must be one of {', '.join(VISIT_STATUSES)}", field="status")
+    at = _text_field(obj, "at", max_len=40)
+    if "location" not in obj:
+        raise BadInput("location (a GeoJSON Point) is required", field="location")
+    lon, lat = _point(obj["location"])
+    note = obj.get("note")
+    if note is not None and not isinstance(note, str):
+        raise BadInput("note must be a string", field="note")
+    return {
+        "household_id": hid,
+        "status": status,
+        "at": at,
+        "lon": lon,
+        "lat": lat,
+        "data_correct": _flag(obj, "data_correct"),
+        "satisfied": _flag(obj, "satisfied"),
+        "note": note,
+    }
+
+
+def progress_grids(
+    store: Store,
+    principal: Principal,
+    *,
+    campaign_id: int,
+    k: int = DEFAULT_MIN_COUNT,
+) -> gpd.GeoDataFrame:
+    """Grids of a campaign with their progress (for the map): aggregates only.
+
+    One row per current grid of the campaign's area the principal may see:
+    ``code``, ``name``, geometry and the :func:`progress_records` columns
+    (small counts hidden for roles without detail rights; no visit ids).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> s = open_store(":memory:", migrate=True)
+    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
+    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> len(progress_grids(s, SYSTEM, campaign_id=c["id"]))
+    0
+    """
+    camp = get_campaign(store, principal, campaign_id)
+    table = campaign_progress(store, principal, campaign_id=int(camp["id"]), by="grid")
+    records = {str(r["grid"]): r for r in progress_records(table, principal, k=k)}
+    area = str(camp["area_code"])
+    prefixes = (
+        (area,)
+        if principal.covers(area)
+        else tuple(a for a in principal.areas if a.startswith(area))
+    )
+    with store.scoped(principal.areas):
+        grids = store.read("grids", where={"code": Prefix(prefixes)})
+    if not isinstance(grids, gpd.GeoDataFrame) or grids.empty:
+        return gpd.GeoDataFrame(
+            {"code": pd.Series(dtype=object)}, geometry=gpd.GeoSeries([], crs=4326), crs=4326
+        )
+    if "valid_to" in grids:
+        grids = grids[grids["valid_to"].isna()]
+    grids = grids.sort_values("id").drop_duplicates("code", keep="last")
+    cols = [c for c in PROGRESS_COLUMNS if c != "visit_ids"]
+    data: dict[str, list[Any]] = {c: [] for c in cols}
+    for code in grids["code"].astype(str):
+        rec = records.get(code, {})
+        for c in cols:
+            data[c].append(rec.get(c))
+    out = gpd.GeoDataFrame(
+        {"code": grids["code"].astype(str).to_numpy(), "name": grids["name"].to_numpy(), **data},
+        geometry=grids.geometry.to_numpy(),
+        crs=4326,
+    )
+    return out

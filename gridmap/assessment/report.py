@@ -5,7 +5,18 @@ query that produced it — the layer, the store filter and the operation — so
 each number in a speech can be traced back and recomputed. :func:`render_html`
 renders a self-contained page (Chinese with English alongside): no external
 URL, every text escaped, charts and a map as inline PNG when matplotlib is
-installed (Agg backend).
+installed (Agg backend); :func:`gridmap.assessment.pdf.render_pdf` the same
+figures as a PDF.
+
+Staff roles read every figure. Viewers and external systems (no detail
+rights) read the same report with small counts hidden
+(:mod:`gridmap.assessment.disclosure`): counts from 1 to *k* − 1 show as
+``"<k"``, cells from which they could be derived as ``"*"``, rates built on
+hidden counts are left out, rankings carry no evidence (ids) and there is no
+ranking of workers. In a ranking, an indicator whose denominator, numerator
+or their difference (events judged, closed, late; households visited …) is
+between 1 and *k* − 1 shows as ``"*"`` (band ``hidden``), and so does that
+unit's score, which would give the band back.
 """
 
 from __future__ import annotations
@@ -23,24 +34,22 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from gridmap.access import Principal
+from gridmap.assessment.disclosure import SUPPRESSED, needs_hiding, protect_table, shown
 from gridmap.assessment.doorknock import progress_table
 from gridmap.assessment.rules import INDICATORS, AssessmentRules, default_rules
 from gridmap.assessment.scores import (
-    Assessment,
     check_period,
     describe_where,
     gather,
     score_facts,
 )
-from gridmap.auth import PermissionDenied
 from gridmap.errors import BadInput, NotFound
 from gridmap.events.kpis import kpi_records, kpis
+from gridmap.heat import DEFAULT_MIN_COUNT
 from gridmap.model import EVENT_CATEGORIES
 from gridmap.storage import Prefix, Store
 
-__all__ = ["Figure", "PeriodReport", "period_report", "render_html"]
-
-_READERS = frozenset({"city_admin", "town_coordinator", "community_staff", "grid_worker"})
+__all__ = ["Figure", "PeriodReport", "hiding_note", "period_report", "render_html"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,8 @@ class Figure:
         The figure (rates as shares 0–1; ``None`` when undefined).
     query : dict
         ``layer``, ``where`` (the store filter, JSON-ready) and ``op``.
+    hidden : str or None
+        ``"<k"`` or ``"*"`` when the value is hidden from the reader (small counts).
     """
 
     key: str
@@ -64,15 +75,20 @@ class Figure:
     label_en: str
     value: int | float | None
     query: dict[str, Any]
+    hidden: str | None = None
 
     def display(self) -> str:
-        """The value as shown (rates in percent with one decimal).
+        """The value as shown (rates in percent with one decimal; hidden ones as ``<k``/``*``).
 
         Examples
         --------
         >>> Figure("r", "结案率", "Closure rate", 0.875, {"op": "ratio"}).display()
         '87.5%'
+        >>> Figure("n", "上报事件", "Events reported", None, {"op": "count"}, hidden="<3").display()
+        '<3'
         """
+        if self.hidden is not None:
+            return self.hidden
         if self.value is None:
             return "—"
         if self.query.get("op") == "ratio":
@@ -95,6 +111,8 @@ class PeriodReport:
     rankings: dict[str, list[dict[str, Any]]]
     rules: AssessmentRules
     charts: dict[str, str] = field(default_factory=dict)
+    #: Smallest count shown, when small counts are hidden from the reader (else ``None``).
+    min_count: int | None = None
 
     def figure(self, key: str) -> Figure:
         """The figure called *key* (``KeyError`` if absent)."""
@@ -114,6 +132,8 @@ class PeriodReport:
             "categories": self.categories,
             "rankings": self.rankings,
             "rules": self.rules.model_dump(),
+            "small_counts_hidden": self.min_count is not None,
+            "min_count": self.min_count,
         }
 
 
@@ -122,8 +142,6 @@ def _check_access(store: Store, principal: Principal, area: str) -> str:
         raise BadInput("area must be a 6, 9, 12 or 15 digit code", field="area")
     if len(area) not in (6, 9, 12, 15):
         raise BadInput("area must be a 6, 9, 12 or 15 digit code", field="area")
-    if principal.role not in _READERS:
-        raise PermissionDenied(f"role {principal.role!r} may not read assessment reports")
     if not principal.covers(area):  # as if absent: existence does not leak
         raise NotFound(f"area {area} not found in your areas")
     table = "grids" if len(area) == 15 else "admin_units"
@@ -156,6 +174,7 @@ def period_report(
     rules: AssessmentRules | None = None,
     now: pd.Timestamp | None = None,
     charts: bool = True,
+    min_count: int = DEFAULT_MIN_COUNT,
 ) -> PeriodReport:
     """The leadership report of *area* over ``[start, end)``.
 
@@ -164,7 +183,8 @@ def period_report(
     store : Store
         The store.
     principal : Principal
-        The reader; must cover *area* (``NotFound`` otherwise).
+        The reader; must cover *area* (``NotFound`` otherwise). For roles
+        without detail rights, small counts are hidden.
     area : str
         County, town, community or grid code.
     start, end : time
@@ -175,6 +195,8 @@ def period_report(
         When open events are judged (default: now, capped at *end*).
     charts : bool
         Draw charts (needs matplotlib; skipped quietly without it).
+    min_count : int
+        Smallest count shown to roles without detail rights (*k*).
 
     Returns
     -------
@@ -324,8 +346,10 @@ def period_report(
         a = grid_cov if level == "grid" else score_facts(facts, level=level, area=area, rules=rules)
         rankings[level] = [_ranking_row(r, level) for r in a.records()]
     report = PeriodReport(area, name, t0, t1, figures, categories, rankings, rules)
+    if needs_hiding(principal):
+        _hide_small_counts(report, facts, int(min_count))
     if charts:
-        report.charts = _charts(report, store, principal, grid_cov)
+        report.charts = _charts(report, store, principal)
     return report
 
 
@@ -335,6 +359,166 @@ def _ranking_row(rec: dict[str, Any], level: str) -> dict[str, Any]:
         out[code] = rec.get(f"{code}_value")
         out[f"{code}_band"] = rec.get(f"{code}_band")
     out["evidence"] = rec.get("evidence", {})
+    return out
+
+
+#: Count figures and the (total, part) pairs whose difference is a count too.
+_FIGURE_COUNTS = (
+    "buildings",
+    "households_estimated",
+    "households_registered",
+    "residents_registered",
+    "events_reported",
+    "events_closed",
+    "opinions",
+    "help_requests",
+    "problems_solved",
+    "doorknock_households",
+    "doorknock_visited",
+    "_on_time",
+)
+_FIGURE_PAIRS = (
+    ("events_reported", "events_closed"),
+    ("events_reported", "opinions"),
+    ("events_reported", "help_requests"),
+    ("help_requests", "problems_solved"),
+    ("events_closed", "_on_time"),
+    ("doorknock_households", "doorknock_visited"),
+)
+_FIGURE_RATES = {
+    "closure_rate": ("events_closed", "events_reported"),
+    "on_time_rate": ("_on_time", "events_closed"),
+    "doorknock_progress": ("doorknock_visited", "doorknock_households"),
+}
+
+
+def _on_time(rate: Any, closed: Any) -> int:
+    """On-time closures (not published) from the rate and the closed count."""
+    if rate is None or closed is None or (isinstance(rate, float) and np.isnan(rate)):
+        return 0
+    return int(round(float(rate) * int(closed)))
+
+
+def _hide_small_counts(report: PeriodReport, facts: Any, k: int) -> None:
+    """Apply :mod:`gridmap.assessment.disclosure` to every figure, table and ranking."""
+    report.min_count = k
+    values: dict[str, Any] = {f.key: f.value for f in report.figures}
+    values["_on_time"] = _on_time(values.get("on_time_rate"), values.get("events_closed"))
+    row = pd.DataFrame([values], index=["total"])
+    for c in _FIGURE_COUNTS:
+        row[c] = row[c].fillna(0).astype(int)
+    safe = protect_table(
+        row, counts=_FIGURE_COUNTS, pairs=_FIGURE_PAIRS, rates=_FIGURE_RATES, k=k
+    ).iloc[0]
+    figures = []
+    for f in report.figures:
+        v = safe[f.key]
+        query = {q: x for q, x in f.query.items() if q != "tracks"}  # ids are detail
+        rate_hidden = f.key in _FIGURE_RATES and f.value is not None and v is None
+        if rate_hidden or (f.key in _FIGURE_COUNTS and not shown(v)):
+            label = v if isinstance(v, str) else SUPPRESSED
+            figures.append(Figure(f.key, f.label_zh, f.label_en, None, query, hidden=label))
+        else:
+            figures.append(Figure(f.key, f.label_zh, f.label_en, f.value, query))
+    report.figures = figures
+    report.categories = _hide_categories(report.categories, k)
+    rankings: dict[str, list[dict[str, Any]]] = {}
+    for level, rows in report.rankings.items():
+        if level == "worker":  # personnel detail: staff only
+            continue
+        table = progress_table(facts.households, facts.visits, by=level)
+        rankings[level] = [_hide_ranking_row(r, table, k) for r in rows]
+    report.rankings = rankings
+
+
+def _hide_categories(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    if not rows:
+        return []
+    table = pd.DataFrame(
+        [
+            {
+                "reported": int(r["reported"] or 0),
+                "closed": int(r["closed"] or 0),
+                "_on_time": _on_time(r.get("on_time_rate"), r.get("closed")),
+                "closure_rate": r.get("closure_rate"),
+                "on_time_rate": r.get("on_time_rate"),
+            }
+            for r in rows
+        ],
+        index=[str(r["category"]) for r in rows],
+    )
+    safe = protect_table(
+        table,
+        counts=("reported", "closed", "_on_time"),
+        pairs=(("reported", "closed"), ("closed", "_on_time")),
+        rates={
+            "closure_rate": ("closed", "reported"),
+            "on_time_rate": ("_on_time", "closed"),
+        },
+        groups=pd.Series("total", index=table.index),
+        k=k,
+    )
+    out = []
+    for r in rows:
+        cell = safe.loc[str(r["category"])]
+        out.append(
+            {
+                "category": r["category"],
+                "name_zh": r["name_zh"],
+                "name_en": r["name_en"],
+                "reported": cell["reported"],
+                "closed": cell["closed"],
+                "closure_rate": _rate_cell(r.get("closure_rate"), cell["closure_rate"]),
+                "on_time_rate": _rate_cell(r.get("on_time_rate"), cell["on_time_rate"]),
+                "query": r["query"],
+            }
+        )
+    return out
+
+
+def _rate_cell(before: Any, after: Any) -> Any:
+    """A protected rate: ``"*"`` when it was hidden, else the value (``None`` if undefined)."""
+    undefined = before is None or (isinstance(before, float) and np.isnan(before))
+    return None if undefined else (SUPPRESSED if after is None else after)
+
+
+def _small(n: int, k: int) -> bool:
+    return 1 <= n < k
+
+
+def _hide_ranking_row(row: dict[str, Any], table: pd.DataFrame, k: int) -> dict[str, Any]:
+    """A ranking row without evidence; indicators resting on small counts hidden."""
+    ev = row.get("evidence", {}) or {}
+    bases: dict[str, tuple[int, int]] = {}  # indicator -> (numerator, denominator)
+    for code in ("report_timeliness", "closure_rate"):
+        part = ev.get(code, {})
+        n = len(part.get("events", []))
+        bad = (
+            len(part.get("late", []))
+            if code == "report_timeliness"
+            else n - len(part.get("closed", []))
+        )
+        bases[code] = (n - bad, n)
+    part = ev.get("on_time_rate", {})
+    n = len(part.get("events", []))
+    bases["on_time_rate"] = (n - len(part.get("late", [])), n)
+    unit = str(row["unit"])
+    if unit in table.index:
+        t: dict[Any, Any] = table.loc[unit].to_dict()
+        bases["doorknock_progress"] = (int(t["visited"]), int(t["households"]))
+        bases["data_accuracy"] = (int(t["accuracy_correct"]), int(t["accuracy_checked"]))
+        bases["satisfaction"] = (int(t["satisfaction_yes"]), int(t["satisfaction_asked"]))
+    out = {key: v for key, v in row.items() if key != "evidence"}
+    hidden_any = False
+    for code, (num, den) in bases.items():
+        if out.get(code) is None:
+            continue
+        if _small(den, k) or _small(num, k) or _small(den - num, k):
+            out[code] = SUPPRESSED
+            out[f"{code}_band"] = "hidden"
+            hidden_any = True
+    if hidden_any:
+        out["score"] = SUPPRESSED  # the score would give the hidden bands back
     return out
 
 
@@ -355,9 +539,7 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _charts(
-    report: PeriodReport, store: Store, principal: Principal, grid_cov: Assessment
-) -> dict[str, str]:
+def _charts(report: PeriodReport, store: Store, principal: Principal) -> dict[str, str]:
     try:
         import matplotlib
 
@@ -368,11 +550,14 @@ def _charts(
     out: dict[str, str] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # missing glyphs: labels below are ASCII anyway
-        if report.categories:
+        cat_rows = [
+            r for r in report.categories if shown(r["reported"]) and shown(r["closed"])
+        ]  # hidden cells are not drawn either
+        if cat_rows:
             fig, ax = plt.subplots(figsize=(6, 3))
-            cats = [str(r["name_en"] or r["category"]) for r in report.categories]
-            ax.bar(cats, [r["reported"] for r in report.categories], label="reported")
-            ax.bar(cats, [r["closed"] for r in report.categories], label="closed")
+            cats = [str(r["name_en"] or r["category"]) for r in cat_rows]
+            ax.bar(cats, [r["reported"] for r in cat_rows], label="reported")
+            ax.bar(cats, [r["closed"] for r in cat_rows], label="closed")
             ax.set_title("Events by category")
             ax.tick_params(axis="x", rotation=30)
             ax.legend()
@@ -383,7 +568,7 @@ def _charts(
             fig, ax = plt.subplots(figsize=(6, 3))
             ax.bar(
                 [str(r["unit"])[-3:] for r in rows],
-                [0 if r["score"] is None else r["score"] for r in rows],
+                [r["score"] if isinstance(r["score"], int | float) else 0 for r in rows],
             )
             ax.set_title("Grid scores (0-100)")
             ax.set_ylim(0, 100)
@@ -392,8 +577,12 @@ def _charts(
         with store.scoped(principal.areas):
             grids = store.read("grids", where={"code": Prefix((report.area,))})
         if isinstance(grids, gpd.GeoDataFrame) and len(grids):
-            score = grid_cov.scores["score"]
-            grids = grids.assign(score=grids["code"].map(score).astype(float))
+            score = {
+                str(r["unit"]): r["score"] for r in rows if isinstance(r["score"], int | float)
+            }
+            grids = grids.assign(
+                score=pd.to_numeric(grids["code"].map(score), errors="coerce").astype(float)
+            )
             fig, ax = plt.subplots(figsize=(5, 5))
             grids.plot(
                 column="score",
@@ -423,6 +612,7 @@ td.n{text-align:right}.en{color:#666;font-size:.9em}details{font-size:.8em;color
 </style></head><body>
 <h1>{{ r.area_name }}（{{ r.area }}）工作报告 <span class="en">Period report</span></h1>
 <p>统计期间 Period: {{ start }} – {{ end }}（不含结束日 end exclusive）</p>
+{% if note %}<p class="en" id="small-counts">{{ note }}</p>{% endif %}
 <h2>主要数据 <span class="en">Key figures</span></h2>
 <table><tr><th>指标 Figure</th><th>数值 Value</th><th>来源 Query</th></tr>
 {% for f in r.figures %}<tr id="fig-{{ f.key }}"><td>{{ f.label_zh }}
@@ -461,11 +651,36 @@ td.n{text-align:right}.en{color:#666;font-size:.9em}details{font-size:.8em;color
 
 
 def _pct(v: Any) -> str:
+    if isinstance(v, str):  # hidden: "<k" or "*"
+        return v
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}%"
 
 
 def _num(v: Any) -> str:
+    if isinstance(v, str):
+        return v
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.1f}"
+
+
+def hiding_note(report: PeriodReport) -> str | None:
+    """The explanation of hidden cells (zh-CN and English), when small counts are hidden.
+
+    Examples
+    --------
+    >>> r = PeriodReport("990100001", "街道", pd.Timestamp("2026-11-01", tz="UTC"),
+    ...                  pd.Timestamp("2026-12-01", tz="UTC"), [], [], {}, default_rules(),
+    ...                  min_count=3)
+    >>> hiding_note(r)[:12]
+    '小于 3 的数字显示为 '
+    """
+    if report.min_count is None:
+        return None
+    k = report.min_count
+    return (
+        f"小于 {k} 的数字显示为 <{k}；可据以推算的数字与比率显示为 *。"
+        f" Counts from 1 to {k - 1} show as <{k}; figures and rates from which they"
+        " could be derived show as *."
+    )
 
 
 def render_html(report: PeriodReport) -> str:
@@ -484,6 +699,7 @@ def render_html(report: PeriodReport) -> str:
         r=report,
         start=report.start.strftime("%Y-%m-%d"),
         end=report.end.strftime("%Y-%m-%d"),
+        note=hiding_note(report),
         q=lambda d: json.dumps(d, ensure_ascii=False, sort_keys=True),
         pct=_pct,
         num=_num,

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import math
-import uuid
-from collections.abc import Iterator
 
 import pandas as pd
 import pytest
-from pytest_postgresql.janitor import DatabaseJanitor
 
 from gridmap.access import SYSTEM, Principal
 from gridmap.assessment.doorknock import campaign_progress, record_visit
@@ -18,8 +15,6 @@ from gridmap.auth import PermissionDenied
 from gridmap.errors import BadInput, NotFound
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.service import grid_network
-from gridmap.storage import open_store
-from tests.conftest import TEMPLATE_DB
 from tests.gridmap.assessment.month import (
     END,
     NOW,
@@ -27,42 +22,18 @@ from tests.gridmap.assessment.month import (
     TOWN_A,
     TOWN_B,
     Month,
-    build_month,
     h,
     world_layers,
 )
 
+pytest_plugins = ["tests.gridmap.assessment.shared"]
 
-@pytest.fixture(
-    scope="module", params=["duckdb", pytest.param("postgis", marks=pytest.mark.postgis)]
-)
-def month(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Month]:
-    """The scripted month, built once per backend (the tests only read it)."""
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path_factory.mktemp('month') / 'm.duckdb'}"
-        janitor = None
-    else:
-        server = request.getfixturevalue("pg_server")
-        name = "m_" + uuid.uuid4().hex[:12]
-        janitor = DatabaseJanitor(
-            user=server.user,
-            host=server.host,
-            port=server.port,
-            dbname=name,
-            template_dbname=TEMPLATE_DB,
-            version=15,
-        )
-        janitor.init()
-        url = server.url(name)
-    store = open_store(url, migrate=True)
-    try:
-        yield build_month(store)
-    finally:
-        store.close()
-        if janitor is not None:
-            janitor.drop()
+
+@pytest.fixture(params=["duckdb", pytest.param("postgis", marks=pytest.mark.postgis)])
+def month(request: pytest.FixtureRequest) -> Month:
+    """The scripted month, built once per backend and session (the tests only read it)."""
+    built: tuple[Month, str] = request.getfixturevalue(f"month_{request.param}")
+    return built[0]
 
 
 def coverage_001(m: Month) -> float:
@@ -82,7 +53,7 @@ def estimates(town: str, skip: str | None = None) -> int:
 
 def test_report_figures_one_by_one(month: Month) -> None:
     m = month
-    r = period_report(m.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW)
+    r = period_report(m.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, charts=False)
     b = world_layers()["buildings"]
     in_a = b["grid_code"].astype("string").str.startswith(TOWN_A).fillna(False)
     hh_total = 4 + estimates(TOWN_A, skip=m.code(1))
@@ -195,8 +166,17 @@ def test_progress_and_access(month: Month) -> None:
     coord_b = Principal("coord-b", "town_coordinator", (TOWN_B,))
     with pytest.raises(NotFound):
         period_report(m.store, coord_b, area=TOWN_A, start=START, end=END)
-    with pytest.raises(PermissionDenied):
-        period_report(m.store, Principal("v", "viewer"), area=TOWN_A, start=START, end=END)
+    with pytest.raises(PermissionDenied):  # viewers read reports (small counts hidden), never write
+        record_visit(
+            m.store,
+            Principal("v", "viewer"),
+            campaign_id=1,
+            household_id=m.households[3],
+            status="visited",
+            at=h(300),
+            lon=24.9,
+            lat=60.2,
+        )
 
 
 def test_html_is_self_contained_and_escaped(month: Month) -> None:
