@@ -21,6 +21,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from gridmap.division.stats import refresh_grid_statistics
 from gridmap.errors import BadInput
 from gridmap.grids import assign_grid_codes, divide_bisect
 from gridmap.io.importer import import_osm
@@ -175,6 +176,8 @@ def run_demo(
     grids = divide_communities(store, max_households=max_households)
     step("synthetic events 合成事件", 2, 4)
     seed_events(store, n=events)
+    step("grid statistics 网格统计", 3, 4)
+    refresh_grid_statistics(store)
     step("done 完成", 4, 4)
     counts = {
         layer: store.count(layer)

@@ -411,6 +411,13 @@ _STYLE_CSS = """
     .gridmap-search-status, .gridmap-filter-count { color: #555; min-height: 1em; }
     .gridmap-filter select { max-width: 220px; margin-bottom: 4px; }
     .gridmap-filter-dates label { display: block; margin: 2px 0; }
+    .gridmap-color-switch select { max-width: 220px; margin-bottom: 4px; }
+    .gridmap-label { background: none; border: none; }
+    .gridmap-label span { display: inline-block; transform: translate(-50%, -50%);
+        white-space: nowrap; font: 600 11px/1.2 Arial, sans-serif; color: #0d47a1;
+        text-shadow: 0 0 2px #fff, 0 0 2px #fff, 0 0 3px #fff; pointer-events: none; }
+    .gridmap-labels-short .gridmap-label-full,
+    .gridmap-labels-full .gridmap-label-short { display: none; }
     .gridmap-cluster { background: rgba(38, 50, 56, 0.3); border-radius: 50%; }
     .gridmap-cluster div { box-sizing: border-box; margin: 3px; width: calc(100% - 6px);
         height: calc(100% - 6px); border-radius: 50%; background: rgba(38, 50, 56, 0.85);
@@ -624,6 +631,131 @@ class _EventFilter(_ScriptedControl):
         )
         code = _FILTER_JS % {"cluster": cluster.get_name(), "group": geojson.get_name()}
         super().__init__(body, code, position="topleft", css_class="gridmap-filter")
+
+
+_SWITCH_JS = """
+var layer = %(layer)s, colors = %(colors)s, ramps = %(ramps)s, base = %(base)s;
+var select = box.querySelector("select"), bar = box.querySelector(".gridmap-ramp");
+var ends = box.querySelectorAll(".gridmap-ramp-labels span");
+function apply() {
+    var key = select.value, fill = colors[key], ramp = ramps[key];
+    // resetStyle (after a hover) goes back to options.style: keep it on the choice.
+    layer.options.style = function (f) {
+        return Object.assign({}, base, {fillColor: fill[Number(f.id)]});
+    };
+    layer.setStyle(layer.options.style);
+    bar.style.background = ramp.gradient;
+    ends[0].textContent = ramp.low;
+    ends[1].textContent = ramp.high;
+}
+select.addEventListener("change", apply);
+apply();
+"""
+
+
+class _ColorSwitch(_ScriptedControl):
+    """What colours a choropleth layer (grids: households or workload index), with its ramp."""
+
+    def __init__(
+        self,
+        geojson: folium.GeoJson,
+        ldef: LayerDef,
+        gdf: gpd.GeoDataFrame,
+        options: Sequence[str],
+        *,
+        lang: str,
+    ) -> None:
+        colors: dict[str, list[str]] = {}
+        ramps: dict[str, dict[str, str]] = {}
+        choices = []
+        for name in options:
+            values = pd.to_numeric(gdf[name], errors="coerce")
+            cmap = _ramp(ldef, values)
+            colors[name] = [
+                _NO_DATA_COLOR if cmap is None or pd.isna(v) else str(cmap(float(v)))
+                for v in values.tolist()
+            ]
+            if cmap is None:
+                ramps[name] = {"gradient": _NO_DATA_COLOR, "low": "—", "high": "—"}
+            else:
+                steps = [cmap.vmin + (cmap.vmax - cmap.vmin) * k / 8 for k in range(9)]
+                gradient = ", ".join(str(cmap(v)) for v in steps)
+                ramps[name] = {
+                    "gradient": f"linear-gradient(to right, {gradient})",
+                    "low": _number(values.min()),
+                    "high": _number(values.max()),
+                }
+            title = _text(ldef.field(name).title(lang))
+            choices.append(f'<option value="{_text(name)}">{title}</option>')
+        heading = _text(f"{ldef.title(lang)}: {bilingual('着色', 'colour by', lang)}")
+        body = (
+            f'<div class="gridmap-legend-heading">{heading}</div>'
+            f'<select aria-label="{heading}">' + "".join(choices) + "</select>"
+            '<div class="gridmap-ramp"></div>'
+            '<div class="gridmap-ramp-labels"><span></span><span></span></div>'
+        )
+        base = {k: v for k, v in ldef.style.items() if k != "fillColor"}
+        base.setdefault("fill", True)
+        code = _SWITCH_JS % {
+            "layer": geojson.get_name(),
+            "colors": _js(colors),
+            "ramps": _js(ramps),
+            "base": _js(base),
+        }
+        super().__init__(body, code, position="bottomright", css_class="gridmap-color-switch")
+
+
+_LABELS_JS = """
+    function esc(v) {
+        return String(v).replace(/[&<>"']/g, function (c) {
+            return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+        });
+    }
+    var labels = L.layerGroup(spots.map(function (s) {
+        return L.marker([s[0], s[1]], {interactive: false, keyboard: false, icon: L.divIcon({
+            className: "gridmap-label", iconSize: null,
+            html: '<span class="gridmap-label-full">' + esc(s[2]) + '</span>'
+                + '<span class="gridmap-label-short">' + esc(s[3]) + "</span>"})});
+    }));
+    function sync() {
+        var box = map.getContainer(), wide = map.getZoom() >= full;
+        box.classList.toggle("gridmap-labels-full", wide);
+        box.classList.toggle("gridmap-labels-short", !wide);
+        var want = map.hasLayer(layer);
+        if (want && !map.hasLayer(labels)) { labels.addTo(map); }
+        if (!want && map.hasLayer(labels)) { map.removeLayer(labels); }
+    }
+    map.on("zoomend overlayadd overlayremove", sync);
+    sync();
+"""
+
+
+class _FeatureLabels(MacroElement):
+    """Permanent labels (grid codes) shown with their layer.
+
+    The full code from zoom 16, the short grid number (last 3 digits) below.
+    """
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}(function (map, layer, spots, full) {"
+        + _LABELS_JS
+        + "})({{ this._parent.get_name() }}, {{ this.geojson.get_name() }}, "
+        "{{ this.spots_js }}, {{ this.full_zoom }});{% endmacro %}"
+    )
+
+    def __init__(self, geojson: folium.GeoJson, gdf: gpd.GeoDataFrame, column: str) -> None:
+        super().__init__()
+        self._name = "GridmapLabels"
+        points = gdf.geometry.representative_point()
+        spots = [
+            [round(float(p.y), 7), round(float(p.x), 7), str(v), str(v)[-3:]]
+            for p, v in zip(points, gdf[column].tolist(), strict=True)
+            if not _is_missing(v)
+        ]
+        self.geojson = geojson
+        self.spots_js = _js(spots)
+        self.full_zoom = 16
+        self.add_child(_Stylesheet())
 
 
 def _add_language_links(m: folium.Map, links: Mapping[str, str], lang: str) -> None:
@@ -874,10 +1006,12 @@ def render_map(
             gdf = _to_gcj02(gdf)
         drawn_layer = render_layer(name, gdf, lang=lang, role=role)
         drawn_layer.add_to(m)
-        drawn.append((ldef, gdf))
+        geojson = _geojson_of(drawn_layer)
+        switched = _grid_extras(m, ldef, geojson, gdf, lang=lang, role=role)
+        # A layer with a colour selector carries its own ramp legend.
+        drawn.append((ldef, pd.DataFrame(index=gdf.index) if switched else gdf))
         if not gdf.empty:
             extents.append(gdf.total_bounds)
-        geojson = _geojson_of(drawn_layer)
         if geojson is not None and name in _SEARCHED:
             inline[name] = geojson
         if name == "events" and geojson is not None:
@@ -894,6 +1028,28 @@ def render_map(
     if bounds is not None:
         m.fit_bounds(bounds, max_zoom=18, padding=(12, 12))
     return localize(m, base_url)
+
+
+def _grid_extras(
+    m: folium.Map,
+    ldef: LayerDef,
+    geojson: folium.GeoJson | None,
+    gdf: gpd.GeoDataFrame,
+    *,
+    lang: str,
+    role: str,
+) -> bool:
+    """Labels and the colour selector of a layer that has them (the grids); True if switched."""
+    if geojson is None or gdf.empty:
+        return False
+    if ldef.label_by is not None and ldef.label_by in gdf.columns:
+        _FeatureLabels(geojson, gdf, ldef.label_by).add_to(m)
+    visible = {f.name for f in ldef.fields_for(role)}
+    options = [c for c in ldef.color_options if c in gdf.columns and c in visible]
+    if len(options) < 2 or not ldef.ramp:
+        return False
+    _ColorSwitch(geojson, ldef, gdf, options, lang=lang).add_to(m)
+    return True
 
 
 def _to_gcj02(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

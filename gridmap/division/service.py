@@ -4,7 +4,9 @@ These functions read the community, its buildings and roads from a
 :class:`~gridmap.storage.Store`, divide, give the grids stable codes and write
 them with history: a grid whose shape or counts changed is closed
 (``valid_to = now``) and kept; its successor is a new row valid from now with
-a new ``source_key``. Unchanged grids are left alone.
+a new ``source_key``. Unchanged grids are left alone. After every save the
+statistics of the community's grids in force are refreshed
+(:func:`gridmap.division.stats.refresh_grid_statistics`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 from gridmap.division.balanced import Division, divide_balanced
 from gridmap.division.codes import grids_valid_at, stable_codes
 from gridmap.division.lattice import divide_h3, divide_square
+from gridmap.division.stats import refresh_grid_statistics
 from gridmap.errors import BadInput, NotFound
 from gridmap.grids import divide_bisect
 from gridmap.storage import Store
@@ -272,6 +275,8 @@ def save_division(
                     "buildings",
                     pd.DataFrame({"id": bld.loc[mine, "id"], "grid_code": codes[mine]}),
                 )
+    # The new grids' statistics (area, streets, events, workload) on the grids layer.
+    refresh_grid_statistics(store, community=community_code)
     return SavedDivision(community_code, division, kept, closed, added)
 
 
