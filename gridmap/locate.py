@@ -3,9 +3,11 @@
 Other systems (hotlines, phone apps, dispatch) ask "who looks after this
 point?". :func:`check_points` validates and converts coordinates to WGS84 at
 the edge; a :class:`Locator` holds the current grids (``valid_to IS NULL``),
-admin units, workers and key areas with STRtree indexes and answers many
-points at once, vectorized; :class:`LocatorCache` rebuilds it when the store
-changes.
+admin units, workers and key areas with STRtree indexes and the JSON-ready
+records of each, and answers many points at once, vectorized;
+:class:`LocatorCache` keeps one per store and rebuilds it when the store's
+lookup layers change (:func:`gridmap.storage.changes.data_version`, checked
+at most every ``check_seconds``), so a lookup costs no database round trip.
 
 Points outside every admin unit are not an error: they get empty admin
 units, no grid, no workers (the HTTP answer is 200 with nulls).
@@ -18,10 +20,14 @@ with detail rights inside their area and omitted for every other role.
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
 import threading
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +44,11 @@ from gridmap.errors import BadInput
 from gridmap.privacy import mask_name
 from gridmap.projection import local_crs
 from gridmap.storage import Store
+from gridmap.storage.changes import data_version
 
 __all__ = [
     "DEFAULT_RADIUS_M",
+    "LOOKUP_LAYERS",
     "MAX_POINTS",
     "MAX_RADIUS_M",
     "Locator",
@@ -49,6 +57,7 @@ __all__ = [
     "answer",
     "check_points",
     "locate_points",
+    "paused_gc",
 ]
 
 #: Largest number of points one lookup takes.
@@ -59,18 +68,22 @@ DEFAULT_RADIUS_M = 200.0
 MAX_RADIUS_M = 5_000.0
 #: At most this many key areas per point, nearest first.
 MAX_KEY_AREAS = 5
+#: The layers a :class:`Locator` is built from (a change to any rebuilds it).
+LOOKUP_LAYERS = ("grids", "admin_units", "key_areas", "workers")
 
 _LEVEL_RANK = {"city": 0, "town": 1, "community": 2}
+_CRS_HELP = "use wgs84, gcj02, bd09, cgcs2000 or EPSG:n"
 FloatArray = npt.NDArray[np.float64]
+JSON = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=64)
 def _transformer(crs: str) -> pyproj.Transformer:
+    """A transformer from *crs* to WGS84, built once per name (thread-safe since pyproj 3.1)."""
     try:
         source = pyproj.CRS.from_user_input(crs)
     except pyproj.exceptions.CRSError:
-        raise BadInput(
-            f"unknown crs {crs[:60]!r}; use wgs84, gcj02, bd09, cgcs2000 or EPSG:n", field="crs"
-        ) from None
+        raise BadInput(f"unknown crs {crs[:60]!r}; {_CRS_HELP}", field="crs") from None
     return pyproj.Transformer.from_crs(source, 4326, always_xy=True)
 
 
@@ -109,7 +122,7 @@ def check_points(xy: npt.ArrayLike, crs: str | None) -> tuple[FloatArray, FloatA
     gridmap.errors.BadInput: point 0: latitude 90.0000001 is outside [-90, 90]
     """
     if crs is None or not isinstance(crs, str) or not crs.strip():
-        raise BadInput("crs is required: wgs84, gcj02, bd09, cgcs2000 or EPSG:n", field="crs")
+        raise BadInput(f"crs is required: {_CRS_HELP.removeprefix('use ')}", field="crs")
     try:
         arr = np.asarray(xy, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):
@@ -126,11 +139,8 @@ def check_points(xy: npt.ArrayLike, crs: str | None) -> tuple[FloatArray, FloatA
         lon, lat = chinacrs.to_wgs84(x, y, crs)
     else:
         if not crs.strip().upper().startswith("EPSG:"):
-            raise BadInput(
-                f"unknown crs {crs[:60]!r}; use wgs84, gcj02, bd09, cgcs2000 or EPSG:n",
-                field="crs",
-            )
-        transformer = _transformer(crs)
+            raise BadInput(f"unknown crs {crs[:60]!r}; {_CRS_HELP}", field="crs")
+        transformer = _transformer(crs.strip().upper())
         if transformer.source_crs is not None and transformer.source_crs.is_geographic:
             _check_degrees(x, y)
         lon, lat = transformer.transform(x, y, errcheck=False)
@@ -174,6 +184,21 @@ class Location:
     key_areas: list[list[tuple[int, float]]]
 
 
+@dataclass(frozen=True)
+class _Records:
+    """JSON-ready pieces of the answers, built once per :class:`Locator`.
+
+    Shared between answers: treat them as read-only.
+    """
+
+    codes: list[str | None]
+    grids: list[JSON]
+    units: list[JSON]
+    keys: list[tuple[int | None, Any, Any]]
+    workers_named: list[list[JSON]]
+    workers_roles: list[list[JSON]]
+
+
 @dataclass
 class Locator:
     """Lookup tables built from one snapshot of the store.
@@ -203,6 +228,8 @@ class Locator:
     _key_tree: shapely.STRtree | None = field(repr=False)
     _metric: pyproj.Transformer | None = field(repr=False)
     _admin_rank: npt.NDArray[np.int64] = field(repr=False)
+    _records: _Records = field(repr=False)
+    _key_geoms: npt.NDArray[np.object_] = field(repr=False)
 
     @classmethod
     def build(
@@ -240,11 +267,13 @@ class Locator:
             admin_units,
             key_areas,
             by_grid,
-            shapely.STRtree(np.asarray(grids.geometry.values)),
-            shapely.STRtree(np.asarray(admin_units.geometry.values)),
+            _prepared_tree(grids),
+            _prepared_tree(admin_units),
             key_tree,
             metric,
             _admin_ranks(admin_units),
+            _records(grids, admin_units, key_areas, by_grid),
+            np.asarray(key_areas["_metric"].values if "_metric" in key_areas else [], dtype=object),
         )
 
     @classmethod
@@ -265,20 +294,66 @@ class Locator:
         """Grid, admin units and nearby key areas of WGS84 points, vectorized."""
         x = np.atleast_1d(np.asarray(lon, dtype=np.float64))
         y = np.atleast_1d(np.asarray(lat, dtype=np.float64))
+        if len(x) == 1:
+            return self._locate_one(x, y, radius_m)
         n = len(x)
-        points = shapely.points(x, y)
+        points: npt.NDArray[np.object_] = np.asarray(shapely.points(x, y), dtype=object)
         grid = np.full(n, -1, dtype=np.int64)
-        pi, gi = self._grid_tree.query(points, predicate="intersects")
+        pi, gi = self._covering(self._grid_tree, points)
         if len(pi):
             # The lowest grid position (id) wins on a shared edge.
             order = np.lexsort((gi, pi))
             pi, gi = pi[order], gi[order]
             first = np.unique(pi, return_index=True)[1]
             grid[pi[first]] = gi[first]
-        ai, ui = self._admin_tree.query(points, predicate="intersects")
+        ai, ui = self._covering(self._admin_tree, points)
         order = np.lexsort((ui, self._admin_rank[ui], ai))
         admin = _group(ai[order], ui[order].tolist(), n)
         return Location(x, y, grid, admin, self._near(x, y, radius_m))
+
+    def _locate_one(self, x: FloatArray, y: FloatArray, radius_m: float) -> Location:
+        """:meth:`locate` of one point with scalar tree queries (the same answer, less overhead)."""
+        px, py = float(x[0]), float(y[0])
+        point = shapely.Point(px, py)
+        hits = self._covering_one(self._grid_tree, point)
+        grid = np.array([int(hits.min()) if len(hits) else -1], dtype=np.int64)
+        rank = self._admin_rank
+        units = sorted(self._covering_one(self._admin_tree, point).tolist())
+        units.sort(key=lambda u: rank[u])
+        keys: list[tuple[int, float]] = []
+        if self._key_tree is not None and self._metric is not None and radius_m > 0:
+            here = shapely.Point(*self._metric.transform(px, py))
+            near = self._key_tree.query(here, predicate="dwithin", distance=radius_m)
+            if len(near):
+                dist = np.round(shapely.distance(here, self._key_geoms[near]), 1)
+                pairs = sorted(zip(dist.tolist(), near.tolist(), strict=True))
+                keys = [(k, d) for d, k in pairs[:MAX_KEY_AREAS]]
+        return Location(x, y, grid, [units], [keys])
+
+    @staticmethod
+    def _covering(
+        tree: shapely.STRtree, points: npt.NDArray[np.object_]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Pairs (point, polygon) where the polygon intersects the point.
+
+        Candidates by bounding box, then the exact test with the polygons
+        prepared (:func:`_prepared_tree`): the same answer as
+        ``tree.query(points, predicate="intersects")``, which prepares the
+        points instead, several times faster for detailed polygons.
+        """
+        pi, gi = tree.query(points)
+        if len(pi):
+            hit = shapely.intersects(tree.geometries[gi], points[pi])
+            pi, gi = pi[hit], gi[hit]
+        return pi, gi
+
+    @staticmethod
+    def _covering_one(tree: shapely.STRtree, point: shapely.Point) -> npt.NDArray[np.intp]:
+        """:meth:`_covering` of one point: positions of the polygons it intersects."""
+        cand = tree.query(point)
+        if len(cand):
+            cand = cand[shapely.intersects(tree.geometries[cand], point)]
+        return cand
 
     def _near(self, x: FloatArray, y: FloatArray, radius_m: float) -> list[list[tuple[int, float]]]:
         out: list[list[tuple[int, float]]] = [[] for _ in range(len(x))]
@@ -291,14 +366,20 @@ class Locator:
         pi, ki = self._key_tree.query(pts, predicate="dwithin", distance=radius_m)
         if not len(pi):
             return out
-        geoms = np.asarray(self.key_areas["_metric"].values)
-        dist: FloatArray = np.round(np.asarray(shapely.distance(pts[pi], geoms[ki])), 1)
+        dist: FloatArray = np.round(np.asarray(shapely.distance(pts[pi], self._key_geoms[ki])), 1)
         order = np.lexsort((ki, dist, pi))
         pi, ki, dist = pi[order], ki[order], dist[order]
         starts = np.searchsorted(pi, pi, side="left")
         keep = np.arange(len(pi)) - starts < MAX_KEY_AREAS
         pi, ki, dist = pi[keep], ki[keep], dist[keep]
         return _group(pi, list(zip(ki.tolist(), dist.tolist(), strict=True)), len(x))
+
+
+def _prepared_tree(frame: gpd.GeoDataFrame) -> shapely.STRtree:
+    """An STRtree over copies of the frame's geometries, prepared for fast predicates."""
+    geoms = shapely.from_wkb(shapely.to_wkb(np.asarray(frame.geometry.values)))
+    shapely.prepare(geoms)
+    return shapely.STRtree(geoms)
 
 
 def _group(owner: npt.NDArray[np.intp], values: list[Any], n: int) -> list[list[Any]]:
@@ -328,6 +409,8 @@ def _project(transformer: pyproj.Transformer, coords: FloatArray) -> FloatArray:
 def _text(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if value is pd.NA or value is pd.NaT:
+        return None
     return value
 
 
@@ -337,8 +420,40 @@ def _col(frame: pd.DataFrame, name: str) -> list[Any]:
     return [_text(v) for v in frame[name].astype(object).tolist()]
 
 
+def _records(
+    grids: pd.DataFrame,
+    admin_units: pd.DataFrame,
+    key_areas: pd.DataFrame,
+    workers_by_grid: dict[str, list[tuple[str, str]]],
+) -> _Records:
+    """The JSON pieces of every grid, admin unit, key area and grid's workers."""
+    codes = _col(grids, "code")
+    rows = [
+        {"code": c, "name": nm, "community_code": cc}
+        for c, nm, cc in zip(codes, _col(grids, "name"), _col(grids, "community_code"), strict=True)
+    ]
+    units = [
+        {"code": c, "name": nm, "level": lv}
+        for c, nm, lv in zip(
+            _col(admin_units, "code"),
+            _col(admin_units, "name"),
+            _col(admin_units, "level"),
+            strict=True,
+        )
+    ]
+    ids = [None if v is None else int(v) for v in _col(key_areas, "id")]
+    keys = list(zip(ids, _col(key_areas, "name"), _col(key_areas, "kind"), strict=True))
+    crews = [workers_by_grid.get(c, []) if c is not None else [] for c in codes]
+    named = [[{"name": mask_name(nm), "role": role} for nm, role in crew] for crew in crews]
+    roles = [[{"role": role} for _, role in crew] for crew in crews]
+    return _Records(codes, rows, units, keys, named, roles)
+
+
 def answer(locator: Locator, location: Location, principal: Principal) -> list[dict[str, Any]]:
     """JSON-ready answers, one per point, with what *principal* may see.
+
+    Admin-unit and worker records are shared with other answers of the same
+    locator: serialize them, do not modify them.
 
     Examples
     --------
@@ -352,34 +467,58 @@ def answer(locator: Locator, location: Location, principal: Principal) -> list[d
     >>> answer(loc, loc.locate([0.5], [0.5]), p)[0]["workers"]
     [{'name': '张*', 'role': 'grid_worker'}]
     """
-    gr, au, ka = locator.grids, locator.admin_units, locator.key_areas
-    codes, names, community = _col(gr, "code"), _col(gr, "name"), _col(gr, "community_code")
-    units = [
-        {"code": c, "name": nm, "level": lv}
-        for c, nm, lv in zip(_col(au, "code"), _col(au, "name"), _col(au, "level"), strict=True)
-    ]
-    keys = list(zip(_col(ka, "id"), _col(ka, "name"), _col(ka, "kind"), strict=True))
-    personal = principal.sees_personal_data
+    with paused_gc(len(location.lon)):
+        return _answer(locator, location, principal)
+
+
+@contextmanager
+def paused_gc(n: int) -> Iterator[None]:
+    """Hold the cyclic garbage collector while building *n* answers (or parsing *n* points).
+
+    Tens of thousands of fresh dicts and lists (none in a cycle) would set
+    off repeated collections that cost about as much as building them.
+    Collection resumes at the end of the block; below 64 items nothing changes.
+
+    Examples
+    --------
+    >>> with paused_gc(10_000):
+    ...     rows = [{"i": i} for i in range(10_000)]
+    >>> gc.isenabled()
+    True
+    """
+    if n < 64 or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _answer(locator: Locator, location: Location, principal: Principal) -> list[dict[str, Any]]:
+    rec = locator._records
+    crews = rec.workers_named if principal.sees_personal_data else rec.workers_roles
+    everything = principal.sees_everything
+    covers = principal.covers
+    units, keys, codes = rec.units, rec.keys, rec.codes
+    lons, lats = location.lon.tolist(), location.lat.tolist()
     out: list[dict[str, Any]] = []
-    for i in range(len(location.lon)):
-        g = int(location.grid[i])
-        grid: dict[str, Any] | None = None
-        workers: list[dict[str, Any]] = []
-        if g >= 0 and principal.covers(codes[g]):
-            grid = {"code": codes[g], "name": names[g], "community_code": community[g]}
-            for name, role in locator.workers_by_grid.get(codes[g], ()):
-                workers.append(
-                    {"name": mask_name(name), "role": role} if personal else {"role": role}
-                )
+    for i, g in enumerate(location.grid.tolist()):
+        grid: JSON | None = None
+        workers: list[JSON] = []
+        if g >= 0 and (everything or covers(codes[g])):
+            grid = dict(rec.grids[g])
+            workers = list(crews[g])
         out.append(
             {
-                "lon": float(location.lon[i]),
-                "lat": float(location.lat[i]),
+                "lon": lons[i],
+                "lat": lats[i],
                 "admin_units": [units[u] for u in location.admin[i]],
                 "grid": grid,
                 "workers": workers,
                 "key_areas": [
-                    {"id": int(keys[k][0]), "name": keys[k][1], "kind": keys[k][2], "distance_m": d}
+                    {"id": keys[k][0], "name": keys[k][1], "kind": keys[k][2], "distance_m": d}
                     for k, d in location.key_areas[i]
                 ],
             }
@@ -387,12 +526,23 @@ def answer(locator: Locator, location: Location, principal: Principal) -> list[d
     return out
 
 
+@dataclass
+class _Entry:
+    version: tuple[Any, ...]
+    checked: float
+    locator: Locator
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class LocatorCache:
     """One :class:`Locator` per store, rebuilt when the store's lookup layers change.
 
-    The change check (row counts of the four layers and the schema version)
-    runs at most every *check_seconds*, so a busy lookup service does not
-    query the store on every request; edits show within that delay.
+    The change check (:func:`~gridmap.storage.changes.data_version` of
+    :data:`LOOKUP_LAYERS`: one cheap query) runs at most every
+    *check_seconds*, so a busy lookup service does not query the store on
+    every request; edits show within that delay, on every worker process.
+    While one request checks or rebuilds, the others keep answering from the
+    locator they have instead of waiting.
 
     Examples
     --------
@@ -402,41 +552,57 @@ class LocatorCache:
     True
     """
 
-    def __init__(self, *, check_seconds: float = 2.0) -> None:
+    def __init__(self, *, check_seconds: float = 1.0) -> None:
         self.check_seconds = check_seconds
         self._lock = threading.Lock()
-        self._entries: dict[int, tuple[tuple[int, ...], float, Locator]] = {}
+        self._entries: weakref.WeakKeyDictionary[Store, _Entry] = weakref.WeakKeyDictionary()
 
     @staticmethod
-    def stamp(store: Store) -> tuple[int, ...]:
+    def stamp(store: Store) -> tuple[Any, ...]:
         """What must stay equal for a cached locator to remain valid."""
         with store.scoped(ALL_AREAS):
-            return (
-                store.schema_version(),
-                store.count("grids"),
-                store.count("grids", where={"valid_to": None}),
-                store.count("admin_units"),
-                store.count("key_areas"),
-                store.count("workers"),
-            )
+            return data_version(store, LOOKUP_LAYERS)
+
+    def fresh(self, store: Store) -> Locator | None:
+        """The cached locator if it was checked within *check_seconds* (no I/O), else None."""
+        entry = self._entries.get(store)
+        if entry is not None and time.monotonic() - entry.checked < self.check_seconds:
+            return entry.locator
+        return None
 
     def get(self, store: Store) -> Locator:
-        """The locator of *store*, rebuilt if the store changed."""
-        now = time.monotonic()
-        entry = self._entries.get(id(store))
-        if entry is not None and now - entry[1] < self.check_seconds:
-            return entry[2]
-        with self._lock:
-            entry = self._entries.get(id(store))
-            if entry is not None and now - entry[1] < self.check_seconds:
-                return entry[2]
-            stamp = self.stamp(store)
-            if entry is not None and entry[0] == stamp:
-                self._entries[id(store)] = (stamp, now, entry[2])
-                return entry[2]
+        """The locator of *store*, checked against the store and rebuilt if it changed."""
+        entry = self._entries.get(store)
+        if entry is not None:
+            if time.monotonic() - entry.checked < self.check_seconds:
+                return entry.locator
+            if not entry.lock.acquire(blocking=False):
+                return entry.locator  # another request is checking; answer from this one
+            try:
+                return self._refresh(store, entry)
+            finally:
+                entry.lock.release()
+        with self._lock:  # the first build: everyone waits for it
+            entry = self._entries.get(store)
+            if entry is not None:
+                return entry.locator
+            version = self.stamp(store)
             locator = Locator.from_store(store)
-            self._entries[id(store)] = (stamp, time.monotonic(), locator)
+            self._entries[store] = _Entry(version, time.monotonic(), locator)
             return locator
+
+    def _refresh(self, store: Store, entry: _Entry) -> Locator:
+        now = time.monotonic()
+        if now - entry.checked < self.check_seconds:
+            return entry.locator
+        # The version is read before the layers: a write landing in between
+        # makes the next check rebuild again instead of keeping stale data.
+        version = self.stamp(store)
+        if version != entry.version:
+            entry.locator = Locator.from_store(store)
+            entry.version = version
+        entry.checked = time.monotonic()
+        return entry.locator
 
     def clear(self) -> None:
         """Forget every cached locator."""
@@ -465,8 +631,8 @@ def locate_points(
     """
     if not (0 <= radius_m <= MAX_RADIUS_M) or math.isnan(radius_m):
         raise BadInput(f"radius must be between 0 and {MAX_RADIUS_M:g} metres", field="radius")
-    arr = np.asarray(xy, dtype=object) if not isinstance(xy, np.ndarray) else xy
-    if arr.ndim == 2 and len(arr) > MAX_POINTS:
+    size = len(xy) if isinstance(xy, Sequence | np.ndarray) else 0
+    if size > MAX_POINTS:
         raise BadInput(f"at most {MAX_POINTS} points per request", field="points")
     lon, lat = check_points(xy, crs)
     return answer(locator, locator.locate(lon, lat, radius_m=radius_m), principal)

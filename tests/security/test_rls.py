@@ -216,3 +216,22 @@ def test_untrusted_store_on_a_login_role_denies_by_default(seeded: World, login_
         assert api.count("events") == 0
     finally:
         api.close()
+
+
+def test_bbox_filters_use_the_spatial_index_under_the_policies(
+    seeded: World, login_role: str
+) -> None:
+    """Migration 012 marks `&&` LEAKPROOF, so RLS does not force a full scan."""
+    with psycopg.connect(login_role) as conn:
+        conn.execute("SELECT set_config('gridmap.areas', %s, true)", [seeded.grid_a])
+        conn.execute("SET LOCAL enable_seqscan = off")
+        for table in ("buildings", "grids"):
+            plan = "\n".join(
+                r[0]
+                for r in conn.execute(
+                    f"EXPLAIN SELECT id FROM {table} "
+                    "WHERE geometry && ST_MakeEnvelope(24.9, 60.1, 25.0, 60.2, 4326)"
+                ).fetchall()
+            )
+            assert f"{table}_geometry_gist" in plan, plan
+        conn.rollback()

@@ -1,0 +1,240 @@
+"""Shared by the HTTP benchmarks: start a server process, drive it with GETs, measure.
+
+The load generator runs in a process of its own (``python _http_load.py
+URL_FILE HOST PORT CONCURRENCY SECONDS SERVER_PID``) so that its Python does
+not share an interpreter with the server. It keeps CONCURRENCY HTTP/1.1
+keep-alive connections on raw asyncio sockets (uvloop when installed), each
+sending the next GET as soon as the last answer is read, for SECONDS after a
+one-second warm-up, and prints one JSON line: requests, req/s, p50/p99/max
+latency (ms), status counts, and the CPU seconds the server's processes (the
+process tree of SERVER_PID) and the generator itself spent per request.
+
+Server CPU per request does not depend on how busy the machine is with other
+work the way wall-clock throughput does; ``capacity = cores / cpu_per_request``
+is the throughput the server would reach with those cores to itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """*pid* and all its descendants (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(stat[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds spent so far by *pids* (those still alive)."""
+    ticks = 0
+    for p in pids:
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(stat[11]) + int(stat[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def server(
+    cmd: Sequence[str], *, port: int, ready_path: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run *cmd* (a server on 127.0.0.1:*port*) in its own session until the block ends."""
+    log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        list(cmd),
+        env={**os.environ, **(env or {})},
+        stdout=log,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise RuntimeError(f"server exited ({proc.returncode}): {err[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server on port {port} did not answer") from None
+                time.sleep(0.2)
+        yield proc
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        if proc.stderr:
+            proc.stderr.close()
+        log.close()
+
+
+def drive(
+    paths: Sequence[str], *, port: int, concurrency: int, seconds: float, server_pid: int
+) -> dict[str, Any]:
+    """Run the load generator process against 127.0.0.1:*port*; return its JSON result."""
+    url_file = Path(f"/tmp/gridmap-bench-paths-{os.getpid()}-{port}.txt")
+    url_file.write_text("\n".join(paths))
+    try:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(HERE),
+                str(url_file),
+                "127.0.0.1",
+                str(port),
+                str(concurrency),
+                str(seconds),
+                str(server_pid),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=seconds + 120,
+        )
+    finally:
+        url_file.unlink(missing_ok=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"load generator failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+async def _connection(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    deadline: float,
+    latencies: list[float],
+    statuses: dict[int, int],
+) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    i = random.randrange(len(requests))
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            chunked = False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                    chunked = True
+            if chunked:
+                while True:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    await reader.readexactly(size + 2)
+                    if size == 0:
+                        break
+            else:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def _load(
+    paths: list[str], host: str, port: int, concurrency: int, seconds: float, pid: int
+) -> dict[str, Any]:
+    requests = [
+        f"GET {p} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: */*\r\n\r\n".encode() for p in paths
+    ]
+    warm = time.perf_counter() + min(1.0, seconds)
+    await asyncio.gather(
+        *(_connection(host, port, requests, warm, [], {}) for _ in range(concurrency))
+    )
+    pids = process_tree(pid)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    cpu0, own0, t0 = cpu_seconds(pids), time.process_time(), time.perf_counter()
+    await asyncio.gather(
+        *(
+            _connection(host, port, requests, t0 + seconds, latencies, statuses)
+            for _ in range(concurrency)
+        )
+    )
+    elapsed = time.perf_counter() - t0
+    cpu1, own1 = cpu_seconds(pids), time.process_time()
+    n = max(len(latencies), 1)
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000 if latencies else float("nan"),
+        "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+        "server_cpu_ms": (cpu1 - cpu0) / n * 1000,
+        "client_cpu_ms": (own1 - own0) / n * 1000,
+        "server_processes": len(pids),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+
+
+def main(argv: list[str]) -> None:
+    """Load-generator entry point (see the module docstring)."""
+    url_file, host, port, concurrency, seconds, pid = argv
+    paths = [p for p in Path(url_file).read_text().splitlines() if p]
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        runner = asyncio.run
+    result = runner(_load(paths, host, int(port), int(concurrency), float(seconds), int(pid)))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
