@@ -59,6 +59,18 @@ ensure_assets() {
   fi
 }
 
+ensure_ogctests() {
+  # The ogctests suite pins old httpx, pyarrow and pytest: it gets a virtual
+  # environment of its own, which tests/api/test_ogctests.py runs as a subprocess.
+  local venv="${GRIDMAP_OGCTESTS_VENV:-$ROOT/.venv-ogctests}"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import ogctests" 2>/dev/null; then
+    log "creating the ogctests virtual environment $venv"
+    "$PY" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q "ogctests==0.1.15"
+  fi
+  export GRIDMAP_OGCTESTS_VENV="$venv"
+}
+
 cmd="${1:-help}"
 shift || true
 case "$cmd" in
@@ -71,6 +83,7 @@ case "$cmd" in
     ensure_debian_packages
     ensure_python
     ensure_assets
+    ensure_ogctests
     export PATH="$VENV/bin:$PATH"
     log "ruff"
     ruff check .

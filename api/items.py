@@ -1,13 +1,16 @@
 """Feature pages: what ``/collections/{layer}/items`` reads and the links around it.
 
-The store filters by bbox and time and pages by ``id``. A layer with one
-timestamp column (events) filters ``datetime`` in SQL; a layer of validity
-periods (grids: ``valid_from``/``valid_to``, open-ended) or of dates is
-filtered here after the bbox, keeping ``numberMatched`` and paging exact.
+The store filters by bbox, CQL2 and time and pages by ``id``. ``datetime`` is
+turned into a CQL2 filter on the layer's time (:func:`time_filter`): one
+timestamp (events), dates (patrol routes: a date covers its whole UTC day) or
+validity periods (grids: ``valid_from``/``valid_to``, open-ended), all in SQL,
+so ``numberMatched`` and paging stay exact. The same filters select tiles.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,24 +18,28 @@ from typing import Any
 import pandas as pd
 from starlette.datastructures import URL
 
-from api.ogc import GEOJSON, JSON, time_extent
+from api.ogc import GEOJSON, HTML, JSON, time_extent
 from api.params import check_crs
-from api.temporal import TimeRange, time_columns, time_mask
+from api.temporal import TimeRange, time_columns
 from gridmap.access import Principal
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
-from gridmap.storage import AllOf, BBox, Cmp, Prefix, Store
+from gridmap.storage import BBox, Prefix, Store
 from gridmap.storage.cql import CqlFilter, parse_filter
 from layers.catalog import LayerDef
 
 __all__ = [
     "AREA_COLUMN",
     "Page",
+    "all_of",
     "area_where",
     "collection_facts",
     "layer_filter",
     "page_members",
+    "queryable_params",
+    "queryables_filter",
     "read_page",
+    "time_filter",
 ]
 
 
@@ -64,7 +71,9 @@ def read_page(
 ) -> Page:
     """Read one page of *schema*'s features, ordered by id.
 
-    *where* narrows the rows further (the caller's area).
+    *where* narrows the rows further (the caller's area). The time range
+    *when* becomes part of the SQL filter (:func:`time_filter`), so counting
+    and paging happen in the store for every kind of layer time.
 
     Raises
     ------
@@ -72,30 +81,22 @@ def read_page(
         If *when* is given for a layer without time.
     """
     if when is not None:
-        if time_columns(schema) is None:
-            raise BadInput(
-                f"layer {schema.name!r} has no time column; the datetime parameter is not "
-                "supported for it",
-                field="datetime",
-            )
-        timed = _time_where(schema, when)
-        if timed is not None:
-            both = {**(where or {}), **timed}
-            matched = store.count(schema.name, bbox=bbox, where=both, cql=cql)
-            if offset >= matched:
-                return Page(store.read(schema.name, limit=0), matched, offset, limit)
-            frame = store.read(
-                schema.name, bbox=bbox, where=both, limit=limit, offset=offset, cql=cql
-            )
-            return Page(frame, matched, offset, limit)
-        rows = store.read(schema.name, bbox=bbox, where=where, cql=cql)
-        rows = rows.loc[time_mask(rows, schema, when)]
-        return Page(rows.iloc[offset : offset + limit], len(rows), offset, limit)
+        cql = all_of(cql, time_filter(schema, when))
     matched = store.count(schema.name, bbox=bbox, where=where, cql=cql)
     if offset >= matched:
         return Page(store.read(schema.name, limit=0), matched, offset, limit)
     frame = store.read(schema.name, bbox=bbox, where=where, limit=limit, offset=offset, cql=cql)
     return Page(frame, matched, offset, limit)
+
+
+def _filter_types(ldef: LayerDef) -> dict[str, str]:
+    """Property → column type of what filters may use: queryables, ``id``, ``geometry``."""
+    schema = layer_schema(ldef.name)
+    types: dict[str, str] = {c.name: c.type for c in schema.columns if c.name in ldef.queryables}
+    types["id"] = "int"
+    if schema.geometry_type:
+        types["geometry"] = "geometry"
+    return types
 
 
 def layer_filter(
@@ -117,12 +118,151 @@ def layer_filter(
             raise BadInput("filter-lang and filter-crs need a filter", field="filter")
         return None
     check_crs(crs, field="filter-crs")
-    schema = layer_schema(ldef.name)
-    types: dict[str, str] = {c.name: c.type for c in schema.columns if c.name in ldef.queryables}
-    types["id"] = "int"
-    if schema.geometry_type:
-        types["geometry"] = "geometry"
-    return parse_filter(text, lang, properties=types)
+    return parse_filter(text, lang, properties=_filter_types(ldef))
+
+
+def queryable_params(ldef: LayerDef) -> list[str]:
+    """Names of the query parameters that filter by a queryable (OGC API Features Part 3).
+
+    Examples
+    --------
+    >>> from layers.catalog import CATALOG
+    >>> "floors" in queryable_params(CATALOG["buildings"])
+    True
+    """
+    return [n for n, t in _filter_types(ldef).items() if t in _PARAM_TYPES]
+
+
+_PARAM_TYPES = frozenset({"text", "int", "float", "bool", "timestamp", "date"})
+
+
+def _param_value(name: str, ctype: str, text: str) -> Any:
+    try:
+        if ctype == "int":
+            return int(text)
+        if ctype == "float":
+            value = float(text)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(text)
+            return value
+    except ValueError:
+        raise BadInput(f"{name} must be a number, got {text[:40]!r}", field=name) from None
+    if ctype == "bool":
+        if text not in ("true", "false"):
+            raise BadInput(f"{name} must be true or false, got {text[:40]!r}", field=name)
+        return text == "true"
+    if ctype in ("timestamp", "date"):
+        return {ctype: text}
+    return text
+
+
+def queryables_filter(ldef: LayerDef, params: Mapping[str, str]) -> CqlFilter | None:
+    """``name=value`` query parameters of queryables as one CQL2 filter (equality, AND).
+
+    Parameters that are not queryables of scalar type are left out (the
+    caller refuses unknown ones). ``None`` when there is none.
+
+    Raises
+    ------
+    gridmap.errors.BadInput
+        If a value does not fit its property's type.
+
+    Examples
+    --------
+    >>> from layers.catalog import CATALOG
+    >>> queryables_filter(CATALOG["buildings"], {"floors": "3", "limit": "5"}).tree
+    {'op': '=', 'args': [{'property': 'floors'}, 3.0]}
+    """
+    types = _filter_types(ldef)
+    args = [
+        {"op": "=", "args": [{"property": name}, _param_value(name, types[name], text)]}
+        for name, text in params.items()
+        if types.get(name) in _PARAM_TYPES
+    ]
+    if not args:
+        return None
+    tree = args[0] if len(args) == 1 else {"op": "and", "args": args}
+    try:
+        return parse_filter(json.dumps(tree), "cql2-json", properties=types)
+    except BadInput as exc:
+        names = ", ".join(a["args"][0]["property"] for a in args)
+        raise BadInput(f"{names}: {exc}", field=str(args[0]["args"][0]["property"])) from None
+
+
+def _prop(name: str) -> dict[str, str]:
+    return {"property": name}
+
+
+def _literal(ctype: str, value: pd.Timestamp) -> dict[str, str]:
+    utc = value.tz_convert("UTC")
+    if ctype == "date":
+        return {"date": utc.date().isoformat()}
+    return {"timestamp": utc.isoformat().replace("+00:00", "Z")}
+
+
+def time_filter(schema: LayerSchema, when: TimeRange) -> CqlFilter:
+    """The ``datetime`` range *when* on *schema*'s time as a CQL2 filter (evaluated in SQL).
+
+    Same meaning as :func:`api.temporal.time_mask`: a timestamp lies in the
+    range; a date's whole (UTC) day meets it; a validity period
+    (``valid_from``/``valid_to``, open-ended when ``valid_to`` is null) meets
+    it; features without a time never match.
+
+    Raises
+    ------
+    gridmap.errors.BadInput
+        If the layer has no time column.
+
+    Examples
+    --------
+    >>> from gridmap.model import layer_schema
+    >>> from api.temporal import parse_datetime
+    >>> f = time_filter(layer_schema("grids"), parse_datetime("2026-01-01T00:00:00Z/.."))
+    >>> sorted(f.properties)
+    ['valid_from', 'valid_to']
+    """
+    cols = time_columns(schema)
+    if cols is None:
+        raise BadInput(
+            f"layer {schema.name!r} has no time column; the datetime parameter is not "
+            "supported for it",
+            field="datetime",
+        )
+    start_col, end_col = cols
+    ctype = schema.column(start_col).type
+    args: list[dict[str, Any]] = [
+        {"op": "not", "args": [{"op": "isNull", "args": [_prop(start_col)]}]}
+    ]
+    if when.end is not None:
+        args.append({"op": "<=", "args": [_prop(start_col), _literal(ctype, when.end)]})
+    if when.start is not None:
+        if end_col is None:
+            args.append({"op": ">=", "args": [_prop(start_col), _literal(ctype, when.start)]})
+        else:
+            end_type = schema.column(end_col).type
+            still = {"op": "isNull", "args": [_prop(end_col)]}
+            after = {"op": ">=", "args": [_prop(end_col), _literal(end_type, when.start)]}
+            args.append({"op": "or", "args": [after, still]})
+    types = {c: schema.column(c).type for c in cols if c is not None}
+    return parse_filter(json.dumps({"op": "and", "args": args}), "cql2-json", properties=types)
+
+
+def all_of(*filters: CqlFilter | None) -> CqlFilter | None:
+    """The conjunction of the given filters (``None`` ones left out; ``None`` if none is left).
+
+    Examples
+    --------
+    >>> a = parse_filter("floors > 3", properties={"floors": "int"})
+    >>> all_of(None, a) is a, all_of(None, None)
+    (True, None)
+    >>> all_of(a, a).tree["op"]
+    'and'
+    """
+    given = [f for f in filters if f is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    used = frozenset().union(*(f.properties for f in given))
+    return CqlFilter({"op": "and", "args": [f.tree for f in given]}, used)
 
 
 #: The column holding a row's grid-level code, for area scoping.
@@ -151,35 +291,28 @@ def area_where(layer: str, principal: Principal) -> dict[str, Any] | None:
     return {column: Prefix(tuple(principal.areas))}
 
 
-def _time_where(schema: LayerSchema, when: TimeRange) -> dict[str, AllOf] | None:
-    """SQL filter for a single timestamp column; None when it must be filtered in pandas."""
-    cols = time_columns(schema)
-    if cols is None or cols[1] is not None or schema.column(cols[0]).type != "timestamp":
-        return None
-    cmps = []
-    if when.start is not None:
-        cmps.append(Cmp(">=", when.start.to_pydatetime()))
-    if when.end is not None:
-        cmps.append(Cmp("<=", when.end.to_pydatetime()))
-    return {cols[0]: AllOf(tuple(cmps))}
-
-
-def page_members(page: Page, url: URL, collection_url: str) -> dict[str, Any]:
+def page_members(
+    page: Page, url: URL, collection_url: str, *, html: bool = False
+) -> dict[str, Any]:
     """``links``, counts and ``timeStamp`` of a FeatureCollection page.
 
     ``next`` and ``prev`` repeat the request's query with another ``offset``
-    (and the effective ``limit``).
+    (and the effective ``limit``). ``alternate`` is the same page in the other
+    format (HTML for a GeoJSON page, GeoJSON for an HTML one).
     """
+    own, other = (HTML, GEOJSON) if html else (GEOJSON, HTML)
+    alternate = url.include_query_params(f="json" if html else "html")
     links: list[dict[str, str]] = [
-        {"href": str(url), "rel": "self", "type": GEOJSON, "title": "This page"},
+        {"href": str(url), "rel": "self", "type": own, "title": "This page"},
+        {"href": str(alternate), "rel": "alternate", "type": other, "title": "This page"},
         {"href": collection_url, "rel": "collection", "type": JSON, "title": "The collection"},
     ]
     if page.offset + page.returned < page.matched:
         nxt = url.include_query_params(offset=page.offset + page.limit, limit=page.limit)
-        links.append({"href": str(nxt), "rel": "next", "type": GEOJSON, "title": "Next page"})
+        links.append({"href": str(nxt), "rel": "next", "type": own, "title": "Next page"})
     if page.offset > 0:
         prev = url.include_query_params(offset=max(0, page.offset - page.limit), limit=page.limit)
-        links.append({"href": str(prev), "rel": "prev", "type": GEOJSON, "title": "Previous page"})
+        links.append({"href": str(prev), "rel": "prev", "type": own, "title": "Previous page"})
     stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     return {
         "timeStamp": stamp,

@@ -16,6 +16,7 @@ from api.errors import install_error_handlers
 from api.middleware import BodyLimit
 from api.routers import (
     analytics,
+    doorknock,
     events,
     features,
     grids,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(analytics.router)
     app.include_router(patrol.router)
     app.include_router(reports.router)
+    app.include_router(doorknock.router)
     app.include_router(grids.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

@@ -8,6 +8,9 @@ The caller's role decides which layers and fields are published.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -18,13 +21,24 @@ from api import ogc
 from api.crs import parse_bbox_in, parse_crs, reproject_frame
 from api.deps import RoleDep, SettingsDep, StoreDep
 from api.geojson import feature_collection, feature_document
-from api.items import area_where, collection_facts, layer_filter, page_members, read_page
+from api.items import (
+    Page,
+    all_of,
+    area_where,
+    collection_facts,
+    layer_filter,
+    page_members,
+    queryable_params,
+    queryables_filter,
+    read_page,
+)
 from api.openapi import api_document
 from api.params import CRS84, clamp_limit, parse_item_id, query_guard
 from api.security import CallerPrincipal
 from api.temporal import parse_datetime
 from gridmap.errors import NotFound
 from gridmap.model import layer_schema
+from layers.catalog import CATALOG, LayerDef
 
 __all__ = ["router"]
 
@@ -32,31 +46,58 @@ router = APIRouter(tags=["OGC API Features"])
 
 _PLAIN = [Depends(query_guard(["f"]))]
 _ONE = [Depends(query_guard(["f", "crs"]))]
-_ITEMS = [
-    Depends(
-        query_guard(
-            [
-                "f",
-                "bbox",
-                "bbox-crs",
-                "crs",
-                "datetime",
-                "limit",
-                "offset",
-                "filter",
-                "filter-lang",
-                "filter-crs",
-            ]
-        )
-    )
-]
+_ITEM_PARAMS = (
+    "f",
+    "bbox",
+    "bbox-crs",
+    "crs",
+    "datetime",
+    "limit",
+    "offset",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+)
+
+
+@cache
+def _items_guard(layer: str) -> Callable[[Request], None]:
+    ldef = CATALOG.get(layer)
+    names = [n for n in queryable_params(ldef) if n not in _ITEM_PARAMS] if ldef else []
+    return query_guard([*_ITEM_PARAMS, *names])
+
+
+def _check_items_query(layer: LayerPath, request: Request) -> None:
+    """Refuse unknown and repeated parameters; the layer's queryables are known ones."""
+    _items_guard(layer if layer in CATALOG else "")(request)
+
+
+_ITEMS = [Depends(_check_items_query)]
 
 Format = Annotated[
     Literal["json"] | None, Query(description="Output format (only JSON is offered).")
 ]
-GeoFormat = Annotated[
-    Literal["json", "geojson"] | None, Query(description="Output format (GeoJSON).")
+PageFormat = Annotated[
+    Literal["json", "html"] | None,
+    Query(
+        description="Output format: `json` or `html` (a page for people). Without it, "
+        "`Accept: text/html` (a browser) gets HTML and every other client JSON."
+    ),
 ]
+GeoFormat = Annotated[
+    Literal["json", "geojson", "html"] | None,
+    Query(
+        description="Output format: `json`/`geojson` (GeoJSON) or `html` (a page with a map). "
+        "Without it, `Accept: text/html` (a browser) gets HTML and every other client GeoJSON."
+    ),
+]
+_NEGOTIATED = {"Vary": "Accept"}
+_DOC_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {ogc.JSON: {}, ogc.HTML: {"schema": {"type": "string"}}},
+        "description": "The document as JSON, or as an HTML page (`f=html`).",
+    }
+}
 LayerPath = Annotated[str, Path(description="Collection (layer) name, e.g. `buildings`.")]
 Crs = Annotated[
     str | None, Query(description="CRS of the output; only CRS84 is offered.", examples=[CRS84])
@@ -67,8 +108,28 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _geojson(body: bytes, *, crs: str = CRS84) -> Response:
-    return Response(body, media_type=ogc.GEOJSON, headers={"Content-Crs": f"<{crs}>"})
+def _geojson(body: bytes, *, crs: str = CRS84, headers: dict[str, str] | None = None) -> Response:
+    extra = {"Content-Crs": f"<{crs}>", **_NEGOTIATED, **(headers or {})}
+    return Response(body, media_type=ogc.GEOJSON, headers=extra)
+
+
+def _html(request: Request, f: str | None) -> bool:
+    return ogc.wants_html(f, request.headers.get("accept"))
+
+
+def _page(template: str, request: Request, json_href: str, **context: Any) -> HTMLResponse:
+    """An HTML view; *json_href* is its JSON alternate."""
+    html = ogc.html_page(template, base=_base(request), json_href=json_href, **context)
+    return HTMLResponse(html, headers=dict(_NEGOTIATED))
+
+
+def _json(doc: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(doc, headers=dict(_NEGOTIATED))
+
+
+def _columns(ldef: LayerDef, role: str) -> list[tuple[str, str]]:
+    """(name, bilingual label) of the properties *role* sees, for HTML tables."""
+    return [(fd.name, fd.title()) for fd in ldef.fields_for(role)]
 
 
 def _describe(store: StoreDep, name: str, role: str, base: str) -> dict[str, Any]:
@@ -77,10 +138,19 @@ def _describe(store: StoreDep, name: str, role: str, base: str) -> dict[str, Any
     return ogc.collection_document(ldef, base, bounds=bounds, times=times)
 
 
-@router.get("/", summary="Landing page", dependencies=_PLAIN)
-def landing(request: Request, f: Format = None) -> dict[str, Any]:
+@router.get(
+    "/",
+    summary="Landing page",
+    dependencies=_PLAIN,
+    response_class=JSONResponse,
+    responses=_DOC_RESPONSES,
+)
+def landing(request: Request, f: PageFormat = None) -> Response:
     """Links to the API definition, the conformance classes and the collections."""
-    return ogc.landing_document(_base(request))
+    doc = ogc.landing_document(_base(request))
+    if _html(request, f):
+        return _page("landing.html", request, f"{_base(request)}/?f=json", doc=doc)
+    return _json(doc)
 
 
 @router.get("/conformance", summary="Conformance classes", dependencies=_PLAIN)
@@ -108,22 +178,41 @@ def docs(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/collections", summary="Feature collections", dependencies=_PLAIN)
-def collections(
-    request: Request, store: StoreDep, role: RoleDep, f: Format = None
-) -> dict[str, Any]:
+@router.get(
+    "/collections",
+    summary="Feature collections",
+    dependencies=_PLAIN,
+    response_class=JSONResponse,
+    responses=_DOC_RESPONSES,
+)
+def collections(request: Request, store: StoreDep, role: RoleDep, f: PageFormat = None) -> Response:
     """Every layer the caller may see, with its extent."""
     base = _base(request)
     described = [_describe(store, c.name, role, base) for c in ogc.collections(role)]
-    return ogc.collections_document(base, described)
+    doc = ogc.collections_document(base, described)
+    if _html(request, f):
+        return _page("collections.html", request, f"{base}/collections?f=json", doc=doc)
+    return _json(doc)
 
 
-@router.get("/collections/{layer}", summary="One feature collection", dependencies=_PLAIN)
+@router.get(
+    "/collections/{layer}",
+    summary="One feature collection",
+    dependencies=_PLAIN,
+    response_class=JSONResponse,
+    responses=_DOC_RESPONSES,
+)
 def collection(
-    layer: LayerPath, request: Request, store: StoreDep, role: RoleDep, f: Format = None
-) -> dict[str, Any]:
+    layer: LayerPath, request: Request, store: StoreDep, role: RoleDep, f: PageFormat = None
+) -> Response:
     """Title, extent, CRS and links of one layer."""
-    return _describe(store, layer, role, _base(request))
+    doc = _describe(store, layer, role, _base(request))
+    if _html(request, f):
+        url = f"{_base(request)}/collections/{doc['id']}"
+        return _page(
+            "collection.html", request, f"{url}?f=json", doc=doc, map_data=ogc.extent_feature(doc)
+        )
+    return _json(doc)
 
 
 @router.get(
@@ -196,13 +285,18 @@ def items(
 ) -> Response:
     """A page of the layer's features, ordered by id, with ``next``/``prev`` links.
 
+    Each queryable may also be given as a parameter of its own, ``name=value``
+    (equality, all of them together, and with ``filter``: OGC API Features
+    Part 3 "queryables as query parameters"), e.g. ``?use=apartments&floors=5``.
+
     Only features in the caller's area are served (and, on PostGIS, row-level
     security enforces it again).
     """
     ldef = ogc.collection(layer, role)
     out_crs = parse_crs(crs, field="crs")
     box = parse_bbox_in(bbox, parse_crs(bbox_crs, field="bbox-crs"))
-    cql = layer_filter(ldef, filter, filter_lang, filter_crs)
+    by_params = queryables_filter(ldef, dict(request.query_params))
+    cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs), by_params)
     with store.scoped(caller.areas):
         page = read_page(
             store,
@@ -214,11 +308,48 @@ def items(
             where=area_where(ldef.name, caller),
             cql=cql,
         )
-    members = page_members(page, request.url, f"{_base(request)}/collections/{ldef.name}")
+    collection_url = f"{_base(request)}/collections/{ldef.name}"
+    html = _html(request, f)
+    members = page_members(page, request.url, collection_url, html=html)
+    queryables_link = {
+        "href": f"{collection_url}/queryables",
+        "rel": ogc.QUERYABLES_REL,
+        "type": "application/schema+json",
+    }
+    headers = {"Link": ogc.link_header([*members["links"], queryables_link])}
     props = ogc.properties(ldef, role)
+    if html:
+        response = _items_page(request, ldef, role, page, members)
+        response.headers.update(headers)
+        return response
     frame = reproject_frame(page.frame, out_crs)
     body = feature_collection(frame, properties=props, members=members)
-    return _geojson(body, crs=out_crs)
+    return _geojson(body, crs=out_crs, headers=headers)
+
+
+def _items_page(
+    request: Request, ldef: LayerDef, role: str, page: Page, members: dict[str, Any]
+) -> HTMLResponse:
+    """The HTML view of a page of features: a map (CRS84), paging links and a table."""
+    props = ogc.properties(ldef, role)
+    doc = json.loads(feature_collection(page.frame, properties=props, members=members))
+    rels = {link["rel"]: link["href"] for link in members["links"]}
+    collection_url = rels["collection"]
+    return _page(
+        "items.html",
+        request,
+        rels["alternate"],
+        json_type=ogc.GEOJSON,
+        doc=doc,
+        collection=ldef,
+        collection_url=collection_url,
+        items_url=f"{collection_url}/items",
+        columns=_columns(ldef, role),
+        offset=page.offset,
+        next_href=rels.get("next"),
+        prev_href=rels.get("prev"),
+        map_data={"type": "FeatureCollection", "features": doc["features"]},
+    )
 
 
 @router.get(
@@ -247,12 +378,29 @@ def item(
     if frame.empty:
         raise NotFound(f"{ldef.name} {fid} not found")
     url = f"{_base(request)}/collections/{ldef.name}"
+    self_url = f"{url}/items/{frame['id'].iloc[0]}"
+    html = _html(request, f)
+    own, other = (ogc.HTML, ogc.GEOJSON) if html else (ogc.GEOJSON, ogc.HTML)
     links = [
-        {"href": f"{url}/items/{frame['id'].iloc[0]}", "rel": "self", "type": ogc.GEOJSON},
+        {"href": f"{self_url}?f=html" if html else self_url, "rel": "self", "type": own},
+        {"href": f"{self_url}?f={'json' if html else 'html'}", "rel": "alternate", "type": other},
         {"href": url, "rel": "collection", "type": ogc.JSON},
     ]
     props = ogc.properties(ldef, role)
+    if html:
+        doc = json.loads(feature_document(frame, properties=props, members={"links": links}))
+        return _page(
+            "item.html",
+            request,
+            links[1]["href"],
+            json_type=ogc.GEOJSON,
+            doc=doc,
+            collection=ldef,
+            collection_url=url,
+            columns=_columns(ldef, role),
+            map_data=doc,
+        )
     body = feature_document(
         reproject_frame(frame, out_crs), properties=props, members={"links": links}
     )
-    return _geojson(body, crs=out_crs)
+    return _geojson(body, crs=out_crs, headers={"Link": ogc.link_header(links)})

@@ -15,20 +15,23 @@ depend on their area).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import morecantile
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import ogc
 from api.deps import RoleDep, StoreDep
-from api.items import area_where
+from api.items import all_of, area_where, layer_filter, time_filter
 from api.params import query_guard
 from api.security import ANONYMOUS, CallerPrincipal
+from api.temporal import parse_datetime
 from gridmap.errors import BadInput, NotFound
+from gridmap.model import layer_schema
 from gridmap.storage.base import MAX_ZOOM
 from layers.catalog import LayerDef
 
@@ -40,7 +43,7 @@ MVT = "application/vnd.mapbox-vector-tile"
 TMS_ID = "WebMercatorQuad"
 _TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 _PLAIN = [Depends(query_guard(["f"]))]
-_NONE = [Depends(query_guard([]))]
+_TILE = [Depends(query_guard(["filter", "filter-lang", "filter-crs", "datetime"]))]
 _INDEX = re.compile(r"0|[1-9][0-9]{0,9}")
 
 LayerPath = Annotated[str, Path(description="Collection (layer) name, e.g. `buildings`.")]
@@ -179,13 +182,13 @@ def tileset(layer: LayerPath, tms: TmsPath, request: Request, role: RoleDep) -> 
 @router.get(
     "/collections/{layer}/tiles/{tms}/{z}/{y}/{x}",
     summary="A Mapbox Vector Tile",
-    dependencies=_NONE,
+    dependencies=_TILE,
     response_class=Response,
     responses={
         200: {"content": {MVT: {}}, "description": "The tile."},
         204: {"description": "No feature in this tile."},
         304: {"description": "Not modified (If-None-Match)."},
-        400: {"description": "A tile index is not an integer."},
+        400: {"description": "A tile index is not an integer, or a bad filter or datetime."},
         404: {"description": "Outside the tile matrix or the layer's zoom range."},
     },
 )
@@ -199,11 +202,42 @@ def tile(
     store: StoreDep,
     role: RoleDep,
     caller: CallerPrincipal,
+    filter: Annotated[
+        str | None,
+        Query(
+            description="CQL2 filter over the queryables, as on `/items` "
+            "(e.g. `floors > 3`); only matching features are in the tile.",
+            max_length=50_000,
+        ),
+    ] = None,
+    filter_lang: Annotated[
+        Literal["cql2-text", "cql2-json"] | None,
+        Query(alias="filter-lang", description="Language of `filter` (default cql2-text)."),
+    ] = None,
+    filter_crs: Annotated[
+        str | None,
+        Query(alias="filter-crs", description="CRS of geometry literals; only CRS84."),
+    ] = None,
+    datetime: Annotated[
+        str | None,
+        Query(
+            description="RFC 3339 instant or interval (`start/end`, `..` open), with a time "
+            "zone; layers with a time column only (events, grids, patrol routes).",
+            examples=["2026-11-01T00:00:00Z/.."],
+        ),
+    ] = None,
 ) -> Response:
-    """One vector tile of the layer's features in the caller's area."""
+    """One vector tile of the layer's features in the caller's area.
+
+    ``filter`` and ``datetime`` select features exactly as on ``/items``; the
+    tile's ``ETag`` covers them.
+    """
     ldef = ogc.collection(layer, role)
     _check_tms(tms)
     zi, yi, xi = _index(z, "z"), _index(y, "y"), _index(x, "x")
+    when = parse_datetime(datetime)
+    timed = time_filter(layer_schema(ldef.name), when) if when is not None else None
+    cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs), timed)
     if not (max(0, ldef.min_zoom) <= zi <= min(MAX_ZOOM, ldef.max_zoom)):
         raise NotFound(
             f"layer {ldef.name!r} has tiles at zoom {ldef.min_zoom}–{min(MAX_ZOOM, ldef.max_zoom)}"
@@ -218,6 +252,7 @@ def tile(
             yi,
             where=area_where(ldef.name, caller),
             properties=tile_properties(ldef, role),
+            cql=cql,
         )
     private = caller is not ANONYMOUS
     headers = {
@@ -226,7 +261,10 @@ def tile(
     }
     if not data:
         return Response(status_code=204, headers=headers)
-    etag = '"' + hashlib.sha1(data, usedforsecurity=False).hexdigest() + '"'
+    digest = hashlib.sha1(data, usedforsecurity=False)
+    if cql is not None:  # the same bytes under another filter are another representation
+        digest.update(b"\0" + json.dumps(cql.tree, sort_keys=True, default=str).encode())
+    etag = '"' + digest.hexdigest() + '"'
     headers["ETag"] = etag
     if etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)

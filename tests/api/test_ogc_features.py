@@ -337,3 +337,43 @@ def test_api_document_is_openapi_30(client: TestClient) -> None:
     assert "application/geo+json" in items["responses"]["200"]["content"]
     validator = pytest.importorskip("openapi_spec_validator")
     validator.validate(doc)
+
+
+def test_queryables_as_query_parameters(client: TestClient, anonymous: TestClient) -> None:
+    def ids(c: TestClient, **params: str) -> list[int]:
+        r = c.get("/collections/" + params.pop("layer") + "/items", params=params)
+        assert r.status_code == 200, (params, r.text)
+        return [f["id"] for f in r.json()["features"]]
+
+    for layer, params, cql in [
+        ("buildings", {"floors": "5"}, "floors = 5"),
+        ("buildings", {"use": "apartments", "floors": "6"}, "use = 'apartments' AND floors = 6"),
+        ("roads", {"walkable": "true", "class": "steps"}, "walkable = true AND class = 'steps'"),
+        ("grids", {"code": "990100001001002"}, "code = '990100001001002'"),
+        (
+            "events",
+            {"category": "dispute", "status": "closed"},
+            "category = 'dispute' AND status = 'closed'",
+        ),
+    ]:
+        got = ids(client, layer=layer, limit="10000", **params)
+        assert got and got == ids(client, layer=layer, limit="10000", filter=cql), params
+        both = ids(client, layer=layer, limit="10000", filter="id > 100", **params)
+        assert both == [i for i in got if i > 100]
+    for layer, params in [
+        ("buildings", {"floors": "five"}),
+        ("buildings", {"floors": "1e400"}),
+        ("roads", {"walkable": "yes"}),
+        ("grids", {"valid_from": "2025-01-01"}),  # no time zone
+        ("events", {"reporter": "居民1"}),  # personal: never a queryable
+        ("buildings", {"floors": "5", "Floors": "5"}),
+        ("buildings", {"geometry": "POINT(1 2)"}),
+    ]:
+        r = client.get(f"/collections/{layer}/items", params=params)
+        assert r.status_code == 400, (params, r.text)
+    assert client.get("/collections/buildings/items?floors=5&floors=6").status_code == 400
+    grid = ids(anonymous, layer="grids", valid_from="2026-01-01T00:00:00Z")
+    assert len(grid) == 1
+    assert "/conf/queryables-query-parameters" in " ".join(
+        client.get("/conformance").json()["conformsTo"]
+    )
