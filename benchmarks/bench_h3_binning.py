@@ -17,7 +17,10 @@ Part 2 — p50 latency of a full ``GET /heatmap?resolution=9&area=<town>``
 (HTTP through FastAPI's TestClient: read, bin, protect, serialize) on each
 store holding E synthetic events (default 1,000,000; loading them takes
 minutes on PostGIS — use ``--events`` to go smaller). Events are synthetic,
-uniform over the demo town's extent, all in one town.
+uniform over the demo town's extent, all in one town. The request counts per
+cell in SQL from the cells stored with each event (migration 011);
+``benchmarks/bench_heatmap_request.py`` is the fuller run (events on real
+streets, p50/p99, side by side with Python binning of the same rows).
 
 Usage::
 

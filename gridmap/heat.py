@@ -18,8 +18,14 @@ Everything here is vectorized and works on arrays or (Geo)DataFrames:
 - **Privacy** — :func:`protect_small_counts` hides or merges cells with fewer
   than *k* events (``no small counts in public aggregates``);
   :func:`needs_protection` says when the rule applies.
-- **Reading** — :func:`read_event_points` fetches only coordinates and the few
-  columns needed, filtered in the store and limited to the principal's areas.
+- **Reading** — :func:`event_cell_counts` counts events per cell in the store
+  (``GROUP BY`` over the ``h3_r7`` … ``h3_r11`` cells each event carries,
+  filled on write by :func:`point_cells`, migration 011); only rows without
+  cells travel to Python. :func:`read_event_points` fetches coordinates and
+  the few columns needed where each event matters (emerging hot spots). All
+  filters run in the store, limited to the principal's areas.
+- **Tiles** — :func:`heatmap_tile_cells`: the cells of one WebMercatorQuad
+  tile at the resolution of its zoom (:func:`tile_resolution`).
 
 Events in the demo and the tests are synthetic (seeded, on real streets).
 """
@@ -55,27 +61,34 @@ __all__ = [
     "H3_RESOLUTIONS",
     "RATES",
     "SENSITIVE_CATEGORIES",
+    "TILE_RESOLUTIONS",
     "DensitySurface",
     "EventQuery",
     "add_rates",
     "bin_counts",
     "cell_polygons",
     "cell_strings",
+    "cell_column",
     "check_resolution",
+    "event_cell_counts",
+    "fill_event_cells",
     "grid_counts",
     "grid_period_table",
     "h3_index",
     "heat_cells",
     "heatmap_cells",
+    "heatmap_tile_cells",
     "kde_bandwidth",
     "kde_surface",
     "latlng_to_cells",
     "needs_protection",
+    "point_cells",
     "population_per_cell",
     "protect_small_counts",
     "read_event_points",
     "read_population_points",
     "scope_prefixes",
+    "tile_resolution",
 ]
 
 #: H3 resolutions served: 7 (≈5 km² cells) to 11 (≈2,150 m² cells).
@@ -834,6 +847,9 @@ def _select(
     bbox: Any,
     extra: str = "",
     point: str = "geometry",
+    *,
+    select_params: Sequence[Any] = (),
+    tail: str = "",
 ) -> list[tuple[Any, ...]]:
     from gridmap.model import layer_schema
 
@@ -848,10 +864,29 @@ def _select(
             f"AND ST_Y({point}) >= {ph} AND ST_Y({point}) <= {ph}"
         )
         params += [bbox[0], bbox[2], bbox[1], bbox[3]]
-    sql = f"SELECT {columns} FROM {layer}"
+    sql = f"SELECT {columns.replace('{ph}', ph)} FROM {layer}"
     if parts:
         sql += " WHERE " + " AND ".join(f"({p})" for p in parts)
-    return store.sql(sql, params)  # type: ignore[attr-defined, no-any-return]
+    sql += tail
+    return store.sql(sql, [*select_params, *params])  # type: ignore[attr-defined, no-any-return]
+
+
+def _event_filters(query: EventQuery, prefixes: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """The ``where`` filters and the extra SQL condition of an event query."""
+    where: dict[str, Any] = {"grid_code": Prefix(prefixes)}
+    for col in ("category", "status", "channel"):
+        value = getattr(query, col)
+        if value is not None:
+            where[col] = value
+    bounds = []
+    if query.start is not None:
+        bounds.append(Cmp(">=", query.start.to_pydatetime()))
+    if query.end is not None:
+        bounds.append(Cmp("<", query.end.to_pydatetime()))
+    if bounds:
+        where["reported_at"] = AllOf(tuple(bounds))
+    extra = "" if query.status is not None else "status IS NULL OR status <> 'merged'"
+    return where, extra
 
 
 def read_event_points(store: Store, query: EventQuery, *, principal: Principal) -> pd.DataFrame:
@@ -879,19 +914,7 @@ def read_event_points(store: Store, query: EventQuery, *, principal: Principal) 
     prefixes = scope_prefixes(principal, query.area)
     if not prefixes:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    where: dict[str, Any] = {"grid_code": Prefix(prefixes)}
-    for col in ("category", "status", "channel"):
-        value = getattr(query, col)
-        if value is not None:
-            where[col] = value
-    bounds = []
-    if query.start is not None:
-        bounds.append(Cmp(">=", query.start.to_pydatetime()))
-    if query.end is not None:
-        bounds.append(Cmp("<", query.end.to_pydatetime()))
-    if bounds:
-        where["reported_at"] = AllOf(tuple(bounds))
-    extra = "" if query.status is not None else "status IS NULL OR status <> 'merged'"
+    where, extra = _event_filters(query, prefixes)
     select = "ST_X(geometry), ST_Y(geometry), status, grid_code, reported_at"
     with store.scoped(prefixes):
         rows = _select(store, "events", select, where, query.bbox, extra)
@@ -900,6 +923,188 @@ def read_event_points(store: Store, query: EventQuery, *, principal: Principal) 
     frame["lat"] = frame["lat"].astype("float64")
     frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
     return frame
+
+
+# --------------------------------------------------------------------------- pre-binned cells
+
+
+def cell_column(resolution: int) -> str:
+    """Name of the ``events`` column holding each event's H3 cell at *resolution*.
+
+    Examples
+    --------
+    >>> cell_column(9)
+    'h3_r9'
+    """
+    return f"h3_r{check_resolution(resolution)}"
+
+
+def point_cells(geoms: Any) -> pd.DataFrame:
+    """The H3 cells (resolutions 7–11) of point geometries: the stored ``h3_r*`` columns.
+
+    Stores fill these columns of ``events`` on write (migration 011), one
+    signed 64-bit H3 index per resolution (an H3 index never sets the top
+    bit); missing for a missing, empty or non-point geometry or one outside
+    longitude/latitude range. One column per resolution because H3 cells do
+    not nest exactly: the parent of a point's resolution-11 cell is not
+    always the resolution-10 cell the point lies in, and counts must equal
+    those of binning the points themselves (:func:`bin_counts`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``h3_r7`` … ``h3_r11`` (``Int64``), one row per geometry.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> cells = point_cells([shapely.Point(24.94, 60.17), None, shapely.Point(1e3, 0)])
+    >>> format(int(cells.loc[0, "h3_r9"]), "x"), cells["h3_r11"].isna().tolist()
+    ('891126d338fffff', [False, True, True])
+    """
+    arr = np.asarray(geoms, dtype=object).ravel()
+    is_point = shapely.get_type_id(arr) == 0
+    x = np.where(is_point, shapely.get_x(arr), np.nan)
+    y = np.where(is_point, shapely.get_y(arr), np.nan)
+    out = {}
+    for res in H3_RESOLUTIONS:
+        cells = latlng_to_cells(x, y, res).astype("int64")
+        out[cell_column(res)] = pd.Series(cells, dtype="Int64").mask(cells == 0)
+    return pd.DataFrame(out)
+
+
+def _merge_counts(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    filled = [p for p in parts if len(p)]
+    if not filled:
+        return pd.DataFrame(
+            {
+                "h3": pd.Series(dtype=object),
+                "count": pd.Series(dtype="int64"),
+                "open": pd.Series(dtype="int64"),
+            }
+        )
+    sums = pd.concat(filled, ignore_index=True).groupby("cell", sort=True)[["count", "open"]].sum()
+    return pd.DataFrame(
+        {
+            "h3": cell_strings(sums.index.to_numpy(dtype="uint64")),
+            "count": sums["count"].to_numpy("int64"),
+            "open": sums["open"].to_numpy("int64"),
+        }
+    )
+
+
+def event_cell_counts(
+    store: Store,
+    query: EventQuery,
+    *,
+    principal: Principal,
+    resolution: int,
+    open_states: Iterable[str] = OPEN_STATES,
+) -> pd.DataFrame:
+    """Events per H3 cell, counted in the store: the same answer as :func:`bin_counts`.
+
+    Rows with stored cells (``h3_r7`` … ``h3_r11``, filled on write) are
+    counted by a ``GROUP BY`` on the column of *resolution*, so only one row
+    per cell leaves the store. Rows without (written before migration 011
+    and not yet backfilled by :func:`fill_event_cells`) send only their
+    longitude, latitude and status to Python, where they are binned; both
+    parts are added up. Filters and the principal's areas run in the store
+    (and row-level security on PostGIS).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h3`` (hex str), ``count``, ``open``, one row per non-empty cell, by cell.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> event_cell_counts(open_store(":memory:", migrate=True), EventQuery(),
+    ...                   principal=SYSTEM, resolution=9).columns.tolist()
+    ['h3', 'count', 'open']
+    """
+    resolution = check_resolution(resolution)
+    prefixes = scope_prefixes(principal, query.area)
+    if not prefixes:
+        return _merge_counts([])
+    where, extra = _event_filters(query, prefixes)
+    states = sorted(set(open_states))
+    marks = ", ".join(["{ph}"] * len(states)) or "NULL"
+    column = cell_column(resolution)
+    counted = f"{column}, count(*), count(*) FILTER (WHERE status IN ({marks}))"
+    with store.scoped(prefixes):
+        rows = _select(
+            store,
+            "events",
+            counted,
+            where,
+            query.bbox,
+            extra,
+            select_params=states,
+            tail=" GROUP BY 1",
+        )
+        # One scan in the usual case: a NULL group means rows without stored cells.
+        missing = any(r[0] is None for r in rows)
+        rest = (
+            _select(
+                store,
+                "events",
+                "ST_X(geometry), ST_Y(geometry), status",
+                where,
+                query.bbox,
+                f"({extra}) AND {column} IS NULL" if extra else f"{column} IS NULL",
+            )
+            if missing
+            else []
+        )
+    pushed = pd.DataFrame.from_records(
+        [r for r in rows if r[0] is not None], columns=["cell", "count", "open"]
+    )
+    pushed["cell"] = pushed["cell"].astype("int64").astype("uint64")
+    parts = [pushed]
+    if rest:
+        pts = pd.DataFrame.from_records(rest, columns=["lon", "lat", "status"])
+        binned = bin_counts(
+            pts.astype({"lon": "float64", "lat": "float64"}), resolution, open_states=states
+        )
+        binned.insert(0, "cell", _cell_ints(binned.pop("h3").to_numpy()))
+        parts.append(binned)
+    return _merge_counts(parts)
+
+
+def fill_event_cells(store: Store, *, batch: int = 200_000) -> int:
+    """Backfill the ``h3_r*`` cells of events stored without them; return how many were filled.
+
+    Stores fill the cells on write; this covers rows written before migration
+    011. Idempotent: rows that have their cells are not touched.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> fill_event_cells(open_store(":memory:", migrate=True))
+    0
+    """
+    done, last = 0, None
+    while True:
+        after = "" if last is None else f" AND id > {int(last)}"
+        rows = store.sql(  # type: ignore[attr-defined]
+            "SELECT id, ST_AsBinary(geometry) FROM events "
+            f"WHERE h3_r11 IS NULL{after} ORDER BY id LIMIT {int(batch)}"
+        )
+        if not rows:
+            return done
+        ids = np.array([r[0] for r in rows], dtype="int64")
+        geoms = shapely.from_wkb(np.array([bytes(r[1]) for r in rows], dtype=object))
+        cells = point_cells(geoms)
+        ok = cells["h3_r11"].notna().to_numpy()
+        if ok.any():
+            update = cells[ok].reset_index(drop=True)
+            update.insert(0, "id", ids[ok])
+            done += store.update("events", update)
+        last = int(ids[-1])
+        if len(rows) < batch:
+            return done
 
 
 def read_population_points(
@@ -984,8 +1189,9 @@ def heatmap_cells(
     resolution = check_resolution(resolution)
     if rate is not None and rate not in RATES:
         raise BadInput(f"rate must be one of {', '.join(RATES)}, got {rate[:40]!r}", field="rate")
-    points = read_event_points(store, query, principal=principal)
-    cells: pd.DataFrame = bin_counts(points, resolution)
+    cells: pd.DataFrame = event_cell_counts(
+        store, query, principal=principal, resolution=resolution
+    )
     if rate is not None:
         population = population_per_cell(
             read_population_points(store, query, principal=principal), resolution
@@ -1002,4 +1208,94 @@ def heatmap_cells(
         cells = cells.assign(merged=False)
     out = gpd.GeoDataFrame(cells, geometry=cell_polygons(cells["h3"].to_numpy()), crs=WGS84)
     out.attrs["protected"] = protected
+    return out
+
+
+# --------------------------------------------------------------------------- tiles
+
+#: H3 resolution of heat-map tiles by zoom: about 10–25 px per cell on screen.
+TILE_RESOLUTIONS: tuple[tuple[int, int], ...] = ((10, 7), (11, 8), (13, 9), (14, 10), (24, 11))
+
+
+def tile_resolution(z: int) -> int:
+    """The H3 resolution of a heat-map tile at zoom *z*.
+
+    ====== ===========
+    zoom   resolution
+    ====== ===========
+    0–10   7 (≈1.4 km edges)
+    11     8 (≈530 m)
+    12–13  9 (≈200 m)
+    14     10 (≈76 m)
+    15–24  11 (≈29 m)
+    ====== ===========
+
+    Examples
+    --------
+    >>> [tile_resolution(z) for z in (3, 10, 11, 12, 13, 14, 15, 20)]
+    [7, 7, 8, 9, 9, 10, 11, 11]
+    """
+    for top, res in TILE_RESOLUTIONS:
+        if int(z) <= top:
+            return res
+    return H3_RESOLUTIONS[-1]
+
+
+def _grown(box: Sequence[float], metres: float) -> tuple[float, float, float, float]:
+    """A WGS84 box grown by *metres* on every side (clamped to the globe)."""
+    dlat = metres / 111_320.0
+    far = min(89.9, max(abs(box[1]), abs(box[3])) + dlat)
+    dlon = min(360.0, metres / (111_320.0 * math.cos(math.radians(far))))
+    return (
+        max(-180.0, box[0] - dlon),
+        max(-90.0, box[1] - dlat),
+        min(180.0, box[2] + dlon),
+        min(90.0, box[3] + dlat),
+    )
+
+
+def heatmap_tile_cells(
+    store: Store,
+    query: EventQuery,
+    *,
+    principal: Principal,
+    z: int,
+    x: int,
+    y: int,
+    rate: str | None = None,
+    min_count: int = DEFAULT_MIN_COUNT,
+) -> gpd.GeoDataFrame:
+    """The heat-map cells of WebMercatorQuad tile z/x/y: what :func:`heatmap_cells` shows there.
+
+    The resolution comes from the zoom (:func:`tile_resolution`). Events are
+    read from the tile grown by six edge lengths of the next coarser
+    resolution, so every cell touching the tile and every small-count
+    parent merged there (:func:`protect_small_counts`) is counted whole;
+    the cells that intersect the tile are kept. Counts, ``open``,
+    ``merged`` and rates are then those of ``/heatmap`` with the same
+    filters. ``query.bbox`` is replaced by the tile's.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> cells = heatmap_tile_cells(open_store(":memory:", migrate=True), EventQuery(),
+    ...                            principal=SYSTEM, z=14, x=9326, y=4742)
+    >>> len(cells), cells.attrs["resolution"]
+    (0, 10)
+    """
+    from dataclasses import replace
+
+    from gridmap.storage.base import tile_bounds
+
+    _, box = tile_bounds(int(z), int(x), int(y))
+    resolution = tile_resolution(int(z))
+    margin = 6.0 * h3.average_hexagon_edge_length(resolution - 1, unit="m")
+    wide = replace(query, bbox=_grown(box, margin))
+    cells = heatmap_cells(
+        store, wide, principal=principal, resolution=resolution, rate=rate, min_count=min_count
+    )
+    inside = shapely.intersects(np.asarray(cells.geometry.values), shapely.box(*box))
+    out = cells[inside].reset_index(drop=True)
+    out.attrs.update(cells.attrs, resolution=resolution)
     return out

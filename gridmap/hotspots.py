@@ -69,6 +69,7 @@ from gridmap.heat import (
     cell_polygons,
     cell_strings,
     check_resolution,
+    event_cell_counts,
     latlng_to_cells,
     needs_protection,
     read_event_points,
@@ -573,8 +574,13 @@ def hotspot_cells(
     0
     """
     resolution = check_resolution(resolution)
-    points = read_event_points(store, query, principal=principal)
-    counts = bin_counts(points, resolution).set_index("h3")["count"]
+    points = pd.DataFrame()
+    if windows is None:  # counts per cell from the store (pre-binned cells, GROUP BY)
+        per_cell = event_cell_counts(store, query, principal=principal, resolution=resolution)
+    else:  # emerging patterns need each event's time
+        points = read_event_points(store, query, principal=principal)
+        per_cell = bin_counts(points, resolution)
+    counts = per_cell.set_index("h3")["count"]
     prefixes = scope_prefixes(principal, query.area)
     grids = store.read("grids", where={"code": Prefix(prefixes)}) if prefixes else None
     region = np.array([], dtype=object)

@@ -138,6 +138,26 @@ def _c(name: str, type_: ColumnType, zh: str = "", en: str = "") -> Column:
 
 _SOURCE = (_c("source", "text", "来源", "Source"), _c("source_id", "text", "来源编号", "Source id"))
 
+#: Per-grid statistics (migration 009). Events by category get one integer column
+#: per first-level category of :data:`EVENT_CATEGORIES` (``events_<category>``), so
+#: they are typed queryables, CQL filters, tile properties and choropleth values.
+_GRID_STATISTICS = (
+    _c("area_m2", "float", "面积(平方米)", "Area (m²)"),
+    _c("street_length_m", "float", "街巷长度(米)", "Street length (m)"),
+    _c("key_area_visits", "float", "重点区域巡查(次/日)", "Key-area visits required per day"),
+    _c("events_total", "int", "事件数(统计期)", "Events (statistics period)"),
+    _c("events_open", "int", "未结事件", "Open events"),
+    *(
+        _c(f"events_{code}", "int", f"事件:{zh}", f"Events: {en}")
+        for code, (zh, en) in EVENT_CATEGORIES.items()
+    ),
+    _c("events_per_month", "float", "月均事件数", "Events per month"),
+    _c("workload_hours", "float", "工作量(小时/月)", "Workload (hours per month)"),
+    _c("workload", "float", "工作量指数", "Workload index"),
+    _c("stats_from", "timestamp", "统计起始", "Statistics from"),
+    _c("stats_at", "timestamp", "统计时间", "Statistics as of"),
+)
+
 LAYERS: dict[str, LayerSchema] = {
     s.name: s
     for s in (
@@ -170,6 +190,9 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("valid_from", "timestamp", "生效时间", "Valid from"),
                 _c("valid_to", "timestamp", "失效时间", "Valid to"),
                 *_SOURCE,
+                # v9 (009_grid_statistics): per-grid statistics, refreshed by
+                # ``gridmap grids stats`` and after every division (gridmap.division.stats).
+                *_GRID_STATISTICS,
             ),
             "网格",
             "Grids",
@@ -256,6 +279,12 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("updated_at", "timestamp", "更新时间", "Updated at"),
                 _c("photos", "text[]", "照片", "Photos"),
                 _c("contact", "text", "联系方式", "Contact"),
+                # v11 (011_events_h3): the H3 cells of the point at resolutions 7–11,
+                # filled on write; heat maps count per cell in SQL (gridmap.heat).
+                *(
+                    _c(f"h3_r{r}", "int", f"H3单元({r}级)", f"H3 cell (resolution {r})")
+                    for r in (7, 8, 9, 10, 11)
+                ),
             ),
             "事件",
             "Events",

@@ -9,13 +9,15 @@ local assets (``leaflet-heat.js`` is in :data:`layers.assets.ASSETS`): call
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 
 import folium
 import folium.plugins
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from branca.colormap import LinearColormap
 from branca.element import MacroElement
 from folium.template import Template
@@ -27,9 +29,11 @@ from layers.catalog import bilingual, normalize_lang
 
 __all__ = [
     "CLASS_COLORS",
+    "PeriodSelector",
     "h3_choropleth",
     "hazard_map",
     "heat_layer",
+    "heat_tile",
     "hotspot_layer",
     "hotspot_legend",
     "period_layers",
@@ -56,6 +60,67 @@ def _wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     if gdf.crs is None:
         return gdf.set_crs(4326)
     return gdf if gdf.crs.to_epsg() == 4326 else gdf.to_crs(4326)
+
+
+def heat_tile(
+    cells: gpd.GeoDataFrame,
+    z: int,
+    x: int,
+    y: int,
+    *,
+    properties: Sequence[str] = ("h3", "count", "open", "merged"),
+    layer: str = "heatmap",
+    extent: int = 4096,
+    buffer: int = 64,
+) -> bytes:
+    """A Mapbox Vector Tile (WebMercatorQuad z/x/y) of heat-map cells; ``b""`` when none.
+
+    Cells (from :func:`gridmap.heat.heatmap_tile_cells`) are projected to Web
+    Mercator, clipped to the tile grown by *buffer* (tile units) and encoded
+    with ``mapbox-vector-tile`` in one layer named *layer*; feature ids count
+    from 1, missing property values are left out.
+
+    Examples
+    --------
+    >>> import h3, shapely, mapbox_vector_tile
+    >>> cell = h3.latlng_to_cell(60.17, 24.94, 10)
+    >>> ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(cell)]
+    >>> cells = gpd.GeoDataFrame({"h3": [cell], "count": [4], "open": [None],
+    ...                           "merged": [False]}, geometry=[shapely.Polygon(ring)], crs=4326)
+    >>> tile = mapbox_vector_tile.decode(heat_tile(cells, 14, 9327, 4742))
+    >>> tile["heatmap"]["features"][0]["properties"] == {"h3": cell, "count": 4, "merged": False}
+    True
+    >>> heat_tile(cells.iloc[:0], 14, 9327, 4742)
+    b''
+    """
+    import mapbox_vector_tile
+
+    from gridmap.storage.base import tile_bounds, tile_filter_box
+
+    if cells.empty:
+        return b""
+    merc, _ = tile_bounds(z, x, y)
+    grown, _ = tile_filter_box(z, x, y, extent, buffer)
+    geoms = _wgs84(cells).to_crs(3857).geometry.to_numpy()
+    clipped = shapely.clip_by_rect(geoms, *grown)
+    features = []
+    for i, geom in enumerate(clipped):
+        if geom is None or geom.is_empty:
+            continue
+        props = {}
+        for name in properties:
+            value = cells[name].iloc[i] if name in cells else None
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                continue
+            props[name] = value.item() if isinstance(value, np.generic) else value
+        features.append({"geometry": geom, "properties": props, "id": i + 1})
+    if not features:
+        return b""
+    data: bytes = mapbox_vector_tile.encode(
+        [{"name": layer, "features": features}],
+        default_options={"quantize_bounds": merc, "extents": extent},
+    )
+    return data
 
 
 def heat_layer(
@@ -287,12 +352,100 @@ def period_layers(
             cells_by_period[k],
             value=value,
             lang=lang,
-            name=f"{base} {k}",
+            name=f"{base} {_t(k)}",
             vmax=vmax,
             show=(k == keys[-1]),
         )
         for k in keys
     ]
+
+
+class PeriodSelector(MacroElement):
+    """A Leaflet control choosing which period's layer the map shows (时段选择).
+
+    A drop-down (``<select>``) in the map's corner lists the periods; picking
+    one shows that period's layer and hides the others. The period shown
+    when the map opens is the one whose layer is on the map (the last one
+    from :func:`period_layers`). Labels go in as text, never as HTML.
+
+    Parameters
+    ----------
+    layers : mapping of str → folium layer
+        Period label → its layer (already added to the map, in order).
+    lang : str
+        ``zh``, ``en`` or ``zh-en`` for the control's title.
+    position : str
+        Leaflet control position.
+
+    Examples
+    --------
+    >>> from gridmap.heat import cell_polygons
+    >>> g = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [3]},
+    ...                      geometry=cell_polygons(["891126d338fffff"]), crs=4326)
+    >>> m = folium.Map(tiles=None)
+    >>> groups = period_layers({"2026-09": g, "2026-10</script>": g})
+    >>> for layer in groups:
+    ...     _ = layer.add_to(m)
+    >>> _ = PeriodSelector({"2026-09": groups[0], "2026-10</script>": groups[1]}).add_to(m)
+    >>> page = m.get_root().render()
+    >>> "gridmap-period" in page, "2026-10</script>" in page
+    (True, False)
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var periods = {{ this.periods_js }};
+            var control = L.control({position: {{ this.position_js }}});
+            control.onAdd = function () {
+                var div = L.DomUtil.create("div", "gridmap-period leaflet-bar");
+                div.style.background = "white";
+                div.style.padding = "4px 6px";
+                var label = L.DomUtil.create("label", "", div);
+                label.textContent = {{ this.title_js }} + " ";
+                var select = L.DomUtil.create("select", "", label);
+                periods.forEach(function (p, i) {
+                    var option = document.createElement("option");
+                    option.value = String(i);
+                    option.textContent = p[0];
+                    if (map.hasLayer(p[1])) { option.selected = true; }
+                    select.appendChild(option);
+                });
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.on(select, "change", function () {
+                    periods.forEach(function (p, i) {
+                        if (String(i) === select.value) { map.addLayer(p[1]); }
+                        else if (map.hasLayer(p[1])) { map.removeLayer(p[1]); }
+                    });
+                });
+                return div;
+            };
+            control.addTo(map);
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        layers: Mapping[str, folium.FeatureGroup],
+        *,
+        lang: str = "zh-en",
+        position: str = "topright",
+    ) -> None:
+        super().__init__()
+        self._name = "PeriodSelector"
+        pairs = ", ".join(f"[{_js(str(k))}, {v.get_name()}]" for k, v in layers.items())
+        self.periods_js = f"[{pairs}]"
+        self.title_js = _js(bilingual("时段", "Period", normalize_lang(lang)))
+        self.position_js = _js(position)
+
+
+def _js(text: str) -> str:
+    """A JavaScript string literal safe inside ``<script>`` (no ``</script>``, no ``<!--``)."""
+    return json.dumps(text, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def hazard_map(
@@ -311,8 +464,8 @@ def hazard_map(
     heat : geopandas.GeoDataFrame, optional
         Weighted points (``DensitySurface.to_points()``).
     cells : GeoDataFrame or mapping of period → GeoDataFrame, optional
-        Counts per cell (:func:`gridmap.heat.heat_cells`); a mapping gives a
-        period selector.
+        Counts per cell (:func:`gridmap.heat.heat_cells`); a mapping gives one
+        layer per period and a period selector (:class:`PeriodSelector`).
     hotspots : geopandas.GeoDataFrame, optional
         Hot-spot cells with ``class`` (:func:`gridmap.hotspots.hotspot_cells`).
     lang, base_url, m
@@ -340,8 +493,11 @@ def hazard_map(
             h3_choropleth(cells, lang=lang).add_to(m)
             frames.append(cells)
         else:
-            for layer in period_layers(cells, lang=lang):
+            groups = period_layers(cells, lang=lang)
+            for layer in groups:
                 layer.add_to(m)
+            if len(groups) > 1:
+                PeriodSelector(dict(zip(cells, groups, strict=True)), lang=lang).add_to(m)
             frames.extend(cells.values())
     if hotspots is not None:
         hotspot_layer(hotspots, lang=lang).add_to(m)

@@ -5,6 +5,12 @@ and ``count`` (``/heatmap`` adds ``open``, ``merged`` and, with ``rate``,
 ``rate``; ``/hotspots`` adds ``class`` — ``hot_99`` … ``cold_99``, ``none`` —
 ``gi_z``, ``p_value``, ``suppressed`` and, with ``windows``, ``pattern``).
 
+``GET /heatmap/tiles/WebMercatorQuad/{z}/{y}/{x}`` serves the same cells as
+Mapbox Vector Tiles (layer ``heatmap``) for big areas: the H3 resolution
+follows the zoom (:func:`gridmap.heat.tile_resolution`), the filters and
+privacy rules are those of ``/heatmap``; an empty tile is ``204``; tiles
+carry an ``ETag`` (``If-None-Match`` → ``304``) and ``Cache-Control: private``.
+
 Filters: ``category``, ``status``, ``channel``, ``from``/``to`` (ISO 8601 with
 a zone, on ``reported_at``), ``area`` (admin unit or grid code), ``bbox``;
 ``resolution`` 7–11 is required. Only events in the caller's areas are
@@ -15,9 +21,11 @@ categories (see :func:`gridmap.heat.needs_protection`).
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import StoreDep
@@ -25,9 +33,17 @@ from api.geojson import feature_collection
 from api.params import parse_bbox, query_guard
 from api.routers.events import parse_time
 from api.security import CurrentPrincipal
-from gridmap.errors import BadInput
-from gridmap.heat import DEFAULT_MIN_COUNT, EventQuery, check_resolution, heatmap_cells
+from gridmap.errors import BadInput, NotFound
+from gridmap.heat import (
+    DEFAULT_MIN_COUNT,
+    EventQuery,
+    check_resolution,
+    heatmap_cells,
+    heatmap_tile_cells,
+)
 from gridmap.hotspots import hotspot_cells
+from gridmap.storage.base import MAX_ZOOM
+from layers.heat import heat_tile
 
 __all__ = ["router"]
 
@@ -46,6 +62,7 @@ def _resolution(text: str) -> int:
 
 
 Text = Annotated[str | None, Query(max_length=40)]
+Rate = Annotated[Literal["per_1000_residents", "per_1000_households"] | None, Query()]
 
 
 def _query(
@@ -108,7 +125,7 @@ def get_heatmap(
     principal: CurrentPrincipal,
     res: ResolutionDep,
     query: EventQueryDep,
-    rate: Annotated[Literal["per_1000_residents", "per_1000_households"] | None, Query()] = None,
+    rate: Rate = None,
 ) -> Response:
     """Events per H3 cell (count, open, optional rate) in the caller's areas."""
     cells = heatmap_cells(
@@ -146,3 +163,61 @@ def get_hotspots(
     props += ["pattern"] if windows else []
     members = {"resolution": res, "protected": cells.attrs["protected"]}
     return _answer(cells, props, members)
+
+
+_MVT = "application/vnd.mapbox-vector-tile"
+_INDEX = re.compile(r"0|[1-9][0-9]{0,9}")
+
+
+def _tile_index(text: str, name: str) -> int:
+    if not _INDEX.fullmatch(text):
+        raise BadInput(f"tile {name} must be a non-negative integer, got {text[:20]!r}", field=name)
+    return int(text)
+
+
+@router.get(
+    "/heatmap/tiles/WebMercatorQuad/{z}/{y}/{x}",
+    summary="Heat-map H3 cells as a vector tile (事件热力图瓦片)",
+    dependencies=[Depends(query_guard([*_FILTERS[1:-1], "rate"]))],
+    response_class=Response,
+    responses={
+        200: {"content": {_MVT: {}}, "description": "The tile (layer `heatmap`)."},
+        204: {"description": "No cell in this tile."},
+        304: {"description": "Not modified (If-None-Match)."},
+        404: {"description": "Outside the WebMercatorQuad tile matrix."},
+    },
+)
+def get_heatmap_tile(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    z: Annotated[str, Path(description="Zoom level (tile matrix).", examples=["14"])],
+    y: Annotated[str, Path(description="Tile row.", examples=["4742"])],
+    x: Annotated[str, Path(description="Tile column.", examples=["9327"])],
+    query: EventQueryDep,
+    rate: Rate = None,
+) -> Response:
+    """Events per H3 cell in one tile, as on ``/heatmap`` (resolution from the zoom)."""
+    zi, yi, xi = _tile_index(z, "z"), _tile_index(y, "y"), _tile_index(x, "x")
+    if zi > MAX_ZOOM or xi >= 2**zi or yi >= 2**zi:
+        raise NotFound(f"tile {zi}/{yi}/{xi} is outside the WebMercatorQuad tile matrix")
+    cells = heatmap_tile_cells(
+        store,
+        query,
+        principal=principal,
+        z=zi,
+        x=xi,
+        y=yi,
+        rate=rate,
+        min_count=_min_count(request),
+    )
+    props = ["h3", "count", "open", "merged"] + (["rate"] if rate else [])
+    data = heat_tile(cells, zi, xi, yi, properties=props)
+    headers = {"Cache-Control": "private, max-age=60", "Vary": "Authorization, X-API-Key"}
+    if not data:
+        return Response(status_code=204, headers=headers)
+    etag = '"' + hashlib.sha1(data, usedforsecurity=False).hexdigest() + '"'
+    headers["ETag"] = etag
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=_MVT, headers=headers)

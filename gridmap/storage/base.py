@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from gridmap.errors import BadInput, NotFound
+from gridmap.errors import BadInput, GridmapError, NotFound
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage._sql import quote
 
@@ -31,6 +31,7 @@ __all__ = [
     "ARROW_TYPES",
     "BBox",
     "Store",
+    "StoreUnavailable",
     "WriteResult",
     "area_setting",
     "check_bbox",
@@ -51,6 +52,17 @@ BBox = tuple[float, float, float, float]
 
 #: Equality filters: column → value, or column → sequence of values (IN).
 Where = Mapping[str, Any]
+
+
+class StoreUnavailable(GridmapError):
+    """The database cannot be reached or dropped the connection; retry later.
+
+    Raised by the server store when its connection is lost (a restart, a
+    fail-over) or none can be had in time; nothing of the failed transaction
+    was kept. The API answers 503 with ``Retry-After``.
+    """
+
+    code = "store_unavailable"
 
 
 @dataclass(frozen=True)
@@ -446,6 +458,11 @@ def prepare_frame(
         geoms = np.asarray(frame.geometry.values, dtype=object)
         if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
             raise BadInput(f"layer {layer!r}: null or empty geometry", field="geometry")
+        if "h3_r11" in out:  # events: H3 cells of each point, filled on write (011)
+            from gridmap.heat import point_cells
+
+            for name, cells in point_cells(geoms).set_axis(out.index).items():
+                out[name] = cells
         if srid is not None:
             geoms = shapely.set_srid(geoms, srid)
         wkb = shapely.to_wkb(geoms, output_dimension=2, byte_order=1, include_srid=srid is not None)

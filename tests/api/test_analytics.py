@@ -244,3 +244,97 @@ def test_bad_rate_and_windows(empty_store: Store) -> None:
         r2 = client.get("/hotspots", params={"resolution": 9, "windows": 1})
     assert r1.status_code == 400 and "rate" in r1.json()["description"]
     assert r2.status_code == 400 and "windows" in r2.json()["description"]
+
+
+def _box_at(lon: float, lat: float, half: float = 0.00004) -> shapely.Polygon:
+    return shapely.box(lon - half, lat - half, lon + half, lat + half)
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [
+        # cell A: 5 events, 600 + 400 residents, 250 + 150 households
+        # cell B: 3 events, 2,000 residents, no households; cell C: 2 events, no buildings
+        ("per_1000_residents", {"A": 5.0, "B": 1.5, "C": None}),
+        ("per_1000_households", {"A": 12.5, "B": None, "C": None}),
+    ],
+)
+def test_rates_equal_hand_computed_values(
+    store: Store, rate: str, expected: dict[str, float | None]
+) -> None:
+    w = make_world(store)
+    places = {"A": w.point(3), "B": w.point(5), "C": w.point(7)}
+    codes = {"A": w.code(3), "B": w.code(5), "C": w.code(7)}
+    cells = {k: h3.latlng_to_cell(lat, lon, 9) for k, (lon, lat) in places.items()}
+    assert len(set(cells.values())) == 3
+    (ax, ay), (bx, by) = places["A"], places["B"]
+    buildings = gpd.GeoDataFrame(
+        {
+            "residents": [600, 400, 2000],
+            "households": [250, 150, 0],
+            "grid_code": [codes["A"], codes["A"], codes["B"]],
+            "source": "synthetic",
+            "source_id": ["rate-a1", "rate-a2", "rate-b1"],
+        },
+        geometry=[_box_at(ax + 0.0002, ay), _box_at(ax - 0.0002, ay), _box_at(bx, by)],
+        crs=4326,
+    )
+    for k in ("A", "B"):  # every building's inside point lies in its cell
+        rep = buildings[buildings["grid_code"] == codes[k]].geometry.representative_point()
+        assert {h3.latlng_to_cell(p.y, p.x, 9) for p in rep} == {cells[k]}
+    store.write("buildings", buildings)
+    n = {"A": 5, "B": 3, "C": 2}
+    rows = [(k, i) for k in n for i in range(n[k])]
+    events = gpd.GeoDataFrame(
+        {
+            "category": "safety_hazard",
+            "status": "reported",
+            "grid_code": [codes[k] for k, _ in rows],
+            "reported_at": pd.Timestamp("2026-10-01T08:00:00Z"),
+            "synthetic": True,
+            "source": "synthetic",
+            "source_id": [f"rate-{k}-{i}" for k, i in rows],
+        },
+        geometry=[shapely.Point(places[k]) for k, _ in rows],
+        crs=4326,
+    )
+    store.write("events", events)
+    with client_for(store, ADMIN) as client:
+        doc = client.get(
+            "/heatmap", params={"resolution": 9, "category": "safety_hazard", "rate": rate}
+        ).json()
+    got = {f["properties"]["h3"]: f["properties"] for f in doc["features"]}
+    assert doc["protected"] is False and set(got) == set(cells.values())
+    for k, cell in cells.items():
+        assert got[cell]["count"] == n[k]
+        if expected[k] is None:
+            assert got[cell]["rate"] is None, k
+        else:
+            assert got[cell]["rate"] == pytest.approx(expected[k]), k
+
+
+def test_heatmap_request_benchmark_runs_at_tiny_size(tmp_path: Any) -> None:
+    """Smoke test of benchmarks/bench_heatmap_request.py's timed part (DuckDB, 300 events)."""
+    import importlib.util
+    from pathlib import Path
+
+    from tests.events_world import demo_layers
+
+    path = Path(__file__).parents[2] / "benchmarks" / "bench_heatmap_request.py"
+    spec = importlib.util.spec_from_file_location("bench_heatmap_request", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    layers = {k: demo_layers()[k].drop(columns="id") for k in ("admin_units", "grids")}
+    scratch = open_store(":memory:", migrate=True)
+    events = synthetic_events(make_world(scratch), n=300)
+    scratch.close()
+    town = str(events["grid_code"].iloc[0])[:9]
+    lines: list[str] = []
+    url = f"duckdb:///{tmp_path / 'bench.duckdb'}"
+    bench.run_store(
+        "DuckDB", url, layers, events, {"resolution": 9, "area": town}, 3, True, lines.append
+    )
+    assert "pushed down" in lines[0] and "p50" in lines[0]
+    assert lines[1].endswith("same cells and counts: True")
+    assert bench.percentiles([0.001, 0.002, 0.003]) == (2.0, 3.0)

@@ -11,12 +11,17 @@ import pandas as pd
 import pytest
 import shapely
 
+from gridmap.access import SYSTEM, Principal
 from gridmap.errors import BadInput
 from gridmap.heat import (
+    H3_RESOLUTIONS,
     EventQuery,
     add_rates,
     bin_counts,
+    cell_polygons,
     check_resolution,
+    event_cell_counts,
+    fill_event_cells,
     grid_counts,
     grid_period_table,
     h3_index,
@@ -24,9 +29,12 @@ from gridmap.heat import (
     kde_surface,
     latlng_to_cells,
     needs_protection,
+    point_cells,
     population_per_cell,
     protect_small_counts,
+    tile_resolution,
 )
+from gridmap.storage import Store
 
 RNG = np.random.default_rng(20261128)
 # Synthetic events over central Helsinki (real place, invented events).
@@ -203,3 +211,153 @@ def test_docstring_examples_run() -> None:
     for module in (gridmap.heat, gridmap.hotspots, layers.heat):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
         assert result.failed == 0 and result.attempted >= 5, module.__name__
+
+
+def test_point_cells_equal_h3_at_every_resolution() -> None:
+    pts = shapely.points(LON[:2000], LAT[:2000])
+    cells = point_cells(pts)
+    assert cells.columns.tolist() == [f"h3_r{r}" for r in H3_RESOLUTIONS]
+    for r in H3_RESOLUTIONS:
+        got = [format(int(c), "x") for c in cells[f"h3_r{r}"]]
+        assert got == [
+            h3.latlng_to_cell(y, x, r) for x, y in zip(LON[:2000], LAT[:2000], strict=True)
+        ]
+    # Why one column per resolution: a point's cell is not always its finer cell's parent.
+    fine = [h3.cell_to_parent(format(int(c), "x"), 9) for c in cells["h3_r11"]]
+    assert fine != [format(int(c), "x") for c in cells["h3_r9"]]
+
+
+def _synthetic_events(n: int = 3000) -> gpd.GeoDataFrame:
+    """Seeded synthetic events over central Helsinki in two grids of one community."""
+    rng = np.random.default_rng(7)
+    return gpd.GeoDataFrame(
+        {
+            "category": rng.choice(["safety_hazard", "dispute"], n),
+            "status": rng.choice(["reported", "handling", "closed", "merged"], n),
+            "grid_code": rng.choice(["990100001001001", "990100001001002"], n),
+            "reported_at": pd.Timestamp("2026-10-01T00:00:00Z")
+            + pd.to_timedelta(rng.uniform(0, 30, n), unit="D"),
+            "synthetic": True,
+            "source": "synthetic",
+            "source_id": [f"cells-{i}" for i in range(n)],
+        },
+        geometry=shapely.points(LON[:n], LAT[:n]),
+        crs=4326,
+    )
+
+
+def _brute(events: gpd.GeoDataFrame, resolution: int) -> dict[str, tuple[int, int]]:
+    events = events[events["status"] != "merged"]
+    out: dict[str, list[int]] = {}
+    for p, status in zip(events.geometry, events["status"], strict=True):
+        c = out.setdefault(h3.latlng_to_cell(p.y, p.x, resolution), [0, 0])
+        c[0] += 1
+        c[1] += status in ("reported", "handling")
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _counts(store: Store, query: EventQuery, principal: Principal, resolution: int) -> dict:
+    got = event_cell_counts(store, query, principal=principal, resolution=resolution)
+    return {h: (int(c), int(o)) for h, c, o in got[["h3", "count", "open"]].itertuples(index=False)}
+
+
+def test_store_counts_equal_brute_force_with_and_without_stored_cells(store: Store) -> None:
+    events = _synthetic_events()
+    store.write("events", events)
+    stored = store.read("events", where={"source_id": "cells-0"})
+    assert int(stored["h3_r11"].iloc[0]) == h3.str_to_int(
+        h3.latlng_to_cell(LAT[0], LON[0], 11)
+    )  # filled on write
+    worker = Principal("wang", "grid_worker", ("990100001001002",))
+    query = EventQuery(category="safety_hazard", bbox=(24.91, 60.155, 24.97, 60.185))
+    mine = events[
+        (events["grid_code"] == "990100001001002") & (events["category"] == "safety_hazard")
+    ]
+    inside = mine[
+        (mine.geometry.x >= 24.91)
+        & (mine.geometry.x <= 24.97)
+        & (mine.geometry.y >= 60.155)
+        & (mine.geometry.y <= 60.185)
+    ]
+    for r in H3_RESOLUTIONS:
+        assert _counts(store, EventQuery(), SYSTEM, r) == _brute(events, r)
+    assert _counts(store, query, worker, 10) == _brute(inside, 10)
+    # Rows stored before migration 011 have no cells: binned in Python, same answer.
+    store.sql("UPDATE events SET h3_r7 = NULL, h3_r9 = NULL, h3_r11 = NULL WHERE mod(id, 3) = 0")
+    for r in (7, 9, 11):
+        assert _counts(store, EventQuery(), SYSTEM, r) == _brute(events, r)
+    assert _counts(store, query, worker, 9) == _brute(inside, 9)
+    filled = fill_event_cells(store, batch=400)
+    assert filled == len(events) // 3
+    assert fill_event_cells(store) == 0
+    assert store.sql("SELECT count(*) FROM events WHERE h3_r9 IS NULL")[0][0] == 0
+    assert _counts(store, EventQuery(), SYSTEM, 9) == _brute(events, 9)
+
+
+def test_tile_resolution_mapping() -> None:
+    assert [tile_resolution(z) for z in range(25)] == [7] * 11 + [8, 9, 9, 10] + [11] * 10
+
+
+@pytest.mark.browser
+def test_hazard_map_period_selector_in_chromium() -> None:
+    from layers.heat import hazard_map
+    from tests.browser import MemoryPage, launch
+
+    def cells(names: list[str]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame(
+            {"h3": names, "count": [3] * len(names)},
+            geometry=cell_polygons(names),
+            crs=4326,
+        )
+
+    a, b = h3.latlng_to_cell(60.17, 24.94, 9), h3.latlng_to_cell(60.18, 24.95, 9)
+    label = "2026-10 <img src=x onerror=alert(1)>"
+    html = hazard_map(cells={"2026-09": cells([a]), label: cells([a, b])}, lang="en")
+    html = html.get_root().render()
+    for browser in launch():
+        page = MemoryPage(browser, html)
+        options = page.js(
+            "Array.from(document.querySelectorAll('.gridmap-period option'))"
+            ".map(o => [o.textContent, o.selected])"
+        )
+        assert options == [["2026-09", False], [label, True]]
+        paths = "document.querySelectorAll('path.leaflet-interactive').length"
+        assert page.js(paths) == 2  # the last period is shown: two cells
+        page.page.select_option(".gridmap-period select", "0")
+        assert page.js(paths) == 1
+        page.page.select_option(".gridmap-period select", "1")
+        assert page.js(paths) == 2
+        assert page.errors == [] and page.external == [], (page.errors, page.external)
+
+
+def test_events_stored_before_migration_011_are_backfilled(store_url: str) -> None:
+    from gridmap.storage import open_store
+
+    store = open_store(store_url, migrate=False)
+    try:
+        store.migrate(target=10)
+        point = (
+            "ST_Point(?, ?)"
+            if store.dialect == "duckdb"
+            else "ST_SetSRID(ST_MakePoint(%s, %s), 4326)"
+        )
+        ph = "?" if store.dialect == "duckdb" else "%s"
+        for i in range(40):
+            store.sql(  # type: ignore[attr-defined]
+                f"INSERT INTO events (source_key, category, status, grid_code, geometry) "
+                f"VALUES ({ph}, 'safety_hazard', 'reported', '990100001001001', {point})",
+                [f"old:{i}", float(LON[i]), float(LAT[i])],
+            )
+        assert store.migrate() >= 11
+        old = gpd.GeoDataFrame(
+            {"status": ["reported"] * 40},
+            geometry=shapely.points(LON[:40], LAT[:40]),
+            crs=4326,
+        )
+        assert _counts(store, EventQuery(), SYSTEM, 10) == _brute(old, 10)  # binned in Python
+        assert fill_event_cells(store) == 40
+        assert _counts(store, EventQuery(), SYSTEM, 10) == _brute(old, 10)  # counted in SQL
+        nulls = store.sql("SELECT count(*) FROM events WHERE h3_r10 IS NULL")  # type: ignore[attr-defined]
+        assert nulls[0][0] == 0
+    finally:
+        store.close()
