@@ -89,10 +89,11 @@ def read_page(
     return Page(frame, matched, offset, limit)
 
 
-def _filter_types(ldef: LayerDef) -> dict[str, str]:
-    """Property → column type of what filters may use: queryables, ``id``, ``geometry``."""
+def _filter_types(ldef: LayerDef, role: str | None = None) -> dict[str, str]:
+    """Property → column type of what *role*'s filters may use: queryables, ``id``, ``geometry``."""
     schema = layer_schema(ldef.name)
-    types: dict[str, str] = {c.name: c.type for c in schema.columns if c.name in ldef.queryables}
+    allowed = ldef.queryables_for(role)
+    types: dict[str, str] = {c.name: c.type for c in schema.columns if c.name in allowed}
     types["id"] = "int"
     if schema.geometry_type:
         types["geometry"] = "geometry"
@@ -100,7 +101,7 @@ def _filter_types(ldef: LayerDef) -> dict[str, str]:
 
 
 def layer_filter(
-    ldef: LayerDef, text: str | None, lang: str | None, crs: str | None
+    ldef: LayerDef, text: str | None, lang: str | None, crs: str | None, role: str | None = None
 ) -> CqlFilter | None:
     """The checked CQL2 filter of a request (``None`` without ``filter``).
 
@@ -118,7 +119,7 @@ def layer_filter(
             raise BadInput("filter-lang and filter-crs need a filter", field="filter")
         return None
     check_crs(crs, field="filter-crs")
-    return parse_filter(text, lang, properties=_filter_types(ldef))
+    return parse_filter(text, lang, properties=_filter_types(ldef, role))
 
 
 def queryable_params(ldef: LayerDef) -> list[str]:
@@ -156,7 +157,9 @@ def _param_value(name: str, ctype: str, text: str) -> Any:
     return text
 
 
-def queryables_filter(ldef: LayerDef, params: Mapping[str, str]) -> CqlFilter | None:
+def queryables_filter(
+    ldef: LayerDef, params: Mapping[str, str], role: str | None = None
+) -> CqlFilter | None:
     """``name=value`` query parameters of queryables as one CQL2 filter (equality, AND).
 
     Parameters that are not queryables of scalar type are left out (the
@@ -165,7 +168,8 @@ def queryables_filter(ldef: LayerDef, params: Mapping[str, str]) -> CqlFilter | 
     Raises
     ------
     gridmap.errors.BadInput
-        If a value does not fit its property's type.
+        If a value does not fit its property's type, or names a property
+        *role* may not see.
 
     Examples
     --------
@@ -173,7 +177,11 @@ def queryables_filter(ldef: LayerDef, params: Mapping[str, str]) -> CqlFilter | 
     >>> queryables_filter(CATALOG["buildings"], {"floors": "3", "limit": "5"}).tree
     {'op': '=', 'args': [{'property': 'floors'}, 3.0]}
     """
-    types = _filter_types(ldef)
+    types = _filter_types(ldef, role)
+    hidden = {f.name for f in ldef.fields if f.roles is not None and role not in f.roles}
+    for name in params:
+        if name in hidden:
+            raise BadInput(f"{name!r} is not a queryable for this role", field=name)
     args = [
         {"op": "=", "args": [{"property": name}, _param_value(name, types[name], text)]}
         for name, text in params.items()

@@ -245,7 +245,7 @@ def collections_document(base: str, described: Sequence[dict[str, Any]]) -> dict
     }
 
 
-def queryables_document(ldef: LayerDef, base: str) -> dict[str, Any]:
+def queryables_document(ldef: LayerDef, base: str, role: str | None = None) -> dict[str, Any]:
     """A JSON Schema (2020-12) of the layer's queryable properties (``/queryables``).
 
     Properties come from the catalog (personal fields are never queryable); each
@@ -258,7 +258,7 @@ def queryables_document(ldef: LayerDef, base: str) -> dict[str, Any]:
             "x-ogc-role": "primary-geometry",
         },
     }
-    for name, schema in ldef.queryables.items():
+    for name, schema in ldef.queryables_for(role).items():
         entry = dict(schema)
         zh = entry.pop("x-title-zh", "")
         entry["title"] = f"{zh} {entry.get('title', name)}".strip()

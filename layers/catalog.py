@@ -263,6 +263,9 @@ class FieldDef:
         Personal data (个人信息): shown only to :attr:`LayerDef.personal_visible_to`.
     vocabulary : str or None
         Vocabulary of :data:`VOCABULARIES` its codes come from, if any.
+    roles : frozenset of str or None
+        Roles that may see the field (``None``: every role that sees the layer),
+        e.g. the grids' event counts only for roles that see events.
     """
 
     name: str
@@ -271,6 +274,7 @@ class FieldDef:
     title_en: str
     personal: bool = False
     vocabulary: str | None = None
+    roles: frozenset[str] | None = None
 
     def title(self, lang: str = "zh-en") -> str:
         """Return the field label in *lang*.
@@ -342,6 +346,11 @@ class LayerDef:
         Colour by code of ``color_by``.
     ramp : tuple of str
         Colours from low to high values of a numeric ``color_by``.
+    color_options : tuple of str
+        Numeric fields a map viewer may colour the layer by instead (a selector on
+        the map; the grids: households or workload index); ``color_by`` first.
+    label_by : str or None
+        Field written on each feature as a permanent map label (grid codes).
     time_column : str or None
         Field for ``datetime`` filters.
     id_type : {"int", "text"}
@@ -365,6 +374,8 @@ class LayerDef:
     ramp: tuple[str, ...] = ()
     time_column: str | None = None
     id_type: Literal["int", "text"] = "int"
+    color_options: tuple[str, ...] = ()
+    label_by: str | None = None
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -480,7 +491,11 @@ class LayerDef:
         if not self.is_visible_to(role):
             return ()
         personal_ok = role in self.personal_visible_to
-        return tuple(f for f in self.fields if personal_ok or not f.personal)
+        return tuple(
+            f
+            for f in self.fields
+            if (personal_ok or not f.personal) and (f.roles is None or role in f.roles)
+        )
 
     @property
     def queryables(self) -> dict[str, dict[str, Any]]:
@@ -495,12 +510,28 @@ class LayerDef:
         >>> "reporter" in CATALOG["events"].queryables
         False
         """
+        return self.queryables_for(None)
+
+    def queryables_for(self, role: str | None) -> dict[str, dict[str, Any]]:
+        """The queryables *role* may filter on (``None``: fields open to every role).
+
+        A field shown only to some roles (e.g. the grids' event counts) is
+        queryable only for them: a filter on a hidden field would reveal it.
+
+        Examples
+        --------
+        >>> "events_total" in CATALOG["grids"].queryables_for("viewer")
+        False
+        >>> "events_total" in CATALOG["grids"].queryables_for("city_admin")
+        True
+        """
         out: dict[str, dict[str, Any]] = {
             "id": {"title": "Identifier", "x-title-zh": "编号", "type": _id_json_type(self)}
         }
         for f in self.fields:
-            if not f.personal:
-                out[f.name] = f.json_schema
+            if f.personal or (f.roles is not None and (role is None or role not in f.roles)):
+                continue
+            out[f.name] = f.json_schema
         return out
 
 
@@ -520,7 +551,19 @@ class _Spec:
     color_by: str | None = None
     palette: Mapping[str, str] = dc_field(default_factory=dict)
     ramp: tuple[str, ...] = ()
+    color_options: tuple[str, ...] = ()
+    label_by: str | None = None
+    field_roles: Mapping[str, frozenset[str]] = dc_field(default_factory=dict)
 
+
+#: Roles that see events, and so the grids' event counts (no counts for map viewers).
+_EVENT_ROLES: frozenset[str] = ALL_ROLES - {"viewer"}
+_GRID_EVENT_FIELDS = (
+    "events_total",
+    "events_open",
+    *(f"events_{code}" for code in EVENT_CATEGORIES),
+    "events_per_month",
+)
 
 #: Household ramp of the grid choropleth (light yellow → deep red).
 _HOUSEHOLD_RAMP = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
@@ -573,9 +616,26 @@ _SPECS: dict[str, _Spec] = {
         },
         min_zoom=12,
         personal=frozenset({"workers"}),
-        tooltip=("code", "name", "households"),
+        # The statistics (gridmap.division.stats) on hover; a choropleth of households
+        # or of the workload index, chosen on the map; codes as labels.
+        tooltip=(
+            "code",
+            "name",
+            "households",
+            "residents",
+            "buildings",
+            "area_m2",
+            "street_length_m",
+            "events_total",
+            "events_open",
+            "workload",
+        ),
+        popup_exclude=frozenset({"source", "source_id", "stats_from"}),
         color_by="households",
         ramp=_HOUSEHOLD_RAMP,
+        color_options=("households", "workload"),
+        label_by="code",
+        field_roles={name: _EVENT_ROLES for name in _GRID_EVENT_FIELDS},
     ),
     "key_areas": _Spec(
         style={
@@ -599,11 +659,14 @@ _SPECS: dict[str, _Spec] = {
             "radius": 7,
         },
         min_zoom=10,
-        visible_to=ALL_ROLES - {"viewer"},
+        visible_to=_EVENT_ROLES,
         personal=frozenset({"reporter", "contact"}),
         tooltip=("category", "status", "reported_at"),
         color_by="status",
         palette=EVENT_STATUS_COLORS,
+        # The stored H3 cells (migration 011) are an index for heat maps, not a
+        # property: 64-bit integers JavaScript clients cannot hold exactly.
+        field_roles={f"h3_r{r}": frozenset() for r in range(7, 12)},
     ),
     "patrol_routes": _Spec(
         style={"color": "#8e24aa", "weight": 4, "opacity": 0.85, "dashArray": "10 6"},
@@ -642,21 +705,24 @@ _DEFAULT_SPEC = _Spec(
 )
 
 
-def _field(layer: str, column: Column, personal: frozenset[str]) -> FieldDef:
+def _field(layer: str, column: Column, spec: _Spec) -> FieldDef:
     return FieldDef(
         column.name,
         column.type,
         column.title_zh,
         column.title_en,
-        personal=column.name in personal,
+        personal=column.name in spec.personal,
         vocabulary=_VOCABULARY_OF.get((layer, column.name)),
+        roles=spec.field_roles.get(column.name),
     )
 
 
 def _layer_def(schema: LayerSchema, spec: _Spec) -> LayerDef:
-    fields = tuple(_field(schema.name, c, spec.personal) for c in schema.columns)
+    fields = tuple(_field(schema.name, c, spec) for c in schema.columns)
     names = {f.name for f in fields}
     named = set(spec.tooltip) | spec.personal | ({spec.color_by} if spec.color_by else set())
+    named |= set(spec.color_options) | ({spec.label_by} if spec.label_by else set())
+    named |= set(spec.field_roles)
     unknown = named - names
     if unknown:  # a spec drifted from the model
         raise KeyError(f"layer {schema.name!r} has no field(s) {sorted(unknown)}")
@@ -677,6 +743,8 @@ def _layer_def(schema: LayerSchema, spec: _Spec) -> LayerDef:
         ramp=spec.ramp,
         time_column=schema.time_column,
         id_type=schema.id_type,
+        color_options=spec.color_options,
+        label_by=spec.label_by,
     )
 
 

@@ -223,7 +223,7 @@ def collection(
 )
 def queryables(layer: LayerPath, request: Request, role: RoleDep, f: Format = None) -> JSONResponse:
     """The layer's queryable properties as a JSON Schema (2020-12)."""
-    doc = ogc.queryables_document(ogc.collection(layer, role), _base(request))
+    doc = ogc.queryables_document(ogc.collection(layer, role), _base(request), role)
     return JSONResponse(doc, media_type="application/schema+json")
 
 
@@ -295,8 +295,8 @@ def items(
     ldef = ogc.collection(layer, role)
     out_crs = parse_crs(crs, field="crs")
     box = parse_bbox_in(bbox, parse_crs(bbox_crs, field="bbox-crs"))
-    by_params = queryables_filter(ldef, dict(request.query_params))
-    cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs), by_params)
+    by_params = queryables_filter(ldef, dict(request.query_params), role)
+    cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs, role), by_params)
     with store.scoped(caller.areas):
         page = read_page(
             store,

@@ -237,7 +237,7 @@ def tile(
     zi, yi, xi = _index(z, "z"), _index(y, "y"), _index(x, "x")
     when = parse_datetime(datetime)
     timed = time_filter(layer_schema(ldef.name), when) if when is not None else None
-    cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs), timed)
+    cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs, role), timed)
     if not (max(0, ldef.min_zoom) <= zi <= min(MAX_ZOOM, ldef.max_zoom)):
         raise NotFound(
             f"layer {ldef.name!r} has tiles at zoom {ldef.min_zoom}–{min(MAX_ZOOM, ldef.max_zoom)}"

@@ -141,6 +141,19 @@ def test_statistics_scoping_and_bad_input(stats_world: Store) -> None:
         assert rows[0]["households"] == 100 and "workload" in rows[0]
         assert not [k for k in rows[0] if k.startswith("events")]
         assert "events_open" not in c.get("/grids/statistics", params={"f": "csv"}).text
+        # Hidden figures can't be probed through filters either.
+        queryables = c.get("/collections/grids/queryables").json()["properties"]
+        assert "households" in queryables and not [k for k in queryables if "events" in k]
+        for params in (
+            {"filter": "events_dispute > 0"},
+            {"events_dispute": "1"},
+        ):
+            r = c.get("/collections/grids/items", params=params)
+            assert r.status_code == 400 and "events_dispute" in r.text, (params, r.text)
+        tile = c.get(
+            "/collections/grids/tiles/WebMercatorQuad/14/0/0", params={"filter": "events_total > 0"}
+        )
+        assert tile.status_code == 400 and "events_total" in tile.text
     with _client(stats_world, Principal("admin", "city_admin")) as c:
         assert c.get("/grids/statistics", params={"community": "990100001077"}).status_code == 404
         for params in (

@@ -207,3 +207,15 @@ def test_field_titles() -> None:
     assert grids.title("zh-CN") == "网格"
     with pytest.raises(KeyError):
         grids.field("nope")
+
+
+def test_stored_h3_cells_are_never_published() -> None:
+    """The events' H3 index columns stay internal (64-bit ints, not properties)."""
+    from layers.catalog import CATALOG
+
+    events = CATALOG["events"]
+    for role in ("city_admin", "grid_worker", "external_system"):
+        names = {f.name for f in events.fields_for(role)}
+        assert "category" in names or not events.is_visible_to(role)
+        assert not {n for n in names if n.startswith("h3_")}
+        assert not {n for n in events.queryables_for(role) if n.startswith("h3_")}
