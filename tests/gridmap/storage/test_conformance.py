@@ -253,6 +253,13 @@ def _many_points(n: int, source: str = "bulk") -> gpd.GeoDataFrame:
 
 
 def test_bulk_load_into_empty_table_keeps_indexes_and_idempotence(store: Store) -> None:
+    def indexes() -> set[tuple[str, str]]:
+        rows = store.sql(  # type: ignore[attr-defined]
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'events'"
+        )
+        return {(r[0], r[1]) for r in rows}
+
+    before = indexes() if store.dialect == "postgis" else set()
     ev = _many_points(25_000)
     assert store.write("events", ev).inserted == 25_000
     assert store.write("events", ev).inserted == 0  # unique source_key is back
@@ -260,16 +267,30 @@ def test_bulk_load_into_empty_table_keeps_indexes_and_idempotence(store: Store) 
         ((ev.geometry.x <= 24.95) & (ev.geometry.y <= 60.15)).sum()
     )
     if store.dialect == "postgis":
-        idx = {
-            r[0] for r in store.sql("SELECT indexname FROM pg_indexes WHERE tablename = 'events'")
-        }  # type: ignore[attr-defined]
-        assert {"events_geometry_gist", "events_source_key_key", "events_grid_code_idx"} <= idx
+        # Every index and key dropped for the load is back, defined as before.
+        assert indexes() == before
+        assert {"events_geometry_gist", "events_grid_code_idx"} <= {n for n, _ in before}
     ids = store.read("events")["id"]
     assert ids.is_unique and len(ids) == 25_000
     # The id sequence moved past the bulk block: a later write gets fresh ids.
     assert store.write("events", _many_points(3, source="later")).inserted == 3
     later = store.read("events", where={"source": "later"})["id"]
     assert later.min() > ids.max()
+
+
+def test_bulk_load_rebuilds_the_primary_key(store: Store) -> None:
+    """Buildings (a table with a primary key): the key is dropped for COPY and comes back."""
+    assert store.write("buildings", _buildings(20_000, source="bulk")).inserted == 20_000
+    ids = store.read("buildings")["id"]
+    assert ids.is_unique and ids.min() >= 1
+    if store.dialect == "postgis":
+        row = store.sql(  # type: ignore[attr-defined]
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'buildings'::regclass AND contype = 'p'"
+        )
+        assert row == [("PRIMARY KEY (id)",)]
+    assert store.write("buildings", _buildings(2, source="later")).inserted == 2
+    assert store.read("buildings", where={"source": "later"})["id"].min() > ids.max()
 
 
 def test_bulk_load_failure_rolls_back_everything(store: Store) -> None:
