@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from gridmap.auth import NotAuthenticated, PermissionDenied
 from gridmap.errors import (
@@ -36,6 +37,7 @@ from gridmap.events.errors import (
     NotPermitted,
     StaleVersion,
 )
+from gridmap.storage.base import StoreUnavailable
 from layers.assets import AssetsNotInstalled
 
 __all__ = ["STATUS", "error_body", "install_error_handlers", "status_for"]
@@ -60,6 +62,13 @@ STATUS: Mapping[type[GridmapError], int] = {
     IdempotencyKeyReused: 422,
     MediaTooLarge: 413,
     AssetsNotInstalled: 503,
+    StoreUnavailable: 503,
+}
+
+#: What a client is told for a 503, and how many seconds to wait (``Retry-After``).
+_UNAVAILABLE: Mapping[type[GridmapError], tuple[str, int | None]] = {
+    AssetsNotInstalled: ("service unavailable: map assets are not installed", None),
+    StoreUnavailable: ("service unavailable: the database is unreachable; retry", 2),
 }
 
 _HTTP_CODES = {
@@ -124,7 +133,14 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         return _json_error(500, "server_error", "internal error")
     if status > 500:
         log.error("service unavailable on %s: %s", request.url.path, exc.message)
-        return _json_error(status, exc.code, "service unavailable: map assets are not installed")
+        text, retry = next(
+            (v for cls in type(exc).__mro__ if (v := _UNAVAILABLE.get(cls)) is not None),
+            ("service unavailable", None),
+        )
+        response = _json_error(status, exc.code, text)
+        if retry is not None:
+            response.headers["Retry-After"] = str(retry)
+        return response
     response = _json_error(status, exc.code, _clip(exc.message, 500))
     if status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
@@ -145,6 +161,13 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
+    # The client went away (e.g. timed out) before its body was read: nothing
+    # is stored and nobody reads this answer; not a server error.
+    log.info("client disconnected on %s before its request was read", request.url.path)
+    return _json_error(400, "client_disconnected", "the client closed the request")
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unexpected error on %s", request.url.path, exc_info=exc)
     return _json_error(500, "server_error", "internal error")
@@ -155,4 +178,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GridmapError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(ClientDisconnect, _on_disconnect)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gridmap.errors import GridmapError
+from gridmap.errors import BadInput, GridmapError
 from gridmap.model import LAYERS
 from gridmap.storage import DEFAULT_URL, Store, open_store
 
@@ -122,6 +122,10 @@ def init(database_url: DbOpt = None) -> None:
         store = _open(database_url, migrate=False)
         before = store.schema_version()
         after = store.migrate()
+        if before < 11 <= after:  # events stored before migration 011 get their H3 cells
+            from gridmap.heat import fill_event_cells
+
+            fill_event_cells(store)
         store.close()
     out.print(f"schema version {before} → {after} ({store.url})")
 
@@ -167,6 +171,10 @@ def import_layer_cmd(
             report = import_layer(
                 store, file, layer=layer, crs=crs, lon=lon, lat=lat, progress=progress
             )
+        if layer == "grids" and report.inserted:  # imported grids get their statistics
+            from gridmap.division.stats import refresh_grid_statistics
+
+            refresh_grid_statistics(store)
         store.close()
     out.print(_report_table(f"imported {file.name}", {layer: report}))
 
@@ -379,6 +387,85 @@ def grids_check(
         out.print(f"problems written to {out_file}")
 
 
+@grids_app.command("stats")
+def grids_stats(
+    community: CommunityOpt = None,
+    months: Annotated[
+        int, typer.Option(min=1, max=120, help="Statistics period in months (统计期, 月).")
+    ] = 12,
+    weights: Annotated[
+        str,
+        typer.Option(
+            help="Workload weights in hours per month, e.g. "
+            "household=0.05,street_km=6,event=2,key_area_visit=5 (any subset).",
+        ),
+    ] = "",
+    database_url: DbOpt = None,
+) -> None:
+    """Refresh per-grid statistics (网格统计) and the workload index (工作量指数).
+
+    Buildings, households, residents, area, street length, events by category,
+    open events and workload of the grids in force, stored on the grids layer
+    (so /collections/grids/items shows them). The workload index is 1.0 for the
+    median grid of each community; see gridmap.division.stats.WorkloadWeights.
+    """
+    from gridmap.division.stats import WorkloadWeights, refresh_grid_statistics
+
+    with _errors():
+        w = WorkloadWeights.parse(weights)
+        store = _open(database_url)
+        units = store.read("admin_units", where={"level": "community"})
+        codes = [community] if community else sorted(str(c) for c in units["code"])
+        parts = []
+        with _progress() as progress:
+            for i, code in enumerate(codes):
+                progress(f"statistics 统计 {code}", i, len(codes))
+                parts.append(
+                    refresh_grid_statistics(store, community=code, months=months, weights=w)
+                )
+            progress("done 完成", len(codes), len(codes))
+        store.close()
+    for code, stats in zip(codes, parts, strict=True):
+        for table in _stats_tables(f"{code} · {len(stats)} grids 网格", stats):
+            out.print(table)
+
+
+def _stats_tables(title: str, stats: Any) -> list[Table]:
+    """Two tables: base figures and workload, then events by category."""
+    from gridmap.division.stats import CATEGORY_COLUMNS
+    from gridmap.model import EVENT_CATEGORIES
+
+    first = [
+        ("网格编码\ncode", "code", "{}"),
+        ("楼栋\nbuildings", "buildings", "{}"),
+        ("户数\nhouseholds", "households", "{}"),
+        ("人口\nresidents", "residents", "{}"),
+        ("面积 m²\narea", "area_m2", "{:,.0f}"),
+        ("街巷 m\nstreets", "street_length_m", "{:,.0f}"),
+        ("重点区域 次/日\nkey visits/day", "key_area_visits", "{:.1f}"),
+        ("工时/月\nhours/month", "workload_hours", "{:.1f}"),
+        ("工作量指数\nworkload", "workload", "{:.2f}"),
+    ]
+    second = [
+        ("网格编码\ncode", "code", "{}"),
+        ("事件\nevents", "events_total", "{}"),
+        ("未结\nopen", "events_open", "{}"),
+        *((f"{EVENT_CATEGORIES[c][0]}\n{c}", col, "{}") for c, col in CATEGORY_COLUMNS.items()),
+    ]
+    tables = []
+    for caption, heads in (
+        (f"{title} · statistics 统计", first),
+        (f"{title} · events by category 分类事件", second),
+    ):
+        table = Table(title=caption)
+        for head, col, _fmt in heads:
+            table.add_column(head, justify="left" if col == "code" else "right", overflow="fold")
+        for row in stats.to_dict("records"):
+            table.add_row(*(fmt.format(row[col]) for _h, col, fmt in heads))
+        tables.append(table)
+    return tables
+
+
 @map_app.command("render")
 def map_render(
     out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
@@ -416,15 +503,36 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     database_url: DbOpt = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Worker processes (one per core). More than one needs PostGIS: the "
+            "embedded DuckDB file is opened by one process only.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API: OGC API Features, maps, /docs."""
+    import os
+
     import uvicorn
 
     from api.main import create_app
     from api.settings import Settings
 
     settings = Settings(database_url=database_url) if database_url else Settings()
-    uvicorn.run(create_app(settings), host=host, port=port)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port)
+        return
+    if not settings.database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        with _errors():
+            raise BadInput(
+                f"--workers {workers} needs a PostGIS store (GRIDMAP_DATABASE_URL=postgresql://…): "
+                "the embedded DuckDB file is opened by one process only"
+            )
+    # Each worker process builds its own application from the environment.
+    os.environ["GRIDMAP_DATABASE_URL"] = settings.database_url
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -743,6 +851,37 @@ def patrol_plan(
             console.print(f"wrote {out}")
 
 
+# -- backup and restore (issue 5) --------------------------------------------------
+@app.command("backup")
+def backup_cmd(
+    out_file: Annotated[Path, typer.Argument(help="Backup file to write.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Back up the store to one file (备份): pg_dump -Fc (PostGIS) or a checkpointed copy."""
+    from gridmap.storage.backup import backup
+
+    with _errors():
+        path = backup(database_url or CliSettings().database_url, out_file)
+    out.print(f"backup written to {path} ({path.stat().st_size:,} bytes)")
+
+
+@app.command("restore")
+def restore_cmd(
+    in_file: Annotated[Path, typer.Argument(help="Backup file from `gridmap backup`.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Replace the store's contents with a backup (恢复), all or nothing; stop the API first."""
+    from gridmap.storage.backup import restore
+
+    url = database_url or CliSettings().database_url
+    with _errors():
+        restore(url, in_file)
+        store = _open(url)  # upgrades a backup taken before the latest migrations
+        version = store.schema_version()
+        store.close()
+    out.print(f"restored {in_file} into {url} (schema version {version})")
+
+
 def main() -> None:
     """Entry point for ``python -m gridmap``."""
     app(prog_name="gridmap")
@@ -818,31 +957,108 @@ def report_cmd(
     area: Annotated[str, typer.Option("--area", help="Area code (town, community or grid).")],
     start: Annotated[str, typer.Option("--from", help="Period start (ISO date, UTC).")],
     end: Annotated[str, typer.Option("--to", help="Period end, exclusive (ISO date, UTC).")],
-    out_path: Annotated[Path, typer.Option("--out", help="HTML (or .json) file to write.")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="HTML, .json or .pdf file to write.")
+    ] = None,
+    pdf_path: Annotated[
+        Path | None, typer.Option("--pdf", help="Also write the report as PDF here.")
+    ] = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Period report for leadership (工作报告): figures, rankings, charts, as HTML or JSON."""
+    """Period report for leadership (工作报告): figures, rankings, charts, as HTML, JSON or PDF."""
     import json as _json
 
     from gridmap.access import SYSTEM
+    from gridmap.assessment.pdf import render_pdf
     from gridmap.assessment.report import period_report, render_html
+    from gridmap.errors import BadInput
 
-    as_json = out_path.suffix.lower() == ".json"
+    targets = [p for p in (out_path, pdf_path) if p is not None]
     with _errors():
+        if not targets:
+            raise BadInput("say where to write the report: --out FILE and/or --pdf FILE.pdf")
+        kinds = {p: p.suffix.lower() for p in targets}
+        if pdf_path is not None:
+            kinds[pdf_path] = ".pdf"
         store = _open(database_url)
         try:
             report = period_report(
-                store, SYSTEM, area=area, start=start, end=end, charts=not as_json
+                store,
+                SYSTEM,
+                area=area,
+                start=start,
+                end=end,
+                charts=any(k != ".json" for k in kinds.values()),
             )
         finally:
             store.close()
-        text = (
-            _json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
-            if as_json
-            else render_html(report)
-        )
-        out_path.write_text(text, encoding="utf-8")
-    out.print(f"report of {area} ({report.area_name}) written to {out_path}")
+        for path, kind in kinds.items():
+            if kind == ".pdf":
+                path.write_bytes(render_pdf(report))
+            elif kind == ".json":
+                text = _json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
+                path.write_text(text, encoding="utf-8")
+            else:
+                path.write_text(render_html(report), encoding="utf-8")
+    written = ", ".join(str(p) for p in kinds)
+    out.print(f"report of {area} ({report.area_name}) written to {written}")
+
+
+db_app = typer.Typer(
+    help="Store maintenance: partitions and archive (数据库维护).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("partitions")
+def db_partitions_cmd(
+    ahead: Annotated[
+        int, typer.Option("--ahead", help="Also create this many months after the current one.")
+    ] = 2,
+    database_url: DbOpt = None,
+) -> None:
+    """Create the monthly event partitions ahead and list them (PostGIS; 事件分区)."""
+    from datetime import UTC, datetime
+
+    from gridmap.batch.archive import ensure_partitions, list_partitions, months_ahead
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            made = ensure_partitions(store, months_ahead(datetime.now(UTC).date(), ahead))
+            parts = list_partitions(store)
+        finally:
+            store.close()
+    if not parts:
+        out.print("events are not partitioned in this store (PostGIS only, schema v8+)")
+        return
+    table = Table(title=f"events partitions 事件分区 ({made} created)")
+    for col in ("table 表", "month 月份", "rows 行数"):
+        table.add_column(col)
+    for p in parts:
+        table.add_row(p.table, p.month or "DEFAULT", str(p.rows))
+    out.print(table)
+
+
+@db_app.command("archive")
+def db_archive_cmd(
+    month: Annotated[str, typer.Option("--month", help="Month to archive, YYYY-MM (UTC).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Archive (lake) directory.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Export a month's closed events to GeoParquet, then detach them from the store (归档)."""
+    from gridmap.batch.archive import archive_month
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            summary = archive_month(store, month, out_dir)
+        finally:
+            store.close()
+    out.print(
+        f"{summary.month}: {summary.rows} closed events archived in {summary.files} files "
+        f"under {summary.dest / 'events'}; {summary.kept_open} open events kept in the store"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,8 @@ indexes.
 from __future__ import annotations
 
 import contextvars
+import os
+import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -386,6 +388,56 @@ class DuckDBStore(StoreReads):
     def close(self) -> None:
         """Close the database."""
         self._con.close()
+
+    # -- backup (``gridmap backup`` / ``gridmap restore``) -------------------
+    def copy_file(self, out: str | Path) -> None:
+        """Copy the database file to *out*, consistent: ``CHECKPOINT`` under the writer lock.
+
+        The copy is itself a DuckDB database file with every table, index,
+        sequence and the schema version, openable as a store.
+        """
+        if self.path == ":memory:":
+            raise BadInput("an in-memory store has no file to copy", field="path")
+        with self._lock:
+            self._con.execute("CHECKPOINT")
+            shutil.copyfile(self.path, out)
+
+    @staticmethod
+    def replace_file(target: str | Path, backup: str | Path) -> None:
+        """Make *backup* (a file from :meth:`copy_file`) the database at *target*.
+
+        The backup is checked to open as a gridmap store first; the target is
+        checkpointed (no write-ahead log may be replayed onto the new file),
+        then the backup replaces it in one atomic rename. Fails while another
+        process has the target open.
+        """
+        target = Path(target)
+        try:
+            con = duckdb.connect(str(backup), read_only=True)
+        except duckdb.Error as exc:
+            raise BadInput(f"{Path(backup).name} is not a DuckDB database: {exc}") from None
+        try:
+            con.execute(f"LOAD '{spatial_extension_path()}'")
+            row = con.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_name = 'schema_migrations'"
+            ).fetchone()
+        finally:
+            con.close()
+        if not row or not row[0]:
+            raise BadInput(f"{Path(backup).name} is not a gridmap store (no schema_migrations)")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(target.name + ".restore")
+        shutil.copyfile(backup, part)
+        if target.exists():
+            live = duckdb.connect(str(target), config={"autoinstall_known_extensions": "false"})
+            try:
+                live.execute(f"LOAD '{spatial_extension_path()}'")
+                live.execute("CHECKPOINT")
+            finally:
+                live.close()
+        Path(str(target) + ".wal").unlink(missing_ok=True)
+        os.replace(part, target)
 
     def _where(
         self,

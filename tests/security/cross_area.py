@@ -91,6 +91,26 @@ PROBES: tuple[Probe, ...] = (
     ),
     Probe("OGC grids page", "GET", "/collections/grids/items", params={"limit": "10000"}),
     Probe("OGC buildings page", "GET", "/collections/buildings/items", params={"limit": "10000"}),
+    # The HTML views (f=html, or a browser's Accept) of the same items.
+    Probe(
+        "OGC grids page as HTML",
+        "GET",
+        "/collections/grids/items",
+        params={"f": "html", "limit": "10000"},
+    ),
+    Probe(
+        "OGC events page as HTML",
+        "GET",
+        "/collections/events/items",
+        params={"f": "html", "limit": "10000"},
+    ),
+    Probe("OGC event item as HTML", "GET", "/collections/events/items/{event_a}?f=html"),
+    Probe(
+        "OGC events filtered city-wide",
+        "GET",
+        "/collections/events/items",
+        params={"filter": "S_INTERSECTS(geometry, BBOX(-180,-90,180,90))", "limit": "10000"},
+    ),
     # Vector tiles over grid A ({tile_a}: the z15 tile "z/y/x" holding a point of grid A).
     Probe("events tile over grid A", "GET", "/collections/events/tiles/WebMercatorQuad/{tile_a}"),
     Probe(
@@ -102,6 +122,12 @@ PROBES: tuple[Probe, ...] = (
         "GET",
         "/collections/events/tiles/WebMercatorQuad/{tile_city}",
     ),
+    Probe(
+        "filtered events tile at z10 (whole city)",
+        "GET",
+        "/collections/events/tiles/WebMercatorQuad/{tile_city}",
+        params={"filter": "S_INTERSECTS(geometry, BBOX(-180,-90,180,90))"},
+    ),
     # Point lookup inside grid A: no grid code, no worker names of grid A.
     Probe(
         "locate a point of grid A",
@@ -110,7 +136,41 @@ PROBES: tuple[Probe, ...] = (
         params={"lon": "{lon_a}", "lat": "{lat_a}", "crs": "wgs84"},
         forbidden=("{grid_a}", "网格员"),
     ),
-    # heat maps: add their probes here when those routes land.
+    # Per-grid statistics (table and CSV): only the caller's grids.
+    Probe("grid statistics", "GET", "/grids/statistics"),
+    Probe("grid statistics of grid A", "GET", "/grids/statistics", params={"grid": "{grid_a}"}),
+    Probe("grid statistics as CSV", "GET", "/grids/statistics", params={"f": "csv"}),
+    # Heat maps, hot spots and heat-map tiles over grid A: grid B's counts only (or 204).
+    Probe("heat map of grid A", "GET", "/heatmap", params={"resolution": "11", "area": "{grid_a}"}),
+    Probe("heat map, all areas", "GET", "/heatmap", params={"resolution": "7"}),
+    Probe(
+        "hot spots of grid A", "GET", "/hotspots", params={"resolution": "10", "area": "{grid_a}"}
+    ),
+    Probe("heat-map tile over grid A", "GET", "/heatmap/tiles/WebMercatorQuad/{tile_a}"),
+    Probe("heat-map tile at z10 (whole city)", "GET", "/heatmap/tiles/WebMercatorQuad/{tile_city}"),
+    # Door-knocking (敲门行动): campaign 1 covers grid A's town where a test creates one
+    # (tests/api/test_doorknock_api.py); elsewhere there is none and each probe is a 404.
+    Probe(
+        "door-knocking visits of grid A",
+        "GET",
+        "/doorknock/campaigns/1/visits",
+        params={"grid": "{grid_a}"},
+    ),
+    Probe("all door-knocking visits", "GET", "/doorknock/campaigns/1/visits"),
+    Probe("door-knocking progress", "GET", "/doorknock/campaigns/1/progress"),
+    Probe("door-knocking progress map", "GET", "/doorknock/campaigns/1/map"),
+    Probe("campaigns over grid A", "GET", "/doorknock/campaigns", params={"area": "{grid_a}"}),
+    Probe(
+        "record a visit to household A",
+        "POST",
+        "/doorknock/campaigns/1/visits",
+        json={
+            "household_id": "{household_a}",
+            "status": "visited",
+            "at": "2026-11-05T10:00:00Z",
+            "location": {"type": "Point", "coordinates": [24.94, 60.17]},
+        },
+    ),
 )
 
 
