@@ -14,6 +14,7 @@ plus a 3-digit sequence numbered west→east within rows running north→south.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -24,7 +25,10 @@ from shapely.geometry.base import BaseGeometry
 from gridmap.errors import BadInput
 from gridmap.projection import local_crs
 
-__all__ = ["assign_grid_codes", "divide_bisect", "grid_codes", "summarize_grids"]
+if TYPE_CHECKING:
+    from gridmap.division.assign import Predicate
+
+__all__ = ["assign_grid_codes", "assign_points", "divide_bisect", "grid_codes", "summarize_grids"]
 
 
 @dataclass(frozen=True)
@@ -165,20 +169,78 @@ def grid_codes(grids: gpd.GeoDataFrame, community_code: str) -> pd.Series:
 def assign_grid_codes(points_or_polys: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.Series:
     """The grid code covering each feature's representative point (None outside every grid).
 
-    Aligned to the input index.
+    Aligned to the input index. A point on a shared edge goes to the first grid
+    (in the order of *grids*) touching it: ``intersects``, not ``within``, so
+    no building is left without a grid.
+
+    Examples
+    --------
+    >>> import shapely, geopandas as gpd
+    >>> g = gpd.GeoDataFrame({"code": ["a", "b"]}, geometry=[shapely.box(0, 0, 1, 1),
+    ...                      shapely.box(1, 0, 2, 1)], crs=4326)
+    >>> p = gpd.GeoDataFrame(geometry=shapely.points([[0.5, 0.5], [1, 0.5], [3, 3]]), crs=4326)
+    >>> assign_grid_codes(p, g).tolist()
+    ['a', 'a', None]
     """
-    rep = gpd.GeoDataFrame(
-        geometry=points_or_polys.geometry.representative_point(), crs=points_or_polys.crs
+    rep = points_or_polys.geometry.representative_point()
+    return assign_points(rep, grids, predicate="intersects")
+
+
+def assign_points(
+    points: gpd.GeoDataFrame | gpd.GeoSeries,
+    grids: gpd.GeoDataFrame,
+    *,
+    predicate: Predicate = "within",
+    column: str = "code",
+) -> pd.Series:
+    """Grid *column* of each point, fast: the answer of ``gpd.sjoin`` without its cost.
+
+    Most points are answered by a raster look-up, only points near a grid
+    boundary by an exact test (:class:`gridmap.division.assign.PointGridIndex`).
+
+    Parameters
+    ----------
+    points : GeoDataFrame or GeoSeries
+        Points (reprojected to the grids' CRS when both have one).
+    grids : GeoDataFrame
+        Grid polygons with *column*.
+    predicate : {"within", "intersects"}
+        ``within`` (as ``sjoin(predicate="within")``): a point exactly on a
+        boundary is in no grid; ``intersects``: it goes to the first grid, in
+        the order of *grids*, touching it. A point in several grids
+        (overlaps) always goes to the first.
+    column : str
+        Grid column to return.
+
+    Returns
+    -------
+    pandas.Series
+        Named ``grid_code``, aligned to *points*; None outside every grid.
+
+    Examples
+    --------
+    >>> import shapely, geopandas as gpd
+    >>> g = gpd.GeoDataFrame({"code": ["a", "b"]}, geometry=[shapely.box(0, 0, 1, 1),
+    ...                      shapely.box(1, 0, 2, 1)], crs=4326)
+    >>> pts = gpd.GeoSeries(shapely.points([[0.5, 0.5], [1, 0.5], [1.5, 0.2]]), crs=4326)
+    >>> assign_points(pts, g).tolist()
+    ['a', None, 'b']
+    """
+    # imported here: gridmap.division imports this module
+    from gridmap.division.assign import locate_in_grids
+
+    geo = points.geometry if isinstance(points, gpd.GeoDataFrame) else points
+    if geo.crs is not None and grids.crs is not None and geo.crs != grids.crs:
+        geo = geo.to_crs(grids.crs)
+    pos = locate_in_grids(
+        np.asarray(geo.values), np.asarray(grids.geometry.values), predicate=predicate
     )
-    # intersects, not within: a point on a shared edge goes to the first grid.
-    joined = gpd.sjoin(rep, grids[["code", "geometry"]], how="left", predicate="intersects")
-    joined = joined[~joined.index.duplicated(keep="first")]
-    codes = joined["code"].reindex(points_or_polys.index)
-    return pd.Series(
-        [None if pd.isna(v) else str(v) for v in codes],
-        index=points_or_polys.index,
-        name="grid_code",
+    values = np.array(
+        [None if pd.isna(v) else str(v) for v in grids[column].to_numpy(dtype=object)] + [None],
+        dtype=object,
     )
+    codes = values[pos]  # -1 picks the trailing None
+    return pd.Series(codes, index=points.index, name="grid_code", dtype=object)
 
 
 def summarize_grids(grids: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -88,15 +88,53 @@ class GridIndex:
         >>> g.assign(shapely.points([0.5, 3.0], [0.5, 3.0])).tolist()
         ['a', None]
         """
-        out = np.full(len(points), None, dtype=object)
-        if len(points) == 0 or len(self.codes) == 0:
+        pts = np.asarray(points, dtype=object)
+        return self.codes_of(self.assign_xy(shapely.get_x(pts), shapely.get_y(pts)))
+
+    def codes_of(self, index: np.ndarray) -> np.ndarray:
+        """Grid codes of grid positions (``-1`` → ``None``)."""
+        out = np.full(len(index), None, dtype=object)
+        ok = index >= 0
+        out[ok] = self.codes[index[ok]]
+        return out
+
+    def assign_xy(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Position (in :attr:`codes`) of the grid whose interior holds each point; ``-1`` if none.
+
+        Points are sorted by x once; each grid then tests only the points of its
+        bounding box (two binary searches and a y mask) with
+        ``shapely.contains_xy`` on the prepared polygon, so no point geometry is
+        ever built. Grids are visited in code order and a point keeps the first
+        grid that holds it: the smallest code where grids overlap. Interior only,
+        as ``ST_Within``: a point on a boundary belongs to no grid.
+
+        Examples
+        --------
+        >>> g = GridIndex(np.array(["a", "b"], dtype=object),
+        ...               np.array([shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)]))
+        >>> g.assign_xy(np.array([0.5, 1.5, 2.5, 2.0, np.nan]),
+        ...             np.array([0.5, 1.5, 2.5, 0.0, 1.0])).tolist()
+        [0, 0, 1, -1, -1]
+        """
+        x = np.asarray(x, dtype="float64")
+        y = np.asarray(y, dtype="float64")
+        out = np.full(len(x), -1, dtype="int64")
+        if len(x) == 0 or len(self.codes) == 0:
             return out
-        tree = shapely.STRtree(self.geometries)
-        pt_idx, grid_idx = tree.query(points, predicate="within")
-        if len(pt_idx):
-            # Smallest code wins where grids overlap (codes are sorted: smallest index).
-            first = pd.Series(grid_idx).groupby(pt_idx).min()
-            out[first.index.to_numpy()] = self.codes[first.to_numpy()]
+        geoms = self.geometries
+        shapely.prepare(geoms)
+        bounds = shapely.bounds(geoms)
+        order = np.argsort(x, kind="stable")  # NaN sorts last and matches no box
+        xs = x[order]
+        lo = np.searchsorted(xs, bounds[:, 0], side="left")
+        hi = np.searchsorted(xs, bounds[:, 2], side="right")
+        for i in np.flatnonzero(hi > lo):
+            sel = order[lo[i] : hi[i]]
+            ys = y[sel]
+            sel = sel[(ys >= bounds[i, 1]) & (ys <= bounds[i, 3]) & (out[sel] < 0)]
+            if len(sel):
+                inside = shapely.contains_xy(geoms[i], x[sel], y[sel])
+                out[sel[inside]] = i
         return out
 
 
@@ -136,11 +174,49 @@ class BatchResult:
     hotspots: pd.DataFrame
 
 
-def _points(frame: pd.DataFrame) -> np.ndarray:
+def _xy(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of the events: ``x``/``y`` columns when read so, else the point geometry."""
+    if "x" in frame and "y" in frame:
+        return (
+            frame["x"].to_numpy(dtype="float64", na_value=np.nan),
+            frame["y"].to_numpy(dtype="float64", na_value=np.nan),
+        )
     geom = frame["geometry"]
     if isinstance(geom, gpd.GeoSeries):
-        return np.asarray(geom.values, dtype=object)
-    return np.asarray(shapely.from_wkb(geom.to_numpy(dtype=object)), dtype=object)
+        pts = np.asarray(geom.values, dtype=object)
+    else:
+        pts = np.asarray(shapely.from_wkb(geom.to_numpy(dtype=object)), dtype=object)
+    return shapely.get_x(pts), shapely.get_y(pts)
+
+
+#: Month number of a missing report time (see :func:`month_numbers`).
+_NO_MONTH = np.iinfo("int64").min
+
+
+def month_numbers(reported_at: pd.Series) -> np.ndarray:
+    """Months since 1970-01 (UTC) of each timestamp, as int64; a sentinel where missing.
+
+    Examples
+    --------
+    >>> month_labels(month_numbers(pd.Series(pd.to_datetime(
+    ...     ["2026-09-30T23:30:00+08:00", "2026-10-01T00:00:00Z", None], utc=True)))).tolist()
+    ['2026-09', '2026-10', None]
+    """
+    at = pd.to_datetime(reported_at, utc=True)
+    naive = at.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    return naive.astype("datetime64[M]").astype("int64")  # NaT → int64 min = _NO_MONTH
+
+
+def month_labels(numbers: np.ndarray) -> np.ndarray:
+    """``YYYY-MM`` of month numbers (:func:`month_numbers`); ``None`` for the missing ones."""
+    nums = np.asarray(numbers, dtype="int64")
+    out = np.full(len(nums), None, dtype=object)
+    ok = nums != _NO_MONTH
+    if ok.any():
+        uniq, inverse = np.unique(nums[ok], return_inverse=True)
+        labels = np.datetime_as_string(uniq.astype("datetime64[M]"), unit="M").astype(object)
+        out[ok] = labels[inverse]
+    return out
 
 
 def month_keys(reported_at: pd.Series) -> np.ndarray:
@@ -151,9 +227,7 @@ def month_keys(reported_at: pd.Series) -> np.ndarray:
     >>> month_keys(pd.Series(pd.to_datetime(["2026-09-30T23:30:00+08:00", None]))).tolist()
     ['2026-09', None]
     """
-    at = pd.to_datetime(reported_at, utc=True)
-    months = at.dt.strftime("%Y-%m")
-    return np.asarray(months.astype(object).where(at.notna(), None), dtype=object)
+    return month_labels(month_numbers(reported_at))
 
 
 def partial_aggregates(frame: pd.DataFrame, grids: GridIndex, resolution: int) -> Partial:
@@ -185,33 +259,40 @@ def partial_aggregates(frame: pd.DataFrame, grids: GridIndex, resolution: int) -
     {'grid_code': '990100001001001', 'month': '2026-09', 'reported': 1, 'closed': 1}
     """
     res = check_resolution(resolution)
-    pts = _points(frame)
-    codes = grids.assign(pts)
-    x, y = shapely.get_x(pts), shapely.get_y(pts)
+    x, y = _xy(frame)
+    grid = grids.assign_xy(x, y)
     cells = latlng_to_cells(x, y, res)
-    status = frame["status"].astype(object).to_numpy()
-    is_open = np.isin(status, _OPEN)
-    base = pd.DataFrame(
+    status = frame["status"].astype(object).reset_index(drop=True)
+    is_open = status.isin(_OPEN).to_numpy()
+    closed = (status == "closed").to_numpy()
+    counted = (status != "merged").to_numpy()  # folded duplicates are not reported events
+    ones = np.ones(len(x), dtype="int64")
+    # Group on integer keys (grid position, H3 id, month number): the labels are
+    # attached to the few aggregated rows only.
+    base = pd.DataFrame({"g": grid, "cell": cells, "count": ones, "open": is_open.astype("int64")})
+    cell_agg = base[cells != 0].groupby(["g", "cell"], sort=False)[["count", "open"]].sum()
+    cell_agg = cell_agg.reset_index()
+    months = month_numbers(frame["reported_at"].reset_index(drop=True))
+    kpi = pd.DataFrame({"g": grid, "m": months, "reported": ones, "closed": closed.astype("int64")})
+    kpi_agg = kpi[counted].groupby(["g", "m"], sort=False)[["reported", "closed"]].sum()
+    kpi_agg = kpi_agg.reset_index()
+    cells_out = pd.DataFrame(
         {
-            "grid_code": pd.Series(codes, dtype=object),
-            "cell": cells,
-            "open": is_open.astype("int64"),
-            "count": np.ones(len(frame), dtype="int64"),
+            "grid_code": grids.codes_of(cell_agg["g"].to_numpy()),
+            "cell": cell_agg["cell"].to_numpy(dtype="uint64"),
+            "count": cell_agg["count"].to_numpy(dtype="int64"),
+            "open": cell_agg["open"].to_numpy(dtype="int64"),
         }
     )
-    by_cell = base[base["cell"] != 0].groupby(CELL_KEYS, dropna=False, sort=False)
-    cell_agg = by_cell[["count", "open"]].sum().reset_index()
-    counted = status != "merged"  # folded duplicates are not reported events (kpis.py)
-    kpi = pd.DataFrame(
+    kpi_out = pd.DataFrame(
         {
-            "grid_code": pd.Series(codes, dtype=object),
-            "month": month_keys(frame["reported_at"].reset_index(drop=True)),
-            "reported": np.ones(len(frame), dtype="int64"),
-            "closed": (status == "closed").astype("int64"),
+            "grid_code": grids.codes_of(kpi_agg["g"].to_numpy()),
+            "month": month_labels(kpi_agg["m"].to_numpy()),
+            "reported": kpi_agg["reported"].to_numpy(dtype="int64"),
+            "closed": kpi_agg["closed"].to_numpy(dtype="int64"),
         }
-    )[counted]
-    kpi_agg = kpi.groupby(KPI_KEYS, dropna=False, sort=False)[["reported", "closed"]].sum()
-    return Partial(_typed(cell_agg), _typed(kpi_agg.reset_index()), int(len(frame)))
+    )
+    return Partial(cells_out, kpi_out, int(len(x)))
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

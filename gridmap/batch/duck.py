@@ -1,10 +1,11 @@
 """The DuckDB batch path: SQL straight over the lake's Parquet files.
 
-DuckDB reads the Hive-partitioned GeoParquet in place, assigns events with
-its spatial join and aggregates in parallel, spilling to disk past its
-memory limit. The SQL lives in :mod:`gridmap.storage.lakequery` (the one
-package that talks to database engines); this module feeds it the grids and
-H3 binning and shapes the result like the other paths.
+DuckDB reads the Hive-partitioned GeoParquet in place and aggregates in one
+streaming pass (events are assigned to grids and binned to H3 by vectorized
+functions it calls on each batch: the same assignment as the other paths).
+The SQL lives in :mod:`gridmap.storage.lakequery` (the one package that talks
+to database engines); this module feeds it the grid assignment and H3 binning
+and shapes the result like the other paths.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 
 import geopandas as gpd
-import shapely
 
 from gridmap.batch._kernel import BatchResult, GridIndex, Partial, _typed, finish
 from gridmap.batch.lake import lake_layer
@@ -78,13 +78,14 @@ def run_duckdb(
     index = GridIndex.from_frame(frame)
     cells, kpi, n = lake_partials(
         lake_layer(lake, "events"),
-        index.codes.tolist(),
-        list(shapely.to_wkb(index.geometries)),
+        grid_fn=index.assign_xy,
         resolution=res,
         cell_fn=latlng_to_cells,
         open_states=sorted(OPEN_STATES),
         threads=threads,
         memory_limit=memory_limit,
     )
+    cells.insert(0, "grid_code", index.codes_of(cells.pop("grid").to_numpy(dtype="int64")))
+    kpi.insert(0, "grid_code", index.codes_of(kpi.pop("grid").to_numpy(dtype="int64")))
     total = Partial(_typed(cells), _typed(kpi), n)
     return finish(total, frame, res, hotspots=None if hotspots else [], permutations=permutations)

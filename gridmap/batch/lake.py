@@ -38,6 +38,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from gridmap.batch._kernel import month_keys
@@ -320,23 +321,54 @@ def iter_lake_batches(
     *,
     columns: Sequence[str],
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    xy: bool = False,
 ) -> Iterator[pd.DataFrame]:
     """Stream *columns* of a lake layer in record batches of at most *chunk_rows*.
 
     Geometry comes as WKB bytes (decode with ``shapely.from_wkb``); files
     are read one after another, so memory is bounded by the batch size.
+    With *xy* (point layers), ``geometry`` is replaced by float columns ``x``
+    and ``y`` read from the GeoParquet bounding-box covering column (written
+    by :class:`PartitionWriter`; for a point its box is the point), so no WKB
+    is decoded and no Python object is made per row; files without the
+    covering column fall back to WKB ``geometry``.
     """
     if int(chunk_rows) < 1:
         raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
     dataset = _dataset(lake_layer(lake, layer))
-    missing = [c for c in columns if c not in dataset.schema.names]
+    names = dataset.schema.names
+    missing = [c for c in columns if c not in names]
     if missing:
         raise BadInput(f"the lake's {layer!r} layer has no column {missing[0]!r}", field="lake")
-    for batch in dataset.to_batches(
-        columns=list(columns), batch_size=int(chunk_rows), batch_readahead=1, fragment_readahead=1
-    ):
+    projection: list[str] | dict[str, ds.Expression] = list(columns)
+    if xy and "geometry" in columns and _has_bbox(dataset):
+        projection = {c: ds.field(c) for c in columns if c != "geometry"}
+        projection["x"] = ds.field("bbox", "xmin")
+        projection["y"] = ds.field("bbox", "ymin")
+    # One file and one batch in flight at a time, decoded on this thread: the
+    # memory of the scan is one record batch, whatever the size of the lake.
+    scanner = dataset.scanner(
+        columns=projection,
+        batch_size=int(chunk_rows),
+        batch_readahead=1,
+        fragment_readahead=1,
+        use_threads=False,
+    )
+    for batch in scanner.to_batches():
         if batch.num_rows:
             yield batch.to_pandas()
+
+
+def _has_bbox(dataset: ds.Dataset) -> bool:
+    """Does every file of *dataset* carry the ``bbox`` covering struct (xmin, ymin, …)?"""
+    for fragment in dataset.get_fragments():
+        schema = fragment.physical_schema
+        if "bbox" not in schema.names:
+            return False
+        kind = schema.field("bbox").type
+        if not (pa.types.is_struct(kind) and {"xmin", "ymin"} <= {f.name for f in kind}):
+            return False
+    return True
 
 
 def read_lake_layer(lake: str | os.PathLike[str], layer: str) -> gpd.GeoDataFrame | pd.DataFrame:

@@ -91,8 +91,12 @@ def run_single(
     frame = _grids(lake, grids)
     index = GridIndex.from_frame(frame)
     total = empty_partial()
-    for chunk in iter_lake_batches(lake, "events", columns=EVENT_COLUMNS, chunk_rows=chunk_rows):
+    batches = iter_lake_batches(
+        lake, "events", columns=EVENT_COLUMNS, chunk_rows=chunk_rows, xy=True
+    )
+    for chunk in batches:
         total = combine([total, partial_aggregates(chunk, index, res)])
+        del chunk  # the next batch is decoded before the loop rebinds the name
     return finish(total, frame, res, hotspots=None if hotspots else [], permutations=permutations)
 
 

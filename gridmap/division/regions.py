@@ -119,12 +119,14 @@ def _kmeans_seeds(xy: np.ndarray, w: np.ndarray, k: int, iters: int = 12) -> np.
         ww = np.ones(n)
     rng = np.random.default_rng(20260101)
     centres = [xy[int(np.argmax(ww))]]
+    # distance to the nearest centre so far, updated per new centre (k-means++)
+    d2 = ((xy - centres[0]) ** 2).sum(-1)
     for _ in range(1, k):
-        d2 = np.min(((xy[:, None, :] - np.array(centres)[None]) ** 2).sum(-1), axis=1)
         p = ww * d2
         if p.sum() <= 0:
             p = d2 + 1e-12
         centres.append(xy[int(rng.choice(n, p=p / p.sum()))])
+        d2 = np.minimum(d2, ((xy - centres[-1]) ** 2).sum(-1))
     c = np.array(centres)
     for _ in range(iters):
         lab = np.argmin(((xy[:, None, :] - c[None]) ** 2).sum(-1), axis=1)

@@ -11,6 +11,7 @@ import pyrosm
 import pytest
 import shapely
 
+from gridmap.division.assign import Predicate
 from gridmap.errors import BadInput
 from gridmap.grids import assign_grid_codes, divide_bisect, grid_codes
 from gridmap.projection import area_m2
@@ -113,3 +114,113 @@ def test_empty_buildings_gives_one_grid(community: shapely.Geometry) -> None:
     empty = gpd.GeoDataFrame({"households": pd.Series([], dtype=int)}, geometry=[], crs=4326)
     g = divide_bisect(community, empty, community_code="990100001001")
     assert len(g) == 1 and int(g["households"].iloc[0]) == 0
+
+
+# --- fast point → grid assignment (gridmap.division.assign) vs geopandas.sjoin ---
+
+
+def _edge_grids(x0: float, y0: float, size: float) -> gpd.GeoDataFrame:
+    """Voronoi grids, a row of squares and a grid with a hole (nobody's land inside)."""
+    rng = np.random.default_rng(11)
+    seeds = shapely.multipoints(
+        np.c_[rng.uniform(x0, x0 + size, 60), rng.uniform(y0, y0 + size, 60)]
+    )
+    frame = shapely.box(x0, y0, x0 + size, y0 + size)
+    cells = shapely.intersection(
+        shapely.get_parts(shapely.voronoi_polygons(seeds, extend_to=frame)), frame
+    )
+    cells[0] = cells[0].difference(shapely.centroid(cells[0]).buffer(size / 200))
+    step = size / 8
+    squares = [
+        shapely.box(x0 + i * step, y0 + size, x0 + (i + 1) * step, y0 + size + step)
+        for i in range(8)
+    ]
+    geoms = np.concatenate([cells, squares])
+    return gpd.GeoDataFrame(
+        {"code": [f"g{i}" for i in range(len(geoms))]}, geometry=geoms, crs=4326
+    )
+
+
+def _edge_points(grids: gpd.GeoDataFrame, n: int) -> gpd.GeoSeries:
+    """Random points over (and beyond) the grids, plus points exactly on the edges."""
+    rng = np.random.default_rng(5)
+    minx, miny, maxx, maxy = grids.total_bounds
+    w, h = maxx - minx, maxy - miny
+    rand = shapely.points(
+        rng.uniform(minx - w / 10, maxx + w / 10, n), rng.uniform(miny - h / 10, maxy + h / 10, n)
+    )
+    xy = shapely.get_coordinates(grids.geometry.values)  # vertices: on one to three boundaries
+    mid = (xy[:-1] + xy[1:]) / 2.0  # mid-edges: on the edge or a rounding error off it
+    squares = grids.geometry.values[-8:]
+    sb = shapely.bounds(squares)
+    on_square = np.r_[  # shared square edges (exactly representable) and outer edges
+        np.c_[sb[:, 2], rng.uniform(sb[:, 1], sb[:, 3])],
+        np.c_[rng.uniform(sb[:, 0], sb[:, 2]), sb[:, 3]],
+    ]
+    extra = shapely.points(np.r_[xy[::3], mid[::3], on_square])
+    empty = np.array([shapely.Point(), None], dtype=object)
+    return gpd.GeoSeries(np.concatenate([rand, extra, empty]), crs=4326)
+
+
+def _sjoin_first(points: gpd.GeoSeries, grids: gpd.GeoDataFrame, predicate: str) -> list[object]:
+    """sjoin's answer; of several matches the first grid in input order (sjoin's own order of
+    several matches follows its tree, not the input)."""
+    left = gpd.GeoDataFrame(geometry=points)
+    right = grids[["code", "geometry"]].reset_index(drop=True)
+    j = gpd.sjoin(left, right, how="left", predicate=predicate)
+    first = j["index_right"].groupby(level=0).min().reindex(points.index)
+    codes = right["code"].to_numpy()
+    return [None if pd.isna(v) else codes[int(v)] for v in first]
+
+
+@pytest.mark.parametrize("origin", [(0.0, 0.0, 10.0), (24.93, 60.16, 0.02), (-120.0, -33.0, 1e-3)])
+@pytest.mark.parametrize("predicate", ["within", "intersects"])
+@pytest.mark.parametrize("cells", [None, 50, 200_000])
+def test_assign_points_equals_sjoin(
+    origin: tuple[float, float, float], predicate: Predicate, cells: int | None
+) -> None:
+    from gridmap.division.assign import locate_in_grids
+    from gridmap.grids import assign_points
+
+    grids = _edge_grids(*origin)
+    points = _edge_points(grids, 3000)
+    expected = _sjoin_first(points, grids, predicate)
+    if cells is None:
+        got = assign_points(points, grids, predicate=predicate)
+        assert got.index.equals(points.index) and got.name == "grid_code"
+        assert got.tolist() == expected
+    else:
+        pos = locate_in_grids(
+            points.values, grids.geometry.values, predicate=predicate, cells=cells
+        )
+        codes = grids["code"].to_numpy()
+        assert [None if p < 0 else codes[p] for p in pos] == expected
+    # the hard cases are really there: points on edges, outside, in the hole
+    within = _sjoin_first(points, grids, "within")
+    touching = _sjoin_first(points, grids, "intersects")
+    on_edge = sum(a is None and b is not None for a, b in zip(within, touching, strict=True))
+    assert on_edge > 150
+    assert sum(b is None for b in touching) > 300
+
+
+def test_assign_points_reprojects_and_keeps_the_first_of_overlapping_grids() -> None:
+    from gridmap.grids import assign_points
+
+    grids = gpd.GeoDataFrame(
+        {"code": ["b", "a"]}, geometry=[shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)], crs=4326
+    )
+    pts = gpd.GeoDataFrame(
+        geometry=shapely.points([[1.5, 1.5], [2.5, 2.5], [9, 9]]), index=[7, 8, 9], crs=4326
+    ).to_crs(3857)
+    assert assign_points(pts, grids).to_dict() == {7: "b", 8: "a", 9: None}
+    assert assign_points(pts.iloc[:0], grids).tolist() == []
+
+
+def test_locate_in_grids_non_polygonal_grids_are_tested_exactly() -> None:
+    from gridmap.division.assign import locate_in_grids
+
+    line = shapely.LineString([(10, 10), (20, 10)])
+    grids = np.array([shapely.box(0, 0, 1, 1), line, None], dtype=object)
+    pts = shapely.points([[0.5, 0.5], [15, 10], [15, 11], [-5, -5]])
+    assert locate_in_grids(pts, grids, predicate="intersects").tolist() == [0, 1, -1, -1]
+    assert locate_in_grids(pts, grids[2:]).tolist() == [-1, -1, -1, -1]

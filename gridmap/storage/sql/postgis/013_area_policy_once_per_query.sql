@@ -1,8 +1,9 @@
 -- v13: the area policies read the caller's areas once per query, not once per row.
 -- `gridmap_area_ok(code)` (004, inlined since 011) still called current_setting()
 -- for every row a policy checked; as uncorrelated sub-selects the two parts below
--- become InitPlans, computed once, and each row costs one prefix test (measured on
--- 100,000 buildings: /items?limit=100 for all areas, numberMatched included).
+-- become InitPlans, computed once, and each row costs one prefix test. Measured on
+-- 100,000 buildings as a gridmap_app login, median of 15, count(*): all areas
+-- 26.5 -> 17.9 ms (17.6 ms with no policy at all), one prefix 24.3 -> 16.2 ms.
 -- Same answers: '*' sees everything, '' or unset nothing, else code prefixes.
 CREATE OR REPLACE FUNCTION gridmap_area_all() RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
