@@ -459,7 +459,10 @@ def _stats_tables(title: str, stats: Any) -> list[Table]:
     ):
         table = Table(title=caption)
         for head, col, _fmt in heads:
-            table.add_column(head, justify="left" if col == "code" else "right", overflow="fold")
+            if col == "code":  # a 15-digit code is never folded: it is copied and searched
+                table.add_column(head, justify="left", no_wrap=True, min_width=15)
+            else:
+                table.add_column(head, justify="right", overflow="fold")
         for row in stats.to_dict("records"):
             table.add_row(*(fmt.format(row[col]) for _h, col, fmt in heads))
         tables.append(table)

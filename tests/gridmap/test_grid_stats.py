@@ -271,7 +271,11 @@ def test_scoping_and_bad_codes(store: Store) -> None:
             statistics_table(store, community=bad)
 
 
-def test_cli_refreshes_and_prints(store: Store) -> None:
+def test_cli_refreshes_and_prints(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridmap import cli
+
+    # The console's width comes from the terminal it started on (80 under xdist).
+    monkeypatch.setattr(cli.out, "width", 200)
     build_world(store)
     result = CliRunner().invoke(
         app,
