@@ -326,8 +326,8 @@ class PostGISStore(StoreReads):
         res = cur.execute(
             (
                 f"INSERT INTO {schema.name} ({', '.join(target)}) "
-                f"SELECT {', '.join(select)} FROM {stage} "
-                f"ON CONFLICT ({_conflict_key(cur, schema.name)}) DO NOTHING"
+                f"SELECT {', '.join(select)} FROM {stage}"
+                f"{_conflict_clause(cur, schema.name, stage)}"
             ).encode()  # type: ignore[call-overload]
         )
         inserted = int(res.rowcount)
@@ -584,13 +584,19 @@ def _partitioned(cur: psycopg.Cursor[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
-def _conflict_key(cur: psycopg.Cursor[Any], table: str) -> str:
-    """The unique key writes are idempotent on: partitioned tables add the partition key.
+def _conflict_clause(cur: psycopg.Cursor[Any], table: str, stage: str) -> str:
+    """What makes a staged insert idempotent on ``source_key``.
 
-    A partitioned ``events`` is unique on ``(source_key, reported_at)`` (008): a
-    re-sent report carries the same report time, so it is still stored once.
+    A partitioned ``events`` (008) is unique on ``(source_key, reported_at)``
+    only; rows whose source key is stored already (in any month) are skipped
+    first, so a report re-sent with another report time is still stored once.
     """
-    return "source_key, reported_at" if _partitioned(cur, table) else "source_key"
+    if not _partitioned(cur, table):
+        return " ON CONFLICT (source_key) DO NOTHING"
+    return (
+        f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.source_key = {stage}.source_key)"
+        " ON CONFLICT (source_key, reported_at) DO NOTHING"
+    )
 
 
 def _ensure_partitions(cur: psycopg.Cursor[Any], table: str, frame: pd.DataFrame) -> None:
