@@ -78,7 +78,6 @@ class PointGridIndex:
     def __init__(self, grids: npt.ArrayLike, *, cells: int | None = None) -> None:
         geoms = np.asarray(grids, dtype=object).ravel()
         self.grids = geoms
-        self.tree = shapely.STRtree(geoms)
         ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         types = shapely.get_type_id(geoms[ok])
         self._exact_only = bool(len(types) == 0 or not np.isin(types, (3, 6)).all())
@@ -166,13 +165,12 @@ class PointGridIndex:
         pieces, count = ndimage.label(~marked)  # 4-connected
         piece_grid = np.full(count + 1, -1, dtype=np.int32)
         if count:
-            rows = np.empty(count, dtype=np.int64)
-            cols = np.empty(count, dtype=np.int64)
-            for p, sl in enumerate(ndimage.find_objects(pieces)):
-                assert sl is not None
-                sub = pieces[sl] == p + 1
-                r, c = np.unravel_index(int(np.argmax(sub)), sub.shape)
-                rows[p], cols[p] = sl[0].start + r, sl[1].start + c
+            # Any one cell of each piece (a piece lies wholly in one grid or in
+            # none): one scatter over the raster instead of a loop over the pieces.
+            flat = pieces.ravel()
+            where = np.zeros(count + 1, dtype=np.int64)
+            where[flat] = np.arange(flat.size)
+            rows, cols = np.divmod(where[1:], self.nx)
             cx = self.x0 + (cols + 0.5) * self.cw
             cy = self.y0 + (rows + 0.5) * self.ch
             piece_grid[1:] = self._exact(cx, cy, "intersects")
