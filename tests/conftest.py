@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -51,23 +52,30 @@ def pg_server() -> Iterator[PgServer]:
         ctx.__exit__(None, None, None)
 
 
-@pytest.fixture
-def pg_url(pg_server: PgServer) -> Iterator[str]:
-    """URL of a fresh database (PostGIS extension created, no gridmap schema)."""
-    name = "t_" + uuid.uuid4().hex[:12]
+@contextmanager
+def fresh_pg_url(server: PgServer, prefix: str = "t_") -> Iterator[str]:
+    """URL of a new database (PostGIS created, no gridmap schema), dropped at the end."""
+    name = prefix + uuid.uuid4().hex[:12]
     janitor = DatabaseJanitor(
-        user=pg_server.user,
-        host=pg_server.host,
-        port=pg_server.port,
+        user=server.user,
+        host=server.host,
+        port=server.port,
         dbname=name,
         template_dbname=TEMPLATE_DB,
         version=15,
     )
     janitor.init()
     try:
-        yield pg_server.url(name)
+        yield server.url(name)
     finally:
         janitor.drop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """URL of a fresh database (PostGIS extension created, no gridmap schema)."""
+    with fresh_pg_url(pg_server) as url:
+        yield url
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgis", marks=pytest.mark.postgis)])

@@ -10,13 +10,13 @@ from __future__ import annotations
 import uuid
 import warnings
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import shapely
 from fastapi import FastAPI, Request
-from pytest_postgresql.janitor import DatabaseJanitor
 
 from api.main import create_app
 from api.security import get_principal
@@ -25,7 +25,7 @@ from gridmap.access import SYSTEM, Principal
 from gridmap.audit import read_log
 from gridmap.registry import register_household
 from gridmap.storage import Store, open_store
-from tests.conftest import TEMPLATE_DB
+from tests.conftest import fresh_pg_url
 from tests.gridmap.assessment.month import world_layers
 from tests.security.cross_area import PROBES, assert_no_leak
 
@@ -107,34 +107,21 @@ def _populate(store: Store) -> World:
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    janitor = None
-    if request.param == "duckdb":
-        url = f"duckdb:///{tmp_path_factory.mktemp('dk') / 'dk.duckdb'}"
-    else:
-        server = request.getfixturevalue("pg_server")
-        name = "dk_" + uuid.uuid4().hex[:12]
-        janitor = DatabaseJanitor(
-            user=server.user,
-            host=server.host,
-            port=server.port,
-            dbname=name,
-            template_dbname=TEMPLATE_DB,
-            version=15,
-        )
-        janitor.init()
-        url = server.url(name)
-    store = open_store(url, migrate=True)
-    try:
-        w = _populate(store)
-        with w.client:
-            r = w.client.post("/doorknock/campaigns", json=CAMPAIGN, headers=w.h("coordinator"))
-            assert r.status_code == 201, r.text
-            assert r.json()["id"] == 1  # the cross-area probes name campaign 1
-            yield w
-    finally:
-        store.close()
-        if janitor is not None:
-            janitor.drop()
+    with ExitStack() as databases:
+        if request.param == "duckdb":
+            url = f"duckdb:///{tmp_path_factory.mktemp('dk') / 'dk.duckdb'}"
+        else:
+            url = databases.enter_context(fresh_pg_url(request.getfixturevalue("pg_server"), "dk_"))
+        store = open_store(url, migrate=True)
+        try:
+            w = _populate(store)
+            with w.client:
+                r = w.client.post("/doorknock/campaigns", json=CAMPAIGN, headers=w.h("coordinator"))
+                assert r.status_code == 201, r.text
+                assert r.json()["id"] == 1  # the cross-area probes name campaign 1
+                yield w
+        finally:
+            store.close()
 
 
 def test_campaigns(world: World) -> None:

@@ -8,7 +8,6 @@ test secrets, so the default-secret guard is exercised too.
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,6 @@ from dataclasses import dataclass, field
 import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from pytest_postgresql.janitor import DatabaseJanitor
 
 import gridmap.auth
 from api.main import create_app
@@ -28,12 +26,12 @@ from gridmap.demo import run_demo
 from gridmap.privacy import Vault
 from gridmap.storage import Store, open_store
 from gridmap.storage.pgserver import PgServer
+from tests.conftest import fresh_pg_url
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
-TEMPLATE_DB = "gridmap_template"
 SECRET = "test-secret-" + "0123456789abcdef" * 4
 DATA_KEY = "test-data-key-0123456789abcdef0123456789abcdef"
 PASSWORD = "correct horse battery staple"
@@ -113,25 +111,6 @@ def build_world(url: str) -> Iterator[World]:
         yield w
     finally:
         store.close()
-
-
-@contextmanager
-def fresh_pg_url(server: PgServer) -> Iterator[str]:
-    """A new database on the session's server, dropped at the end."""
-    name = "s_" + uuid.uuid4().hex[:12]
-    janitor = DatabaseJanitor(
-        user=server.user,
-        host=server.host,
-        port=server.port,
-        dbname=name,
-        template_dbname=TEMPLATE_DB,
-        version=15,
-    )
-    janitor.init()
-    try:
-        yield server.url(name)
-    finally:
-        janitor.drop()
 
 
 @pytest.fixture(

@@ -8,15 +8,13 @@ swapped in place), which leaves the data as it was.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from pytest_postgresql.janitor import DatabaseJanitor
 
 from gridmap.storage import open_store
 from gridmap.storage.pgserver import PgServer
-from tests.conftest import TEMPLATE_DB
+from tests.conftest import fresh_pg_url
 from tests.gridmap.assessment.month import Month, build_month
 
 
@@ -34,20 +32,9 @@ def month_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Mon
 @pytest.fixture(scope="session")
 def month_postgis(pg_server: PgServer) -> Iterator[tuple[Month, str]]:
     """The month in a database of the session's PostGIS server, and its URL."""
-    name = "m_" + uuid.uuid4().hex[:12]
-    janitor = DatabaseJanitor(
-        user=pg_server.user,
-        host=pg_server.host,
-        port=pg_server.port,
-        dbname=name,
-        template_dbname=TEMPLATE_DB,
-        version=15,
-    )
-    janitor.init()
-    url = pg_server.url(name)
-    m = build_month(open_store(url, migrate=True))
-    try:
-        yield m, url
-    finally:
-        m.store.close()
-        janitor.drop()
+    with fresh_pg_url(pg_server, "m_") as url:
+        m = build_month(open_store(url, migrate=True))
+        try:
+            yield m, url
+        finally:
+            m.store.close()

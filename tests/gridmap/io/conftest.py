@@ -6,9 +6,9 @@ the embedded DuckDB store and on a real PostGIS.
 
 from __future__ import annotations
 
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,10 +17,9 @@ import pandas as pd
 import pyrosm
 import pytest
 import shapely
-from pytest_postgresql.janitor import DatabaseJanitor
 
 from gridmap.storage import Store, open_store
-from tests.conftest import TEMPLATE_DB
+from tests.conftest import fresh_pg_url
 
 PYROSM_DATA = Path(pyrosm.__file__).parent / "data"
 SPATIAL_LAYERS = ("admin_units", "buildings", "roads", "key_areas", "events", "patrol_routes")
@@ -44,23 +43,12 @@ def fresh_store(
 ) -> Iterator[Callable[[str], Store]]:
     """Factory of further empty stores of the same backend as ``store`` (closed at teardown)."""
     opened: list[Store] = []
-    janitors: list[DatabaseJanitor] = []
+    databases = ExitStack()
 
     def make(name: str) -> Store:
         if store_url.startswith("postgresql://"):
             server = request.getfixturevalue("pg_server")
-            dbname = "f_" + uuid.uuid4().hex[:12]
-            janitor = DatabaseJanitor(
-                user=server.user,
-                host=server.host,
-                port=server.port,
-                dbname=dbname,
-                template_dbname=TEMPLATE_DB,
-                version=15,
-            )
-            janitor.init()
-            janitors.append(janitor)
-            url = server.url(dbname)
+            url = databases.enter_context(fresh_pg_url(server, "f_"))
         else:
             url = f"duckdb:///{tmp_path / (name + '.duckdb')}"
         s = open_store(url, migrate=True)
@@ -70,8 +58,7 @@ def fresh_store(
     yield make
     for s in opened:
         s.close()
-    for j in janitors:
-        j.drop()
+    databases.close()
 
 
 @pytest.fixture
