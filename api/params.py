@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Annotated, Literal
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from gridmap.errors import BadInput, NotFound
 from gridmap.storage import BBox, check_bbox
 
 __all__ = [
     "CRS84",
+    "FilterCrs",
+    "FilterLang",
+    "FilterText",
     "MAX_ID",
     "check_crs",
     "clamp_limit",
@@ -134,3 +138,25 @@ def check_crs(value: str | None, *, field: str) -> None:
         raise BadInput(
             f"{field} {_clip(value)!r} is not supported; the only CRS is {CRS84}", field=field
         )
+
+
+#: ``filter`` of OGC API Features Part 3 (items and tiles): CQL2 over the queryables.
+FilterText = Annotated[
+    str | None,
+    Query(
+        description="CQL2 filter (OGC API Features Part 3) over the queryables, e.g. "
+        "`floors > 3 AND S_INTERSECTS(geometry, BBOX(24.93,60.16,24.96,60.18))`; "
+        "only matching features are answered.",
+        max_length=50_000,
+    ),
+]
+#: ``filter-lang``: the language of ``filter``.
+FilterLang = Annotated[
+    Literal["cql2-text", "cql2-json"] | None,
+    Query(alias="filter-lang", description="Language of `filter` (default cql2-text)."),
+]
+#: ``filter-crs``: CRS of geometry literals in ``filter``.
+FilterCrs = Annotated[
+    str | None,
+    Query(alias="filter-crs", description="CRS of geometry literals; only CRS84."),
+]

@@ -33,7 +33,15 @@ from api.items import (
     read_page,
 )
 from api.openapi import api_document
-from api.params import CRS84, clamp_limit, parse_item_id, query_guard
+from api.params import (
+    CRS84,
+    FilterCrs,
+    FilterLang,
+    FilterText,
+    clamp_limit,
+    parse_item_id,
+    query_guard,
+)
 from api.security import CallerPrincipal
 from api.temporal import parse_datetime
 from gridmap.errors import NotFound
@@ -264,22 +272,9 @@ def items(
         str | None,
         Query(alias="bbox-crs", description="CRS of `bbox`; only CRS84.", examples=[CRS84]),
     ] = None,
-    filter: Annotated[
-        str | None,
-        Query(
-            description="CQL2 filter (OGC API Features Part 3) over the queryables, "
-            "e.g. `floors > 3 AND S_INTERSECTS(geometry, BBOX(24.93,60.16,24.96,60.18))`.",
-            max_length=50_000,
-        ),
-    ] = None,
-    filter_lang: Annotated[
-        Literal["cql2-text", "cql2-json"] | None,
-        Query(alias="filter-lang", description="Language of `filter` (default cql2-text)."),
-    ] = None,
-    filter_crs: Annotated[
-        str | None,
-        Query(alias="filter-crs", description="CRS of geometry literals; only CRS84."),
-    ] = None,
+    filter: FilterText = None,
+    filter_lang: FilterLang = None,
+    filter_crs: FilterCrs = None,
     crs: Crs = None,
     f: GeoFormat = None,
 ) -> Response:

@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import morecantile
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 from api import ogc
 from api.deps import RoleDep, StoreDep
 from api.items import all_of, area_where, layer_filter, time_filter
-from api.params import query_guard
+from api.params import FilterCrs, FilterLang, FilterText, query_guard
 from api.security import ANONYMOUS, CallerPrincipal
 from api.temporal import parse_datetime
 from gridmap.errors import BadInput, NotFound
@@ -202,22 +202,9 @@ def tile(
     store: StoreDep,
     role: RoleDep,
     caller: CallerPrincipal,
-    filter: Annotated[
-        str | None,
-        Query(
-            description="CQL2 filter over the queryables, as on `/items` "
-            "(e.g. `floors > 3`); only matching features are in the tile.",
-            max_length=50_000,
-        ),
-    ] = None,
-    filter_lang: Annotated[
-        Literal["cql2-text", "cql2-json"] | None,
-        Query(alias="filter-lang", description="Language of `filter` (default cql2-text)."),
-    ] = None,
-    filter_crs: Annotated[
-        str | None,
-        Query(alias="filter-crs", description="CRS of geometry literals; only CRS84."),
-    ] = None,
+    filter: FilterText = None,
+    filter_lang: FilterLang = None,
+    filter_crs: FilterCrs = None,
     datetime: Annotated[
         str | None,
         Query(
