@@ -44,8 +44,12 @@ def test_restart_mid_load_keeps_every_report_once() -> None:
             "12",
             "--restart-at",
             "5",
+            # A request stalled by a loaded machine is retried (same key) after 15 s
+            # rather than waited on for a minute; clients keep trying for 2 minutes.
+            "--timeout",
+            "15",
             "--give-up",
-            "60",
+            "120",
         ],
         capture_output=True,
         text=True,
