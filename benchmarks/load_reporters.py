@@ -56,7 +56,7 @@ SECRET = "load-secret-" + "0123456789abcdef" * 4
 DATA_KEY = "load-data-key-0123456789abcdef0123456789abcdef"
 CATEGORIES = ("city_management", "dispute", "safety_hazard", "residents_request")
 #: Statuses after which the same request is sent again with the same key.
-RETRY_STATUS = {429, 503}
+RETRY_STATUS = {409, 429, 503}  # 409: the same key is still being handled: retry
 
 
 @dataclass
@@ -500,7 +500,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report_ms_p99=round(_pct(stats.report_latencies, 99), 1),
         report_ms_max=round(_pct(stats.report_latencies, 100), 1),
         api_unexpected_errors=api_log.count("unexpected error"),
-        api_log_tail=api_log[-1500:] if "Traceback" in api_log else "",
+        # the first traceback, where an unexpected error starts
+        api_log_tail=api_log[api_log.find("Traceback") :][:3000] if "Traceback" in api_log else "",
     )
     result["ok"] = not any(result["violations"].values())
     return result

@@ -26,7 +26,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import StoreDep
 from api.params import query_guard
@@ -62,8 +61,7 @@ async def create_campaign(
 ) -> JSONResponse:
     """``{"name", "area_code", "starts_at", "ends_at"}`` → the campaign (same one on replay)."""
     args = doorknock.parse_campaign(await read_json(request))
-    made = await run_in_threadpool(doorknock.create_campaign, store, principal, **args)
-    return JSONResponse(made, status_code=201)
+    return JSONResponse(doorknock.create_campaign(store, principal, **args), status_code=201)
 
 
 @router.get(
@@ -105,8 +103,7 @@ async def record_visit(
         visit = doorknock.record_visit(store, principal, campaign_id=campaign_id, **args)
         return (201 if visit["created"] else 200), visit, None
 
-    status, doc, replayed = await run_in_threadpool(  # blocking store work off the loop
-        idempotent,
+    status, doc, replayed = idempotent(
         store,
         principal=principal,
         key=idempotency_key,

@@ -24,7 +24,6 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import StoreDep
 from api.params import clamp_limit, parse_item_id, query_guard
@@ -152,10 +151,7 @@ async def create_event(
         row = report_event(store, report, principal=principal, taxonomy=tax, now=now)
         return 201, event_document(row, principal=principal, taxonomy=tax), int(row["id"])
 
-    # The store and the workflow are blocking: off the event loop, so one
-    # report's database round trips do not hold up every other request.
-    status, doc, replayed = await run_in_threadpool(
-        idempotent,
+    status, doc, replayed = idempotent(
         store,
         principal=principal,
         key=idempotency_key,
@@ -254,9 +250,7 @@ async def upload_photo(
         raise NotPermitted("viewers may not upload photos")
     limit = _max_photo(request)
     data = await file.read(limit + 1)
-    name = await run_in_threadpool(
-        store_photo, data, media_dir=_media_dir(request), max_bytes=limit
-    )
+    name = store_photo(data, media_dir=_media_dir(request), max_bytes=limit)
     return {"name": name, "href": f"/events/media/{name}"}
 
 
@@ -327,8 +321,7 @@ async def post_transition(
     expected = parse_if_match(if_match)
     req = TransitionRequest.from_json(await read_json(request))
     tax = taxonomy_of(request)
-    row = await run_in_threadpool(
-        transition,
+    row = transition(
         store,
         eid,
         req,

@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import StoreDep
 from api.params import parse_item_id, query_guard
@@ -278,8 +277,7 @@ async def create_request(
             notice += f"; possibly the same as request {int(row['duplicate_of'])}"
         return 201, {"service_request_id": str(eid), "service_notice": notice}, eid
 
-    status, doc, _ = await run_in_threadpool(  # blocking store work off the loop
-        idempotent,
+    status, doc, _ = idempotent(
         store,
         principal=principal,
         key=idempotency_key,

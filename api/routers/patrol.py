@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import StoreDep
 from api.routers._json import parse_json, read_json
@@ -38,8 +37,7 @@ async def plan_route(
 ) -> Response:
     """Plan a route: ``{"grid": CODE, "mode": "streets"|"points"|"mixed", ...}``."""
     req = service.RouteRequest.from_json(await read_json(request))
-    # Planning (OR-Tools) and the store are blocking: off the event loop.
-    feature = await run_in_threadpool(service.plan_route, store, req, principal=principal)
+    feature = service.plan_route(store, req, principal=principal)
     if format == "gpx":
         return Response(
             service.route_gpx(feature, name=f"{req.grid} {req.mode}"),
@@ -88,16 +86,9 @@ async def upload_track(
     grid = fields.get("grid")
     if not isinstance(grid, str) or not grid:
         raise BadInput("say which grid the track belongs to (grid)", field="grid")
-    track = await run_in_threadpool(
-        service.parse_upload, data, format=fields.get("format"), crs=fields.get("crs")
-    )
-    saved = await run_in_threadpool(
-        service.save_track,
-        store,
-        track,
-        grid=grid,
-        worker=fields.get("worker"),
-        principal=principal,
+    track = service.parse_upload(data, format=fields.get("format"), crs=fields.get("crs"))
+    saved = service.save_track(
+        store, track, grid=grid, worker=fields.get("worker"), principal=principal
     )
     return JSONResponse(saved, status_code=201, headers=_PRIVATE)
 
