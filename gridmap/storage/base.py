@@ -459,7 +459,7 @@ def prepare_frame(
         if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
             raise BadInput(f"layer {layer!r}: null or empty geometry", field="geometry")
         if "h3_r11" in out:  # events: H3 cells of each point, filled on write (011)
-            from gridmap.heat import point_cells
+            from gridmap.h3cells import point_cells
 
             for name, cells in point_cells(geoms).set_axis(out.index).items():
                 out[name] = cells
