@@ -263,7 +263,14 @@ class PostGISStore(StoreReads):
                 check_writable(schema)
                 cur.execute(f"DELETE FROM {schema.name}".encode())  # type: ignore[call-overload]
             _ensure_partitions(cur, schema.name, frame)
-            bulk = len(frame) >= _BULK_ROWS and self._lock_if_empty(cur, schema.name)
+            # Only the schema owner outside a scope may drop and rebuild indexes, and
+            # only it sees every row when asking whether the table is empty.
+            bulk = (
+                len(frame) >= _BULK_ROWS
+                and self.trusted
+                and self._scope.get() is None
+                and self._lock_if_empty(cur, schema.name)
+            )
             if bulk:
                 if "id" not in frame:
                     # Ids numbered here in one block (the table is empty and locked)
@@ -289,14 +296,17 @@ class PostGISStore(StoreReads):
         return bool(row and row[0])
 
     @staticmethod
-    def _copy_arrow(cur: psycopg.Cursor[Any], target: str, tables: Iterator[pa.Table]) -> int:
+    def _copy_arrow(
+        cur: psycopg.Cursor[Any], target: str, tables: Iterator[pa.Table], *, freeze: bool = False
+    ) -> int:
         """Stream Arrow tables into *target* (same column order) as one binary COPY."""
         first = next(tables, None)
         if first is None:
             return 0
         cols = ", ".join(quote(c) for c in first.column_names)
         encoder = pgpq.ArrowToPostgresBinaryEncoder(first.schema)
-        statement = f"COPY {target} ({cols}) FROM STDIN (FORMAT BINARY)"
+        options = "FORMAT BINARY, FREEZE" if freeze else "FORMAT BINARY"
+        statement = f"COPY {target} ({cols}) FROM STDIN ({options})"
         rows = 0
         # A queued writer sends on its own thread, so the next chunk is prepared
         # while the server ingests this one.
@@ -362,8 +372,15 @@ class PostGISStore(StoreReads):
                 )
             else:
                 cur.execute(psql.SQL("DROP INDEX {}").format(psql.Identifier(name)))
+        freeze = _can_freeze(cur, schema.name)
+        if freeze:
+            # COPY FREEZE needs a table emptied in this transaction; it is empty
+            # and locked already, so TRUNCATE changes nothing but that. Rows land
+            # frozen and all-visible: no hint-bit writes on the first reads, no
+            # anti-wraparound vacuum rewriting them later.
+            cur.execute(f"TRUNCATE ONLY {schema.name}".encode())  # type: ignore[call-overload]
         # EWKB with SRID 4326: geometry's binary input reads it directly.
-        rows = self._copy_arrow(cur, schema.name, tables)
+        rows = self._copy_arrow(cur, schema.name, tables, freeze=freeze)
         cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
         for _, indexdef, conname, condef in idx:
             if conname:
@@ -648,9 +665,26 @@ def _ewkb(wkb: np.ndarray) -> pa.Array:
     )
 
 
+def _can_freeze(cur: psycopg.Cursor[Any], table: str) -> bool:
+    """Whether *table* (empty, locked) may be truncated and loaded with ``COPY … FREEZE``.
+
+    Not a partitioned table (COPY FREEZE refuses those), not one that a foreign
+    key points at (TRUNCATE refuses those), and only under READ COMMITTED, where
+    no transaction snapshot is held (COPY FREEZE refuses "prior transaction activity").
+    """
+    row = cur.execute(
+        "SELECT c.relkind = 'r' "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid) "
+        "AND current_setting('transaction_isolation') = 'read committed' "
+        "FROM pg_class c WHERE c.oid = %s::regclass",
+        (table,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def _stage_type(schema: LayerSchema, column: str) -> str:
     if column == "source_key":
-        return "text"
+        return 'text COLLATE "C"'  # as stored (015): comparable with no collation conflict
     if column == "id":
         return "int8"
     if column == "geometry":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -291,6 +293,69 @@ def test_bulk_load_rebuilds_the_primary_key(store: Store) -> None:
         assert row == [("PRIMARY KEY (id)",)]
     assert store.write("buildings", _buildings(2, source="later")).inserted == 2
     assert store.read("buildings", where={"source": "later"})["id"].min() > ids.max()
+
+
+@pytest.fixture
+def pg(pg_url: str) -> Iterator[Store]:
+    """A PostGIS store alone, for what only PostgreSQL has (COPY FREEZE, collations)."""
+    s = open_store(pg_url, migrate=True)
+    yield s
+    s.close()
+
+
+@pytest.mark.postgis
+def test_bulk_load_lands_frozen_rows(pg: Store) -> None:
+    """Buildings loaded by COPY FREEZE are all-visible and frozen at once."""
+    store = pg
+    assert store.write("buildings", _buildings(20_000, source="bulk")).inserted == 20_000
+    store.sql("CREATE EXTENSION IF NOT EXISTS pg_visibility")  # type: ignore[attr-defined]
+    (pages, frozen), *_ = store.sql(  # type: ignore[attr-defined]
+        "SELECT pg_relation_size('buildings') / current_setting('block_size')::int, "
+        "all_frozen FROM pg_visibility_map_summary('buildings')"
+    )
+    assert pages > 0 and frozen == pages
+    # FREEZE left the keys in place: the same rows again add nothing.
+    assert store.write("buildings", _buildings(20_000, source="bulk")).inserted == 0
+
+
+def test_large_scoped_write_never_takes_the_bulk_path(store: Store) -> None:
+    """A scoped writer sees only its area, so "the table is empty" is not its to say.
+
+    The area-scoped application role neither owns the table (it may not drop
+    indexes) nor sees the other areas' rows; its large write goes through the
+    staged insert and leaves everyone else's rows and keys alone.
+    """
+    other = _buildings(1, source="other")
+    other["grid_code"] = "990100002001001"
+    store.write("buildings", other)
+    mine = _buildings(20_000, source="mine")
+    mine["grid_code"] = "990100001001001"
+    with store.scoped(["990100001"]):
+        if store.dialect == "postgis":  # row-level security: the other area is out of sight
+            assert store.count("buildings") == 0
+        assert store.write("buildings", mine).inserted == 20_000
+        assert store.write("buildings", mine).inserted == 0
+    assert store.count("buildings") == 20_001
+    assert store.count("buildings", where={"source": "other"}) == 1
+
+
+@pytest.mark.postgis
+def test_source_keys_compare_bytewise(pg: Store) -> None:
+    """Every source_key column is COLLATE "C" (015): a cheap unique index, same equality."""
+    store = pg
+    rows = store.sql(  # type: ignore[attr-defined]
+        "SELECT c.relname, coalesce(l.collname, '') FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid "
+        "LEFT JOIN pg_collation l ON l.oid = a.attcollation "
+        "WHERE a.attname = 'source_key' AND c.relkind IN ('r', 'p') "
+        "AND c.relnamespace = current_schema()::regnamespace"
+    )
+    assert {"buildings", "events", "grids", "roads"} <= {r[0] for r in rows}
+    assert {r[1] for r in rows} == {"C"}
+    # Keys differing only in case or accents stay distinct, as before.
+    b = _buildings(3)
+    b["source_id"] = ["É", "é", "e"]
+    assert store.write("buildings", b).inserted == 3
 
 
 def test_bulk_load_failure_rolls_back_everything(store: Store) -> None:
