@@ -4,6 +4,8 @@
 #   ./dev.sh demo   set up (venv, Python packages, map assets) and run `gridmap demo`
 #   ./dev.sh test   set up (plus Debian's PostGIS and Chromium) and run ruff, mypy,
 #                   the import-boundary check and the whole pytest suite
+#   ./dev.sh bench NAME [ARGS]   set up (plus wrk, the HTTP load client) and run
+#                   benchmarks/bench_NAME.py, e.g. ./dev.sh bench locate --seconds 10
 #
 # Everything the project needs is installed from here: nothing by hand.
 set -euo pipefail
@@ -96,12 +98,26 @@ case "$cmd" in
     # Two workers on two cores; each starts its own PostGIS server.
     exec pytest -n "${GRIDMAP_TEST_WORKERS:-2}" "$@"
     ;;
+  bench)
+    name="${1:?usage: ./dev.sh bench NAME [ARGS] (benchmarks/bench_NAME.py)}"
+    shift
+    ensure_debian_packages
+    # wrk (C, one thread) loads the HTTP benchmarks with little of the 2 cores.
+    command -v wrk >/dev/null || {
+      log "installing Debian package: wrk"
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends wrk >/dev/null
+    }
+    ensure_python
+    ensure_assets
+    exec "$VENV/bin/python" "benchmarks/bench_${name}.py" "$@"
+    ;;
   setup)
     ensure_python
     ensure_assets
     ;;
   *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
     [ "$cmd" = help ] || exit 2
     ;;
 esac

@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -114,13 +115,52 @@ def server(
         log.close()
 
 
+#: wrk's Lua hooks: each thread walks the path list from a random start; the
+#: summary comes back as one JSON line (latencies in microseconds).
+_WRK_SCRIPT = """
+local paths, i = {}, 0
+init = function(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then paths[#paths + 1] = line end
+  end
+  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+  i = math.random(#paths)
+end
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {"requests": %d, "duration_us": %d, "non_2xx": %d, "socket_errors": %d, '
+    .. '"p50_us": %d, "p99_us": %d, "max_us": %d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
+
+
+def wrk_available() -> bool:
+    """Whether Debian's ``wrk`` is installed (``./dev.sh bench`` installs it)."""
+    return shutil.which("wrk") is not None and os.environ.get("GRIDMAP_BENCH_CLIENT") != "python"
+
+
 def drive(
     paths: Sequence[str], *, port: int, concurrency: int, seconds: float, server_pid: int
 ) -> dict[str, Any]:
-    """Run the load generator process against 127.0.0.1:*port*; return its JSON result."""
+    """Load 127.0.0.1:*port* with GETs of *paths*; return requests, req/s, latencies, CPU.
+
+    With ``wrk`` installed (C, event loop on one thread: a small share of a
+    core) it is the client; otherwise the asyncio generator of this module,
+    which costs more client CPU on a machine the server shares. Set
+    ``GRIDMAP_BENCH_CLIENT=python`` to force the latter.
+    """
     url_file = Path(f"/tmp/gridmap-bench-paths-{os.getpid()}-{port}.txt")
     url_file.write_text("\n".join(paths))
     try:
+        if wrk_available():
+            return _drive_wrk(url_file, port, concurrency, seconds, server_pid)
         proc = subprocess.run(
             [
                 sys.executable,
@@ -143,6 +183,65 @@ def drive(
         raise RuntimeError(f"load generator failed:\n{proc.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
+
+
+def _drive_wrk(
+    url_file: Path, port: int, concurrency: int, seconds: float, server_pid: int
+) -> dict[str, Any]:
+    script = url_file.with_suffix(".lua")
+    script.write_text(_WRK_SCRIPT)
+
+    def run(duration: float) -> tuple[dict[str, Any], float]:
+        cmd = [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{max(1, round(duration))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+            "--",
+            str(url_file),
+        ]
+        started = time.process_time()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"wrk failed:\n{proc.stderr[-3000:]}")
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("WRK ")][-1]
+        return json.loads(line[4:]), time.process_time() - started
+
+    try:
+        run(1.0)  # warm-up
+        pids = process_tree(server_pid)
+        cpu0, child0 = cpu_seconds(pids), os.times()
+        res, _ = run(seconds)
+        cpu1, child1 = cpu_seconds(pids), os.times()
+    finally:
+        script.unlink(missing_ok=True)
+    n = max(int(res["requests"]), 1)
+    client = (child1.children_user + child1.children_system) - (
+        child0.children_user + child0.children_system
+    )
+    ok = int(res["requests"]) - int(res["non_2xx"])
+    statuses = {"200": ok}
+    if res["non_2xx"]:
+        statuses["non-2xx"] = int(res["non_2xx"])
+    if res["socket_errors"]:
+        statuses["socket-errors"] = int(res["socket_errors"])
+    return {
+        "client": "wrk",
+        "requests": int(res["requests"]),
+        "rps": res["requests"] / (res["duration_us"] / 1e6),
+        "p50_ms": res["p50_us"] / 1000,
+        "p99_ms": res["p99_us"] / 1000,
+        "max_ms": res["max_us"] / 1000,
+        "server_cpu_ms": (cpu1 - cpu0) / n * 1000,
+        "client_cpu_ms": client / n * 1000,
+        "server_processes": len(pids),
+        "statuses": statuses,
+    }
 
 
 async def _connection(
@@ -210,6 +309,7 @@ async def _load(
     n = max(len(latencies), 1)
     latencies.sort()
     return {
+        "client": "python",
         "requests": len(latencies),
         "rps": len(latencies) / elapsed,
         "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else float("nan"),
