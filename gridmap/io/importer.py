@@ -12,22 +12,66 @@ Both importers are transactional and idempotent, as ``quality.md`` asks:
   ok, repaired, rejected, inserted and skipped, and carries the per-row report
   with a reason for every repair and rejection.
 
-Columns are matched to the layer's model columns by name (case-insensitive);
-the others are put aside and listed in the report. ``source`` defaults to the
-file name's stem, ``source_id`` comes from a ``source_id``, ``id`` or ``fid``
-column when its values are unique. Values that cannot be converted to a
-column's type are stored as null and reported on their row.
+Columns are matched to the layer's model columns by name (case-insensitive),
+else by one of the layer's aliases in :data:`COLUMN_ALIASES`; the others are
+put aside and listed in the report. ``source`` defaults to the file name's
+stem, ``source_id`` comes from a ``source_id``, ``id`` or ``fid`` column when
+its values are unique. Values that cannot be converted to a column's type are
+stored as null and reported on their row.
+
+Administrative boundary files (``admin_units``)
+-----------------------------------------------
+Two common kinds of Chinese boundary files import without renaming anything:
+
+* the GeoJSON of map libraries such as the npm package ``china-geojson``
+  (feature ``id`` = administrative code, ``name``, ``cp``, ``childNum``);
+* Aliyun DataV GeoAtlas and Amap district files (``adcode``, ``name``,
+  ``level``, ``parent`` = ``{"adcode": N}``, ``center``, ``centroid``,
+  ``childrenNum``, ``acroutes``).
+
+What is mapped:
+
+``code``
+    a ``code`` column, else ``adcode``/``区划代码``/``行政区划代码``, else the
+    ``id`` column (where GDAL puts a GeoJSON feature's text id) for the rows
+    whose id is a 6-, 9- or 12-digit number (county, town, community code).
+    2- and 4-digit ids (the abbreviated province and prefecture codes of
+    ``china-geojson``) are above gridmap's hierarchy: those rows get no code
+    and the report says so. A file with any other id (1, 2, 3, ...) gets no
+    codes from its ids at all.
+``parent_code``
+    a ``parent_code`` column, else ``parent_adcode``/``parent``/``上级代码``/
+    ``上级区划代码``; a DataV ``parent`` object gives its ``adcode``.
+``level``
+    only gridmap's own levels are stored (``city`` = the county-level unit
+    with the 6-digit code, ``town``, ``community``; see
+    :data:`gridmap.model.ADMIN_LEVELS`), because division, ``/locate`` and
+    the catalog rely on them. When codes come from an ``adcode`` column the
+    ``level`` words are Amap/DataV's: ``district`` (区/县) → ``city``,
+    ``street`` (乡镇/街道) → ``town``; ``country``, ``province`` and DataV's
+    ``city`` (a prefecture, 地级市, above gridmap's city) have no gridmap
+    level. Any other word is stored as null and reported on its row.
+``kind``
+    only from a ``kind`` column: DataV's ``street`` covers 镇, 乡 and 街道
+    alike, so it does not say which (gridmap's kind does).
+
+``center``, ``centroid``, ``cp``, ``childrenNum``/``childNum`` and
+``acroutes`` have no column in the model (they follow from the geometry and
+the codes) and are listed as columns not imported.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import geopandas as gpd
 import numpy as np
@@ -39,15 +83,50 @@ from gridmap.io._progress import Progress, notify
 from gridmap.io.osm import OSM_LAYERS, DemoHierarchy, OsmConfig, read_osm
 from gridmap.io.readers import layer_names, read_file, read_table
 from gridmap.io.repair import repair
-from gridmap.model import Column, LayerSchema, layer_schema
+from gridmap.model import ADMIN_LEVELS, Column, LayerSchema, layer_schema
 from gridmap.projection import area_m2, length_m, to_metric, to_wgs84
 from gridmap.storage.base import Store, WriteResult, source_keys
 
-__all__ = ["ImportReport", "generated_hierarchy", "import_layer", "import_osm"]
+__all__ = [
+    "COLUMN_ALIASES",
+    "ImportReport",
+    "generated_hierarchy",
+    "import_layer",
+    "import_osm",
+]
 
 _ID_COLUMNS = ("source_id", "id", "fid")
 _TRUE = {"true", "t", "yes", "y", "1", "1.0", "是", "真", "on"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0", "否", "假", "off"}
+
+#: Per layer: model column → other names it has in common files, tried in this
+#: order (case-insensitive) when the file has no column of the model's own name.
+COLUMN_ALIASES: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "admin_units": MappingProxyType(
+            {
+                # Amap's district API and Aliyun DataV say adcode; Chinese tables
+                # 区划代码, or the model's own title 行政区划代码.
+                "code": ("adcode", "区划代码", "行政区划代码"),
+                # DataV: parent = {"adcode": 110000}, unwrapped by _unwrap_codes.
+                "parent_code": ("parent_adcode", "parent", "上级代码", "上级区划代码"),
+            }
+        ),
+    }
+)
+
+# A GeoJSON feature id is taken as the code only when it has the length of a
+# code of gridmap's hierarchy: county (6), town (9) or community (12) digits;
+# and only from files whose every id looks like an administrative code (also
+# the 2-/4-digit province/prefecture codes that map libraries write), so that
+# a file numbering its features 1, 2, ... 100000 gets no codes from them.
+_CODE_ID = re.compile(r"\d{6}(?:\d{3}){0,2}")
+_CODE_LIKE_ID = re.compile(r"\d{2}|\d{4}|\d{6}|\d{9}|\d{12}")
+# Amap/DataV level words (files whose codes are in an ``adcode`` column) that
+# have a gridmap level; the others (country, province, DataV's prefecture-level
+# "city") lie above gridmap's hierarchy. See the module docs.
+_ADCODE_LEVELS = {"district": "city", "street": "town"}
+_ADCODE_ABOVE = {"country", "province", "city"}
 
 
 @dataclass
@@ -217,6 +296,93 @@ def _id_column(frame: pd.DataFrame, names: Mapping[str, str]) -> tuple[str | Non
     return None, None
 
 
+def _source_columns(names: Mapping[str, str], schema: LayerSchema) -> dict[str, str]:
+    """Model column → file column: the model's own name, else its first alias present."""
+    aliases = COLUMN_ALIASES.get(schema.name, {})
+    found: dict[str, str] = {}
+    for col in schema.columns:
+        for wanted in (col.name, *aliases.get(col.name, ())):
+            src = names.get(wanted.lower())
+            if src is not None:
+                found[col.name] = src
+                break
+    return found
+
+
+def _unwrap_codes(s: pd.Series) -> pd.Series:
+    """Codes given as objects (DataV's ``parent`` = ``{"adcode": N}``) → the code itself."""
+
+    def unwrap(x: object) -> object:
+        if isinstance(x, str) and x.lstrip().startswith("{"):
+            try:  # GDAL hands nested GeoJSON objects to some readers as JSON text
+                x = json.loads(x)
+            except ValueError:
+                return x
+        if isinstance(x, Mapping):
+            return x.get("adcode", x.get("code"))
+        return x
+
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return s
+    return s.astype(object).map(unwrap)
+
+
+def _add_problems(problems: pd.Series, mask: np.ndarray, msgs: list[str]) -> None:
+    """Append one message per masked row to the row's attribute problems."""
+    merged = [f"{old}; {m}" if old else m for old, m in zip(problems[mask], msgs, strict=True)]
+    problems[mask] = pd.Series(merged, index=problems.index[mask], dtype=object)
+
+
+def _code_from_id(frame: pd.DataFrame, id_name: str | None) -> tuple[pd.Series | None, str | None]:
+    """``admin_units`` codes from the feature ids, and a note on the ids not taken."""
+    if id_name is None:
+        return None, None
+    ids = _as_text(frame[id_name])
+    present = ids.dropna()
+    if len(present) == 0:
+        return None, None
+    other = present[~present.map(lambda v: _CODE_LIKE_ID.fullmatch(v) is not None)]
+    if len(other):
+        return None, (
+            f"column {id_name!r} is not taken as the administrative code: {len(other)} "
+            f"value(s) such as {other.iloc[0]!r} are not administrative codes"
+        )
+    taken = ids.map(lambda v: v if v is not None and _CODE_ID.fullmatch(v) else None)
+    short = present[taken.loc[present.index].isna()]
+    if len(short) == 0:
+        return taken, None
+    return taken, (
+        f"{len(short)} {id_name!r} value(s) such as {short.iloc[0]!r} are 2- or 4-digit "
+        "province or prefecture codes, above gridmap's levels: not taken as the "
+        "administrative code (code left empty)"
+    )
+
+
+def _admin_levels(
+    levels: pd.Series, *, adcode: bool, problems: pd.Series
+) -> tuple[pd.Series, list[str]]:
+    """Keep gridmap's levels, translate Amap/DataV's, null and report the rest."""
+    text = levels.map(lambda v: None if v is None else str(v).strip().lower())
+    # In an adcode file "city" is a prefecture: Amap's vocabulary only, never gridmap's.
+    vocabulary = _ADCODE_LEVELS if adcode else {k: k for k in ADMIN_LEVELS}
+    mapped = text.map(lambda v: vocabulary.get(v) if v is not None else None)
+    lost = (text.notna() & mapped.isna()).to_numpy(dtype=bool)
+    notes: list[str] = []
+    if lost.any():
+        known = ", ".join(ADMIN_LEVELS)
+        msgs = [
+            f"level: Amap/DataV {w!r} is above gridmap's levels ({known}); stored as null"
+            if adcode and w in _ADCODE_ABOVE
+            else f"level: {w!r} is not a gridmap level ({known}); stored as null"
+            for w in levels[lost].astype(str).str.slice(0, 40)
+        ]
+        _add_problems(problems, lost, msgs)
+    if adcode and mapped.notna().any():
+        shown = ", ".join(f"{k} → {v}" for k, v in _ADCODE_LEVELS.items())
+        notes.append(f"level: Amap/DataV levels translated ({shown})")
+    return mapped.astype(object).where(mapped.notna(), None), notes
+
+
 def _map_columns(
     frame: pd.DataFrame, schema: LayerSchema, *, source: str | None, default_source: str
 ) -> tuple[pd.DataFrame, list[str], list[str], pd.Series]:
@@ -231,22 +397,34 @@ def _map_columns(
     used = {id_col} if id_col else set()
     out = pd.DataFrame(index=frame.index)
     problems = pd.Series("", index=frame.index, dtype=object)
+    sources = _source_columns(names, schema)
+    admin = schema.name == "admin_units"
     for col in schema.columns:
-        if col.name == "source_id":
-            continue
-        src = names.get(col.name.lower())
-        if src is None:
+        src = sources.get(col.name)
+        if col.name == "source_id" or src is None:
             continue
         used.add(src)
-        values, lost = _coerce(frame[src], col)
+        raw = frame[src]
+        if admin and col.name in ("code", "parent_code"):
+            raw = _unwrap_codes(raw)
+        values, lost = _coerce(raw, col)
         out[col.name] = values
         if lost.any():
             bad = frame[src][lost].astype(str).str.slice(0, 40)
             msgs = [f"{col.name}: {v!r} is not a valid {col.type}; stored as null" for v in bad]
-            merged = [
-                f"{old}; {m}" if old else m for old, m in zip(problems[lost], msgs, strict=True)
-            ]
-            problems[lost] = pd.Series(merged, index=problems.index[lost], dtype=object)
+            _add_problems(problems, lost, msgs)
+    if admin:
+        if "code" not in sources:
+            codes, note = _code_from_id(frame, names.get("id"))
+            if codes is not None:
+                out["code"] = codes
+            notes.extend([note] if note else [])
+        if "level" in out:
+            adcode = sources.get("code", "").lower() == "adcode"
+            out["level"], level_notes = _admin_levels(
+                out["level"], adcode=adcode, problems=problems
+            )
+            notes.extend(level_notes)
     if source is not None:
         out["source"] = source
     elif "source" in out:

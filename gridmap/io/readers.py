@@ -21,11 +21,14 @@ CRS rules, in order:
    metadata, a legacy GeoJSON ``crs`` member, an EWKT ``SRID=n;`` prefix).
 3. Otherwise WGS84, as RFC 7946 says for GeoJSON.
 
-After conversion the coordinates are checked: when most geometries fall
-outside longitude [-180, 180] / latitude [-90, 90] the file is refused with a
-hint ("looks projected, pass --crs"); the few stray rows of an otherwise sound
-file are left for :func:`gridmap.io.repair.repair` to reject row by row, so
-nothing is dropped silently.
+A projected ``crs=`` (such as ``EPSG:3857``) is refused for a file whose
+coordinates all lie within longitude/latitude range: they are degrees, and
+read as metres they would land near (0, 0) unnoticed. After conversion the
+coordinates are checked: when most geometries fall outside longitude
+[-180, 180] / latitude [-90, 90] the file is refused with a hint ("looks
+projected, pass --crs"); the few stray rows of an otherwise sound file are
+left for :func:`gridmap.io.repair.repair` to reject row by row, so nothing is
+dropped silently.
 
 CSV files are decoded as UTF-8 (with or without BOM) or GB18030 and every
 column is read as text (codes such as ``001`` keep their zeros); the importer
@@ -252,8 +255,9 @@ def read_file(
         For a suffix gridmap cannot read.
     gridmap.errors.BadInput
         For a missing, empty, corrupt or unreadable file, missing coordinate
-        columns, an unknown CRS, or coordinates that are not longitude/latitude
-        after conversion. The message names the file and the problem.
+        columns, an unknown CRS, a projected *crs* for coordinates that are
+        degrees, or coordinates that are not longitude/latitude after
+        conversion. The message names the file and the problem.
 
     Examples
     --------
@@ -287,6 +291,8 @@ def read_file(
         hint = f"the file states {stated}; pass --crs if that is wrong"
     else:
         hint = "the file states no CRS and looks projected, pass --crs (e.g. EPSG:3857)"
+    if isinstance(target, pyproj.CRS) and target.is_projected:
+        _check_not_degrees(frame, p, crs=str(crs))
     frame = _to_wgs84(frame, target if target is not None else file_crs, p)
     _check_ranges(frame, p, hint=hint)
     frame.attrs[GEOMETRY_NOTES] = notes
@@ -669,6 +675,33 @@ def _to_wgs84(frame: gpd.GeoDataFrame, source: Any, p: Path) -> gpd.GeoDataFrame
         raise BadInput(
             f"{p.name}: cannot convert coordinates to WGS84 ({_short(exc)})", field="crs"
         ) from None
+
+
+def _check_not_degrees(frame: gpd.GeoDataFrame, p: Path, *, crs: str) -> None:
+    """Refuse a projected ``crs=`` for a file whose coordinates all look like degrees.
+
+    Degrees read as metres land within 200 m of (0, 0) in Web Mercator, or on
+    the equator for UTM and Gauss-Krüger, and still pass :func:`_check_ranges`:
+    the file would be imported far from where it belongs without a word.
+    """
+    geoms = np.asarray(frame.geometry.values, dtype=object)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        b = shapely.bounds(geoms)
+    b = b[np.isfinite(b).all(axis=1)]
+    if len(b) == 0:
+        return
+    minx, miny = float(b[:, 0].min()), float(b[:, 1].min())
+    maxx, maxy = float(b[:, 2].max()), float(b[:, 3].max())
+    if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        return
+    raise BadInput(
+        f"{p.name}: --crs {crs} is projected (metres), but every coordinate lies within "
+        f"longitude [-180, 180] / latitude [-90, 90] (x {minx:.6g}…{maxx:.6g}, "
+        f"y {miny:.6g}…{maxy:.6g}): the file looks like degrees; pass --crs wgs84, "
+        "cgcs2000, gcj02 (高德/腾讯) or bd09 (百度)",
+        field="crs",
+    )
 
 
 def _check_ranges(frame: gpd.GeoDataFrame, p: Path, *, hint: str) -> None:
