@@ -115,6 +115,33 @@ def _report_table(title: str, rows: dict[str, Any]) -> Table:
     return table
 
 
+def _print_import(title: str, reports: dict[str, Any], report_file: Path | None) -> None:
+    """The counts table, then each layer's repair/rejection reasons and notes; per-row CSV."""
+    out.print(_report_table(title, reports))
+    for rep in reports.values():
+        for line in rep.to_table()[2:]:  # the first two repeat the table's row
+            out.print(f"{rep.layer}: {line.strip()}", markup=False, highlight=False)
+    if report_file is not None:
+        import pandas as pd
+
+        frames = [
+            rep.rows.rename_axis("row").reset_index().assign(layer=rep.layer)
+            for rep in reports.values()
+        ]
+        rows = pd.concat(frames, ignore_index=True)[["layer", "row", "status", "reason"]]
+        rows.to_csv(report_file, index=False, encoding="utf-8-sig")
+        out.print(f"per-row report (逐行报告): {report_file}")
+
+
+ReportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--report",
+        help="Write the per-row report (逐行报告: layer, row, status, reason) to this CSV file.",
+    ),
+]
+
+
 @app.command()
 def init(database_url: DbOpt = None) -> None:
     """Create or upgrade the schema (创建/升级数据库结构) without losing data."""
@@ -134,6 +161,7 @@ def init(database_url: DbOpt = None) -> None:
 def import_osm_cmd(
     file: Annotated[Path, typer.Argument(help="OpenStreetMap extract (.osm.pbf).")],
     database_url: DbOpt = None,
+    report_file: ReportOpt = None,
 ) -> None:
     """Import buildings (楼栋), roads (道路), key places (重点场所) and boundaries from OSM."""
     from gridmap.io.importer import import_osm
@@ -143,7 +171,7 @@ def import_osm_cmd(
         with _progress() as progress:
             reports = import_osm(store, file, progress=progress)
         store.close()
-    out.print(_report_table(f"imported {file.name}", dict(reports)))
+    _print_import(f"imported {file.name}", dict(reports), report_file)
 
 
 @import_app.command("layer")
@@ -161,6 +189,7 @@ def import_layer_cmd(
     lon: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
     lat: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
     database_url: DbOpt = None,
+    report_file: ReportOpt = None,
 ) -> None:
     """Import one file into a layer: repaired or rejected per row, all or nothing, idempotent."""
     from gridmap.io.importer import import_layer
@@ -176,7 +205,7 @@ def import_layer_cmd(
 
             refresh_grid_statistics(store)
         store.close()
-    out.print(_report_table(f"imported {file.name}", {layer: report}))
+    _print_import(f"imported {file.name}", {layer: report}, report_file)
 
 
 @export_app.command("layer")

@@ -351,13 +351,22 @@ def _cli(store: Store, *args: str) -> Any:
     return CliRunner().invoke(app, ["import", "layer", *args, "--database-url", store.url])
 
 
-def test_cli_imports_a_boundary_file(store: Store, geojson_dir: Path) -> None:
+def test_cli_imports_a_boundary_file(store: Store, geojson_dir: Path, tmp_path: Path) -> None:
     path = geojson_dir / "bei_jing_geo.json"
-    result = _cli(store, str(path), "--layer", "admin_units", "--crs", "gcj02")
+    report = tmp_path / "report.csv"
+    result = _cli(
+        store, str(path), "--layer", "admin_units", "--crs", "gcj02", "--report", str(report)
+    )
     assert result.exit_code == 0, result.output
     units = store.read("admin_units")
     assert len(units) == 18 and units["code"].str.fullmatch(r"11\d{4}").all()
     assert set(units["name"]) >= {"东城区", "西城区", "密云县"}
+    # The reasons behind the counts are printed, and every row is in the CSV report.
+    assert "admin_units: repaired    18 × ring winding corrected" in result.output
+    assert "columns not imported: cp, childNum" in result.output.replace("\n", " ")
+    rows = pd.read_csv(report, encoding="utf-8-sig")
+    assert list(rows.columns) == ["layer", "row", "status", "reason"]
+    assert len(rows) == 18 and set(rows["status"]) == {"repaired"}
 
 
 @pytest.mark.parametrize("crs", ["gcj-2000", "mars", "EPSG:999999"])
