@@ -23,7 +23,7 @@ import pyproj
 
 from gridmap.errors import BadInput
 
-__all__ = ["WGS84", "area_m2", "length_m", "local_crs", "to_metric", "to_wgs84"]
+__all__ = ["WGS84", "area_m2", "length_m", "local_crs", "to_local", "to_metric", "to_wgs84"]
 
 #: The CRS gridmap stores: WGS84 longitude/latitude.
 WGS84 = pyproj.CRS.from_epsg(4326)
@@ -120,6 +120,36 @@ def to_metric(data: GeoT) -> tuple[GeoT, pyproj.CRS]:
     data = _with_crs(data)
     crs = local_crs(data)
     return data.to_crs(crs), crs
+
+
+def to_local(data: GeoT, crs: pyproj.CRS) -> GeoT:
+    """Project *data* to a metric *crs* chosen for other data (see :func:`to_metric`).
+
+    For work that needs several inputs in the same metres: choose the CRS once
+    (:func:`local_crs` or :func:`to_metric` on the main input) and bring the
+    others to it with this function.
+
+    Parameters
+    ----------
+    data : GeoDataFrame or GeoSeries
+        Geometries in any CRS (none means WGS84).
+    crs : pyproj.CRS
+        The target CRS, e.g. from :func:`local_crs`.
+
+    Returns
+    -------
+    GeoDataFrame or GeoSeries
+        The same rows and index, in *crs*.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> crs = local_crs((24.93, 60.16, 24.95, 60.17))
+    >>> pt = to_local(gpd.GeoSeries([shapely.Point(24.94, 60.17)]), crs).iloc[0]
+    >>> round(pt.x), round(pt.y)
+    (385700, 6672127)
+    """
+    return _with_crs(data).to_crs(crs)
 
 
 def to_wgs84(data: GeoT) -> GeoT:

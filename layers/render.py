@@ -42,7 +42,15 @@ from layers.catalog import (
     label,
     normalize_lang,
 )
-from layers.vector import VECTOR_THRESHOLD, TiledLayer, VectorTileLayer, tiled_layer
+from layers.vector import (
+    ESC_JS,
+    LABEL_FULL_ZOOM,
+    LABELS_JS,
+    VECTOR_THRESHOLD,
+    TiledLayer,
+    VectorTileLayer,
+    tiled_layer,
+)
 from layers.vector import tiles_url as tiles_url_for
 
 __all__ = [
@@ -508,16 +516,8 @@ class _ScriptedControl(MacroElement):
         self.add_child(_Stylesheet())
 
 
-_ESC_JS = """
-function esc(v) {
-    return String(v).replace(/[&<>"']/g, function (c) {
-        return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-    });
-}
-"""
-
 _SEARCH_JS = (
-    _ESC_JS
+    ESC_JS
     + """
 var layers = [%(layers)s], messages = %(messages)s;
 var input = box.querySelector("input"), status = box.querySelector(".gridmap-search-status");
@@ -705,40 +705,19 @@ class _ColorSwitch(_ScriptedControl):
         super().__init__(body, code, position="bottomright", css_class="gridmap-color-switch")
 
 
-_LABELS_JS = """
-    function esc(v) {
-        return String(v).replace(/[&<>"']/g, function (c) {
-            return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-        });
-    }
-    var labels = L.layerGroup(spots.map(function (s) {
-        return L.marker([s[0], s[1]], {interactive: false, keyboard: false, icon: L.divIcon({
-            className: "gridmap-label", iconSize: null,
-            html: '<span class="gridmap-label-full">' + esc(s[2]) + '</span>'
-                + '<span class="gridmap-label-short">' + esc(s[3]) + "</span>"})});
-    }));
-    function sync() {
-        var box = map.getContainer(), wide = map.getZoom() >= full;
-        box.classList.toggle("gridmap-labels-full", wide);
-        box.classList.toggle("gridmap-labels-short", !wide);
-        var want = map.hasLayer(layer);
-        if (want && !map.hasLayer(labels)) { labels.addTo(map); }
-        if (!want && map.hasLayer(labels)) { map.removeLayer(labels); }
-    }
-    map.on("zoomend overlayadd overlayremove", sync);
-    sync();
-"""
-
-
 class _FeatureLabels(MacroElement):
     """Permanent labels (grid codes) shown with their layer.
 
-    The full code from zoom 16, the short grid number (last 3 digits) below.
+    The full code from zoom :data:`~layers.vector.LABEL_FULL_ZOOM` (16), the short
+    grid number (last 3 digits) below; vector tile layers draw the same labels
+    (see :mod:`layers.vector`).
     """
 
     _template = Template(
         "{% macro script(this, kwargs) %}(function (map, layer, spots, full) {"
-        + _LABELS_JS
+        + ESC_JS
+        + LABELS_JS
+        + "gridmapLabels(map, layer, full)(spots);"
         + "})({{ this._parent.get_name() }}, {{ this.geojson.get_name() }}, "
         "{{ this.spots_js }}, {{ this.full_zoom }});{% endmacro %}"
     )
@@ -754,7 +733,7 @@ class _FeatureLabels(MacroElement):
         ]
         self.geojson = geojson
         self.spots_js = _js(spots)
-        self.full_zoom = 16
+        self.full_zoom = LABEL_FULL_ZOOM
         self.add_child(_Stylesheet())
 
 
@@ -1078,7 +1057,9 @@ def _tiled(
 ) -> VectorTileLayer:
     visible = {f.name: f for f in ldef.fields_for(role)}
     fields = [(n, visible[n].title(lang)) for n in ldef.popup_fields if n in visible]
-    return VectorTileLayer(
+    # Labels as on the GeoJSON path, from the label field the tiles carry for *role*.
+    label_by = ldef.label_by if ldef.label_by in visible else None
+    layer = VectorTileLayer(
         ldef,
         tiled.url or tiles_url_for(name, base or ""),
         name=html.escape(ldef.title(lang)),
@@ -1086,7 +1067,11 @@ def _tiled(
         heading=ldef.title(lang),
         lang=lang,
         value_range=tiled.value_range,
+        label_by=label_by,
     )
+    if label_by is not None:
+        layer.add_child(_Stylesheet())  # the labels' style
+    return layer
 
 
 def _legend_frame(ldef: LayerDef, tiled: TiledLayer) -> pd.DataFrame:

@@ -8,6 +8,12 @@ Mapbox Vector Tiles at ``/collections/{layer}/tiles/WebMercatorQuad/{z}/{y}/{x}`
 The page then holds only the layer's style (from the catalog), the fields of its
 popups and the tile URL.
 
+A layer with labels (the grids: ``label_by = "code"``) gets them from the tiles
+too: each loaded tile gives every labelled feature a point inside its clipped
+polygon, and of the tiles holding a feature the one with the largest piece of
+it places its label (:data:`LABELS_JS` draws them as the GeoJSON path does:
+the grid number below zoom :data:`LABEL_FULL_ZOOM`, the full code from it).
+
 Tiles carry raw property values, so the popups escape every value in the browser
 before it reaches the DOM; field titles and coded-value labels are escaped here.
 """
@@ -30,6 +36,9 @@ from layers.assets import ASSETS, DEFAULT_BASE_URL
 from layers.catalog import VOCABULARIES, LayerDef, label
 
 __all__ = [
+    "ESC_JS",
+    "LABELS_JS",
+    "LABEL_FULL_ZOOM",
     "TILE_MATRIX_SET",
     "VECTOR_THRESHOLD",
     "TiledLayer",
@@ -46,6 +55,161 @@ TILE_MATRIX_SET = "WebMercatorQuad"
 #: Highest zoom the tile service renders (``gridmap.storage.base.MAX_ZOOM`` is 24;
 #: beyond this Leaflet over-zooms the last tiles).
 _MAX_NATIVE_ZOOM = 22
+
+
+#: Zoom from which labels show the full code (the short grid number below it).
+LABEL_FULL_ZOOM = 16
+
+#: ``esc(v)``: *v* as text that is safe in HTML (every page script that writes
+#: property values into the DOM goes through it).
+ESC_JS = """
+function esc(v) {
+    return String(v).replace(/[&<>"']/g, function (c) {
+        return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+}
+"""
+
+#: Permanent feature labels, shared by the GeoJSON and the vector tile paths
+#: (after :data:`ESC_JS`). ``gridmapLabels(map, layer, full)`` returns
+#: ``show(spots)``, which makes the labels *spots* (``[lat, lng, full text, short
+#: text]``): the full text from zoom *full*, the short one below, and only while
+#: *layer* is on the map. Labels that stay where they are keep their marker, so
+#: tiles coming and going do not redraw every label.
+LABELS_JS = """
+    function gridmapLabels(map, layer, full) {
+        var labels = L.layerGroup(), shown = {};
+        function sync() {
+            var box = map.getContainer(), wide = map.getZoom() >= full;
+            box.classList.toggle("gridmap-labels-full", wide);
+            box.classList.toggle("gridmap-labels-short", !wide);
+            var want = map.hasLayer(layer);
+            if (want && !map.hasLayer(labels)) { labels.addTo(map); }
+            if (!want && map.hasLayer(labels)) { map.removeLayer(labels); }
+        }
+        map.on("zoomend", sync);
+        layer.on("add remove", sync);
+        sync();
+        return function show(spots) {
+            var next = {};
+            spots.forEach(function (s) {
+                var key = s[0] + " " + s[1] + " " + s[2];
+                var marker = shown[key] || next[key];
+                if (!marker) {
+                    marker = L.marker([s[0], s[1]], {interactive: false, keyboard: false,
+                        icon: L.divIcon({className: "gridmap-label", iconSize: null,
+                            html: '<span class="gridmap-label-full">' + esc(s[2]) + "</span>"
+                                + '<span class="gridmap-label-short">' + esc(s[3])
+                                + "</span>"})});
+                    labels.addLayer(marker);
+                }
+                next[key] = marker;
+            });
+            for (var key in shown) {
+                if (!next[key]) { labels.removeLayer(shown[key]); }
+            }
+            shown = next;
+        };
+    }
+"""
+
+#: Labels of a vector tile layer: ``tileLabels(map, layer, cfg)`` (after
+#: :data:`LABELS_JS`) reads the features of every tile *layer* loads.
+_TILE_LABELS_JS = """
+    function tileLabels(map, layer, cfg) {
+        var show = gridmapLabels(map, layer, cfg.fullZoom), byTile = {}, pending = false;
+        function ringArea(r) {
+            var a = 0;
+            for (var i = 0, j = r.length - 1; i < r.length; j = i++) {
+                a += (r[j].x - r[i].x) * (r[j].y + r[i].y);
+            }
+            return a / 2;
+        }
+        // A point inside the biggest polygon of a feature (tile units) and its
+        // area: the middle of the widest inside stretch of the horizontal line
+        // halfway up its outer ring (even-odd, so holes are left out).
+        function interior(rings) {
+            var polys = [], sign = 0;
+            rings.forEach(function (r) {
+                var a = ringArea(r);
+                if (a === 0) { return; }
+                var s = a > 0 ? 1 : -1;
+                if (!sign) { sign = s; }
+                if (s === sign || !polys.length) { polys.push({area: 0, rings: []}); }
+                var p = polys[polys.length - 1];
+                p.rings.push(r);
+                p.area += s === sign ? Math.abs(a) : -Math.abs(a);
+            });
+            if (!polys.length) { return null; }
+            var best = polys.reduce(function (a, b) { return b.area > a.area ? b : a; });
+            var ys = best.rings[0].map(function (pt) { return pt.y; });
+            var y = (Math.min.apply(null, ys) + Math.max.apply(null, ys)) / 2, xs = [];
+            best.rings.forEach(function (r) {
+                for (var i = 0, j = r.length - 1; i < r.length; j = i++) {
+                    var a = r[j], b = r[i];
+                    if ((a.y > y) !== (b.y > y)) {
+                        xs.push(a.x + (y - a.y) * (b.x - a.x) / (b.y - a.y));
+                    }
+                }
+            });
+            xs.sort(function (a, b) { return a - b; });
+            var x = null, width = -1;
+            for (var k = 0; k + 1 < xs.length; k += 2) {
+                if (xs[k + 1] - xs[k] > width) {
+                    width = xs[k + 1] - xs[k];
+                    x = (xs[k] + xs[k + 1]) / 2;
+                }
+            }
+            return x === null ? null : [x, y, best.area];
+        }
+        function spotsOf(data, coords, size) {
+            var k = size.x / data.extent, world = data.extent * data.extent * Math.pow(4, coords.z);
+            var out = [];
+            data.features.forEach(function (f) {
+                var v = f.properties[cfg.labelBy];
+                if (f.type !== 3 || v === undefined || v === null || v === "") { return; }
+                var p = interior(f.geometry);
+                if (!p) { return; }
+                var at = map.unproject(
+                    L.point(coords.x * size.x + p[0] * k, coords.y * size.y + p[1] * k), coords.z);
+                var text = String(v);
+                // the piece's share of the world: comparable between zoom levels
+                out.push([at.lat, at.lng, text, text.slice(-3), p[2] / world]);
+            });
+            return out;
+        }
+        function refresh() {
+            pending = false;
+            var best = {};
+            for (var key in byTile) {
+                byTile[key].forEach(function (s) {
+                    if (!best[s[2]] || s[4] > best[s[2]][4]) { best[s[2]] = s; }
+                });
+            }
+            show(Object.keys(best).sort().map(function (code) { return best[code]; }));
+        }
+        function later() {
+            if (!pending) { pending = true; setTimeout(refresh, 30); }
+        }
+        var fetchTile = layer._getVectorTilePromise;
+        layer._getVectorTilePromise = function (coords) {
+            var grid = this;
+            return fetchTile.apply(this, arguments).then(function (tile) {
+                var key = grid._tileCoordsToKey(coords), data = tile.layers[cfg.layer];
+                // a tile unloaded while it was on its way adds nothing
+                if (data && grid._map && grid._tiles[key]) {
+                    byTile[key] = spotsOf(data, coords, grid.getTileSize());
+                    later();
+                }
+                return tile;
+            });
+        };
+        layer.on("tileunload", function (e) {
+            delete byTile[this._tileCoordsToKey(e.coords)];
+            later();
+        });
+    }
+"""
 
 
 @dataclass(frozen=True)
@@ -172,6 +336,10 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
         Range of the numeric ``color_by`` field for the colour ramp.
     show : bool, default True
         Whether the layer is on when the page opens.
+    label_by : str, optional
+        Property whose value labels each polygon (e.g. ``"code"``; it must be in
+        the tiles): the full value from zoom :data:`LABEL_FULL_ZOOM`, its last
+        three characters below.
 
     Examples
     --------
@@ -191,11 +359,11 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
         }
         var {{ this.get_name() }} = (function () {
             var cfg = {{ this.config }};
-            function esc(v) {
-                return String(v).replace(/[&<>"']/g, function (c) {
-                    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
-                });
-            }
+            """
+        + ESC_JS
+        + LABELS_JS
+        + _TILE_LABELS_JS
+        + """
             function hex(c) {
                 c = c.replace("#", "");
                 return [0, 2, 4].map(function (i) { return parseInt(c.substr(i, 2), 16); });
@@ -229,6 +397,7 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                 rendererFactory: L.canvas.tile,
                 interactive: true
             }, {{ this.options|tojavascript }}));
+            if (cfg.labelBy) { tileLabels({{ this._parent.get_name() }}, layer, cfg); }
             layer.on("click", function (e) {
                 var p = (e.layer && e.layer.properties) || {}, rows = "";
                 for (var i = 0; i < cfg.fields.length; i++) {
@@ -262,6 +431,7 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
         lang: str,
         value_range: tuple[float, float] | None = None,
         show: bool = True,
+        label_by: str | None = None,
     ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "VectorTileLayer"
@@ -293,6 +463,8 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
             "fields": [[f, html.escape(t)] for f, t in fields],
             "heading": html.escape(heading),
             "vocab": vocab,
+            "labelBy": label_by,
+            "fullZoom": LABEL_FULL_ZOOM,
         }
         self.config = _js(config)
         self.options: Mapping[str, Any] = {

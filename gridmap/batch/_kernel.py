@@ -15,13 +15,15 @@ results (:class:`BatchResult`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.division.assign import PointGridIndex
 from gridmap.errors import BadInput
 from gridmap.events.workflow import OPEN_STATES
 from gridmap.heat import cell_strings, check_resolution, latlng_to_cells
@@ -47,6 +49,11 @@ _OPEN = sorted(OPEN_STATES)
 class GridIndex:
     """Grid polygons ready for point-in-polygon joins (small: broadcast to every worker).
 
+    Assignment is :class:`gridmap.division.assign.PointGridIndex`, the one
+    point → grid rule of gridmap, over the grids in the order of :attr:`codes`:
+    its "first grid wins" is "smallest code wins" because :meth:`from_frame`
+    sorts the codes.
+
     Attributes
     ----------
     codes : numpy.ndarray of str
@@ -58,6 +65,17 @@ class GridIndex:
 
     codes: np.ndarray
     geometries: np.ndarray
+    _points: PointGridIndex = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built once per index and reused by every chunk (the DuckDB path calls
+        # assign_xy once per vector of 2,048 rows).
+        object.__setattr__(self, "_points", PointGridIndex(self.geometries))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Ship codes and polygons only (the raster can be tens of MB): a worker
+        # receiving a broadcast copy builds its own raster once.
+        return (type(self), (self.codes, self.geometries))
 
     @classmethod
     def from_frame(cls, grids: gpd.GeoDataFrame) -> GridIndex:
@@ -101,12 +119,11 @@ class GridIndex:
     def assign_xy(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Position (in :attr:`codes`) of the grid whose interior holds each point; ``-1`` if none.
 
-        Points are sorted by x once; each grid then tests only the points of its
-        bounding box (two binary searches and a y mask) with
-        ``shapely.contains_xy`` on the prepared polygon, so no point geometry is
-        ever built. Grids are visited in code order and a point keeps the first
-        grid that holds it: the smallest code where grids overlap. Interior only,
-        as ``ST_Within``: a point on a boundary belongs to no grid.
+        No point geometry is built except for the few points near a grid
+        boundary that need an exact test. Where grids overlap a point keeps the
+        first grid in the order of :attr:`codes` (the smallest code). Interior
+        only, as ``ST_Within`` (``predicate="within"``): a point on a boundary,
+        e.g. on the edge two grids share, belongs to no grid.
 
         Examples
         --------
@@ -116,26 +133,7 @@ class GridIndex:
         ...             np.array([0.5, 1.5, 2.5, 0.0, 1.0])).tolist()
         [0, 0, 1, -1, -1]
         """
-        x = np.asarray(x, dtype="float64")
-        y = np.asarray(y, dtype="float64")
-        out = np.full(len(x), -1, dtype="int64")
-        if len(x) == 0 or len(self.codes) == 0:
-            return out
-        geoms = self.geometries
-        shapely.prepare(geoms)
-        bounds = shapely.bounds(geoms)
-        order = np.argsort(x, kind="stable")  # NaN sorts last and matches no box
-        xs = x[order]
-        lo = np.searchsorted(xs, bounds[:, 0], side="left")
-        hi = np.searchsorted(xs, bounds[:, 2], side="right")
-        for i in np.flatnonzero(hi > lo):
-            sel = order[lo[i] : hi[i]]
-            ys = y[sel]
-            sel = sel[(ys >= bounds[i, 1]) & (ys <= bounds[i, 3]) & (out[sel] < 0)]
-            if len(sel):
-                inside = shapely.contains_xy(geoms[i], x[sel], y[sel])
-                out[sel[inside]] = i
-        return out
+        return self._points.query(x, y, predicate="within")
 
 
 @dataclass(frozen=True)

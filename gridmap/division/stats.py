@@ -28,6 +28,7 @@ import pyproj
 import shapely
 
 from gridmap.access import ALL_AREAS
+from gridmap.division.assign import locate_in_grids
 from gridmap.errors import BadInput, NotFound
 from gridmap.model import EVENT_CATEGORIES, layer_schema
 from gridmap.projection import local_crs
@@ -234,19 +235,18 @@ def _numeric(frame: pd.DataFrame | None, column: str, default: float) -> npt.NDA
     return np.asarray(values.fillna(default).to_numpy(dtype=float), dtype=np.float64)
 
 
-def _first_hit(
-    tree: shapely.STRtree, geoms: npt.NDArray[np.object_], n: int
-) -> npt.NDArray[np.int64]:
-    """Index of the first grid each geometry meets (-1 for none)."""
-    out = np.full(n, -1, dtype=np.int64)
-    if n == 0:
-        return out
-    src, grid = tree.query(geoms, predicate="intersects")
-    order = np.lexsort((grid, src))
-    src, grid = src[order], grid[order]
-    first = np.r_[True, src[1:] != src[:-1]] if len(src) else np.empty(0, dtype=bool)
-    out[src[first]] = grid[first]
-    return out
+def _code_order(grids: gpd.GeoDataFrame) -> npt.NDArray[np.intp]:
+    """Positions of *grids* sorted by ``code`` (missing codes last; input order without codes).
+
+    Handed to :func:`~gridmap.division.assign.locate_in_grids` in this order, its
+    "first grid wins" is "smallest code wins", the rule of the batch paths.
+    """
+    if "code" not in grids:
+        return np.arange(len(grids), dtype=np.intp)
+    codes = grids["code"].astype("string")
+    missing = codes.isna().to_numpy(dtype=bool)
+    text = codes.fillna("").to_numpy(dtype=object)
+    return np.asarray(np.lexsort((text, missing)), dtype=np.intp)
 
 
 def _majority_grid(
@@ -306,7 +306,8 @@ def grid_statistics(
     ----------
     grids : GeoDataFrame
         Grid polygons (any CRS; none means WGS84); ``community_code`` groups the
-        workload normalisation (one group when absent).
+        workload normalisation (one group when absent); ``code`` orders the grids
+        for events on a boundary (input order when absent).
     buildings : GeoDataFrame, optional
         Footprints with ``households`` and ``residents``. A building belongs to the
         grid that holds the largest share of its footprint (grids never cut a
@@ -316,7 +317,9 @@ def grid_statistics(
     events : GeoDataFrame, optional
         Event points with ``category``, ``status`` and ``reported_at``; an event
         counts in the grid it lies in (so a redrawn grid counts the events on its
-        ground). Duplicates (``duplicate_of`` set) are left out.
+        ground); one on a grid boundary counts once, in the grid with the smallest
+        ``code`` touching it (as where grids overlap). Duplicates (``duplicate_of``
+        set) are left out.
     key_areas : GeoDataFrame, optional
         Key areas with ``visits_per_day``; one meeting several grids counts in each.
     at : pandas.Timestamp or str, optional
@@ -365,6 +368,7 @@ def grid_statistics(
     gw = _geoms(grids)
     crs = local_crs(grids.geometry if grids.crs is not None else grids.geometry.set_crs(4326))
     tree = shapely.STRtree(gw)
+    by_code = _code_order(grids)
 
     # Buildings: majority footprint.
     b_grid = _majority_grid(tree, gw, _geoms(buildings), crs)
@@ -392,7 +396,7 @@ def grid_statistics(
         visits = _sum_by(k_grid, per_day[k_src], n)
     out["key_area_visits"] = visits
 
-    _event_counts(out, tree, events, start=start, end=end)
+    _event_counts(out, gw[by_code], by_code, events, start=start, end=end)
     out["events_per_month"] = out["events_total"] / float(months)
 
     hours = weights.hours(
@@ -413,12 +417,19 @@ def grid_statistics(
 
 def _event_counts(
     out: pd.DataFrame,
-    tree: shapely.STRtree,
+    grids: npt.NDArray[np.object_],
+    position: npt.NDArray[np.intp],
     events: gpd.GeoDataFrame | None,
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
 ) -> None:
+    """Event columns of *out*: each event in the grid it lies in.
+
+    *grids* are the WGS84 polygons sorted by code, *position* their rows in *out*.
+    An event on a grid boundary counts in a grid touching it (``intersects``),
+    the smallest code where several do (a shared edge, overlapping grids).
+    """
     n = len(out)
     for col in ("events_total", "events_open", *CATEGORY_COLUMNS.values()):
         out[col] = np.zeros(n, dtype="int64")
@@ -434,7 +445,8 @@ def _event_counts(
     ev, reported = ev[before], reported[before]
     if ev.empty:
         return
-    e_grid = _first_hit(tree, _geoms(ev), len(ev))
+    found = locate_in_grids(_geoms(ev), grids, predicate="intersects")
+    e_grid = np.where(found >= 0, position[found], -1)
     status = ev["status"].astype("string") if "status" in ev else pd.Series("", index=ev.index)
     is_open = (~status.isin(list(CLOSED_STATUSES))).fillna(True).to_numpy(dtype=bool)
     out["events_open"] = np.bincount(e_grid[(e_grid >= 0) & is_open], minlength=n)[:n]

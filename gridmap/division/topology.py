@@ -14,10 +14,11 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.projection import area_m2, to_metric
+from gridmap.projection import local_crs, to_local, to_metric, to_wgs84
 
 __all__ = ["PROBLEMS", "check_topology", "fix_topology"]
 
@@ -39,8 +40,42 @@ def _polygonal(g: BaseGeometry) -> np.ndarray:
 
 
 def _thinness(metric: np.ndarray) -> np.ndarray:
+    """Polsby-Popper compactness of metric polygons (1 for a disc, near 0 for a strip)."""
     perim = shapely.length(metric)
     return np.where(perim > 0, 4 * np.pi * shapely.area(metric) / np.maximum(perim, 1e-30) ** 2, 0)
+
+
+def _metric_crs(*frames: gpd.GeoDataFrame | None) -> pyproj.CRS | None:
+    """The local metric CRS of the first frame with a geometry (None if none has one)."""
+    for frame in frames:
+        if frame is None or not len(frame):
+            continue
+        geo = frame.geometry
+        present = geo[~(geo.isna() | geo.is_empty).to_numpy()]
+        if len(present):
+            return local_crs(present)
+    return None
+
+
+def _in_metres(frame: gpd.GeoDataFrame | None, crs: pyproj.CRS) -> np.ndarray:
+    """The geometries of *frame* in the metric *crs*, as an array (empty for no frame)."""
+    if frame is None or not len(frame):
+        return np.empty(0, dtype=object)
+    return np.asarray(to_local(frame.geometry, crs).values, dtype=object)
+
+
+def _wide(parts: np.ndarray, min_area_m2: float, tolerance_m: float) -> np.ndarray:
+    """Which metric *parts* are real problems: not too small, and wider than *tolerance_m*.
+
+    A strip narrower than the tolerance is rounding, however long: the shared
+    edge of two grids drawn in different coordinates, or a straight edge that
+    another polygon follows through more vertices.
+    """
+    if not len(parts):
+        return np.zeros(0, dtype=bool)
+    core = shapely.buffer(parts, -tolerance_m / 2.0, join_style="mitre")
+    keep: np.ndarray = (shapely.area(parts) >= min_area_m2) & ~shapely.is_empty(core)
+    return keep
 
 
 def check_topology(
@@ -51,13 +86,20 @@ def check_topology(
     min_area_m2: float = 1.0,
     sliver_m2: float = 100.0,
     sliver_thinness: float = 0.05,
+    tolerance_m: float = 0.05,
 ) -> gpd.GeoDataFrame:
     """Report gaps, overlaps, slivers, boundary crossings and cut buildings.
+
+    The check runs in the local metric CRS of the grids (see
+    :mod:`gridmap.projection`), so tolerances and areas are metres: in WGS84
+    degrees an edge that is straight in metres bends, and two grids sharing it
+    through different vertices seem to overlap or leave a gap.
 
     Parameters
     ----------
     grids : GeoDataFrame
-        Grid polygons (WGS84) with ``code`` (and ``community_code``).
+        Grid polygons (any CRS; none means WGS84) with ``code`` (and
+        ``community_code``).
     communities : GeoDataFrame, optional
         Community polygons with ``code``; needed for gaps and crossings.
     buildings : GeoDataFrame, optional
@@ -67,13 +109,16 @@ def check_topology(
     sliver_m2, sliver_thinness : float
         A grid part smaller than *sliver_m2* or with Polsby-Popper thinness
         below *sliver_thinness* is a sliver (a grid's only part is never one).
+    tolerance_m : float
+        Gaps, overlaps and crossings no wider than this (in metres) are
+        ignored, however long they are (rounding of shared edges).
 
     Returns
     -------
     GeoDataFrame
         One row per problem: ``problem`` (see :data:`PROBLEMS`), ``codes`` (the
         grids concerned, comma-separated), ``community_code``, ``area_m2``,
-        ``detail`` and the problem's geometry. Empty when all is well.
+        ``detail`` and the problem's geometry (WGS84). Empty when all is well.
 
     Examples
     --------
@@ -86,8 +131,10 @@ def check_topology(
     >>> check_topology(g, c)["problem"].tolist()
     ['overlap', 'gap']
     """
-    rows: list[dict[str, object]] = []
-    geoms = np.asarray(grids.geometry.values)
+    crs = _metric_crs(grids, communities)
+    if crs is None:
+        return gpd.GeoDataFrame(pd.DataFrame(columns=_COLUMNS), geometry="geometry", crs=4326)
+    geoms = _in_metres(grids, crs)
     codes = (
         grids["code"].astype(str).to_numpy()
         if "code" in grids
@@ -98,6 +145,7 @@ def check_topology(
         if "community_code" in grids
         else np.full(len(grids), "", dtype=object)
     )
+    rows: list[dict[str, object]] = []
 
     def add(problem: str, geom: BaseGeometry, which: list[str], comm: str, detail: str) -> None:
         rows.append(
@@ -110,6 +158,11 @@ def check_topology(
             }
         )
 
+    def real(g: BaseGeometry) -> np.ndarray:
+        parts = _polygonal(g)
+        kept: np.ndarray = parts[_wide(parts, min_area_m2, tolerance_m)]
+        return kept
+
     # overlaps
     if len(geoms) > 1:
         a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
@@ -117,31 +170,28 @@ def check_topology(
         a, b = a[keep], b[keep]
         inter = shapely.intersection(geoms[a], geoms[b])
         for i, j, g in zip(a.tolist(), b.tolist(), inter, strict=True):
-            for part in _polygonal(g):
+            for part in real(g):
                 add("overlap", part, [codes[i], codes[j]], ccodes[i], "two grids cover this area")
     # slivers: small or thin parts of multi-part grids
     for i, g in enumerate(geoms):
         parts = _polygonal(g)
         if len(parts) <= 1:
             continue
-        metric = np.asarray(to_metric(gpd.GeoSeries(parts, crs=4326))[0].values)
-        small = (shapely.area(metric) < sliver_m2) | (_thinness(metric) < sliver_thinness)
-        largest = int(np.argmax(shapely.area(metric)))
+        area = shapely.area(parts)
+        small = (area < sliver_m2) | (_thinness(parts) < sliver_thinness)
+        largest = int(np.argmax(area))
         for k in np.flatnonzero(small).tolist():
             if k != largest:
-                add(
-                    "sliver",
-                    parts[k],
-                    [codes[i]],
-                    ccodes[i],
-                    f"detached part of {shapely.area(metric[k]):.1f} m²",
-                )
+                detail = f"detached part of {area[k]:.1f} m²"
+                add("sliver", parts[k], [codes[i]], ccodes[i], detail)
     # gaps and crossings, per community
     if communities is not None and len(communities):
         tree = shapely.STRtree(geoms) if len(geoms) else None
-        for comm in communities.itertuples():
-            cg = comm.geometry
-            code = str(getattr(comm, "code", ""))
+        cgeoms = _in_metres(communities, crs)
+        ccol = (
+            communities["code"] if "code" in communities else pd.Series("", index=communities.index)
+        )
+        for cg, code in zip(cgeoms, ccol.astype(str).tolist(), strict=True):
             mine = (
                 np.flatnonzero(ccodes == code)
                 if (ccodes == code).any()
@@ -152,15 +202,15 @@ def check_topology(
                 )
             )
             cover = shapely.union_all(geoms[mine]) if len(mine) else shapely.Polygon()
-            for part in _polygonal(shapely.difference(cg, cover)):
+            for part in real(shapely.difference(cg, cover)):
                 near: list[int] = (
-                    tree.query(part, predicate="dwithin", distance=1e-9).tolist()
+                    tree.query(part, predicate="dwithin", distance=tolerance_m).tolist()
                     if tree is not None
                     else []
                 )
                 add("gap", part, [codes[k] for k in near], code, "no grid covers this area")
             for k in mine.tolist():
-                for part in _polygonal(shapely.difference(geoms[k], cg)):
+                for part in real(shapely.difference(geoms[k], cg)):
                     add(
                         "outside_community",
                         part,
@@ -169,8 +219,8 @@ def check_topology(
                         "grid reaches outside its community",
                     )
     # buildings cut by a grid boundary
-    if buildings is not None and len(buildings) and len(geoms):
-        fp = np.asarray(buildings.geometry.values)
+    fp = _in_metres(buildings, crs)
+    if len(fp) and len(geoms):
         ok = ~(shapely.is_missing(fp) | shapely.is_empty(fp))
         fi, gi = shapely.STRtree(geoms).query(fp[ok], predicate="intersects")
         idx = np.flatnonzero(ok)[fi]
@@ -178,8 +228,8 @@ def check_topology(
             share = shapely.area(shapely.intersection(fp[idx], geoms[gi])) / np.maximum(
                 shapely.area(fp[idx]), 1e-30
             )
-            real = pd.DataFrame({"b": idx, "g": gi})[(share > 0.01) & (share < 0.99)]
-            for bidx, grp in real.groupby("b"):
+            cut = pd.DataFrame({"b": idx, "g": gi})[(share > 0.01) & (share < 0.99)]
+            for bidx, grp in cut.groupby("b"):
                 if len(grp) >= 2:
                     gs = grp["g"].tolist()
                     add(
@@ -189,12 +239,11 @@ def check_topology(
                         ccodes[gs[0]],
                         "a grid boundary runs through this building",
                     )
-    out = gpd.GeoDataFrame(pd.DataFrame(rows, columns=_COLUMNS), geometry="geometry", crs=4326)
-    out["area_m2"] = area_m2(out.geometry).round(2) if len(out) else pd.Series(dtype=float)
-    small = out["problem"].isin(["gap", "overlap", "outside_community"]) & (
-        out["area_m2"] < min_area_m2
-    )
-    return out[~small.to_numpy()].reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=_COLUMNS)
+    metric = gpd.GeoSeries(frame["geometry"].to_numpy(dtype=object), crs=crs, index=frame.index)
+    frame["area_m2"] = np.round(shapely.area(np.asarray(metric.values)), 2).astype("float64")
+    frame["geometry"] = to_wgs84(metric)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
 
 
 def _longest_edge(piece: BaseGeometry, geoms: np.ndarray, exclude: int = -1) -> int:

@@ -1,8 +1,8 @@
 """Big layers from vector tiles, search, event filters and the language switch in chromium.
 
 The tiles here come from a small endpoint of the test's own (``mapbox-vector-tile``
-encoding of the frame, the same format and URL as the API's tiles route); the API
-test ``tests/api/test_maps_vector.py`` draws the real route.
+encoding of the frame's columns, the same format and URL as the API's tiles route);
+the API test ``tests/api/test_maps_vector.py`` draws the real route.
 """
 
 from __future__ import annotations
@@ -37,19 +37,49 @@ def browser() -> Iterator[Browser]:
     yield from launch()
 
 
+def square_lattice(
+    n_x: int, n_y: int, step_m: float, *, fill: float = 1.0, lon0: float = 24.930
+) -> np.ndarray:
+    """Squares on a lattice of *step_m* metres from (*lon0*, 60.16), row by row (south first).
+
+    Each square covers the share *fill* of its lattice cell's side (1: the squares
+    tile the plane, like grids; less: gaps between them, like buildings).
+    """
+    dlon, dlat = step_m / 55_500, step_m / 111_320  # metres at 60.16° N
+    ix, iy = np.meshgrid(np.arange(n_x), np.arange(n_y))
+    x = lon0 + ix.ravel() * dlon
+    y = 60.160 + iy.ravel() * dlat
+    return np.asarray(shapely.box(x, y, x + dlon * fill, y + dlat * fill), dtype=object)
+
+
+def lattice_codes(n: int, first_community: int = 1) -> list[str]:
+    """*n* 15-digit grid codes, 100 grids per community from *first_community* on."""
+    i = np.arange(n)
+    return [
+        f"990100001{c:03d}{g:03d}"
+        for c, g in zip(i // 100 + first_community, i % 100 + 1, strict=True)
+    ]
+
+
 @pytest.fixture(scope="module")
 def many_buildings() -> gpd.GeoDataFrame:
     """6,400 footprints (20 m squares on a 30 m lattice) around Helsinki centre."""
-    n = 80
-    lon0, lat0 = 24.930, 60.160
-    dlon, dlat = 30 / 55_500, 30 / 111_320  # ~30 m at 60.16° N
-    ix, iy = np.meshgrid(np.arange(n), np.arange(n))
-    x = lon0 + ix.ravel() * dlon
-    y = lat0 + iy.ravel() * dlat
-    geoms = shapely.box(x, y, x + dlon * 2 / 3, y + dlat * 2 / 3)
-    names = [f"{XSS} 楼 {i}" for i in range(n * n)]
+    geoms = square_lattice(80, 80, 30.0, fill=2 / 3)
+    names = [f"{XSS} 楼 {i}" for i in range(len(geoms))]
     return gpd.GeoDataFrame(
         {"name": names, "use": "residential", "floors": 6, "households": 24},
+        geometry=geoms,
+        crs=4326,
+    )
+
+
+@pytest.fixture(scope="module")
+def many_grids() -> gpd.GeoDataFrame:
+    """6,400 grids (a lattice of 50 m squares, 64 communities) around Helsinki centre."""
+    geoms = square_lattice(80, 80, 50.0)
+    households = np.arange(len(geoms), dtype="int64") % 500
+    return gpd.GeoDataFrame(
+        {"code": lattice_codes(len(geoms)), "households": households},
         geometry=geoms,
         crs=4326,
     )
@@ -68,9 +98,10 @@ def _tile(gdf: gpd.GeoDataFrame, layer: str, z: int, y: int, x: int) -> bytes:
     local = shapely.transform(
         np.asarray(hits.geometry.values), lambda xy: (xy - [bounds[0], bounds[1]]) * scale
     )
+    records = hits.drop(columns=hits.geometry.name).to_dict("records")
     features = [
-        {"geometry": geom, "properties": {"name": name, "use": use}, "id": int(i)}
-        for i, (geom, name, use) in enumerate(zip(local, hits["name"], hits["use"], strict=True))
+        {"geometry": geom, "properties": props, "id": int(i)}
+        for i, (geom, props) in enumerate(zip(local, records, strict=True))
     ]
     return bytes(mapbox_vector_tile.encode([{"name": layer, "features": features}]))
 
@@ -165,6 +196,98 @@ def test_big_layer_is_drawn_from_vector_tiles(
         label.locator("input").check()
         s.page.wait_for_timeout(800)
         assert s.painted_tiles() > 0
+        assert s.errors == [] and s.external == []
+    finally:
+        s.page.close()
+
+
+_LABELS = """(() => {
+    const m = window[%r], out = [];
+    m.eachLayer(l => {
+        const icon = l.options && l.options.icon;
+        if (icon && icon.options.className === "gridmap-label") {
+            const d = document.createElement("div");
+            d.innerHTML = icon.options.html;
+            const at = l.getLatLng();
+            out.push([at.lat, at.lng, d.querySelector(".gridmap-label-full").textContent,
+                      d.querySelector(".gridmap-label-short").textContent]);
+        }
+    });
+    return out;
+})()"""
+
+
+def _labels(s: Session, m: str) -> list[tuple[float, float, str, str]]:
+    """The grid labels on map *m*: latitude, longitude, full and short text."""
+    return [tuple(v) for v in s.js(_LABELS % m)]
+
+
+def _check_labels(
+    s: Session, m: str, grids: gpd.GeoDataFrame
+) -> list[tuple[float, float, str, str]]:
+    """One label per grid in view, inside its grid, its number the code's last 3 digits."""
+    labels = _labels(s, m)
+    codes = [c for _, _, c, _ in labels]
+    assert len(codes) == len(set(codes)), "one label per grid, however many tiles hold it"
+    by_code = grids.set_index("code").geometry
+    for lat, lon, code, short in labels:
+        assert short == code[-3:]
+        assert by_code[code].contains(shapely.Point(lon, lat)), (code, lon, lat)
+    west, south, east, north = s.js(f"{m}.getBounds().toBBoxString().split(',').map(Number)")
+    in_view = grids[grids.within(shapely.box(west, south, east, north))]
+    assert len(in_view) > 10
+    assert set(in_view["code"]) <= set(codes), "every grid in view is labelled"
+    return labels
+
+
+def _wait_for_labels(s: Session) -> None:
+    s.page.wait_for_function("document.querySelectorAll('.gridmap-label').length > 0")
+    s.page.wait_for_timeout(600)  # the last tiles in, the labels refreshed
+
+
+def test_tiled_grids_have_code_labels(
+    browser: Browser, node_modules: Path, many_grids: gpd.GeoDataFrame
+) -> None:
+    data = {"grids": many_grids}
+    page = map_html(render_map(data, role="viewer", lang="en", tiles_base=""), inline=False)
+    assert "/collections/grids/tiles/WebMercatorQuad/{z}/{y}/{x}" in page
+    assert len(page) < 60_000
+    assert many_grids["code"].iloc[1234] not in page  # labels come from the tiles
+    s = Session(browser, page, tiles={"grids": many_grids})
+    try:
+        m = s.map_name()
+        # Below zoom 16: the short grid numbers.
+        s.js(f"{m}.setView([60.1700, 24.9530], 15, {{animate: false}})")
+        _wait_for_labels(s)
+        labels = _check_labels(s, m, many_grids)
+        short = s.page.locator(".gridmap-label-short:visible").all_text_contents()
+        assert short and set(short) <= {c[-3:] for _, _, c, _ in labels}
+        assert s.page.locator(".gridmap-label-full:visible").count() == 0
+        _screenshot(s, "vector-tiles-grid-labels-z15.png")
+
+        # From zoom 16: the full 15-digit codes.
+        s.js(f"{m}.setView([60.1720, 24.9600], 17, {{animate: false}})")
+        _wait_for_labels(s)
+        labels = _check_labels(s, m, many_grids)
+        full = s.page.locator(".gridmap-label-full:visible").all_text_contents()
+        assert full and all(len(c) == 15 and c.isdigit() for c in full)
+        assert set(full) <= {c for _, _, c, _ in labels}
+        assert s.page.locator(".gridmap-label-short:visible").count() == 0
+        _screenshot(s, "vector-tiles-grid-labels-z17.png")
+
+        # Pan: the labels follow the tiles.
+        s.js(f"{m}.panBy([400, 0], {{animate: false}})")
+        s.page.wait_for_timeout(1000)
+        _check_labels(s, m, many_grids)
+
+        # The labels go and come back with their layer.
+        toggle = s.page.locator(".leaflet-control-layers-overlays label", has_text="Grids")
+        toggle.locator("input").uncheck()
+        s.page.wait_for_timeout(300)
+        assert s.js("document.querySelectorAll('.gridmap-label').length") == 0
+        toggle.locator("input").check()
+        _wait_for_labels(s)
+        _check_labels(s, m, many_grids)
         assert s.errors == [] and s.external == []
     finally:
         s.page.close()
