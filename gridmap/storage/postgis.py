@@ -351,13 +351,16 @@ class PostGISStore(StoreReads):
         # times cheaper than growing it, and every row's insert into a b-tree (the
         # primary key too) costs a WAL record that a sorted build does not (measured
         # on 1M buildings: COPY 7.6-8.7 s -> 4.7 s, rebuild +0.6 s). Indexes that a
-        # foreign key relies on stay.
+        # foreign key relies on stay, and so do partial indexes: rows outside
+        # their predicate cost them nothing during COPY, while a rebuild would scan
+        # the whole table again (the buildings' grid_code index, 017: 0.35 s of
+        # scanning for 1M unassigned buildings).
         idx = cur.execute(
             "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.conname, "
             "pg_get_constraintdef(c.oid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid "
             "LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid "
-            "WHERE x.indrelid = %s::regclass AND NOT EXISTS ("
+            "WHERE x.indrelid = %s::regclass AND x.indpred IS NULL AND NOT EXISTS ("
             "  SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
             "  AND f.conindid = x.indexrelid) "
             "ORDER BY x.indisprimary DESC",
