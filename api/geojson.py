@@ -2,7 +2,8 @@
 
 Geometries are written by GEOS (``shapely.to_geojson``) and spliced into the
 document, so a page of 10,000 features costs one vectorized call plus one
-``json.dumps`` per feature.
+``json.dumps`` per feature. Features a store wrote as JSON text itself
+(PostGIS) are spliced in as they are (:func:`feature_collection_text`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-__all__ = ["feature_collection", "feature_document", "json_column", "json_value"]
+__all__ = [
+    "feature_collection",
+    "feature_collection_text",
+    "feature_document",
+    "json_column",
+    "json_value",
+]
 
 
 def json_value(value: Any) -> Any:
@@ -99,6 +106,23 @@ def feature_collection(
     head = _dumps({"type": "FeatureCollection", **members})
     body = ",".join(_features(frame, properties))
     return (head[:-1] + f',"features":[{body}]}}').encode("utf-8")
+
+
+def feature_collection_text(features: str, *, members: Mapping[str, Any]) -> bytes:
+    """A GeoJSON FeatureCollection of Feature objects already written as JSON text.
+
+    *features* is the inside of the ``features`` array (comma-separated
+    Features, ``""`` for none); *members* are added at the top level, before it,
+    as :func:`feature_collection` does.
+
+    Examples
+    --------
+    >>> doc = feature_collection_text('{"type":"Feature","id":1}', members={"numberReturned": 1})
+    >>> json.loads(doc)["features"][0]["id"], json.loads(doc)["numberReturned"]
+    (1, 1)
+    """
+    head = _dumps({"type": "FeatureCollection", **members})
+    return (head[:-1] + ',"features":[' + features + "]}").encode("utf-8")
 
 
 def feature_document(

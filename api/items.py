@@ -5,6 +5,12 @@ turned into a CQL2 filter on the layer's time (:func:`time_filter`): one
 timestamp (events), dates (patrol routes: a date covers its whole UTC day) or
 validity periods (grids: ``valid_from``/``valid_to``, open-ended), all in SQL,
 so ``numberMatched`` and paging stay exact. The same filters select tiles.
+
+A GeoJSON page comes from one of two paths with the same output: a store that
+writes features itself (PostGIS, :class:`~gridmap.storage.featurejson.FeaturePages`)
+answers :func:`read_json_page` with finished JSON, in CRS84 or with the axes
+swapped (EPSG:4326/4490); every other case reads a frame (:func:`read_page`)
+that :mod:`api.geojson` writes (DuckDB, EPSG:3857, the HTML page).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 import pandas as pd
 from starlette.datastructures import URL
 
+from api.crs import SUPPORTED_CRS
 from api.ogc import GEOJSON, HTML, JSON, time_extent
 from api.params import check_crs
 from api.temporal import TimeRange, time_columns
@@ -26,10 +33,12 @@ from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage import BBox, Prefix, Store
 from gridmap.storage.cql import CqlFilter, parse_filter
+from gridmap.storage.featurejson import FeaturePages
 from layers.catalog import LayerDef
 
 __all__ = [
     "AREA_COLUMN",
+    "JsonPage",
     "Page",
     "all_of",
     "area_where",
@@ -38,6 +47,7 @@ __all__ = [
     "page_members",
     "queryable_params",
     "queryables_filter",
+    "read_json_page",
     "read_page",
     "time_filter",
 ]
@@ -89,6 +99,60 @@ def read_page(
     return Page(frame, matched, offset, limit)
 
 
+@dataclass(frozen=True)
+class JsonPage:
+    """One page of features as GeoJSON text (written by the store) and its paging facts."""
+
+    features: str
+    returned: int
+    matched: int
+    offset: int
+    limit: int
+
+
+def read_json_page(
+    store: Store,
+    schema: LayerSchema,
+    *,
+    properties: list[str],
+    crs: str,
+    bbox: BBox | None,
+    when: TimeRange | None,
+    limit: int,
+    offset: int,
+    where: dict[str, Any] | None = None,
+    cql: CqlFilter | None = None,
+) -> JsonPage | None:
+    """The page :func:`read_page` would read, as GeoJSON features written by the store.
+
+    ``features`` holds the Feature objects (comma-separated) with only
+    *properties*, geometries in *crs*. ``None`` when the store cannot write
+    them (DuckDB) or *crs* needs more than swapping axes (EPSG:3857, whose
+    numbers come from pyproj on the frame path): use :func:`read_page` then.
+
+    Raises
+    ------
+    gridmap.errors.BadInput
+        If *when* is given for a layer without time.
+    """
+    epsg, lat_first = SUPPORTED_CRS[crs]
+    if not isinstance(store, FeaturePages) or epsg not in (None, 4326, 4490):
+        return None
+    if when is not None:
+        cql = all_of(cql, time_filter(schema, when))
+    page = store.feature_page(
+        schema.name,
+        properties=properties,
+        limit=limit,
+        offset=offset,
+        bbox=bbox,
+        where=where,
+        cql=cql,
+        lat_first=lat_first,
+    )
+    return JsonPage(page.features, page.returned, page.matched, offset, limit)
+
+
 def _filter_types(ldef: LayerDef, role: str | None = None) -> dict[str, str]:
     """Property → column type of what *role*'s filters may use: queryables, ``id``, ``geometry``."""
     schema = layer_schema(ldef.name)
@@ -119,7 +183,29 @@ def layer_filter(
             raise BadInput("filter-lang and filter-crs need a filter", field="filter")
         return None
     check_crs(crs, field="filter-crs")
-    return parse_filter(text, lang, properties=_filter_types(ldef, role))
+    return _without_nul(parse_filter(text, lang, properties=_filter_types(ldef, role)))
+
+
+def _without_nul(flt: CqlFilter) -> CqlFilter:
+    """*flt*, refused if a text in it holds NUL (PostgreSQL text cannot; it would fail, not miss).
+
+    Examples
+    --------
+    >>> _without_nul(parse_filter("n = 'a" + chr(0) + "'", properties={"n": "text"}))
+    Traceback (most recent call last):
+    ...
+    gridmap.errors.BadInput: filter: text must not contain NUL characters
+    """
+    stack: list[Any] = [flt.tree]
+    while stack:  # iterative: trees may be deep
+        node = stack.pop()
+        if isinstance(node, str) and "\x00" in node:
+            raise BadInput("filter: text must not contain NUL characters", field="filter")
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return flt
 
 
 def queryable_params(ldef: LayerDef) -> list[str]:
@@ -153,7 +239,20 @@ def _param_value(name: str, ctype: str, text: str) -> Any:
             raise BadInput(f"{name} must be true or false, got {text[:40]!r}", field=name)
         return text == "true"
     if ctype in ("timestamp", "date"):
+        # pandas reads years Python's datetime cannot hold (year 0); refuse them here.
+        try:
+            year: Any = pd.Timestamp(text).year  # NaT ("nat") has a NaN year
+        except (ValueError, TypeError, OverflowError):
+            year = 0
+        if not (isinstance(year, int) and 1 <= year <= 9999):
+            raise BadInput(
+                f"{name} must be an RFC 3339 {'date-time' if ctype == 'timestamp' else 'date'} "
+                f"in years 1-9999, got {text[:40]!r}",
+                field=name,
+            )
         return {ctype: text}
+    if "\x00" in text:  # PostgreSQL text cannot hold NUL: the query would fail, not miss
+        raise BadInput(f"{name} must not contain NUL characters", field=name)
     return text
 
 
@@ -300,7 +399,7 @@ def area_where(layer: str, principal: Principal) -> dict[str, Any] | None:
 
 
 def page_members(
-    page: Page, url: URL, collection_url: str, *, html: bool = False
+    page: Page | JsonPage, url: URL, collection_url: str, *, html: bool = False
 ) -> dict[str, Any]:
     """``links``, counts and ``timeStamp`` of a FeatureCollection page.
 

@@ -5,6 +5,13 @@ built for 3.0 (GDAL, the OGC test suite) read ``nullable`` instead of a
 ``null`` type, ``example`` instead of ``examples``, and boolean
 ``exclusiveMinimum``. :func:`downgrade` rewrites the few 3.1 constructs
 FastAPI emits.
+
+:func:`api_document` then says what FastAPI cannot infer from the handlers:
+``bbox`` is four numbers (an array, ``style: form``, ``explode: false``, as
+OGC API Features declares it, though the handlers take the text), ``layer``
+is one of the published collections, and each collection has its own items
+path listing its queryables as query parameters (OGC API Features Part 3),
+which clients such as GDAL look for to send attribute filters to the server.
 """
 
 from __future__ import annotations
@@ -12,12 +19,15 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from api.items import queryable_params
+from layers.catalog import CATALOG, LayerDef
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from api.settings import Settings
 
-__all__ = ["OPENAPI_VERSION", "api_document", "downgrade"]
+__all__ = ["OPENAPI_VERSION", "api_document", "downgrade", "published_layers"]
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -123,21 +133,124 @@ def downgrade(document: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: ``style`` and ``explode`` of OGC API Features' query parameters (the OpenAPI
+#: defaults, but its conformance tests look for them written out).
+_FORM = {"style": "form", "explode": False}
+
+
+def published_layers() -> list[LayerDef]:
+    """The layers published as collections to some role (spatial, visible to someone).
+
+    Which of them a caller sees depends on its role (others answer 404).
+
+    Examples
+    --------
+    >>> [d.name for d in published_layers()][:2]
+    ['roads', 'buildings']
+    >>> "patrol_tracks" in [d.name for d in published_layers()]
+    False
+    """
+    return [d for d in CATALOG.values() if d.is_spatial and d.visible_to]
+
+
+def _bbox(param: dict[str, Any]) -> dict[str, Any]:
+    """``bbox`` as OGC API Features declares it: 4 (or 6) numbers, comma-separated.
+
+    Examples
+    --------
+    >>> p = _bbox({"name": "bbox", "in": "query", "schema": {"type": "string",
+    ...     "example": "1,2,3,4"}})
+    >>> p["style"], p["explode"], p["schema"]["items"], p["schema"]["example"]
+    ('form', False, {'type': 'number'}, [1.0, 2.0, 3.0, 4.0])
+    >>> p["schema"]["minItems"], p["schema"]["maxItems"]
+    (4, 6)
+    """
+    schema = param.get("schema", {})
+    out = {k: v for k, v in param.items() if k != "schema"}
+    # OGC API Features' own fragment (/req/core/fc-bbox-definition) says 4 to 6
+    # numbers; 6 (a height range) are answered 400, since the layers are 2D.
+    array: dict[str, Any] = {
+        "type": "array",
+        "items": {"type": "number"},
+        "minItems": 4,
+        "maxItems": 6,
+    }
+    if "description" in schema:
+        array["description"] = schema["description"] + " Four numbers: six (3D) are refused."
+    example = schema.get("example")
+    if isinstance(example, str):
+        array["example"] = [float(v) for v in example.split(",")]
+    return {**out, **_FORM, "schema": array}
+
+
+def _queryable(ldef: LayerDef, name: str) -> dict[str, Any]:
+    """The query parameter of queryable *name* (equality; OGC API Features Part 3)."""
+    spec = ldef.queryables[name]
+    schema = {k: spec[k] for k in ("type", "format", "enum") if k in spec}
+    title = spec.get("title", name)
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"Only features whose `{name}` ({title}) equals this value.",
+        "schema": schema,
+    }
+
+
+def _collection_items(doc: dict[str, Any]) -> None:
+    """Add ``/collections/<name>/items`` for every published layer, with its queryables.
+
+    The templated ``/collections/{layer}/items`` stays (a concrete path wins
+    over a template when both match).
+    """
+    template = doc.get("paths", {}).get("/collections/{layer}/items", {}).get("get")
+    if template is None:
+        return
+    paths: dict[str, Any] = {}
+    for path, operations in doc["paths"].items():
+        paths[path] = operations
+        if path != "/collections/{layer}/items":
+            continue
+        for ldef in published_layers():
+            op = copy.deepcopy(template)
+            params = [p for p in op.get("parameters", []) if p.get("in") != "path"]
+            taken = {p["name"] for p in params}
+            params += [_queryable(ldef, n) for n in queryable_params(ldef) if n not in taken]
+            op["parameters"] = params
+            op["summary"] = f"Features of {ldef.title_en} {ldef.title_zh} (GeoJSON)"
+            op["operationId"] = f"{template.get('operationId', 'items')}_{ldef.name}"
+            paths[f"/collections/{ldef.name}/items"] = {"get": op}
+    doc["paths"] = paths
+
+
 def api_document(app: FastAPI, settings: Settings) -> dict[str, Any]:
-    """The OpenAPI 3.0 document of *app*, with the configured page sizes on ``limit``.
+    """The OpenAPI 3.0 document of *app*, completed for OGC API clients.
 
     Clients such as GDAL read ``limit``'s ``maximum`` and ``default`` to choose
-    their page size.
+    their page size; ``bbox`` is declared as 4 numbers, ``layer`` as one of
+    the published collections, and every collection gets its items path with
+    its queryables as parameters.
     """
     doc = downgrade(app.openapi())
-    for operations in doc.get("paths", {}).values():
+    layers = [d.name for d in published_layers()]
+    for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
-            for param in operation.get("parameters", []) if isinstance(operation, dict) else []:
-                if param.get("in") == "query" and param.get("name") == "limit":
+            params = operation.get("parameters", []) if isinstance(operation, dict) else []
+            for i, param in enumerate(params):
+                where, name = param.get("in"), param.get("name")
+                if where == "query" and name == "limit":
                     param["schema"] = {
                         "type": "integer",
                         "minimum": 1,
                         "maximum": settings.max_limit,
                         "default": settings.default_limit,
                     }
+                    param.update(_FORM)
+                elif where == "query" and name == "datetime":
+                    param.update(_FORM)  # as OGC API Features defines both
+                elif where == "query" and name == "bbox":
+                    params[i] = _bbox(param)
+                elif where == "path" and name == "layer" and path.startswith("/collections/"):
+                    param["schema"] = {**param.get("schema", {}), "enum": layers}
+    _collection_items(doc)
     return doc

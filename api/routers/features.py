@@ -20,8 +20,9 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api import ogc
 from api.crs import parse_bbox_in, parse_crs, reproject_frame
 from api.deps import RoleDep, SettingsDep, StoreDep
-from api.geojson import feature_collection, feature_document
+from api.geojson import feature_collection, feature_collection_text, feature_document
 from api.items import (
+    JsonPage,
     Page,
     all_of,
     area_where,
@@ -30,6 +31,7 @@ from api.items import (
     page_members,
     queryable_params,
     queryables_filter,
+    read_json_page,
     read_page,
 )
 from api.openapi import api_document
@@ -108,7 +110,13 @@ _DOC_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 LayerPath = Annotated[str, Path(description="Collection (layer) name, e.g. `buildings`.")]
 Crs = Annotated[
-    str | None, Query(description="CRS of the output; only CRS84 is offered.", examples=[CRS84])
+    str | None,
+    Query(
+        description="CRS of the geometries: CRS84 (default), EPSG:4326 or EPSG:4490 "
+        "(latitude first), or EPSG:3857; as a URI (`http://www.opengis.net/def/crs/EPSG/0/4326`) "
+        "or short (`EPSG:4326`).",
+        examples=[CRS84],
+    ),
 ]
 
 
@@ -252,7 +260,8 @@ def items(
     bbox: Annotated[
         str | None,
         Query(
-            description="minx,miny,maxx,maxy in WGS84 degrees (CRS84); features intersecting it.",
+            description="minx,miny,maxx,maxy in `bbox-crs` (default CRS84: WGS84 longitude "
+            "and latitude in degrees); features intersecting it.",
             examples=["24.93,60.16,24.96,60.18"],
         ),
     ] = None,
@@ -270,7 +279,11 @@ def items(
     offset: Annotated[int, Query(ge=0, description="Features to skip (paging).")] = 0,
     bbox_crs: Annotated[
         str | None,
-        Query(alias="bbox-crs", description="CRS of `bbox`; only CRS84.", examples=[CRS84]),
+        Query(
+            alias="bbox-crs",
+            description="CRS of `bbox`: CRS84 (default), EPSG:4326, EPSG:4490 or EPSG:3857.",
+            examples=[CRS84],
+        ),
     ] = None,
     filter: FilterText = None,
     filter_lang: FilterLang = None,
@@ -292,19 +305,33 @@ def items(
     box = parse_bbox_in(bbox, parse_crs(bbox_crs, field="bbox-crs"))
     by_params = queryables_filter(ldef, dict(request.query_params), role)
     cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs, role), by_params)
-    with store.scoped(caller.areas):
-        page = read_page(
-            store,
-            layer_schema(ldef.name),
-            bbox=box,
-            when=parse_datetime(datetime),
-            limit=clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit),
-            offset=offset,
-            where=area_where(ldef.name, caller),
-            cql=cql,
-        )
-    collection_url = f"{_base(request)}/collections/{ldef.name}"
     html = _html(request, f)
+    props = ogc.properties(ldef, role)
+    schema = layer_schema(ldef.name)
+    when = parse_datetime(datetime)
+    size = clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit)
+    where = area_where(ldef.name, caller)
+    with store.scoped(caller.areas):
+        # GeoJSON written by the store when it can (PostGIS), else a frame.
+        page: Page | JsonPage | None = None
+        if not html:
+            page = read_json_page(
+                store,
+                schema,
+                properties=props,
+                crs=out_crs,
+                bbox=box,
+                when=when,
+                limit=size,
+                offset=offset,
+                where=where,
+                cql=cql,
+            )
+        if page is None:
+            page = read_page(
+                store, schema, bbox=box, when=when, limit=size, offset=offset, where=where, cql=cql
+            )
+    collection_url = f"{_base(request)}/collections/{ldef.name}"
     members = page_members(page, request.url, collection_url, html=html)
     queryables_link = {
         "href": f"{collection_url}/queryables",
@@ -312,7 +339,9 @@ def items(
         "type": "application/schema+json",
     }
     headers = {"Link": ogc.link_header([*members["links"], queryables_link])}
-    props = ogc.properties(ldef, role)
+    if isinstance(page, JsonPage):
+        body = feature_collection_text(page.features, members=members)
+        return _geojson(body, crs=out_crs, headers=headers)
     if html:
         response = _items_page(request, ldef, role, page, members)
         response.headers.update(headers)

@@ -340,28 +340,6 @@ def test_large_scoped_write_never_takes_the_bulk_path(store: Store) -> None:
 
 
 @pytest.mark.postgis
-def test_grid_lookups_use_the_partial_grid_code_index(pg: Store) -> None:
-    """Buildings' grid_code index skips unassigned buildings (017) and still serves lookups."""
-    b = _buildings(50)
-    b["grid_code"] = ["990100001001001"] * 5 + [None] * 45
-    pg.write("buildings", b)
-    (definition,), *_ = pg.sql(  # type: ignore[attr-defined]
-        "SELECT indexdef FROM pg_indexes WHERE indexname = 'buildings_grid_code_idx'"
-    )
-    assert definition.endswith("WHERE (grid_code IS NOT NULL)")
-    with pg.transaction():
-        pg.sql("SET LOCAL enable_seqscan = off")  # type: ignore[attr-defined]
-        plan = "\n".join(
-            r[0]
-            for r in pg.sql(  # type: ignore[attr-defined]
-                "EXPLAIN SELECT id FROM buildings WHERE grid_code = '990100001001001'"
-            )
-        )
-    assert "buildings_grid_code_idx" in plan
-    assert pg.count("buildings", where={"grid_code": "990100001001001"}) == 5
-
-
-@pytest.mark.postgis
 def test_source_keys_compare_bytewise(pg: Store) -> None:
     """Every source_key column is COLLATE "C" (015): a cheap unique index, same equality."""
     store = pg
