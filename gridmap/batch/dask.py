@@ -1,12 +1,28 @@
-"""The Dask batch path: dask-geopandas over the lake on a dask.distributed cluster.
+"""The Dask batch path: one task per lake file on a dask.distributed cluster.
 
-The events of the lake are read with :func:`dask_geopandas.read_parquet`
-(one partition per Parquet file); each partition is assigned to grids by a
-spatial join against the grids, which are broadcast once to every worker
-(``Client.scatter(..., broadcast=True)``), binned to H3 and reduced to the
-small partial aggregates of :mod:`gridmap.batch._kernel`. The partials are
-summed in a tree (fan-in 8), so no worker ever holds more than a few
-partitions; hot spots then run per town as independent tasks.
+Each task streams one Parquet file of the lake's events in record batches
+(:func:`gridmap.batch.lake.iter_file_batches`: points as ``x``/``y`` floats
+from the GeoParquet bbox column, no geometry objects), assigns them to grids
+with the :class:`~gridmap.batch._kernel.GridIndex` broadcast once to every
+worker (``Client.scatter(..., broadcast=True)``), bins them to H3 and returns
+the small partial aggregates of :mod:`gridmap.batch._kernel`. Hot spots then
+run per town as independent tasks.
+
+Worker memory does not grow with the lake (issue 11):
+
+- a task reads and aggregates its file in one go, so no partition of events
+  waits in a worker's memory for the task that consumes it. With
+  dask-geopandas partitions, read tasks ran ahead of their consumers and a
+  worker held up to three GeoDataFrames of a whole file (a shapely object per
+  event), each ~50 MB of RSS that Dask's size estimate put at ~10 MB; the
+  more files, the more often that happened;
+- a task's memory is one record batch (*chunk_rows*), whatever the size of
+  its file, with no geometry objects, and Arrow's pool returns its freed
+  pages after each file (they piled up over many files otherwise);
+- at most two tasks per worker thread are submitted at a time, and each
+  result is folded into the running total and released as it arrives: the
+  scheduler's graph and the futures held stay the same size for 10 files or
+  10,000.
 
 Without a scheduler address a ``LocalCluster`` is started for the run (and
 closed after it); with one (``tcp://host:8786``, from the CLI's
@@ -17,9 +33,10 @@ workers need gridmap installed and the lake on a path they can read.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import geopandas as gpd
@@ -30,19 +47,30 @@ from gridmap.batch._kernel import (
     GridIndex,
     Partial,
     combine,
+    empty_partial,
     finish,
     hotspot_jobs,
     partial_aggregates,
     town_hotspots,
 )
-from gridmap.batch.lake import lake_layer, partition_keys
+from gridmap.batch.lake import (
+    DEFAULT_CHUNK_ROWS,
+    iter_file_batches,
+    lake_files,
+    lake_layer,
+    partition_keys,
+)
 from gridmap.batch.single import EVENT_COLUMNS, _grids
 from gridmap.errors import BadInput
 from gridmap.heat import check_resolution
 
-__all__ = ["dask_client", "read_lake_dask", "run_dask"]
+__all__ = ["dask_client", "file_partial", "fold", "read_lake_dask", "run_dask"]
 
+#: Partials summed at a time (one ``combine`` per this many, not one per partial).
 _FAN_IN = 8
+#: Tasks in flight per worker thread: one running, one queued so no thread idles
+#: between a result and the next submission.
+_TASKS_PER_THREAD = 2
 
 
 @contextmanager
@@ -113,12 +141,47 @@ def read_lake_dask(
     )
 
 
-def _partition_partial(part: pd.DataFrame, grids: GridIndex, resolution: int) -> Partial:
-    return partial_aggregates(part, grids, resolution)
+def fold(parts: Iterable[Partial]) -> Partial:
+    """Sum partials as they come, holding at most :data:`_FAN_IN` of them at a time.
+
+    Examples
+    --------
+    >>> fold([empty_partial()] * 20).events
+    0
+    """
+    total = empty_partial()
+    held: list[Partial] = []
+    for part in parts:
+        held.append(part)
+        if len(held) == _FAN_IN:
+            total = combine([total, *held])
+            held = []
+    return combine([total, *held]) if held else total
 
 
-def _combine(*parts: Partial) -> Partial:
-    return combine(parts)
+def file_partial(
+    path: str, grids: GridIndex, resolution: int, chunk_rows: int = DEFAULT_CHUNK_ROWS
+) -> Partial:
+    """Partial aggregates of one lake file of events, streamed in record batches (a worker's task).
+
+    Examples
+    --------
+    >>> import tempfile, shapely
+    >>> from pathlib import Path
+    >>> from gridmap.batch.lake import PartitionWriter
+    >>> lake = Path(tempfile.mkdtemp())
+    >>> ev = gpd.GeoDataFrame({"status": ["closed", "reported"], "grid_code": [None, None],
+    ...     "reported_at": pd.to_datetime(["2026-09-01", "2026-09-02"], utc=True)},
+    ...     geometry=shapely.points([24.95, 24.96], [60.15, 60.15]), crs=4326)
+    >>> _ = PartitionWriter(lake / "events", "events").write(ev)
+    >>> g = GridIndex.from_frame(gpd.GeoDataFrame(
+    ...     {"code": ["990100001001001"]}, geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)]))
+    >>> [path] = lake_files(lake, "events")
+    >>> file_partial(str(path), g, 9, chunk_rows=1).kpi[["reported", "closed"]].values.tolist()
+    [[2, 1]]
+    """
+    batches = iter_file_batches([path], columns=EVENT_COLUMNS, chunk_rows=chunk_rows, xy=True)
+    return fold(partial_aggregates(batch, grids, resolution) for batch in batches)
 
 
 def run_dask(
@@ -133,6 +196,7 @@ def run_dask(
     permutations: int = 199,
     hotspots: bool = True,
     client: Any | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> BatchResult:
     """The batch results of the lake's events, computed on a Dask cluster.
 
@@ -156,6 +220,8 @@ def run_dask(
         Compute hot spots per town.
     client : distributed.Client, optional
         Use this client (and leave it open) instead of starting one.
+    chunk_rows : int
+        Events a task holds in memory at a time (one record batch).
 
     Returns
     -------
@@ -165,6 +231,7 @@ def run_dask(
     Examples
     --------
     >>> import tempfile, shapely
+    >>> from pathlib import Path
     >>> from gridmap.batch.lake import PartitionWriter
     >>> lake = Path(tempfile.mkdtemp())
     >>> g = gpd.GeoDataFrame({"code": ["990100001001001"]},
@@ -179,43 +246,93 @@ def run_dask(
     [['990100001001001', 1]]
     """
     res = check_resolution(resolution)
+    if int(chunk_rows) < 1:
+        raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
     frame = _grids(lake, grids)
-    events_path = lake_layer(lake, "events")
+    files = [str(p) for p in lake_files(lake, "events")]
+    job = _Job(files, frame, res, int(chunk_rows), permutations, hotspots)
     if client is not None:
-        return _run(client, events_path, frame, res, permutations, hotspots)
+        return _run(client, job)
     with dask_client(
         scheduler, n_workers=n_workers, processes=processes, memory_limit=memory_limit
     ) as own:
-        return _run(own, events_path, frame, res, permutations, hotspots)
+        return _run(own, job)
 
 
-def _run(
-    client: Any,
-    events_path: Path,
-    grids: gpd.GeoDataFrame,
-    resolution: int,
-    permutations: int,
-    hotspots: bool,
-) -> BatchResult:
-    from dask.delayed import delayed
+@dataclass(frozen=True)
+class _Job:
+    files: list[str]
+    grids: gpd.GeoDataFrame
+    resolution: int
+    chunk_rows: int
+    permutations: int
+    hotspots: bool
 
-    ddf = read_lake_dask(events_path.parent, "events", columns=EVENT_COLUMNS)
-    index = client.scatter(GridIndex.from_frame(grids), broadcast=True)
-    level = [
-        delayed(_partition_partial)(part, index, resolution)
-        for part in ddf.to_delayed(optimize_graph=True)
-    ]
-    while len(level) > 1:
-        level = [delayed(_combine)(*level[i : i + _FAN_IN]) for i in range(0, len(level), _FAN_IN)]
-    total: Partial = client.compute(level[0]).result()
+
+def _run(client: Any, job: _Job) -> BatchResult:
+    total = _sum_files(client, job)
     found: list[pd.DataFrame] = []
-    if hotspots:
-        jobs = hotspot_jobs(total, grids)
+    if job.hotspots:
         futures = [
             client.submit(
-                town_hotspots, town, counts, town_grids, resolution, permutations=permutations
+                town_hotspots,
+                town,
+                counts,
+                town_grids,
+                job.resolution,
+                permutations=job.permutations,
             )
-            for town, counts, town_grids in jobs
+            for town, counts, town_grids in hotspot_jobs(total, job.grids)
         ]
         found = list(client.gather(futures))
-    return finish(total, grids, resolution, hotspots=found, permutations=permutations)
+    return finish(total, job.grids, job.resolution, hotspots=found, permutations=job.permutations)
+
+
+def _sum_files(client: Any, job: _Job) -> Partial:
+    """One :func:`file_partial` task per file, a bounded window of them in flight.
+
+    Submitting every file up front (one graph of one task per file plus a
+    reduction tree) let the scheduler run read tasks ahead of their
+    consumers; here a new task goes out only when a result comes back, and
+    every result is released as soon as it is fetched (it is then folded into
+    the total, :data:`_FAN_IN` at a time).
+    """
+    from distributed import as_completed
+
+    index = client.scatter(GridIndex.from_frame(job.grids), broadcast=True)
+    threads = sum(client.nthreads().values()) or 1
+    window = max(2, _TASKS_PER_THREAD * threads)
+    todo = iter(job.files)
+    inflight: set[Any] = set()
+    done = as_completed()
+
+    def submit(path: str) -> None:
+        future = client.submit(
+            file_partial, path, index, job.resolution, job.chunk_rows, pure=False
+        )
+        inflight.add(future)
+        done.add(future)
+
+    def results() -> Iterator[Partial]:
+        for path in islice(todo, window):
+            submit(path)
+        for future in done:
+            part: Partial = future.result()
+            inflight.discard(future)
+            future.release()
+            nxt = next(todo, None)
+            if nxt is not None:
+                submit(nxt)
+            yield part
+
+    try:
+        return fold(results())
+    finally:
+        # On an error, stop and drop the tasks still queued; either way drop the
+        # grids. (Releases reach the scheduler asynchronously.)
+        if inflight:
+            client.cancel(list(inflight))
+            for future in inflight:
+                future.release()
+        done.clear()
+        index.release()

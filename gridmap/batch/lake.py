@@ -51,8 +51,10 @@ __all__ = [
     "LakeSummary",
     "PartitionWriter",
     "export_lake",
+    "iter_file_batches",
     "iter_lake_batches",
     "iter_store_chunks",
+    "lake_files",
     "lake_layer",
     "partition_keys",
     "read_lake_layer",
@@ -315,6 +317,27 @@ def _dataset(path: Path) -> ds.Dataset:
     )
 
 
+def lake_files(lake: str | os.PathLike[str], layer: str) -> list[Path]:
+    """The Parquet files of a lake layer, sorted; hidden (``.``) and ``_`` parts skipped.
+
+    The same files :func:`iter_lake_batches` and :func:`read_lake_layer` read
+    (an export's temporary folders start with a dot).
+
+    Examples
+    --------
+    >>> lake_files("/nonexistent", "events")
+    Traceback (most recent call last):
+    ...
+    gridmap.errors.BadInput: the lake has no 'events' layer: /nonexistent/events
+    """
+    path = lake_layer(lake, layer)
+    return [
+        p
+        for p in sorted(path.rglob("*.parquet"))
+        if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+    ]
+
+
 def iter_lake_batches(
     lake: str | os.PathLike[str],
     layer: str,
@@ -336,10 +359,47 @@ def iter_lake_batches(
     if int(chunk_rows) < 1:
         raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
     dataset = _dataset(lake_layer(lake, layer))
+    yield from _scan(dataset, f"the lake's {layer!r} layer has", columns, int(chunk_rows), xy)
+
+
+def iter_file_batches(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    columns: Sequence[str],
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    xy: bool = False,
+) -> Iterator[pd.DataFrame]:
+    """:func:`iter_lake_batches` over some files of a layer (e.g. one Dask task's share).
+
+    Partition columns are not read (they live in folder names); *columns* must
+    be columns stored in the files.
+
+    Examples
+    --------
+    >>> import shapely, tempfile
+    >>> frame = gpd.GeoDataFrame({"status": ["closed", "reported", "closed"]},
+    ...                          geometry=shapely.points([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]))
+    >>> path = Path(tempfile.mkdtemp()) / "part.parquet"
+    >>> frame.to_parquet(path, write_covering_bbox=True)
+    >>> [b["x"].tolist() for b in iter_file_batches([path], columns=["geometry"],
+    ...                                             chunk_rows=2, xy=True)]
+    [[1.0, 2.0], [3.0]]
+    """
+    if int(chunk_rows) < 1:
+        raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
+    if not paths:
+        return
+    dataset = ds.dataset([str(p) for p in paths], format="parquet")
+    yield from _scan(dataset, "the files have", columns, int(chunk_rows), xy)
+
+
+def _scan(
+    dataset: ds.Dataset, what: str, columns: Sequence[str], chunk_rows: int, xy: bool
+) -> Iterator[pd.DataFrame]:
     names = dataset.schema.names
     missing = [c for c in columns if c not in names]
     if missing:
-        raise BadInput(f"the lake's {layer!r} layer has no column {missing[0]!r}", field="lake")
+        raise BadInput(f"{what} no column {missing[0]!r}", field="lake")
     projection: list[str] | dict[str, ds.Expression] = list(columns)
     if xy and "geometry" in columns and _has_bbox(dataset):
         projection = {c: ds.field(c) for c in columns if c != "geometry"}
@@ -349,14 +409,36 @@ def iter_lake_batches(
     # memory of the scan is one record batch, whatever the size of the lake.
     scanner = dataset.scanner(
         columns=projection,
-        batch_size=int(chunk_rows),
+        batch_size=chunk_rows,
         batch_readahead=1,
         fragment_readahead=1,
         use_threads=False,
     )
-    for batch in scanner.to_batches():
+    pool = pa.default_memory_pool()
+    current = None
+    for tagged in scanner.scan_batches():
+        path = tagged.fragment.path
+        if current is not None and path != current:
+            _release(pool)
+        current = path
+        batch = tagged.record_batch
         if batch.num_rows:
             yield batch.to_pandas()
+        del batch, tagged  # the batch's buffers go back to the pool before the next is read
+    _release(pool)
+
+
+def _release(pool: pa.MemoryPool) -> None:
+    """Give the memory pool's freed pages back to the system (after each file).
+
+    Arrow's default pool (mimalloc) keeps freed pages for reuse, and reading
+    file after file they added up: one thread streaming 120 files of ~340,000
+    events (100,000-row batches through the kernel) grew from ~320 to ~390 MB
+    RSS, and stayed at ~290–330 MB with this call after each file (issue 11;
+    the jemalloc pool alone, or the system allocator with this call, stayed
+    flat as well). The call takes well under a millisecond.
+    """
+    pool.release_unused()
 
 
 def _has_bbox(dataset: ds.Dataset) -> bool:
@@ -373,11 +455,9 @@ def _has_bbox(dataset: ds.Dataset) -> bool:
 
 def read_lake_layer(lake: str | os.PathLike[str], layer: str) -> gpd.GeoDataFrame | pd.DataFrame:
     """Read a whole (small) lake layer, e.g. ``grids``, partition columns left out."""
-    path = lake_layer(lake, layer)
     frames = [
         gpd.read_parquet(p) if layer_schema(layer).geometry_type else pd.read_parquet(p)
-        for p in sorted(path.rglob("*.parquet"))
-        if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+        for p in lake_files(lake, layer)
     ]
     out = pd.concat(frames, ignore_index=True)
     if "id" in out:

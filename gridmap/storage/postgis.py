@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -649,19 +650,87 @@ def _partitioned(cur: psycopg.Cursor[Any], table: str) -> bool:
     return bool(row and row[0])
 
 
+#: What the catalog said about ``events`` on a connection, once it reached its final
+#: shape (partitioned, 008, with ``event_keys``, 018): ``(partitioned, keys)``.
+_EVENTS_CATALOG: weakref.WeakKeyDictionary[psycopg.Connection[Any], tuple[bool, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _events_catalog(cur: psycopg.Cursor[Any]) -> tuple[bool, bool]:
+    """``(partitioned, keys)``: is ``events`` partitioned (008), does ``event_keys`` exist (018)?
+
+    Asked once per pooled connection, i.e. at most ``max_size`` times in a
+    store's life instead of on every write. Only the final answer (both true)
+    is kept: migrations only move forward and neither un-partitions ``events``
+    nor drops ``event_keys``, while a store opened before ``gridmap init``
+    upgraded its database must see the new shape on its next write. A restore
+    of an older backup into a database that open stores keep using is the one
+    case this misses (they must be restarted, as after any restore).
+    """
+    conn = cur.connection
+    known = _EVENTS_CATALOG.get(conn)
+    if known is not None:
+        return known
+    row = cur.execute(
+        "SELECT coalesce((SELECT relkind = 'p' FROM pg_class WHERE oid = to_regclass('events')),"
+        " false), to_regclass('event_keys') IS NOT NULL"
+    ).fetchone()
+    found = (bool(row and row[0]), bool(row and row[1]))
+    if all(found):
+        _EVENTS_CATALOG[conn] = found
+    return found
+
+
 def _conflict_clause(cur: psycopg.Cursor[Any], table: str, stage: str) -> str:
     """What makes a staged insert idempotent on ``source_key``.
 
     A partitioned ``events`` (008) is unique on ``(source_key, reported_at)``
-    only; rows whose source key is stored already (in any month) are skipped
-    first, so a report re-sent with another report time is still stored once.
+    only, so a key stored in another month is no conflict there. With
+    ``event_keys`` (018) the staged rows' keys are claimed first and the rows
+    whose key was taken are dropped from *stage* (:func:`_claim_event_keys`);
+    a store between 008 and 018 skips keys stored in any month with a
+    ``NOT EXISTS`` probe, which two concurrent writers could both pass.
     """
-    if not _partitioned(cur, table):
+    if table == "events":
+        partitioned, keys = _events_catalog(cur)
+    else:
+        partitioned, keys = _partitioned(cur, table), False
+    if not partitioned:
         return " ON CONFLICT (source_key) DO NOTHING"
+    if keys:
+        _claim_event_keys(cur, stage)
+        return " ON CONFLICT (source_key, reported_at) DO NOTHING"
     return (
         f" WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE t.source_key = {stage}.source_key)"
         " ON CONFLICT (source_key, reported_at) DO NOTHING"
     )
+
+
+def _claim_event_keys(cur: psycopg.Cursor[Any], stage: str) -> int:
+    """Claim the source keys of the staged events; drop the staged rows whose key is taken.
+
+    ``gridmap_event_keys_claim`` (migration 018) inserts the keys into
+    ``event_keys``, in key order, skipping those already there. A key another
+    transaction claimed and has not committed yet makes this wait for it: then
+    the key is taken (that writer stored the event) or free again (it rolled
+    back). So of two concurrent writers of one event with different report
+    times exactly one stores it; the other inserts nothing and sees no error.
+    ``events`` is locked first in the mode the insert takes anyway (``ROW
+    EXCLUSIVE``): a bulk load into the empty table locks ``events`` before
+    adding keys, and taking the two locks in the same order keeps the two
+    writers from deadlocking. Returns the number of staged rows dropped.
+    """
+    cur.execute("LOCK TABLE events IN ROW EXCLUSIVE MODE")
+    res = cur.execute(
+        (
+            "WITH claimed AS MATERIALIZED ("
+            f"SELECT k FROM gridmap_event_keys_claim(ARRAY(SELECT source_key FROM {stage})) AS k) "
+            f"DELETE FROM {stage} s WHERE NOT EXISTS "
+            "(SELECT 1 FROM claimed c WHERE c.k = s.source_key)"
+        ).encode()  # type: ignore[arg-type]
+    )
+    return int(res.rowcount)
 
 
 def _ensure_partitions(cur: psycopg.Cursor[Any], table: str, frame: pd.DataFrame) -> None:
@@ -670,8 +739,9 @@ def _ensure_partitions(cur: psycopg.Cursor[Any], table: str, frame: pd.DataFrame
     Rows of a month without a partition would land in the DEFAULT partition;
     creating the month first keeps them in their own (``gridmap_events_partition``,
     migration 008). Missing or unparsable report times stay in DEFAULT.
+    Whether ``events`` is partitioned comes from :func:`_events_catalog`.
     """
-    if table != "events" or "reported_at" not in frame or not _partitioned(cur, table):
+    if table != "events" or "reported_at" not in frame or not _events_catalog(cur)[0]:
         return
     at = pd.to_datetime(frame["reported_at"], utc=True, errors="coerce").dropna()
     months = np.unique(at.dt.tz_localize(None).to_numpy().astype("datetime64[M]"))
