@@ -287,14 +287,21 @@ def _instant(value: Any) -> datetime | date:
         if kind in ("timestamp", "date") and isinstance(text, str):
             try:
                 ts = pd.Timestamp(text)
-            except (ValueError, TypeError):
-                raise _bad(f"invalid {kind} {text[:40]!r}") from None
+                # Python's dates (and the stores') run from year 1 to 9999; pandas
+                # parses year 0 and then fails on it in ways that are no ValueError.
+                if not 1 <= ts.year <= 9999:
+                    raise ValueError(text)
+                day: date = ts.date()
+                utc: datetime | None = (
+                    ts.tz_convert("UTC").to_pydatetime() if ts.tzinfo is not None else None
+                )
+            except (ValueError, TypeError, OverflowError, NotImplementedError):
+                raise _bad(f"invalid {kind} {text[:40]!r} (years 0001 to 9999, ISO 8601)") from None
             if kind == "date":
-                return ts.date()
-            if ts.tzinfo is None:
+                return day
+            if utc is None:
                 raise _bad(f"timestamp {text[:40]!r} needs a time zone (e.g. Z)")
-            result: datetime = ts.tz_convert("UTC").to_pydatetime()
-            return result
+            return utc
     raise _bad("expected a TIMESTAMP('…') or DATE('…') literal")
 
 

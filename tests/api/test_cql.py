@@ -170,5 +170,12 @@ def test_filter_http(client: TestClient) -> None:
     ):
         bad = client.get(url, params=params)
         assert bad.status_code == 400, (params, bad.text)
+    # Year 0 parses in pandas but is no Python date: a 400, not a 500.
+    for text in (
+        "reported_at > TIMESTAMP('0000-01-01T00:00:00Z')",
+        "T_BEFORE(reported_at, DATE('0000-01-01'))",
+    ):
+        bad = client.get("/collections/events/items", params={"filter": text})
+        assert bad.status_code == 400 and "0001 to 9999" in bad.text, (text, bad.text)
     classes = client.get("/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter" in classes
