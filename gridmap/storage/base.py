@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 
 from gridmap.errors import BadInput, GridmapError, NotFound
@@ -589,4 +590,23 @@ def to_arrow(
             arrays[col.name] = pa.array(values, _ARROW[col.type], from_pandas=True)
     if wkb is not None:
         arrays[geometry] = wkb if isinstance(wkb, pa.Array) else pa.array(wkb, pa.binary())
+    for name, array in arrays.items():
+        _refuse_nul(schema.name, name, array)
     return pa.table(arrays)
+
+
+def _refuse_nul(layer: str, name: str, array: pa.Array) -> None:
+    """Refuse text holding NUL, which PostgreSQL's text cannot store (both stores alike).
+
+    Named here as a 400 instead of failing inside PostgreSQL's COPY; checked in
+    Arrow (about 20 ms per million values).
+    """
+    kind = array.type
+    if pa.types.is_list(kind):
+        array, kind = pc.list_flatten(array), kind.value_type
+    if pa.types.is_string(kind) and pc.any(pc.match_substring(array, "\x00")).as_py():
+        raise BadInput(
+            f"layer {layer!r}: column {name!r} contains a NUL character (\\x00), "
+            "which text cannot hold",
+            field=name,
+        )

@@ -358,6 +358,17 @@ def test_source_keys_compare_bytewise(pg: Store) -> None:
     assert store.write("buildings", b).inserted == 3
 
 
+def test_text_with_nul_is_refused_by_name(store: Store) -> None:
+    """NUL cannot live in PostgreSQL text: both stores refuse it, naming the column."""
+    store.write("buildings", _buildings(1, source="before"))
+    bad = _buildings(3)
+    bad.loc[1, "name"] = "楼\x00一"
+    with pytest.raises(BadInput, match="column 'name' contains a NUL") as err:
+        store.write("buildings", bad)
+    assert err.value.field == "name"
+    assert store.count("buildings") == 1  # nothing of the refused batch landed
+
+
 def test_bulk_load_failure_rolls_back_everything(store: Store) -> None:
     ev = _many_points(25_000)
     with pytest.raises(RuntimeError), store.transaction():
