@@ -651,14 +651,14 @@ def _partitioned(cur: psycopg.Cursor[Any], table: str) -> bool:
 
 
 #: What the catalog said about ``events`` on a connection, once it reached its final
-#: shape (partitioned, 008, with ``event_keys``, 018): ``(partitioned, keys)``.
+#: shape (partitioned, 008, with ``event_keys``, 016): ``(partitioned, keys)``.
 _EVENTS_CATALOG: weakref.WeakKeyDictionary[psycopg.Connection[Any], tuple[bool, bool]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def _events_catalog(cur: psycopg.Cursor[Any]) -> tuple[bool, bool]:
-    """``(partitioned, keys)``: is ``events`` partitioned (008), does ``event_keys`` exist (018)?
+    """``(partitioned, keys)``: is ``events`` partitioned (008), does ``event_keys`` exist (016)?
 
     Asked once per pooled connection, i.e. at most ``max_size`` times in a
     store's life instead of on every write. Only the final answer (both true)
@@ -687,9 +687,9 @@ def _conflict_clause(cur: psycopg.Cursor[Any], table: str, stage: str) -> str:
 
     A partitioned ``events`` (008) is unique on ``(source_key, reported_at)``
     only, so a key stored in another month is no conflict there. With
-    ``event_keys`` (018) the staged rows' keys are claimed first and the rows
+    ``event_keys`` (016) the staged rows' keys are claimed first and the rows
     whose key was taken are dropped from *stage* (:func:`_claim_event_keys`);
-    a store between 008 and 018 skips keys stored in any month with a
+    a store between 008 and 016 skips keys stored in any month with a
     ``NOT EXISTS`` probe, which two concurrent writers could both pass.
     """
     if table == "events":
@@ -710,7 +710,7 @@ def _conflict_clause(cur: psycopg.Cursor[Any], table: str, stage: str) -> str:
 def _claim_event_keys(cur: psycopg.Cursor[Any], stage: str) -> int:
     """Claim the source keys of the staged events; drop the staged rows whose key is taken.
 
-    ``gridmap_event_keys_claim`` (migration 018) inserts the keys into
+    ``gridmap_event_keys_claim`` (migration 016) inserts the keys into
     ``event_keys``, in key order, skipping those already there. A key another
     transaction claimed and has not committed yet makes this wait for it: then
     the key is taken (that writer stored the event) or free again (it rolled

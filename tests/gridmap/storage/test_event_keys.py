@@ -1,4 +1,4 @@
-"""One stored event per source key across the monthly partitions (migration 018, issue 11).
+"""One stored event per source key across the monthly partitions (migration 016, issue 11).
 
 Events here are synthetic: a few points in Helsinki with chosen report times and statuses.
 Every PostGIS test runs against the real server the test session starts.
@@ -24,7 +24,7 @@ from gridmap.storage._sql import migrations
 from gridmap.storage.postgis import _EVENTS_CATALOG, PostGISStore
 
 GRID = "990100001001001"
-KEYS_VERSION = 18
+KEYS_VERSION = 16
 
 
 def events(

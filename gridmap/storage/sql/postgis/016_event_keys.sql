@@ -1,4 +1,4 @@
--- v18 (issue 11): one source key, one event, across every month.
+-- v16 (issue 11): one source key, one event, across every month.
 --
 -- Since 008 ``events`` is partitioned by month and its unique keys must include
 -- the partition key: ``(source_key, reported_at)``. The store's write skipped keys
