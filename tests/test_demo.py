@@ -193,7 +193,11 @@ def _chromium_visit(
 
 @pytest.mark.browser
 def test_docs_page_in_chromium_is_offline(served: str) -> None:
-    external, errors, drawn = _chromium_visit(f"{served}/docs", (served,), "docs.png")
+    # Swagger UI fetches /api and renders it after load: wait for the operations
+    # (the document grew with per-collection item paths; a loaded machine takes seconds).
+    external, errors, drawn = _chromium_visit(
+        f"{served}/docs", (served,), "docs.png", selector=".swagger-ui .opblock"
+    )
     assert external == []
     assert errors == []
     assert drawn > 5  # Swagger UI rendered the operations
