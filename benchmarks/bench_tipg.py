@@ -258,7 +258,7 @@ def main(argv: list[str]) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--buildings", type=int, default=100_000, help="Footprints in the city.")
-    parser.add_argument("--zoom", type=int, default=15, help="Tile zoom (gridmap: >= 15).")
+    parser.add_argument("--zoom", type=int, default=14, help="Tile zoom (buildings: >= 14).")
     parser.add_argument("--seconds", type=float, default=5.0, help="Measured seconds per run.")
     parser.add_argument("--concurrency", type=int, default=16, help="Open connections.")
     parser.add_argument(

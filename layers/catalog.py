@@ -592,7 +592,7 @@ _SPECS: dict[str, _Spec] = {
             "fillColor": "#bcaaa4",
             "fillOpacity": 0.7,
         },
-        min_zoom=15,
+        min_zoom=14,
         tooltip=("name", "use", "floors"),
     ),
     "admin_units": _Spec(
