@@ -347,7 +347,7 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
     >>> layer = VectorTileLayer(CATALOG["buildings"], tiles_url("buildings"), name="Buildings",
     ...                         fields=[("use", "Use")], heading="Building", lang="en")
     >>> layer.options["minZoom"]
-    15
+    14
     """
 
     _template = Template(

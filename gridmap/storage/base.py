@@ -491,9 +491,11 @@ def first_of_each_key(keys: pd.Series) -> np.ndarray | None:
     [True, True, False]
     """
     values = keys.tolist()
+    if len(values) < 2:
+        return None
     try:
         distinct = pc.count_distinct(pa.array(values), mode="all").as_py()
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed types: pandas compares them
+    except pa.ArrowException:  # mixed types, only nulls…: pandas compares them
         distinct = -1
     if distinct == len(values):
         return None

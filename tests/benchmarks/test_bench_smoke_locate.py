@@ -76,7 +76,7 @@ def test_bench_tipg_prints_both_servers_side_by_side() -> None:
         "bench_tipg.py", "--buildings", "600", "--seconds", "0.5", "--concurrency", "2"
     )
     assert "ratio gridmap/tipg items?limit=100" in out
-    assert "ratio gridmap/tipg z15 building tiles" in out
+    assert "ratio gridmap/tipg z14 building tiles" in out
     for name in ("gridmap", "tipg"):
         for kind in ("items", "tiles"):
             r = summary[name][kind]
