@@ -14,8 +14,17 @@ or ``"intersects"``) but without a point-in-polygon test for most points:
    boundary crosses, so every point of a piece lies in the interior of the
    same grids: one exact test (GEOS, through ``shapely.STRtree``) of one cell
    centre per piece labels the whole piece;
-4. a point in an unmarked cell is answered by two array look-ups; a point in a
-   marked cell (near a boundary) gets the exact GEOS test.
+4. a point in an unmarked cell is answered by two array look-ups;
+5. a marked cell that only one boundary segment marks is split by that
+   segment's line into two sides, each wholly in one grid (or none): when the
+   grids form a valid coverage (``shapely.coverage_is_valid``: no overlaps),
+   orienting the rings (exterior counter-clockwise, holes clockwise) puts each
+   grid on the left of its own edges, so the side of the point — the sign of
+   an orientation determinant whose floating-point error is bounded as in
+   Shewchuk's ``orient2d`` filter — names its grid. Points the filter cannot
+   decide (on or within rounding of the line), points in cells several
+   segments mark (near vertices) and every marked-cell point when the grids
+   overlap get the exact GEOS test.
 
 Why hand-written: shapely's ``STRtree.query(points, predicate=...)`` (what
 ``sjoin`` runs) tests every point against the candidate polygons, and the
@@ -57,6 +66,10 @@ Predicate = Literal["within", "intersects"]
 
 _EXACT = -2  # cell label: the cell may be crossed by a boundary, test exactly
 _MAX_CELLS = 1 << 24
+# Shewchuk's error bound for the orientation determinant (ccwerrboundA, with his
+# epsilon = 2**-53): when |det| exceeds it times |detleft| + |detright|, the
+# floating-point sign is the exact sign.
+_CCW_ERRBOUND = (3.0 + 16.0 * 2.0**-53) * 2.0**-53
 
 
 class PointGridIndex:
@@ -70,6 +83,10 @@ class PointGridIndex:
     cells : int, optional
         Number of raster cells (default: about 2,000 per grid, at most 2**24).
         More cells answer more points by look-up and cost more to build.
+    points : int, optional
+        How many points will be asked, when known: sizes the default raster
+        (one cell per point when the grids form a valid coverage, four
+        otherwise, never more than the default above).
 
     Examples
     --------
@@ -81,24 +98,37 @@ class PointGridIndex:
     [0]
     """
 
-    def __init__(self, grids: npt.ArrayLike, *, cells: int | None = None) -> None:
+    def __init__(
+        self, grids: npt.ArrayLike, *, cells: int | None = None, points: int | None = None
+    ) -> None:
         geoms = np.asarray(grids, dtype=object).ravel()
         self.grids = geoms
+        self._cell_seg: np.ndarray | None = None  # step 5: segment of single-segment cells
+        self._seg: np.ndarray | None = None
+        self._seg_grid = np.empty((0, 2), dtype=np.int64)
         ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         types = shapely.get_type_id(geoms[ok])
         self._exact_only = bool(len(types) == 0 or not np.isin(types, (3, 6)).all())
-        n = max(int(ok.sum()), 1)
-        target = int(cells) if cells is not None else min(_MAX_CELLS, max(4096, 2048 * n))
-        target = min(max(target, 16), _MAX_CELLS)
         if self._exact_only:
             self._setup_extent(np.array([0.0, 0.0, 1.0, 1.0]), 16)
             self.cell_label = np.full(self.ny * self.nx, _EXACT, dtype=np.int32)
             return
+        # sides of a segment name grids only when no two grids overlap
+        sides = bool(shapely.is_valid(geoms[ok]).all() and shapely.coverage_is_valid(geoms[ok]))
+        n = max(int(ok.sum()), 1)
+        if cells is None:
+            cells = 2048 * n
+            if points is not None:
+                # points near an edge are cheap on the side path: a finer raster
+                # does not pay there (1M points in 2,000 grids: the same time
+                # with 250k to 1M cells, 1.4x with 4M); without it, it does
+                cells = min(cells, max(4096, (1 if sides else 4) * points))
+        target = min(max(int(cells), 16), _MAX_CELLS)
         b = shapely.bounds(geoms[ok])
         self._setup_extent(
             np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]), target
         )
-        marked = self._mark_boundaries(geoms[ok])
+        marked = self._mark_boundaries(geoms[ok], np.flatnonzero(ok), sides)
         self.cell_label = self._label_cells(marked)
 
     def _setup_extent(self, bounds: np.ndarray, target: int) -> None:
@@ -121,18 +151,38 @@ class PointGridIndex:
         j = np.floor((y - self.y0) * self.inv_y)
         return i, j
 
-    def _mark_boundaries(self, geoms: np.ndarray) -> np.ndarray:
-        """Cells any boundary piece may touch (conservative)."""
-        lines = shapely.get_parts(shapely.boundary(geoms))
-        xy, line = shapely.get_coordinates(lines, return_index=True)
-        same = line[1:] == line[:-1]
-        seg = np.concatenate([xy[:-1][same], xy[1:][same]], axis=1)
-        # a shared edge is listed by both grids: keep it once
+    def _mark_boundaries(self, geoms: np.ndarray, positions: np.ndarray, sides: bool) -> np.ndarray:
+        """Cells any boundary piece may touch (conservative).
+
+        With *sides*, also keeps, for every cell that a single segment marks,
+        that segment and the grids (positions in the constructor's input) on
+        its left and right (step 5 of the module's method).
+        """
+        # rings oriented so that each grid lies on the left of its own edges
+        parts, part_of = shapely.get_parts(
+            shapely.orient_polygons(geoms, exterior_cw=False), return_index=True
+        )
+        rings, ring_of = shapely.get_rings(parts, return_index=True)
+        xy, line = shapely.get_coordinates(rings, return_index=True)
+        same = np.flatnonzero((line[1:] == line[:-1]) & (xy[1:] != xy[:-1]).any(axis=1))
+        seg = np.concatenate([xy[same], xy[same + 1]], axis=1)
+        grid = positions[part_of[ring_of[line[same]]]]
+        # a shared edge is listed by both grids, once each way: keep it once,
+        # with the grid that has it left-to-right on its left, the other on its right
         flip = (seg[:, 0] > seg[:, 2]) | ((seg[:, 0] == seg[:, 2]) & (seg[:, 1] > seg[:, 3]))
         seg[flip] = seg[flip][:, [2, 3, 0, 1]]
-        seg = seg[np.lexsort(seg.T[::-1])]
-        if len(seg) > 1:
-            seg = seg[np.r_[True, (seg[1:] != seg[:-1]).any(axis=1)]]
+        order = np.lexsort(seg.T[::-1])
+        seg, grid, flip = seg[order], grid[order], flip[order]
+        start = np.flatnonzero(np.r_[True, (seg[1:] != seg[:-1]).any(axis=1)])
+        none = np.iinfo(np.int64).max
+        left = np.minimum.reduceat(np.where(flip, none, grid), start)
+        right = np.minimum.reduceat(np.where(flip, grid, none), start)
+        seg = seg[start]
+        if sides:
+            self._seg = seg
+            self._seg_grid = np.stack(
+                [np.where(left == none, -1, left), np.where(right == none, -1, right)], axis=1
+            )
         a, d = seg[:, :2], seg[:, 2:] - seg[:, :2]
         # m pieces of at most half a cell per segment: m + 1 samples along it
         span = np.maximum(np.abs(d[:, 0]) * self.inv_x, np.abs(d[:, 1]) * self.inv_y)
@@ -157,13 +207,29 @@ class PointGridIndex:
         j1 = np.maximum(jhi[q], jhi[q + 1]).clip(0, self.ny - 1).astype(np.int64)
         marked = np.zeros(self.ny * self.nx, dtype=bool)
         base = j0 * self.nx + i0
-        marked[base] = True
         # a piece's box is at most half a cell (plus margins) wide: it meets at
         # most two columns and two rows
         wide, tall = i1 > i0, j1 > j0
-        marked[base[wide] + 1] = True
-        marked[base[tall] + self.nx] = True
-        marked[base[wide & tall] + self.nx + 1] = True
+        hits = [
+            (base, owner[q]),
+            (base[wide] + 1, owner[q][wide]),
+            (base[tall] + self.nx, owner[q][tall]),
+            (base[wide & tall] + self.nx + 1, owner[q][wide & tall]),
+        ]
+        for cells, _ in hits:
+            marked[cells] = True
+        if sides:
+            # the segment of each cell, -1 where several mark it: one scatter
+            # keeps some segment per cell, a second pass finds the cells
+            # another segment marks too (no sort of the ~10^6 marks)
+            cell_seg = np.full(self.ny * self.nx, -1, dtype=np.int32)
+            for cells, segs in hits:
+                cell_seg[cells] = segs
+            shared = np.zeros(self.ny * self.nx, dtype=bool)
+            for cells, segs in hits:
+                shared[cells[cell_seg[cells] != segs]] = True
+            cell_seg[shared] = -1
+            self._cell_seg = cell_seg
         return marked.reshape(self.ny, self.nx)
 
     def _label_cells(self, marked: np.ndarray) -> np.ndarray:
@@ -244,9 +310,37 @@ class PointGridIndex:
             exact = np.flatnonzero(np.isfinite(xs) & np.isfinite(ys))
         else:
             exact = np.flatnonzero(out == _EXACT)
+        if self._cell_seg is not None and len(exact):
+            answered, grid = self._side(flat[exact].astype(np.int64), xs[exact], ys[exact])
+            out[exact[answered]] = grid
+            exact = exact[~answered]
         geoms = None if points is None else np.asarray(points, dtype=object).ravel()[exact]
         out[exact] = self._exact(xs[exact], ys[exact], predicate, geoms)
         return out
+
+    def _side(
+        self, cell: np.ndarray, x: np.ndarray, y: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Points of single-segment cells answered by their side of the segment.
+
+        Returns which points are answered (the sign of the orientation is
+        certain) and their grids (-1 none), in that order.
+        """
+        assert self._cell_seg is not None and self._seg is not None
+        s = self._cell_seg[cell]
+        one = np.flatnonzero(s >= 0)
+        s = s[one]
+        px, py = x[one], y[one]
+        a = self._seg[s]
+        # Shewchuk's orient2d(a, b, p) with his filter: > 0 when p is left of a→b
+        detleft = (a[:, 0] - px) * (a[:, 3] - py)
+        detright = (a[:, 1] - py) * (a[:, 2] - px)
+        det = detleft - detright
+        sure = np.abs(det) > _CCW_ERRBOUND * (np.abs(detleft) + np.abs(detright))
+        answered = np.zeros(len(cell), dtype=bool)
+        answered[one[sure]] = True
+        grid = self._seg_grid[s[sure], (det[sure] < 0).astype(np.int64)]
+        return answered, grid
 
 
 def locate_in_grids(
@@ -267,9 +361,10 @@ def locate_in_grids(
     predicate : {"within", "intersects"}
         Boundary rule, see :mod:`gridmap.division.assign`.
     cells : int, optional
-        Raster size of the :class:`PointGridIndex`; by default about four cells
-        per point, at most about 2,000 per grid (the raster costs more to build
-        than it saves when there are few points).
+        Raster size of the :class:`PointGridIndex`; by default one cell per
+        point for a valid coverage, four otherwise, at most about 2,000 per
+        grid (the raster costs more to build than it saves when there are few
+        points).
 
     Returns
     -------
@@ -295,6 +390,5 @@ def locate_in_grids(
         xs[ok] = shapely.get_x(pts[ok])
         ys[ok] = shapely.get_y(pts[ok])
     polys = np.asarray(grids, dtype=object).ravel()
-    if cells is None:
-        cells = min(2048 * max(len(polys), 1), max(4096, 4 * len(pts)))
-    return PointGridIndex(polys, cells=cells).query(xs, ys, predicate=predicate, points=pts)
+    index = PointGridIndex(polys, cells=cells, points=len(pts))
+    return index.query(xs, ys, predicate=predicate, points=pts)

@@ -224,3 +224,86 @@ def test_locate_in_grids_non_polygonal_grids_are_tested_exactly() -> None:
     pts = shapely.points([[0.5, 0.5], [15, 10], [15, 11], [-5, -5]])
     assert locate_in_grids(pts, grids, predicate="intersects").tolist() == [0, 1, -1, -1]
     assert locate_in_grids(pts, grids[2:]).tolist() == [-1, -1, -1, -1]
+
+
+def _nudged_edge_points(grids: gpd.GeoDataFrame) -> np.ndarray:
+    """Points on each edge's midpoint and one and two ulps off it each way: the
+    orientation filter must hand the undecidable ones to GEOS."""
+    xy = shapely.get_coordinates(grids.geometry.values)
+    mid = (xy[:-1] + xy[1:]) / 2.0
+    out = [mid]
+    for k in (1, 2):
+        for direction in (np.inf, -np.inf):
+            x, y = mid[:, 0].copy(), mid[:, 1].copy()
+            for _ in range(k):
+                x, y = np.nextafter(x, direction), np.nextafter(y, -direction)
+            out.append(np.c_[x, y])
+    return shapely.points(np.concatenate(out))
+
+
+@pytest.mark.parametrize("origin", [(0.0, 0.0, 10.0), (24.93, 60.16, 0.02), (-120.0, -33.0, 1e-3)])
+@pytest.mark.parametrize("predicate", ["within", "intersects"])
+def test_side_of_segment_answers_equal_sjoin(
+    origin: tuple[float, float, float], predicate: Predicate
+) -> None:
+    """A valid coverage (Voronoi grids, one with a hole): points in cells a single
+    edge crosses are answered by their side of it, and agree with sjoin."""
+    from gridmap.division.assign import PointGridIndex
+
+    grids = _edge_grids(*origin).iloc[:-8].reset_index(drop=True)  # the Voronoi part
+    polys = grids.geometry.values
+    assert shapely.coverage_is_valid(np.asarray(polys))
+    points = gpd.GeoSeries(
+        np.concatenate([_edge_points(grids, 20_000).values[:-2], _nudged_edge_points(grids)]),
+        crs=4326,
+    )
+    expected = _sjoin_first(points, grids, predicate)
+    idx = PointGridIndex(np.asarray(polys), cells=40_000)
+    assert idx._cell_seg is not None  # the side path is on for a valid coverage
+    xy = shapely.get_coordinates(points.values)
+    pos = idx.query(xy[:, 0], xy[:, 1], predicate=predicate)
+    codes = grids["code"].to_numpy()
+    assert [None if p < 0 else codes[p] for p in pos] == expected
+    # most points near an edge are answered by their side, not by GEOS
+    i, j = idx._cells(xy[:, 0], xy[:, 1])
+    inside = np.flatnonzero((i >= 0) & (i < idx.nx) & (j >= 0) & (j < idx.ny))
+    flat = (j[inside] * idx.nx + i[inside]).astype(np.int64)
+    near = inside[idx.cell_label[flat] == -2]
+    answered, _ = idx._side(flat[idx.cell_label[flat] == -2], xy[near, 0], xy[near, 1])
+    assert len(near) > 2000 and answered.sum() > 0.5 * len(near)
+    assert (~answered).sum() > 300  # ... and the undecidable ones are there too
+
+
+def test_overlapping_grids_turn_the_side_path_off() -> None:
+    from gridmap.division.assign import PointGridIndex, locate_in_grids
+
+    grids = np.array([shapely.box(0, 0, 2, 2), shapely.box(1, 0, 3, 2)], dtype=object)
+    assert PointGridIndex(grids)._cell_seg is None
+    pts = shapely.points([[0.5, 1.0], [1.0 + 1e-9, 1.0], [2.0 - 1e-9, 1.0], [2.5, 1.0]])
+    assert locate_in_grids(pts, grids).tolist() == [0, 0, 0, 1]
+    assert locate_in_grids(pts, grids[::-1]).tolist() == [1, 0, 0, 0]
+
+
+@pytest.mark.parametrize("predicate", ["within", "intersects"])
+def test_side_of_segment_is_exact_within_rounding_of_the_edge(predicate: Predicate) -> None:
+    """Points a few ulps off a long shared edge, where the plain floating-point
+    orientation has the wrong sign for some: the filter sends those to GEOS."""
+    from gridmap.division.assign import PointGridIndex
+
+    a, b = (3.1024187555895564, 4.8583535883178905), (28.894878343490003, 29.340435159562496)
+    grids = gpd.GeoDataFrame(
+        {"code": ["left", "right"]},
+        geometry=[shapely.Polygon([a, b, (0.0, 30.0)]), shapely.Polygon([a, (30.0, 0.0), b])],
+        crs=4326,
+    )
+    t = np.linspace(0.2, 0.8, 7)
+    x0, y0 = a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1])
+    ki, kj = np.meshgrid(np.arange(-16, 16), np.arange(-16, 16))
+    px = (x0[:, None] + ki.ravel()[None, :] * np.spacing(x0)[:, None]).ravel()
+    py = (y0[:, None] + kj.ravel()[None, :] * np.spacing(y0)[:, None]).ravel()
+    points = gpd.GeoSeries(shapely.points(px, py), crs=4326)
+    idx = PointGridIndex(np.asarray(grids.geometry.values), cells=10_000)
+    assert idx._cell_seg is not None
+    pos = idx.query(px, py, predicate=predicate)
+    codes = grids["code"].to_numpy()
+    assert [None if p < 0 else codes[p] for p in pos] == _sjoin_first(points, grids, predicate)
