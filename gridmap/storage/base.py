@@ -422,14 +422,18 @@ _NUMPY_KIND = {"int": "Int64", "float": "float64", "bool": "boolean", "text": "o
 
 
 def prepare_frame(
-    layer: str, frame: pd.DataFrame, *, srid: int | None = None
+    layer: str, frame: pd.DataFrame, *, srid: int | None = None, dedupe: bool = True
 ) -> tuple[LayerSchema, pd.DataFrame, np.ndarray | None]:
     """Bring *frame* to the layer's columns and types for a store to write.
 
     Returns the schema, a DataFrame with ``source_key`` and the attribute
-    columns (missing ones filled with nulls, unknown ones dropped), and the
-    geometries as a WKB array (``None`` for a layer without geometry), EWKB
-    carrying *srid* when one is given.
+    columns (missing ones filled with nulls, unknown ones dropped; text
+    columns already Arrow strings, which :func:`to_arrow` takes as they are),
+    and the geometries as a WKB array (``None`` for a layer without
+    geometry), EWKB carrying *srid* when one is given. With *dedupe* (the
+    default) only the first row of a repeated ``source_key`` is kept; a
+    caller that deduplicated the whole frame already passes ``False`` for
+    its chunks.
     Geometries must already be WGS84; a frame with another CRS is refused.
     """
     schema = layer_schema(layer)
@@ -446,7 +450,7 @@ def prepare_frame(
             s = frame[col.name]
         else:
             s = pd.Series([None] * len(frame), index=frame.index, dtype=object)
-        out[col.name] = _coerce(s, col.type, col.name)
+        out[col.name] = _coerce(s, col.type, col.name, arrow=True)
     wkb: np.ndarray | None = None
     if schema.geometry_type is not None:
         if not isinstance(frame, gpd.GeoDataFrame):
@@ -469,7 +473,7 @@ def prepare_frame(
             geoms = shapely.set_srid(geoms, srid)
         wkb = shapely.to_wkb(geoms, output_dimension=2, byte_order=1, include_srid=srid is not None)
     # Duplicates inside one batch would otherwise be stored twice.
-    keep = first_of_each_key(out["source_key"])
+    keep = first_of_each_key(out["source_key"]) if dedupe else None
     if keep is not None:
         out = out.loc[keep]
         if wkb is not None:
@@ -480,8 +484,9 @@ def prepare_frame(
 def first_of_each_key(keys: pd.Series) -> np.ndarray | None:
     """Mask keeping the first row of each repeated key; ``None`` when all keys differ.
 
-    The usual answer (no repeats) comes from Arrow's distinct count, about
-    five times cheaper than hashing a million Python strings in pandas.
+    The usual answer (no repeats) comes from the length of Arrow's
+    ``unique`` (0.11 s on a million keys; its ``count_distinct`` takes 0.3 s,
+    going through a Python list 0.5 s).
 
     Examples
     --------
@@ -490,14 +495,14 @@ def first_of_each_key(keys: pd.Series) -> np.ndarray | None:
     >>> first_of_each_key(pd.Series(["a", "b", "a"])).tolist()
     [True, True, False]
     """
-    values = keys.tolist()
-    if len(values) < 2:
+    if len(keys) < 2:
         return None
     try:
-        distinct = pc.count_distinct(pa.array(values), mode="all").as_py()
-    except pa.ArrowException:  # mixed types, only nulls…: pandas compares them
+        values = keys.to_numpy(dtype=object) if keys.dtype == object else keys
+        distinct = len(pc.unique(pa.array(values, pa.string(), from_pandas=True)))
+    except pa.ArrowException:  # not all text: pandas compares them
         distinct = -1
-    if distinct == len(values):
+    if distinct == len(keys):
         return None
     mask: np.ndarray = ~keys.duplicated().to_numpy()
     return mask
@@ -520,7 +525,10 @@ def prepare_update(layer: str, frame: pd.DataFrame) -> tuple[LayerSchema, pd.Dat
     return schema, out
 
 
-def _coerce(s: pd.Series, type_: str, name: str) -> pd.Series:
+def _coerce(s: pd.Series, type_: str, name: str, *, arrow: bool = False) -> pd.Series:
+    """*s* as the column type; text as object values with None for missing,
+    or (*arrow*) as an Arrow-backed string Series.
+    """
     try:
         if type_ == "int":
             return pd.to_numeric(s, errors="raise").round().astype("Int64")
@@ -536,6 +544,18 @@ def _coerce(s: pd.Series, type_: str, name: str) -> pd.Series:
             return s.map(_as_text_list).astype(object)
     except (TypeError, ValueError) as exc:
         raise BadInput(f"column {name!r} is not of type {type_}: {exc}", field=name) from None
+    if arrow and (s.dtype == object or isinstance(s.dtype, pd.StringDtype)):
+        # strings and missing values straight to Arrow, once (anything else in
+        # the column, e.g. numbers, is stringified by pandas below)
+        try:
+            if s.dtype == object:
+                text = pa.array(s.to_numpy(), pa.string(), from_pandas=True)
+            else:
+                text = pa.array(s, from_pandas=True).cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        else:
+            return pd.Series(pd.arrays.ArrowExtensionArray(text), index=s.index)
     # Object dtype with None for missing values (pandas 3 would otherwise use NaN).
     values = s.astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     return pd.Series(values, index=s.index, dtype=object)
@@ -612,6 +632,8 @@ def to_arrow(
             )
         elif col.type in ("int", "float", "bool"):
             arrays[col.name] = pa.array(s, _ARROW[col.type], from_pandas=True)
+        elif isinstance(s.dtype, pd.ArrowDtype) and s.dtype.pyarrow_dtype == _ARROW[col.type]:
+            arrays[col.name] = pa.array(s)  # prepared as Arrow already (no copy)
         else:
             values = s.to_numpy(dtype=object)
             arrays[col.name] = pa.array(values, _ARROW[col.type], from_pandas=True)

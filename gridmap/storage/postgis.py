@@ -62,8 +62,8 @@ _PG_TYPES = {
     "date": "date",
     "text[]": "text[]",
 }
-_COPY_BATCH = 50_000
-_PREP_CHUNK = 100_000
+_COPY_BATCH = 25_000
+_PREP_CHUNK = 25_000
 _BBOX_SQL = "geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
 #: Batches at least this large into an empty table take the drop-indexes-and-COPY path.
 _BULK_ROWS = 20_000
@@ -769,7 +769,8 @@ def _tile_value(col: str, ctype: str) -> str:
 
 
 def _arrow_chunk(layer: str, frame: pd.DataFrame) -> pa.Table:
-    schema, data, wkb = prepare_frame(layer, frame)
+    # write() kept the first row of each source key over the whole frame already
+    schema, data, wkb = prepare_frame(layer, frame, dedupe=False)
     return to_arrow(schema, data, wkb, geometry="geometry")
 
 

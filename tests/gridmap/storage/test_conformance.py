@@ -211,6 +211,29 @@ def test_types_roundtrip(store: Store) -> None:
     assert store.read("workers")["role"].tolist() == ["grid_worker"]
 
 
+@pytest.mark.parametrize("rows", [2, 25_000])  # the staged path and the bulk COPY path
+def test_text_columns_of_any_dtype_roundtrip(store: Store, rows: int) -> None:
+    """Text columns given as Python objects (strings, numbers, None, NaN, pd.NA),
+    as pandas' Arrow-backed strings or as numbers are stored as text, missing as null."""
+    mixed = ["住宅 residential", None, 12, float("nan"), pd.NA, "b"]
+    n = max(rows, len(mixed))
+    b = gpd.GeoDataFrame(
+        {
+            "name": pd.Series((mixed * n)[:n], dtype=object),
+            "use": pd.Series((["商业", None] * n)[:n], dtype="string"),
+            "address": np.arange(n) % 7,
+            "source_id": [f"t{i}" for i in range(n)],
+        },
+        geometry=shapely.points(24.9 + np.arange(n) * 1e-6, 60.1),
+        crs=4326,
+    )
+    assert store.write("buildings", b).inserted == n
+    out = store.read("buildings").sort_values("source_id", key=lambda k: k.str[1:].astype(int))
+    assert out["name"].tolist()[:6] == ["住宅 residential", None, "12", None, None, "b"]
+    assert out["use"].tolist()[:2] == ["商业", None]
+    assert out["address"].tolist()[:8] == [str(i % 7) for i in range(min(n, 8))]
+
+
 def test_null_geometry_rejected(store: Store) -> None:
     g = _buildings(2)
     g.loc[1, "geometry"] = None
@@ -316,6 +339,35 @@ def test_bulk_load_lands_frozen_rows(pg: Store) -> None:
     assert pages > 0 and frozen == pages
     # FREEZE left the keys in place: the same rows again add nothing.
     assert store.write("buildings", _buildings(20_000, source="bulk")).inserted == 0
+
+
+@pytest.mark.postgis
+def test_buildings_grid_code_index_is_partial_and_used(pg: Store) -> None:
+    """Migration 018: unassigned buildings are not in the grid_code index, which
+    stays in place through a bulk load and still serves ``grid_code = …``."""
+    store = pg
+    b = _buildings(20_000, source="bulk")
+    b["grid_code"] = [f"99010000100100{i % 9 + 1}" if i % 10 == 0 else None for i in range(len(b))]
+    oid = "SELECT 'buildings_grid_code_idx'::regclass::oid"
+    (before,) = store.sql(oid)[0]  # type: ignore[attr-defined]
+    assert store.write("buildings", b).inserted == 20_000
+    # the bulk load dropped and rebuilt only full indexes: this one is the same object
+    assert store.sql(oid)[0][0] == before  # type: ignore[attr-defined]
+    (definition,) = store.sql(  # type: ignore[attr-defined]
+        "SELECT pg_get_indexdef('buildings_grid_code_idx'::regclass)"
+    )[0]
+    assert definition.endswith("WHERE (grid_code IS NOT NULL)")
+    store.sql("ANALYZE buildings")  # type: ignore[attr-defined]
+    (entries,) = store.sql(  # type: ignore[attr-defined]
+        "SELECT reltuples FROM pg_class WHERE relname = 'buildings_grid_code_idx'"
+    )[0]
+    assert entries == 2_000
+    plan = store.sql(  # type: ignore[attr-defined]
+        "EXPLAIN SELECT id FROM buildings WHERE grid_code = '990100001001003'"
+    )
+    assert "buildings_grid_code_idx" in " ".join(r[0] for r in plan)
+    got = store.read("buildings", where={"grid_code": "990100001001003"})
+    assert len(got) == sum(1 for c in b["grid_code"] if c == "990100001001003")
 
 
 def test_large_scoped_write_never_takes_the_bulk_path(store: Store) -> None:
