@@ -341,35 +341,6 @@ def test_bulk_load_lands_frozen_rows(pg: Store) -> None:
     assert store.write("buildings", _buildings(20_000, source="bulk")).inserted == 0
 
 
-@pytest.mark.postgis
-def test_buildings_grid_code_index_is_partial_and_used(pg: Store) -> None:
-    """Migration 018: unassigned buildings are not in the grid_code index, which
-    stays in place through a bulk load and still serves ``grid_code = …``."""
-    store = pg
-    b = _buildings(20_000, source="bulk")
-    b["grid_code"] = [f"99010000100100{i % 9 + 1}" if i % 10 == 0 else None for i in range(len(b))]
-    oid = "SELECT 'buildings_grid_code_idx'::regclass::oid"
-    (before,) = store.sql(oid)[0]  # type: ignore[attr-defined]
-    assert store.write("buildings", b).inserted == 20_000
-    # the bulk load dropped and rebuilt only full indexes: this one is the same object
-    assert store.sql(oid)[0][0] == before  # type: ignore[attr-defined]
-    (definition,) = store.sql(  # type: ignore[attr-defined]
-        "SELECT pg_get_indexdef('buildings_grid_code_idx'::regclass)"
-    )[0]
-    assert definition.endswith("WHERE (grid_code IS NOT NULL)")
-    store.sql("ANALYZE buildings")  # type: ignore[attr-defined]
-    (entries,) = store.sql(  # type: ignore[attr-defined]
-        "SELECT reltuples FROM pg_class WHERE relname = 'buildings_grid_code_idx'"
-    )[0]
-    assert entries == 2_000
-    plan = store.sql(  # type: ignore[attr-defined]
-        "EXPLAIN SELECT id FROM buildings WHERE grid_code = '990100001001003'"
-    )
-    assert "buildings_grid_code_idx" in " ".join(r[0] for r in plan)
-    got = store.read("buildings", where={"grid_code": "990100001001003"})
-    assert len(got) == sum(1 for c in b["grid_code"] if c == "990100001001003")
-
-
 def test_large_scoped_write_never_takes_the_bulk_path(store: Store) -> None:
     """A scoped writer sees only its area, so "the table is empty" is not its to say.
 
