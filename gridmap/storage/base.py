@@ -633,7 +633,10 @@ def to_arrow(
         elif col.type in ("int", "float", "bool"):
             arrays[col.name] = pa.array(s, _ARROW[col.type], from_pandas=True)
         elif isinstance(s.dtype, pd.ArrowDtype) and s.dtype.pyarrow_dtype == _ARROW[col.type]:
-            arrays[col.name] = pa.array(s)  # prepared as Arrow already (no copy)
+            text = pa.array(s)  # prepared as Arrow already (no copy)
+            if isinstance(text, pa.ChunkedArray):  # e.g. rows of several frames
+                text = text.combine_chunks()
+            arrays[col.name] = text
         else:
             values = s.to_numpy(dtype=object)
             arrays[col.name] = pa.array(values, _ARROW[col.type], from_pandas=True)

@@ -181,8 +181,13 @@ class PostGISStore(StoreReads):
         token = self._scope.set(setting)
         try:
             with self.transaction(), self._conn() as conn:
-                conn.execute("SET LOCAL ROLE gridmap_app")
-                conn.execute("SELECT set_config('gridmap.areas', %s, true)", (setting,))
+                # SET LOCAL ROLE and the areas in one round trip (set_config('role')
+                # is SET ROLE, membership checked alike)
+                conn.execute(
+                    "SELECT set_config('role', 'gridmap_app', true), "
+                    "set_config('gridmap.areas', %s, true)",
+                    (setting,),
+                )
                 try:
                     yield
                 finally:
@@ -560,11 +565,18 @@ class PostGISStore(StoreReads):
             f"{_tile_value(quote(c), ctype)} AS {quote(c)}"
             for c, ctype in tile_columns(schema, properties)
         ]
+        # Each row's clipped geometry is computed once: OFFSET 0 keeps the
+        # subquery from being flattened into the aggregate, and nothing else
+        # names q.geom (a "WHERE q.geom IS NOT NULL" or "HAVING count(q.geom)"
+        # there made the planner compute ST_Transform + ST_AsMVTGeom again per
+        # row: 6.1 -> 3.4 ms per z14 building tile, tipg's query 4.0 ms).
+        # ST_AsMVT leaves out rows whose clipped geometry is NULL and gives an
+        # empty bytea when none is left: the empty tile (204).
         query = (
             "SELECT ST_AsMVT(q, %s, %s, 'geom', 'id') FROM ("
             f"SELECT {', '.join(cols)}, ST_AsMVTGeom(ST_Transform(t.geometry, 3857), "
             "ST_TileEnvelope(%s, %s, %s), %s, %s, true) AS geom "
-            f"FROM {schema.name} t{clause}) q WHERE q.geom IS NOT NULL HAVING count(*) > 0"
+            f"FROM {schema.name} t{clause} OFFSET 0) q"
         )
         args = [schema.name, int(extent), int(z), int(x), int(y), int(extent), int(buffer), *params]
         with self._conn() as conn:
