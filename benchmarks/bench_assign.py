@@ -8,9 +8,10 @@ grids with shared edges, ``--shape voronoi``) or a square lattice
 geometries already built and answers "which grid holds each point"
 (``within``: a point exactly on an edge is in no grid):
 
-- **gridmap**: :func:`gridmap.grids.assign_points` (raster look-up with exact
-  GEOS tests only near boundaries, :mod:`gridmap.division.assign`), index
-  build included;
+- **gridmap**: :func:`gridmap.grids.assign_points` (raster look-up; near a
+  boundary the side of the one edge crossing the cell, by a filtered exact
+  orientation test, when the grids form a valid coverage; GEOS only where
+  that cannot decide, :mod:`gridmap.division.assign`), index build included;
 - **geopandas.sjoin**: ``sjoin(points, grids, predicate="within", how="left")``;
 - **shapely STRtree**: ``STRtree(grids).query(points, predicate="within")``
   (the library call without geopandas around it, for reference);

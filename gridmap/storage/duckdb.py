@@ -64,6 +64,64 @@ def spatial_extension_path() -> Path:
     return candidates[-1]
 
 
+#: Name of every attached database file inside its DuckDB instance.
+_CATALOG = "gridmap"
+_CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
+# One DuckDB instance per database file in this process, shared by the stores
+# that open it (as duckdb.connect(path) shares one): {real path: [root, users]}.
+_FILES: dict[str, list[Any]] = {}
+_FILES_LOCK = threading.Lock()
+
+
+def _use(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """*con* (a new cursor) pointed at the attached file, not the instance's in-memory default."""
+    con.execute(f"USE {_CATALOG}")
+    return con
+
+
+def _open_file(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the database file *path* with the spatial extension loaded first.
+
+    ``duckdb.connect(path)`` reads the file before ``LOAD spatial`` can run, so
+    the file's R-tree indexes come up unbound and DuckDB buffers appends for
+    them until it binds them; DuckDB 1.5.5 then failed inside the R-tree's
+    append with "INTERNAL Error: Operation requires a flat vector" (its
+    database invalidated) on a real import into some files and not others
+    (``patrol_demo.duckdb`` and ``assessment.duckdb`` always, ``gridmap.duckdb``
+    never). Loading the extension into an empty instance and then attaching
+    the file has the indexes bound from the start, whatever the file's name.
+    """
+    key = os.path.realpath(path)
+    with _FILES_LOCK:
+        entry = _FILES.get(key)
+        if entry is None:
+            root = duckdb.connect(":memory:", config=_CONFIG)
+            try:
+                root.execute(f"LOAD '{spatial_extension_path()}'")
+                quoted = "'" + key.replace("'", "''") + "'"
+                root.execute(f"ATTACH {quoted} AS {_CATALOG}{' (READ_ONLY)' if read_only else ''}")
+            except BaseException:
+                root.close()
+                raise
+            entry = _FILES[key] = [root, 0]
+        entry[1] += 1
+        return _use(entry[0].cursor())
+
+
+def _close_file(path: str, con: duckdb.DuckDBPyConnection) -> None:
+    """Close *con*; the last store of a file closes its instance (checkpointing it)."""
+    con.close()
+    key = os.path.realpath(path)
+    with _FILES_LOCK:
+        entry = _FILES.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del _FILES[key]
+            entry[0].close()
+
+
 class DuckDBStore(StoreReads):
     """Store layers in one DuckDB database file (or in memory).
 
@@ -86,8 +144,12 @@ class DuckDBStore(StoreReads):
         self.url = self.path if self.path == ":memory:" else f"duckdb:///{self.path}"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path, config={"autoinstall_known_extensions": "false"})
-        self._con.execute(f"LOAD '{spatial_extension_path()}'")
+        if self.path == ":memory:":
+            self._con = duckdb.connect(self.path, config=_CONFIG)
+            self._con.execute(f"LOAD '{spatial_extension_path()}'")
+        else:
+            self._con = _open_file(self.path)
+        self._closed = False
         # One writer at a time; readers use their own cursors.
         self._lock = threading.RLock()
         self._tx: contextvars.ContextVar[duckdb.DuckDBPyConnection | None] = contextvars.ContextVar(
@@ -98,9 +160,13 @@ class DuckDBStore(StoreReads):
         )
 
     # -- connections -------------------------------------------------------
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._con.cursor()
+        return cur if self.path == ":memory:" else _use(cur)
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         tx = self._tx.get()
-        return tx if tx is not None else self._con.cursor()
+        return tx if tx is not None else self._new_cursor()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -109,7 +175,7 @@ class DuckDBStore(StoreReads):
             yield
             return
         with self._lock:
-            cur = self._con.cursor()
+            cur = self._new_cursor()
             cur.execute("BEGIN TRANSACTION")
             token = self._tx.set(cur)
             try:
@@ -157,7 +223,7 @@ class DuckDBStore(StoreReads):
     def migrate(self, *, target: int | None = None) -> int:
         """Apply pending migrations up to *target* (default: all), each in a transaction."""
         with self._lock:
-            cur = self._con.cursor()
+            cur = self._new_cursor()
             cur.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name VARCHAR, applied_at TIMESTAMPTZ DEFAULT now())"
@@ -386,8 +452,12 @@ class DuckDBStore(StoreReads):
         return self._cursor().execute(query, list(params)).fetchall()
 
     def close(self) -> None:
-        """Close the database."""
-        self._con.close()
+        """Close the database (the file's instance closes with its last store)."""
+        if self.path == ":memory:":
+            self._con.close()
+        elif not self._closed:
+            self._closed = True
+            _close_file(self.path, self._con)
 
     # -- backup (``gridmap backup`` / ``gridmap restore``) -------------------
     def copy_file(self, out: str | Path) -> None:
@@ -413,29 +483,27 @@ class DuckDBStore(StoreReads):
         """
         target = Path(target)
         try:
-            con = duckdb.connect(str(backup), read_only=True)
+            con = _open_file(str(backup), read_only=True)
         except duckdb.Error as exc:
             raise BadInput(f"{Path(backup).name} is not a DuckDB database: {exc}") from None
         try:
-            con.execute(f"LOAD '{spatial_extension_path()}'")
             row = con.execute(
                 "SELECT count(*) FROM information_schema.tables "
                 "WHERE table_name = 'schema_migrations'"
             ).fetchone()
         finally:
-            con.close()
+            _close_file(str(backup), con)
         if not row or not row[0]:
             raise BadInput(f"{Path(backup).name} is not a gridmap store (no schema_migrations)")
         target.parent.mkdir(parents=True, exist_ok=True)
         part = target.with_name(target.name + ".restore")
         shutil.copyfile(backup, part)
         if target.exists():
-            live = duckdb.connect(str(target), config={"autoinstall_known_extensions": "false"})
+            live = _open_file(str(target))
             try:
-                live.execute(f"LOAD '{spatial_extension_path()}'")
                 live.execute("CHECKPOINT")
             finally:
-                live.close()
+                _close_file(str(target), live)
         Path(str(target) + ".wal").unlink(missing_ok=True)
         os.replace(part, target)
 
