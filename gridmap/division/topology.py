@@ -11,6 +11,8 @@ edge.
 
 from __future__ import annotations
 
+from typing import Any
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -19,6 +21,37 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.projection import local_crs, to_local, to_metric, to_wgs84
+
+#: Snap-rounding grid of fix_topology's fallback (degrees: about 0.1 mm).
+_DEG_SNAP = 1e-9
+
+
+def _robust(op: Any, *args: Any, grid_size: float) -> Any:
+    """GEOS overlay *op* (intersection, difference, union_all) that does not fail.
+
+    Floating-point overlay can raise "TopologyException: side location
+    conflict" on nearly coincident edges, e.g. dissolved street blocks whose
+    shared edges carry vertices on one side only, once projected to metres
+    (a 5,000-building town did). Then the operation is repeated with
+    snap-rounding to *grid_size* (far below the check's tolerance), and if a
+    projected geometry has become invalid (a ring touching itself), on the
+    inputs made valid.
+    """
+    try:
+        return op(*args)
+    except shapely.errors.GEOSException:
+        pass
+    try:
+        return op(*args, grid_size=grid_size)
+    except shapely.errors.GEOSException:
+        valid = [
+            shapely.make_valid(
+                np.asarray(x, dtype=object), method="structure", keep_collapsed=False
+            )
+            for x in args
+        ]
+        return op(*valid, grid_size=grid_size)
+
 
 __all__ = ["PROBLEMS", "check_topology", "fix_topology"]
 
@@ -135,6 +168,7 @@ def check_topology(
     if crs is None:
         return gpd.GeoDataFrame(pd.DataFrame(columns=_COLUMNS), geometry="geometry", crs=4326)
     geoms = _in_metres(grids, crs)
+    snap = min(1e-3, tolerance_m / 10)  # metres, for _robust
     codes = (
         grids["code"].astype(str).to_numpy()
         if "code" in grids
@@ -168,7 +202,7 @@ def check_topology(
         a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
         keep = a < b
         a, b = a[keep], b[keep]
-        inter = shapely.intersection(geoms[a], geoms[b])
+        inter = _robust(shapely.intersection, geoms[a], geoms[b], grid_size=snap)
         for i, j, g in zip(a.tolist(), b.tolist(), inter, strict=True):
             for part in real(g):
                 add("overlap", part, [codes[i], codes[j]], ccodes[i], "two grids cover this area")
@@ -201,8 +235,12 @@ def check_topology(
                     else np.array([], int)
                 )
             )
-            cover = shapely.union_all(geoms[mine]) if len(mine) else shapely.Polygon()
-            for part in real(shapely.difference(cg, cover)):
+            cover = (
+                _robust(shapely.union_all, geoms[mine], grid_size=snap)
+                if len(mine)
+                else shapely.Polygon()
+            )
+            for part in real(_robust(shapely.difference, cg, cover, grid_size=snap)):
                 near: list[int] = (
                     tree.query(part, predicate="dwithin", distance=tolerance_m).tolist()
                     if tree is not None
@@ -210,7 +248,7 @@ def check_topology(
                 )
                 add("gap", part, [codes[k] for k in near], code, "no grid covers this area")
             for k in mine.tolist():
-                for part in real(shapely.difference(geoms[k], cg)):
+                for part in real(_robust(shapely.difference, geoms[k], cg, grid_size=snap)):
                     add(
                         "outside_community",
                         part,
@@ -225,9 +263,9 @@ def check_topology(
         fi, gi = shapely.STRtree(geoms).query(fp[ok], predicate="intersects")
         idx = np.flatnonzero(ok)[fi]
         if len(idx):
-            share = shapely.area(shapely.intersection(fp[idx], geoms[gi])) / np.maximum(
-                shapely.area(fp[idx]), 1e-30
-            )
+            share = shapely.area(
+                _robust(shapely.intersection, fp[idx], geoms[gi], grid_size=snap)
+            ) / np.maximum(shapely.area(fp[idx]), 1e-30)
             cut = pd.DataFrame({"b": idx, "g": gi})[(share > 0.01) & (share < 0.99)]
             for bidx, grp in cut.groupby("b"):
                 if len(grp) >= 2:
@@ -291,21 +329,26 @@ def fix_topology(
     >>> [round(float(a), 2) for a in shapely.area(fixed.geometry.values)], len(actions)
     ([0.6, 0.4], 2)
     """
-    geoms = shapely.intersection(np.asarray(grids.geometry.values), community)
+    geoms = _robust(
+        shapely.intersection, np.asarray(grids.geometry.values), community, grid_size=_DEG_SNAP
+    )
     codes = grids["code"].astype(str).tolist()
     actions: list[str] = []
     order = np.argsort(-shapely.area(geoms), kind="stable")
     for pos, i in enumerate(order.tolist()):
         for j in order[pos + 1 :].tolist():
-            inter = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+            inter = shapely.area(
+                _robust(shapely.intersection, geoms[i], geoms[j], grid_size=_DEG_SNAP)
+            )
             if inter > 0:
-                geoms[j] = shapely.difference(geoms[j], geoms[i])
+                geoms[j] = _robust(shapely.difference, geoms[j], geoms[i], grid_size=_DEG_SNAP)
                 actions.append(f"overlap of {codes[i]} and {codes[j]} given to {codes[i]}")
-    gaps = _polygonal(shapely.difference(community, shapely.union_all(geoms)))
+    cover = _robust(shapely.union_all, geoms, grid_size=_DEG_SNAP)
+    gaps = _polygonal(_robust(shapely.difference, community, cover, grid_size=_DEG_SNAP))
     for gap in gaps:
         k = _longest_edge(gap, geoms)
         if k >= 0:
-            geoms[k] = shapely.union_all([geoms[k], gap])
+            geoms[k] = _robust(shapely.union_all, [geoms[k], gap], grid_size=_DEG_SNAP)
             actions.append(f"gap joined to {codes[k]}")
         else:
             actions.append("gap touching no grid left as is")
@@ -320,8 +363,10 @@ def fix_topology(
                 continue
             target = _longest_edge(parts[k], geoms, exclude=i)
             if target >= 0:
-                geoms[target] = shapely.union_all([geoms[target], parts[k]])
-                geoms[i] = shapely.difference(geoms[i], parts[k])
+                geoms[target] = _robust(
+                    shapely.union_all, [geoms[target], parts[k]], grid_size=_DEG_SNAP
+                )
+                geoms[i] = _robust(shapely.difference, geoms[i], parts[k], grid_size=_DEG_SNAP)
                 actions.append(f"sliver of {codes[i]} joined to {codes[target]}")
     out = grids.copy()
     out["geometry"] = [

@@ -99,6 +99,12 @@ def test_balanced_tiles_covers_and_respects_limits(extract: Extract) -> None:
     g = d.grids
     assert_tiles(g, extract.community)
     assert_buildings_whole(g, extract.buildings)
+    # a valid coverage (shared edges vertex for vertex): point assignment takes
+    # its side-of-edge path on these grids
+    assert shapely.coverage_is_valid(np.asarray(g.geometry.values))
+    from gridmap.division.assign import PointGridIndex
+
+    assert PointGridIndex(np.asarray(g.geometry.values))._cell_seg is not None
     # every building in exactly one grid, households conserved
     assert d.building_codes.notna().all()
     assert d.building_codes.index.equals(extract.buildings.index)

@@ -114,3 +114,51 @@ def test_narrower_than_the_tolerance_is_rounding() -> None:
     found = check_topology(grids, communities, tolerance_m=0.01)
     assert found["problem"].tolist() == ["overlap"]
     assert found["area_m2"].iloc[0] == pytest.approx(0.02 * WIDTH, rel=1e-4)
+
+
+def _bench_town(n: int) -> tuple[shapely.Geometry, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The synthetic town of benchmarks/bench_division.py (real Helsinki streets)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_division.py"
+    spec = importlib.util.spec_from_file_location("bench_division_town", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    community, buildings, roads, _ = module.town(n, area=1.0)
+    return community, buildings, roads
+
+
+@pytest.mark.timeout(300)
+def test_check_topology_survives_grids_that_break_float_overlay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dissolved street blocks as they were before the coverage cleaning: their shared
+    edges carry vertices on one side only, and once projected to metres GEOS's
+    floating overlay raised "TopologyException: side location conflict" inside
+    check_topology (5,000-building town). It now falls back to snap-rounding and
+    reports the tiling as clean."""
+    import gridmap.division.balanced as balanced
+    from gridmap.division import divide_balanced
+
+    community, buildings, roads = _bench_town(5_000)
+    monkeypatch.setattr(balanced, "as_coverage", lambda geoms, footprints: geoms)
+    d = divide_balanced(
+        community, buildings, roads, community_code="990100001001", target=300, low=200, high=500
+    )
+    grids = np.asarray(d.grids.geometry.values)
+    assert not shapely.coverage_is_valid(grids)  # the hard input is really there
+    frame = gpd.GeoDataFrame({"code": ["990100001001"]}, geometry=[community], crs=4326)
+    problems = check_topology(d.grids, frame, buildings)
+    assert not {"overlap", "gap", "outside_community"} & set(problems["problem"])
+    # and the division as shipped is a valid coverage, checked the same way
+    monkeypatch.undo()
+    clean = divide_balanced(
+        community, buildings, roads, community_code="990100001001", target=300, low=200, high=500
+    )
+    assert shapely.coverage_is_valid(np.asarray(clean.grids.geometry.values))
+    assert clean.grids["code"].tolist() == d.grids["code"].tolist()
+    assert not {"overlap", "gap", "outside_community"} & set(
+        check_topology(clean.grids, frame, buildings)["problem"]
+    )
