@@ -174,15 +174,16 @@ class PointGridIndex:
         order = np.lexsort(seg.T[::-1])
         seg, grid, flip = seg[order], grid[order], flip[order]
         start = np.flatnonzero(np.r_[True, (seg[1:] != seg[:-1]).any(axis=1)])
-        none = np.iinfo(np.int64).max
-        left = np.minimum.reduceat(np.where(flip, none, grid), start)
-        right = np.minimum.reduceat(np.where(flip, grid, none), start)
-        seg = seg[start]
         if sides:
-            self._seg = seg
+            none = np.iinfo(np.int64).max
+            left = np.minimum.reduceat(np.where(flip, none, grid), start)
+            right = np.minimum.reduceat(np.where(flip, grid, none), start)
             self._seg_grid = np.stack(
                 [np.where(left == none, -1, left), np.where(right == none, -1, right)], axis=1
             )
+        seg = seg[start]
+        if sides:
+            self._seg = seg
         a, d = seg[:, :2], seg[:, 2:] - seg[:, :2]
         # m pieces of at most half a cell per segment: m + 1 samples along it
         span = np.maximum(np.abs(d[:, 0]) * self.inv_x, np.abs(d[:, 1]) * self.inv_y)

@@ -24,6 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.division.blocks import Units, street_units
 from gridmap.division.regions import Limits, build_regions, components, region_count
+from gridmap.division.topology import DEG_SNAP, footprint_shares
 from gridmap.errors import BadInput
 from gridmap.grids import grid_codes
 from gridmap.projection import area_m2, to_metric
@@ -278,12 +279,7 @@ def divide_balanced(
 
 def _shares(geoms: np.ndarray, footprints: np.ndarray) -> set[tuple[int, int]]:
     """(footprint, grid) pairs where the grid holds more than 1e-6 of the footprint."""
-    fi, gi = shapely.STRtree(geoms).query(footprints, predicate="intersects")
-    if not len(fi):
-        return set()
-    share = shapely.area(shapely.intersection(footprints[fi], geoms[gi])) / np.maximum(
-        shapely.area(footprints[fi]), 1e-300
-    )
+    fi, gi, share = footprint_shares(footprints, geoms, grid_size=DEG_SNAP)
     keep = share > 1e-6
     return set(zip(fi[keep].tolist(), gi[keep].tolist(), strict=True))
 

@@ -11,10 +11,11 @@ edge.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyproj
 import shapely
@@ -23,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from gridmap.projection import local_crs, to_local, to_metric, to_wgs84
 
 #: Snap-rounding grid of fix_topology's fallback (degrees: about 0.1 mm).
-_DEG_SNAP = 1e-9
+DEG_SNAP = 1e-9
 
 
 def _robust(op: Any, *args: Any, grid_size: float) -> Any:
@@ -51,6 +52,22 @@ def _robust(op: Any, *args: Any, grid_size: float) -> Any:
             for x in args
         ]
         return op(*valid, grid_size=grid_size)
+
+
+def footprint_shares(
+    footprints: np.ndarray, polygons: np.ndarray, *, grid_size: float
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Every intersecting (footprint, polygon) pair and the footprint's area share in it.
+
+    Returns positions into *footprints* and *polygons* and the shares; the
+    intersections go through :func:`_robust` with *grid_size* (units of the
+    geometries' CRS).
+    """
+    fi, pi = shapely.STRtree(polygons).query(footprints, predicate="intersects")
+    inside = shapely.area(
+        _robust(shapely.intersection, footprints[fi], polygons[pi], grid_size=grid_size)
+    )
+    return fi, pi, inside / np.maximum(shapely.area(footprints[fi]), 1e-30)
 
 
 __all__ = ["PROBLEMS", "check_topology", "fix_topology"]
@@ -260,19 +277,16 @@ def check_topology(
     fp = _in_metres(buildings, crs)
     if len(fp) and len(geoms):
         ok = ~(shapely.is_missing(fp) | shapely.is_empty(fp))
-        fi, gi = shapely.STRtree(geoms).query(fp[ok], predicate="intersects")
+        fi, gi, share = footprint_shares(fp[ok], geoms, grid_size=snap)
         idx = np.flatnonzero(ok)[fi]
         if len(idx):
-            share = shapely.area(
-                _robust(shapely.intersection, fp[idx], geoms[gi], grid_size=snap)
-            ) / np.maximum(shapely.area(fp[idx]), 1e-30)
             cut = pd.DataFrame({"b": idx, "g": gi})[(share > 0.01) & (share < 0.99)]
             for bidx, grp in cut.groupby("b"):
                 if len(grp) >= 2:
                     gs = grp["g"].tolist()
                     add(
                         "cuts_building",
-                        fp[int(bidx)],
+                        fp[int(cast(int, bidx))],
                         [codes[k] for k in gs],
                         ccodes[gs[0]],
                         "a grid boundary runs through this building",
@@ -330,7 +344,7 @@ def fix_topology(
     ([0.6, 0.4], 2)
     """
     geoms = _robust(
-        shapely.intersection, np.asarray(grids.geometry.values), community, grid_size=_DEG_SNAP
+        shapely.intersection, np.asarray(grids.geometry.values), community, grid_size=DEG_SNAP
     )
     codes = grids["code"].astype(str).tolist()
     actions: list[str] = []
@@ -338,17 +352,17 @@ def fix_topology(
     for pos, i in enumerate(order.tolist()):
         for j in order[pos + 1 :].tolist():
             inter = shapely.area(
-                _robust(shapely.intersection, geoms[i], geoms[j], grid_size=_DEG_SNAP)
+                _robust(shapely.intersection, geoms[i], geoms[j], grid_size=DEG_SNAP)
             )
             if inter > 0:
-                geoms[j] = _robust(shapely.difference, geoms[j], geoms[i], grid_size=_DEG_SNAP)
+                geoms[j] = _robust(shapely.difference, geoms[j], geoms[i], grid_size=DEG_SNAP)
                 actions.append(f"overlap of {codes[i]} and {codes[j]} given to {codes[i]}")
-    cover = _robust(shapely.union_all, geoms, grid_size=_DEG_SNAP)
-    gaps = _polygonal(_robust(shapely.difference, community, cover, grid_size=_DEG_SNAP))
+    cover = _robust(shapely.union_all, geoms, grid_size=DEG_SNAP)
+    gaps = _polygonal(_robust(shapely.difference, community, cover, grid_size=DEG_SNAP))
     for gap in gaps:
         k = _longest_edge(gap, geoms)
         if k >= 0:
-            geoms[k] = _robust(shapely.union_all, [geoms[k], gap], grid_size=_DEG_SNAP)
+            geoms[k] = _robust(shapely.union_all, [geoms[k], gap], grid_size=DEG_SNAP)
             actions.append(f"gap joined to {codes[k]}")
         else:
             actions.append("gap touching no grid left as is")
@@ -364,9 +378,9 @@ def fix_topology(
             target = _longest_edge(parts[k], geoms, exclude=i)
             if target >= 0:
                 geoms[target] = _robust(
-                    shapely.union_all, [geoms[target], parts[k]], grid_size=_DEG_SNAP
+                    shapely.union_all, [geoms[target], parts[k]], grid_size=DEG_SNAP
                 )
-                geoms[i] = _robust(shapely.difference, geoms[i], parts[k], grid_size=_DEG_SNAP)
+                geoms[i] = _robust(shapely.difference, geoms[i], parts[k], grid_size=DEG_SNAP)
                 actions.append(f"sliver of {codes[i]} joined to {codes[target]}")
     out = grids.copy()
     out["geometry"] = [

@@ -13,6 +13,7 @@ import shutil
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,9 +68,19 @@ def spatial_extension_path() -> Path:
 #: Name of every attached database file inside its DuckDB instance.
 _CATALOG = "gridmap"
 _CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
+
+
+@dataclass
+class _Instance:
+    """The DuckDB instance holding one attached database file, and how many stores use it."""
+
+    root: duckdb.DuckDBPyConnection
+    users: int = 0
+
+
 # One DuckDB instance per database file in this process, shared by the stores
-# that open it (as duckdb.connect(path) shares one): {real path: [root, users]}.
-_FILES: dict[str, list[Any]] = {}
+# that open it (as duckdb.connect(path) shares one), by real path.
+_FILES: dict[str, _Instance] = {}
 _FILES_LOCK = threading.Lock()
 
 
@@ -86,10 +97,10 @@ def _open_file(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnecti
     the file's R-tree indexes come up unbound and DuckDB buffers appends for
     them until it binds them; DuckDB 1.5.5 then failed inside the R-tree's
     append with "INTERNAL Error: Operation requires a flat vector" (its
-    database invalidated) on a real import into some files and not others
-    (``patrol_demo.duckdb`` and ``assessment.duckdb`` always, ``gridmap.duckdb``
-    never). Loading the extension into an empty instance and then attaching
-    the file has the indexes bound from the start, whatever the file's name.
+    database invalidated) on real imports into some files (seen with
+    ``patrol_demo.duckdb`` and ``assessment.duckdb``, not reproducibly).
+    Loading the extension into an empty instance and then attaching the file
+    has the indexes bound from the start.
     """
     key = os.path.realpath(path)
     with _FILES_LOCK:
@@ -103,9 +114,9 @@ def _open_file(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnecti
             except BaseException:
                 root.close()
                 raise
-            entry = _FILES[key] = [root, 0]
-        entry[1] += 1
-        return _use(entry[0].cursor())
+            entry = _FILES[key] = _Instance(root)
+        entry.users += 1
+        return _use(entry.root.cursor())
 
 
 def _close_file(path: str, con: duckdb.DuckDBPyConnection) -> None:
@@ -116,10 +127,10 @@ def _close_file(path: str, con: duckdb.DuckDBPyConnection) -> None:
         entry = _FILES.get(key)
         if entry is None:
             return
-        entry[1] -= 1
-        if entry[1] <= 0:
+        entry.users -= 1
+        if entry.users <= 0:
             del _FILES[key]
-            entry[0].close()
+            entry.root.close()
 
 
 class DuckDBStore(StoreReads):
@@ -142,12 +153,11 @@ class DuckDBStore(StoreReads):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.url = self.path if self.path == ":memory:" else f"duckdb:///{self.path}"
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         if self.path == ":memory:":
             self._con = duckdb.connect(self.path, config=_CONFIG)
             self._con.execute(f"LOAD '{spatial_extension_path()}'")
         else:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             self._con = _open_file(self.path)
         self._closed = False
         # One writer at a time; readers use their own cursors.
