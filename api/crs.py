@@ -17,11 +17,14 @@ from pyproj import Transformer
 
 from api.params import CRS84, _clip, parse_bbox
 from gridmap.errors import BadInput
+from gridmap.projection import positions_to_wgs84
 from gridmap.storage import BBox, check_bbox
 
 __all__ = ["SUPPORTED_CRS", "bbox_to_crs84", "parse_bbox_in", "parse_crs", "reproject_frame"]
 
 _EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
+#: Half the width of the Web Mercator world (metres).
+_MERCATOR_X = 20037508.342789244
 
 #: Served CRS URIs → (EPSG code or None for CRS84, latitude first?).
 SUPPORTED_CRS: dict[str, tuple[int | None, bool]] = {
@@ -143,7 +146,12 @@ def bbox_to_crs84(bbox: BBox | None, uri: str) -> BBox | None:
         return bbox
     a, b, c, d = bbox
     if epsg == 3857:
-        tr = _transformer(3857, inverse=True)
-        xs, ys = tr.transform([a, c, a, c], [b, b, d, d])
-        return check_bbox([min(xs), min(ys), max(xs), max(ys)])
+        xs, ys = positions_to_wgs84([a, c, a, c], [b, b, d, d], "EPSG:3857")
+        if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+            raise BadInput(
+                f"bbox {_clip(','.join(f'{v:g}' for v in bbox))} is outside the extent of "
+                f"EPSG:3857 (x within ±{_MERCATOR_X:.2f} m)",
+                field="bbox",
+            )
+        return check_bbox([float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())])
     return check_bbox([b, a, d, c] if lat_first else [a, b, c, d])

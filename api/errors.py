@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridmap.auth import NotAuthenticated, PermissionDenied
 from gridmap.errors import (
@@ -37,10 +39,12 @@ from gridmap.events.errors import (
     NotPermitted,
     StaleVersion,
 )
-from gridmap.storage.base import StoreUnavailable
+from gridmap.storage.base import StoreInvalidated, StoreUnavailable
+from gridmap.storage.limits import StatementTimeout
+from gridmap.workers import UnknownArea
 from layers.assets import AssetsNotInstalled
 
-__all__ = ["STATUS", "error_body", "install_error_handlers", "status_for"]
+__all__ = ["STATUS", "AnswerUnexpected", "error_body", "install_error_handlers", "status_for"]
 
 log = logging.getLogger("gridmap.api")
 
@@ -50,6 +54,7 @@ STATUS: Mapping[type[GridmapError], int] = {
     BadGeometry: 400,
     UnsupportedFormat: 415,
     OutsideJurisdiction: 422,
+    UnknownArea: 400,
     UnknownLayer: 404,
     NotFound: 404,
     ImportFailed: 409,
@@ -69,6 +74,16 @@ STATUS: Mapping[type[GridmapError], int] = {
 _UNAVAILABLE: Mapping[type[GridmapError], tuple[str, int | None]] = {
     AssetsNotInstalled: ("service unavailable: map assets are not installed", None),
     StoreUnavailable: ("service unavailable: the database is unreachable; retry", 2),
+    StatementTimeout: (
+        "service unavailable: the database cancelled this request's query after its time "
+        "limit; ask for less (a smaller area, a shorter period, a simpler filter) or retry later",
+        5,
+    ),
+    StoreInvalidated: (
+        "service unavailable: the database file cannot be used by this process; "
+        "the service stops for its supervisor to restart it",
+        5,
+    ),
 }
 
 _HTTP_CODES = {
@@ -125,9 +140,11 @@ def _validation_message(errors: Sequence[Any]) -> str:
     return "invalid parameter " + "; ".join(parts) if parts else "invalid request"
 
 
-async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GridmapError)
     status = status_for(exc)
+    if _wants_login_page(request, status):
+        return _to_login(request)
     if status == 500:
         log.error("unmapped domain error on %s", request.url.path, exc_info=exc)
         return _json_error(500, "server_error", "internal error")
@@ -140,6 +157,8 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
         response = _json_error(status, exc.code, text)
         if retry is not None:
             response.headers["Retry-After"] = str(retry)
+        if isinstance(exc, StoreInvalidated):
+            _stop_serving(request, exc)
         return response
     response = _json_error(status, exc.code, _clip(exc.message, 500))
     if status == 401:
@@ -147,13 +166,51 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+def _stop_serving(request: Request, exc: StoreInvalidated) -> None:
+    """DuckDB invalidated the store's database: every request would fail; stop serving.
+
+    The first time, logs why (the file and the recovery commands) and calls
+    ``app.state.stop_serving`` (set by ``gridmap serve`` or the lifespan under
+    uvicorn): the server finishes this answer and exits, for its supervisor to
+    restart it on a freshly opened file. Meanwhile every request answers 503.
+    """
+    state = request.app.state
+    if getattr(state, "store_failure", None) is not None:
+        return
+    state.store_failure = exc.message
+    log.critical("%s; the service stops for its supervisor to restart it", exc.message)
+    stop = getattr(state, "stop_serving", None)
+    if stop is not None:
+        stop()
+
+
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return _json_error(400, BadInput.code, _validation_message(exc.errors()))
 
 
-async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
+def _wants_login_page(request: Request, status: int) -> bool:
+    """A browser navigating to a page without (a valid) session: send it to ``/login``."""
+    return (
+        status == 401
+        and request.method == "GET"
+        and "authorization" not in request.headers
+        and "x-api-key" not in request.headers
+        and request.headers.get("sec-fetch-mode", "navigate") == "navigate"
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def _to_login(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    root = str(request.scope.get("root_path", ""))
+    return RedirectResponse(f"{root}/login?next={quote(root + target, safe='')}", status_code=303)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if _wants_login_page(request, exc.status_code):
+        return _to_login(request)
     code = _HTTP_CODES.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and detail == "Not Found":
@@ -168,15 +225,63 @@ async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
     return _json_error(400, "client_disconnected", "the client closed the request")
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StoreUnavailable):  # raised outside a route (e.g. in a middleware)
+        return await _on_domain_error(request, exc)
     log.error("unexpected error on %s", request.url.path, exc_info=exc)
     return _json_error(500, "server_error", "internal error")
 
 
+class AnswerUnexpected:
+    """ASGI middleware answering an error no handler took (500, or 503) and ending it there.
+
+    Starlette's outermost error middleware answers such an error with the
+    ``Exception`` handler and then raises it again, for servers to log; uvicorn
+    then closes the connection, so one failed request cost a keep-alive client
+    its connection (and whatever it had pipelined). Installed innermost, this
+    middleware answers through the same handler (logged there, with the
+    traceback) and returns normally: the connection stays open. An error after
+    the answer has started cannot be answered and still propagates.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The wrapped application.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started:
+                raise
+            response = await _on_unexpected(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers that turn every error into an OGC exception body."""
+    """Register the handlers that turn every error into an OGC exception body.
+
+    Call it before adding other middleware: :class:`AnswerUnexpected` must be
+    the innermost, so the others (security headers, compression) wrap its answers.
+    """
     app.add_exception_handler(GridmapError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(ClientDisconnect, _on_disconnect)
     app.add_exception_handler(Exception, _on_unexpected)
+    app.add_middleware(AnswerUnexpected)

@@ -6,29 +6,35 @@ Run with ``uvicorn --factory api.main:create_app`` (settings from
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.middleware import BodyLimit
+from api.middleware import BodyLimit, Compress
 from api.routers import (
     analytics,
+    console,
     doorknock,
     events,
     features,
+    fieldapp,
     grids,
     locate,
     maps,
     open311,
+    pages,
     patrol,
     reports,
     tiles,
+    workers,
 )
 from api.security import install_security
 from api.settings import Settings
+from api.validation import QueryText
 from gridmap.storage import Store, open_store
 
 __all__ = ["create_app"]
@@ -44,7 +50,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     store : Store, optional
         An open store to serve (tests, the demo). It is not closed at shutdown.
         Without it the lifespan opens ``settings.database_url`` (creating or
-        upgrading the schema) and closes it at shutdown.
+        upgrading the schema) and closes it at shutdown; if the store's database
+        becomes unusable (an embedded file DuckDB invalidated), requests answer
+        503 and the server is asked to stop (``app.state.stop_serving``; under
+        uvicorn its ``should_exit``), for its supervisor to restart it.
 
     Examples
     --------
@@ -59,10 +68,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if store is not None:
             app.state.store = store
+            _limit_statements(store, settings.statement_timeout_ms)
             yield
             return
         opened = open_store(settings.database_url, migrate=True)
+        _limit_statements(opened, settings.statement_timeout_ms)
         app.state.store = opened
+        if getattr(app.state, "stop_serving", None) is None:
+            app.state.stop_serving = _uvicorn_stopper()
         try:
             yield
         finally:
@@ -91,7 +104,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(reports.router)
     app.include_router(doorknock.router)
     app.include_router(grids.router)
+    app.include_router(workers.router)
+    app.include_router(pages.router)
+    app.include_router(fieldapp.router)
+    app.include_router(console.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(QueryText)
+    app.add_middleware(Compress)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -103,3 +122,28 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # Last, so its security headers wrap every answer (413s and CORS included).
     install_security(app)
     return app
+
+
+def _limit_statements(store: Store, ms: int) -> None:
+    """Give the service's store its statement time limit (PostGIS; 0: none).
+
+    The embedded store has no server-side limit to set and is left as it is.
+    """
+    limit = getattr(store, "set_statement_timeout", None)
+    if callable(limit):
+        limit(ms or None)
+
+
+def _uvicorn_stopper() -> Callable[[], None] | None:
+    """A function asking the uvicorn server running this process to stop, if one is.
+
+    uvicorn installs a bound method of its ``Server`` as the SIGTERM handler
+    while it serves; setting that server's ``should_exit`` is what SIGTERM
+    does (finish the answers in flight, run the lifespan's shutdown, exit).
+    Under a test client there is none and nothing is stopped.
+    """
+    handler = signal.getsignal(signal.SIGTERM)
+    server = getattr(handler, "__self__", None)
+    if server is None or not hasattr(server, "should_exit"):
+        return None
+    return lambda: setattr(server, "should_exit", True)

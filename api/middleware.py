@@ -7,7 +7,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "Compress"]
 
 
 class _TooLarge(Exception):
@@ -83,3 +83,35 @@ class BodyLimit:
     ) -> None:
         response = JSONResponse(error_body(code, text), status_code=status)
         await response(scope, receive, send)
+
+
+class Compress:
+    """gzip answers for clients that accept it, except vector tiles and photos.
+
+    The phone app's first load (scripts, Leaflet, its grid's GeoJSON) must fit a
+    weak mobile link: text compresses 4–8×. Tiles (already compact protobuf, and
+    measured against peers uncompressed) and JPEG photos are passed through.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The wrapped application.
+    minimum_size : int
+        Smaller bodies are sent as they are.
+    """
+
+    _SKIP = ("/tiles/", "/events/media/", "/heatmap/tiles")
+
+    def __init__(self, app: ASGIApp, minimum_size: int = 1024) -> None:
+        from starlette.middleware.gzip import GZipMiddleware
+
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        path: str = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope["type"] != "http" or any(s in path for s in self._SKIP):
+            await self.app(scope, receive, send)
+            return
+        await self.gzip(scope, receive, send)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ __all__ = [
     "TokenBucket",
     "client_address",
     "limiter",
+    "login_key",
     "public_report_rate_limit",
     "report_rate_limit",
     "too_many",
@@ -92,6 +94,21 @@ class TokenBucket:
         full = [k for k, (t, last) in self._state.items() if t + (now - last) * rate >= self.burst]
         for k in full:
             del self._state[k]
+
+
+def login_key(name: str) -> str:
+    """The key a login attempt for *name* is counted under.
+
+    The same normalisation authentication uses (NFKC, surrounding spaces
+    stripped) plus case folding, so ``"wang "`` or full-width ``ｗａｎｇ`` share
+    the bucket of ``wang`` instead of getting fresh guesses.
+
+    Examples
+    --------
+    >>> login_key("ｗａｎｇ  ") == login_key("Wang")
+    True
+    """
+    return unicodedata.normalize("NFKC", name).strip().casefold()
 
 
 def client_address(request: Request) -> str:

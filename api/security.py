@@ -16,6 +16,8 @@ service refuses to start with the built-in or a short secret.
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -25,6 +27,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import session
 from gridmap.access import ALL_AREAS, Principal
 from gridmap.auth import NotAuthenticated, TokenConfig, principal_for_api_key, principal_for_token
 from gridmap.privacy import Vault
@@ -51,6 +54,39 @@ DEV_SECRET_KEY = "gridmap-development-secret-key-do-not-use-in-production"
 DEV_DATA_KEY = "gridmap-development-data-key-do-not-use-in-production"
 _WEAK = frozenset({"", "secret", "changeme", "change-me", "password", DEV_SECRET_KEY, DEV_DATA_KEY})
 
+#: Least estimated entropy (bits) and distinct characters of a production secret.
+_MIN_BITS, _MIN_DISTINCT = 96.0, 10
+
+
+def _weakness(value: str) -> str | None:
+    """Why *value* is no secret (too short, too few symbols, low entropy), or ``None``.
+
+    The entropy is estimated from the symbol frequencies of *value* itself
+    (Shannon), and a value made of repeats is refused: a random 32-character
+    hex or base64 value passes, ``"k" * 40``, ``"password" * 4`` or
+    ``"0123456789" * 4`` does not.
+
+    Examples
+    --------
+    >>> _weakness("k" * 40)
+    'only 1 distinct characters'
+    >>> _weakness("2b7e151628aed2a6abf7158809cf4f3c") is None
+    True
+    """
+    if len(value) < 32:
+        return f"{len(value)} characters without surrounding spaces"
+    counts = Counter(value)
+    if len(counts) < _MIN_DISTINCT:
+        return f"only {len(counts)} distinct characters"
+    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
+    if bits < _MIN_BITS:
+        return f"about {bits:.0f} bits of entropy, at least {_MIN_BITS:.0f} needed"
+    triples = [value[i : i + 3] for i in range(len(value) - 2)]
+    if len(set(triples)) * 2 < len(triples):
+        return "it repeats itself"
+    return None
+
+
 #: Content-Security-Policy fit for the folium map pages (inline scripts and
 #: styles, assets served by this API, no external host).
 DEFAULT_CSP = (
@@ -67,13 +103,17 @@ class SecuritySettings(BaseSettings):
     ----------
     environment : {"development", "staging", "production"}
         Outside ``development`` the secrets must be set, at least 32
-        characters, and not the built-in ones; otherwise creation fails.
+        characters (surrounding spaces not counted), random-looking (at least
+        10 distinct characters and about 96 bits of estimated entropy), not
+        the built-in ones and not equal to each other; otherwise creation fails.
     secret_key : SecretStr
         HMAC key signing bearer tokens (HS256).
     data_key : SecretStr
         Key from which the field-encryption and blind-index keys are derived.
     token_minutes : int
         Lifetime of tokens issued by ``POST /auth/token``.
+    session_minutes : int
+        Lifetime of a browser session (``/login``): a shift, 12 hours by default.
     jwt_issuer, jwt_audience : str
         Claims written into tokens and required from them.
     login_per_minute, login_burst : float, int
@@ -102,6 +142,7 @@ class SecuritySettings(BaseSettings):
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     data_key: SecretStr = SecretStr(DEV_DATA_KEY)
     token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    session_minutes: int = Field(default=12 * 60, ge=5, le=7 * 24 * 60)
     jwt_issuer: str = "gridmap"
     jwt_audience: str = "gridmap-api"
     login_per_minute: float = Field(default=10.0, gt=0)
@@ -116,13 +157,26 @@ class SecuritySettings(BaseSettings):
         if self.environment == "development":
             return self
         for name in ("secret_key", "data_key"):
-            value: str = getattr(self, name).get_secret_value()
-            if value in _WEAK or len(value) < 32:
+            value: str = getattr(self, name).get_secret_value().strip()
+            weak = _weakness(value)
+            if value in _WEAK or weak:
                 raise ValueError(
                     f"GRIDMAP_{name.upper()} must be set to a random value of at least 32 "
                     f"characters when GRIDMAP_ENVIRONMENT={self.environment}"
+                    f"{f' ({weak})' if weak else ''}; e.g. python -c "
+                    "'import secrets; print(secrets.token_urlsafe(32))'"
                 )
+        if self.secret_key.get_secret_value().strip() == self.data_key.get_secret_value().strip():
+            raise ValueError(
+                "GRIDMAP_SECRET_KEY and GRIDMAP_DATA_KEY must be different random values: "
+                "one signs tokens, the other protects personal data"
+            )
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Session cookies are ``Secure`` (HTTPS only) outside development."""
+        return self.environment != "development"
 
     def token_config(self) -> TokenConfig:
         """How tokens are signed and checked."""
@@ -171,17 +225,25 @@ def get_principal(
 ) -> Principal:
     """The authenticated principal of *request* (401 when there is none).
 
-    A bearer token wins over an API key; a present but invalid credential is
-    never passed over for another one.
+    A bearer token wins over an API key, an API key over a browser session
+    cookie (:mod:`api.session`); a present but invalid credential is never
+    passed over for another one. A write authenticated by the session cookie
+    must carry its CSRF token (403 otherwise).
     """
     store: Store = request.app.state.store
+    cfg = security_settings(request)
     try:
         if token:
-            principal = principal_for_token(store, token, security_settings(request).token_config())
+            principal = principal_for_token(store, token, cfg.token_config())
         elif api_key:
             principal = principal_for_api_key(store, api_key)
         else:
-            raise NotAuthenticated("authentication required")
+            found = session.read_session(request, store, cfg.token_config())
+            if found is None:
+                raise NotAuthenticated("authentication required")
+            session.check_csrf(request, found, cfg.secret_key.get_secret_value())
+            request.state.session = found
+            principal = found.principal
     except NotAuthenticated as exc:
         raise _unauthorized(exc.message) from None
     request.state.principal = principal
@@ -205,7 +267,7 @@ def get_optional_principal(
     A credential that is present but invalid is still a 401: it never falls
     back to anonymous access.
     """
-    if not token and not api_key:
+    if not token and not api_key and session.COOKIE not in request.cookies:
         request.state.principal = ANONYMOUS
         return ANONYMOUS
     return get_principal(request, token, api_key)

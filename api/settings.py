@@ -9,8 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridmap.storage.limits import DEFAULT_STATEMENT_TIMEOUT_MS
+from gridmap.timezone import DEFAULT_TIME_ZONE, check_time_zone
 
 __all__ = ["Settings"]
 
@@ -44,6 +47,19 @@ class Settings(BaseSettings):
         Attribution of that basemap (required with ``tiles_url``).
     basemap_crs : {"wgs84", "gcj02"}
         Coordinates of the basemap; ``gcj02`` shifts the map overlays to match.
+    time_zone : str
+        IANA time zone that reports show times in and read dates without a zone
+        in (``GRIDMAP_TIME_ZONE``, default ``Asia/Shanghai``).
+    observed_max_age_hours : float
+        How old the ``observed_at`` of a report may be (hours); older is refused.
+    edge_tolerance_m : float
+        The cap of the grid-edge tolerance (metres): a report just outside the
+        reporter's grids is accepted within ``min(accuracy_m, edge_tolerance_m)``
+        of one of them and routed to the grid that contains the point.
+    statement_timeout_ms : int
+        How long one database statement of the service may run
+        (``GRIDMAP_STATEMENT_TIMEOUT_MS``, default 15000; 0: no limit). PostGIS
+        cancels a longer one and the request is answered 503 with the reason.
 
     Examples
     --------
@@ -64,6 +80,15 @@ class Settings(BaseSettings):
     tiles_url: str | None = None
     tiles_attribution: str | None = None
     basemap_crs: Literal["wgs84", "gcj02"] = "wgs84"
+    time_zone: str = DEFAULT_TIME_ZONE
+    observed_max_age_hours: float = Field(default=72.0, gt=0, allow_inf_nan=False)
+    edge_tolerance_m: float = Field(default=50.0, ge=0, allow_inf_nan=False)
+    statement_timeout_ms: int = Field(default=DEFAULT_STATEMENT_TIMEOUT_MS, ge=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_time_zone(value)
 
     @model_validator(mode="after")
     def _default_within_max(self) -> Settings:

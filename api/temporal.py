@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
+from gridmap.timeparse import parse_instant
 
 __all__ = ["TimeRange", "parse_datetime", "time_columns", "time_mask"]
 
@@ -57,17 +58,8 @@ def _instant(text: str) -> pd.Timestamp:
             f"datetime {text!r} has no time zone; add Z (UTC) or an offset such as +08:00",
             field="datetime",
         )
-    frac = (m.group("time").split(".") + [""])[1]
-    iso = f"{m.group('date')}T{m.group('time').split('.')[0]}"
-    iso += f".{frac[:6].ljust(6, '0')}" if frac else ""
-    zone = m.group("zone")
-    iso += "+00:00" if zone in ("Z", "z") else zone
-    try:
-        return pd.Timestamp(datetime.fromisoformat(iso).astimezone(UTC))
-    except (ValueError, OverflowError) as exc:
-        raise BadInput(
-            f"datetime {text!r} is not a valid date-time: {exc}", field="datetime"
-        ) from None
+    # The one time parser (years 1-9999, also after conversion to UTC), to the microsecond.
+    return parse_instant(text, field="datetime").floor("us")
 
 
 def parse_datetime(text: str | None) -> TimeRange | None:

@@ -52,7 +52,7 @@ import numpy as np
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "load-secret-" + "0123456789abcdef" * 4
+SECRET = "load-secret-G8tzBl-0eFfBUBgjG6g1DYChwpnRrX_Kw71QNmUt8m45egS0nk8GE_iDfk0Lk9yH"
 DATA_KEY = "load-data-key-0123456789abcdef0123456789abcdef"
 CATEGORIES = ("city_management", "dispute", "safety_hazard", "residents_request")
 #: Statuses after which the same request is sent again with the same key.

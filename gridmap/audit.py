@@ -37,14 +37,23 @@ ACTIONS: tuple[str, ...] = (
     "personal.read",
     "personal.unmask",
     "personal.create",
+    "personal.refused",
     "personal.export",
     "import",
     "export",
     "grid.change",
     "event.transition",
+    "worker.assign",
+    "worker.unassign",
 )
 
 _MAX_TEXT = 2_000
+
+
+def _text(value: str) -> str:
+    """*value* storable as text in both stores: NUL characters and lone surrogates replaced."""
+    value = value.replace("\x00", "\ufffd")
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 def record(
@@ -78,9 +87,10 @@ def record(
     >>> read_log(store)["action"].tolist()
     ['login.failure']
     """
-    name = actor.name if isinstance(actor, Principal) else str(actor)
+    name = _text(actor.name if isinstance(actor, Principal) else str(actor))
     role = actor.role if isinstance(actor, Principal) else None
-    text = json.dumps(dict(detail or {}), ensure_ascii=False, default=str, sort_keys=True)
+    text = _text(json.dumps(dict(detail or {}), ensure_ascii=False, default=str, sort_keys=True))
+    target = None if target is None else _text(target)
     row = pd.DataFrame(
         {
             "source_key": [f"audit:{uuid.uuid4().hex}"],

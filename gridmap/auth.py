@@ -197,6 +197,7 @@ def add_user(
     areas: Sequence[str] = (),
     password: str | None = None,
     can_unmask: bool = False,
+    check_areas: bool = True,
 ) -> User:
     """Create a user.
 
@@ -209,28 +210,48 @@ def add_user(
     role : str
         One of :data:`gridmap.model.ROLES`.
     areas : sequence of str
-        Code prefixes (town 9, community 12, grid 15 digits; county 6). Town
-        coordinators, community staff and grid workers need one; the other
-        roles default to the whole city.
+        Codes of the hierarchy (county 6, town 9, community 12 digits, or a
+        grid in force, 15). Town coordinators, community staff and grid
+        workers need one; the other roles default to the whole city. A grid
+        worker's areas are the grids they work: they are registered as the
+        grids' worker (:func:`gridmap.workers.register_worker`), so that
+        ``/locate`` names them and new events there are assigned to them.
     password : str, optional
         For the OAuth2 password flow (8+ characters); without one the user
         can only get tokens from ``gridmap token`` or use an API key.
     can_unmask : bool
         May see personal data unmasked (only roles that see personal data).
+    check_areas : bool
+        Check the codes against the store's hierarchy
+        (:func:`gridmap.workers.check_areas`: ``UnknownArea`` for a code that
+        names nothing) and register a grid worker on their grids. ``False``
+        only checks the codes' form and registers nothing (a store being
+        set up before its hierarchy is imported; tests).
 
     Examples
     --------
     >>> from gridmap.storage import open_store
     >>> store = open_store(":memory:", migrate=True)
-    >>> add_user(store, "wang", role="grid_worker", areas=["990100001001003"]).areas
+    >>> add_user(store, "li", role="viewer").areas
+    ('',)
+    >>> add_user(store, "wang", role="grid_worker", areas=["990100001001003"])
+    Traceback (most recent call last):
+    ...
+    gridmap.workers.UnknownArea: unknown area 990100001001003: no grid in force has this code
+    >>> add_user(store, "wang", role="grid_worker", areas=["990100001001003"],
+    ...          check_areas=False).areas
     ('990100001001003',)
     """
+    from gridmap import workers
+
     name = _check_name(name)
     cleaned = _areas_for(role, areas)
     if can_unmask and not Principal(name, role, cleaned).sees_personal_data:
         raise BadInput(f"role {role!r} never sees personal data: no unmask", field="unmask")
     if get_user(store, name) is not None:
         raise BadInput(f"user {name!r} already exists", field="name")
+    if check_areas:
+        workers.check_areas(store, cleaned, grids_only=role == "grid_worker")
     row = pd.DataFrame(
         {
             "source_key": [f"user:{name}"],
@@ -246,7 +267,10 @@ def add_user(
             "created_at": [pd.Timestamp(dt.datetime.now(dt.UTC))],
         }
     )
-    store.write("users", row)
+    with store.transaction():
+        store.write("users", row)
+        if check_areas and role == "grid_worker":
+            workers.register_worker(store, name, cleaned)
     user = get_user(store, name)
     assert user is not None
     return user
@@ -423,19 +447,32 @@ class DemoCredentials:
 def demo_users(store: Store, *, grid_code: str, password: str | None = None) -> DemoCredentials:
     """Create one demo user per role (idempotent) and return their credentials.
 
-    The grid worker gets *grid_code*, the community staff its community (12
-    digits), the town coordinator its town (9); the city admin (who may
-    unmask), the viewer and the external system see the whole city. All share
-    *password* (random when omitted); the external system also gets an API key.
+    The grid worker works *grid_code* (assigned like any grid worker, so
+    ``/locate`` there names them and events reported there are assigned to
+    them), the community staff get its community (12 digits), the town
+    coordinator its town (9); the city admin (who may unmask), the viewer and
+    the external system see the whole city. All share *password* (random
+    when omitted); the external system also gets an API key. The grid, its
+    community and town must exist (:func:`gridmap.workers.check_areas`).
 
     Examples
     --------
+    >>> import geopandas as gpd, shapely
     >>> from gridmap.storage import open_store
     >>> store = open_store(":memory:", migrate=True)
+    >>> box = shapely.MultiPolygon([shapely.box(24.9, 60.1, 25.0, 60.2)])
+    >>> _ = store.write("admin_units", gpd.GeoDataFrame(
+    ...     {"code": ["990100001", "990100001001"]}, geometry=[box, box], crs=4326))
+    >>> _ = store.write("grids", gpd.GeoDataFrame(
+    ...     {"code": ["990100001001003"]}, geometry=[box], crs=4326))
     >>> creds = demo_users(store, grid_code="990100001001003", password="demo-password")
     >>> creds.users["demo_worker"]
     ('grid_worker', '990100001001003')
+    >>> list(store.read("grids")["workers"].iloc[0])
+    ['demo_worker']
     """
+    from gridmap.workers import assign_grids
+
     secret = password or secrets.token_urlsafe(12)
     plan = {
         "demo_admin": ("city_admin", ""),
@@ -458,5 +495,7 @@ def demo_users(store: Store, *, grid_code: str, password: str | None = None) -> 
             )
         else:
             set_password(store, name, secret)
+            if role == "grid_worker":  # again on the grid (e.g. after the grids were redrawn)
+                assign_grids(store, name, [area])
         users[name] = (role, area or "*")
     return DemoCredentials(users, secret, issue_api_key(store, "demo_system"))

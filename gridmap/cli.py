@@ -15,12 +15,14 @@ from typing import Annotated, Any
 import typer
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gridmap.errors import BadInput, GridmapError
 from gridmap.model import LAYERS
 from gridmap.storage import DEFAULT_URL, Store, open_store
+from gridmap.timezone import DEFAULT_TIME_ZONE
 
 __all__ = ["app"]
 
@@ -29,10 +31,19 @@ out = Console()
 
 
 class CliSettings(BaseSettings):
-    """Settings the CLI reads from the environment (prefix ``GRIDMAP_``)."""
+    """Settings the CLI reads from the environment (prefix ``GRIDMAP_``).
+
+    ``time_zone`` (``GRIDMAP_TIME_ZONE``) is where reports read and show dates;
+    ``tiles_url``, ``tiles_attribution`` and ``basemap_crs`` name the basemap of
+    ``map render`` (as for the service's map pages).
+    """
 
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
     database_url: str = DEFAULT_URL
+    time_zone: str = DEFAULT_TIME_ZONE
+    tiles_url: str | None = None
+    tiles_attribution: str | None = None
+    basemap_crs: str = "wgs84"
 
 
 app = typer.Typer(
@@ -66,8 +77,27 @@ DbOpt = Annotated[
 ]
 
 
-def _open(url: str | None, *, migrate: bool = True) -> Store:
-    return open_store(url or CliSettings().database_url, migrate=migrate)
+def _open(url: str | None, *, migrate: bool = True, read_only: bool = False) -> Store:
+    """Open the store; *read_only* commands open an embedded file read-only.
+
+    Several read-only commands may share a DuckDB file; none may open it while
+    a writer (``gridmap serve``) holds it: that raises ``StoreBusy``, which
+    :func:`_errors` prints as one line. A file whose schema needs upgrading, or
+    that does not exist yet, is opened for writing (and migrated) instead.
+    """
+    url = url or CliSettings().database_url
+    if read_only:
+        try:
+            store = open_store(url, read_only=True)
+        except BadInput:  # no file yet
+            return open_store(url, migrate=migrate)
+        try:
+            store.migrate()  # read-only: checks that the schema is current
+        except BadInput:
+            store.close()
+            return open_store(url, migrate=migrate)
+        return store
+    return open_store(url, migrate=migrate)
 
 
 @contextmanager
@@ -76,7 +106,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except GridmapError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}")
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -223,7 +253,7 @@ def export_layer_cmd(
     from gridmap.io.export import export_layer
 
     with _errors():
-        store = _open(database_url)
+        store = _open(database_url, read_only=True)
         n = export_layer(store, name, out_file)
         store.close()
     out.print(f"wrote {n} features to {out_file}")
@@ -502,29 +532,157 @@ def _stats_tables(title: str, stats: Any) -> list[Table]:
 def map_render(
     out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
     lang: Annotated[str, typer.Option(help="zh, en or zh-en (bilingual).")] = "zh-en",
+    area: Annotated[
+        str | None,
+        typer.Option(help="Only this area: a county, town, community or grid code."),
+    ] = None,
+    role: Annotated[
+        str,
+        typer.Option(
+            help="Who the file is for. The default, viewer (the public), sees no events and "
+            "no personal data; a staff role sees events with reporters and phones masked."
+        ),
+    ] = "viewer",
+    title: Annotated[
+        str | None, typer.Option(help="Map title (default: the area's name and code).")
+    ] = None,
+    layers: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated layers (default: every layer the role may see)."),
+    ] = None,
+    tiles_url: Annotated[
+        str | None,
+        typer.Option(help="XYZ URL of a basemap (default GRIDMAP_TILES_URL; none: no tiles)."),
+    ] = None,
+    attribution: Annotated[
+        str | None,
+        typer.Option(help="Attribution of the basemap (default GRIDMAP_TILES_ATTRIBUTION)."),
+    ] = None,
+    basemap_crs: Annotated[
+        str | None,
+        typer.Option(help="wgs84 or gcj02 (Gaode tiles; default GRIDMAP_BASEMAP_CRS)."),
+    ] = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Write a self-contained interactive map (assets inlined) for sharing."""
+    """Write a self-contained interactive map (assets inlined) for sharing.
+
+    What a shared file holds is chosen by --role: by default the public's view
+    (viewer), with no events, no reporter names, phones or event descriptions.
+    """
+    settings = CliSettings()
     with _errors():
         store = _open(database_url)
-        _write_map(store, out_file, lang=lang, inline=True)
-        store.close()
-    out.print(f"map written to {out_file}")
+        try:
+            _write_map(
+                store,
+                out_file,
+                lang=lang,
+                inline=True,
+                area=area,
+                role=role,
+                title=title,
+                layers=None if layers is None else [x.strip() for x in layers.split(",")],
+                tiles_url=tiles_url if tiles_url is not None else settings.tiles_url,
+                attribution=attribution if attribution is not None else settings.tiles_attribution,
+                basemap_crs=basemap_crs or settings.basemap_crs,
+            )
+        finally:
+            store.close()
+    out.print(f"map written to {out_file} (for role {role})")
 
 
-def _write_map(store: Store, path: Path, *, lang: str, inline: bool) -> None:
+def _map_data(
+    store: Store, *, area: str | None, role: str, layers: list[str] | None
+) -> tuple[dict[str, Any], str | None]:
+    """The layers *role* may see (of *area*, if given) and the area's name."""
+    import geopandas as gpd
+    import shapely
+
+    from layers.catalog import CATALOG, check_role, get_layer
+
+    check_role(role)
+    if layers is not None:
+        for name in layers:
+            ldef = get_layer(name)
+            if not ldef.is_spatial:
+                raise BadInput(
+                    f"layer {name!r} has no geometry and cannot be drawn", field="layers"
+                )
+            if not ldef.is_visible_to(role):
+                raise BadInput(
+                    f"role {role!r} may not see layer {name!r}: leave it out or name a role "
+                    "that may (--role)",
+                    field="layers",
+                )
+    names = [
+        n
+        for n, ldef in CATALOG.items()
+        if ldef.is_spatial and ldef.is_visible_to(role) and (layers is None or n in layers)
+    ]
+    bbox = None
+    label = None
+    if area is not None:
+        if not (area.isascii() and area.isdigit() and len(area) in (6, 9, 12, 15)):
+            raise BadInput("--area must be a 6, 9, 12 or 15 digit code", field="area")
+        table = "grids" if len(area) == 15 else "admin_units"
+        units = store.read(table, where={"code": area})
+        if len(units) == 0:
+            raise BadInput(f"no area {area} in the store", field="area")
+        label = f"{units['name'].iloc[-1] or area}（{area}）"
+        if isinstance(units, gpd.GeoDataFrame):
+            bbox = tuple(float(v) for v in shapely.bounds(shapely.union_all(units.geometry.values)))
+    data: dict[str, Any] = {}
+    for name in names:
+        columns = {c.name for c in CATALOG[name].fields}
+        where: dict[str, Any] = {}
+        box = None
+        if area is not None:
+            from gridmap.storage import Prefix
+
+            if name in ("grids", "admin_units"):
+                where["code"] = Prefix((area,))
+            elif "grid_code" in columns:
+                where["grid_code"] = Prefix((area,))
+            else:
+                box = bbox
+        frame = store.read(name, where=where or None, bbox=box, limit=20_000)  # type: ignore[arg-type]
+        if "valid_to" in frame and len(frame):
+            frame = frame[frame["valid_to"].isna()]  # the grids in force
+        data[name] = frame
+    return data, label
+
+
+def _write_map(
+    store: Store,
+    path: Path,
+    *,
+    lang: str,
+    inline: bool,
+    area: str | None = None,
+    role: str = "viewer",
+    title: str | None = None,
+    layers: list[str] | None = None,
+    tiles_url: str | None = None,
+    attribution: str | None = None,
+    basemap_crs: str = "wgs84",
+) -> None:
     from layers.assets import copy_assets
-    from layers.catalog import CATALOG
     from layers.render import map_html, render_map
 
-    data = {
-        name: store.read(name, limit=20_000)
-        for name, ldef in CATALOG.items()
-        if ldef.is_spatial and ldef.is_visible_to("city_admin")
-    }
+    data, label = _map_data(store, area=area, role=role, layers=layers)
+    heading = title or (f"{label} 网格地图 Grid map" if label else "网格地图 Grid map")
     path.parent.mkdir(parents=True, exist_ok=True)
     base = "assets/"
-    m = render_map(data, lang=lang, base_url=base, title="gridmap demo 演示", role="city_admin")
+    m = render_map(
+        data,
+        lang=lang,
+        base_url=base,
+        title=heading,
+        role=role,
+        tiles_url=tiles_url,
+        attr=attribution,
+        basemap_crs=basemap_crs,
+    )
     if not inline:
         copy_assets(path.parent)
     path.write_text(map_html(m, inline=inline), encoding="utf-8")
@@ -544,7 +702,14 @@ def serve(
         ),
     ] = 1,
 ) -> None:
-    """Serve the HTTP API: OGC API Features, maps, /docs."""
+    """Serve the HTTP API: OGC API Features, maps, /docs.
+
+    SIGTERM or Ctrl-C stop it cleanly (the store is closed, an embedded file
+    checkpointed). If the store's database becomes unusable (DuckDB
+    invalidated the file) requests answer 503 and the server exits with
+    status 3, naming the file and `gridmap db check`/`gridmap db recover`,
+    for its supervisor to restart it.
+    """
     import os
 
     import uvicorn
@@ -554,7 +719,9 @@ def serve(
 
     settings = Settings(database_url=database_url) if database_url else Settings()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port)
+        with _errors():  # a busy or unusable store: one line, not a start-up traceback
+            _open(settings.database_url).close()
+        _serve_app(create_app(settings), host=host, port=port)
         return
     if not settings.database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
         with _errors():
@@ -565,6 +732,28 @@ def serve(
     # Each worker process builds its own application from the environment.
     os.environ["GRIDMAP_DATABASE_URL"] = settings.database_url
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
+
+
+def _serve_app(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
+    """Run *app* under uvicorn until SIGTERM/Ctrl-C, or until its store becomes unusable.
+
+    The application's lifespan owns the store and closes it when the server
+    stops: uvicorn re-raises SIGTERM after its shutdown, so nothing after
+    ``run()`` would run then. A store failure (``app.state.store_failure``,
+    set by ``api.errors``) stops the server through ``app.state.stop_serving``;
+    the process then exits with status 3 for its supervisor to restart it.
+    """
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    app.state.stop_serving = lambda: setattr(server, "should_exit", True)
+    server.run()
+    failure = getattr(app.state, "store_failure", None)
+    if failure:
+        console.print(f"[bold red]error:[/] {escape(str(failure))}", soft_wrap=True)
+        raise typer.Exit(3)
+    if not server.started:  # as uvicorn.run: the start-up failed
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -592,7 +781,14 @@ def demo(
         with _progress() as progress:
             summary = run_demo(store, events=events, progress=progress)
         map_path = out_dir / "map.html"
-        _write_map(store, map_path, lang="zh-en", inline=False)
+        _write_map(
+            store,
+            map_path,
+            lang="zh-en",
+            inline=False,
+            role="city_admin",
+            title="gridmap demo 演示（合成事件 synthetic events）",
+        )
         from gridmap.auth import demo_users
 
         first_grid = str(store.read("grids", limit=1)["code"].iloc[0])
@@ -619,18 +815,19 @@ def demo(
     if not serve_api:
         store.close()
         return
-    import uvicorn
-
     from api.main import create_app
     from api.settings import Settings
 
     base = f"http://127.0.0.1:{port}"
     out.print(f"API:          {base}/  ·  {base}/collections  ·  {base}/docs")
     out.print(f"map page:     {base}/maps/overview")
+    out.print(f"sign in 登录:  {base}/login  ·  网格通 field app (demo_worker): {base}/app/")
     out.print("Ctrl-C stops the server.")
-    settings = Settings(database_url=store.url)
-    uvicorn.run(create_app(settings, store=store), host="127.0.0.1", port=port, log_level="warning")
+    # The server opens the store itself and closes it (checkpointed) when it
+    # stops, on SIGTERM too (a store handed to it would be left open then).
     store.close()
+    settings = Settings(database_url=store.url)
+    _serve_app(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 
 
 # -- users and credentials (issue 5) ----------------------------------------------
@@ -694,7 +891,7 @@ def users_list(database_url: DbOpt = None) -> None:
     from gridmap.auth import list_users
 
     with _errors():
-        store = _open(database_url)
+        store = _open(database_url, read_only=True)
         users = list_users(store)
         store.close()
     table = Table(title="users 用户")
@@ -748,6 +945,91 @@ def users_api_key(
         audit.record(store, SYSTEM, "api_key.issue", f"users:{name}")
         store.close()
     print(key)
+
+
+# -- grid workers and their grids (issue 19 item 3, issue 18 item 2) ------------------
+workers_app = typer.Typer(
+    help="Grid workers and the grids they work (网格员与负责网格).", no_args_is_help=True
+)
+app.add_typer(workers_app, name="workers")
+
+
+def _worker_line(worker: Any) -> str:
+    grids = ", ".join(worker.grids) or "none 无"
+    area = worker.area_code or "-"
+    return f"worker 网格员 {worker.name}: grids 负责网格 {grids} (area 区域 {area})"
+
+
+@workers_app.command("assign")
+def workers_assign(
+    user: Annotated[str, typer.Argument(help="User name of a grid worker (用户名).")],
+    grids: Annotated[list[str], typer.Argument(help="15-digit grid codes (网格编码).")],
+    database_url: DbOpt = None,
+) -> None:
+    """Give a grid worker grids (分配网格).
+
+    Their areas become the grids they work; /locate there names them and
+    events reported there are assigned to them at once.
+    """
+    from gridmap.workers import assign_grids
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            worker = assign_grids(store, user, grids)
+        finally:
+            store.close()
+    out.print(_worker_line(worker), markup=False, highlight=False)
+
+
+@workers_app.command("unassign")
+def workers_unassign(
+    user: Annotated[str, typer.Argument(help="User name of a grid worker (用户名).")],
+    grids: Annotated[list[str], typer.Argument(help="15-digit grid codes (网格编码).")],
+    database_url: DbOpt = None,
+) -> None:
+    """Take grids from a grid worker (取消分配网格)."""
+    from gridmap.workers import unassign_grids
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            worker = unassign_grids(store, user, grids)
+        finally:
+            store.close()
+    out.print(_worker_line(worker), markup=False, highlight=False)
+
+
+@workers_app.command("list")
+def workers_list(
+    area: Annotated[
+        str | None,
+        typer.Option(help="Only workers of this area: a town, community or grid code (区域)."),
+    ] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """List grid workers and their grids (网格员列表).
+
+    Workers who are users are listed by user name; other workers' names are masked.
+    """
+    from rich.text import Text
+
+    from gridmap.workers import list_workers
+
+    with _errors():
+        store = _open(database_url, read_only=True)
+        try:
+            rows = list_workers(store, area=area)
+        finally:
+            store.close()
+    title = "workers 网格员" + (f" · {area}" if area else "")
+    table = Table(title=title, caption="account 账号: a user of gridmap (assign by this name)")
+    for col in ("name 姓名", "account 账号", "role 角色", "area 区域", "grids 负责网格"):
+        table.add_column(col)
+    for r in rows:
+        cells = (r.name, "yes" if r.account else "", r.role, r.area_code, ", ".join(r.grids))
+        table.add_row(*(Text(c or "") for c in cells))
+    out.print(table)
 
 
 @app.command()
@@ -812,7 +1094,7 @@ def kpis_cmd(
             raise BadInput("--from/--to must be ISO dates or times", field="from") from None
         t0 = None if t0 is None else (t0.tz_localize("UTC") if t0.tzinfo is None else t0)
         t1 = None if t1 is None else (t1.tz_localize("UTC") if t1.tzinfo is None else t1)
-        store = _open(database_url)
+        store = _open(database_url, read_only=True)
         try:
             events, _ = list_events(
                 store, principal=SYSTEM, reported_from=t0, reported_to=t1, limit=10_000_000
@@ -987,17 +1269,31 @@ def batch_run_cmd(
 @app.command("report")
 def report_cmd(
     area: Annotated[str, typer.Option("--area", help="Area code (town, community or grid).")],
-    start: Annotated[str, typer.Option("--from", help="Period start (ISO date, UTC).")],
-    end: Annotated[str, typer.Option("--to", help="Period end, exclusive (ISO date, UTC).")],
+    start: Annotated[
+        str, typer.Option("--from", help="Period start (ISO date, in the time zone).")
+    ],
+    end: Annotated[
+        str, typer.Option("--to", help="Period end, exclusive (ISO date, in the time zone).")
+    ],
     out_path: Annotated[
         Path | None, typer.Option("--out", help="HTML, .json or .pdf file to write.")
     ] = None,
     pdf_path: Annotated[
         Path | None, typer.Option("--pdf", help="Also write the report as PDF here.")
     ] = None,
+    time_zone: Annotated[
+        str | None,
+        typer.Option(
+            "--time-zone", help="IANA time zone of the dates (default GRIDMAP_TIME_ZONE)."
+        ),
+    ] = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Period report for leadership (工作报告): figures, rankings, charts, as HTML, JSON or PDF."""
+    """Period report for leadership (工作报告): figures, rankings, charts, as HTML, JSON or PDF.
+
+    Figures come with the previous period and the same period last year;
+    dates are read and shown in the time zone (default Asia/Shanghai).
+    """
     import json as _json
 
     from gridmap.access import SYSTEM
@@ -1012,7 +1308,7 @@ def report_cmd(
         kinds = {p: p.suffix.lower() for p in targets}
         if pdf_path is not None:
             kinds[pdf_path] = ".pdf"
-        store = _open(database_url)
+        store = _open(database_url, read_only=True)
         try:
             report = period_report(
                 store,
@@ -1021,6 +1317,7 @@ def report_cmd(
                 start=start,
                 end=end,
                 charts=any(k != ".json" for k in kinds.values()),
+                tz=time_zone or CliSettings().time_zone,
             )
         finally:
             store.close()
@@ -1037,7 +1334,8 @@ def report_cmd(
 
 
 db_app = typer.Typer(
-    help="Store maintenance: partitions and archive (数据库维护).", no_args_is_help=True
+    help="Store maintenance: partitions, archive, check and recover (数据库维护).",
+    no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
 
@@ -1091,6 +1389,90 @@ def db_archive_cmd(
         f"{summary.month}: {summary.rows} closed events archived in {summary.files} files "
         f"under {summary.dest / 'events'}; {summary.kept_open} open events kept in the store"
     )
+
+
+@db_app.command("check")
+def db_check_cmd(database_url: DbOpt = None) -> None:
+    """Open the store and validate it (检查): every table read, every R-tree index complete.
+
+    An embedded file left by a killed process has its write-ahead log replayed
+    (and its R-tree indexes rebuilt) first, as any command does. Exit status 0
+    when sound, 1 when damage was found (then `gridmap db recover`), 2 when the
+    file cannot be opened (in use by a server, or unreadable).
+    """
+    from gridmap.storage.duckdb_repair import check_file, embedded_file
+
+    url = database_url or CliSettings().database_url
+    with _errors():
+        path = embedded_file(url)
+        if path is None:
+            store = _open(url, migrate=False)
+            try:
+                version = store.schema_version()
+                counts = {name: store.count(name) for name in LAYERS}
+            finally:
+                store.close()
+            out.print(f"PostGIS store {url.split('@')[-1]}: schema version {version}")
+            for name, n in counts.items():
+                out.print(f"  {name}: {n} rows")
+            return
+        report = check_file(path)
+    if report.wal_replayed:
+        out.print(
+            "a write-ahead log left by a process that did not close the file was replayed "
+            "and the R-tree indexes rebuilt"
+        )
+    out.print(
+        f"{report.path}: schema version {report.schema_version} (gridmap {report.latest_version}), "
+        f"{len(report.rows)} tables, {sum(report.rows.values())} rows, "
+        f"{len(report.rtrees)} R-tree indexes",
+        soft_wrap=True,
+    )
+    for note in report.notes:
+        out.print(f"note: {note}", soft_wrap=True, markup=False)
+    if report.ok:
+        out.print("ok: every table reads and every R-tree index is complete")
+        return
+    for problem in report.problems:
+        console.print(f"[bold red]problem:[/] {escape(problem)}", soft_wrap=True)
+    console.print(
+        "run `gridmap db recover` (stop the server first): it copies what is readable into "
+        "a fresh file and keeps the old one",
+        soft_wrap=True,
+        markup=False,
+    )
+    raise typer.Exit(1)
+
+
+@db_app.command("recover")
+def db_recover_cmd(database_url: DbOpt = None) -> None:
+    """Copy what is readable of an embedded store into a fresh file and swap it in (修复).
+
+    The old file (and its write-ahead log) is kept beside it as
+    FILE.broken-TIME. Stop the server first. PostGIS: use `gridmap backup` and
+    `gridmap restore`.
+    """
+    from gridmap.storage.duckdb_repair import embedded_file, recover_file
+
+    url = database_url or CliSettings().database_url
+    with _errors():
+        path = embedded_file(url)
+        if path is None:
+            raise BadInput(
+                "db recover is for the embedded (DuckDB) store; for PostGIS restore a "
+                "`gridmap backup` with `gridmap restore`"
+            )
+        rec = recover_file(path)
+    for note in rec.notes:
+        out.print(f"note: {note}", soft_wrap=True, markup=False)
+    copied = sum(rec.copied.values())
+    lost = sum(rec.lost.values())
+    out.print(f"{copied} rows in {len(rec.copied)} tables copied into a fresh {rec.path}")
+    for table, n in rec.lost.items():
+        console.print(f"[bold red]lost:[/] {n} unreadable rows of {table}")
+    out.print(f"the old file is kept as {rec.kept}", soft_wrap=True)
+    if lost:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,6 @@ with detail rights inside their area and omitted for every other role.
 
 from __future__ import annotations
 
-import functools
 import gc
 import math
 import threading
@@ -42,7 +41,7 @@ from gridmap import chinacrs
 from gridmap.access import ALL_AREAS, Principal
 from gridmap.errors import BadInput
 from gridmap.privacy import mask_name
-from gridmap.projection import local_crs
+from gridmap.projection import local_crs, position_crs, positions_to_wgs84
 from gridmap.storage import Store
 from gridmap.storage.changes import data_version
 
@@ -75,16 +74,6 @@ _LEVEL_RANK = {"city": 0, "town": 1, "community": 2}
 _CRS_HELP = "use wgs84, gcj02, bd09, cgcs2000 or EPSG:n"
 FloatArray = npt.NDArray[np.float64]
 JSON = dict[str, Any]
-
-
-@functools.lru_cache(maxsize=64)
-def _transformer(crs: str) -> pyproj.Transformer:
-    """A transformer from *crs* to WGS84, built once per name (thread-safe since pyproj 3.1)."""
-    try:
-        source = pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError:
-        raise BadInput(f"unknown crs {crs[:60]!r}; {_CRS_HELP}", field="crs") from None
-    return pyproj.Transformer.from_crs(source, 4326, always_xy=True)
 
 
 def check_points(xy: npt.ArrayLike, crs: str | None) -> tuple[FloatArray, FloatArray]:
@@ -140,15 +129,22 @@ def check_points(xy: npt.ArrayLike, crs: str | None) -> tuple[FloatArray, FloatA
     else:
         if not crs.strip().upper().startswith("EPSG:"):
             raise BadInput(f"unknown crs {crs[:60]!r}; {_CRS_HELP}", field="crs")
-        transformer = _transformer(crs.strip().upper())
-        if transformer.source_crs is not None and transformer.source_crs.is_geographic:
+        name = crs.strip().upper()
+        try:
+            source = position_crs(name)
+        except BadInput as exc:
+            raise BadInput(f"{exc.message}; {_CRS_HELP}", field="crs") from None
+        if source.is_geographic:
             _check_degrees(x, y)
-        lon, lat = transformer.transform(x, y, errcheck=False)
-        lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+        lon, lat = positions_to_wgs84(x, y, name)  # NaN where the crs does not reach
     out = ~(np.isfinite(lon) & np.isfinite(lat))
     if out.any():
         i = int(np.flatnonzero(out)[0])
-        raise BadInput(f"point {i}: cannot be converted from {crs} to WGS84", field="points")
+        raise BadInput(
+            f"point {i}: ({float(x[i])!r}, {float(y[i])!r}) is outside the area {crs[:40]} "
+            "covers; it cannot be converted to WGS84",
+            field="points",
+        )
     _check_degrees(lon, lat)
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 

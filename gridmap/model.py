@@ -285,6 +285,11 @@ LAYERS: dict[str, LayerSchema] = {
                     _c(f"h3_r{r}", "int", f"H3单元({r}级)", f"H3 cell (resolution {r})")
                     for r in (7, 8, 9, 10, 11)
                 ),
+                # v19 (019_event_observation): what the phone app sends with a report,
+                # and the reporter's own grid when the point lay just outside it.
+                _c("observed_at", "timestamp", "发现时间", "Observed at"),
+                _c("accuracy_m", "float", "定位精度(米)", "Location accuracy (m)"),
+                _c("reporter_grid_code", "text", "上报人所属网格", "Reporter's grid"),
             ),
             "事件",
             "Events",

@@ -12,6 +12,7 @@ Data without a CRS is taken to be WGS84, the system gridmap stores.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import TypeVar
@@ -23,7 +24,17 @@ import pyproj
 
 from gridmap.errors import BadInput
 
-__all__ = ["WGS84", "area_m2", "length_m", "local_crs", "to_local", "to_metric", "to_wgs84"]
+__all__ = [
+    "WGS84",
+    "area_m2",
+    "length_m",
+    "local_crs",
+    "position_crs",
+    "positions_to_wgs84",
+    "to_local",
+    "to_metric",
+    "to_wgs84",
+]
 
 #: The CRS gridmap stores: WGS84 longitude/latitude.
 WGS84 = pyproj.CRS.from_epsg(4326)
@@ -251,3 +262,74 @@ def length_m(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> pd.Series:
     return pd.Series(
         projected.length.to_numpy(), index=series.index, name="length_m", dtype="float64"
     )
+
+
+@functools.lru_cache(maxsize=64)
+def position_crs(name: str) -> pyproj.CRS:
+    """The CRS named *name* (``EPSG:n``) if positions ``[x, y]`` can be stated in it.
+
+    Geographic (degrees) and projected (metres, feet) systems qualify;
+    geocentric ones (EPSG:4978: x, y, z from the Earth's centre), vertical,
+    engineering and other kinds do not.
+
+    Raises
+    ------
+    gridmap.errors.BadInput
+        With ``field="crs"``: an unknown name, or a system of another kind.
+
+    Examples
+    --------
+    >>> position_crs("EPSG:3857").is_projected
+    True
+    >>> position_crs("EPSG:4978")
+    Traceback (most recent call last):
+    gridmap.errors.BadInput: crs 'EPSG:4978' is a geocentric crs: positions [x, y] need a geographic or projected one
+    """  # noqa: E501
+    try:
+        crs = pyproj.CRS.from_user_input(name)
+    except pyproj.exceptions.CRSError:
+        raise BadInput(f"unknown crs {name[:60]!r}", field="crs") from None
+    if crs.is_geocentric or not (crs.is_geographic or crs.is_projected):
+        kind = crs.type_name.lower().removesuffix(" crs")
+        raise BadInput(
+            f"crs {name[:60]!r} is a {kind} crs: "
+            "positions [x, y] need a geographic or projected one",
+            field="crs",
+        )
+    return crs
+
+
+@functools.lru_cache(maxsize=64)
+def _position_transformers(name: str) -> tuple[pyproj.Transformer, pyproj.Transformer]:
+    crs = position_crs(name)
+    return (
+        pyproj.Transformer.from_crs(crs, WGS84, always_xy=True),
+        pyproj.Transformer.from_crs(WGS84, crs, always_xy=True),
+    )
+
+
+def positions_to_wgs84(
+    x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes of positions stated in *name* (see :func:`position_crs`).
+
+    A position the system does not cover comes back as NaN instead of the
+    nearest point PROJ clamps it to: for a projected system, one whose
+    WGS84 answer does not lead back to it within a unit (``x = 1e30`` in Web
+    Mercator, which PROJ would map to longitude -180).
+
+    Examples
+    --------
+    >>> lon, lat = positions_to_wgs84([2775000.0, 1e30], [8438000.0, 8438000.0], "EPSG:3857")
+    >>> round(float(lon[0]), 3), bool(np.isnan(lon[1]))
+    (24.928, True)
+    """
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    fwd, inv = _position_transformers(name)
+    lon, lat = (np.asarray(v, dtype=np.float64) for v in fwd.transform(xs, ys, errcheck=False))
+    if fwd.source_crs is not None and fwd.source_crs.is_projected:
+        with np.errstate(invalid="ignore"):
+            bx, by = (np.asarray(v, dtype=np.float64) for v in inv.transform(lon, lat))
+            off = ~((np.abs(bx - xs) <= 1.0) & (np.abs(by - ys) <= 1.0))
+        lon, lat = np.where(off, np.nan, lon), np.where(off, np.nan, lat)
+    return lon, lat

@@ -42,6 +42,7 @@ from gridmap.storage import Prefix, Store
 
 __all__ = [
     "HOUSEHOLD_KINDS",
+    "REGISTRATION_REFUSED",
     "RESIDENT_CATEGORIES",
     "export_residents",
     "find_resident",
@@ -68,6 +69,13 @@ RESIDENT_CATEGORIES: dict[str, tuple[str, str]] = {
     "special": ("特殊人群", "Special group"),
     "overseas": ("境外人员", "Overseas resident"),
 }
+
+#: The answer to a registration that cannot be stored (its ID number is registered,
+#: in this area or another): the same whichever, and not saying which or that it exists.
+REGISTRATION_REFUSED = (
+    "this person cannot be registered here; the community office (社区) can check "
+    "the registration · 无法在此登记，请联系社区核实"
+)
 
 #: Roles that may register households and residents.
 _WRITERS = frozenset({"city_admin", "town_coordinator", "community_staff", "grid_worker"})
@@ -240,8 +248,11 @@ def register_resident(
     """Register a person in a household of the principal's areas; return the masked record.
 
     The ID number is validated (GB 11643, 15-digit legacy numbers upgraded),
-    the phone normalised; one ID number is registered once (``BadInput``
-    otherwise).
+    the phone normalised; one ID number is registered once: a second
+    registration gets the neutral :data:`REGISTRATION_REFUSED` (``BadInput``),
+    the same whichever area holds the first, so the answer tells a caller
+    nothing about residents outside their areas; the refusal is audited
+    (``personal.refused``).
 
     Examples
     --------
@@ -288,12 +299,21 @@ def register_resident(
                 "created_at": [_now()],
             }
         )
-        if store.write("residents", row).inserted == 0:
-            raise BadInput(
-                "a resident with this ID number is already registered", field="id_number"
-            )
-        out = store.read("residents", where={"id_number_index": index})
-        audit.record(store, principal, "personal.create", f"residents:{int(out['id'].iloc[0])}")
+        stored = store.write("residents", row).inserted > 0
+        if stored:
+            out = store.read("residents", where={"id_number_index": index})
+            audit.record(store, principal, "personal.create", f"residents:{int(out['id'].iloc[0])}")
+    if not stored:
+        # One answer whether the number is registered here or in any other area
+        # (nothing about where, or that it exists); the attempt is audited.
+        audit.record(
+            store,
+            principal,
+            "personal.refused",
+            f"households:{household_id}",
+            {"field": "id_number"},
+        )
+        raise BadInput(REGISTRATION_REFUSED, field="id_number")
     return _resident_records(out, vault, unmask=False)[0]
 
 

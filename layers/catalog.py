@@ -266,6 +266,11 @@ class FieldDef:
     roles : frozenset of str or None
         Roles that may see the field (``None``: every role that sees the layer),
         e.g. the grids' event counts only for roles that see events.
+    mask : {"name", "phone", "drop"} or None
+        How a personal field is masked on maps, as the API masks it: names keep
+        their first character (``张*``), phones their first 3 and last 4 digits
+        (``138****1234``); ``drop`` leaves the value out. ``None`` for fields
+        that are not personal.
     """
 
     name: str
@@ -275,6 +280,7 @@ class FieldDef:
     personal: bool = False
     vocabulary: str | None = None
     roles: frozenset[str] | None = None
+    mask: Literal["name", "phone", "drop"] | None = None
 
     def title(self, lang: str = "zh-en") -> str:
         """Return the field label in *lang*.
@@ -554,6 +560,8 @@ class _Spec:
     color_options: tuple[str, ...] = ()
     label_by: str | None = None
     field_roles: Mapping[str, frozenset[str]] = dc_field(default_factory=dict)
+    #: How each personal field is masked (``name`` or ``phone``; any other: ``drop``).
+    masks: Mapping[str, Literal["name", "phone"]] = dc_field(default_factory=dict)
 
 
 #: Roles that see events, and so the grids' event counts (no counts for map viewers).
@@ -630,7 +638,23 @@ _SPECS: dict[str, _Spec] = {
             "events_open",
             "workload",
         ),
-        popup_exclude=frozenset({"source", "source_id", "stats_from"}),
+        # A compact popup (it fits in 400 × 500 px): the statistics a coordinator
+        # reads at a glance. The per-category event counts, the end of validity,
+        # the workload hours and the statistics' time stay in the API
+        # (/collections/grids/items).
+        popup_exclude=frozenset(
+            {
+                "source",
+                "source_id",
+                "stats_from",
+                "stats_at",
+                "valid_to",
+                "key_area_visits",
+                "workload_hours",
+                *(f"events_{code}" for code in EVENT_CATEGORIES),
+            }
+        ),
+        masks={"workers": "name"},
         color_by="households",
         ramp=_HOUSEHOLD_RAMP,
         color_options=("households", "workload"),
@@ -661,6 +685,7 @@ _SPECS: dict[str, _Spec] = {
         min_zoom=10,
         visible_to=_EVENT_ROLES,
         personal=frozenset({"reporter", "contact"}),
+        masks={"reporter": "name", "contact": "phone"},
         tooltip=("category", "status", "reported_at"),
         color_by="status",
         palette=EVENT_STATUS_COLORS,
@@ -672,6 +697,7 @@ _SPECS: dict[str, _Spec] = {
         style={"color": "#8e24aa", "weight": 4, "opacity": 0.85, "dashArray": "10 6"},
         min_zoom=12,
         personal=frozenset({"worker"}),
+        masks={"worker": "name"},
         tooltip=("grid_code", "route_date", "mode"),
     ),
     # Sensitive (GPS tracks): never published as a collection or tile layer; only
@@ -681,6 +707,7 @@ _SPECS: dict[str, _Spec] = {
         min_zoom=12,
         visible_to=frozenset(),
         personal=frozenset({"worker", "uploaded_by"}),
+        masks={"worker": "name", "uploaded_by": "name"},
         tooltip=("grid_code", "track_date"),
     ),
     # Door-knock visits sit on households' doors: precise home points, never published.
@@ -689,12 +716,14 @@ _SPECS: dict[str, _Spec] = {
         min_zoom=14,
         visible_to=frozenset(),
         personal=frozenset({"worker", "note"}),
+        masks={"worker": "name"},
         tooltip=("grid_code", "status"),
     ),
     "workers": _Spec(
         style={},
         visible_to=STAFF_ROLES | {"external_system"},
         personal=frozenset({"name", "phone"}),
+        masks={"name": "name", "phone": "phone"},
         tooltip=("role", "area_code"),
     ),
 }
@@ -714,6 +743,7 @@ def _field(layer: str, column: Column, spec: _Spec) -> FieldDef:
         personal=column.name in spec.personal,
         vocabulary=_VOCABULARY_OF.get((layer, column.name)),
         roles=spec.field_roles.get(column.name),
+        mask=spec.masks.get(column.name, "drop") if column.name in spec.personal else None,
     )
 
 

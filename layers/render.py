@@ -3,7 +3,8 @@
 Renderers take GeoDataFrames and return folium objects; they never open a
 database. Every text that comes from data is HTML-escaped in Python before it
 reaches the page (popups and tooltips show it as HTML), datetimes become ISO
-strings, personal fields are dropped unless the role may see them, and
+strings, personal fields are dropped unless the role may see them and masked
+as the API masks them when it may (``张*``, ``138****1234``), and
 :func:`~layers.assets.localize` points the map at local copies of every script,
 stylesheet and font, so that it loads nothing from the internet.
 """
@@ -31,6 +32,7 @@ from folium.utilities import JsCode
 
 from gridmap.chinacrs import from_wgs84
 from gridmap.errors import BadInput, NotFound
+from gridmap.privacy import mask_name, mask_phone
 from layers.assets import DEFAULT_BASE_URL, inline_html, localize, localized_base_url
 from layers.catalog import (
     CATALOG,
@@ -81,12 +83,23 @@ def _text(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _display(value: Any, fdef: FieldDef, lang: str) -> str | int | float | None:
-    """One property value, ready for HTML: escaped text, a number, or ``None``."""
+def _display(
+    value: Any, fdef: FieldDef, lang: str, *, masked: bool = True
+) -> str | int | float | None:
+    """One property value, ready for HTML: escaped text, a number, or ``None``.
+
+    Personal fields are masked as the API masks them unless *masked* is false.
+    """
     if isinstance(value, list | tuple | np.ndarray | pd.Series):
-        items = [_display(v, fdef, lang) for v in value]
+        items = [_display(v, fdef, lang, masked=masked) for v in value]
         return "、".join(str(v) for v in items if v is not None) or None
     if _is_missing(value):
+        return None
+    if fdef.personal and masked:
+        if fdef.mask == "name":
+            return _text(mask_name(str(value)))
+        if fdef.mask == "phone":
+            return _text(mask_phone(str(value)))
         return None
     if isinstance(value, bool | np.bool_):
         return bilingual("是", "Yes", lang) if value else bilingual("否", "No", lang)
@@ -143,12 +156,14 @@ def feature_collection(
     *,
     lang: str = "zh-en",
     role: str = "viewer",
+    unmask: bool = False,
 ) -> dict[str, Any]:
     """Return the GeoJSON a map shows for a layer: escaped display values only.
 
     Properties are limited to the layer's popup and tooltip fields that *role* may
-    see; text is HTML-escaped, coded values (status, category, level, kind) are
-    labelled in *lang*, datetimes are ISO 8601 strings, lists are joined. Features
+    see; personal ones are masked as the API masks them (``张*``, ``138****1234``)
+    unless *unmask*; text is HTML-escaped, coded values (status, category, level,
+    kind) are labelled in *lang*, datetimes are ISO 8601 strings, lists are joined. Features
     get ids ``"0"``, ``"1"``, … in row order; rows without geometry are left out.
     This is display data for a map page, not an interchange format.
 
@@ -162,6 +177,8 @@ def feature_collection(
         ``"zh-CN"``, ``"en"`` or ``"zh-en"``.
     role : str, default "viewer"
         Role of the person who will see the map.
+    unmask : bool, default False
+        Show personal fields unmasked (only for a reader allowed to unmask).
 
     Returns
     -------
@@ -187,7 +204,10 @@ def feature_collection(
     lang = normalize_lang(lang)
     gdf = _prepare(layer, gdf)
     fields = _shown_fields(ldef, gdf, role)
-    columns = {f.name: [_display(v, f, lang) for v in gdf[f.name].tolist()] for f in fields}
+    columns = {
+        f.name: [_display(v, f, lang, masked=not unmask) for v in gdf[f.name].tolist()]
+        for f in fields
+    }
     skeleton = json.loads(gdf.geometry.to_json()) if len(gdf) else {"features": []}
     features = []
     for i, feature in enumerate(skeleton["features"]):
@@ -265,7 +285,7 @@ _BIND_JS = """function (feature, layer) {
         layer.bindPopup(function () {
             return '<div class="gridmap-popup"><div class="gridmap-popup-title">' + heading
                 + "</div>" + table(pop) + "</div>";
-        }, {maxWidth: 360});
+        }, {maxWidth: 360, minWidth: 240, maxHeight: 420});
     }
 }"""
 
@@ -299,6 +319,7 @@ def render_layer(
     *,
     lang: str = "zh-en",
     role: str = "viewer",
+    unmask: bool = False,
 ) -> folium.map.Layer:
     """Return the folium layer that draws one catalog layer, styled as the catalog says.
 
@@ -318,7 +339,9 @@ def render_layer(
         ``"zh-CN"``, ``"en"`` or ``"zh-en"``.
     role : str, default "viewer"
         Role of the person who will see the map: layers it may not see are refused,
-        personal fields are left out unless it may see them.
+        personal fields are left out unless it may see them, and then masked.
+    unmask : bool, default False
+        Show personal fields unmasked (only for a reader allowed to unmask).
 
     Returns
     -------
@@ -354,7 +377,7 @@ def render_layer(
     clustered = ldef.geometry_type == "Point"
     highlight = _highlight(ldef)
     geojson = folium.GeoJson(
-        feature_collection(layer, gdf, lang=lang, role=role),
+        feature_collection(layer, gdf, lang=lang, role=role, unmask=unmask),
         name=name,
         style_function=lambda f: dict(styles[int(f["id"])]),
         highlight_function=None if clustered else (lambda _f: dict(highlight)),
@@ -411,10 +434,17 @@ _STYLE_CSS = """
     .gridmap-swatch-point { width: 12px; border-radius: 50%; border: 1px solid #263238; }
     .gridmap-ramp { height: 10px; width: 180px; border: 1px solid #999; }
     .gridmap-ramp-labels { display: flex; justify-content: space-between; width: 180px; }
-    .gridmap-props th { text-align: left; padding: 0 8px 0 0; font-weight: 600; color: #555;
-        white-space: nowrap; vertical-align: top; }
-    .gridmap-props td { padding: 0; vertical-align: top; word-break: break-word; }
+    .gridmap-props { border-collapse: collapse; table-layout: fixed; width: 100%;
+        font: 12px/1.3 "Helvetica Neue", Arial, "PingFang SC", "Noto Sans CJK SC",
+            "Microsoft YaHei", sans-serif; }
+    .gridmap-props tr + tr th, .gridmap-props tr + tr td { border-top: 1px solid #eee; }
+    .gridmap-props th { width: 46%; text-align: left; padding: 2px 8px 2px 0; font-weight: 600;
+        color: #555; vertical-align: top; white-space: normal; overflow-wrap: anywhere; }
+    .gridmap-props td { padding: 2px 0; vertical-align: top; white-space: normal;
+        word-break: normal; overflow-wrap: anywhere; }
+    .gridmap-popup { width: 330px; max-width: 100%; }
     .gridmap-popup-title { font-weight: 600; margin-bottom: 4px; }
+    .leaflet-popup-content { margin: 10px 12px; }
     .gridmap-search input { width: 190px; margin-right: 4px; }
     .gridmap-search-status, .gridmap-filter-count { color: #555; min-height: 1em; }
     .gridmap-filter select { max-width: 220px; margin-bottom: 4px; }
@@ -541,7 +571,7 @@ function search() {
     });
     var hits = exact.concat(partial);
     if (!hits.length) { status.textContent = messages.none; return; }
-    status.textContent = messages.found.replace("{n}", String(hits.length));
+    status.textContent = messages.found.split("{n}").join(String(hits.length));
     var first = hits[0];
     var bounds = first.getBounds ? first.getBounds() : L.latLngBounds([first.getLatLng()]);
     map.fitBounds(bounds, {maxZoom: 18});
@@ -864,6 +894,7 @@ def render_map(
     tiles_base: str | None = None,
     vector_threshold: int = VECTOR_THRESHOLD,
     language_links: Mapping[str, str] | None = None,
+    unmask: bool = False,
 ) -> folium.Map:
     """Draw gridmap layers on an interactive map that needs no internet access.
 
@@ -898,8 +929,9 @@ def render_map(
         Where the browser assets are served (see :mod:`layers.assets`).
     role : str, default "viewer"
         Role of the person who will see the map. Personal fields (e.g.
-        ``events.reporter``) are shown only to staff roles; a layer the role may not
-        see (e.g. ``events`` for ``"viewer"``) is refused.
+        ``events.reporter``) are shown only to staff roles, masked as the API
+        masks them (``张*``, ``138****1234``); a layer the role may not see (e.g.
+        ``events`` for ``"viewer"``) is refused.
     tiles_url : str, optional
         XYZ tile URL template of a basemap, e.g. ``"https://tiles.intra/{z}/{x}/{y}.png"``.
     attr : str, optional
@@ -915,6 +947,8 @@ def render_map(
         Layers with more features than this are drawn from tiles (with *tiles_base*).
     language_links : Mapping of str to str, optional
         Links of a language switch, by language (``"zh"``, ``"en"``, ``"zh-en"``).
+    unmask : bool, default False
+        Show personal fields unmasked (only for a reader allowed to unmask).
 
     Returns
     -------
@@ -983,7 +1017,7 @@ def render_map(
             continue
         if basemap_crs == "gcj02":
             gdf = _to_gcj02(gdf)
-        drawn_layer = render_layer(name, gdf, lang=lang, role=role)
+        drawn_layer = render_layer(name, gdf, lang=lang, role=role, unmask=unmask)
         drawn_layer.add_to(m)
         geojson = _geojson_of(drawn_layer)
         switched = _grid_extras(m, ldef, geojson, gdf, lang=lang, role=role)

@@ -407,7 +407,7 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
                         ? vocab[v] : esc(v);
                     rows += "<tr><th>" + cfg.fields[i][1] + "</th><td>" + text + "</td></tr>";
                 }
-                L.popup({maxWidth: 360})
+                L.popup({maxWidth: 360, minWidth: 240, maxHeight: 420})
                     .setLatLng(e.latlng)
                     .setContent('<div class="gridmap-popup"><div class="gridmap-popup-title">'
                         + cfg.heading + '</div><table class="gridmap-props">' + rows

@@ -2,20 +2,26 @@
 
 FastAPI's own body parsing accepts ``NaN``, ``Infinity`` and duplicate keys
 (the last wins) and lets a 10,000-deep document exhaust the recursion limit;
-the event routes read their bodies through :func:`read_json` instead.
+every route reading JSON reads its body through :func:`read_json` or
+:func:`parse_json` instead, which also refuse what :mod:`api.validation`
+refuses (lone surrogates and NUL characters in text, integers of more than
+4,300 digits), naming the field.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
 
+from api.validation import check_document, read_int
 from gridmap.errors import BadInput, UnsupportedFormat
 
-__all__ = ["MAX_DEPTH", "parse_json", "read_json"]
+__all__ = ["MAX_DEPTH", "StrictJsonRoute", "parse_json", "read_json"]
 
 #: Deepest nesting accepted in a request body.
 MAX_DEPTH = 32
@@ -85,8 +91,12 @@ def parse_json(data: bytes) -> Any:
     if not _depth_ok(text):
         raise BadInput(f"the JSON body is nested deeper than {MAX_DEPTH} levels", field="body")
     try:
-        return json.loads(
-            text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float
+        doc = json.loads(
+            text,
+            object_pairs_hook=_pairs,
+            parse_constant=_constant,
+            parse_float=_float,
+            parse_int=read_int,
         )
     except json.JSONDecodeError as exc:
         raise BadInput(
@@ -95,6 +105,7 @@ def parse_json(data: bytes) -> Any:
         ) from None
     except RecursionError:
         raise BadInput("the JSON body is nested too deeply", field="body") from None
+    return check_document(doc)
 
 
 async def read_json(request: Request) -> Any:
@@ -105,3 +116,28 @@ async def read_json(request: Request) -> Any:
             f"Content-Type must be application/json, got {ctype[:60] or 'none'!r}"
         )
     return parse_json(await request.body())
+
+
+class StrictJsonRoute(APIRoute):
+    """Route class whose JSON body passes :func:`parse_json` before FastAPI reads it.
+
+    Routes that declare a pydantic body model (``/registry``) would otherwise
+    get FastAPI's lenient parsing (lone surrogates, NaN, duplicate keys) and a
+    bare "error parsing the body" for an integer of 5,000 digits; with
+    ``APIRouter(route_class=StrictJsonRoute)`` they refuse what every other
+    route refuses, naming the field. The body is read once (Starlette caches it).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, preceded by the strict check of a JSON body."""
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype == "application/json" or ctype.endswith("+json"):
+                body = await request.body()
+                if body.strip():
+                    parse_json(body)
+            return await handler(request)
+
+        return checked

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from api.ratelimit import client_address, limiter, too_many
+from api.ratelimit import client_address, limiter, login_key, too_many
 from api.security import CurrentPrincipal, _unauthorized, security_settings
+from api.validation import check_text
 from gridmap import audit
 from gridmap.auth import NotAuthenticated, authenticate, issue_token
 from gridmap.storage import Store
@@ -49,9 +50,9 @@ def login(
     cfg = security_settings(request)
     store: Store = request.app.state.store
     ip = client_address(request)
-    name = form.username[:100]
+    name = check_text(form.username, "username")[:100]
     bucket = limiter(request, "login", cfg.login_per_minute, cfg.login_burst)
-    wait = bucket.hit(f"{name.casefold()}|{ip}")
+    wait = bucket.hit(f"{login_key(name)}|{ip}")
     if wait > 0:
         audit.record(store, name, "login.failure", f"users:{name}", {"ip": ip, "why": "rate"})
         raise too_many(wait)

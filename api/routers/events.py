@@ -25,11 +25,13 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
+from api import validation
 from api.deps import StoreDep
 from api.params import clamp_limit, parse_item_id, query_guard
 from api.routers._json import read_json
 from api.security import CurrentPrincipal
 from gridmap.access import Principal
+from gridmap.assessment.scores import worker_kpis
 from gridmap.errors import BadInput
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import (
@@ -51,6 +53,7 @@ from gridmap.events.workflow import (
     transition,
 )
 from gridmap.storage import Store
+from gridmap.timezone import DEFAULT_TIME_ZONE
 
 __all__ = ["router", "parse_if_match", "parse_time"]
 
@@ -87,23 +90,15 @@ def _max_photo(request: Request) -> int:
 def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
     """An ISO 8601 instant with a zone (or a plain date, taken as UTC midnight).
 
+    The one time parser of the edge (:func:`api.validation.parse_time`):
+    years outside 1–9999 are refused, naming *name*.
+
     Examples
     --------
     >>> parse_time("2026-11-01", "from")
     Timestamp('2026-11-01 00:00:00+0000', tz='UTC')
     """
-    if text is None:
-        return None
-    plain_date = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) is not None
-    if not plain_date and not re.search(r"(Z|[+-]\d{2}:?\d{2})$", text):
-        raise BadInput(f"{name} needs a time zone (e.g. 2026-11-01T00:00:00Z)", field=name)
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, OverflowError):
-        raise BadInput(f"{name} is not an ISO 8601 time: {text[:40]!r}", field=name) from None
-    if pd.isna(ts):
-        raise BadInput(f"{name} is not an ISO 8601 time", field=name)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return validation.parse_time(text, name)
 
 
 def parse_if_match(value: str | None) -> int | None:
@@ -139,6 +134,9 @@ async def create_event(
 ) -> JSONResponse:
     """Store a report once: located, routed, checked for duplicates.
 
+    Optional ``observed_at`` (ISO 8601 with a zone: when the problem was seen)
+    and ``accuracy_m`` (GPS accuracy in metres); a point just outside the
+    reporter's grids is accepted within ``min(accuracy_m, edge_tolerance_m)``.
     A replay with the same ``Idempotency-Key`` returns the stored answer;
     the same key with another body is refused (422).
     """
@@ -147,8 +145,18 @@ async def create_event(
     now = clock(request)
     report = parse_report(body, taxonomy=tax)
 
+    settings = request.app.state.settings
+
     def create() -> tuple[int, dict[str, Any], int | None]:
-        row = report_event(store, report, principal=principal, taxonomy=tax, now=now)
+        row = report_event(
+            store,
+            report,
+            principal=principal,
+            taxonomy=tax,
+            now=now,
+            observed_max_age_hours=settings.observed_max_age_hours,
+            edge_tolerance_m=settings.edge_tolerance_m,
+        )
         return 201, event_document(row, principal=principal, taxonomy=tax), int(row["id"])
 
     status, doc, replayed = idempotent(
@@ -227,13 +235,15 @@ def _scoped_events(store: Store, principal: Principal) -> pd.DataFrame:
 def get_supervision(
     request: Request, store: StoreDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
-    """Open events past their step or total time limit, the latest first."""
+    """Open events a leader supervised (督办) or past a time limit; ``reasons`` says which."""
     frame = _scoped_events(store, principal)
     listed = supervision_list(frame, now=clock(request)) if not frame.empty else frame
     tax = taxonomy_of(request)
     out = []
     for row in _rows(listed):
         doc = event_document(row, principal=principal, taxonomy=tax)
+        doc["reasons"] = list(row["reasons"])
+        doc["supervised"] = bool(row["supervised"])
         doc["overdue"] = bool(row["overdue"])
         doc["step_overdue"] = bool(row["step_overdue"])
         doc["hours_late"] = round(float(row["hours_late"]), 2)
@@ -350,10 +360,24 @@ def get_kpis(
     to: Annotated[str | None, Query(max_length=40)] = None,
     period: Annotated[Literal["day", "week", "month"], Query()] = "month",
 ) -> dict[str, Any]:
-    """KPIs by grid, community, town, worker, category or period, over ``[from, to)``."""
+    """KPIs by grid, community, town, worker, category or period, over ``[from, to)``.
+
+    ``by=worker`` counts separately what each worker did: reports made, events
+    handled, workflow steps, events assigned (with the event KPIs over those)
+    and patrol coverage (:func:`gridmap.assessment.scores.worker_kpis`).
+    """
     start, end = parse_time(from_, "from"), parse_time(to, "to")
     if start is not None and end is not None and start >= end:
         raise BadInput("from must be earlier than to", field="from")
+    if by == "worker":
+        tz = getattr(getattr(request.app.state, "settings", None), "time_zone", DEFAULT_TIME_ZONE)
+        table = worker_kpis(store, principal, start=start, end=end, now=clock(request), tz=tz)
+        return {
+            "by": by,
+            "from": None if start is None else start.isoformat(),
+            "to": None if end is None else end.isoformat(),
+            "rows": kpi_records(table),
+        }
     page, _ = list_events(
         store, principal=principal, reported_from=start, reported_to=end, limit=10_000_000
     )

@@ -26,6 +26,7 @@ from api.params import parse_item_id, query_guard
 from api.routers._json import parse_json
 from api.routers.events import clock, parse_time, taxonomy_of
 from api.security import CurrentPrincipal
+from api.validation import check_form
 from gridmap.errors import BadInput, NotFound, UnsupportedFormat
 from gridmap.events.intake import (
     idempotent,
@@ -189,6 +190,7 @@ def _form(data: bytes) -> dict[str, str]:
         if k in out:
             raise BadInput(f"form field {k[:40]!r} is repeated", field=k[:40])
         out[k] = v
+    check_form(out)
     return out
 
 

@@ -1,6 +1,7 @@
 """Patrols: planned routes, GPS tracks (sensitive) and measured coverage.
 
-Routes: ``POST /patrol/routes`` (GeoJSON Feature, or GPX with ``?format=gpx``),
+Routes: ``POST /patrol/routes`` (GeoJSON Feature, or GPX / KML with ``?format=gpx|kml``,
+in WGS84 or, for Chinese phone map apps, GCJ-02 with ``&crs=gcj02``),
 ``POST /patrol/tracks`` (JSON or multipart upload), ``GET /patrol/tracks``,
 ``GET /patrol/tracks/{id}``, ``GET /patrol/coverage``. The work happens in
 :mod:`gridmap.patrol.service`; tracks are visible only to the worker, the
@@ -18,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import StoreDep
 from api.routers._json import parse_json, read_json
 from api.security import CurrentPrincipal
+from api.validation import check_form
 from gridmap.errors import BadInput, UnsupportedFormat
 from gridmap.patrol import service
 
@@ -28,21 +30,47 @@ router = APIRouter(tags=["Patrol 巡查"])
 _PRIVATE = {"Cache-Control": "no-store"}
 
 
+_EXPORTS = {
+    "gpx": (service.route_gpx, "application/gpx+xml"),
+    "kml": (service.route_kml, "application/vnd.google-earth.kml+xml"),
+}
+
+
 @router.post("/patrol/routes", summary="Plan a patrol route for a grid 规划巡查路线")
 async def plan_route(
     request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
-    format: Annotated[Literal["geojson", "gpx"], Query()] = "geojson",
+    format: Annotated[
+        Literal["geojson", "gpx", "kml"],
+        Query(description="geojson (default), gpx or kml (for phone map apps)"),
+    ] = "geojson",
+    crs: Annotated[
+        Literal["wgs84", "gcj02"] | None,
+        Query(
+            description="Coordinates of a gpx or kml export: wgs84 (default) or gcj02 "
+            "(Amap/Gaode, Tencent). GeoJSON is always WGS84 (RFC 7946)."
+        ),
+    ] = None,
 ) -> Response:
     """Plan a route: ``{"grid": CODE, "mode": "streets"|"points"|"mixed", ...}``."""
+    if format == "geojson" and crs not in (None, "wgs84"):
+        raise BadInput(
+            "GeoJSON is always WGS84 (RFC 7946): crs applies to gpx and kml", field="crs"
+        )
     req = service.RouteRequest.from_json(await read_json(request))
     feature = service.plan_route(store, req, principal=principal)
-    if format == "gpx":
+    if format in _EXPORTS:
+        write, media_type = _EXPORTS[format]
+        system = crs or "wgs84"
         return Response(
-            service.route_gpx(feature, name=f"{req.grid} {req.mode}"),
-            media_type="application/gpx+xml",
-            headers={"Content-Disposition": f'attachment; filename="route-{req.grid}.gpx"'},
+            write(feature, name=service.route_title(req.grid, req.mode), crs=system),
+            media_type=media_type,
+            headers={
+                "Content-Disposition": (
+                    f'attachment; filename="route-{req.grid}-{system}.{format}"'
+                )
+            },
         )
     return JSONResponse(feature, media_type="application/geo+json")
 
@@ -56,6 +84,7 @@ async def _upload(request: Request) -> tuple[bytes, dict[str, Any]]:
             raise BadInput("multipart upload needs a 'file' part", field="file")
         data = await file.read()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        check_form(fields)
         return data, fields
     body = await read_json(request) if ctype else parse_json(await request.body())
     if not isinstance(body, dict):

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, sta
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.routers._json import StrictJsonRoute
 from api.security import PersonalDataPrincipal, vault
 from gridmap import registry
 from gridmap.access import Principal
@@ -24,7 +25,7 @@ from gridmap.storage import Store
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/registry", tags=["registry"])
+router = APIRouter(prefix="/registry", tags=["registry"], route_class=StrictJsonRoute)
 
 _MAX_ID = 2**63 - 1
 Id = Annotated[int, Path(ge=1, le=_MAX_ID)]

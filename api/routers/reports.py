@@ -1,11 +1,12 @@
 """Leadership reports (工作报告): ``GET /reports/period``.
 
 ``area`` (county, town, community or grid code), ``from`` and ``to`` (ISO
-dates or times; ``to`` exclusive) are required; ``f`` (or ``format``) is
-``html`` (default), ``json`` or ``pdf``. The caller must cover the area
-(otherwise 404, so the existence of other areas does not leak). Viewers and
-external systems read the report with small counts hidden (``"<k"``, ``"*"``:
-:mod:`gridmap.assessment.disclosure`).
+dates or times; ``to`` exclusive; dates without a zone are read in the
+service's time zone, ``GRIDMAP_TIME_ZONE``, default Asia/Shanghai) are
+required; ``f`` (or ``format``) is ``html`` (default), ``json`` or ``pdf``.
+The caller must cover the area (otherwise 404, so the existence of other
+areas does not leak). Viewers and external systems read the report with
+small counts hidden (``"<k"``, ``"*"``: :mod:`gridmap.assessment.disclosure`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.security import CurrentPrincipal
 from gridmap.assessment.pdf import FontMissing, render_pdf
 from gridmap.assessment.report import period_report, render_html
@@ -33,6 +34,7 @@ Format = Literal["html", "json", "pdf"]
 def get_period_report(
     request: Request,
     store: StoreDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     area: Annotated[str, Query(max_length=15, description="Area code (6/9/12/15 digits).")],
     from_: Annotated[str, Query(alias="from", max_length=40, description="Period start.")],
@@ -46,7 +48,14 @@ def get_period_report(
     kind = f or format or "html"
     k = int(getattr(request.app.state, "privacy_min_count", DEFAULT_MIN_COUNT))
     report = period_report(
-        store, principal, area=area, start=from_, end=to, charts=kind != "json", min_count=k
+        store,
+        principal,
+        area=area,
+        start=from_,
+        end=to,
+        charts=kind != "json",
+        min_count=k,
+        tz=settings.time_zone,
     )
     if kind == "json":
         return JSONResponse(report.to_dict())

@@ -8,9 +8,11 @@ window. Grid workers record visits to registered households (the
 progress is its best outcome so far (mobilised > verified > visited).
 
 Progress of a grid = households visited / households in the grid, where the
-households in a grid are those registered in it, or, for a grid with none
-registered yet, the grid's estimate (``grids.households``); the column
-``households_source`` says which.
+households in a grid are the grid's estimate (``grids.households``) until the
+register covers it (at least as many households registered as estimated),
+then the registered ones; the column ``households_source`` says which. So a
+grid where 4 of an estimated 300 households are registered and visited shows
+4 / 300, not 100 %.
 
 A visit's place must lie in the household's grid (within
 :data:`VISIT_TOLERANCE_M` for GPS error); visits are personal data (a home
@@ -39,6 +41,7 @@ from gridmap.heat import DEFAULT_MIN_COUNT
 from gridmap.privacy import mask_name
 from gridmap.projection import to_metric
 from gridmap.storage import AllOf, Cmp, Prefix, Store
+from gridmap.timeparse import parse_instant
 
 __all__ = [
     "PROGRESS_COLUMNS",
@@ -92,13 +95,7 @@ PROGRESS_COLUMNS: tuple[str, ...] = (
 
 
 def _utc(value: Any, name: str) -> pd.Timestamp:
-    try:
-        t = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        raise BadInput(f"{name} must be an ISO 8601 time", field=name) from None
-    if pd.isna(t):
-        raise BadInput(f"{name} must be an ISO 8601 time", field=name)
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    return parse_instant(value, field=name, tz="UTC")
 
 
 def _area_code(code: Any) -> str:
@@ -546,8 +543,21 @@ def progress_table(
     return out[list(PROGRESS_COLUMNS)].sort_index()
 
 
-def grid_households(store: Store, principal: Principal, *, area: str) -> pd.DataFrame:
-    """Households per grid of *area*: registered ones, else the grid's estimate.
+def grid_households(
+    store: Store, principal: Principal, *, area: str, as_of: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Households per grid of *area*: the estimate until the register covers the grid.
+
+    A grid's households are its registered ones once there are at least as
+    many as the grid's estimate (``grids.households``), or when it has no
+    estimate; until then the estimate (so a few registered households never
+    make a grid look done). Progress is therefore never above
+    visited / estimated.
+
+    Parameters
+    ----------
+    as_of : Timestamp, optional
+        Count the households registered before this time (default: all).
 
     Examples
     --------
@@ -556,9 +566,11 @@ def grid_households(store: Store, principal: Principal, *, area: str) -> pd.Data
     >>> grid_households(open_store(":memory:", migrate=True), SYSTEM, area="990100001").empty
     True
     """
-    where = {"grid_code": Prefix((area,) if principal.covers(area) else ())}
+    where: dict[str, Any] = {"grid_code": Prefix((area,) if principal.covers(area) else ())}
     with store.scoped(principal.areas):
         grids = store.read("grids", where={"code": where["grid_code"]})
+        if as_of is not None:
+            where["created_at"] = Cmp("<", as_of.to_pydatetime())
         registered = store.read("households", where=where)
     counts = registered.groupby("grid_code").size() if len(registered) else pd.Series(dtype=int)
     codes = sorted(set(grids["code"].astype(str)) | set(counts.index.astype(str)))
@@ -570,11 +582,13 @@ def grid_households(store: Store, principal: Principal, *, area: str) -> pd.Data
     estimate = estimate[~estimate.index.duplicated(keep="last")]
     rows = []
     for code in codes:
-        if code in counts.index and int(counts[code]) > 0:
-            rows.append((code, int(counts[code]), "registry"))
+        n = int(counts[code]) if code in counts.index else 0
+        est = estimate.get(code, np.nan)
+        est = 0 if pd.isna(est) else int(est)
+        if n > 0 and n >= est:
+            rows.append((code, n, "registry"))
         else:
-            est = estimate.get(code, np.nan)
-            rows.append((code, 0 if pd.isna(est) else int(est), "estimate"))
+            rows.append((code, est, "estimate"))
     return pd.DataFrame(rows, columns=["grid_code", "households", "households_source"])
 
 
@@ -787,7 +801,16 @@ def _json_value(v: Any) -> Any:
 
 
 _CAMPAIGN_FIELDS = ("name", "area_code", "starts_at", "ends_at")
-_VISIT_FIELDS = ("household_id", "status", "at", "location", "data_correct", "satisfied", "note")
+_VISIT_FIELDS = (
+    "household_id",
+    "status",
+    "at",
+    "location",
+    "crs",
+    "data_correct",
+    "satisfied",
+    "note",
+)
 
 
 def _object(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -831,7 +854,7 @@ def parse_campaign(body: Any) -> dict[str, Any]:
     }
 
 
-def _point(value: Any) -> tuple[float, float]:
+def _point(value: Any, *, wgs84: bool = True) -> tuple[float, float]:
     if not isinstance(value, dict):
         raise BadInput('location must be a GeoJSON Point {"type": "Point", ...}', field="location")
     extra = [k for k in value if k not in ("type", "coordinates", "bbox")]
@@ -853,7 +876,7 @@ def _point(value: Any) -> tuple[float, float]:
     lon, lat = float(xy[0]), float(xy[1])
     if not (np.isfinite(lon) and np.isfinite(lat)):
         raise BadInput("location.coordinates must be finite", field="location.coordinates")
-    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+    if wgs84 and not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise BadInput(
             "location.coordinates out of range: WGS84 [lon, lat], lon ±180, lat ±90",
             field="location.coordinates",
@@ -872,8 +895,10 @@ def parse_visit(body: Any) -> dict[str, Any]:
     """Validate a visit body into :func:`record_visit` keyword arguments.
 
     ``{"household_id": 12, "status": "verified", "at": "2026-11-05T10:00+08:00",
-    "location": {"type": "Point", "coordinates": [lon, lat]}, "data_correct": true,
-    "satisfied": null, "note": "…"}`` — the place is a GeoJSON Point in WGS84.
+    "location": {"type": "Point", "coordinates": [lon, lat]}, "crs": "gcj02",
+    "data_correct": true, "satisfied": null, "note": "…"}`` — the place is a GeoJSON
+    Point, in WGS84 unless ``crs`` names its system (``wgs84``, ``gcj02``, ``bd09``,
+    ``cgcs2000`` or ``EPSG:n``; converted to WGS84 here).
 
     Examples
     --------
@@ -896,7 +921,15 @@ def parse_visit(body: Any) -> dict[str, Any]:
     at = _text_field(obj, "at", max_len=40)
     if "location" not in obj:
         raise BadInput("location (a GeoJSON Point) is required", field="location")
-    lon, lat = _point(obj["location"])
+    crs = obj.get("crs")
+    lon, lat = _point(obj["location"], wgs84=crs is None)
+    if crs is not None:
+        # The phone's map SDK may give GCJ-02/BD-09 (or any EPSG system): the
+        # same conversion as every other coordinate input (events, /locate).
+        from gridmap.events.intake import parse_location
+
+        loc = parse_location({"lon": lon, "lat": lat, "crs": crs})
+        lon, lat = loc.lon, loc.lat
     note = obj.get("note")
     if note is not None and not isinstance(note, str):
         raise BadInput("note must be a string", field="note")

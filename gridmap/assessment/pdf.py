@@ -1,5 +1,11 @@
 """The period report as a PDF (fpdf2): the same figures as the HTML page, Chinese with English.
 
+Highlights and problems first, then the key figures with the previous
+period, the same period last year and the changes (each figure's rule on a
+line under it), events by category, the charts, the rankings (names with
+codes, top and bottom units, an "others" row) and the assessment rules.
+Dates are in the report's time zone.
+
 Text is set in WenQuanYi Micro Hei (Debian ``fonts-wqy-microhei``,
 :data:`CJK_FONT`), embedded as a subset so the file reads anywhere; charts are
 the report's PNG images. Without the font, :func:`render_pdf` fails with
@@ -13,7 +19,8 @@ import io
 from pathlib import Path
 from typing import Any
 
-from gridmap.assessment.report import PeriodReport, _num, _pct, hiding_note
+from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, _unit_label
+from gridmap.assessment._report_html import CHARTS, LEVELS, _num, _pct, hiding_note, span_text
 from gridmap.assessment.rules import INDICATORS
 from gridmap.errors import GridmapError
 
@@ -21,18 +28,6 @@ __all__ = ["CJK_FONT", "FontMissing", "render_pdf"]
 
 #: The CJK font the PDF is set in (Debian package ``fonts-wqy-microhei``).
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
-
-_CHARTS = (
-    ("categories", "分类事件 Events by category"),
-    ("grid_scores", "网格得分 Grid scores"),
-    ("map", "网格考核地图 Assessment map by grid"),
-)
-_LEVELS = (
-    ("town", "镇街排名 Ranking by town"),
-    ("community", "社区排名 Ranking by community"),
-    ("grid", "网格排名 Ranking by grid"),
-    ("worker", "网格员排名 Ranking by worker"),
-)
 
 
 class FontMissing(GridmapError):
@@ -115,26 +110,31 @@ def render_pdf(report: PeriodReport, *, font: Path | None = None) -> bytes:
                     r.cell(cell)
         pdf.ln(3)
 
-    start, end = report.start.strftime("%Y-%m-%d"), report.end.strftime("%Y-%m-%d")
+    start, end = report.local(report.start), report.local(report.end)
     line(f"{report.area_name}（{report.area}）工作报告 Period report", size=15, h=8)
-    line(f"统计期间 Period: {start} – {end}（不含结束日 end exclusive）", size=9)
+    line(
+        f"统计期间 Period: {start} – {end}（不含结束日 end exclusive；时区 time zone {report.tz}）",
+        size=9,
+    )
+    if report.generated_at is not None:
+        when = report.local(report.generated_at, "%Y-%m-%d %H:%M")
+        line(f"生成时间 Generated: {when}", size=8, h=5)
+    previous, last_year = span_text(report, "previous"), span_text(report, "last_year")
+    if previous:
+        line(
+            f"比较 Compared with: 上期 previous {previous}；去年同期 last year {last_year}", size=8
+        )
     note = hiding_note(report)
     if note:
         line(note, size=8, h=5)
+    if report.highlights.get("zh"):
+        pdf.ln(2)
+        line("要点与问题 Highlights and problems", size=12, h=7)
+        line("".join(report.highlights["zh"]), size=9, h=5)
+        line(" ".join(report.highlights.get("en", [])), size=8, h=4.5)
     pdf.ln(2)
     line("主要数据 Key figures", size=12, h=7)
-    table(
-        ["指标 Figure", "数值 Value", "来源 Query"],
-        [
-            [
-                f"{f.label_zh} {f.label_en}",
-                f.display(),
-                f"{f.query.get('layer', '')} · {f.query.get('op', '')}",
-            ]
-            for f in report.figures
-        ],
-        [3, 1.2, 2.2],
-    )
+    _figure_table(pdf, report)
     if report.categories:
         line("分类结案 Events by category", size=12, h=7)
         table(
@@ -151,31 +151,19 @@ def render_pdf(report: PeriodReport, *, font: Path | None = None) -> bytes:
             ],
             [3, 1, 1, 1, 1],
         )
-    for name, title in _CHARTS:
+    for name, title in CHARTS:
         png = report.charts.get(name)
         if not png:
             continue
         line(title, size=11, h=7)
         pdf.image(io.BytesIO(base64.b64decode(png)), w=min(width, 150))
         pdf.ln(2)
-    for level, title in _LEVELS:
+    for level, title in LEVELS:
         rows = report.rankings.get(level)
         if not rows:
             continue
         line(title, size=12, h=7)
-        table(
-            ["排名 Rank", "单位 Unit", "得分 Score", *[n[0] for n in INDICATORS.values()]],
-            [
-                [
-                    "—" if r["rank"] is None else str(r["rank"]),
-                    str(r["unit"]),
-                    _num(r["score"]),
-                    *[_pct(r.get(code)) for code in INDICATORS],
-                ]
-                for r in rows
-            ],
-            [0.8, 2.4, 1, *[1.0] * len(INDICATORS)],
-        )
+        _ranking_table(pdf, report, level)
     line("考核细则 Assessment rules", size=12, h=7)
     table(
         ["指标 Indicator", "权重 Weight", "档次 Bands"],
@@ -189,8 +177,99 @@ def render_pdf(report: PeriodReport, *, font: Path | None = None) -> bytes:
         ],
         [3, 1, 3],
     )
-    line("每个数字均可追溯到其查询 Every figure names the query that produced it.", size=8)
+    line(
+        "每个数字的计算方法见其下方说明；JSON 格式列出每个数字的查询。"
+        " Each figure's rule is written under it; the JSON form names the query behind it.",
+        size=8,
+    )
     return bytes(pdf.output())
+
+
+def _heading() -> Any:
+    from fpdf.fonts import FontFace
+
+    return FontFace(emphasis="", fill_color=(235, 235, 235))  # one face: no bold
+
+
+def _figure_table(pdf: Any, report: PeriodReport) -> None:
+    """Key figures: this period, previous, change, last year, change; rules under them."""
+    from fpdf.fonts import FontFace
+
+    note_style = FontFace(color=(90, 90, 90), size_pt=7)
+    pdf.set_font("wqy", size=8)
+    with pdf.table(
+        col_widths=[3, 1.2, 1.2, 1.5, 1.2, 1.5],
+        text_align="LEFT",
+        line_height=5,
+        headings_style=_heading(),
+    ) as t:
+        r = t.row()
+        for h in (
+            "指标 Figure",
+            "本期 This period",
+            "上期 Previous",
+            "环比 Change",
+            "去年同期 Last year",
+            "同比 Year on year",
+        ):
+            r.cell(h)
+        for f in report.figures:
+            r = t.row()
+            r.cell(f"{f.label_zh} {f.label_en}")
+            r.cell(f.display())
+            if f.history:
+                r.cell(f.display("previous"))
+                r.cell(f.display_change("previous"))
+                r.cell(f.display("last_year"))
+                r.cell(f.display_change("last_year"))
+            else:
+                r.cell("无历史数据 no history kept", colspan=4)
+            if f.note_zh:
+                r = t.row()
+                r.cell(f"{f.note_zh} {f.note_en or ''}", colspan=6, style=note_style)
+    pdf.ln(3)
+
+
+def _ranking_table(pdf: Any, report: PeriodReport, level: str) -> None:
+    """A ranking: top and bottom units by name and code, an "others" row between them."""
+    rows = report.rankings.get(level, [])
+    notes = report.ranking_notes.get(level, {})
+    n = 3 + len(INDICATORS)
+    pdf.set_font("wqy", size=8)
+    with pdf.table(
+        col_widths=[0.8, 2.8, 1, *[1.0] * len(INDICATORS)],
+        text_align="LEFT",
+        line_height=5,
+        headings_style=_heading(),
+    ) as t:
+        r = t.row()
+        for h in ("排名 Rank", "单位 Unit", "得分 Score", *[x[0] for x in INDICATORS.values()]):
+            r.cell(h)
+        for i, row in enumerate(rows, start=1):
+            r = t.row()
+            r.cell("—" if row["rank"] is None else str(row["rank"]))
+            r.cell(_unit_label(row, level))
+            r.cell(_num(row["score"]))
+            for code in INDICATORS:
+                r.cell(_pct(row.get(code)))
+            if i == RANKING_SIZE and notes.get("others"):
+                r = t.row()
+                r.cell(
+                    f"… 其余 {notes['others']} 个单位（排名居中，未列出）"
+                    f" {notes['others']} others in between …",
+                    colspan=n,
+                )
+    if notes.get("idle"):
+        pdf.set_font("wqy", size=8)
+        pdf.multi_cell(
+            0,
+            4.5,
+            f"另有 {notes['idle']} 个单位本期无考核数据，未列入排名。"
+            f" {notes['idle']} more had nothing measured in the period and are not ranked.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    pdf.ln(3)
 
 
 def _cell(v: Any) -> str:

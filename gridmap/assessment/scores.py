@@ -35,48 +35,50 @@ import pandas as pd
 from gridmap.access import Principal
 from gridmap.assessment.doorknock import grid_households, progress_table, read_visits
 from gridmap.assessment.rules import AssessmentRules, default_rules, score_table
+from gridmap.auth import PermissionDenied
 from gridmap.errors import BadInput
 from gridmap.events.intake import list_events
-from gridmap.events.kpis import kpis
+from gridmap.events.kpis import KPI_COLUMNS, kpis, worker_activity
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.service import _fixes, grid_network
 from gridmap.storage import AllOf, Cmp, Prefix, Store
+from gridmap.timeparse import parse_instant
 
 __all__ = [
     "LEVELS",
+    "PERIOD",
     "Assessment",
     "Facts",
     "assess",
     "check_period",
+    "coverage_summary",
     "describe_where",
     "gather",
     "patrol_days",
+    "period_coverage",
     "score_facts",
     "timeliness",
+    "worker_kpis",
 ]
 
 #: Units that can be assessed, with the width of their code.
 LEVELS: dict[str, int] = {"worker": 0, "grid": 15, "community": 12, "town": 9}
 
 
-def check_period(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Parse a period ``[start, end)`` (UTC when no zone is given); at most 366 days.
+def check_period(start: Any, end: Any, *, tz: str = "UTC") -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Parse a period ``[start, end)`` (in *tz* when no zone is given) into UTC; at most 366 days.
 
     Examples
     --------
     >>> check_period("2026-11-01", "2026-12-01")[1].isoformat()
     '2026-12-01T00:00:00+00:00'
+    >>> check_period("2026-11-01", "2026-12-01", tz="Asia/Shanghai")[0].isoformat()
+    '2026-10-31T16:00:00+00:00'
     """
-    out = []
-    for name, value in (("from", start), ("to", end)):
-        try:
-            t = pd.Timestamp(value)
-        except (TypeError, ValueError):
-            raise BadInput(f"{name} must be an ISO 8601 date or time", field=name) from None
-        if pd.isna(t):
-            raise BadInput(f"{name} must be an ISO 8601 date or time", field=name)
-        out.append(t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC"))
+    out = [
+        parse_instant(value, field=name, tz=tz) for name, value in (("from", start), ("to", end))
+    ]
     if not out[0] < out[1]:
         raise BadInput("from must be earlier than to", field="from")
     if out[1] - out[0] > pd.Timedelta(days=366):
@@ -84,8 +86,10 @@ def check_period(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
     return out[0], out[1]
 
 
-def patrol_days(start: pd.Timestamp, end: pd.Timestamp, rule: str = "all") -> list[str]:
-    """The patrol days (``YYYY-MM-DD``, UTC) of ``[start, end)``.
+def patrol_days(
+    start: pd.Timestamp, end: pd.Timestamp, rule: str = "all", *, tz: str = "UTC"
+) -> list[str]:
+    """The patrol days (``YYYY-MM-DD``, calendar days in *tz*) of ``[start, end)``.
 
     Examples
     --------
@@ -94,8 +98,13 @@ def patrol_days(start: pd.Timestamp, end: pd.Timestamp, rule: str = "all") -> li
     >>> len(patrol_days(pd.Timestamp("2026-11-01", tz="UTC"),
     ...                 pd.Timestamp("2026-12-01", tz="UTC"), "weekdays"))
     21
+    >>> patrol_days(pd.Timestamp("2026-10-31T16:00Z"), pd.Timestamp("2026-11-02T16:00Z"),
+    ...             tz="Asia/Shanghai")
+    ['2026-11-01', '2026-11-02']
     """
-    days = pd.date_range(start.floor("D"), end - pd.Timedelta(microseconds=1), freq="D")
+    first = start.tz_convert(tz).tz_localize(None).floor("D")
+    last = (end - pd.Timedelta(microseconds=1)).tz_convert(tz).tz_localize(None)
+    days = pd.date_range(first, last, freq="D")
     if rule == "weekdays":
         days = days[days.dayofweek < 5]
     return [d.strftime("%Y-%m-%d") for d in days]
@@ -245,15 +254,31 @@ class Facts:
     visits: pd.DataFrame
     days: list[str]
     queries: dict[str, Any]
+    transitions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tz: str = "UTC"
 
 
 def _area_where(principal: Principal, area: str, column: str) -> dict[str, Any]:
     return {column: Prefix((area,) if principal.covers(area) else ())}
 
 
+#: ``day`` of the coverage rows that cover the whole period (all its tracks together).
+PERIOD = "*"
+
+
 def _coverage(
-    store: Store, principal: Principal, area: str, start: pd.Timestamp, end: pd.Timestamp
+    store: Store,
+    principal: Principal,
+    area: str,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    tz: str = "UTC",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Street coverage per grid, worker (``None``: all together) and day (in *tz*).
+
+    Rows with ``day`` :data:`PERIOD` measure every track of the period at once:
+    a required street counts once however often it was walked.
+    """
     where = {
         **_area_where(principal, area, "grid_code"),
         "started_at": AllOf((Cmp(">=", start.to_pydatetime()), Cmp("<", end.to_pydatetime()))),
@@ -262,41 +287,37 @@ def _coverage(
         where["worker"] = principal.name
     with store.scoped(principal.areas):
         tracks = store.read("patrol_tracks", where=where)
-    rows = []
+    rows: list[dict[str, Any]] = []
+
+    def measure(grid: str, worker: str | None, day: str, group: pd.DataFrame) -> None:
+        res = measure_coverage([_fixes(r) for _, r in group.iterrows()], streets)
+        rows.append(
+            {
+                "grid_code": grid,
+                "worker": worker,
+                "day": day,
+                "covered_m": res.covered_m,
+                "length_m": res.length_m,
+                "track_ids": sorted(int(i) for i in group["id"]),
+            }
+        )
+
     for grid, part in tracks.groupby("grid_code"):
         streets = grid_network(store, str(grid)).edges_frame()
         streets = streets[streets["required"].astype(bool)]
         if streets.empty:
             continue
-        for (worker, day), group in part.groupby(
-            [part["worker"], pd.to_datetime(part["started_at"], utc=True).dt.strftime("%Y-%m-%d")]
-        ):
-            res = measure_coverage([_fixes(r) for _, r in group.iterrows()], streets)
-            rows.append(
-                {
-                    "grid_code": str(grid),
-                    "worker": str(worker),
-                    "day": str(day),
-                    "covered_m": res.covered_m,
-                    "length_m": res.length_m,
-                    "track_ids": sorted(int(i) for i in group["id"]),
-                }
-            )
-        # All workers together on a day: the grid's own coverage that day.
-        for day, group in part.groupby(
-            pd.to_datetime(part["started_at"], utc=True).dt.strftime("%Y-%m-%d")
-        ):
-            res = measure_coverage([_fixes(r) for _, r in group.iterrows()], streets)
-            rows.append(
-                {
-                    "grid_code": str(grid),
-                    "worker": None,
-                    "day": str(day),
-                    "covered_m": res.covered_m,
-                    "length_m": res.length_m,
-                    "track_ids": sorted(int(i) for i in group["id"]),
-                }
-            )
+        days = (
+            pd.to_datetime(part["started_at"], utc=True).dt.tz_convert(tz).dt.strftime("%Y-%m-%d")
+        )
+        for (worker, day), group in part.groupby([part["worker"], days]):
+            measure(str(grid), str(worker), str(day), group)
+        for worker, group in part.groupby("worker"):
+            measure(str(grid), str(worker), PERIOD, group)
+        # All workers together: the grid's own coverage, each day and over the period.
+        for day, group in part.groupby(days):
+            measure(str(grid), None, str(day), group)
+        measure(str(grid), None, PERIOD, part)
     cols = ["grid_code", "worker", "day", "covered_m", "length_m", "track_ids"]
     return pd.DataFrame(rows, columns=cols), describe_where(where)
 
@@ -310,8 +331,14 @@ def gather(
     end: pd.Timestamp,
     rules: AssessmentRules,
     now: pd.Timestamp,
+    tz: str = "UTC",
+    households_as_of: pd.Timestamp | None = None,
 ) -> Facts:
-    """Read everything an assessment of *area* over ``[start, end)`` needs."""
+    """Read everything an assessment of *area* over ``[start, end)`` needs.
+
+    Patrol days are calendar days in *tz*; households are counted as
+    registered before *households_as_of* (default: all registered now).
+    """
     events, _ = list_events(
         store,
         principal=principal,
@@ -328,8 +355,8 @@ def gather(
     judged_at = min(now, end)
     live = pd.DataFrame(events[events["status"] != "merged"]) if len(events) else events
     timely = timeliness(live, trans, now=judged_at)
-    coverage, track_query = _coverage(store, principal, area, start, end)
-    households = grid_households(store, principal, area=area)
+    coverage, track_query = _coverage(store, principal, area, start, end, tz)
+    households = grid_households(store, principal, area=area, as_of=households_as_of)
     visits = read_visits(store, principal, area=area, start=start, end=end)
     event_where = {
         "grid_code": {"prefix": [area]},
@@ -358,8 +385,10 @@ def gather(
         grids=grid_frame,
         households=households,
         visits=visits,
-        days=patrol_days(start, end, rules.patrol_days),
+        days=patrol_days(start, end, rules.patrol_days, tz=tz),
         queries=queries,
+        transitions=pd.DataFrame(trans),
+        tz=tz,
     )
 
 
@@ -392,6 +421,84 @@ def _grid_coverage(facts: Facts, worker: str | None = None) -> dict[str, tuple[f
     return rows
 
 
+def period_coverage(facts: Facts, *, worker: str | None = None) -> pd.DataFrame:
+    """Share of each grid's required streets covered in the period (巡查覆盖率).
+
+    A required street counts as covered when a GPS track of the period (on
+    any day that has one) passed within 20 m of it; each street counts once
+    however often it was walked. Grids of the area without a track in the
+    period cover 0. With *worker*, only that worker's tracks count, over the
+    grids assigned to them or patrolled by them.
+
+    Returns
+    -------
+    DataFrame
+        Index ``grid_code``; ``covered_m``, ``length_m`` (NaN: no track to
+        measure against), ``share``, ``track_days`` (days with a track) and
+        ``track_ids``.
+
+    Examples
+    --------
+    >>> f = Facts(pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-12-01", tz="UTC"),
+    ...           pd.DataFrame(), pd.Series(dtype=float),
+    ...           pd.DataFrame({"grid_code": ["g1", "g1"], "worker": [None, None],
+    ...                         "day": ["2026-11-03", PERIOD], "covered_m": [84.0, 84.0],
+    ...                         "length_m": [100.0, 100.0], "track_ids": [[7], [7]]}),
+    ...           pd.DataFrame({"code": ["g1", "g2"]}), pd.DataFrame(), pd.DataFrame(), [], {})
+    >>> period_coverage(f)["share"].tolist()
+    [0.84, 0.0]
+    """
+    cov = facts.coverage
+    cov = cov[cov["worker"].isna()] if worker is None else cov[cov["worker"] == worker]
+    whole = cov[cov["day"] == PERIOD].drop_duplicates("grid_code").set_index("grid_code")
+    daily = cov[cov["day"] != PERIOD]
+    if worker is None:
+        grids = {str(c) for c in facts.grids.get("code", [])}
+    else:
+        grids = set(_worker_grids(facts).get(worker, set()))
+    codes = sorted(grids | {str(g) for g in whole.index})
+    out = pd.DataFrame(index=pd.Index(codes, name="grid_code", dtype=object))
+    out["covered_m"] = whole["covered_m"].reindex(out.index).fillna(0.0).astype(float)
+    out["length_m"] = whole["length_m"].reindex(out.index).astype(float)
+    share = out["covered_m"] / out["length_m"].where(out["length_m"] > 0)
+    out["share"] = share.fillna(0.0).clip(upper=1.0)
+    days = daily.groupby("grid_code")["day"].nunique()
+    out["track_days"] = days.reindex(out.index).fillna(0).astype(int)
+    ids = whole["track_ids"].reindex(out.index)
+    out["track_ids"] = [list(v) if isinstance(v, list) else [] for v in ids]
+    return out
+
+
+def coverage_summary(facts: Facts, *, worker: str | None = None) -> dict[str, Any]:
+    """The area's (or a worker's) patrol coverage: the mean over grids of :func:`period_coverage`.
+
+    Returns ``{"value": share or None, "grids": n, "grids_patrolled": n,
+    "track_days": days with any track, "tracks": ids}``.
+
+    Examples
+    --------
+    >>> f = Facts(pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-12-01", tz="UTC"),
+    ...           pd.DataFrame(), pd.Series(dtype=float),
+    ...           pd.DataFrame({"grid_code": ["g1", "g1"], "worker": [None, None],
+    ...                         "day": ["2026-11-03", PERIOD], "covered_m": [84.0, 84.0],
+    ...                         "length_m": [100.0, 100.0], "track_ids": [[7], [7]]}),
+    ...           pd.DataFrame({"code": ["g1", "g2"]}), pd.DataFrame(), pd.DataFrame(), [], {})
+    >>> coverage_summary(f)["value"], coverage_summary(f)["track_days"]
+    (0.42, 1)
+    """
+    table = period_coverage(facts, worker=worker)
+    cov = facts.coverage
+    cov = cov[cov["worker"].isna()] if worker is None else cov[cov["worker"] == worker]
+    days = {str(d) for d in cov["day"] if d != PERIOD}
+    return {
+        "value": float(table["share"].mean()) if len(table) else None,
+        "grids": len(table),
+        "grids_patrolled": int((table["track_days"] > 0).sum()),
+        "track_days": len(days),
+        "tracks": sorted({int(i) for ids in table["track_ids"] for i in ids}),
+    }
+
+
 def _event_keys(events: pd.DataFrame, level: str) -> pd.Series:
     if level == "worker":
         return events["assigned_to"]
@@ -404,6 +511,124 @@ def _units(facts: Facts, level: str, area: str) -> list[str]:
     codes = {str(c)[: LEVELS[level]] for c in facts.grids.get("code", [])}
     codes |= {str(c)[: LEVELS[level]] for c in facts.events.get("grid_code", []) if c}
     return sorted(c for c in codes if c.startswith(area) or area.startswith(c))
+
+
+def worker_kpis(
+    store: Store,
+    principal: Principal,
+    *,
+    start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
+    now: pd.Timestamp | None = None,
+    tz: str = "UTC",
+) -> pd.DataFrame:
+    """KPIs by worker (``/kpis?by=worker``): what each one reported, handled and patrolled.
+
+    Counted separately over the events reported in ``[start, end)`` in the
+    principal's areas (see :func:`gridmap.events.kpis.worker_activity`):
+    ``reports_made``, ``events_handled``, ``transitions``, ``assigned``; then
+    the event KPIs (:data:`gridmap.events.kpis.KPI_COLUMNS` but ``reported``)
+    over the events *assigned* to the worker; then ``patrol_coverage`` (the
+    share of the required streets of the worker's grids their own tracks
+    covered in the period, :func:`period_coverage`) and ``patrol_days`` (days
+    with one of their tracks). Workers assigned to a grid in the areas are
+    listed even when they did nothing. Workers are named people: roles without
+    access to personal data are refused (``PermissionDenied``).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> worker_kpis(open_store(":memory:", migrate=True), SYSTEM).empty
+    True
+    """
+    if not principal.sees_personal_data:
+        raise PermissionDenied(f"role {principal.role!r} may not see figures of named workers")
+    when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    t0 = start if start is not None else pd.Timestamp("1970-01-01", tz="UTC")
+    t1 = end if end is not None else when + pd.Timedelta(days=1)
+    events, _ = list_events(
+        store, principal=principal, reported_from=start, reported_to=end, limit=10_000_000
+    )
+    events = pd.DataFrame(events.drop(columns="geometry", errors="ignore"))
+    ids = [int(i) for i in events["id"]] if len(events) else []
+    with store.scoped(principal.areas):
+        trans = store.read("event_transitions", where={"event_id": ids}) if ids else pd.DataFrame()
+        grids = store.read("grids", where={"code": Prefix(principal.areas)})
+    grid_frame = pd.DataFrame(grids.drop(columns="geometry", errors="ignore"))
+    if len(grid_frame) and "valid_to" in grid_frame:
+        grid_frame = grid_frame[grid_frame["valid_to"].isna()]
+    parts = [_coverage(store, principal, a, t0, t1, tz)[0] for a in principal.areas]
+    coverage = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if coverage.empty:
+        coverage = pd.DataFrame(
+            columns=["grid_code", "worker", "day", "covered_m", "length_m", "track_ids"]
+        )
+    facts = Facts(
+        start=t0,
+        end=t1,
+        events=events,
+        timely=pd.Series(dtype=float),
+        coverage=coverage,
+        grids=grid_frame if "workers" in grid_frame else grid_frame.assign(workers=None),
+        households=pd.DataFrame(),
+        visits=pd.DataFrame(
+            {"worker": pd.Series(dtype=object), "grid_code": pd.Series(dtype=object)}
+        ),
+        days=[],
+        queries={},
+        transitions=pd.DataFrame(trans),
+        tz=tz,
+    )
+    activity = worker_activity(events, facts.transitions) if len(events) else None
+    assigned = kpis(events, by="worker", now=when) if len(events) else None
+    names = set(_worker_grids(facts))
+    if activity is not None:
+        names |= {str(w) for w in activity.index}
+    cols = [c for c in KPI_COLUMNS if c != "reported"]
+    done = activity.to_dict("index") if activity is not None else {}
+    given = assigned.to_dict("index") if assigned is not None else {}
+    rows = []
+    for name in sorted(names):
+        row: dict[str, Any] = {"worker": name}
+        for c in ("reports_made", "events_handled", "transitions", "assigned"):
+            row[c] = int(done.get(name, {}).get(c, 0))
+        for c in cols:
+            row[c] = given.get(name, {}).get(c, 0 if c in _KPI_COUNTS else np.nan)
+        summary = coverage_summary(facts, worker=name)
+        row["patrol_coverage"] = summary["value"] if summary["grids"] else np.nan
+        row["patrol_days"] = summary["track_days"]
+        rows.append(row)
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "worker",
+            "reports_made",
+            "events_handled",
+            "transitions",
+            "assigned",
+            *cols,
+            "patrol_coverage",
+            "patrol_days",
+        ],
+    )
+    return out.set_index("worker")
+
+
+#: KPI columns that are counts (0 for a worker without assigned events).
+_KPI_COUNTS = frozenset(
+    {
+        "closed",
+        "on_time_closed",
+        "reworked",
+        "extended",
+        "self_handled",
+        "overdue",
+        "opinions",
+        "help_requests",
+        "problems_solved",
+    }
+)
 
 
 def assess(

@@ -193,8 +193,8 @@ def save_division(
 
     Grids that mostly overlap a current one keep its code; a current grid whose
     shape changed (or that disappeared) is closed with ``valid_to = now``; new
-    rows are valid from *now*. ``buildings.grid_code`` is updated. All in one
-    transaction.
+    rows are valid from *now* (a redrawn grid keeps its ``workers``).
+    ``buildings.grid_code`` is updated. All in one transaction.
 
     Returns
     -------
@@ -248,6 +248,10 @@ def save_division(
     )
     if len(new):
         new["name"] = [f"第{c[-3:]}网格 Grid {c[-3:]}" for c in new["code"]]
+        # A redrawn grid keeps its code and its workers (gridmap.workers): events
+        # reported there are still assigned to them.
+        crews = dict(zip(old["code"].astype(str), old["workers"], strict=True))
+        new["workers"] = [crews.get(str(c)) for c in new["code"]]
         new["valid_from"] = now
         new["valid_to"] = pd.NaT
         new["source"] = f"gridmap-{method}"

@@ -7,6 +7,21 @@ assigned to the grid's workers and to the party responsible for its
 category, checked against open events of the same category nearby (a
 duplicate is linked through ``duplicate_of``, never deleted), and stored.
 
+The phone app may add ``observed_at`` (when the worker saw the problem: an
+ISO 8601 instant with a zone, at most :data:`OBSERVED_SKEW` ahead of the
+server's clock and at most a configurable window old) and ``accuracy_m`` (the
+GPS accuracy of the point in metres, ``0 < accuracy_m <= 10000``).
+
+Grid edges: grids are drawn along streets, so a worker standing on the
+boundary street may be placed a few metres inside the neighbouring grid. A
+principal who does not cover the point's grid is still accepted when the
+point lies within ``min(accuracy_m, edge_tolerance_m)`` metres of one of
+their own grids, measured in metres in the local UTM zone
+(:mod:`gridmap.projection`). The event is stored at the reported point and
+routed to the grid that contains it (its grid, community, town and workers);
+the reporter's own grid is kept in ``reporter_grid_code``. Without
+``accuracy_m`` there is no tolerance.
+
 With an ``Idempotency-Key`` the whole intake runs in one transaction that
 first claims the key: a retried request gets the stored response, a request
 reusing the key with another body gets :class:`IdempotencyKeyReused`, and a
@@ -27,7 +42,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
 from gridmap.access import Principal
@@ -37,13 +51,20 @@ from gridmap.events.errors import ConcurrentUpdate, IdempotencyKeyReused, NotPer
 from gridmap.events.media import MEDIA_NAME
 from gridmap.events.taxonomy import EVENT_KINDS, URGENCIES, Taxonomy, default_taxonomy
 from gridmap.events.workflow import OPEN_STATES, STATES
+from gridmap.projection import local_crs, position_crs, positions_to_wgs84, to_local
 from gridmap.storage import AllOf, Cmp, Prefix, Store
+from gridmap.timeparse import parse_instant
 
 __all__ = [
     "CHANNELS",
+    "DEFAULT_EDGE_TOLERANCE_M",
+    "DEFAULT_OBSERVED_MAX_AGE_HOURS",
+    "MAX_ACCURACY_M",
+    "OBSERVED_SKEW",
     "Location",
     "Placement",
     "Report",
+    "check_observed_at",
     "event_document",
     "find_duplicate",
     "idempotent",
@@ -51,6 +72,7 @@ __all__ = [
     "locate_point",
     "mask_name",
     "mask_phone",
+    "nearest_own_grid",
     "parse_location",
     "parse_report",
     "report_event",
@@ -78,7 +100,20 @@ _REPORT_FIELDS = frozenset(
         "reporter",
         "contact",
         "photos",
+        "observed_at",
+        "accuracy_m",
     }
+)
+#: How far ``observed_at`` may lie ahead of the server's clock (a phone clock running fast).
+OBSERVED_SKEW = pd.Timedelta(minutes=5)
+#: How old ``observed_at`` may be, in hours, unless the caller says otherwise.
+DEFAULT_OBSERVED_MAX_AGE_HOURS = 72.0
+#: The largest tolerance, in metres, a point outside the reporter's grids gets.
+DEFAULT_EDGE_TOLERANCE_M = 50.0
+#: The largest ``accuracy_m`` accepted (a worse fix says nothing about the place).
+MAX_ACCURACY_M = 10_000.0
+_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)"
 )
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
 _EARTH_M = 6_371_008.8
@@ -107,6 +142,8 @@ class Report:
     reporter: str | None = None
     contact: str | None = None
     photos: tuple[str, ...] = ()
+    observed_at: pd.Timestamp | None = None
+    accuracy_m: float | None = None
 
 
 @dataclass(frozen=True)
@@ -181,19 +218,23 @@ def parse_location(value: Any) -> Location:
             f"unknown crs {crs!r}; use wgs84, gcj02, bd09, cgcs2000 or EPSG:n",
             field="location.crs",
         )
+    name = f"EPSG:{int(m.group(1))}"
     try:
-        source = pyproj.CRS.from_epsg(int(m.group(1)))
-        tr = pyproj.Transformer.from_crs(source, 4326, always_xy=True)
-        lon, lat = tr.transform(x, y, errcheck=True)
-    except pyproj.exceptions.CRSError:
-        raise BadInput(f"unknown crs {crs!r}: no such EPSG code", field="location.crs") from None
-    except pyproj.exceptions.ProjError:
-        raise BadInput(
-            f"coordinates ({x}, {y}) are outside the area of {crs}", field="location"
-        ) from None
-    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
-        raise BadInput(f"coordinates ({x}, {y}) are outside the area of {crs}", field="location")
-    return Location(float(lon), float(lat), f"EPSG:{int(m.group(1))}")
+        source = position_crs(name)  # geographic or projected; geocentric and others refused
+    except BadInput as exc:
+        if exc.message.startswith("unknown crs"):
+            exc = BadInput(f"unknown crs {crs!r}: no such EPSG code")
+        raise BadInput(f"location.{exc.message}", field="location.crs") from None
+    outside = BadInput(
+        f"location: coordinates ({x}, {y}) are outside the area of {crs}", field="location"
+    )
+    if source.is_geographic and not (abs(x) <= 180 and abs(y) <= 90):
+        raise outside
+    lons, lats = positions_to_wgs84([x], [y], name)  # NaN where the crs does not reach
+    east, north = float(lons[0]), float(lats[0])
+    if not (math.isfinite(east) and math.isfinite(north)) or abs(north) > 90 or abs(east) > 180:
+        raise outside
+    return Location(east, north, name)
 
 
 def _text(body: Mapping[str, Any], name: str, *, size: int, required: bool = False) -> str | None:
@@ -211,6 +252,41 @@ def _text(body: Mapping[str, Any], name: str, *, size: int, required: bool = Fal
     return value
 
 
+def _instant(body: Mapping[str, Any], name: str) -> pd.Timestamp | None:
+    """An ISO 8601 instant with a zone, in UTC (``None`` when absent)."""
+    value = body.get(name)
+    if value is None:
+        return None
+    example = "e.g. 2026-11-01T08:30:00+08:00 or 2026-11-01T00:30:00Z"
+    if not isinstance(value, str) or len(value) > 40:
+        raise BadInput(f"{name} must be an ISO 8601 time with a zone ({example})", field=name)
+    if not _INSTANT.fullmatch(value.strip()):
+        raise BadInput(
+            f"{name} needs a date, a time and a time zone ({example}), got {value[:40]!r}",
+            field=name,
+        )
+    return parse_instant(value, field=name, dates=False)
+
+
+def _accuracy(body: Mapping[str, Any]) -> float | None:
+    value = body.get("accuracy_m")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadInput("accuracy_m must be a number of metres", field="accuracy_m")
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not (math.isfinite(out) and 0.0 < out <= MAX_ACCURACY_M):
+        raise BadInput(
+            "accuracy_m must be a finite number of metres, "
+            f"0 < accuracy_m <= {MAX_ACCURACY_M:g}, got {str(value)[:40]}",
+            field="accuracy_m",
+        )
+    return out
+
+
 def _choice(body: Mapping[str, Any], name: str, table: Mapping[str, Any], default: str) -> str:
     value = body.get(name, default)
     if value is None:
@@ -223,12 +299,21 @@ def _choice(body: Mapping[str, Any], name: str, table: Mapping[str, Any], defaul
 def parse_report(body: Any, *, taxonomy: Taxonomy | None = None) -> Report:
     """Validate a ``POST /events`` body; ``BadInput`` names the offending field.
 
+    ``observed_at`` must be an ISO 8601 instant with a zone (checked against
+    the clock by :func:`report_event`, which knows the time of the report);
+    ``accuracy_m`` a finite number of metres, ``0 < accuracy_m <= 10000``.
+
     Examples
     --------
     >>> r = parse_report({"category": "dispute", "description": "邻里噪音",
     ...                   "location": {"lon": 24.94, "lat": 60.17, "crs": "wgs84"}})
     >>> r.category, r.urgency, r.kind
     ('dispute', 'normal', 'event')
+    >>> r = parse_report({"category": "dispute", "description": "邻里噪音",
+    ...                   "location": {"lon": 24.94, "lat": 60.17, "crs": "wgs84"},
+    ...                   "observed_at": "2026-11-01T08:30:00+08:00", "accuracy_m": 12})
+    >>> r.observed_at, r.accuracy_m
+    (Timestamp('2026-11-01 00:30:00+0000', tz='UTC'), 12.0)
     """
     tax = taxonomy or default_taxonomy()
     if not isinstance(body, Mapping):
@@ -267,6 +352,8 @@ def parse_report(body: Any, *, taxonomy: Taxonomy | None = None) -> Report:
         reporter=_text(body, "reporter", size=100),
         contact=_text(body, "contact", size=100),
         photos=tuple(photos),
+        observed_at=_instant(body, "observed_at"),
+        accuracy_m=_accuracy(body),
     )
 
 
@@ -348,6 +435,130 @@ def _jurisdiction_hint(store: Store, loc: Location) -> str:
                     f"the point looks like {other.upper()} coordinates sent as {loc.crs}: set crs"
                 )
     return "it lies in no grid or community of the jurisdiction"
+
+
+def nearest_own_grid(
+    store: Store,
+    principal: Principal,
+    lon: float,
+    lat: float,
+    *,
+    now: pd.Timestamp | None = None,
+) -> tuple[str, float] | None:
+    """The principal's grid nearest to a WGS84 point, and its distance in metres.
+
+    Only grids in force at *now* count; distances are measured in the UTM
+    zone of the point (:func:`gridmap.projection.local_crs`), 0 inside a
+    grid. ``None`` when the principal has no grid (or sees everything:
+    every grid is theirs, and the question does not arise).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import Principal
+    >>> s = open_store(":memory:", migrate=True)
+    >>> nearest_own_grid(s, Principal("w", "grid_worker", ("990100001001001",)),
+    ...                  24.94, 60.17) is None
+    True
+    """
+    if principal.sees_everything or not principal.areas:
+        return None
+    when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    grids = store.read("grids", where={"code": Prefix(tuple(principal.areas))})
+    if grids.empty:
+        return None
+    assert isinstance(grids, gpd.GeoDataFrame)
+    grids = grids.loc[_valid_now(grids, when) & grids.geometry.notna().to_numpy()]
+    if grids.empty:
+        return None
+    crs = local_crs((lon, lat, lon, lat))
+    point = to_local(gpd.GeoSeries([shapely.Point(lon, lat)], crs=4326), crs).iloc[0]
+    dist = to_local(grids.geometry, crs).distance(point).to_numpy(dtype=float)
+    order = np.lexsort((grids["code"].astype(str).to_numpy(), dist))
+    best = int(order[0])
+    return str(grids["code"].iloc[best]), float(dist[best])
+
+
+def _metres(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _edge_reporter_grid(
+    store: Store,
+    principal: Principal,
+    loc: Location,
+    place: Placement,
+    *,
+    accuracy_m: float | None,
+    tolerance_m: float,
+    now: pd.Timestamp,
+) -> tuple[str, float]:
+    """The reporter's own grid when *loc* is within the edge tolerance of it, else refuse."""
+    where = place.grid_code or place.community_code
+    nearest = nearest_own_grid(store, principal, loc.lon, loc.lat, now=now)
+    allowed = 0.0 if accuracy_m is None else min(accuracy_m, max(tolerance_m, 0.0))
+    if nearest is not None and nearest[1] <= allowed:
+        if place.grid_code is not None:
+            return nearest
+        raise NotPermitted(
+            f"该位置位于 {where},不在任何网格内,无法转给相邻网格 / "
+            f"the location lies in {where} but in no grid: there is no neighbouring grid "
+            "to route it to"
+        )
+    if nearest is None:
+        raise NotPermitted(
+            f"该位置位于 {where},不在您负责的区域内 / "
+            f"the location lies in {where}, outside the areas of {principal.name!r}"
+        )
+    dist = _metres(nearest[1])
+    tolerance = (
+        "no tolerance without accuracy_m" if accuracy_m is None else f"tolerance {allowed:g} m"
+    )
+    raise NotPermitted(
+        f"该位置位于 {where},不在您负责的网格内(距最近网格 {dist} 米) / "
+        f"the location lies in {where}, {dist} m outside your grids ({tolerance})"
+    )
+
+
+def check_observed_at(
+    observed_at: pd.Timestamp,
+    *,
+    now: pd.Timestamp,
+    max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
+) -> pd.Timestamp:
+    """*observed_at* if plausible at *now*; a time slightly ahead is taken as *now*.
+
+    Refused (``BadInput`` on ``observed_at``) when it lies more than
+    :data:`OBSERVED_SKEW` ahead of *now* or more than *max_age_hours* before it.
+    A time ahead by less than the skew is a phone clock running fast: the
+    problem was seen at the latest when it was reported, so *now* is kept.
+
+    Examples
+    --------
+    >>> now = pd.Timestamp("2026-11-02T00:00:00Z")
+    >>> check_observed_at(pd.Timestamp("2026-11-01T20:00:00Z"), now=now)
+    Timestamp('2026-11-01 20:00:00+0000', tz='UTC')
+    >>> check_observed_at(pd.Timestamp("2026-11-02T00:03:00Z"), now=now)
+    Timestamp('2026-11-02 00:00:00+0000', tz='UTC')
+    >>> check_observed_at(pd.Timestamp("2026-10-29T00:00:00Z"), now=now, max_age_hours=24)
+    Traceback (most recent call last):
+    gridmap.errors.BadInput: observed_at 2026-10-29T00:00:00Z is more than 24 hours before ...
+    """
+    when = now.tz_convert("UTC") if now.tzinfo is not None else now.tz_localize("UTC")
+    seen = observed_at.tz_convert("UTC")
+    if seen > when + OBSERVED_SKEW:
+        raise BadInput(
+            f"observed_at {_iso(seen)} is in the future (the server's time is {_iso(when)}; "
+            f"{OBSERVED_SKEW.total_seconds() / 60:g} minutes of clock skew are allowed)",
+            field="observed_at",
+        )
+    if seen < when - pd.Timedelta(hours=max_age_hours):
+        raise BadInput(
+            f"observed_at {_iso(seen)} is more than {max_age_hours:g} hours before the report "
+            f"({_iso(when)}): report problems while they are current",
+            field="observed_at",
+        )
+    return min(seen, when)
 
 
 def _degrees_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
@@ -537,17 +748,47 @@ def report_event(
     duplicate_radius_m: float = 50.0,
     duplicate_days: float = 7.0,
     synthetic: bool = False,
+    observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
+    edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M,
 ) -> dict[str, Any]:
     """Locate, route and store one report; return the stored event as a dict.
 
+    Parameters
+    ----------
+    store : Store
+        Where grids, admin units and events live.
+    report : Report
+        From :func:`parse_report`.
+    principal : Principal
+        Who reports; a principal limited to areas reports inside them, or
+        within the edge tolerance of one of their grids.
+    taxonomy : Taxonomy, optional
+        Categories, time limits and responsible parties.
+    now : Timestamp, optional
+        The time of the report (default: the current time).
+    duplicate_radius_m, duplicate_days : float
+        What counts as a duplicate of an open event (:func:`find_duplicate`).
+    synthetic : bool
+        Marks generated events.
+    observed_max_age_hours : float
+        How old ``observed_at`` may be (:func:`check_observed_at`).
+    edge_tolerance_m : float
+        The cap of the grid-edge tolerance: a point outside the principal's
+        grids is accepted within ``min(accuracy_m, edge_tolerance_m)`` metres
+        of one of them, routed to the grid that contains it, and the
+        principal's grid recorded in ``reporter_grid_code``.
+
     Raises
     ------
+    BadInput
+        ``observed_at`` in the future or too old.
     OutsideJurisdiction
         The point lies in no grid or community (the message says why when it
         can: swapped axes, GCJ-02/BD-09 values sent as WGS84, (0, 0)).
     NotPermitted
         The principal may not report, or not at this place (a grid worker
-        outside their grids).
+        outside their grids beyond the tolerance; the message, in Chinese and
+        English, gives the distance to their nearest grid).
 
     Examples
     --------
@@ -563,6 +804,11 @@ def report_event(
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
     if principal.role not in _REPORTERS and principal.role != "external_system":
         raise NotPermitted(f"role {principal.role!r} may not report events")
+    observed = (
+        None
+        if report.observed_at is None
+        else check_observed_at(report.observed_at, now=when, max_age_hours=observed_max_age_hours)
+    )
     loc = report.location
     place = locate_point(store, loc.lon, loc.lat, now=when)
     if place is None:
@@ -571,8 +817,17 @@ def report_event(
             + _jurisdiction_hint(store, loc)
         )
     code = place.grid_code or place.community_code
+    edge: tuple[str, float] | None = None
     if not principal.covers(code):
-        raise NotPermitted(f"the location lies in {code}, outside the areas of {principal.name!r}")
+        edge = _edge_reporter_grid(
+            store,
+            principal,
+            loc,
+            place,
+            accuracy_m=report.accuracy_m,
+            tolerance_m=edge_tolerance_m,
+            now=when,
+        )
     limits = tax.limits(report.category, report.subcategory)
     step = limits.step("reported", report.urgency)
     duplicate = find_duplicate(
@@ -613,9 +868,12 @@ def report_event(
         "synthetic": synthetic,
         "source": "api",
         "source_id": source_id,
+        "observed_at": observed,
+        "accuracy_m": report.accuracy_m,
+        "reporter_grid_code": None if edge is None else edge[0],
     }
     frame = gpd.GeoDataFrame([row], geometry=[shapely.Point(loc.lon, loc.lat)], crs=4326)
-    for col in ("reported_at", "updated_at", "due_at", "step_due_at"):
+    for col in ("reported_at", "updated_at", "due_at", "step_due_at", "observed_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     with store.transaction():
         store.write("events", frame)
@@ -635,13 +893,25 @@ def report_event(
                     "note": None,
                     "photos": list(report.photos) or None,
                     "details": json.dumps(
-                        {"duplicate_of": duplicate, "crs": loc.crs}, sort_keys=True
+                        _report_details(duplicate, loc, report, edge), sort_keys=True
                     ),
                 }
             ]
         )
         store.write("event_transitions", record)
     out: dict[str, Any] = {str(k): v for k, v in stored.iloc[0].to_dict().items()}
+    return out
+
+
+def _report_details(
+    duplicate: int | None, loc: Location, report: Report, edge: tuple[str, float] | None
+) -> dict[str, Any]:
+    """What the ``report`` transition records besides the event itself."""
+    out: dict[str, Any] = {"duplicate_of": duplicate, "crs": loc.crs}
+    if report.accuracy_m is not None:
+        out["accuracy_m"] = report.accuracy_m
+    if edge is not None:
+        out["edge_tolerance"] = {"reporter_grid": edge[0], "distance_m": round(edge[1], 2)}
     return out
 
 
@@ -760,6 +1030,9 @@ def event_document(
         "escalated_to": _plain(row.get("escalated_to")),
         "supervised_at": _iso(row.get("supervised_at")),
         "photos": list(photos) if isinstance(photos, list | tuple) else [],
+        "observed_at": _iso(row.get("observed_at")),
+        "accuracy_m": _plain(row.get("accuracy_m")),
+        "reporter_grid_code": _plain(row.get("reporter_grid_code")),
         "version": int(_plain(row.get("version")) or 0),
         "synthetic": bool(_plain(row.get("synthetic")) or False),
     }

@@ -621,19 +621,56 @@ def overdue(events: pd.DataFrame, *, now: pd.Timestamp) -> pd.DataFrame:
 
 
 def supervision_list(events: pd.DataFrame, *, now: pd.Timestamp) -> pd.DataFrame:
-    """The 督办 list: open events past a time limit, the latest first.
+    """The 督办 list: open events a leader supervised or past a time limit, the latest first.
+
+    An open event is listed when a leader supervised it (``supervise``, which
+    sets ``supervised_at``), when it is past its total time limit
+    (``overdue``) or past its step's limit (``step_overdue``); ``reasons``
+    says which, in that order. Those past a limit come first, the most
+    hours late first; then the ones only supervised, the latest supervised
+    first.
+
+    Returns
+    -------
+    DataFrame
+        The listed rows of *events* with ``supervised`` (bool), ``overdue``,
+        ``step_overdue``, ``hours_late`` and ``reasons`` (list of str).
 
     Examples
     --------
-    >>> df = pd.DataFrame({"id": [1, 2], "status": ["handling", "reported"],
-    ...                    "due_at": pd.to_datetime(["2026-11-01", "2026-12-01"], utc=True),
-    ...                    "step_due_at": pd.to_datetime(["2026-11-01", "2026-11-03"], utc=True)})
-    >>> supervision_list(df, now=pd.Timestamp("2026-11-02", tz="UTC"))["id"].tolist()
-    [1]
+    >>> df = pd.DataFrame({"id": [1, 2, 3], "status": ["handling", "reported", "handling"],
+    ...                    "due_at": pd.to_datetime(["2026-11-01", "2026-12-01", "2026-12-01"],
+    ...                                             utc=True),
+    ...                    "step_due_at": pd.to_datetime(["2026-11-01", "2026-11-03", None],
+    ...                                                  utc=True),
+    ...                    "supervised_at": pd.to_datetime([None, None, "2026-11-01T12:00Z"])})
+    >>> out = supervision_list(df, now=pd.Timestamp("2026-11-02", tz="UTC"))
+    >>> out["id"].tolist(), out["reasons"].tolist()
+    ([1, 3], [['overdue', 'step_overdue'], ['supervised']])
     """
     flags = overdue(events, now=now)
-    late = flags["overdue"] | flags["step_overdue"]
-    out = events.loc[late.to_numpy()].copy()
+    if "supervised_at" in events:
+        marked = pd.to_datetime(events["supervised_at"], utc=True).notna().to_numpy(dtype=bool)
+    else:
+        marked = np.zeros(len(events), dtype=bool)
+    supervised = marked & flags["open"].to_numpy(dtype=bool)
+    late = (flags["overdue"] | flags["step_overdue"]).to_numpy(dtype=bool)
+    keep = late | supervised
+    out = events.loc[keep].copy()
+    out["supervised"] = supervised[keep]
     for name in ("overdue", "step_overdue", "hours_late"):
-        out[name] = flags.loc[late.to_numpy(), name].to_numpy()
-    return out.sort_values("hours_late", ascending=False, kind="stable")
+        out[name] = flags.loc[keep, name].to_numpy()
+    out["reasons"] = [
+        [r for r, on in (("supervised", s), ("overdue", o), ("step_overdue", so)) if on]
+        for s, o, so in zip(out["supervised"], out["overdue"], out["step_overdue"], strict=True)
+    ]
+    when = (
+        pd.to_datetime(out["supervised_at"], utc=True)
+        if "supervised_at" in out
+        else pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
+    )
+    order = pd.DataFrame(
+        {"late": out["hours_late"].to_numpy(dtype=float), "at": when.to_numpy()}, index=out.index
+    ).sort_values(["late", "at"], ascending=[False, False], na_position="last", kind="stable")
+    listed: pd.DataFrame = out.loc[order.index]
+    return listed

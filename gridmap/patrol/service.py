@@ -29,6 +29,7 @@ from gridmap.patrol.tracks import Track, can_see_track, parse_track
 from gridmap.patrol.visits import VisitPlan, key_point_route, mixed_route
 from gridmap.projection import length_m
 from gridmap.storage import Prefix, Store
+from gridmap.timeparse import parse_day
 
 __all__ = [
     "MODES",
@@ -37,7 +38,10 @@ __all__ = [
     "grid_network",
     "plan_route",
     "read_tracks",
+    "EXPORT_CRS",
     "route_gpx",
+    "route_kml",
+    "route_title",
     "save_track",
 ]
 
@@ -249,8 +253,64 @@ def route_feature(
     }
 
 
-def route_gpx(feature: dict[str, Any], *, name: str = "patrol route") -> str:
+#: Coordinate systems route exports (GPX, KML) can be written in.
+EXPORT_CRS = ("wgs84", "gcj02")
+_CRS_LABEL = {
+    "wgs84": "WGS84 (GPS, 天地图)",
+    "gcj02": "GCJ-02 (高德/腾讯 Amap/Tencent)",
+}
+_MODE_LABEL = {
+    "streets": ("街巷全覆盖", "all streets"),
+    "points": ("重点点位", "key points"),
+    "mixed": ("街巷+点位", "streets and key points"),
+}
+
+
+def _export_crs(crs: str) -> str:
+    key = crs.strip().lower().replace("-", "").replace("_", "") if isinstance(crs, str) else ""
+    if key not in EXPORT_CRS:
+        raise BadInput(
+            f"crs must be one of {', '.join(EXPORT_CRS)} for a route export, got {str(crs)[:20]!r}",
+            field="crs",
+        )
+    return key
+
+
+def _export_points(
+    feature: dict[str, Any], crs: str
+) -> tuple[list[tuple[float, float]], list[tuple[float, float, dict[str, Any]]]]:
+    """The route's positions and its stops (lon, lat, stop) in *crs*, from WGS84."""
+    from gridmap import chinacrs
+
+    line = np.asarray(feature["geometry"]["coordinates"], dtype=np.float64).reshape(-1, 2)
+    stops = list(feature.get("properties", {}).get("stops", []) or [])
+    s_xy = np.array([[float(s["lon"]), float(s["lat"])] for s in stops], dtype=np.float64)
+    xy = np.vstack([line, s_xy.reshape(-1, 2)])
+    if crs != "wgs84" and len(xy):
+        x, y = chinacrs.from_wgs84(xy[:, 0], xy[:, 1], crs)
+        xy = np.column_stack([x, y])
+    pts = [(float(x), float(y)) for x, y in xy]
+    n = len(line)
+    return pts[:n], [(x, y, s) for (x, y), s in zip(pts[n:], stops, strict=True)]
+
+
+def _stop_label(stop: dict[str, Any]) -> str:
+    return f"{stop.get('order', '')}. {stop.get('name') or ''}".strip()
+
+
+def route_gpx(feature: dict[str, Any], *, name: str = "patrol route", crs: str = "wgs84") -> str:
     """GPX 1.1 text of a route Feature: one track, plus waypoints for the stops.
+
+    Parameters
+    ----------
+    feature : dict
+        A route Feature of :func:`plan_route` (WGS84).
+    name : str
+        The track's name.
+    crs : {"wgs84", "gcj02"}
+        The coordinate system written: GPX readers assume WGS84, but Chinese
+        phone map apps (Amap/Gaode, Tencent) draw GCJ-02 positions; the
+        system written is named in the file's ``<metadata><desc>``.
 
     Examples
     --------
@@ -258,25 +318,123 @@ def route_gpx(feature: dict[str, Any], *, name: str = "patrol route") -> str:
     ...      "properties": {"stops": [{"lon": 24.95, "lat": 60.17, "name": "<b>", "order": 1}]}}
     >>> "&lt;b&gt;" in route_gpx(f)
     True
+    >>> f = {"geometry": {"coordinates": [[120.5, 36.86], [120.51, 36.86]]}}
+    >>> '<trkpt lat="36.8604619" lon="120.5049368"/>' in route_gpx(f, crs="gcj02")
+    True
     """
+    crs = _export_crs(crs)
+    line, stops = _export_points(feature, crs)
     esc = sax.escape
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         '<gpx version="1.1" creator="gridmap" xmlns="http://www.topografix.com/GPX/1/1">',
+        f"<metadata><name>{esc(name)}</name>"
+        f"<desc>坐标系 coordinate system: {esc(_CRS_LABEL[crs])}</desc></metadata>",
     ]
-    for s in feature.get("properties", {}).get("stops", []) or []:
-        label = f"{s.get('order', '')}. {s.get('name') or ''}".strip()
+    for lon, lat, s in stops:
         dwell = s.get("dwell_min")
         desc = f"<desc>dwell {dwell:.0f} min</desc>" if isinstance(dwell, int | float) else ""
         out.append(
-            f'<wpt lat="{float(s["lat"]):.7f}" lon="{float(s["lon"]):.7f}">'
-            f"<name>{esc(label)}</name>{desc}</wpt>"
+            f'<wpt lat="{lat:.7f}" lon="{lon:.7f}"><name>{esc(_stop_label(s))}</name>{desc}</wpt>'
         )
     out.append(f"<trk><name>{esc(name)}</name><trkseg>")
-    for lon, lat in feature["geometry"]["coordinates"]:
+    for lon, lat in line:
         out.append(f'<trkpt lat="{lat:.7f}" lon="{lon:.7f}"/>')
     out.append("</trkseg></trk></gpx>")
     return "\n".join(out) + "\n"
+
+
+def route_kml(feature: dict[str, Any], *, name: str = "patrol route", crs: str = "wgs84") -> str:
+    """KML 2.2 text of a route Feature: the route as a LineString, start, end and stops.
+
+    Names are bilingual (巡查路线 Patrol route, 起点 Start, 终点 End); the turn
+    list, when the route has one, is the route's description.
+
+    Parameters
+    ----------
+    feature : dict
+        A route Feature of :func:`plan_route` (WGS84).
+    name : str
+        The document's name.
+    crs : {"wgs84", "gcj02"}
+        The coordinate system written (KML readers assume WGS84; Chinese
+        phone map apps expect GCJ-02); named in the document's description.
+
+    Examples
+    --------
+    >>> import xml.etree.ElementTree as ET
+    >>> f = {"geometry": {"coordinates": [[24.94, 60.17], [24.95, 60.17]]}, "properties": {}}
+    >>> root = ET.fromstring(route_kml(f, name="<x>"))
+    >>> ns = {"k": "http://www.opengis.net/kml/2.2"}
+    >>> root.find("k:Document/k:Placemark/k:LineString/k:coordinates", ns).text
+    '24.9400000,60.1700000 24.9500000,60.1700000'
+    >>> [p.text for p in root.findall("k:Document/k:Placemark/k:name", ns)][1:]
+    ['起点 Start', '终点 End']
+    """
+    crs = _export_crs(crs)
+    line, stops = _export_points(feature, crs)
+    if not line:
+        raise BadInput("the route has no positions to export", field="geometry")
+    esc = sax.escape
+    props = feature.get("properties", {}) or {}
+    mode_zh, mode_en = _MODE_LABEL.get(str(props.get("mode")), ("", ""))
+    length = props.get("length_m")
+    about = [f"坐标系 coordinate system: {_CRS_LABEL[crs]}"]
+    if isinstance(length, int | float):
+        about.append(f"长度 length: {length:.0f} m")
+    if mode_zh:
+        about.append(f"方式 mode: {mode_zh} {mode_en}")
+    turns = [f"{s.get('zh', '')} / {s.get('en', '')}" for s in props.get("steps", []) or []]
+
+    def coord(lon: float, lat: float) -> str:
+        return f"{lon:.7f},{lat:.7f}"
+
+    def point(label: str, lon: float, lat: float, style: str, desc: str = "") -> str:
+        text = f"<description>{esc(desc)}</description>" if desc else ""
+        return (
+            f"<Placemark><name>{esc(label)}</name>{text}<styleUrl>#{style}</styleUrl>"
+            f"<Point><coordinates>{coord(lon, lat)}</coordinates></Point></Placemark>"
+        )
+
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<kml xmlns="http://www.opengis.net/kml/2.2">',
+        "<Document>",
+        f"<name>{esc(name)}</name>",
+        f"<description>{esc('; '.join(about))}</description>",
+        '<Style id="route"><LineStyle><color>ff1f6fe5</color><width>4</width></LineStyle></Style>',
+        '<Style id="start"><IconStyle><color>ff3cb44b</color></IconStyle></Style>',
+        '<Style id="end"><IconStyle><color>ff3c3ce6</color></IconStyle></Style>',
+        '<Style id="stop"><IconStyle><color>ff00a5ff</color></IconStyle></Style>',
+        "<Placemark><name>巡查路线 Patrol route</name>"
+        f"<description>{esc(chr(10).join(turns))}</description><styleUrl>#route</styleUrl>"
+        "<LineString><tessellate>1</tessellate><coordinates>"
+        + " ".join(coord(x, y) for x, y in line)
+        + "</coordinates></LineString></Placemark>",
+        point("起点 Start", *line[0], "start"),
+        point("终点 End", *line[-1], "end"),
+    ]
+    if stops:
+        out.append("<Folder><name>巡查点位 Stops</name>")
+        for lon, lat, s in stops:
+            dwell = s.get("dwell_min")
+            desc = f"停留 dwell {dwell:.0f} min" if isinstance(dwell, int | float) else ""
+            out.append(point(_stop_label(s), lon, lat, "stop", desc))
+        out.append("</Folder>")
+    out.append("</Document></kml>")
+    return "\n".join(out) + "\n"
+
+
+def route_title(grid: str, mode: str) -> str:
+    """The bilingual name of a grid's route in exports.
+
+    Examples
+    --------
+    >>> route_title("990100001001001", "streets")
+    '巡查路线 Patrol route 990100001001001 街巷全覆盖 all streets'
+    """
+    zh, en = _MODE_LABEL.get(mode, (mode, ""))
+    return f"巡查路线 Patrol route {grid} {zh} {en}".strip()
 
 
 # -- tracks ---------------------------------------------------------------------
@@ -371,10 +529,7 @@ def read_tracks(
     elif worker is not None:
         where["worker"] = worker
     if day is not None:
-        try:
-            where["track_date"] = pd.Timestamp(day).date()
-        except (TypeError, ValueError):
-            raise BadInput(f"date must be YYYY-MM-DD, got {day[:30]!r}", field="date") from None
+        where["track_date"] = parse_day(day, field="date")
     with store.scoped(principal.areas):
         rows = store.read(
             "patrol_tracks",

@@ -28,7 +28,7 @@ __all__ = [
 DEFAULT_URL = "./gridmap.duckdb"
 
 
-def open_store(url: str | None = None, *, migrate: bool = False) -> Store:
+def open_store(url: str | None = None, *, migrate: bool = False, read_only: bool = False) -> Store:
     """Open the store named by *url* (see module docs).
 
     Parameters
@@ -38,6 +38,9 @@ def open_store(url: str | None = None, *, migrate: bool = False) -> Store:
         a file path, or ``:memory:``. Default ``./gridmap.duckdb``.
     migrate : bool
         Create or upgrade the schema on open.
+    read_only : bool
+        Open an embedded store's file read-only (several processes may read
+        one file at once; none while another writes it). PostGIS ignores it.
 
     Examples
     --------
@@ -57,7 +60,7 @@ def open_store(url: str | None = None, *, migrate: bool = False) -> Store:
             path = path[1:] if path.startswith("//") else path
         from gridmap.storage.duckdb import DuckDBStore
 
-        store = DuckDBStore(path if path == ":memory:" else Path(path))
+        store = DuckDBStore(path if path == ":memory:" else Path(path), read_only=read_only)
     if migrate:
         store.migrate()
     return store

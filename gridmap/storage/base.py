@@ -32,6 +32,8 @@ __all__ = [
     "ARROW_TYPES",
     "BBox",
     "Store",
+    "StoreBusy",
+    "StoreInvalidated",
     "StoreUnavailable",
     "WriteResult",
     "area_setting",
@@ -65,6 +67,30 @@ class StoreUnavailable(GridmapError):
     """
 
     code = "store_unavailable"
+
+
+class StoreInvalidated(StoreUnavailable):
+    """The database file cannot be used by this process any more (or at all).
+
+    Raised by the embedded store when DuckDB reports a fatal or internal
+    error (its database instance is then invalidated: nothing more may be
+    read or written through it) or cannot open the file. The message names
+    the file and the recovery commands, ``gridmap db check`` and ``gridmap db
+    recover``. The API answers 503 and stops, for its supervisor to restart
+    it on a freshly opened file.
+    """
+
+    code = "store_invalidated"
+
+
+class StoreBusy(StoreUnavailable):
+    """The database file is held by another process (an embedded store has one writer).
+
+    The message says which process holds it and what to do: stop it, or use
+    PostGIS for several processes.
+    """
+
+    code = "store_busy"
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,16 @@ from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
 from gridmap.storage._sql import quote
 
-__all__ = ["FILTER_LANGS", "MAX_DEPTH", "CqlFilter", "filter_sql", "parse_filter"]
+__all__ = [
+    "FILTER_LANGS",
+    "MAX_DEPTH",
+    "MAX_LIKE_LENGTH",
+    "MAX_LIKE_WILDCARDS",
+    "CqlFilter",
+    "filter_sql",
+    "like_pattern",
+    "parse_filter",
+]
 
 #: The ``filter-lang`` values accepted.
 FILTER_LANGS = ("cql2-text", "cql2-json")
@@ -43,6 +52,8 @@ MAX_DEPTH = 40
 MAX_LENGTH = 50_000
 #: Most vertices of a geometry literal.
 MAX_VERTICES = 10_000
+#: Longest ``LIKE`` pattern (characters) and most wildcards in one (see :func:`like_pattern`).
+MAX_LIKE_LENGTH, MAX_LIKE_WILDCARDS = 200, 16
 
 _CMP = {"=": "=", "<>": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _FLIP = {"=": "=", "<>": "<>", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -191,6 +202,59 @@ def parse_filter(
     return CqlFilter(tree, frozenset(used))
 
 
+def like_pattern(pattern: str) -> str:
+    r"""A ``LIKE`` pattern bounded in size and rewritten so that matching stays cheap.
+
+    At most :data:`MAX_LIKE_LENGTH` characters and :data:`MAX_LIKE_WILDCARDS`
+    wildcards (``%``, ``_``; ``\`` escapes one), so no pattern can make a
+    store backtrack for minutes (DuckDB takes exponential time on
+    ``'%_%_%_…'``). Each run of wildcards holding a ``%`` is rewritten to
+    its ``_`` followed by one ``%``, which matches exactly the same strings.
+
+    Examples
+    --------
+    >>> like_pattern("%_%_a%%b")
+    '__%a%b'
+    >>> like_pattern("100\\%")
+    '100\\%'
+    >>> like_pattern("%_" * 40)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    gridmap.errors.BadInput: filter: the LIKE pattern has 80 wildcards (% and _); at most 16 ...
+    """
+    if len(pattern) > MAX_LIKE_LENGTH:
+        raise _bad(
+            f"the LIKE pattern has {len(pattern)} characters; at most {MAX_LIKE_LENGTH} are allowed"
+        )
+    out: list[str] = []
+    wildcards = underscores = 0
+    percent = False
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch in "%_":
+            wildcards += 1
+            percent, underscores = percent or ch == "%", underscores + (ch == "_")
+            i += 1
+            continue
+        out.append("_" * underscores + ("%" if percent else ""))
+        percent, underscores = False, 0
+        if ch == "\\":
+            if i + 1 == len(pattern):
+                raise _bad("the LIKE pattern ends with the escape character \\")
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        out.append(ch)
+        i += 1
+    out.append("_" * underscores + ("%" if percent else ""))
+    if wildcards > MAX_LIKE_WILDCARDS:
+        raise _bad(
+            f"the LIKE pattern has {wildcards} wildcards (% and _); at most "
+            f"{MAX_LIKE_WILDCARDS} are allowed"
+        )
+    return "".join(out)
+
+
 def _bad(message: str) -> BadInput:
     return BadInput(f"filter: {message}", field="filter")
 
@@ -249,7 +313,7 @@ def _convert(op: str, args: list[Any], properties: Mapping[str, str]) -> tuple[s
     if op == "like":
         if ctype != "text" or len(lits) != 1 or not isinstance(lits[0], str):
             raise _bad(f"LIKE needs a text property and a text pattern ({name!r} is {ctype})")
-        return name, op, [lits[0]]
+        return name, op, [like_pattern(lits[0])]
     if op in _TEMPORAL:
         if ctype not in ("timestamp", "date"):
             raise _bad(f"{op.upper()} needs a timestamp or date property, not {name!r}")

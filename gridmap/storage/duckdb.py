@@ -8,14 +8,16 @@ indexes.
 from __future__ import annotations
 
 import contextvars
+import functools
 import os
+import re
 import shutil
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import duckdb
 import geopandas as gpd
@@ -28,7 +30,10 @@ from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import ARROW_TYPES as _ARROW
 from gridmap.storage.base import (
     BBox,
+    StoreBusy,
+    StoreInvalidated,
     StoreReads,
+    StoreUnavailable,
     Where,
     WriteResult,
     area_setting,
@@ -68,6 +73,9 @@ def spatial_extension_path() -> Path:
 #: Name of every attached database file inside its DuckDB instance.
 _CATALOG = "gridmap"
 _CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
+#: Lists the R-tree indexes dropped to replay a leftover write-ahead log until
+#: they are built again (it survives a crash in between; see :func:`_attach`).
+_RTREE_REBUILD = "gridmap_rtree_rebuild"
 
 
 @dataclass
@@ -75,7 +83,10 @@ class _Instance:
     """The DuckDB instance holding one attached database file, and how many stores use it."""
 
     root: duckdb.DuckDBPyConnection
+    read_only: bool = False
     users: int = 0
+    #: Why DuckDB invalidated the database, once it has: nothing more is sent to it.
+    broken: str | None = None
 
 
 # One DuckDB instance per database file in this process, shared by the stores
@@ -93,28 +104,35 @@ def _use(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 def _open_file(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the database file *path* with the spatial extension loaded first.
 
-    ``duckdb.connect(path)`` reads the file before ``LOAD spatial`` can run, so
-    the file's R-tree indexes come up unbound and DuckDB buffers appends for
-    them until it binds them; DuckDB 1.5.5 then failed inside the R-tree's
-    append with "INTERNAL Error: Operation requires a flat vector" (its
-    database invalidated) on real imports into some files (seen with
-    ``patrol_demo.duckdb`` and ``assessment.duckdb``, not reproducibly).
     Loading the extension into an empty instance and then attaching the file
-    has the indexes bound from the start.
+    has the extension's types and index kind known while the file is read.
+    A write-ahead log left by a process that did not close the file (killed,
+    crashed, power lost) is replayed with its R-tree indexes rebuilt (see
+    :func:`_attach`). Raises :class:`StoreBusy` when another process holds
+    the file, :class:`StoreInvalidated` when DuckDB cannot open it.
     """
     key = os.path.realpath(path)
     with _FILES_LOCK:
         entry = _FILES.get(key)
+        if entry is not None and entry.broken is not None:
+            raise StoreInvalidated(entry.broken)
+        if entry is not None and entry.read_only and not read_only:
+            raise StoreBusy(
+                f"the database file {key} is open read-only in this process; "
+                "close its stores before opening it for writing"
+            )
         if entry is None:
             root = duckdb.connect(":memory:", config=_CONFIG)
             try:
                 root.execute(f"LOAD '{spatial_extension_path()}'")
-                quoted = "'" + key.replace("'", "''") + "'"
-                root.execute(f"ATTACH {quoted} AS {_CATALOG}{' (READ_ONLY)' if read_only else ''}")
+                _attach(root, key, read_only=read_only)
+            except duckdb.Error as exc:
+                root.close()
+                raise _open_error(key, exc) from exc
             except BaseException:
                 root.close()
                 raise
-            entry = _FILES[key] = _Instance(root)
+            entry = _FILES[key] = _Instance(root, read_only=read_only)
         entry.users += 1
         return _use(entry.root.cursor())
 
@@ -131,6 +149,173 @@ def _close_file(path: str, con: duckdb.DuckDBPyConnection) -> None:
         if entry.users <= 0:
             del _FILES[key]
             entry.root.close()
+
+
+def _leftover_wal(path: str) -> bool:
+    """Does *path* have a non-empty write-ahead log (its last process did not close it)?"""
+    try:
+        return os.path.getsize(path + ".wal") > 0
+    except OSError:
+        return False
+
+
+def _attach(root: duckdb.DuckDBPyConnection, key: str, *, read_only: bool) -> None:
+    """ATTACH the file *key* to *root* as :data:`_CATALOG`, replaying a leftover WAL safely.
+
+    Why: DuckDB 1.5.5 replays a write-ahead log into tables whose indexes are
+    not bound yet, so it buffers the replayed appends and deletes and applies
+    them when an index is first bound (``BoundIndex::ApplyBufferedReplays``).
+    The spatial extension's R-tree (duckdb-extension-spatial 1.5.5, the only
+    release on PyPI) then fails inside ``RTreeIndex::Append`` with "INTERNAL
+    Error: Operation requires a flat vector but a non-flat vector was
+    encountered", which invalidates the database: the first insert, delete,
+    bbox query or CHECKPOINT after a ``kill -9`` with rows of a geometry layer
+    in the log. (An automatic checkpoint during the replay, when the log is
+    larger than ``checkpoint_threshold``, has the same origin.)
+
+    So with a leftover log the file is attached without automatic checkpoints,
+    its R-tree indexes are dropped (their buffered replays with them; their
+    definitions kept in :data:`_RTREE_REBUILD` in the same transaction), the
+    log is checkpointed into the file, and the indexes are built again from
+    the table data. A crash at any point of this leaves either the log (done
+    again) or the list of indexes still to build (built at the next open).
+    A read-only open replays the log with a writable one first.
+    """
+    leftover = _leftover_wal(key)
+    if read_only and leftover:
+        writer = duckdb.connect(":memory:", config=_CONFIG)
+        try:
+            writer.execute(f"LOAD '{spatial_extension_path()}'")
+            _attach(writer, key, read_only=False)
+        finally:
+            writer.close()
+        leftover = False
+    quoted = "'" + key.replace("'", "''") + "'"
+    if leftover:
+        root.execute("SET checkpoint_threshold = '1000TB'")
+    try:
+        root.execute(f"ATTACH {quoted} AS {_CATALOG}{' (READ_ONLY)' if read_only else ''}")
+        if not read_only:
+            _rebuild_rtrees(root, replayed=leftover)
+    finally:
+        if leftover:
+            root.execute("RESET checkpoint_threshold")
+
+
+def _rebuild_rtrees(root: duckdb.DuckDBPyConnection, *, replayed: bool) -> None:
+    """After a WAL replay drop every R-tree index, checkpoint, and build them again."""
+    cat = _CATALOG
+    if replayed:
+        rtrees = root.execute(
+            "SELECT index_name, sql FROM duckdb_indexes() "
+            "WHERE database_name = ? AND sql ILIKE '%USING RTREE%' ORDER BY index_name",
+            [cat],
+        ).fetchall()
+        if rtrees:
+            root.execute("BEGIN TRANSACTION")
+            root.execute(
+                f"CREATE TABLE IF NOT EXISTS {cat}.{_RTREE_REBUILD} "
+                "(index_name VARCHAR PRIMARY KEY, sql VARCHAR NOT NULL)"
+            )
+            for name, sql in rtrees:
+                root.execute(
+                    f"INSERT OR REPLACE INTO {cat}.{_RTREE_REBUILD} VALUES (?, ?)", [name, sql]
+                )
+                root.execute(f"DROP INDEX {cat}.{_ident(name)}")
+            root.execute("COMMIT")
+        root.execute(f"CHECKPOINT {cat}")
+    # fetchall: a result left unread keeps root's transaction open, and an old
+    # open transaction makes every later CHECKPOINT fail
+    pending = root.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
+        [cat, _RTREE_REBUILD],
+    ).fetchall()
+    if not pending[0][0]:
+        return
+    root.execute(f"USE {cat}")
+    todo = root.execute(f"SELECT index_name, sql FROM {_RTREE_REBUILD} ORDER BY 1").fetchall()
+    for name, sql in todo:
+        root.execute("BEGIN TRANSACTION")
+        exists = root.execute(
+            "SELECT count(*) FROM duckdb_indexes() WHERE database_name = ? AND index_name = ?",
+            [cat, name],
+        ).fetchall()
+        if not exists[0][0]:
+            root.execute(sql)
+        root.execute(f"DELETE FROM {_RTREE_REBUILD} WHERE index_name = ?", [name])
+        root.execute("COMMIT")
+    root.execute(f"DROP TABLE {_RTREE_REBUILD}")
+    root.execute(f"CHECKPOINT {cat}")
+
+
+def _ident(name: str) -> str:
+    """A quoted SQL identifier (names read from the file's catalog)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _first_lines(exc: BaseException) -> str:
+    """DuckDB's message without its stack trace, on one line."""
+    lines: list[str] = []
+    for line in str(exc).splitlines():
+        if line.strip().startswith("Stack Trace"):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    text = " ".join(lines) or type(exc).__name__
+    return text if len(text) <= 400 else text[:400] + "…"
+
+
+def _unusable(path: str, why: str) -> StoreInvalidated:
+    return StoreInvalidated(
+        f"the database file {path} cannot be used: {why}. Stop every gridmap process using "
+        f"it, then run `gridmap db check --database-url duckdb:///{path}`; if it reports "
+        "damage, `gridmap db recover` copies what is readable into a fresh file (the old one "
+        "is kept)"
+    )
+
+
+def _open_error(path: str, exc: duckdb.Error) -> StoreUnavailable:
+    """The domain error for DuckDB failing to open *path*."""
+    text = _first_lines(exc)
+    if "Could not set lock" in text or "Conflicting lock" in text:
+        holder = re.search(r"\(PID (\d+)\)", text)
+        who = f"another process (PID {holder.group(1)})" if holder else "another process"
+        return StoreBusy(
+            f"the database file {path} is in use by {who}, e.g. `gridmap serve`: an embedded "
+            "store is opened by one process at a time. Stop that process first, or use PostGIS "
+            "(GRIDMAP_DATABASE_URL=postgresql://…) to run commands beside the server"
+        )
+    return _unusable(path, text)
+
+
+def _is_fatal(exc: BaseException) -> bool:
+    """Has DuckDB invalidated its database with this error (nothing more may be run)?"""
+    if isinstance(exc, duckdb.FatalException | duckdb.InternalException):
+        return True
+    text = str(exc)
+    return "invalidated" in text or "FATAL Error" in text
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    """Did DuckDB find a damaged block (checksum mismatch) in the file?"""
+    return "Corrupt database file" in str(exc)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(
+    method: Callable[Concatenate[DuckDBStore, _P], _R],
+) -> Callable[Concatenate[DuckDBStore, _P], _R]:
+    """Run *method* under :meth:`DuckDBStore._guard` (fatal DuckDB errors → StoreInvalidated)."""
+
+    @functools.wraps(method)
+    def guarded(store: DuckDBStore, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with store._guard():
+            return method(store, *args, **kwargs)
+
+    return guarded
 
 
 class DuckDBStore(StoreReads):
@@ -150,15 +335,21 @@ class DuckDBStore(StoreReads):
 
     dialect: Literal["postgis", "duckdb"] = "duckdb"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
         self.url = self.path if self.path == ":memory:" else f"duckdb:///{self.path}"
+        self.read_only = read_only and self.path != ":memory:"
         if self.path == ":memory:":
             self._con = duckdb.connect(self.path, config=_CONFIG)
             self._con.execute(f"LOAD '{spatial_extension_path()}'")
+            self._state = _Instance(self._con, users=1)
         else:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self._con = _open_file(self.path)
+            if not self.read_only:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            elif not Path(self.path).exists():
+                raise BadInput(f"no database file {self.path}", field="database_url")
+            self._con = _open_file(self.path, read_only=self.read_only)
+            self._state = _FILES[os.path.realpath(self.path)]
         self._closed = False
         # One writer at a time; readers use their own cursors.
         self._lock = threading.RLock()
@@ -168,6 +359,33 @@ class DuckDBStore(StoreReads):
         self._areas: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"gridmap_duckdb_areas_{id(self)}", default=None
         )
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn DuckDB's fatal errors into :class:`StoreInvalidated`, once and for good.
+
+        DuckDB invalidates its database on a fatal or internal error; a
+        statement sent to it after that may fail again or never return. The
+        first such error marks the file's instance broken, so every later call
+        of every store on it raises at once without touching DuckDB. A damaged
+        block (checksum mismatch) is treated alike: the file needs
+        ``gridmap db check``/``recover``, not more writes.
+        """
+        if self._state.broken is not None:
+            raise StoreInvalidated(self._state.broken)
+        try:
+            yield
+        except duckdb.Error as exc:
+            if not (_is_fatal(exc) or _is_corrupt(exc)):
+                raise
+            if self._state.broken is None:
+                self._state.broken = _unusable(self.path, _first_lines(exc)).message
+            raise StoreInvalidated(self._state.broken) from exc
+
+    @property
+    def invalidated(self) -> str | None:
+        """Why the database was invalidated (``None`` while it is usable)."""
+        return self._state.broken
 
     # -- connections -------------------------------------------------------
     def _new_cursor(self) -> duckdb.DuckDBPyConnection:
@@ -184,14 +402,15 @@ class DuckDBStore(StoreReads):
         if self._tx.get() is not None:  # nested: join the outer transaction
             yield
             return
-        with self._lock:
+        with self._lock, self._guard():
             cur = self._new_cursor()
             cur.execute("BEGIN TRANSACTION")
             token = self._tx.set(cur)
             try:
                 yield
             except BaseException:
-                cur.execute("ROLLBACK")
+                if self._state.broken is None:  # an invalidated database takes nothing more
+                    cur.execute("ROLLBACK")
                 raise
             else:
                 cur.execute("COMMIT")
@@ -219,6 +438,7 @@ class DuckDBStore(StoreReads):
         return self._areas.get()
 
     # -- schema ------------------------------------------------------------
+    @_guarded
     def schema_version(self) -> int:
         """Highest applied migration (0 when none)."""
         cur = self._cursor()
@@ -230,8 +450,18 @@ class DuckDBStore(StoreReads):
         row = cur.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
         return int(row[0]) if row else 0
 
+    @_guarded
     def migrate(self, *, target: int | None = None) -> int:
         """Apply pending migrations up to *target* (default: all), each in a transaction."""
+        if self.read_only:
+            current = self.schema_version()
+            latest = max((m.version for m in migrations("duckdb")), default=0)
+            if current < (latest if target is None else min(target, latest)):
+                raise BadInput(
+                    f"the store {self.path} is open read-only and its schema (version "
+                    f"{current}) is older than this gridmap's ({latest}): run `gridmap init`"
+                )
+            return current
         with self._lock:
             cur = self._new_cursor()
             cur.execute(
@@ -249,13 +479,15 @@ class DuckDBStore(StoreReads):
                         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                         [mig.version, mig.name],
                     )
-                except BaseException:
-                    cur.execute("ROLLBACK")
+                except BaseException as exc:
+                    if not _is_fatal(exc):
+                        cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
             return self.schema_version()
 
     # -- writes ------------------------------------------------------------
+    @_guarded
     def write(
         self, layer: str, frame: pd.DataFrame, *, mode: Literal["append", "replace"] = "append"
     ) -> WriteResult:
@@ -293,6 +525,7 @@ class DuckDBStore(StoreReads):
         row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
         return int(row[0]) if row else 0
 
+    @_guarded
     def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
         """Set columns on the rows with the given ids (and *where*); return rows changed."""
         schema, data = prepare_update(layer, frame)
@@ -335,6 +568,7 @@ class DuckDBStore(StoreReads):
                 cur.unregister(name)
         return int(row[0]) if row else 0
 
+    @_guarded
     def delete(self, layer: str, *, where: Where | None = None) -> int:
         """Delete matching rows; return how many."""
         schema = layer_schema(layer)
@@ -347,6 +581,7 @@ class DuckDBStore(StoreReads):
             return before - self._count(cur, schema.name)
 
     # -- reads -------------------------------------------------------------
+    @_guarded
     def read(
         self,
         layer: str,
@@ -375,6 +610,7 @@ class DuckDBStore(StoreReads):
         rows = self._cursor().execute(sql, params).fetchall()
         return frame_from_rows(schema, cols, rows)
 
+    @_guarded
     def count(
         self,
         layer: str,
@@ -391,6 +627,7 @@ class DuckDBStore(StoreReads):
         )
         return int(row[0]) if row else 0
 
+    @_guarded
     def tile(
         self,
         layer: str,
@@ -440,6 +677,7 @@ class DuckDBStore(StoreReads):
         row = self._cursor().execute(sql, args).fetchone()
         return bytes(row[0]) if row and row[0] is not None else b""
 
+    @_guarded
     def bounds(self, layer: str) -> BBox | None:
         """Extent of the layer, ``None`` when empty or without geometry."""
         schema = layer_schema(layer)
@@ -457,6 +695,7 @@ class DuckDBStore(StoreReads):
             return None
         return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
 
+    @_guarded
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run read-only SQL (for tests and benchmarks); values bound as parameters."""
         return self._cursor().execute(query, list(params)).fetchall()
@@ -470,6 +709,7 @@ class DuckDBStore(StoreReads):
             _close_file(self.path, self._con)
 
     # -- backup (``gridmap backup`` / ``gridmap restore``) -------------------
+    @_guarded
     def copy_file(self, out: str | Path) -> None:
         """Copy the database file to *out*, consistent: ``CHECKPOINT`` under the writer lock.
 
@@ -494,7 +734,7 @@ class DuckDBStore(StoreReads):
         target = Path(target)
         try:
             con = _open_file(str(backup), read_only=True)
-        except duckdb.Error as exc:
+        except StoreInvalidated as exc:
             raise BadInput(f"{Path(backup).name} is not a DuckDB database: {exc}") from None
         try:
             row = con.execute(

@@ -12,7 +12,7 @@ import contextvars
 import itertools
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -50,6 +50,7 @@ from gridmap.storage.base import (
 )
 from gridmap.storage.cql import CqlFilter, filter_sql
 from gridmap.storage.featurejson import FeaturePage, assemble, page_query
+from gridmap.storage.limits import StatementTimeout
 
 __all__ = ["PostGISStore"]
 
@@ -99,8 +100,14 @@ class PostGISStore(StoreReads):
         max_size: int = 8,
         trusted: bool = True,
         timeout: float = 10.0,
+        statement_timeout_ms: int | None = None,
     ) -> None:
         self.url = url
+        self._statement_timeout_ms = statement_timeout_ms or 0
+        #: The statement_timeout each pooled connection was last given (ms, 0 = none).
+        self._applied: weakref.WeakKeyDictionary[psycopg.Connection[Any], int] = (
+            weakref.WeakKeyDictionary()
+        )
         #: Outside :meth:`scoped` blocks, a trusted store (the schema owner running
         #: migrations, imports, jobs) sees every area (``gridmap.areas = '*'``, needed
         #: because FORCE ROW LEVEL SECURITY binds a non-superuser owner too); an
@@ -118,7 +125,8 @@ class PostGISStore(StoreReads):
             # restart the dead ones are dropped and new ones opened, instead of
             # failing one request each. Waiting longer than *timeout* for one
             # raises PoolTimeout → StoreUnavailable (HTTP 503).
-            check=ConnectionPool.check_connection,
+            # The check also brings the connection's statement_timeout up to date.
+            check=self._check_connection,
             timeout=timeout,
         )
         self._tx: contextvars.ContextVar[psycopg.Connection[Any] | None] = contextvars.ContextVar(
@@ -130,11 +138,50 @@ class PostGISStore(StoreReads):
 
     # -- connections -------------------------------------------------------
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        """Session default of ``gridmap.areas`` on every new pooled connection."""
+        """Session defaults of every new pooled connection: ``gridmap.areas``, statement_timeout."""
+        want = self._statement_timeout_ms
         conn.execute(
-            "SELECT set_config('gridmap.areas', %s, false)", ("*" if self.trusted else "",)
+            "SELECT set_config('gridmap.areas', %s, false), "
+            "set_config('statement_timeout', %s, false)",
+            ("*" if self.trusted else "", str(want)),
         )
         conn.commit()
+        self._applied[conn] = want
+
+    def _check_connection(self, conn: psycopg.Connection[Any]) -> None:
+        """Pool check when a connection is taken: alive, and with the current statement_timeout.
+
+        One round trip either way (the setting doubles as the liveness probe).
+        """
+        want = self._statement_timeout_ms
+        if self._applied.get(conn) == want:
+            ConnectionPool.check_connection(conn)
+            return
+        conn.autocommit = True
+        try:
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (str(want),))
+        finally:
+            with suppress(Exception):  # a broken connection: keep the first error
+                conn.autocommit = False
+        self._applied[conn] = want
+
+    @property
+    def statement_timeout_ms(self) -> int | None:
+        """How long one statement may run (milliseconds); ``None``: no limit."""
+        return self._statement_timeout_ms or None
+
+    def set_statement_timeout(self, ms: int | None) -> None:
+        """Limit every statement to *ms* milliseconds (``None`` or 0: no limit).
+
+        PostgreSQL cancels a statement that runs longer (also when the client
+        that sent it has gone) and the store raises
+        :class:`~gridmap.storage.limits.StatementTimeout`. Applies to each
+        pooled connection when it is next taken from the pool. The API sets it
+        from ``GRIDMAP_STATEMENT_TIMEOUT_MS``; the CLI's jobs run unlimited.
+        """
+        if ms is not None and ms < 0:
+            raise BadInput("a statement timeout is a number of milliseconds >= 0", field="ms")
+        self._statement_timeout_ms = int(ms or 0)
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
@@ -650,10 +697,14 @@ def _available() -> Iterator[None]:
 
     ``psycopg.OperationalError`` covers a dropped connection (admin shutdown,
     crash), a server that is starting up, ``PoolTimeout`` and the transient
-    conflicts (deadlock, serialization failure): all worth a retry.
+    conflicts (deadlock, serialization failure): all worth a retry. A
+    statement cancelled by ``statement_timeout`` is a :class:`StatementTimeout`.
     """
     try:
         yield
+    except psycopg.errors.QueryCanceled as exc:  # statement_timeout (or an operator's cancel)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise StatementTimeout(f"the database cancelled a statement: {first[:200]}") from exc
     except psycopg.OperationalError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreUnavailable(f"the database is unavailable: {first[:200]}") from exc

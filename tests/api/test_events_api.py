@@ -20,6 +20,7 @@ from api.routers._json import MAX_DEPTH
 from gridmap.access import Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
+from tests.events_edges import beyond
 from tests.events_world import World, make_world
 
 ADMIN = Principal("admin", "city_admin")
@@ -383,3 +384,102 @@ def test_bad_inputs_are_clear_4xx(client: TestClient, world: World) -> None:
     assert not failures, "\n".join(failures)
     # Nothing was stored by any refused request.
     assert world.store.count("events") == 1
+
+
+def test_observed_at_and_accuracy_round_trip(client: TestClient, world: World) -> None:
+    body = world.body(
+        3, "city_management", observed_at="2026-11-01T20:30:00+08:00", accuracy_m=12.5
+    )
+    r = post(client, body, key="observed-1")
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["observed_at"] == "2026-11-01T12:30:00Z" and doc["accuracy_m"] == 12.5
+    assert doc["reporter_grid_code"] is None
+    got = client.get(f"/events/{doc['id']}").json()
+    assert (got["observed_at"], got["accuracy_m"]) == ("2026-11-01T12:30:00Z", 12.5)
+    assert got == doc
+    again = post(client, body, key="observed-1")
+    assert again.json() == doc and again.headers["Idempotent-Replayed"] == "true"
+    plain = post(client, world.body(4)).json()
+    assert (plain["observed_at"], plain["accuracy_m"]) == (None, None)
+    rows = {r["grid"]: r for r in client.get("/kpis").json()["rows"]}
+    assert rows[world.code(3)]["mean_report_lag_h"] == 11.5  # 12:30 → 00:00
+    assert rows[world.code(4)]["mean_report_lag_h"] is None
+
+
+def test_observed_at_refused_naming_the_field(client: TestClient, world: World) -> None:
+    cases = [
+        ("2026-11-02T00:10:00Z", "in the future"),  # 10 min ahead of the server's clock
+        ("2026-10-29T23:00:00Z", "more than 72 hours"),
+        ("2026-11-01T10:00:00", "zone"),
+        ("2026-11-01", "zone"),
+        (1762041600, "ISO 8601"),
+    ]
+    for value, fragment in cases:
+        r = post(client, world.body(0, observed_at=value))
+        desc = r.json()["description"]
+        assert r.status_code == 400 and "observed_at" in desc and fragment in desc, (value, desc)
+    for value in (0, -3, 10_001, "25", None, [1]):
+        r = post(client, world.body(0, accuracy_m=value))
+        if value is None:
+            assert r.status_code == 201
+            continue
+        assert r.status_code == 400 and "accuracy_m" in r.json()["description"], value
+    for raw in (b"NaN", b"Infinity", b"1e400"):
+        payload = (
+            b'{"category": "dispute", "description": "x", "accuracy_m": ' + raw + b", "
+            b'"location": {"lon": 24.94, "lat": 60.17, "crs": "wgs84"}}'
+        )
+        r = client.post("/events", content=payload, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "finite" in r.json()["description"], (raw, r.text)
+    assert world.store.count("events") == 1
+
+
+def test_edge_tolerance_over_http(client: TestClient, world: World) -> None:
+    own = 2
+    near, far = beyond(world, own, 20.0), beyond(world, own, 500.0)
+    act(client, Principal("网格员", "grid_worker", (world.code(own),)))
+    body = {**world.body(own, "city_management"), "location": near.location(), "accuracy_m": 25}
+    r = post(client, body)
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["grid_code"] == world.code(near.other)
+    assert doc["reporter_grid_code"] == world.code(own) and doc["accuracy_m"] == 25
+    assert doc["location"] == {"lon": round(near.lon, 7), "lat": round(near.lat, 7), "crs": "wgs84"}
+    stored = world.store.get("events", doc["id"]).iloc[0]
+    assert stored["grid_code"] == world.code(near.other)
+    assert list(stored["assigned_to"]) == list(world.grids.iloc[near.other]["workers"])
+    # 500 m away: 403, the reason in Chinese and English.
+    r = post(client, {**body, "location": far.location()})
+    assert r.status_code == 403
+    desc = r.json()["description"]
+    assert "不在您负责的网格内(距最近网格 500 米)" in desc
+    assert "500 m outside your grids (tolerance 25 m)" in desc
+    # Without accuracy_m: no tolerance, refused as before.
+    r = post(client, {k: v for k, v in body.items() if k != "accuracy_m"})
+    assert r.status_code == 403 and "no tolerance without accuracy_m" in r.json()["description"]
+    assert world.store.count("events") == 1
+
+
+def test_report_settings_reach_the_core(
+    world: World, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    map_event_errors(monkeypatch)
+    own = 2
+    near = beyond(world, own, 20.0)
+    app = events_app(
+        world.store,
+        principal=Principal("网格员", "grid_worker", (world.code(own),)),
+        media_dir=tmp_path / "media",
+        clock=clock,
+        observed_max_age_hours=24,
+        edge_tolerance_m=10,
+    )
+    with TestClient(app) as c:
+        body = {**world.body(own), "location": near.location(), "accuracy_m": 25}
+        r = post(c, body)
+        assert r.status_code == 403 and "(tolerance 10 m)" in r.json()["description"]
+        r = post(c, world.body(own, observed_at="2026-11-01T00:00:00+00:00"))
+        assert r.status_code == 201, r.text
+        r = post(c, world.body(own, "safety_hazard", observed_at="2026-10-31T23:00:00Z"))
+        assert r.status_code == 400 and "more than 24 hours" in r.json()["description"]

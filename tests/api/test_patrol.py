@@ -100,6 +100,57 @@ def test_route_as_gpx_for_phones(app) -> None:
     assert len(root.findall(".//{http://www.topografix.com/GPX/1/1}trkpt")) > 10
 
 
+def test_route_exports_carry_the_routes_coordinates(app) -> None:
+    """GPX (read by gpxpy) and KML (xml.etree) in WGS84 and GCJ-02 hold the planned route.
+
+    Helsinki lies outside the GCJ-02 box, where GCJ-02 equals WGS84: the
+    shifted case inside China is tested in tests/gridmap/patrol/test_route_export.py.
+    """
+    import gpxpy
+
+    from gridmap.chinacrs import to_wgs84
+
+    body = {"grid": GRID, "mode": "streets"}
+    with client_as(app, COORD) as c:
+        route = np.asarray(c.post("/patrol/routes", json=body).json()["geometry"]["coordinates"])
+        gpx = c.post("/patrol/routes?format=gpx&crs=gcj02", json=body)
+        kml = c.post("/patrol/routes", params={"format": "kml", "crs": "wgs84"}, json=body)
+        default_kml = c.post("/patrol/routes?format=kml", json=body)
+    assert gpx.status_code == 200, gpx.text
+    assert 'route-990100001001001-gcj02.gpx"' in gpx.headers["content-disposition"]
+    points = gpxpy.parse(gpx.text).tracks[0].segments[0].points
+    lon, lat = to_wgs84([p.longitude for p in points], [p.latitude for p in points], "gcj02")
+    np.testing.assert_allclose(np.column_stack([lon, lat]), route, rtol=0, atol=1e-6)
+
+    assert kml.status_code == 200, kml.text
+    assert kml.headers["content-type"].startswith("application/vnd.google-earth.kml+xml")
+    assert default_kml.content == kml.content
+    ns = "{http://www.opengis.net/kml/2.2}"
+    doc = ET.fromstring(kml.content).find(f"{ns}Document")
+    assert doc is not None
+    text = doc.findtext(f"{ns}Placemark/{ns}LineString/{ns}coordinates", "")
+    xy = np.array([[float(v) for v in c.split(",")] for c in text.split()])
+    np.testing.assert_allclose(xy, route, rtol=0, atol=1e-6)
+    names = [pm.findtext(f"{ns}name") for pm in doc.iter(f"{ns}Placemark")]
+    assert names == ["巡查路线 Patrol route", "起点 Start", "终点 End"]
+
+
+@pytest.mark.parametrize(
+    ("query", "word"),
+    [
+        ("format=kml&crs=bd09", "crs"),
+        ("format=gpx&crs=mars", "crs"),
+        ("crs=gcj02", "GeoJSON is always WGS84"),
+        ("format=kmz", "format"),
+    ],
+)
+def test_bad_export_parameters_are_400(app, query: str, word: str) -> None:
+    with client_as(app, COORD) as c:
+        r = c.post(f"/patrol/routes?{query}", json={"grid": GRID, "mode": "streets"})
+    assert r.status_code == 400, r.text
+    assert word.lower() in r.json()["description"].lower()
+
+
 @pytest.mark.parametrize(
     ("body", "status", "word"),
     [

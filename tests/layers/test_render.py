@@ -128,7 +128,9 @@ def test_datetimes_become_iso_strings(all_layers: dict[str, gpd.GeoDataFrame]) -
     assert props[0]["valid_from"] == "2024-01-01T08:00:00+08:00"
     assert props[2]["valid_from"] is None
     assert "valid_to" not in props[0] or props[0]["valid_to"] is None
-    assert props[0]["workers"] == "张三、李四"
+    assert props[0]["workers"] == "张*、李*"  # masked as the API masks names
+    unmasked = feature_collection("grids", all_layers["grids"], role=STAFF, unmask=True)
+    assert unmasked["features"][0]["properties"]["workers"] == "张三、李四"
     assert props[1]["workers"] is None
     assert props[0]["households"] == 120 and props[2]["households"] is None
     events = feature_collection("events", all_layers["events"], role=STAFF)
@@ -246,8 +248,11 @@ def test_personal_fields_and_roles(
     # Grid workers' and the patrol worker's name (folium writes data ASCII-escaped).
     assert "张三" not in viewer and "\\u5f20\\u4e09" not in viewer
     staff = _page(all_layers)
-    assert "\\u5f20\\u4e09" in staff
-    assert "\\u738b\\u4e94" in staff  # events.reporter
+    # Staff see personal fields masked as the API masks them: 张*, 王* (events.reporter).
+    assert "\\u5f20*" in staff and "\\u5f20\\u4e09" not in staff
+    assert "\\u738b*" in staff and "\\u738b\\u4e94" not in staff
+    unmasked = _page(all_layers, unmask=True)
+    assert "\\u5f20\\u4e09" in unmasked and "\\u738b\\u4e94" in unmasked
     with pytest.raises(NotFound, match="events"):
         render_map(all_layers, role="viewer")
     with pytest.raises(BadInput, match="role"):

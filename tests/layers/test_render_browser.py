@@ -104,3 +104,46 @@ def test_measure_and_fullscreen_work(
         assert s.errors == [] and s.external == []
     finally:
         s.page.close()
+
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def test_grid_popup_fits_and_search_counts(browser: Browser, node_modules: Path) -> None:
+    """A grid's popup (real demo statistics) fits in 400 × 500 px; the search says how many."""
+    from tests.events_world import demo_layers
+
+    grids = demo_layers()["grids"]
+    assert {"workload", "events_dispute", "street_length_m"} <= set(grids.columns)
+    html = map_html(render_map({"grids": grids}, role="town_coordinator"), inline=False)
+    s = Session(browser, html)
+    try:
+        s.page.set_viewport_size({"width": 1400, "height": 900})
+        s.js(
+            "(() => { for (const k in window) { const l = window[k];"
+            " if (k.startsWith('geo_json_') && l && l.getLayers) {"
+            " l.getLayers()[0].openPopup(); } } })()"
+        )
+        s.page.wait_for_timeout(300)
+        box = s.page.locator(".leaflet-popup").bounding_box()
+        assert box is not None
+        ARTIFACTS.mkdir(exist_ok=True)
+        s.page.screenshot(path=str(ARTIFACTS / "map-grid-popup.png"))
+        assert box["width"] <= 400 and box["height"] <= 500, box
+        # A table: one row per figure, each value on one line (no letter-per-line spill).
+        rows = s.js(
+            "[...document.querySelectorAll('.leaflet-popup .gridmap-props tr')].map(r =>"
+            " [r.querySelector('td').getBoundingClientRect().width,"
+            "  r.querySelector('td').getBoundingClientRect().height])"
+        )
+        assert len(rows) >= 10
+        assert all(w >= 100 and h <= 40 for w, h in rows), rows
+        text = s.js("document.querySelector('.leaflet-popup-content').textContent")
+        assert str(grids["code"].iloc[0]) in text
+        s.page.fill(".gridmap-search input", str(grids["code"].iloc[4]))
+        s.page.click(".gridmap-search button")
+        status = s.js("document.querySelector('.gridmap-search-status').textContent")
+        assert status == "找到 1 个 1 found" and "{n}" not in status
+        assert s.errors == [] and s.external == []
+    finally:
+        s.page.close()

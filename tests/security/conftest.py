@@ -32,7 +32,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
-SECRET = "test-secret-" + "0123456789abcdef" * 4
+SECRET = "test-secret-OrKNQIC3Dy1NMRq7UT4m6CwxXDfZQh9J8uDww8ZwXTW8nGLG8LiBpCXHBeJghFrK"
 DATA_KEY = "test-data-key-0123456789abcdef0123456789abcdef"
 PASSWORD = "correct horse battery staple"
 

@@ -200,16 +200,26 @@ def test_security_headers(world: World, client: TestClient) -> None:
 
 def test_settings_refuse_default_secrets() -> None:
     assert SecuritySettings(environment="development").secret_key.get_secret_value()
-    for kw in (
-        {},
-        {"secret_key": "short", "data_key": "k" * 40},
-        {"secret_key": "s" * 40},
-        {"secret_key": "changeme", "data_key": "k" * 40},
+    strong, other = "Zq3v-9xKp2Lm8Rt4Wb7Nc1Hd6Fg0Js5Ay", "Ue8Ti3Op7Ka2Sd6Fg1Hj5Kl9Zx4Cv0Bn_M"
+    for kw, why in (
+        ({}, "GRIDMAP_SECRET_KEY"),
+        ({"secret_key": "short", "data_key": other}, "5 characters"),
+        ({"secret_key": strong}, "GRIDMAP_DATA_KEY"),
+        ({"secret_key": "changeme", "data_key": other}, "GRIDMAP_SECRET_KEY"),
+        # issue 25: blank, low-entropy and shared keys
+        ({"secret_key": " " * 32, "data_key": other}, "0 characters"),
+        ({"secret_key": strong, "data_key": " " * 16 + other[:16] + " " * 16}, "16 characters"),
+        ({"secret_key": "s" * 40, "data_key": other}, "1 distinct"),
+        ({"secret_key": "password" * 4, "data_key": other}, "distinct"),
+        ({"secret_key": "a" * 30 + "bcdefghijk", "data_key": other}, "entropy"),
+        ({"secret_key": "0123456789" * 4, "data_key": other}, "repeats"),
+        ({"secret_key": strong, "data_key": strong}, "different"),
+        ({"secret_key": strong, "data_key": f" {strong} "}, "different"),
     ):
-        with pytest.raises(ValidationError):
+        with pytest.raises(ValidationError, match=why):
             SecuritySettings(environment="production", **kw)  # type: ignore[arg-type]
-    ok = SecuritySettings(environment="production", secret_key="s" * 40, data_key="k" * 40)
-    assert ok.token_config().secret == "s" * 40
+    ok = SecuritySettings(environment="production", secret_key=strong, data_key=other)
+    assert ok.token_config().secret == strong
 
 
 def test_app_refuses_to_start_with_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from gridmap.audit import read_log
 from gridmap.auth import authenticate, principal_for_api_key
 from gridmap.cli import app
 from gridmap.storage import open_store
+from tests.security.hierarchy import add_units
 
 
 @pytest.fixture
@@ -23,6 +24,9 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_users_and_tokens(db: str) -> None:
+    store = open_store(db, migrate=True)
+    add_units(store, grid="990100001001003")
+    store.close()
     runner = CliRunner()
     r = runner.invoke(
         app,
@@ -79,6 +83,8 @@ def test_users_and_tokens(db: str) -> None:
         ["users", "add", "li", "--role", "wizard"],
         ["users", "add", "li", "--role", "viewer", "--area", "12ab"],
         ["users", "add", "li", "--role", "viewer", "--unmask"],
+        ["users", "add", "li", "--role", "grid_worker", "--area", "999999999999999"],
+        ["users", "add", "li", "--role", "town_coordinator", "--area", "990100001"],
         ["users", "add", "bad name!", "--role", "viewer"],
         ["token", "nobody"],
         ["users", "api-key", "nobody"],

@@ -11,7 +11,12 @@ from fastapi.testclient import TestClient
 
 from gridmap.access import Principal
 from gridmap.audit import read_log
-from gridmap.registry import export_residents, register_household, register_resident
+from gridmap.registry import (
+    REGISTRATION_REFUSED,
+    export_residents,
+    register_household,
+    register_resident,
+)
 from tests.security.conftest import World
 
 PLAINTEXT = ("张三", "11010519491231002X", "13812341234", "𠮷田花子", "370285199001011238")
@@ -132,16 +137,35 @@ def test_encrypted_at_rest(world: World, registered: dict[str, int]) -> None:
     assert raw["name_enc"].str.startswith("v1.").all()
 
 
-def test_duplicate_id_number_refused(
+def test_duplicate_id_number_refused_without_an_existence_oracle(
     world: World, client: TestClient, registered: dict[str, int]
 ) -> None:
-    hid = registered[f"household_{world.grid_a}"]
-    r = client.post(
+    """Issue 25: another area's ID number gets the same neutral refusal as one's own duplicate."""
+    own = client.post(
         "/registry/residents",
-        json={"household_id": hid, "name": "张三", "id_number": "11010519491231002x"},
+        json={
+            "household_id": registered[f"household_{world.grid_a}"],
+            "name": "张三",
+            "id_number": "11010519491231002x",
+        },
         headers=world.headers("worker_a"),
     )
-    assert r.status_code == 400 and "already registered" in r.text
+    # worker_b may not see grid A: before, "a resident with this ID number is already registered"
+    other = client.post(
+        "/registry/residents",
+        json={
+            "household_id": registered[f"household_{world.grid_b}"],
+            "name": "张三",
+            "id_number": "11010519491231002X",
+        },
+        headers=world.headers("worker_b"),
+    )
+    assert own.status_code == other.status_code == 400
+    assert own.json() == other.json() == {"code": "bad_input", "description": REGISTRATION_REFUSED}
+    for word in ("already", "exist", "grid", world.grid_a, "张"):
+        assert word not in other.json()["description"]
+    refused = read_log(world.store, action="personal.refused", actor="worker_b", limit=None)
+    assert len(refused) >= 1 and "11010519491231002X" not in refused.to_string()
 
 
 BAD_RESIDENTS = {

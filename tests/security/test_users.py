@@ -18,9 +18,11 @@ from gridmap.auth import (
 )
 from gridmap.errors import BadInput
 from gridmap.storage import Store, open_store
+from tests.security.hierarchy import add_units
 
 
 def test_users_roundtrip(store: Store) -> None:
+    add_units(store, grid="990100001001003")
     u = add_user(
         store,
         "wang",
@@ -82,6 +84,7 @@ def test_bad_users(memory_store: Store, kw: dict[str, object]) -> None:
 
 
 def test_demo_users(store: Store) -> None:
+    add_units(store, grid="990100001001003")
     creds = demo_users(store, grid_code="990100001001003")
     assert {r for r, _ in creds.users.values()} == {
         "city_admin",
@@ -96,3 +99,10 @@ def test_demo_users(store: Store) -> None:
     again = demo_users(store, grid_code="990100001001003", password="another password")
     assert authenticate(store, "demo_admin", again.password).can_unmask
     assert creds.password not in repr(creds)
+    assert list(store.read("grids")["workers"].iloc[0]) == ["demo_worker"]
+
+
+def test_unchecked_users_need_no_hierarchy(store: Store) -> None:
+    """``check_areas=False``: the codes' form only, nothing registered (a store being set up)."""
+    u = add_user(store, "wang", role="grid_worker", areas=["990100001001003"], check_areas=False)
+    assert u.areas == ("990100001001003",) and store.count("workers") == 0

@@ -36,13 +36,14 @@ def month(request: pytest.FixtureRequest) -> Month:
     return built[0]
 
 
-def coverage_001(m: Month) -> float:
+def coverage_001(m: Month, days: int = 30) -> float:
+    """Grid 001's coverage: the assessment's (over 30 patrol days) or the period's (days=1)."""
     streets = grid_network(m.store, m.code(1)).edges_frame()
     streets = streets[streets["required"].astype(bool)]
     fixes = m.track.copy()  # type: ignore[union-attr]
     fixes[["lon", "lat"]] = fixes[["lon", "lat"]].round(7)
     res = measure_coverage([fixes], streets)
-    return res.covered_m / (res.length_m * 30)
+    return res.covered_m / (res.length_m * days)
 
 
 def estimates(town: str, skip: str | None = None) -> int:
@@ -56,20 +57,28 @@ def test_report_figures_one_by_one(month: Month) -> None:
     r = period_report(m.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, charts=False)
     b = world_layers()["buildings"]
     in_a = b["grid_code"].astype("string").str.startswith(TOWN_A).fillna(False)
-    hh_total = 4 + estimates(TOWN_A, skip=m.code(1))
+    # Grid 001 has 4 of its estimated households registered: it counts its estimate.
+    hh_total = estimates(TOWN_A)
     expected = {
         "buildings": int(in_a.sum()),
         "households_estimated": int(pd.to_numeric(b.loc[in_a, "households"]).fillna(0).sum()),
+        "buildings_unassigned": 0,
+        "dwellings": int(pd.to_numeric(b.loc[in_a, "households"]).fillna(0).sum()),
+        "residents_estimated": int(pd.to_numeric(b.loc[in_a, "residents"]).fillna(0).sum()),
         "households_registered": 4,
         "residents_registered": 0,
         "events_reported": 6,  # full, self, late_close, opinion, help, silent (not October's)
         "events_closed": 4,  # full, self, late_close, help
         "closure_rate": 4 / 6,
+        "overdue": 2,  # opinion and silent, still open at the end of November
+        "supervised": 0,
         "on_time_rate": 3 / 4,  # late_close took 200 h of 120
         "opinions": 1,
         "help_requests": 1,
         "problems_solved": 1,
-        "patrol_coverage": coverage_001(m) / 12,  # 12 grids in town A, one patrolled once
+        # The share of grid 001's required streets its one track covered; 12 grids in
+        # town A, the other 11 without tracks count 0.
+        "patrol_coverage": coverage_001(m, days=1) / 12,
         "doorknock_households": hh_total,
         "doorknock_visited": 3,
         "doorknock_progress": 3 / hh_total,
@@ -119,15 +128,23 @@ def test_town_ranking_and_evidence(month: Month) -> None:
         g.scores.loc[m.code(1), "patrol_coverage_value"], coverage_001(m), rel_tol=1e-4
     )
     w = assess(m.store, SYSTEM, area=TOWN_A, start=START, end=END, level="worker", now=NOW)
-    assert w.scores.loc["网格员001 worker 001", "doorknock_progress_value"] == 3 / 4
+    estimate_001 = estimates(m.code(1))  # 4 registered of 292 estimated: the estimate counts
+    assert w.scores.loc["网格员001 worker 001", "doorknock_progress_value"] == 3 / estimate_001
 
 
 def test_progress_and_access(month: Month) -> None:
     m = month
     t = campaign_progress(m.store, SYSTEM, campaign_id=1, by="grid")
     row = t.loc[m.code(1)]
-    assert (row["households"], row["visited"], row["verified"], row["mobilised"]) == (4, 3, 2, 1)
-    assert row["households_source"] == "registry"
+    estimate = estimates(m.code(1))
+    assert (row["households"], row["visited"], row["verified"], row["mobilised"]) == (
+        estimate,
+        3,
+        2,
+        1,
+    )
+    # 4 households registered of an estimated 292: progress against the estimate.
+    assert row["households_source"] == "estimate" and row["progress"] == 3 / estimate
     other = Principal("other", "grid_worker", (m.code(2),))
     with pytest.raises(NotFound):
         record_visit(

@@ -1,0 +1,15 @@
+-- v19 (issue 17): what the phone app knows about a report.
+-- observed_at: when the grid worker saw the problem (the KPIs count on-time closure
+--   and time to close from it when given, gridmap.events.kpis);
+-- accuracy_m: the GPS accuracy of the reported point, in metres;
+-- reporter_grid_code: the reporter's own grid, set only when the point lay just
+--   outside it (within min(accuracy_m, edge tolerance)) and the report was routed
+--   to the neighbouring grid that contains the point (gridmap.events.intake).
+-- Events stored before this migration keep NULL in all three: they count from
+-- reported_at, as before.
+-- On the partitioned events table (008) the columns reach every partition, the
+-- DEFAULT one included; nullable columns without a default rewrite no row.
+ALTER TABLE events
+    ADD COLUMN IF NOT EXISTS "observed_at" timestamptz,
+    ADD COLUMN IF NOT EXISTS "accuracy_m" double precision,
+    ADD COLUMN IF NOT EXISTS "reporter_grid_code" text;
