@@ -30,6 +30,11 @@ ensure_debian_packages() {
   [ -f /usr/share/postgresql/15/extension/pgrouting.control ] || missing+=(postgresql-15-pgrouting)
   # A CJK font so browser screenshots show the zh-CN labels.
   [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  # A real OSM extract gridmap does not ship (osmnx's test input, in Debian's
+  # python-osmnx-doc) and osmium to turn it into .osm.pbf (tests/gridmap/test_city_from_osm.py).
+  [ -f "/usr/share/doc/python-osmnx-doc/examples/tests/input_data/planet_10.068,48.135_10.071,48.137.osm" ] \
+    || missing+=(python-osmnx-doc)
+  command -v osmium >/dev/null || missing+=(osmium-tool)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     as_root apt-get update -qq

@@ -241,7 +241,9 @@ class AnswerUnexpected:
     its connection (and whatever it had pipelined). Installed innermost, this
     middleware answers through the same handler (logged there, with the
     traceback) and returns normally: the connection stays open. An error after
-    the answer has started cannot be answered and still propagates.
+    the answer has started cannot be answered and still propagates, as does
+    one raised while reading the request (the outer middleware that raised it,
+    such as the body limit, answers it).
 
     Parameters
     ----------
@@ -258,16 +260,24 @@ class AnswerUnexpected:
             await self.app(scope, receive, send)
             return
         started = False
+        reading: list[BaseException] = []
 
         async def watch(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        async def read() -> Message:
+            try:
+                return await receive()
+            except BaseException as exc:  # e.g. the body limit: the outer middleware answers
+                reading.append(exc)
+                raise
+
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, read, watch)
         except Exception as exc:
-            if started:
+            if started or any(exc is e for e in reading):
                 raise
             response = await _on_unexpected(Request(scope, receive), exc)
             await response(scope, receive, send)

@@ -35,6 +35,8 @@ from api.routers import (
 from api.security import install_security
 from api.settings import Settings
 from api.validation import QueryText
+from gridmap.assessment.rules import load_rules
+from gridmap.events.taxonomy import load_taxonomy
 from gridmap.storage import Store, open_store
 
 __all__ = ["create_app"]
@@ -92,6 +94,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # The event taxonomy and assessment rules in force, checked now: a bad file stops
+    # the start with a ConfigError naming the file and the problem.
+    app.state.event_taxonomy = load_taxonomy(settings.taxonomy_file)
+    app.state.assessment_rules = load_rules(settings.rules_file)
     install_error_handlers(app)
     app.include_router(features.router)
     app.include_router(tiles.router)
@@ -129,9 +135,9 @@ def _limit_statements(store: Store, ms: int) -> None:
 
     The embedded store has no server-side limit to set and is left as it is.
     """
-    limit = getattr(store, "set_statement_timeout", None)
+    limit = getattr(type(store), "set_statement_timeout", None)  # a method, not any attribute
     if callable(limit):
-        limit(ms or None)
+        limit(store, ms or None)
 
 
 def _uvicorn_stopper() -> Callable[[], None] | None:

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         How long one database statement of the service may run
         (``GRIDMAP_STATEMENT_TIMEOUT_MS``, default 15000; 0: no limit). PostGIS
         cancels a longer one and the request is answered 503 with the reason.
+    taxonomy_file : Path, optional
+        The event taxonomy (``GRIDMAP_TAXONOMY_FILE``, TOML or JSON; see
+        :func:`gridmap.events.taxonomy.load_taxonomy`); the one shipped in the
+        package when unset. Checked when the service starts.
+    rules_file : Path, optional
+        The assessment rules (``GRIDMAP_RULES_FILE``, see
+        :func:`gridmap.assessment.rules.load_rules`); the shipped ones when unset.
 
     Examples
     --------
@@ -84,6 +91,8 @@ class Settings(BaseSettings):
     observed_max_age_hours: float = Field(default=72.0, gt=0, allow_inf_nan=False)
     edge_tolerance_m: float = Field(default=50.0, ge=0, allow_inf_nan=False)
     statement_timeout_ms: int = Field(default=DEFAULT_STATEMENT_TIMEOUT_MS, ge=0)
+    taxonomy_file: Path | None = None
+    rules_file: Path | None = None
 
     @field_validator("time_zone")
     @classmethod

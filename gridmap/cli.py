@@ -35,7 +35,8 @@ class CliSettings(BaseSettings):
 
     ``time_zone`` (``GRIDMAP_TIME_ZONE``) is where reports read and show dates;
     ``tiles_url``, ``tiles_attribution`` and ``basemap_crs`` name the basemap of
-    ``map render`` (as for the service's map pages).
+    ``map render`` (as for the service's map pages); ``rules_file``
+    (``GRIDMAP_RULES_FILE``) the assessment rules of ``report``.
     """
 
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
@@ -44,6 +45,7 @@ class CliSettings(BaseSettings):
     tiles_url: str | None = None
     tiles_attribution: str | None = None
     basemap_crs: str = "wgs84"
+    rules_file: Path | None = None
 
 
 app = typer.Typer(
@@ -132,16 +134,11 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 def _report_table(title: str, rows: dict[str, Any]) -> Table:
     table = Table(title=title)
     table.add_column("layer 图层")
-    for key in ("read", "ok", "repaired", "rejected", "inserted", "skipped"):
+    keys = ("read", "ok", "repaired", "rejected", "inserted", "updated", "skipped")
+    for key in keys:
         table.add_column(key, justify="right")
     for layer, rep in rows.items():
-        table.add_row(
-            layer,
-            *(
-                str(getattr(rep, k, ""))
-                for k in ("read", "ok", "repaired", "rejected", "inserted", "skipped")
-            ),
-        )
+        table.add_row(layer, *(str(getattr(rep, k, "")) for k in keys))
     return table
 
 
@@ -190,18 +187,37 @@ def init(database_url: DbOpt = None) -> None:
 @import_app.command("osm")
 def import_osm_cmd(
     file: Annotated[Path, typer.Argument(help="OpenStreetMap extract (.osm.pbf).")],
+    town_prefix: Annotated[
+        str | None,
+        typer.Option(
+            "--town-prefix",
+            help="Give towns and communities valid codes (区划代码) under this 9-digit town "
+            "code (the first town's, e.g. 370285001) or 6-digit county code, north → south, "
+            "west → east, when the extract's boundaries carry none.",
+        ),
+    ] = None,
     database_url: DbOpt = None,
     report_file: ReportOpt = None,
 ) -> None:
-    """Import buildings (楼栋), roads (道路), key places (重点场所) and boundaries from OSM."""
+    """Import buildings (楼栋), roads (道路), key places (重点场所) and boundaries from OSM.
+
+    Then reports the buildings and households outside every community
+    (they would be in no grid: see `gridmap grids generate --orphans`).
+    """
+    from gridmap.coverage import coverage
     from gridmap.io.importer import import_osm
 
     with _errors():
         store = _open(database_url)
-        with _progress() as progress:
-            reports = import_osm(store, file, progress=progress)
-        store.close()
+        try:
+            with _progress() as progress:
+                reports = import_osm(store, file, town_prefix=town_prefix, progress=progress)
+            cover = coverage(store)
+        finally:
+            store.close()
     _print_import(f"imported {file.name}", dict(reports), report_file)
+    for line in cover.lines():
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @import_app.command("layer")
@@ -218,6 +234,14 @@ def import_layer_cmd(
     ] = None,
     lon: Annotated[str | None, typer.Option(help="CSV longitude column.")] = None,
     lat: Annotated[str | None, typer.Option(help="CSV latitude column.")] = None,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Replace stored rows (same source id) that the file changes, attributes "
+            "and geometry; without it they are reported and left as they are.",
+        ),
+    ] = False,
     database_url: DbOpt = None,
     report_file: ReportOpt = None,
 ) -> None:
@@ -228,7 +252,14 @@ def import_layer_cmd(
         store = _open(database_url)
         with _progress() as progress:
             report = import_layer(
-                store, file, layer=layer, crs=crs, lon=lon, lat=lat, progress=progress
+                store,
+                file,
+                layer=layer,
+                crs=crs,
+                lon=lon,
+                lat=lat,
+                update=update,
+                progress=progress,
             )
         if layer == "grids" and report.inserted:  # imported grids get their statistics
             from gridmap.division.stats import refresh_grid_statistics
@@ -342,17 +373,35 @@ def grids_generate(
     fresh: Annotated[
         bool, typer.Option(help="Divide from scratch instead of starting from the grids in force.")
     ] = False,
+    orphans: Annotated[
+        str,
+        typer.Option(
+            "--orphans",
+            help="Buildings outside every community (不在任何社区的楼栋): none (report them), "
+            "assign (into the nearest community) or community (into a new 未划分区域 "
+            "community with a code). Only with every community (no --community).",
+        ),
+    ] = "none",
     database_url: DbOpt = None,
 ) -> None:
     """Divide communities into grids (网格划分), number them (15-digit codes), keep history.
 
     Codes stay stable: a redrawn grid that mostly overlaps an old one keeps its
     code; changed grids are closed (valid_to) and kept, new rows are valid from now.
+    Buildings and households left in no grid are reported after.
     """
+    from gridmap.coverage import ORPHAN_MODES, coverage, place_orphans
     from gridmap.division.service import generate_grids
 
+    placed = None
     with _errors():
+        if orphans not in ORPHAN_MODES:
+            raise BadInput(f"--orphans must be one of {', '.join(ORPHAN_MODES)}", field="orphans")
+        if orphans != "none" and community is not None:
+            raise BadInput("--orphans works on every community: leave out --community")
         store = _open(database_url)
+        if orphans != "none":
+            placed = place_orphans(store, orphans)
         with _progress() as progress:
             saved = generate_grids(
                 store,
@@ -368,7 +417,14 @@ def grids_generate(
                 fresh=fresh,
                 progress=progress,
             )
+        cover = coverage(store)
         store.close()
+    if placed is not None and placed.placed:
+        where = placed.created or ", ".join(placed.grown)
+        out.print(
+            f"orphans 归属: {placed.placed} buildings ({placed.households} households) → {where}",
+            markup=False,
+        )
     for s in saved:
         out.print(
             _grids_table(
@@ -379,6 +435,8 @@ def grids_generate(
         out.print(_saved_summary(s))
         for note in s.division.notes:
             out.print(f"note 说明: {note}")
+    for line in cover.lines():
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 @grids_app.command("rebalance")
@@ -719,9 +777,10 @@ def serve(
 
     settings = Settings(database_url=database_url) if database_url else Settings()
     if workers == 1:
-        with _errors():  # a busy or unusable store: one line, not a start-up traceback
+        with _errors():  # a busy or unusable store, a bad taxonomy or rules file: one line
             _open(settings.database_url).close()
-        _serve_app(create_app(settings), host=host, port=port)
+            application = create_app(settings)
+        _serve_app(application, host=host, port=port)
         return
     if not settings.database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
         with _errors():
@@ -1032,6 +1091,205 @@ def workers_list(
     out.print(table)
 
 
+# -- codes and hierarchy, registers (issue 19 items 1, 2 and 4) ------------------------
+units_app = typer.Typer(
+    help="Administrative units and their codes (行政区划与区划代码).", no_args_is_help=True
+)
+app.add_typer(units_app, name="units")
+
+
+def _unit_line(unit: Any) -> str:
+    state = "in force 有效" if unit.in_force else f"closed 已撤销 {unit.valid_to:%Y-%m-%d}"
+    return (
+        f"{unit.code} {unit.name or ''} ({unit.level}; parent 上级 {unit.parent_code or '-'}; "
+        f"{state})"
+    )
+
+
+@units_app.command("list")
+def units_list(
+    level: Annotated[
+        str | None, typer.Option(help="Only this level: city, town or community.")
+    ] = None,
+    under: Annotated[str | None, typer.Option(help="Only codes starting with this prefix.")] = None,
+    closed: Annotated[bool, typer.Option("--closed", help="Also closed units.")] = False,
+    database_url: DbOpt = None,
+) -> None:
+    """List the administrative units (区划列表): code, name, level, parent, grids."""
+    from rich.text import Text
+
+    from gridmap.hierarchy import list_units
+
+    with _errors():
+        store = _open(database_url, read_only=True)
+        try:
+            units = list_units(store, level=level, closed=closed, under=under)
+        finally:
+            store.close()
+    table = Table(title=f"admin units 行政区划 ({len(units)})")
+    heads = ("code 代码", "name 名称", "level 层级", "kind 类型", "parent 上级")
+    for head in (*heads, "children 下级", "grids 网格", "valid to 失效"):
+        table.add_column(head, no_wrap=head.startswith(("code", "parent")))
+    for u in units:
+        cells = (u.code, u.name, u.level, u.kind, u.parent_code, str(u.children), str(u.grids))
+        closed_at = "" if u.valid_to is None else f"{u.valid_to:%Y-%m-%d}"
+        table.add_row(*(Text(c or "") for c in cells), closed_at)
+    out.print(table)
+
+
+@units_app.command("set-code")
+def units_set_code(
+    old: Annotated[str, typer.Argument(help="The unit's code now (any code an import gave).")],
+    new: Annotated[str, typer.Argument(help="Its new code: 6, 9 or 12 digits by level.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Change a unit's code everywhere (修改区划代码), in one transaction.
+
+    Child units, grids, buildings, key areas, events, patrol routes and tracks,
+    households, residents, door-knocking, the workers layer and users' areas
+    follow; a code already in use is refused.
+    """
+    from gridmap.hierarchy import set_code
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            done = set_code(store, old, new)
+        finally:
+            store.close()
+    changed = ", ".join(f"{k} {v}" for k, v in done.changed.items()) or "nothing"
+    out.print(f"{old} → {new}: rows changed 更新 {done.total} ({changed})", markup=False)
+
+
+@units_app.command("rename")
+def units_rename(
+    code: Annotated[str, typer.Argument(help="Unit code.")],
+    name: Annotated[str, typer.Argument(help="New name (名称).")],
+    name_en: Annotated[str | None, typer.Option("--name-en", help="English name.")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Rename a unit (修改名称)."""
+    from gridmap.hierarchy import rename_unit
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            unit = rename_unit(store, code, name, name_en=name_en)
+        finally:
+            store.close()
+    out.print(_unit_line(unit), markup=False, highlight=False)
+
+
+@units_app.command("set-parent")
+def units_set_parent(
+    code: Annotated[str, typer.Argument(help="Unit code.")],
+    parent: Annotated[str, typer.Argument(help="Code of its new parent (上级), a higher level.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Put a unit under another parent (调整上级)."""
+    from gridmap.hierarchy import set_parent
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            unit = set_parent(store, code, parent)
+        finally:
+            store.close()
+    out.print(_unit_line(unit), markup=False, highlight=False)
+
+
+@units_app.command("close")
+def units_close(
+    code: Annotated[str, typer.Argument(help="Unit code.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Close a unit (撤销): valid_to is set, the row and its grids' history are kept.
+
+    A unit with units in force below it is refused; a community's grids in
+    force are closed with it.
+    """
+    from gridmap.hierarchy import close_unit
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            unit = close_unit(store, code)
+        finally:
+            store.close()
+    out.print(_unit_line(unit), markup=False, highlight=False)
+
+
+@import_app.command("codes")
+def import_codes_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="Code table (.csv or .xlsx): 区划代码, 名称, 上级代码.")
+    ],
+    database_url: DbOpt = None,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write every row's outcome to this CSV file."),
+    ] = None,
+) -> None:
+    """Set official codes (区划代码) on the units whose names match within their parent."""
+    from gridmap.hierarchy import import_code_table
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            report = import_code_table(store, file)
+        finally:
+            store.close()
+    out.print(
+        f"{file.name}: {len(report.rows)} rows · matched 匹配 {report.matched} · "
+        f"unmatched 未匹配 {report.unmatched}",
+        markup=False,
+    )
+    for r in report.rows.itertuples():
+        if r.status == "matched":
+            out.print(f"  row {r.row}: {r.name} {r.reason}", markup=False, highlight=False)
+        elif r.status == "unmatched":
+            out.print(
+                f"  row {r.row}: {r.code} {r.name}: {r.reason}", markup=False, highlight=False
+            )
+    if report_file is not None:
+        report.rows.to_csv(report_file, index=False, encoding="utf-8-sig")
+        out.print(f"per-row report (逐行报告): {report_file}")
+
+
+@import_app.command("registers")
+def import_registers_cmd(
+    file: Annotated[Path, typer.Argument(help="Register sheet (.csv or .xlsx).")],
+    kind: Annotated[str, typer.Option("--kind", help="households (户) or residents (实有人口).")],
+    database_url: DbOpt = None,
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="Write every row's outcome (row, status, reason) as CSV."),
+    ] = None,
+) -> None:
+    """Import households or residents from a sheet (台账导入): per-row report, idempotent.
+
+    Names, document numbers and phones are checked, stored encrypted (the
+    data key GRIDMAP_DATA_KEY, as the API's) and shown masked; a row already
+    registered (same household number in the grid, same document) is skipped.
+    """
+    from api.security import SecuritySettings
+    from gridmap.privacy import Vault
+    from gridmap.registers import import_registers
+
+    with _errors():
+        vault = Vault.from_secret(SecuritySettings().data_key.get_secret_value())
+        store = _open(database_url)
+        try:
+            report = import_registers(store, vault, file, kind=kind)
+        finally:
+            store.close()
+    for line in report.lines():
+        out.print(line, markup=False, highlight=False)
+    if report_file is not None:
+        report.rows.to_csv(report_file, index=False, encoding="utf-8-sig")
+        out.print(f"per-row report (逐行报告): {report_file}")
+
+
 @app.command()
 def token(
     name: Annotated[str, typer.Argument(help="User name.")],
@@ -1083,17 +1341,14 @@ def kpis_cmd(
     from gridmap.errors import BadInput
     from gridmap.events.intake import list_events
     from gridmap.events.kpis import kpi_records, kpis
+    from gridmap.timeparse import parse_instant
 
     with _errors():
         if fmt not in ("table", "csv", "json"):
             raise BadInput("--format must be table, csv or json", field="format")
-        try:
-            t0 = None if start is None else pd.Timestamp(start)
-            t1 = None if end is None else pd.Timestamp(end)
-        except ValueError:
-            raise BadInput("--from/--to must be ISO dates or times", field="from") from None
-        t0 = None if t0 is None else (t0.tz_localize("UTC") if t0.tzinfo is None else t0)
-        t1 = None if t1 is None else (t1.tz_localize("UTC") if t1.tzinfo is None else t1)
+        # the one time parser (ISO 8601, years 1-9999); times without a zone are UTC
+        t0 = None if start is None else parse_instant(start, field="--from", tz="UTC")
+        t1 = None if end is None else parse_instant(end, field="--to", tz="UTC")
         store = _open(database_url, read_only=True)
         try:
             events, _ = list_events(
@@ -1163,6 +1418,146 @@ def patrol_plan(
                 console.print("[bold red]error:[/] --out must end in .gpx or .geojson")
                 raise typer.Exit(2)
             console.print(f"wrote {out}")
+
+
+# -- event security plans (issue 21) ---------------------------------------------
+@patrol_app.command("plan-event")
+def patrol_plan_event(
+    start: Annotated[str, typer.Option("--start", help="Window start, ISO 8601 with zone.")],
+    end: Annotated[str, typer.Option("--end", help="Window end, ISO 8601 with zone.")],
+    area: Annotated[
+        str | None, typer.Option("--area", help="City, town, community or grid code.")
+    ] = None,
+    grids: Annotated[
+        str | None, typer.Option("--grids", help="Comma-separated 15-digit grid codes.")
+    ] = None,
+    polygon: Annotated[
+        Path | None, typer.Option("--polygon", help="GeoJSON file: the area's polygon.")
+    ] = None,
+    polygon_crs: Annotated[str, typer.Option("--polygon-crs", help="wgs84, gcj02, …")] = "wgs84",
+    worker: Annotated[
+        list[str] | None,
+        typer.Option("--worker", help="NAME@LON,LAT[@SHIFT+SHIFT] (repeat per worker)."),
+    ] = None,
+    worker_crs: Annotated[
+        str, typer.Option("--worker-crs", help="CRS of --worker positions.")
+    ] = "wgs84",
+    workers_file: Annotated[
+        Path | None, typer.Option("--workers", help="JSON file: the API's workers list.")
+    ] = None,
+    shift_hours: Annotated[float | None, typer.Option("--shift-hours")] = None,
+    frequency_min: Annotated[
+        float, typer.Option("--frequency-min", help="Default visit frequency (minutes).")
+    ] = 60.0,
+    dwell_min: Annotated[float | None, typer.Option("--dwell-min")] = None,
+    road_class: Annotated[
+        list[str] | None, typer.Option("--road-class", help="Main street class (repeat).")
+    ] = None,
+    hotspots: Annotated[
+        bool,
+        typer.Option("--hotspots", help="First turn --area's hot spots into key areas."),
+    ] = False,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Solver seconds.")] = 5.0,
+    name: Annotated[str | None, typer.Option("--name")] = None,
+    save: Annotated[bool, typer.Option("--save/--no-save")] = True,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for GPX and KML per worker.")
+    ] = None,
+    crs: Annotated[str, typer.Option("--crs", help="Exports in wgs84 or gcj02.")] = "wgs84",
+    database_url: DbOpt = None,
+) -> None:
+    """Plan a major-event security patrol (重大活动安保): shift routes, key areas, main streets."""
+    import json as _json
+
+    from gridmap.errors import BadInput
+    from gridmap.patrol import plans
+
+    with _errors():
+        if sum(x is not None for x in (area, grids, polygon)) != 1:
+            raise BadInput("give exactly one of --area, --grids, --polygon", field="area")
+        if polygon is not None:
+            geo = _json.loads(polygon.read_text(encoding="utf-8"))
+            geo = geo.get("geometry", geo) if geo.get("type") == "Feature" else geo
+            area_json: dict[str, object] = {"polygon": geo, "crs": polygon_crs}
+        elif grids is not None:
+            area_json = {"grids": [g.strip() for g in grids.split(",") if g.strip()]}
+        else:
+            area_json = {"code": area}
+        crew = [plans.worker_spec(w, crs=worker_crs) for w in worker or []]
+        if workers_file is not None:
+            crew += _json.loads(workers_file.read_text(encoding="utf-8"))
+        body: dict[str, object] = {
+            "area": area_json,
+            "start": start,
+            "end": end,
+            "workers": crew,
+            "frequency_min": frequency_min,
+            "time_limit_s": time_limit,
+            "save": save,
+        }
+        for key, value in (
+            ("name", name),
+            ("shift_hours", shift_hours),
+            ("dwell_min", dwell_min),
+            ("road_classes", road_class),
+        ):
+            if value is not None:
+                body[key] = value
+        req = plans.PlanRequest.from_json(body, max_time_limit_s=600)
+        store = _open(database_url)
+        try:
+            if hotspots:
+                if area is None:
+                    raise BadInput("--hotspots needs --area", field="area")
+                made = plans.hotspot_key_areas(store, area=area, start=req.start, end=req.end)
+                console.print(f"hot spots → temporary key areas: {len(made)}")
+            answer = plans.make_plan(store, req)
+        finally:
+            store.close()
+        s = answer["summary"]
+        out.print(
+            f"plan {answer['id'] or '(not saved)'} area {answer['area_code']}: "
+            f"{s['visits_planned']}/{s['visits_required']} visits, "
+            f"{s['street_pieces_unmet']} street pieces unmet, travel {s['travel_m']:.0f} m, "
+            f"balance {s['balance']}, complete {s['complete']}"
+        )
+        for f in answer["routes"]["features"]:
+            p = f["properties"]
+            out.print(
+                f"  {escape(str(p['worker']))} shift {p['shift']}: {p['visits']} visits, "
+                f"{p['length_m']:.0f} m, load {p['work_min']:.0f} min"
+            )
+        for u in answer["unmet"][:50]:
+            what = u.get("name") or u.get("key_area") if u["kind"] == "visit" else u["streets"]
+            when = u.get("slot_start") or u.get("shift_start")
+            out.print(
+                f"  [red]not met[/] {u['kind']} {escape(str(what))} {when}: "
+                f"{u['reason_zh']} / {u['reason_en']}"
+            )
+        if not answer["summary"]["complete"]:
+            out.print(f"  workers needed (estimate): {s['workers_needed']}")
+        if out_dir is not None:
+            for path in plans.write_route_files(answer, out_dir, crs=crs):
+                console.print(f"wrote {path}")
+
+
+@patrol_app.command("compliance")
+def patrol_compliance(
+    plan_id: Annotated[int, typer.Argument(help="Event plan id.")],
+    database_url: DbOpt = None,
+) -> None:
+    """Was an event plan followed? Visits made/missed, streets covered, lateness (JSON)."""
+    import json as _json
+
+    from gridmap.patrol import plans
+
+    with _errors():
+        store = _open(database_url)
+        try:
+            report = plans.plan_compliance(store, plan_id)
+        finally:
+            store.close()
+    out.print_json(_json.dumps(report, ensure_ascii=False, default=str))
 
 
 # -- backup and restore (issue 5) --------------------------------------------------
@@ -1287,6 +1682,14 @@ def report_cmd(
             "--time-zone", help="IANA time zone of the dates (default GRIDMAP_TIME_ZONE)."
         ),
     ] = None,
+    rules_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules",
+            help="Assessment rules (考核细则), a TOML or JSON file (default GRIDMAP_RULES_FILE, "
+            "else the rules shipped with gridmap).",
+        ),
+    ] = None,
     database_url: DbOpt = None,
 ) -> None:
     """Period report for leadership (工作报告): figures, rankings, charts, as HTML, JSON or PDF.
@@ -1299,10 +1702,12 @@ def report_cmd(
     from gridmap.access import SYSTEM
     from gridmap.assessment.pdf import render_pdf
     from gridmap.assessment.report import period_report, render_html
+    from gridmap.assessment.rules import load_rules
     from gridmap.errors import BadInput
 
     targets = [p for p in (out_path, pdf_path) if p is not None]
     with _errors():
+        rules = load_rules(rules_file or CliSettings().rules_file)
         if not targets:
             raise BadInput("say where to write the report: --out FILE and/or --pdf FILE.pdf")
         kinds = {p: p.suffix.lower() for p in targets}
@@ -1318,6 +1723,7 @@ def report_cmd(
                 end=end,
                 charts=any(k != ".json" for k in kinds.values()),
                 tz=time_zone or CliSettings().time_zone,
+                rules=rules,
             )
         finally:
             store.close()
@@ -1397,8 +1803,8 @@ def db_check_cmd(database_url: DbOpt = None) -> None:
 
     An embedded file left by a killed process has its write-ahead log replayed
     (and its R-tree indexes rebuilt) first, as any command does. Exit status 0
-    when sound, 1 when damage was found (then `gridmap db recover`), 2 when the
-    file cannot be opened (in use by a server, or unreadable).
+    when sound, 1 when damage was found or the file cannot be opened (then
+    `gridmap db recover`), 2 when it is in use by another process.
     """
     from gridmap.storage.duckdb_repair import check_file, embedded_file
 
@@ -1417,17 +1823,18 @@ def db_check_cmd(database_url: DbOpt = None) -> None:
                 out.print(f"  {name}: {n} rows")
             return
         report = check_file(path)
-    if report.wal_replayed:
+    if report.wal_replayed and report.schema_version >= 0:
         out.print(
             "a write-ahead log left by a process that did not close the file was replayed "
             "and the R-tree indexes rebuilt"
         )
-    out.print(
-        f"{report.path}: schema version {report.schema_version} (gridmap {report.latest_version}), "
-        f"{len(report.rows)} tables, {sum(report.rows.values())} rows, "
-        f"{len(report.rtrees)} R-tree indexes",
-        soft_wrap=True,
-    )
+    if report.schema_version >= 0:
+        out.print(
+            f"{report.path}: schema version {report.schema_version} "
+            f"(gridmap {report.latest_version}), {len(report.rows)} tables, "
+            f"{sum(report.rows.values())} rows, {len(report.rtrees)} R-tree indexes",
+            soft_wrap=True,
+        )
     for note in report.notes:
         out.print(f"note: {note}", soft_wrap=True, markup=False)
     if report.ok:

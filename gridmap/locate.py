@@ -277,7 +277,7 @@ class Locator:
         """Read the layers from *store*, every area (:func:`answer` filters by caller)."""
         with store.scoped(ALL_AREAS):
             grids = store.read("grids", where={"valid_to": None})
-            admin = store.read("admin_units")
+            admin = store.read("admin_units", where={"valid_to": None})  # units in force
             keys = store.read("key_areas")
             workers = store.read("workers")
         assert isinstance(grids, gpd.GeoDataFrame) and isinstance(admin, gpd.GeoDataFrame)

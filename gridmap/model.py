@@ -172,6 +172,10 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("kind", "text", "类型", "Kind"),
                 _c("parent_code", "text", "上级代码", "Parent code"),
                 *_SOURCE,
+                # v23 (023_unit_validity_documents): a closed unit keeps its row
+                # (history) with valid_to set (``gridmap units close``, gridmap.hierarchy).
+                _c("valid_from", "timestamp", "生效时间", "Valid from"),
+                _c("valid_to", "timestamp", "失效时间", "Valid to"),
             ),
             "行政区划",
             "Administrative units",
@@ -240,6 +244,14 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("visits_per_day", "float", "每日巡查频次", "Required visits per day"),
                 _c("community_code", "text", "所属社区", "Community code"),
                 *_SOURCE,
+                # v24 (024_event_patrols): key areas in time for event plans
+                # (gridmap.patrol.eventplan): temporary areas have a validity; an
+                # area with frequency_min is visited at least that often.
+                _c("valid_from", "timestamp", "生效时间", "Valid from"),
+                _c("valid_to", "timestamp", "失效时间", "Valid to"),
+                _c("frequency_min", "float", "巡查间隔(分钟)", "Visit every (minutes)"),
+                _c("dwell_min", "float", "停留时间(分钟)", "Dwell (minutes)"),
+                _c("hotspot_cells", "text[]", "来源热点单元", "Hot-spot cells"),
             ),
             "重点区域",
             "Key areas",
@@ -305,6 +317,16 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("mode", "text", "方式", "Mode"),
                 _c("length_m", "float", "长度(米)", "Length (m)"),
                 *_SOURCE,
+                # v24 (024_event_patrols): event plans' shift routes (mode "event";
+                # grid_code holds the plan's area code): the plan, shift and its
+                # validity, the timetable (JSON) and each position's time (JSON).
+                _c("plan_id", "int", "安保方案", "Plan id"),
+                _c("shift", "int", "班次", "Shift"),
+                _c("valid_from", "timestamp", "生效时间", "Valid from"),
+                _c("valid_to", "timestamp", "失效时间", "Valid to"),
+                _c("work_min", "float", "工作量(分钟)", "Load (minutes)"),
+                _c("timetable", "text", "时间表(JSON)", "Timetable (JSON)"),
+                _c("times_s", "text", "途经时刻(秒,JSON)", "Times of positions (s, JSON)"),
             ),
             "巡查路线",
             "Patrol routes",
@@ -436,6 +458,9 @@ LAYERS.update(
                     _c("birth_year", "int", "出生年份", "Birth year"),
                     _c("created_by", "text", "登记人", "Registered by"),
                     _c("created_at", "timestamp", "登记时间", "Registered at"),
+                    # v23: the document of id_number (gridmap.documents); NULL is
+                    # the resident ID card (居民身份证).
+                    _c("id_type", "text", "证件类型", "Document type"),
                 ),
                 "实有人口",
                 "Residents",
@@ -532,4 +557,33 @@ LAYERS["doorknock_visits"] = LayerSchema(
     "Door-knocking visits",
     time_column="visited_at",
     extra={"sensitive": "true"},
+)
+
+
+# Event security plans (issue 21, migration 024): one row per plan made by
+# ``POST /patrol/plans`` / ``gridmap patrol plan-event``; its shift routes are
+# rows of ``patrol_routes`` with this id in ``plan_id``. No geometry (the area is
+# kept as WKT): plans are served by /patrol/plans, not as a collection.
+LAYERS["patrol_plans"] = LayerSchema(
+    "patrol_plans",
+    None,
+    (
+        _c("name", "text", "方案名称", "Plan name"),
+        _c("area_code", "text", "方案范围", "Area code"),
+        _c("grid_codes", "text[]", "涉及网格", "Grids"),
+        _c("starts_at", "timestamp", "开始时间", "Starts at"),
+        _c("ends_at", "timestamp", "结束时间", "Ends at"),
+        _c("road_classes", "text[]", "主要街道等级", "Main street classes"),
+        _c("workers", "text[]", "值班人员", "Workers"),
+        _c("area_wkt", "text", "范围(WKT)", "Area (WKT)"),
+        _c("unmet", "text", "未满足(JSON)", "Not met (JSON)"),
+        _c("summary", "text", "概要(JSON)", "Summary (JSON)"),
+        _c("request", "text", "请求(JSON)", "Request (JSON)"),
+        _c("created_by", "text", "创建人", "Created by"),
+        _c("created_at", "timestamp", "创建时间", "Created at"),
+        *_SOURCE,
+    ),
+    "安保巡逻方案",
+    "Event patrol plans",
+    time_column="starts_at",
 )

@@ -17,6 +17,7 @@ Helsinki demo grids.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -26,8 +27,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import httpx
+import numpy as np
 import pytest
+import shapely
 from typer.testing import CliRunner
 
 from gridmap.cli import app
@@ -55,9 +59,11 @@ class Served:
     base: str
     proc: subprocess.Popen[bytes]
     world: WorldFile
+    #: Where a block of building geometries starts in the file (if buildings were added).
+    block: int | None = None
 
     def output(self) -> str:
-        self.proc.wait(60)
+        self.proc.wait(120)
         assert self.proc.stdout is not None
         return self.proc.stdout.read().decode(errors="replace")
 
@@ -93,10 +99,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> WorldFile:
     return WorldFile(path, token, w.code(0)[:9], w.point(0))
 
 
-def _serve(world: WorldFile, folder: Path) -> Served:
+def _serve(world: WorldFile, folder: Path, *, buildings: int = 0) -> Served:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "gridmap.duckdb"
     shutil.copyfile(world.path, path)
+    block = _add_buildings(path, buildings) if buildings else None
     port = free_port()
     url = f"duckdb:///{path}"
     proc = subprocess.Popen(
@@ -106,7 +113,7 @@ def _serve(world: WorldFile, folder: Path) -> Served:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    served = Served(path, url, f"http://127.0.0.1:{port}", proc, world)
+    served = Served(path, url, f"http://127.0.0.1:{port}", proc, world, block)
     try:
         wait_for_port("127.0.0.1", port, timeout=120)
     except TimeoutError:
@@ -115,9 +122,46 @@ def _serve(world: WorldFile, folder: Path) -> Served:
     return served
 
 
+def _buildings_frame(n: int, seed: int = 20) -> gpd.GeoDataFrame:
+    """*n* synthetic round buildings near the demo grids."""
+    rng = np.random.default_rng(seed)
+    x = 24.90 + rng.random(n) * 0.1
+    y = 60.15 + rng.random(n) * 0.05
+    return gpd.GeoDataFrame(
+        {"source": "synthetic", "source_id": [f"b{seed}-{i}" for i in range(n)]},
+        geometry=shapely.buffer(shapely.points(x, y), 0.0002, quad_segs=16),
+        crs="EPSG:4326",
+    )
+
+
+def _add_buildings(path: Path, n: int) -> int:
+    """Write *n* synthetic buildings (megabytes of geometry) into the store file.
+
+    Returns the byte offset of a block holding only building geometries (the
+    middle one of them): DuckDB's file is three 4 KiB headers, then 256 KiB
+    blocks numbered from 0.
+    """
+    store = open_store(f"duckdb:///{path}")
+    try:
+        assert store.write("buildings", _buildings_frame(n)).inserted == n
+        store.sql("CHECKPOINT")  # type: ignore[attr-defined]
+        blocks = store.sql(  # type: ignore[attr-defined]
+            "SELECT block_id FROM pragma_storage_info('buildings') WHERE block_id >= 0 "
+            "GROUP BY block_id HAVING bool_and(column_name = 'geometry') ORDER BY 1"
+        )
+    finally:
+        store.close()
+    assert len(blocks) >= 3, blocks
+    return 3 * 4096 + int(blocks[len(blocks) // 2][0]) * 256 * 1024
+
+
+#: Synthetic buildings in the served file: megabytes of geometry the server has not read.
+BUILDINGS = 6000
+
+
 @pytest.fixture(scope="module")
 def served(world: WorldFile, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    s = _serve(world, tmp_path_factory.mktemp("served"))
+    s = _serve(world, tmp_path_factory.mktemp("served"), buildings=BUILDINGS)
     try:
         r = s.report("beside-1")
         assert r.status_code == 201, r.text
@@ -178,49 +222,24 @@ def test_the_real_command_prints_one_line_and_exits_2(served: Served) -> None:
     assert "in use by another process" in _one_clear_line(proc.stderr)
 
 
-def test_once_the_server_stops_the_commands_work(served: Served, tmp_path: Path) -> None:
-    served.proc.send_signal(signal.SIGTERM)
-    out = served.output()
-    assert served.proc.returncode in (0, -signal.SIGTERM), out
-    wal = Path(f"{served.path}.wal")
-    assert not wal.exists() or wal.stat().st_size == 0  # closed cleanly
-    for name in COMMANDS:
-        result = CliRunner().invoke(
-            app, [*_args(name, served.world, tmp_path), "--database-url", served.url]
-        )
-        assert result.exit_code == 0, (name, result.output)
-    # the read-only commands opened the file read-only: two of them at once
-    from gridmap.storage.duckdb import DuckDBStore
-
-    reader = DuckDBStore(served.path, read_only=True)
-    try:
-        result = CliRunner().invoke(app, ["kpis", "--format", "json", "--database-url", served.url])
-        assert result.exit_code == 0, result.output
-        assert reader.count("events") == 1
-    finally:
-        reader.close()
-
-
-def test_a_damaged_file_under_the_server_answers_503_and_the_server_exits(
-    world: WorldFile, tmp_path: Path
+def test_a_damaged_file_answers_503_the_server_exits_and_recover_saves_the_rest(
+    served: Served, tmp_path: Path
 ) -> None:
-    s = _serve(world, tmp_path / "damaged")
+    """After the tests above, on the same server: its file damaged under it."""
+    s = served
     try:
         assert s.report("before-damage").status_code == 201
-        # blocks of the file damaged on disk under the running server
-        size = s.path.stat().st_size
+        # one block of building geometries damaged on disk under the running
+        # server, which has not read the buildings yet
+        assert s.block is not None
         with open(s.path, "r+b") as f:
-            f.seek(3 * 4096)
-            f.write(b"\xa5" * (size - 3 * 4096))
-        answers = [
-            httpx.get(f"{s.base}/collections/{layer}/items", timeout=60)
-            for layer in ("grids", "admin_units")
-        ]
+            f.seek(s.block)
+            f.write(b"\xa5" * (256 * 1024))
+        first = httpx.get(f"{s.base}/collections/buildings/items?limit=6000", timeout=60)
         out = s.output()
     finally:
         if s.proc.poll() is None:
             s.proc.kill()
-    first = answers[0]
     assert first.status_code == 503, first.text
     assert first.json()["code"] == "store_invalidated"
     assert "restart" in first.json()["description"]
@@ -229,16 +248,39 @@ def test_a_damaged_file_under_the_server_answers_503_and_the_server_exits(
     assert s.proc.returncode == 3, out
     assert "gridmap db check" in out and "gridmap db recover" in out, out
 
-    # the operator's side: check says what is damaged, recover keeps the old file
+    # the operator's side: check names the damage, recover saves the rest and
+    # keeps the old file as it was
     check = CliRunner().invoke(app, ["db", "check", "--database-url", s.url])
-    assert check.exit_code in (1, 2), check.output
+    assert check.exit_code == 1, check.output
+    assert "Corrupt database file" in check.output and "gridmap db recover" in check.output
     assert "Traceback" not in check.output
+    damaged = hashlib.sha256(s.path.read_bytes()).hexdigest()
     recover = CliRunner().invoke(app, ["db", "recover", "--database-url", s.url])
-    assert "Traceback" not in recover.output
+    assert recover.exit_code == 1, recover.output  # some rows were lost ...
+    assert "unreadable rows of buildings" in recover.output and "Traceback" not in recover.output
     kept = list(s.path.parent.glob("gridmap.duckdb.broken-*"))
-    if recover.exit_code == 2:  # nothing readable at all: said so, file untouched
-        assert "cannot be read" in recover.output and not kept
-        return
-    assert kept and kept[0].stat().st_size == size, recover.output
+    assert len(kept) == 1 and hashlib.sha256(kept[0].read_bytes()).hexdigest() == damaged
     again = CliRunner().invoke(app, ["db", "check", "--database-url", s.url])
     assert again.exit_code == 0, again.output
+    store = open_store(s.url)  # ... the rest is there, and the store takes writes
+    try:
+        assert 0 < store.count("buildings") < BUILDINGS
+        assert store.count("events") == 2  # both acknowledged, one just before the damage
+        assert store.count("grids") == store.count("grids", bbox=(-180.0, -90.0, 180.0, 90.0)) > 0
+        assert store.write("buildings", _buildings_frame(10, seed=21)).inserted == 10
+    finally:
+        store.close()
+
+    # no server any more: every command works, the read-only ones read-only
+    for name in COMMANDS:
+        result = CliRunner().invoke(app, [*_args(name, s.world, tmp_path), "--database-url", s.url])
+        assert result.exit_code == 0, (name, result.output)
+    from gridmap.storage.duckdb import DuckDBStore
+
+    reader = DuckDBStore(s.path, read_only=True)  # held while `kpis` reads too
+    try:
+        result = CliRunner().invoke(app, ["kpis", "--format", "json", "--database-url", s.url])
+        assert result.exit_code == 0, result.output
+        assert reader.count("events") == 2
+    finally:
+        reader.close()

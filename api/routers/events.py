@@ -32,10 +32,11 @@ from api.routers._json import read_json
 from api.security import CurrentPrincipal
 from gridmap.access import Principal
 from gridmap.assessment.scores import worker_kpis
-from gridmap.errors import BadInput
+from gridmap.errors import BadInput, NotFound
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import (
     event_document,
+    hide_foreign_duplicates,
     idempotent,
     list_events,
     parse_report,
@@ -43,7 +44,12 @@ from gridmap.events.intake import (
     request_hash,
 )
 from gridmap.events.kpis import kpi_records, kpis
-from gridmap.events.media import DEFAULT_MAX_PHOTO_BYTES, media_path, store_photo
+from gridmap.events.media import (
+    DEFAULT_MAX_PHOTO_BYTES,
+    may_see_photo,
+    media_path,
+    store_photo,
+)
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
 from gridmap.events.workflow import (
     TransitionRequest,
@@ -157,6 +163,7 @@ async def create_event(
             observed_max_age_hours=settings.observed_max_age_hours,
             edge_tolerance_m=settings.edge_tolerance_m,
         )
+        hide_foreign_duplicates(store, [row], principal=principal)
         return 201, event_document(row, principal=principal, taxonomy=tax), int(row["id"])
 
     status, doc, replayed = idempotent(
@@ -214,7 +221,8 @@ def get_events(
         offset=offset,
     )
     tax = taxonomy_of(request)
-    docs = [event_document(r, principal=principal, taxonomy=tax) for r in _rows(page)]
+    rows = hide_foreign_duplicates(store, _rows(page), principal=principal)
+    docs = [event_document(r, principal=principal, taxonomy=tax) for r in rows]
     return {"events": docs, "total": total, "limit": size, "offset": offset}
 
 
@@ -240,7 +248,7 @@ def get_supervision(
     listed = supervision_list(frame, now=clock(request)) if not frame.empty else frame
     tax = taxonomy_of(request)
     out = []
-    for row in _rows(listed):
+    for row in hide_foreign_duplicates(store, _rows(listed), principal=principal):
         doc = event_document(row, principal=principal, taxonomy=tax)
         doc["reasons"] = list(row["reasons"])
         doc["supervised"] = bool(row["supervised"])
@@ -265,9 +273,17 @@ async def upload_photo(
 
 
 @router.get("/events/media/{name}", summary="A stored photo")
-def get_photo(request: Request, name: str, principal: CurrentPrincipal) -> FileResponse:
-    """The photo file (names come only from uploads)."""
-    return FileResponse(media_path(name, media_dir=_media_dir(request)))
+def get_photo(
+    request: Request, name: str, store: StoreDep, principal: CurrentPrincipal
+) -> FileResponse:
+    """The photo file (names come only from uploads), to callers who may read its event.
+
+    404 when no event the caller may read holds it (as itself or in a transition).
+    """
+    path = media_path(name, media_dir=_media_dir(request))
+    if not may_see_photo(store, name, principal=principal):
+        raise NotFound(f"no photo {name[:80]!r}")
+    return FileResponse(path, headers={"Cache-Control": "private, no-store"})
 
 
 @router.get(
@@ -281,6 +297,7 @@ def get_event(
     """The event, with its version as ``ETag``."""
     eid = parse_item_id(event_id, layer="events")
     row = read_event(store, eid, principal=principal)
+    hide_foreign_duplicates(store, [row], principal=principal)
     doc = event_document(row, principal=principal, taxonomy=taxonomy_of(request))
     return _json(doc, ETag=_etag(doc))
 
@@ -340,6 +357,7 @@ async def post_transition(
         taxonomy=tax,
         now=clock(request),
     )
+    hide_foreign_duplicates(store, [row], principal=principal)
     doc = event_document(row, principal=principal, taxonomy=tax)
     return _json(doc, ETag=_etag(doc))
 

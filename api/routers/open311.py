@@ -29,6 +29,7 @@ from api.security import CurrentPrincipal
 from api.validation import check_form
 from gridmap.errors import BadInput, NotFound, UnsupportedFormat
 from gridmap.events.intake import (
+    hide_foreign_duplicates,
     idempotent,
     list_events,
     parse_report,
@@ -273,6 +274,7 @@ async def create_request(
 
     def create() -> tuple[int, dict[str, Any], int | None]:
         row = report_event(store, report, principal=principal, taxonomy=tax, now=now)
+        hide_foreign_duplicates(store, [row], principal=principal)
         eid = int(row["id"])
         notice = "已受理 Received"
         if row.get("duplicate_of") is not None and not pd.isna(row.get("duplicate_of")):
@@ -347,6 +349,7 @@ def list_requests(
     )
     page = page.sort_values("id", ascending=False).head(1000) if not page.empty else page
     rows = [{str(k): v for k, v in r.items()} for r in page.to_dict("records")]
+    hide_foreign_duplicates(store, rows, principal=principal)
     return JSONResponse([open311_request(r, tax) for r in rows])
 
 
@@ -360,4 +363,5 @@ def get_request(
         row = read_event(store, eid, principal=principal)
     except NotFound:
         raise NotFound(f"no service request {eid}") from None
+    hide_foreign_duplicates(store, [row], principal=principal)
     return JSONResponse([open311_request(row, taxonomy_of(request))])

@@ -185,3 +185,118 @@ def coverage(
         store, principal, grid=grid, day=date, worker=worker, accuracy_m=accuracy_m, reach_m=reach_m
     )
     return JSONResponse(report, headers=_PRIVATE)
+
+
+# -- event security plans (issue 21) ---------------------------------------------
+# POST /patrol/plans plans shift routes for a major event (重大活动安保) and stores
+# them; GET /patrol/plans/{id} (routes as GeoJSON), /routes (one worker's GPX or
+# KML, WGS84 or GCJ-02), /compliance (uploaded tracks against the plan);
+# POST /patrol/plans/hotspot-areas turns current hot spots into temporary key areas.
+# The work happens in gridmap.patrol.plans.
+@router.post("/patrol/plans", summary="Plan a major-event security patrol 重大活动安保巡逻方案")
+async def plan_event(request: Request, store: StoreDep, principal: CurrentPrincipal) -> Response:
+    """Shift routes per worker visiting every key area at its frequency, main streets per shift.
+
+    The answer lists what could not be met (``unmet``, with the reason) and
+    is stored (201) unless ``"save": false`` (200).
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    from gridmap.patrol import plans
+
+    req = plans.PlanRequest.from_json(await read_json(request))
+    answer = await run_in_threadpool(plans.make_plan, store, req, principal=principal)
+    return JSONResponse(answer, status_code=201 if answer["id"] is not None else 200)
+
+
+@router.post(
+    "/patrol/plans/hotspot-areas",
+    status_code=201,
+    summary="Hot spots as temporary key areas for an event 热点转临时重点区域",
+)
+async def hotspot_areas(request: Request, store: StoreDep, principal: CurrentPrincipal) -> Response:
+    """Current hot-spot cells (99 %/95 %) of an area as key areas valid for the event window."""
+    from starlette.concurrency import run_in_threadpool
+
+    from gridmap.patrol import plans
+
+    args = plans.hotspot_request(await read_json(request))
+    rows = await run_in_threadpool(plans.hotspot_key_areas, store, principal=principal, **args)
+    cols = ["id", "name", "priority", "frequency_min", "dwell_min", "hotspot_cells"]
+    feats = [
+        {
+            "type": "Feature",
+            "id": int(r["id"]),
+            "geometry": r.geometry.__geo_interface__,
+            "properties": {
+                **{c: r[c] for c in cols[1:]},
+                "priority": int(r["priority"]),
+                "hotspot_cells": list(r["hotspot_cells"]),
+                "valid_from": r["valid_from"].isoformat(),
+                "valid_to": r["valid_to"].isoformat(),
+            },
+        }
+        for _, r in rows.iterrows()
+    ]
+    return JSONResponse(
+        {"type": "FeatureCollection", "features": feats},
+        status_code=201,
+        media_type="application/geo+json",
+    )
+
+
+@router.get("/patrol/plans/{plan_id}", summary="A stored event plan 安保巡逻方案")
+def get_plan(plan_id: int, store: StoreDep, principal: CurrentPrincipal) -> JSONResponse:
+    """The plan, what it could not meet, and its routes (404 outside the caller's area)."""
+    from gridmap.patrol import plans
+
+    return JSONResponse(plans.read_plan(store, plan_id, principal=principal))
+
+
+@router.get("/patrol/plans/{plan_id}/routes", summary="A worker's event route as GPX/KML")
+def plan_route_file(
+    plan_id: int,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    worker: Annotated[str, Query(min_length=1, max_length=200)],
+    shift: Annotated[int | None, Query(ge=1, le=100)] = None,
+    format: Annotated[Literal["gpx", "kml"], Query()] = "gpx",
+    crs: Annotated[
+        Literal["wgs84", "gcj02"],
+        Query(description="wgs84 (default) or gcj02 (Amap/Gaode, Tencent)"),
+    ] = "wgs84",
+) -> Response:
+    """One worker's route (and stops) for a shift, for phone map apps."""
+    from gridmap.patrol import plans
+
+    text, filename = plans.plan_export(
+        store, plan_id, worker=worker, shift=shift, format=format, crs=crs, principal=principal
+    )
+    return Response(
+        text,
+        media_type=_EXPORTS[format][1],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', **_PRIVATE},
+    )
+
+
+@router.get("/patrol/plans/{plan_id}/compliance", summary="Was the plan followed? 方案执行情况")
+def plan_compliance(
+    plan_id: int,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    accuracy_m: Annotated[float, Query(gt=0, le=1000)] = 20.0,
+    dwell_share: Annotated[float, Query(ge=0, le=1)] = 0.8,
+    late_after_min: Annotated[float, Query(ge=0, le=1440)] = 5.0,
+) -> JSONResponse:
+    """Key-area visits made/missed (with times), main streets covered per shift, lateness."""
+    from gridmap.patrol import plans
+
+    report = plans.plan_compliance(
+        store,
+        plan_id,
+        principal=principal,
+        accuracy_m=accuracy_m,
+        dwell_share=dwell_share,
+        late_after_min=late_after_min,
+    )
+    return JSONResponse(report, headers=_PRIVATE)

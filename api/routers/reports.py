@@ -56,6 +56,7 @@ def get_period_report(
         charts=kind != "json",
         min_count=k,
         tz=settings.time_zone,
+        rules=getattr(request.app.state, "assessment_rules", None),
     )
     if kind == "json":
         return JSONResponse(report.to_dict())

@@ -1,6 +1,7 @@
 """Assessment rules (考核细则) as configuration: indicators, weights and bands.
 
-A rule set is plain data (a pydantic model, loadable from JSON or YAML): each
+A rule set is plain data (a pydantic model, loaded from a TOML or JSON file
+by :func:`load_rules`; the default ships as ``gridmap/data/rules.toml``): each
 indicator has a weight (points out of 100) and bands — the lowest value, in
 percent, that earns a share of the weight. The defaults follow common 考核
 practice, e.g. patrol coverage ≥95% full marks, 90–94% 80%, 85–89% 60%, below
@@ -16,11 +17,22 @@ were assessed.
 
 from __future__ import annotations
 
+import functools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from gridmap.configfiles import explain, read_config, shipped
 
 __all__ = [
     "INDICATORS",
@@ -28,6 +40,7 @@ __all__ = [
     "Band",
     "Indicator",
     "default_rules",
+    "load_rules",
     "score_table",
     "score_value",
 ]
@@ -161,36 +174,55 @@ class AssessmentRules(BaseModel):
         raise KeyError(code)
 
 
-def _standard_bands() -> tuple[Band, ...]:
-    return (
-        Band(min_percent=95, share=1.0, code="full", label_zh="满分", label_en="Full marks"),
-        Band(min_percent=90, share=0.8, code="90_94", label_zh="90–94%", label_en="90–94%"),
-        Band(min_percent=85, share=0.6, code="85_89", label_zh="85–89%", label_en="85–89%"),
-    )
+def load_rules(path: str | Path | None = None) -> AssessmentRules:
+    """Read and check an assessment rules file (TOML or JSON); ``None``: the shipped default.
+
+    The file has ``patrol_days`` and one ``[[indicators]]`` table per indicator
+    (``code``, ``weight``) with its ``[[indicators.bands]]`` (``min_percent``,
+    ``share``, ``code``, ``label_zh``, ``label_en``), best band first; the
+    weights sum to 100. See ``gridmap/data/rules.toml``.
+
+    Raises
+    ------
+    gridmap.configfiles.ConfigError
+        The file is missing, not TOML/JSON, or breaks a rule (unknown
+        indicator, weights not summing to 100, bands out of order …); the
+        message names the file and each problem.
+
+    Examples
+    --------
+    >>> load_rules().indicator("closure_rate").weight
+    15.0
+    """
+    if path is None:
+        return default_rules()
+    return _rules_from(read_config(path, what="rules"), path)
+
+
+def _rules_from(data: dict[str, object], path: str | Path) -> AssessmentRules:
+    try:
+        return AssessmentRules.model_validate(data)
+    except ValidationError as exc:
+        raise explain(exc, path=path, what="rules") from None
+
+
+@functools.cache
+def _shipped() -> AssessmentRules:
+    path = shipped("rules.toml")
+    return _rules_from(read_config(path, what="rules"), path)
 
 
 def default_rules() -> AssessmentRules:
     """The default monthly rule set (weights sum to 100; every indicator banded 95/90/85).
+
+    Read from the file shipped in the package (``gridmap/data/rules.toml``).
 
     Examples
     --------
     >>> [(i.code, i.weight) for i in default_rules().indicators][:2]
     [('patrol_coverage', 25.0), ('report_timeliness', 15.0)]
     """
-    weights = {
-        "patrol_coverage": 25.0,
-        "report_timeliness": 15.0,
-        "closure_rate": 15.0,
-        "on_time_rate": 15.0,
-        "doorknock_progress": 15.0,
-        "data_accuracy": 10.0,
-        "satisfaction": 5.0,
-    }
-    return AssessmentRules(
-        indicators=tuple(
-            Indicator(code=code, weight=w, bands=_standard_bands()) for code, w in weights.items()
-        )
-    )
+    return _shipped()
 
 
 def score_value(indicator: Indicator, value: float | None) -> tuple[str, float | None]:

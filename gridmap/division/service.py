@@ -78,7 +78,12 @@ def community_inputs(
     gridmap.errors.NotFound
         When no community has that code.
     """
-    units = _frame(store.read("admin_units", where={"code": community_code, "level": "community"}))
+    units = _frame(
+        store.read(
+            "admin_units",
+            where={"code": community_code, "level": "community", "valid_to": None},
+        )
+    )
     if units.empty:
         raise NotFound(f"no community with code {community_code!r}")
     geom: BaseGeometry = shapely.union_all(np.asarray(units.geometry.values))
@@ -437,8 +442,9 @@ def rebalance_grids(
 def _community_codes(store: Store, community: str | None) -> list[str]:
     if community is not None:
         return [community]
-    units = _frame(store.read("admin_units", where={"level": "community"}))
-    return sorted(str(c) for c in units["code"])
+    # Closed communities (``gridmap units close``) keep their grids' history only.
+    units = _frame(store.read("admin_units", where={"level": "community", "valid_to": None}))
+    return sorted({str(c) for c in units["code"]})
 
 
 def check_grids(
@@ -465,7 +471,7 @@ def check_grids(
     """
     from gridmap.division.topology import check_topology, fix_topology
 
-    communities = _frame(store.read("admin_units", where={"level": "community"}))
+    communities = _frame(store.read("admin_units", where={"level": "community", "valid_to": None}))
     if community is not None:
         communities = communities[communities["code"] == community]
         if communities.empty:

@@ -67,6 +67,7 @@ __all__ = [
     "check_observed_at",
     "event_document",
     "find_duplicate",
+    "hide_foreign_duplicates",
     "idempotent",
     "list_events",
     "locate_point",
@@ -116,6 +117,8 @@ _INSTANT = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)"
 )
 _KEY = re.compile(r"[\x21-\x7e]{1,200}")
+#: Columns locating an event in the area hierarchy, most precise first.
+_AREA_COLUMNS = ("grid_code", "community_code", "town_code")
 _EARTH_M = 6_371_008.8
 
 
@@ -962,6 +965,42 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def hide_foreign_duplicates(
+    store: Store, rows: list[dict[str, Any]], *, principal: Principal
+) -> list[dict[str, Any]]:
+    """Blank ``duplicate_of`` in *rows* where it names an event *principal* may not read.
+
+    Duplicate detection looks across areas (a report near another grid's open
+    event is linked to it), but the link is only a hint to callers who may
+    read the other event; to anyone else it would reveal that an event exists
+    there and its id. The rows are changed in place and returned.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> w = Principal("w", "grid_worker", ("990100001001003",))
+    >>> hide_foreign_duplicates(open_store(":memory:", migrate=True),
+    ...                         [{"id": 2, "duplicate_of": 1}], principal=w)
+    [{'id': 2, 'duplicate_of': None}]
+    """
+    wanted = {int(d) for r in rows if (d := _plain(r.get("duplicate_of"))) is not None}
+    if not wanted or principal.sees_everything:
+        return rows
+    found = store.read("events", ids=sorted(wanted))
+    readable = {
+        int(e["id"])
+        for e in found.to_dict("records")
+        if principal.covers(
+            next((c for k in _AREA_COLUMNS if isinstance(c := e.get(k), str) and c), None)
+        )
+    }
+    for r in rows:
+        d = _plain(r.get("duplicate_of"))
+        if d is not None and int(d) not in readable:
+            r["duplicate_of"] = None
+    return rows
 
 
 def event_document(

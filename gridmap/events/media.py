@@ -14,10 +14,18 @@ import io
 import re
 from pathlib import Path
 
+from gridmap.access import Principal
 from gridmap.errors import BadInput, NotFound, UnsupportedFormat
 from gridmap.events.errors import MediaTooLarge
+from gridmap.storage import Store
 
-__all__ = ["DEFAULT_MAX_PHOTO_BYTES", "MEDIA_NAME", "media_path", "store_photo"]
+__all__ = [
+    "DEFAULT_MAX_PHOTO_BYTES",
+    "MEDIA_NAME",
+    "media_path",
+    "may_see_photo",
+    "store_photo",
+]
 
 #: Largest photo accepted by default (10 MB).
 DEFAULT_MAX_PHOTO_BYTES = 10_000_000
@@ -98,3 +106,47 @@ def media_path(name: str, *, media_dir: Path) -> Path:
     if not path.is_file():
         raise NotFound(f"no photo {name!r}")
     return path
+
+
+#: Events holding a photo, directly or through one of their transitions (a parameter
+#: per dialect placeholder: the media name, then its ``/events/media/`` href, twice).
+_PHOTO_EVENTS = {
+    "postgis": (
+        "SELECT grid_code, community_code, town_code FROM events "
+        "WHERE %s = ANY(photos) OR %s = ANY(photos) "
+        "UNION ALL SELECT e.grid_code, e.community_code, e.town_code "
+        "FROM event_transitions t JOIN events e ON e.id = t.event_id "
+        "WHERE %s = ANY(t.photos) OR %s = ANY(t.photos)"
+    ),
+    "duckdb": (
+        "SELECT grid_code, community_code, town_code FROM events "
+        "WHERE list_contains(photos, ?) OR list_contains(photos, ?) "
+        "UNION ALL SELECT e.grid_code, e.community_code, e.town_code "
+        "FROM event_transitions t JOIN events e ON e.id = t.event_id "
+        "WHERE list_contains(t.photos, ?) OR list_contains(t.photos, ?)"
+    ),
+}
+
+
+def may_see_photo(store: Store, name: str, *, principal: Principal) -> bool:
+    """Whether *principal* may read an event that holds photo *name* (itself or a transition).
+
+    A photo shows what an event shows (a place, often a home): it is served
+    only to callers who may read one of the events referring to it, and to
+    nobody while no event refers to it yet.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> may_see_photo(open_store(":memory:", migrate=True), "0" * 64 + ".jpg", principal=SYSTEM)
+    False
+    """
+    href = f"/events/media/{name}"
+    with store.scoped(principal.areas):
+        rows = store.sql(  # type: ignore[attr-defined]
+            _PHOTO_EVENTS[store.dialect], (name, href, name, href)
+        )
+    return any(
+        principal.covers(next((c for c in row if isinstance(c, str) and c), None)) for row in rows
+    )

@@ -2,20 +2,26 @@
 
 The taxonomy is configuration, not code: :func:`default_taxonomy` gives the
 one used in 综治 practice (城市管理, 矛盾纠纷, 安全隐患, 疫情防控, 重点工作, 治安,
-群众诉求/意见), and :meth:`Taxonomy.from_dict` builds another from a mapping
-(read from JSON or TOML by the caller). Each category names the party
+群众诉求/意见), read from the file shipped in the package
+(``gridmap/data/taxonomy.toml``); :func:`load_taxonomy` reads and checks another
+(``GRIDMAP_TAXONOMY_FILE``), and :meth:`Taxonomy.from_dict` builds one from a
+mapping. Each category names the party
 responsible for handling it and the time limits of each workflow step by
 urgency; a subcategory may override both.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gridmap.configfiles import explain, read_config, shipped
 from gridmap.errors import BadInput
-from gridmap.model import EVENT_CATEGORIES
 
 __all__ = [
     "EVENT_KINDS",
@@ -25,6 +31,7 @@ __all__ = [
     "Taxonomy",
     "TimeLimits",
     "default_taxonomy",
+    "load_taxonomy",
 ]
 
 #: Kinds of report: an event (事件), a resident's opinion (征集意见), a request for help.
@@ -246,69 +253,152 @@ def _limits(spec: Mapping[str, Any]) -> TimeLimits:
     return base if scale == 1.0 else base.scaled(scale)
 
 
-_SUBS: dict[str, dict[str, tuple[str, str, str | None]]] = {
-    "city_management": {
-        "garbage": ("垃圾堆放", "Garbage", None),
-        "illegal_parking": ("违章停车", "Illegal parking", "交警大队 Traffic police"),
-        "road_damage": ("道路破损", "Damaged road", "市政养护 Road maintenance"),
-        "street_vending": ("占道经营", "Street vending", None),
-    },
-    "dispute": {
-        "neighbour": ("邻里纠纷", "Neighbour dispute", None),
-        "family": ("家庭纠纷", "Family dispute", None),
-        "labour": ("劳资纠纷", "Labour dispute", "人社局 Labour bureau"),
-    },
-    "safety_hazard": {
-        "fire": ("消防隐患", "Fire hazard", "消防救援站 Fire station"),
-        "building": ("房屋安全", "Unsafe building", "住建局 Housing bureau"),
-        "gas": ("燃气隐患", "Gas hazard", "燃气公司 Gas utility"),
-    },
-    "epidemic": {"screening": ("排查", "Screening", None)},
-    "key_task": {"campaign": ("专项行动", "Campaign", None)},
-    "public_security": {
-        "theft": ("盗窃", "Theft", None),
-        "suspicious": ("可疑人员", "Suspicious person", None),
-    },
-    "residents_request": {
-        "opinion": ("意见建议", "Opinion", None),
-        "help": ("求助", "Help", None),
-        "complaint": ("投诉", "Complaint", None),
-    },
-}
-_RESPONSIBLE: dict[str, str] = {
-    "city_management": "城管执法中队 Urban management",
-    "dispute": "社区调解委员会 Community mediation",
-    "safety_hazard": "应急管理所 Emergency management",
-    "epidemic": "社区卫生服务中心 Community health centre",
-    "key_task": "镇街综治中心 Town centre",
-    "public_security": "派出所 Police station",
-    "residents_request": "社区居委会 Residents' committee",
-}
-#: Categories whose limits differ from the default (multiplier).
-_SCALE: dict[str, float] = {"dispute": 1.5, "key_task": 2.0, "public_security": 0.5}
+_CODE = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+def _positive_hours(values: dict[str, float], known: Mapping[str, Any], what: str) -> None:
+    for key, hours in values.items():
+        if key not in known:
+            raise ValueError(f"unknown {what} {key!r}; one of {', '.join(known)}")
+        if not (0 < hours < 100_000):
+            raise ValueError(f"{what} {key!r}: hours must be more than 0 (got {hours})")
+
+
+class _LimitsSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scale: float = Field(default=1.0, gt=0, le=100, allow_inf_nan=False)
+    step_hours: dict[str, float] = Field(default_factory=dict)
+    total_hours: dict[str, float] = Field(default_factory=dict)
+    urgency_factor: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("step_hours")
+    @classmethod
+    def _states(cls, v: dict[str, float]) -> dict[str, float]:
+        _positive_hours(v, _STEP_HOURS, "state")
+        return v
+
+    @field_validator("total_hours", "urgency_factor")
+    @classmethod
+    def _urgencies(cls, v: dict[str, float]) -> dict[str, float]:
+        _positive_hours(v, URGENCIES, "urgency")
+        return v
+
+
+class _SubSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    zh: str = Field(min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=80)
+    responsible: str | None = Field(default=None, max_length=100)
+    limits: _LimitsSpec | None = None
+
+
+class _CategorySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    zh: str = Field(min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=80)
+    responsible: str = Field(min_length=1, max_length=100)
+    kinds: list[str] = Field(default_factory=lambda: ["event", "help_request"], min_length=1)
+    limits: _LimitsSpec = Field(default_factory=_LimitsSpec)
+    subcategories: dict[str, _SubSpec] = Field(default_factory=dict)
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        for kind in v:
+            if kind not in EVENT_KINDS:
+                raise ValueError(f"unknown kind {kind!r}; one of {', '.join(EVENT_KINDS)}")
+        return v
+
+    @field_validator("subcategories")
+    @classmethod
+    def _sub_codes(cls, v: dict[str, _SubSpec]) -> dict[str, _SubSpec]:
+        import re
+
+        for code in v:
+            if not re.fullmatch(_CODE, code):
+                raise ValueError(f"subcategory code {code!r}: lowercase letters, digits, _")
+        return v
+
+
+class _TaxonomySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    categories: dict[str, _CategorySpec] = Field(min_length=1, max_length=200)
+
+    @field_validator("categories")
+    @classmethod
+    def _codes(cls, v: dict[str, _CategorySpec]) -> dict[str, _CategorySpec]:
+        import re
+
+        for code in v:
+            if not re.fullmatch(_CODE, code):
+                raise ValueError(f"category code {code!r}: lowercase letters, digits, _")
+        return v
+
+
+def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
+    r"""Read and check a taxonomy file (TOML or JSON); ``None`` gives the shipped default.
+
+    The file has one ``[categories.CODE]`` table per category (``zh``, ``en``,
+    ``responsible``, ``kinds``, ``limits``, ``[categories.CODE.subcategories.SUB]``);
+    see ``gridmap/data/taxonomy.toml``, the default, for every key.
+
+    Raises
+    ------
+    gridmap.configfiles.ConfigError
+        The file is missing, not TOML/JSON, or a key or value is wrong; the
+        message names the file and each problem (``categories.noise.kinds.0: …``).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "tax.toml"
+    >>> _ = p.write_text(
+    ...     '[categories.noise]\nzh = "噪音扰民"\nen = "Noise"\nresponsible = "城管"\n',
+    ...     encoding="utf-8")
+    >>> load_taxonomy(p).name("noise")
+    '噪音扰民'
+    >>> _ = p.write_text('[categories.noise]\nzh = "噪音"\nen = "Noise"\n', encoding="utf-8")
+    >>> from gridmap.configfiles import ConfigError
+    >>> try:
+    ...     load_taxonomy(p)
+    ... except ConfigError as exc:
+    ...     print(exc.message.split(": ", 1)[1])
+    categories.noise.responsible: Field required
+    """
+    if path is None:
+        return default_taxonomy()
+    data = read_config(path, what="taxonomy")
+    return _from_file_data(data, path)
+
+
+def _from_file_data(data: dict[str, Any], path: str | Path) -> Taxonomy:
+    try:
+        spec = _TaxonomySpec.model_validate(data)
+    except ValidationError as exc:
+        raise explain(exc, path=path, what="taxonomy") from None
+    return Taxonomy.from_dict(
+        {code: cat.model_dump(exclude_none=True) for code, cat in spec.categories.items()}
+    )
+
+
+@functools.cache
+def _shipped() -> Taxonomy:
+    path = shipped("taxonomy.toml")
+    return _from_file_data(read_config(path, what="taxonomy"), path)
 
 
 def default_taxonomy() -> Taxonomy:
     """The taxonomy of 综治 practice, with zh-CN and English names.
+
+    Read from the file shipped in the package (``gridmap/data/taxonomy.toml``).
 
     Examples
     --------
     >>> sorted(default_taxonomy().categories)[:3]
     ['city_management', 'dispute', 'epidemic']
     """
-    data: dict[str, Any] = {}
-    for code, (zh, en) in EVENT_CATEGORIES.items():
-        data[code] = {
-            "zh": zh,
-            "en": en,
-            "responsible": _RESPONSIBLE.get(code, "镇街综治中心 Town centre"),
-            "limits": {"scale": _SCALE.get(code, 1.0)},
-            "kinds": ["event", "opinion", "help_request"]
-            if code == "residents_request"
-            else ["event", "help_request"],
-            "subcategories": {
-                sc: {"zh": z, "en": e, **({"responsible": r} if r else {})}
-                for sc, (z, e, r) in _SUBS.get(code, {}).items()
-            },
-        }
-    return Taxonomy.from_dict(data)
+    return _shipped()

@@ -13,11 +13,13 @@ the ``source``/``source_id`` columns keep each row's identity, so re-importing
 into the same store inserts nothing. List columns (``workers``) are written as
 comma-separated text where the format has no lists.
 
-CSV cells are guarded against spreadsheet formula injection: a text cell that
-starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (or with
-quotes followed by one) gets a leading ``'``; gridmap's CSV reader removes it
-again. The file is written next to the target and moved into place when
-complete, so a failed export never leaves half a file.
+Secrets are never exported: ``users`` is written without its password and
+API-key hashes (:data:`SECRET_COLUMNS`). CSV cells are guarded against
+spreadsheet formula injection: a text cell that starts with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return (or with quotes followed by one) gets
+a leading ``'``; gridmap's CSV reader removes it again. The file is written
+next to the target and moved into place when complete, so a failed export
+never leaves half a file.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from gridmap.errors import BadInput, UnsupportedFormat
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage.base import Store
 
-__all__ = ["EXPORT_SUFFIXES", "export_layer", "guard_formula"]
+__all__ = ["EXPORT_SUFFIXES", "SECRET_COLUMNS", "export_layer", "guard_formula"]
 
 #: Suffix → format.
 EXPORT_SUFFIXES: dict[str, Literal["gpkg", "geojson", "parquet", "csv"]] = {
@@ -49,6 +51,10 @@ EXPORT_SUFFIXES: dict[str, Literal["gpkg", "geojson", "parquet", "csv"]] = {
     ".geoparquet": "parquet",
     ".csv": "csv",
 }
+
+#: Columns never written to a file: password and API-key hashes (a stolen export would
+#: let anyone guess passwords offline). ``export layer users`` writes the rest.
+SECRET_COLUMNS: dict[str, tuple[str, ...]] = {"users": ("password_hash", "api_key_hash")}
 
 _TRIGGER = r"^('*[=+\-@\t\r])"
 
@@ -180,6 +186,7 @@ def export_layer(store: Store, layer: str, path: str | os.PathLike[str]) -> int:
     if not p.parent.exists():
         raise BadInput(f"{p.parent}: no such directory", field="path")
     frame = store.read(layer)
+    frame = frame.drop(columns=[c for c in SECRET_COLUMNS.get(schema.name, ()) if c in frame])
     tmp = p.with_name(f".{p.stem}.{uuid.uuid4().hex}.tmp{p.suffix}")
     try:
         _write(frame, schema, kind, tmp)

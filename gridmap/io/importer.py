@@ -152,6 +152,9 @@ class ImportReport:
         File columns that are not columns of the layer (not stored).
     notes : tuple of str
         Anything else worth telling.
+    updated : int
+        Of the skipped rows: stored rows replaced by their changed version
+        (``update=True``, see :func:`import_layer`).
     """
 
     layer: str
@@ -165,6 +168,7 @@ class ImportReport:
     rows: pd.DataFrame = field(repr=False)
     ignored_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    updated: int = 0
 
     def to_table(self, *, max_reasons: int = 8) -> list[str]:
         r"""Lines summarising the import for the CLI.
@@ -474,13 +478,28 @@ def _merge_problems(rows: pd.DataFrame, problems: pd.Series) -> pd.DataFrame:
 
 
 def _write_all(
-    store: Store, frames: Mapping[str, pd.DataFrame], *, path: Path, progress: Progress | None
+    store: Store,
+    frames: Mapping[str, pd.DataFrame],
+    *,
+    path: Path,
+    progress: Progress | None,
+    replace: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, WriteResult]:
+    """Write *frames* in one transaction; *replace* rows (with their stored ``id``) first.
+
+    A replaced row is deleted and written again with its id and source key,
+    geometry included (``Store.update`` sets attributes only).
+    """
     results: dict[str, WriteResult] = {}
     total = len(frames)
     current = ""
     try:
         with store.transaction():
+            for layer, rows in (replace or {}).items():
+                current = f"update {layer}"
+                if len(rows):
+                    store.delete(layer, where={"id": [int(i) for i in rows["id"]]})
+                    store.write(layer, rows)
             for done, (layer, frame) in enumerate(frames.items()):
                 current = layer
                 notify(progress, f"write {layer}", done, total)
@@ -535,6 +554,7 @@ def import_layer(
     lat: str | None = None,
     source: str | None = None,
     file_layer: str | None = None,
+    update: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import one file into one layer, in one transaction.
@@ -558,6 +578,11 @@ def import_layer(
     file_layer : str, optional
         Layer inside a multi-layer file; default: the only one, or the one
         named like *layer*.
+    update : bool, default False
+        Rows whose source id is stored already but that differ from the
+        stored row (a corrected boundary file) replace it, attributes and
+        geometry, keeping its id. Without it they are skipped and reported
+        (reason and a note), never silently.
     progress : callable, optional
         ``progress(step, done, total)``.
 
@@ -618,10 +643,53 @@ def import_layer(
         )
     if layer == "grids" and isinstance(data, gpd.GeoDataFrame) and len(data):
         notes.extend(_grid_topology_notes(store, data))
+    data, replace, rows, updated = _changed_rows(store, schema, data, rows, update=update)
+    notes.extend(updated)
     notify(progress, f"write {layer}", 2, 3)
-    results = _write_all(store, {layer: data}, path=p, progress=None)
+    results = _write_all(store, {layer: data}, path=p, progress=None, replace=replace)
     notify(progress, "done", 3, 3)
-    return _report(layer, p, rows, results[layer], ignored=ignored, notes=notes)
+    report = _report(layer, p, rows, results[layer], ignored=ignored, notes=notes)
+    n = len(replace.get(layer, ()))
+    if n:
+        report.updated = n
+    return report
+
+
+def _changed_rows(
+    store: Store, schema: LayerSchema, data: pd.DataFrame, rows: pd.DataFrame, *, update: bool
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], pd.DataFrame, list[str]]:
+    """Rows stored already that changed: replaced (*update*) or reported, never skipped silently.
+
+    Returns the rows left to insert, the replacements by layer, the per-row
+    report and notes.
+    """
+    from gridmap.io.updates import stored_twins
+
+    twins = stored_twins(store, schema, data)
+    changed = twins[twins["changed"] != ""]
+    if changed.empty:
+        return data, {}, rows, []
+    rows = rows.copy()
+    what = Counter(c for cs in changed["changed"] for c in cs.split(", "))
+    shown = ", ".join(f"{c} ({n})" for c, n in what.most_common())
+    for i, cols in changed["changed"].items():
+        if update:
+            msg = f"updated the stored row: {cols}"
+        else:
+            msg = f"differs from the stored row with this source id ({cols}); not updated"
+        old = str(rows.at[i, "reason"]) if i in rows.index else ""
+        if i in rows.index:
+            rows.at[i, "reason"] = f"{old}; {msg}" if old else msg
+    if not update:
+        note = (
+            f"{len(changed)} row(s) are stored already with other values ({shown}) and were "
+            "NOT updated: import again with --update to replace them"
+        )
+        return data, {}, rows, [note]
+    replacement = data.loc[changed.index].copy()
+    replacement["id"] = changed["stored_id"].to_numpy()
+    note = f"{len(changed)} stored row(s) updated ({shown})"
+    return data.drop(index=changed.index), {schema.name: replacement}, rows, [note]
 
 
 def _grid_topology_notes(store: Store, grids: gpd.GeoDataFrame) -> list[str]:
@@ -718,6 +786,7 @@ def import_osm(
     path: str | os.PathLike[str],
     *,
     config: OsmConfig | None = None,
+    town_prefix: str | None = None,
     progress: Progress | None = None,
 ) -> dict[str, ImportReport]:
     """Import an OSM extract: buildings, roads, key places and admin units, in one transaction.
@@ -725,6 +794,9 @@ def import_osm(
     When the extract has no community-level boundary, a city → town →
     community chain covering the buildings and roads is created (see
     :func:`generated_hierarchy` and :class:`~gridmap.io.osm.DemoHierarchy`).
+    With *town_prefix* the units get valid codes under it: the generated
+    chain, or the extract's own boundaries whose ``ref`` tags give no code
+    (:func:`gridmap.hierarchy.allocate_codes`, in a stable order).
 
     Parameters
     ----------
@@ -734,6 +806,11 @@ def import_osm(
         An ``.osm.pbf`` extract.
     config : OsmConfig, optional
         Estimation parameters, tag mappings and the generated hierarchy.
+    town_prefix : str, optional
+        A 9-digit town code (the first town's, e.g. ``"370285001"``) or a
+        6-digit county code to allocate 6/9/12-digit codes from; without it
+        units keep the codes of their tags (else ``osm-relation-<id>``) and a
+        generated chain the codes of ``config.hierarchy``.
     progress : callable, optional
         ``progress(step, done, total)``.
 
@@ -781,7 +858,8 @@ def import_osm(
         cover = pd.concat([frames["buildings"].geometry, frames["roads"].geometry])
         if len(cover) == 0:
             cover = frames["key_areas"].geometry
-        made = generated_hierarchy(gpd.GeoSeries(cover, crs=4326), config.hierarchy)
+        chain = config.hierarchy if town_prefix is None else _prefixed_chain(town_prefix)
+        made = generated_hierarchy(gpd.GeoSeries(cover, crs=4326), chain)
         if len(made):
             made.index = pd.RangeIndex(len(units), len(units) + len(made))
             frames["admin_units"] = gpd.GeoDataFrame(
@@ -797,6 +875,10 @@ def import_osm(
                 "the extract has no community boundary"
             )
 
+    elif town_prefix is not None:
+        frames["admin_units"], note = _allocate(store, frames["admin_units"], town_prefix)
+        notes.extend([note] if note else [])
+
     def writing(step: str, done: int, total: int) -> None:
         notify(progress, step, len(OSM_LAYERS) + 1 + done, steps)
 
@@ -808,3 +890,66 @@ def import_osm(
         )
         for name in OSM_LAYERS
     }
+
+
+def _prefixed_chain(prefix: str) -> DemoHierarchy:
+    """The generated city → town → community chain with codes under *prefix*."""
+    from gridmap.hierarchy import check_town_prefix
+
+    check_town_prefix(prefix)
+    county, town = prefix[:6], prefix[6:9] or "001"
+    return DemoHierarchy(
+        city_code=county,
+        city_name=f"市/县 {county}",
+        city_name_en=f"County {county}",
+        town_code=town,
+        town_name=f"镇街 {county}{town}",
+        town_name_en=f"Town {county}{town}",
+        community_code="001",
+        community_name=f"社区 {county}{town}001",
+        community_name_en=f"Community {county}{town}001",
+    )
+
+
+def _allocate(
+    store: Store, units: gpd.GeoDataFrame, prefix: str
+) -> tuple[gpd.GeoDataFrame, str | None]:
+    """Codes under *prefix* for the extract's units (codes stored already are not reused).
+
+    A unit stored by an earlier import of the same extract keeps the code it
+    has in the store (also one set since with ``gridmap units set-code``).
+    """
+    from gridmap.hierarchy import allocate_codes
+
+    if len(units) == 0:
+        return units, None
+    stored = store.read("admin_units")
+    keys = source_keys(units, layer_schema("admin_units"))
+    mine = (
+        source_keys(stored, layer_schema("admin_units"))
+        if len(stored)
+        else pd.Series([], dtype=object)
+    )
+    known = dict(zip(mine, stored["code"], strict=True)) if len(stored) else {}
+    units = units.copy()
+    before = units["code"].copy()
+    kept = keys.map(known)
+    renamed_stored = {
+        str(b): str(k) for b, k in zip(before, kept, strict=True) if isinstance(k, str)
+    }
+    units["code"] = kept.where(kept.notna(), units["code"])
+    units["parent_code"] = units["parent_code"].map(
+        lambda c: renamed_stored.get(str(c), c) if c is not None else None
+    )
+    others = {str(c) for c, k in zip(stored["code"], mine, strict=True) if k not in set(keys)}
+    out, renamed = allocate_codes(units, prefix, used=others)
+    if not renamed:
+        return out, None
+    return out, (
+        f"{len(renamed)} admin unit(s) got codes under {prefix} (north → south, west → east): "
+        + ", ".join(
+            f"{out.loc[i, 'name'] or o} {renamed[str(o)]}"
+            for i, o in before.items()
+            if str(o) in renamed
+        )[:400]
+    )

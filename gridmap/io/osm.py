@@ -285,7 +285,8 @@ def _empty(layer: str) -> gpd.GeoDataFrame:
 
 def _finish(layer: str, frame: pd.DataFrame, geometry: gpd.GeoSeries) -> gpd.GeoDataFrame:
     out = gpd.GeoDataFrame(
-        frame[LAYERS[layer].column_names].reset_index(drop=True),
+        # Columns the extract cannot fill (admin_units' validity) are left null.
+        frame.reindex(columns=LAYERS[layer].column_names).reset_index(drop=True),
         geometry=gpd.GeoSeries(geometry.to_numpy(), crs=4326),
         crs=4326,
     )

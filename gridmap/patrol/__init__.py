@@ -4,12 +4,18 @@ Modules by topic: :mod:`~gridmap.patrol.network` (street graphs in metres),
 :mod:`~gridmap.patrol.postman` (street-coverage routes),
 :mod:`~gridmap.patrol.visits` (key points with dwell times, mixed routes),
 :mod:`~gridmap.patrol.vrp` (several workers), :mod:`~gridmap.patrol.events`
-(major-event schedules), :mod:`~gridmap.patrol.tracks` (GPS tracks, spoofing
-flags, visibility), :mod:`~gridmap.patrol.coverage` (巡查覆盖率 and bands) and
-:mod:`~gridmap.patrol.service` (the same over a store).
+(major-event dosage schedules), :mod:`~gridmap.patrol.eventplan` (major-event
+security plans: key areas in time, main streets, shifts),
+:mod:`~gridmap.patrol.compliance` (tracks against such a plan),
+:mod:`~gridmap.patrol.tracks` (GPS tracks, spoofing flags, visibility),
+:mod:`~gridmap.patrol.coverage` (巡查覆盖率 and bands),
+:mod:`~gridmap.patrol.service` and :mod:`~gridmap.patrol.plans` (the same over
+a store).
 """
 
+from gridmap.patrol.compliance import match_plan
 from gridmap.patrol.coverage import assessment_band, measure_coverage
+from gridmap.patrol.eventplan import EventPlan, EventWorker, plan_event
 from gridmap.patrol.events import Dosage, event_schedule
 from gridmap.patrol.network import StreetNetwork, street_network
 from gridmap.patrol.postman import PostmanRoute, postman_route
@@ -19,6 +25,8 @@ from gridmap.patrol.vrp import TeamPlan, team_routes
 
 __all__ = [
     "Dosage",
+    "EventPlan",
+    "EventWorker",
     "PostmanRoute",
     "StreetNetwork",
     "TeamPlan",
@@ -28,9 +36,11 @@ __all__ = [
     "can_see_track",
     "event_schedule",
     "key_point_route",
+    "match_plan",
     "measure_coverage",
     "mixed_route",
     "parse_track",
+    "plan_event",
     "postman_route",
     "street_network",
     "team_routes",

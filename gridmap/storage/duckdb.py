@@ -148,6 +148,13 @@ def _close_file(path: str, con: duckdb.DuckDBPyConnection) -> None:
         entry.users -= 1
         if entry.users <= 0:
             del _FILES[key]
+            if entry.broken is not None:
+                # nothing more is written into a file found unusable (its log
+                # stays for `gridmap db recover`)
+                try:
+                    entry.root.execute("PRAGMA disable_checkpoint_on_shutdown")
+                except duckdb.Error:
+                    pass  # invalidated: DuckDB checkpoints nothing anyway
             entry.root.close()
 
 
@@ -212,17 +219,17 @@ def _rebuild_rtrees(root: duckdb.DuckDBPyConnection, *, replayed: bool) -> None:
             [cat],
         ).fetchall()
         if rtrees:
-            root.execute("BEGIN TRANSACTION")
-            root.execute(
-                f"CREATE TABLE IF NOT EXISTS {cat}.{_RTREE_REBUILD} "
-                "(index_name VARCHAR PRIMARY KEY, sql VARCHAR NOT NULL)"
-            )
-            for name, sql in rtrees:
+            with _committed(root):
                 root.execute(
-                    f"INSERT OR REPLACE INTO {cat}.{_RTREE_REBUILD} VALUES (?, ?)", [name, sql]
+                    f"CREATE TABLE IF NOT EXISTS {cat}.{_RTREE_REBUILD} "
+                    "(index_name VARCHAR PRIMARY KEY, sql VARCHAR NOT NULL)"
                 )
-                root.execute(f"DROP INDEX {cat}.{_ident(name)}")
-            root.execute("COMMIT")
+                for name, sql in rtrees:
+                    root.execute(
+                        f"INSERT OR REPLACE INTO {cat}.{_RTREE_REBUILD} VALUES (?, ?)",
+                        [name, sql],
+                    )
+                    root.execute(f"DROP INDEX {cat}.{_ident(name)}")
         root.execute(f"CHECKPOINT {cat}")
     # fetchall: a result left unread keeps root's transaction open, and an old
     # open transaction makes every later CHECKPOINT fail
@@ -235,17 +242,29 @@ def _rebuild_rtrees(root: duckdb.DuckDBPyConnection, *, replayed: bool) -> None:
     root.execute(f"USE {cat}")
     todo = root.execute(f"SELECT index_name, sql FROM {_RTREE_REBUILD} ORDER BY 1").fetchall()
     for name, sql in todo:
-        root.execute("BEGIN TRANSACTION")
-        exists = root.execute(
-            "SELECT count(*) FROM duckdb_indexes() WHERE database_name = ? AND index_name = ?",
-            [cat, name],
-        ).fetchall()
-        if not exists[0][0]:
-            root.execute(sql)
-        root.execute(f"DELETE FROM {_RTREE_REBUILD} WHERE index_name = ?", [name])
-        root.execute("COMMIT")
+        with _committed(root):
+            exists = root.execute(
+                "SELECT count(*) FROM duckdb_indexes() WHERE database_name = ? AND index_name = ?",
+                [cat, name],
+            ).fetchall()
+            if not exists[0][0]:
+                root.execute(sql)  # reads every geometry of the table
+            root.execute(f"DELETE FROM {_RTREE_REBUILD} WHERE index_name = ?", [name])
     root.execute(f"DROP TABLE {_RTREE_REBUILD}")
     root.execute(f"CHECKPOINT {cat}")
+
+
+@contextmanager
+def _committed(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction on *con*: committed, or rolled back with the first error raised."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException as exc:
+        if not _is_fatal(exc):
+            con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _ident(name: str) -> str:
@@ -408,8 +427,9 @@ class DuckDBStore(StoreReads):
             token = self._tx.set(cur)
             try:
                 yield
-            except BaseException:
-                if self._state.broken is None:  # an invalidated database takes nothing more
+            except BaseException as exc:
+                # an invalidated database takes nothing more, not even a ROLLBACK
+                if self._state.broken is None and not _is_fatal(exc):
                     cur.execute("ROLLBACK")
                 raise
             else:

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from gridmap.errors import BadInput
 from gridmap.storage._sql import migrations
-from gridmap.storage.base import StoreBusy, StoreInvalidated
+from gridmap.storage.base import StoreInvalidated
 from gridmap.storage.duckdb import (
     _CATALOG,
     _CONFIG,
@@ -125,7 +125,13 @@ def check_file(path: str | Path) -> FileCheck:
     if not Path(key).is_file():
         raise BadInput(f"no database file {key}", field="database_url")
     replayed = _leftover_wal(key)
-    store = DuckDBStore(key)
+    try:
+        store = DuckDBStore(key)
+    except StoreInvalidated as exc:
+        report = FileCheck(key, replayed, -1, _latest())
+        why = _first_lines(exc.__cause__) if exc.__cause__ is not None else exc.message
+        report.problems.append(f"the file cannot be opened: {why}")
+        return report
     try:
         report = FileCheck(key, replayed, store.schema_version(), _latest())
         _check_tables(store._new_cursor(), report)
@@ -215,7 +221,7 @@ def _rtree_counts(cur: duckdb.DuckDBPyConnection, table: str, col: str) -> tuple
 def recover_file(path: str | Path) -> Recovery:
     """Copy what is readable of the store file *path* into a fresh file and swap it in.
 
-    The old file (and its write-ahead log, if any) is renamed
+    The old file is never written to. It (and its write-ahead log, if any) is renamed
     ``<file>.broken-<YYYYmmddTHHMMSS>`` and kept. Fails with
     :class:`~gridmap.storage.base.StoreBusy` while another process holds it.
     """
@@ -223,18 +229,13 @@ def recover_file(path: str | Path) -> Recovery:
     if not Path(key).is_file():
         raise BadInput(f"no database file {key}", field="database_url")
     notes: list[str] = []
-    # Replay a leftover log the usual way first; failing that, read what the
-    # file and its log give read-only (full scans never bind an index).
-    try:
-        DuckDBStore(key).close()
-    except StoreBusy:
-        raise
-    except StoreInvalidated as exc:
-        notes.append(f"the file could not be opened normally: {exc.message}")
     fresh = f"{key}.recovering"
     for leftover in (fresh, fresh + ".wal"):
         Path(leftover).unlink(missing_ok=True)
     recovery = Recovery(key, f"{key}.broken-{datetime.now():%Y%m%dT%H%M%S}", notes=notes)
+    # The old file is only read, read-only (its log replayed in memory; full
+    # scans never bind an index), and kept as it is. Its shared lock keeps a
+    # server from opening it meanwhile.
     source = _Source.open(key, notes)
     try:
         version = source.schema_version()
@@ -279,7 +280,7 @@ class _Source:
         try:
             return cls(key, cls._attach(key))
         except duckdb.Error as exc:
-            if "lock" in str(exc).lower():
+            if "Could not set lock" in str(exc):
                 raise _open_error(key, exc) from exc
             notes.append(f"reading the file with its write-ahead log failed: {_first_lines(exc)}")
         copy = f"{key}.salvage"

@@ -10,6 +10,7 @@ Grids are the real Helsinki demo grids; every event is synthetic.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -17,8 +18,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import numpy as np
 import pytest
+import shapely
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from gridmap.access import Principal
 from gridmap.storage import Store, open_store
@@ -322,3 +326,93 @@ def test_a_500_keeps_the_keep_alive_connection(filled: Store, make_app: Any, ser
             assert conn.sock is sock
         finally:
             conn.close()
+
+
+# -- no existence oracles -------------------------------------------------------
+def _act(client: TestClient, who: Principal) -> None:
+    client.app.state.principal = who  # type: ignore[attr-defined]
+
+
+def _across_a_border(world: World) -> tuple[int, int, tuple[float, float], tuple[float, float]]:
+    """Two touching grids and a point in each, about 10 m apart (real demo grids)."""
+    grids = world.grids.geometry
+    for i in range(len(grids)):
+        for j in range(i + 1, len(grids)):
+            edge = grids.iloc[i].intersection(grids.iloc[j])
+            if edge.length == 0:
+                continue
+            mid = edge.interpolate(0.5, normalized=True)
+            ring = [
+                shapely.Point(mid.x + 1e-4 * np.cos(a), mid.y + 0.5e-4 * np.sin(a))
+                for a in np.linspace(0, 2 * np.pi, 16, endpoint=False)
+            ]
+            a = next((p for p in ring if grids.iloc[i].contains(p)), None)
+            b = next((p for p in ring if grids.iloc[j].contains(p)), None)
+            if a is not None and b is not None:
+                return i, j, (a.x, a.y), (b.x, b.y)
+    raise AssertionError("no two touching grids in the demo")
+
+
+def test_duplicate_hints_only_for_events_the_caller_may_read(
+    client: TestClient, world: World
+) -> None:
+    i, j, here, there = _across_a_border(world)
+    body = world.body(i, "city_management")
+    body["location"] = {"lon": here[0], "lat": here[1], "crs": "wgs84"}
+    first = client.post("/events", json=body).json()
+    assert first["grid_code"] == world.code(i)
+    worker = Principal("worker_j", "grid_worker", (world.code(j),))
+    _act(client, worker)
+    near = {**body, "location": {"lon": there[0], "lat": there[1], "crs": "wgs84"}}
+    r = client.post("/events", json=near)
+    assert r.status_code == 201, r.text
+    mine = r.json()
+    assert mine["grid_code"] == world.code(j)
+    assert mine["duplicate_of"] is None  # before: the id of grid i's event
+    assert client.get(f"/events/{mine['id']}").json()["duplicate_of"] is None
+    listed = client.get("/events").json()["events"]
+    assert [e["duplicate_of"] for e in listed if e["id"] == mine["id"]] == [None]
+    o311 = {"service_code": "city_management", "lat": there[1], "long": there[0]}
+    answer = client.post("/open311/v2/requests.json", json=o311).json()[0]
+    assert "same as request" not in answer["service_notice"]
+    listed311 = json.dumps(client.get("/open311/v2/requests.json").json())
+    assert f"request {first['id']}" not in listed311
+    # whoever may read the first event still gets the hint
+    _act(client, ADMIN)
+    assert client.get(f"/events/{mine['id']}").json()["duplicate_of"] == first["id"]
+    again = client.post("/open311/v2/requests.json", json=o311).json()[0]
+    assert f"same as request {first['id']}" in again["service_notice"]
+    both = Principal("staff", "town_coordinator", (world.code(i)[:9],))
+    _act(client, both)
+    assert client.get(f"/events/{mine['id']}").json()["duplicate_of"] == first["id"]
+
+
+def _jpeg(colour: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 12), colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_photos_only_for_callers_who_may_read_their_event(client: TestClient, world: World) -> None:
+    def upload(colour: tuple[int, int, int]) -> str:
+        r = client.post("/events/media", files={"file": ("p.jpg", _jpeg(colour), "image/jpeg")})
+        assert r.status_code == 201, r.text
+        return str(r.json()["name"])
+
+    on_event, on_step, loose = upload((200, 0, 0)), upload((0, 200, 0)), upload((0, 0, 200))
+    event = client.post("/events", json=world.body(0, photos=[on_event])).json()
+    step = client.post(
+        f"/events/{event['id']}/transitions", json={"action": "accept", "photos": [on_step]}
+    )
+    assert step.status_code == 200, step.text
+    own = Principal("w0", "grid_worker", (world.code(0),))
+    other = Principal("w1", "grid_worker", (world.code(1),))
+    for who, status in ((ADMIN, 200), (own, 200), (other, 404)):
+        _act(client, who)
+        for name in (on_event, on_step):
+            r = client.get(f"/events/media/{name}")
+            assert r.status_code == status, (who.name, name, r.text[:100])
+        assert client.get(f"/events/media/{loose}").status_code == 404  # no event holds it
+    _act(client, other)
+    denied = client.get(f"/events/media/{on_event}").json()
+    assert denied["code"] == "not_found" and "event" not in denied["description"]

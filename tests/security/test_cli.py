@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jwt
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -100,3 +101,26 @@ def test_duplicate_user(db: str) -> None:
     assert runner.invoke(app, ["users", "add", "zhao", "--role", "viewer"]).exit_code == 0
     r = runner.invoke(app, ["users", "add", "zhao", "--role", "viewer"])
     assert r.exit_code == 2 and "already exists" in r.output
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".gpkg"])
+def test_export_layer_users_writes_no_secrets(db: str, tmp_path: Path, suffix: str) -> None:
+    """Issue 25: ``gridmap export layer users`` wrote the password and API-key hashes."""
+    runner = CliRunner()
+    r = runner.invoke(
+        app,
+        ["users", "add", "zhao", "--role", "city_admin", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert r.exit_code == 0, r.output
+    assert runner.invoke(app, ["users", "api-key", "zhao"]).exit_code == 0
+    out = tmp_path / f"users{suffix}"
+    r = runner.invoke(app, ["export", "layer", "users", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    raw = out.read_bytes()
+    assert b"zhao" in raw or suffix != ".csv"
+    assert b"argon2" not in raw and b"password_hash" not in raw and b"api_key_hash" not in raw
+    if suffix == ".parquet":
+        frame = pd.read_parquet(out)
+        assert frame["name"].tolist() == ["zhao"]
+        assert not {"password_hash", "api_key_hash"} & set(frame.columns)

@@ -213,8 +213,9 @@ def _rerun(path: Path, url: str, before: int) -> None:
     done = subprocess.run(import_cmd(path, url), cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     line = next(ln for ln in done.stdout.splitlines() if "buildings" in ln)
-    read, ok, repaired, rejected, inserted, skipped = (int(v) for v in re.findall(r"\d+", line))
-    assert read == N and ok + repaired + rejected == N and skipped == 0
+    numbers = (int(v) for v in re.findall(r"\d+", line))
+    read, ok, repaired, rejected, inserted, updated, skipped = numbers
+    assert read == N and ok + repaired + rejected == N and skipped == 0 and updated == 0
     assert inserted > 0.9 * N
     for store in _reopen(url):
         assert store.count("buildings") == before + inserted

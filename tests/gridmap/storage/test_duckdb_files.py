@@ -11,6 +11,13 @@ imports into those files work, that reopened files (indexes read back) take
 writes, and that stores sharing a file in one process behave as one database
 (the store now attaches files to an instance of its own with the extension
 loaded first, and shares that instance per file).
+
+Issue 20 found the cause: the buffered appends come from replaying a
+write-ahead log left by a killed process, whatever the load order, and the
+R-tree fails on them. The store now replays such a log with its R-tree
+indexes dropped and rebuilt; ``test_duckdb_crash.py`` forces the failure
+(it fails on the code before that fix) and ``test_duckdb_recovery.py`` covers
+the replay itself.
 """
 
 from __future__ import annotations
