@@ -244,8 +244,13 @@ def register_resident(
     id_number: str,
     phone: str | None = None,
     category: str = "registered",
+    id_type: str | None = None,
 ) -> dict[str, Any]:
     """Register a person in a household of the principal's areas; return the masked record.
+
+    *id_type* names the document (:mod:`gridmap.documents`): the resident ID
+    card by default; an overseas resident (``category="overseas"``, 境外人员)
+    may hold a passport or a permit, checked for its own form.
 
     The ID number is validated (GB 11643, 15-digit legacy numbers upgraded),
     the phone normalised; one ID number is registered once: a second
@@ -267,18 +272,31 @@ def register_resident(
     >>> r["name"], r["id_number"], r["phone"]
     ('张*', '110105********002X', '138****1234')
     """
+    from gridmap.documents import RESIDENT_ID, document_type, mask_document, normalize_document
+
     clean_name = normalize_name(name)
-    idn = normalize_id_number(id_number)
-    tel = None if phone in (None, "") else normalize_phone(phone)
+    doc = document_type(id_type)
     category = _choice(category, RESIDENT_CATEGORIES, "category")
-    gender, birth_year = id_facts(idn)
+    if doc != RESIDENT_ID and category != "overseas":
+        raise BadInput(
+            f"a {doc} is the document of an overseas resident (境外人员): "
+            "register them with category 'overseas'",
+            field="id_type",
+        )
+    idn = (
+        normalize_id_number(id_number) if doc == RESIDENT_ID else normalize_document(id_number, doc)
+    )
+    tel = None if phone in (None, "") else normalize_phone(phone)
+    gender, birth_year = id_facts(idn) if doc == RESIDENT_ID else (None, None)
     with store.scoped(principal.areas):
         hh = store.read("households", ids=[household_id], where={"grid_code": _area(principal)})
         if hh.empty:
             raise NotFound(f"household {household_id} not found")
         code = str(hh["grid_code"].iloc[0])
         _require_writer(principal, code)
-        index = vault.blind_index(idn, "id_number")
+        # Other documents are indexed with their type in front (as the register
+        # import does): a passport and a permit of the same number are two people.
+        index = vault.blind_index(idn if doc == RESIDENT_ID else f"{doc}:{idn}", "id_number")
         row = pd.DataFrame(
             {
                 "source_key": [f"resident:{index}"],
@@ -289,7 +307,10 @@ def register_resident(
                 "name_masked": [mask_name(clean_name)],
                 "id_number_enc": [vault.encrypt(idn, "id_number")],
                 "id_number_index": [index],
-                "id_number_masked": [mask_id_number(idn)],
+                "id_number_masked": [
+                    mask_id_number(idn) if doc == RESIDENT_ID else mask_document(idn, doc)
+                ],
+                "id_type": [doc],
                 "phone_enc": [None if tel is None else vault.encrypt(tel, "phone")],
                 "phone_index": [None if tel is None else vault.blind_index(tel, "phone")],
                 "phone_masked": [mask_phone(tel)],

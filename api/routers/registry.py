@@ -71,6 +71,12 @@ class ResidentIn(BaseModel):
     id_number: str = Field(min_length=1, max_length=64)
     phone: str | None = Field(default=None, max_length=64)
     category: str = Field(default="registered", max_length=20)
+    id_type: str | None = Field(
+        default=None,
+        max_length=40,
+        description="resident_id (default), passport, hk_macao_permit, taiwan_permit, "
+        "foreign_permanent_id (overseas residents)",
+    )
 
 
 class ResidentSearch(BaseModel):

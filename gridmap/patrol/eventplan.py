@@ -118,6 +118,8 @@ _STREET_PRIORITY = 2
 _BALANCE_COEFF = 1
 _BALANCE_FLOOR = 0.85
 _WORK_UNIT_S = 60
+#: Stage A weighs the loads of one period finer: even shares matter more than walking there.
+_SHARE_UNIT_S = 10
 
 
 @dataclass(frozen=True)
@@ -943,7 +945,7 @@ def _cluster(m: _Model, shift: int, seconds: float) -> dict[int, list[int]]:
     routing = pywrapcp.RoutingModel(manager)
     cost_cb = routing.RegisterTransitMatrix(np.rint(travel).astype(np.int64).tolist())
     routing.SetArcCostEvaluatorOfAllVehicles(cost_cb)
-    unit = _WORK_UNIT_S
+    unit = _SHARE_UNIT_S
     load = np.rint(trans / unit).astype(np.int64)
     routing.AddDimension(
         routing.RegisterTransitMatrix(load.tolist()), 0, 100 * length, True, "load"
@@ -1168,8 +1170,9 @@ def _rebalance(m: _Model, routes: dict[int, list[int]], tolerance: float, second
     """Move tasks off the busiest route (or onto the idlest) until loads are within *tolerance*.
 
     Each step takes the single move (a task to its cheapest feasible place in
-    another route) that most lowers the ratio of the largest to the smallest
-    load, the least extra walking first among equals. Returns the moves made.
+    another route) with the least extra walking among those that bring the
+    ratio of the largest to the smallest load within the tolerance, else the
+    one that lowers it most. Returns the moves made.
     """
     deadline = _time.perf_counter() + seconds
     moves = 0
@@ -1204,7 +1207,8 @@ def _rebalance(m: _Model, routes: dict[int, list[int]], tolerance: float, second
                     + m.travel_m[nodes[k + 1], nodes[k + 2]]
                     - m.travel_m[nodes[k], nodes[k + 2]]
                 )
-                key = (round(r, 3), place[1] - float(saved), src, k, dst, place[0])
+                good = 0.0 if r <= 1 + tolerance else round(r, 3)  # within tolerance: cheapest
+                key = (good, place[1] - float(saved), src, k, dst, place[0])
                 if best is None or key[:2] < best[:2]:
                     best = key
         if best is None:
@@ -1518,6 +1522,9 @@ def plan_event(
         OR-Tools search time in all.
     method : {"decomposed", "direct"}
         See the module notes.
+    balance_tolerance : float
+        ``decomposed`` evens the loads until the largest is within this share
+        of the smallest (0.1: 10 %) where single moves can do it.
 
     Returns
     -------
@@ -1555,6 +1562,8 @@ def plan_event(
         raise BadInput("speed_mps must be between 0.3 and 20", field="speed_mps")
     if not (math.isfinite(piece_min) and 2 <= piece_min <= 240):
         raise BadInput("piece_min must be between 2 and 240 minutes", field="piece_min")
+    if not (math.isfinite(balance_tolerance) and 0 <= balance_tolerance <= 10):
+        raise BadInput("balance_tolerance must be between 0 and 10", field="balance_tolerance")
     if not (math.isfinite(time_limit_s) and 0 < time_limit_s <= 600):
         raise BadInput("time_limit_s must be > 0 and at most 600", field="time_limit_s")
     t0, t1 = _window(pd.Timestamp(start), pd.Timestamp(end))
