@@ -210,7 +210,9 @@ def _kill_and_check(path: Path, url: str, dialect: str, before: dict[str, object
 
 def _rerun(path: Path, url: str, before: int) -> None:
     """The same command, not killed: it completes and every row it reports is stored."""
-    done = subprocess.run(import_cmd(path, url), cwd=ROOT, capture_output=True, text=True)
+    # A wide console: the summary table keeps one row per layer (7 columns of numbers).
+    env = {**os.environ, "COLUMNS": "200"}
+    done = subprocess.run(import_cmd(path, url), cwd=ROOT, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     line = next(ln for ln in done.stdout.splitlines() if "buildings" in ln)
     numbers = (int(v) for v in re.findall(r"\d+", line))
