@@ -217,3 +217,56 @@ def test_demo_map_in_chromium(served: str, demo_dir: Path, page_kind: str) -> No
     assert external == []
     assert errors == []
     assert drawn > 100
+
+
+def test_demo_command_serves_what_it_printed(tmp_path: Path) -> None:
+    """`gridmap demo` as a user runs it: default store in the working folder, then serving.
+
+    The printed password signs in at /login and /auth/token on the server it starts.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "GRIDMAP_DATABASE_URL"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridmap", "demo", "--port", str(port), "--events", "50"],
+        cwd=tmp_path,
+        env={**env, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if "Ctrl-C" in line:
+                break
+        text = "".join(out)
+        password = re.search(r"password 密码:\s+(\S+)", text)
+        assert password, text[-2000:]
+        wait_for_port("127.0.0.1", port, timeout=60)
+        base = f"http://127.0.0.1:{port}"
+        r = httpx.post(
+            f"{base}/auth/token",
+            data={"username": "demo_worker", "password": password.group(1)},
+            timeout=30,
+        )
+        assert r.status_code == 200, r.text
+        r = httpx.post(
+            f"{base}/login",
+            data={"username": "demo_worker", "password": password.group(1)},
+            headers={"Sec-Fetch-Site": "same-origin"},
+            timeout=30,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/app/"
+        assert (tmp_path / "gridmap.duckdb").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    # SIGTERM closed the store: no write-ahead log left behind.
+    assert not (tmp_path / "gridmap.duckdb.wal").exists()

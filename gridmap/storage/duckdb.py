@@ -287,7 +287,8 @@ def _first_lines(exc: BaseException) -> str:
 def _unusable(path: str, why: str) -> StoreInvalidated:
     return StoreInvalidated(
         f"the database file {path} cannot be used: {why}. Stop every gridmap process using "
-        f"it, then run `gridmap db check --database-url duckdb:///{path}`; if it reports "
+        f"it, then run `gridmap db check --database-url duckdb:///{Path(path).resolve()}`; "
+        "if it reports "
         "damage, `gridmap db recover` copies what is readable into a fresh file (the old one "
         "is kept)"
     )
@@ -356,7 +357,11 @@ class DuckDBStore(StoreReads):
 
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = str(path)
-        self.url = self.path if self.path == ":memory:" else f"duckdb:///{self.path}"
+        # An absolute path in the URL: ``duckdb:///`` + ``/abs/file`` opens the same file
+        # again from any working directory (a relative one read back as ``/file``).
+        self.url = (
+            self.path if self.path == ":memory:" else f"duckdb:///{Path(self.path).resolve()}"
+        )
         self.read_only = read_only and self.path != ":memory:"
         if self.path == ":memory:":
             self._con = duckdb.connect(self.path, config=_CONFIG)
