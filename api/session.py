@@ -48,6 +48,7 @@ from gridmap.auth import (
     User,
     decode_token,
     get_user,
+    issue_token,
 )
 from gridmap.storage import Store
 
@@ -137,8 +138,6 @@ def _revoked(request: Request) -> _Revoked:
 
 def start_session(user: User, base: TokenConfig, *, minutes: int) -> tuple[str, dict[str, Any]]:
     """A new session token for *user* and its claims."""
-    from gridmap.auth import issue_token
-
     cfg = _config(base)
     token = issue_token(user, cfg, minutes=minutes)
     return token, decode_token(token, cfg)

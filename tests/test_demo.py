@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from gridmap.cli import app
 from gridmap.demo import run_demo
 from gridmap.storage import Store, open_store
+from tests.api.webworld import CHROMIUM_ARGS
 from tests.conftest import free_port, wait_for_port
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -153,17 +154,7 @@ def _chromium_visit(
     errors: list[str] = []
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 800})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))

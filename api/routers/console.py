@@ -34,6 +34,7 @@ from gridmap.access import Principal
 from gridmap.assessment.report import dashboard_figures
 from gridmap.errors import BadInput
 from gridmap.heat import DEFAULT_MIN_COUNT
+from gridmap.timeparse import parse_day
 
 __all__ = ["router"]
 
@@ -106,12 +107,13 @@ def console_page(request: Request, store: StoreDep, principal: CurrentPrincipal)
 def _period(start: str | None, end: str | None, tz: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The dashboard's period: a month in *tz* (the current one by default)."""
     now = pd.Timestamp.now(tz=tz)
-    try:
-        lo = pd.Timestamp(start, tz=tz) if start else now.normalize().replace(day=1)
-        hi = pd.Timestamp(end, tz=tz) if end else lo + pd.DateOffset(months=1)
-    except (ValueError, TypeError, OverflowError):
-        raise BadInput("from/to must be dates such as 2026-11-01", field="from") from None
-    if pd.isna(lo) or pd.isna(hi) or not lo < hi:
+    lo = (
+        pd.Timestamp(parse_day(start, field="from"), tz=tz)
+        if start
+        else now.normalize().replace(day=1)
+    )
+    hi = pd.Timestamp(parse_day(end, field="to"), tz=tz) if end else lo + pd.DateOffset(months=1)
+    if not lo < hi:
         raise BadInput("from must be earlier than to", field="from")
     if not (1900 <= lo.year <= 9999 and 1900 <= hi.year <= 9999):
         raise BadInput("dates must lie in years 1900–9999", field="from")
