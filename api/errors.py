@@ -2,7 +2,8 @@
 
 Domain errors (:mod:`gridmap.errors`) know nothing of HTTP. This module is the
 only place that gives them a status code. Every error answer has the OGC API
-exception shape ``{"code": ..., "description": ...}``; no traceback or
+exception shape ``{"code": ..., "description": ...}`` plus ``description_zh``,
+the zh-CN text of the code (:data:`ZH`) for Chinese users; no traceback or
 internal detail ever reaches a client.
 """
 
@@ -39,12 +40,20 @@ from gridmap.events.errors import (
     NotPermitted,
     StaleVersion,
 )
+from gridmap.extras import MissingExtra, missing_extra
 from gridmap.storage.base import StoreInvalidated, StoreUnavailable
 from gridmap.storage.limits import StatementTimeout
 from gridmap.workers import UnknownArea
 from layers.assets import AssetsNotInstalled
 
-__all__ = ["STATUS", "AnswerUnexpected", "error_body", "install_error_handlers", "status_for"]
+__all__ = [
+    "STATUS",
+    "ZH",
+    "AnswerUnexpected",
+    "error_body",
+    "install_error_handlers",
+    "status_for",
+]
 
 log = logging.getLogger("gridmap.api")
 
@@ -68,6 +77,7 @@ STATUS: Mapping[type[GridmapError], int] = {
     MediaTooLarge: 413,
     AssetsNotInstalled: 503,
     StoreUnavailable: 503,
+    MissingExtra: 501,
 }
 
 #: What a client is told for a 503, and how many seconds to wait (``Retry-After``).
@@ -100,8 +110,68 @@ _HTTP_CODES = {
     422: "unprocessable",
     429: "too_many_requests",
     500: "server_error",
+    501: "not_implemented",
     503: "service_unavailable",
 }
+
+#: zh-CN text beside the English ``description`` of an error answer, by error code.
+ZH: Mapping[str, str] = {
+    # HTTP-level codes
+    "bad_request": "请求无效",
+    "unauthorized": "未登录或凭据无效",
+    "forbidden": "无权访问",
+    "not_found": "未找到所请求的资源",
+    "method_not_allowed": "不支持该请求方法",
+    "not_acceptable": "无法提供所请求的格式",
+    "conflict": "与当前状态冲突",
+    "precondition_failed": "数据已被修改，请刷新后重试",
+    "payload_too_large": "请求内容过大",
+    "unsupported_media_type": "不支持的内容类型",
+    "unprocessable": "请求内容无法处理",
+    "too_many_requests": "请求过于频繁，请稍后重试",
+    "server_error": "服务器内部错误",
+    "not_implemented": "服务器未安装此功能",
+    "service_unavailable": "服务暂不可用，请稍后重试",
+    "client_disconnected": "客户端已断开连接",
+    "error": "请求出错",
+    # domain error codes (gridmap.errors and friends)
+    "bad_input": "输入数据无效",
+    "bad_geometry": "几何图形无效",
+    "bad_config": "配置文件有误",
+    "unsupported_format": "不支持的文件格式",
+    "outside_jurisdiction": "位置不在管辖范围内",
+    "unknown_area": "未知的区域编码",
+    "unknown_layer": "未知的图层",
+    "import_failed": "导入失败，数据未改变",
+    "code_collision": "编码冲突",
+    "illegal_transition": "当前状态下不允许此操作",
+    "idempotency_key_reused": "幂等键已用于另一个请求",
+    "font_missing": "缺少报告所需的字体",
+    "assets_not_installed": "地图资源未安装",
+    "unknown_asset": "未知的地图资源",
+    "store_unavailable": "数据库暂不可用，请稍后重试",
+    "store_busy": "数据库正被其他进程使用",
+    "store_invalidated": "数据库文件不可用，服务将重启",
+    "statement_timeout": "数据库查询超时，请缩小范围或稍后重试",
+    "missing_extra": "服务器未安装此功能所需的可选组件",
+}
+
+
+def zh_text(code: str, status: int | None = None) -> str:
+    """zh-CN text of an error *code* (else of the HTTP *status*'s code).
+
+    Examples
+    --------
+    >>> zh_text("not_found")
+    '未找到所请求的资源'
+    >>> zh_text("some_new_code", 409)
+    '与当前状态冲突'
+    """
+    if code in ZH:
+        return ZH[code]
+    if status is not None and _HTTP_CODES.get(status) in ZH:
+        return ZH[_HTTP_CODES[status]]
+    return ZH["error"]
 
 
 def status_for(exc: GridmapError) -> int:
@@ -118,13 +188,19 @@ def status_for(exc: GridmapError) -> int:
     return 500
 
 
-def error_body(code: str, description: str) -> dict[str, str]:
-    """The OGC API exception body."""
-    return {"code": code, "description": description}
+def error_body(code: str, description: str, status: int | None = None) -> dict[str, str]:
+    """The OGC API exception body, with the zh-CN text of *code* beside the English.
+
+    Examples
+    --------
+    >>> error_body("not_found", "no event 7")
+    {'code': 'not_found', 'description': 'no event 7', 'description_zh': '未找到所请求的资源'}
+    """
+    return {"code": code, "description": description, "description_zh": zh_text(code, status)}
 
 
 def _json_error(status: int, code: str, description: str) -> JSONResponse:
-    return JSONResponse(error_body(code, description), status_code=status)
+    return JSONResponse(error_body(code, description, status), status_code=status)
 
 
 def _clip(text: str, size: int = 200) -> str:
@@ -148,6 +224,10 @@ async def _on_domain_error(request: Request, exc: Exception) -> Response:
     if status == 500:
         log.error("unmapped domain error on %s", request.url.path, exc_info=exc)
         return _json_error(500, "server_error", "internal error")
+    if isinstance(exc, MissingExtra):
+        # The server lacks an optional extra: the operator's fix, named to the client.
+        log.warning("%s on %s", exc.message, request.url.path)
+        return _json_error(status, exc.code, exc.message)
     if status > 500:
         log.error("service unavailable on %s: %s", request.url.path, exc.message)
         text, retry = next(
@@ -215,7 +295,9 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {_clip(request.url.path, 100)}"
-    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse(
+        error_body(code, detail, exc.status_code), status_code=exc.status_code, headers=exc.headers
+    )
 
 
 async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
@@ -228,6 +310,9 @@ async def _on_disconnect(request: Request, exc: Exception) -> JSONResponse:
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     if isinstance(exc, StoreUnavailable):  # raised outside a route (e.g. in a middleware)
         return await _on_domain_error(request, exc)
+    extra = missing_extra(exc)  # a lazy import of an optional extra that is not installed
+    if extra is not None:
+        return await _on_domain_error(request, extra)
     log.error("unexpected error on %s", request.url.path, exc_info=exc)
     return _json_error(500, "server_error", "internal error")
 

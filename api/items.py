@@ -127,8 +127,9 @@ def read_json_page(
 
     ``features`` holds the Feature objects (comma-separated) with only
     *properties*, geometries in *crs*. ``None`` when the store cannot write
-    them (DuckDB) or *crs* needs more than swapping axes (EPSG:3857, whose
-    numbers come from pyproj on the frame path): use :func:`read_page` then.
+    them (DuckDB), *crs* needs more than swapping axes (EPSG:3857, whose
+    numbers come from pyproj on the frame path) or a property is encrypted at
+    rest (which SQL cannot decrypt): use :func:`read_page` then.
 
     Raises
     ------
@@ -138,6 +139,8 @@ def read_json_page(
     epsg, lat_first = SUPPORTED_CRS[crs]
     if not isinstance(store, FeaturePages) or epsg not in (None, 4326, 4490):
         return None
+    if any(c.encrypted and c.name in properties for c in schema.columns):
+        return None  # encrypted at rest (events.reporter): decrypted on the frame path
     if when is not None:
         cql = all_of(cql, time_filter(schema, when))
     page = store.feature_page(

@@ -14,21 +14,26 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_error_handlers
-from api.middleware import BodyLimit, Compress
+from api.logs import configure_logging
+from api.metrics import Metrics
+from api.middleware import BodyLimit, Compress, Observe
 from api.routers import (
     analytics,
     console,
     doorknock,
     events,
     features,
+    feeds,
     fieldapp,
     grids,
+    health,
     locate,
     maps,
     open311,
     pages,
     patrol,
     reports,
+    subscriptions,
     tiles,
     workers,
 )
@@ -73,7 +78,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             _limit_statements(store, settings.statement_timeout_ms)
             yield
             return
-        opened = open_store(settings.database_url, migrate=True)
+        # Events' personal columns are encrypted with the data key (install_security).
+        opened = open_store(
+            settings.database_url, migrate=True, vault=getattr(app.state, "vault", None)
+        )
         _limit_statements(opened, settings.statement_timeout_ms)
         app.state.store = opened
         if getattr(app.state, "stop_serving", None) is None:
@@ -94,15 +102,20 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics(app.state)
+    if settings.log_format == "json":  # else `gridmap serve` sets up the text lines
+        configure_logging(settings.log_format, settings.log_level)
     # The event taxonomy and assessment rules in force, checked now: a bad file stops
     # the start with a ConfigError naming the file and the problem.
     app.state.event_taxonomy = load_taxonomy(settings.taxonomy_file)
     app.state.assessment_rules = load_rules(settings.rules_file)
     install_error_handlers(app)
+    app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(tiles.router)
     app.include_router(locate.router)
     app.include_router(maps.router)
+    app.include_router(feeds.router)  # before events: /events/feed.* is not /events/{id}
     app.include_router(events.router)
     app.include_router(open311.router)
     app.include_router(analytics.router)
@@ -114,6 +127,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.include_router(pages.router)
     app.include_router(fieldapp.router)
     app.include_router(console.router)
+    app.include_router(subscriptions.router)  # and its webhook delivery worker
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(QueryText)
     app.add_middleware(Compress)
@@ -125,15 +139,18 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             allow_headers=["*"],
             expose_headers=["ETag"],
         )
+    # Request id, access log line and metrics around every answer (413s and CORS included).
+    app.add_middleware(Observe, metrics=app.state.metrics)
     # Last, so its security headers wrap every answer (413s and CORS included).
     install_security(app)
     return app
 
 
 def _limit_statements(store: Store, ms: int) -> None:
-    """Give the service's store its statement time limit (PostGIS; 0: none).
+    """Give the service's store its statement time limit (0: none).
 
-    The embedded store has no server-side limit to set and is left as it is.
+    PostGIS sets ``statement_timeout``; the embedded store interrupts its
+    DuckDB cursors from a watchdog thread (:class:`gridmap.storage.limits.Watchdog`).
     """
     limit = getattr(type(store), "set_statement_timeout", None)  # a method, not any attribute
     if callable(limit):

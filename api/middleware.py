@@ -1,13 +1,23 @@
-"""ASGI middleware: refuse request bodies above the configured size (413)."""
+"""ASGI middleware: body size limit (413), compression, request ids, access log and metrics."""
 
 from __future__ import annotations
+
+import re
+import time
+import uuid
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+from api.logs import ACCESS, REQUEST_ID
+from api.metrics import Metrics
 
-__all__ = ["BodyLimit", "Compress"]
+__all__ = ["REQUEST_ID_HEADER", "BodyLimit", "Compress", "Observe"]
+
+#: The header carrying the request id, both ways.
+REQUEST_ID_HEADER = "X-Request-ID"
+_GOOD_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
 class _TooLarge(Exception):
@@ -115,3 +125,82 @@ class Compress:
             await self.app(scope, receive, send)
             return
         await self.gzip(scope, receive, send)
+
+
+def _route_template(scope: Scope) -> str:
+    """The template of the route that answered (``/collections/{layer}/items``)."""
+    route = scope.get("route")
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return path if isinstance(path, str) and path else "<unmatched>"
+
+
+class Observe:
+    """Give every request an id, log one line per request and count it in the metrics.
+
+    The id is the client's ``X-Request-ID`` when it is a plain token of at most 128
+    characters (letters, digits, ``._:@/+=-``), else a new random one; either way it
+    is echoed in the answer's ``X-Request-ID`` and set in :data:`api.logs.REQUEST_ID`
+    for every log record written while the request is answered. The access line
+    (logger ``gridmap.access``) carries ``request_id``, ``method``, ``route`` (the
+    route template), ``path``, ``status`` and ``duration_ms``.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The wrapped application.
+    metrics : Metrics
+        Where requests are counted.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _GOOD_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        token = REQUEST_ID.set(rid)
+        status = 500
+        started = time.perf_counter()
+
+        async def tagged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", rid.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        self.metrics.in_progress.inc()
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            seconds = time.perf_counter() - started
+            self.metrics.in_progress.dec()
+            route = _route_template(scope)
+            method = str(scope.get("method", ""))
+            self.metrics.observe(method, route, status, seconds)
+            ACCESS.info(
+                "%s %s %d %.1f ms",
+                method,
+                scope.get("path", ""),
+                status,
+                seconds * 1000,
+                extra={
+                    "request_id": rid,
+                    "method": method,
+                    "route": route,
+                    "path": scope.get("path", ""),
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 2),
+                },
+            )
+            REQUEST_ID.reset(token)

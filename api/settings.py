@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     statement_timeout_ms : int
         How long one database statement of the service may run
         (``GRIDMAP_STATEMENT_TIMEOUT_MS``, default 15000; 0: no limit). PostGIS
-        cancels a longer one and the request is answered 503 with the reason.
+        cancels a longer one, the embedded store interrupts it (DuckDB), and
+        the request is answered 503 with the reason.
     taxonomy_file : Path, optional
         The event taxonomy (``GRIDMAP_TAXONOMY_FILE``, TOML or JSON; see
         :func:`gridmap.events.taxonomy.load_taxonomy`); the one shipped in the
@@ -67,6 +68,12 @@ class Settings(BaseSettings):
     rules_file : Path, optional
         The assessment rules (``GRIDMAP_RULES_FILE``, see
         :func:`gridmap.assessment.rules.load_rules`); the shipped ones when unset.
+    log_format : {"text", "json"}
+        ``GRIDMAP_LOG_FORMAT``: ``json`` writes every log line (one per request,
+        with its request id, route, status and duration) as a JSON object.
+    log_level : str
+        ``GRIDMAP_LOG_LEVEL`` (``debug``, ``info``, ``warning``, ``error``); ``gridmap
+        serve --log-level`` overrides it.
 
     Examples
     --------
@@ -93,6 +100,8 @@ class Settings(BaseSettings):
     statement_timeout_ms: int = Field(default=DEFAULT_STATEMENT_TIMEOUT_MS, ge=0)
     taxonomy_file: Path | None = None
     rules_file: Path | None = None
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
 
     @field_validator("time_zone")
     @classmethod

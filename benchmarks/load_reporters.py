@@ -37,6 +37,7 @@ import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,9 @@ class Stats:
     given_up: list[str] = field(default_factory=list)
     #: Seconds since the load began at which each acknowledgement arrived.
     ack_times: list[float] = field(default_factory=list)
+    #: (seconds since the load began, latency s) of each ``GET /locate`` probe answered 200.
+    locate: list[tuple[float, float]] = field(default_factory=list)
+    locate_statuses: Counter[int] = field(default_factory=Counter)
 
 
 # ----------------------------------------------------------------------------- world
@@ -145,8 +149,8 @@ def build_world(url: str, reporters: int, *, seed: int = 0) -> list[Reporter]:
 # ----------------------------------------------------------------------------- server
 
 
-def start_api(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """Start the API (one uvicorn worker) against *url*."""
+def start_api(url: str, port: int, log: Path, *, workers: int = 1) -> subprocess.Popen[bytes]:
+    """Start the API (*workers* uvicorn worker processes) against *url*."""
     env = dict(os.environ)
     env.update(
         GRIDMAP_DATABASE_URL=url,
@@ -171,6 +175,8 @@ def start_api(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
@@ -297,6 +303,28 @@ async def _reporter(
                 await asyncio.sleep(rng.expovariate(1 / think))
 
 
+async def _locate_prober(
+    base: str, points: np.ndarray, stats: Stats, *, t0: float, stop_at: float, rate: float
+) -> None:
+    """``GET /locate`` at *rate* requests/s while the reporters run (anonymous, as a hotline)."""
+    async with httpx.AsyncClient(base_url=base, timeout=httpx.Timeout(30.0)) as client:
+        i = 0
+        while time.monotonic() < stop_at:
+            lon, lat = points[i % len(points)]
+            start = time.monotonic()
+            try:
+                r = await client.get("/locate", params={"lon": lon, "lat": lat, "crs": "wgs84"})
+            except httpx.TransportError as exc:
+                stats.locate_statuses[-1] += 1
+                stats.errors["locate " + type(exc).__name__] += 1
+            else:
+                stats.locate_statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    stats.locate.append((start - t0, time.monotonic() - start))
+            i += 1
+            await asyncio.sleep(max(0.0, 1.0 / rate - (time.monotonic() - start)))
+
+
 async def run_load(
     reporters: list[Reporter],
     base: str,
@@ -307,6 +335,7 @@ async def run_load(
     think: float = 0.0,
     give_up: float = 120.0,
     timeout: float = 60.0,
+    locate_rate: float = 0.0,
 ) -> tuple[Stats, float, tuple[float, float] | None]:
     """Run the reporters for *duration* s, restarting PostgreSQL once at *restart_at* s.
 
@@ -346,6 +375,13 @@ async def run_load(
     ]
     if restart_at is not None and 0 <= restart_at < duration:
         tasks.append(asyncio.create_task(restarter()))
+    if locate_rate > 0:
+        probe_points = np.concatenate([r.points[:20] for r in reporters])
+        tasks.append(
+            asyncio.create_task(
+                _locate_prober(base, probe_points, stats, t0=t0, stop_at=stop_at, rate=locate_rate)
+            )
+        )
     await asyncio.gather(*tasks)
     return stats, time.monotonic() - t0, (window[0] if window else None)
 
@@ -371,8 +407,14 @@ def verify(
             "SELECT key, event_id, principal FROM idempotency_keys WHERE principal = ANY(%s)",
             [names],
         )
+        # From migration 025 the account is in reported_by (reporter is encrypted).
+        has_account = store.sql(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'events' AND column_name = 'reported_by'"
+        )
+        who = "reported_by" if has_account else "reporter"
         events = store.sql(
-            "SELECT id, grid_code FROM events WHERE reporter = ANY(%s)",
+            f"SELECT id, grid_code FROM events WHERE {who} = ANY(%s)",
             [names],
         )
     finally:
@@ -458,7 +500,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         world_s = time.perf_counter() - t
         port = _free_port()
         log = Path(tempfile.mkdtemp(prefix="gridmap-load-")) / "api.log"
-        api = start_api(url, port, log)
+        api = start_api(url, port, log, workers=args.workers)
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        load0 = os.getloadavg()
         try:
             stats, seconds, window = asyncio.run(
                 run_load(
@@ -470,8 +514,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     think=args.think,
                     give_up=args.give_up,
                     timeout=args.timeout,
+                    locate_rate=args.locate_rate,
                 )
             )
+            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            load1 = os.getloadavg()
         finally:
             api.terminate()
             try:
@@ -503,6 +550,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # the first traceback, where an unexpected error starts
         api_log_tail=api_log[api_log.find("Traceback") :][:3000] if "Traceback" in api_log else "",
     )
+    # Throughput outside the restart window (and its grace period).
+    if window is not None:
+        lo, hi = window[0], min(window[1] + args.grace, seconds)
+        outside_acks = sum(not (lo <= t <= hi) for t in stats.ack_times)
+        outside_s = max(seconds - (hi - lo), 1e-9)
+    else:
+        outside_acks, outside_s = len(stats.ack_times), seconds
+    in_load = [lat for t, lat in stats.locate if t <= args.duration]
+    generator_cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    result.update(
+        api_workers=args.workers,
+        reports_per_s_outside_restart=round(outside_acks / outside_s, 1),
+        locate_requests=len(stats.locate),
+        locate_statuses={str(k): v for k, v in sorted(stats.locate_statuses.items())},
+        locate_ms_p50=round(_pct(in_load, 50), 2),
+        locate_ms_p99=round(_pct(in_load, 99), 2),
+        generator_cpu_s=round(generator_cpu, 1),
+        # share of the machine's CPU time the load generator (this process) used
+        generator_cpu_share=round(generator_cpu / (seconds * (os.cpu_count() or 1)), 3),
+        loadavg_before=[round(x, 2) for x in load0],
+        loadavg_after=[round(x, 2) for x in load1],
+    )
     result["ok"] = not any(result["violations"].values())
     return result
 
@@ -531,6 +600,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--give-up", type=float, default=120.0, help="retry limit after the load, s")
     p.add_argument("--timeout", type=float, default=60.0, help="client read timeout, s")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="uvicorn API worker processes")
+    p.add_argument(
+        "--locate-rate",
+        type=float,
+        default=0.0,
+        help="GET /locate probes per second during the load (0: none); p50/p99 reported",
+    )
     args = p.parse_args(argv)
     res = run(args)
     v = res["violations"]
@@ -555,6 +631,14 @@ def main(argv: list[str] | None = None) -> int:
         f"retries {res['retries']}, replays {res['replays']}, 503s {res['status_503']}, "
         f"statuses {res['statuses']}, transport errors {res['transport_errors']} "
         f"({res['transport_errors_outside_restart_window']} outside the restart window)"
+    )
+    print(
+        f"API workers {res['api_workers']}; outside the restart window "
+        f"{res['reports_per_s_outside_restart']} reports/s; /locate p50 {res['locate_ms_p50']} ms, "
+        f"p99 {res['locate_ms_p99']} ms ({res['locate_requests']} probes, "
+        f"{res['locate_statuses']}); generator CPU {res['generator_cpu_s']} s "
+        f"= {res['generator_cpu_share']:.1%} of the machine; load average before "
+        f"{res['loadavg_before']}, after {res['loadavg_after']}"
     )
     print("violations: " + (", ".join(f"{k}={n}" for k, n in v.items() if n) or "none"))
     if not res["ok"]:

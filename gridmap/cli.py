@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,9 @@ from gridmap.errors import BadInput, GridmapError
 from gridmap.model import LAYERS
 from gridmap.storage import DEFAULT_URL, Store, open_store
 from gridmap.timezone import DEFAULT_TIME_ZONE
+
+if TYPE_CHECKING:
+    from gridmap.privacy import Vault
 
 __all__ = ["app"]
 
@@ -88,28 +91,65 @@ def _open(url: str | None, *, migrate: bool = True, read_only: bool = False) -> 
     that does not exist yet, is opened for writing (and migrated) instead.
     """
     url = url or CliSettings().database_url
+    vault = _data_vault()
     if read_only:
         try:
-            store = open_store(url, read_only=True)
+            store = open_store(url, read_only=True, vault=vault)
         except BadInput:  # no file yet
-            return open_store(url, migrate=migrate)
+            return open_store(url, migrate=migrate, vault=vault)
         try:
             store.migrate()  # read-only: checks that the schema is current
         except BadInput:
             store.close()
-            return open_store(url, migrate=migrate)
+            return open_store(url, migrate=migrate, vault=vault)
         return store
-    return open_store(url, migrate=migrate)
+    return open_store(url, migrate=migrate, vault=vault)
+
+
+def _data_vault() -> Vault:
+    """The field-encryption keys from ``GRIDMAP_DATA_KEY``, as the API derives them.
+
+    Events' reporters and contacts are encrypted at rest with them
+    (:mod:`gridmap.storage.fieldcrypt`), like residents' fields.
+    """
+    from pydantic import ValidationError
+
+    from api.security import SecuritySettings
+    from gridmap.privacy import Vault as _Vault
+
+    try:
+        key = SecuritySettings().data_key.get_secret_value()
+    except ValidationError as exc:
+        raise BadInput(f"security settings: {exc.errors()[0]['msg']}", field="data_key") from None
+    return _Vault.from_secret(key)
+
+
+#: Exit status of a command stopped by a domain error (bad input, a missing row, a
+#: busy store, a missing optional extra); 2 stays click's code for usage errors.
+DOMAIN_ERROR_EXIT = 1
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Turn domain errors into one clear line and exit code 2 (no traceback)."""
+    """Turn domain errors into one clear line and exit code 1 (no traceback).
+
+    A lazy import of an optional extra's package that is not installed
+    (``ModuleNotFoundError``) becomes the line naming the extra to install
+    (:func:`gridmap.extras.missing_extra`).
+    """
+    from gridmap.extras import missing_extra
+
     try:
         yield
     except GridmapError as exc:
         console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(DOMAIN_ERROR_EXIT) from None
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        console.print(f"[bold red]error:[/] {escape(extra.message)}", soft_wrap=True)
+        raise typer.Exit(DOMAIN_ERROR_EXIT) from None
 
 
 @contextmanager
@@ -174,13 +214,15 @@ def init(database_url: DbOpt = None) -> None:
     """Create or upgrade the schema (创建/升级数据库结构) without losing data."""
     with _errors():
         store = _open(database_url, migrate=False)
-        before = store.schema_version()
-        after = store.migrate()
-        if before < 11 <= after:  # events stored before migration 011 get their H3 cells
-            from gridmap.heat import fill_event_cells
+        try:  # a missing privilege (PostGIS) is one line naming it and the SQL granting it
+            before = store.schema_version()
+            after = store.migrate()
+            if before < 11 <= after:  # events stored before migration 011 get their H3 cells
+                from gridmap.heat import fill_event_cells
 
-            fill_event_cells(store)
-        store.close()
+                fill_event_cells(store)
+        finally:
+            store.close()
     out.print(f"schema version {before} → {after} ({store.url})")
 
 
@@ -759,8 +801,32 @@ def serve(
             "embedded DuckDB file is opened by one process only.",
         ),
     ] = 1,
+    root_path: Annotated[
+        str,
+        typer.Option(
+            help="URL prefix the service is mounted under behind a reverse proxy "
+            "(e.g. /gridmap): links and redirects carry it.",
+        ),
+    ] = "",
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses of proxies trusted to set X-Forwarded-For/"
+            "-Proto ('*' for any); default: uvicorn's (127.0.0.1, or "
+            "FORWARDED_ALLOW_IPS).",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            help="critical, error, warning, info, debug or trace; default "
+            "GRIDMAP_LOG_LEVEL, else info. GRIDMAP_LOG_FORMAT=json writes JSON lines.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve the HTTP API: OGC API Features, maps, /docs.
+    """Serve the HTTP API: OGC API Features, maps, /docs, /healthz, /readyz, /metrics.
 
     SIGTERM or Ctrl-C stop it cleanly (the store is closed, an embedded file
     checkpointed). If the store's database becomes unusable (DuckDB
@@ -772,15 +838,42 @@ def serve(
 
     import uvicorn
 
+    from api.logs import configure_logging
     from api.main import create_app
     from api.settings import Settings
 
-    settings = Settings(database_url=database_url) if database_url else Settings()
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
+    if log_level is not None and log_level.lower() not in levels:
+        raise typer.BadParameter(f"one of {', '.join(levels)}", param_hint="--log-level")
+    if root_path and (not root_path.startswith("/") or root_path.endswith("/")):
+        raise typer.BadParameter(
+            "a path starting with / and not ending with / (e.g. /gridmap)",
+            param_hint="--root-path",
+        )
+    overrides: dict[str, Any] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if log_level:
+        overrides["log_level"] = log_level.lower()
+    with _errors():
+        try:
+            settings = Settings(**overrides)
+        except ValueError as exc:  # pydantic: a bad GRIDMAP_* value
+            raise BadInput(f"bad setting: {exc}") from None
+    configure_logging(settings.log_format, settings.log_level)
+    server_options: dict[str, Any] = {
+        "root_path": root_path,
+        "log_level": settings.log_level,
+        "access_log": False,  # api.middleware.Observe logs each request, with its id
+        "proxy_headers": True,
+    }
+    if forwarded_allow_ips is not None:
+        server_options["forwarded_allow_ips"] = forwarded_allow_ips
     if workers == 1:
         with _errors():  # a busy or unusable store, a bad taxonomy or rules file: one line
             _open(settings.database_url).close()
             application = create_app(settings)
-        _serve_app(application, host=host, port=port)
+        _serve_app(application, host=host, port=port, **server_options)
         return
     if not settings.database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
         with _errors():
@@ -790,10 +883,19 @@ def serve(
             )
     # Each worker process builds its own application from the environment.
     os.environ["GRIDMAP_DATABASE_URL"] = settings.database_url
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
+    os.environ["GRIDMAP_LOG_LEVEL"] = settings.log_level
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        **server_options,
+    )
 
 
-def _serve_app(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
+def _serve_app(app: Any, *, host: str, port: int, log_level: str = "info", **options: Any) -> None:
     """Run *app* under uvicorn until SIGTERM/Ctrl-C, or until its store becomes unusable.
 
     The application's lifespan owns the store and closes it when the server
@@ -804,7 +906,13 @@ def _serve_app(app: Any, *, host: str, port: int, log_level: str = "info") -> No
     """
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level))
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, **options)
+    if getattr(app.state, "settings", None) is not None and app.state.settings.log_format == "json":
+        from api.logs import configure_logging
+
+        # uvicorn.Config set up its text handlers just now: JSON lines instead.
+        configure_logging("json", log_level)
+    server = uvicorn.Server(config)
     app.state.stop_serving = lambda: setattr(server, "should_exit", True)
     server.run()
     failure = getattr(app.state, "store_failure", None)
@@ -1312,7 +1420,7 @@ def token(
         if user is None or user.disabled:
             store.close()
             console.print(f"[bold red]error:[/] no active user {name!r}")
-            raise typer.Exit(2)
+            raise typer.Exit(DOMAIN_ERROR_EXIT)
         text = issue_token(user, _token_config(), minutes=expires_minutes)
         audit.record(store, SYSTEM, "token.issue", f"users:{name}")
         store.close()
@@ -1464,6 +1572,10 @@ def patrol_plan_event(
         Path | None, typer.Option("--out", help="Folder for GPX and KML per worker.")
     ] = None,
     crs: Annotated[str, typer.Option("--crs", help="Exports in wgs84 or gcj02.")] = "wgs84",
+    pdf: Annotated[
+        Path | None,
+        typer.Option("--pdf", help="Write the printable plan (A4 PDF: map and timetable)."),
+    ] = None,
     database_url: DbOpt = None,
 ) -> None:
     """Plan a major-event security patrol (重大活动安保): shift routes, key areas, main streets."""
@@ -1504,6 +1616,8 @@ def patrol_plan_event(
             if value is not None:
                 body[key] = value
         req = plans.PlanRequest.from_json(body, max_time_limit_s=600)
+        if pdf is not None and not save:
+            raise BadInput("--pdf prints a saved plan: drop --no-save", field="pdf")
         store = _open(database_url)
         try:
             if hotspots:
@@ -1512,6 +1626,7 @@ def patrol_plan_event(
                 made = plans.hotspot_key_areas(store, area=area, start=req.start, end=req.end)
                 console.print(f"hot spots → temporary key areas: {len(made)}")
             answer = plans.make_plan(store, req)
+            stored = None if pdf is None else plans.read_plan(store, int(answer["id"]))
         finally:
             store.close()
         s = answer["summary"]
@@ -1539,6 +1654,11 @@ def patrol_plan_event(
         if out_dir is not None:
             for path in plans.write_route_files(answer, out_dir, crs=crs):
                 console.print(f"wrote {path}")
+        if stored is not None and pdf is not None:
+            from gridmap.patrol.printout import render_plan_pdf
+
+            pdf.write_bytes(render_plan_pdf(stored))
+            console.print(f"wrote {pdf}")
 
 
 @patrol_app.command("compliance")
@@ -1592,8 +1712,26 @@ def restore_cmd(
 
 
 def main() -> None:
-    """Entry point for ``python -m gridmap``."""
-    app(prog_name="gridmap")
+    """Entry point of the ``gridmap`` command and ``python -m gridmap``.
+
+    A domain error or a missing optional extra that escaped a command's own
+    handling still ends as one line and exit status 1, not a traceback.
+    """
+    import sys
+
+    from gridmap.extras import missing_extra
+
+    try:
+        app(prog_name="gridmap")
+    except GridmapError as exc:
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", soft_wrap=True)
+        sys.exit(DOMAIN_ERROR_EXIT)
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc)
+        if extra is None:
+            raise
+        console.print(f"[bold red]error:[/] {escape(extra.message)}", soft_wrap=True)
+        sys.exit(DOMAIN_ERROR_EXIT)
 
 
 # -- batch analytics and the Parquet lake (issue 11) -----------------------------
@@ -1869,7 +2007,7 @@ def db_recover_cmd(database_url: DbOpt = None) -> None:
                 "db recover is for the embedded (DuckDB) store; for PostGIS restore a "
                 "`gridmap backup` with `gridmap restore`"
             )
-        rec = recover_file(path)
+        rec = recover_file(path, vault=_data_vault())
     for note in rec.notes:
         out.print(f"note: {note}", soft_wrap=True, markup=False)
     copied = sum(rec.copied.values())

@@ -226,6 +226,13 @@ class Locator:
     _admin_rank: npt.NDArray[np.int64] = field(repr=False)
     _records: _Records = field(repr=False)
     _key_geoms: npt.NDArray[np.object_] = field(repr=False)
+    #: Per grid row: (code, community_code, workers, valid_from); per admin unit row:
+    #: (code, level). Plain values for report intake, built with the locator (never lazily:
+    #: a locator is shared by every request thread).
+    grid_rows: list[tuple[str, str | None, tuple[str, ...], pd.Timestamp | None]] = field(
+        default_factory=list, repr=False
+    )
+    admin_rows: list[tuple[str | None, str | None]] = field(default_factory=list, repr=False)
 
     @classmethod
     def build(
@@ -258,7 +265,7 @@ class Locator:
             )
             key_areas = key_areas.assign(_metric=projected)
             key_tree = shapely.STRtree(projected)
-        return cls(
+        locator = cls(
             grids,
             admin_units,
             key_areas,
@@ -271,6 +278,11 @@ class Locator:
             _records(grids, admin_units, key_areas, by_grid),
             np.asarray(key_areas["_metric"].values if "_metric" in key_areas else [], dtype=object),
         )
+        locator.grid_rows = _grid_rows(grids)
+        locator.admin_rows = list(
+            zip(_col(admin_units, "code"), _col(admin_units, "level"), strict=True)
+        )
+        return locator
 
     @classmethod
     def from_store(cls, store: Store) -> Locator:
@@ -326,6 +338,26 @@ class Locator:
                 keys = [(k, d) for d, k in pairs[:MAX_KEY_AREAS]]
         return Location(x, y, grid, [units], [keys])
 
+    def covering(self, lon: float, lat: float) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Row positions of the grids and of the admin units covering one WGS84 point.
+
+        Every covering row, unordered (a point on a shared edge is in both
+        grids): report intake applies its own tie rule and validity dates.
+
+        Examples
+        --------
+        >>> import geopandas as gpd, pandas as pd, shapely
+        >>> g = gpd.GeoDataFrame({"code": ["990100001001001"]},
+        ...                      geometry=[shapely.box(0, 0, 1, 1)])
+        >>> loc = Locator.build(g, g.iloc[:0], g.iloc[:0], pd.DataFrame())
+        >>> [p.tolist() for p in loc.covering(0.5, 0.5)]
+        [[0], []]
+        """
+        point = shapely.Point(lon, lat)
+        return self._covering_one(self._grid_tree, point), self._covering_one(
+            self._admin_tree, point
+        )
+
     @staticmethod
     def _covering(
         tree: shapely.STRtree, points: npt.NDArray[np.object_]
@@ -369,6 +401,37 @@ class Locator:
         keep = np.arange(len(pi)) - starts < MAX_KEY_AREAS
         pi, ki, dist = pi[keep], ki[keep], dist[keep]
         return _group(pi, list(zip(ki.tolist(), dist.tolist(), strict=True)), len(x))
+
+
+def _grid_rows(
+    grids: pd.DataFrame,
+) -> list[tuple[str, str | None, tuple[str, ...], pd.Timestamp | None]]:
+    """(code, community_code, workers, valid_from) of each grid row, as plain values."""
+    starts = (
+        pd.to_datetime(grids["valid_from"], utc=True)
+        if "valid_from" in grids
+        else pd.Series([pd.NaT] * len(grids))
+    )
+    out = []
+    for code, community, workers, start in zip(
+        _col(grids, "code"),
+        _col(grids, "community_code"),
+        grids["workers"] if "workers" in grids else [None] * len(grids),
+        starts,
+        strict=True,
+    ):
+        names = (
+            tuple(str(w) for w in workers) if isinstance(workers, list | tuple | np.ndarray) else ()
+        )
+        out.append(
+            (
+                str(code),
+                community if isinstance(community, str) else None,
+                names,
+                None if pd.isna(start) else pd.Timestamp(start),
+            )
+        )
+    return out
 
 
 def _prepared_tree(frame: gpd.GeoDataFrame) -> shapely.STRtree:

@@ -89,6 +89,9 @@ class Column:
     type: ColumnType
     title_zh: str = ""
     title_en: str = ""
+    #: Personal data encrypted at rest (AES-256-GCM, :mod:`gridmap.storage.fieldcrypt`):
+    #: the stores encrypt it on write and decrypt it on read; it cannot be filtered on.
+    encrypted: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,8 +135,10 @@ class LayerSchema:
         raise KeyError(name)
 
 
-def _c(name: str, type_: ColumnType, zh: str = "", en: str = "") -> Column:
-    return Column(name, type_, zh, en)
+def _c(
+    name: str, type_: ColumnType, zh: str = "", en: str = "", *, encrypted: bool = False
+) -> Column:
+    return Column(name, type_, zh, en, encrypted)
 
 
 _SOURCE = (_c("source", "text", "来源", "Source"), _c("source_id", "text", "来源编号", "Source id"))
@@ -266,7 +271,8 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("urgency", "text", "紧急程度", "Urgency"),
                 _c("description", "text", "描述", "Description"),
                 _c("channel", "text", "来源渠道", "Channel"),
-                _c("reporter", "text", "上报人", "Reporter"),
+                # v25: the name a citizen or the hotline gives, encrypted at rest.
+                _c("reporter", "text", "上报人", "Reporter", encrypted=True),
                 _c("grid_code", "text", "网格编码", "Grid code"),
                 _c("reported_at", "timestamp", "上报时间", "Reported at"),
                 _c("closed_at", "timestamp", "结案时间", "Closed at"),
@@ -290,7 +296,7 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("supervised_at", "timestamp", "督办时间", "Supervised at"),
                 _c("updated_at", "timestamp", "更新时间", "Updated at"),
                 _c("photos", "text[]", "照片", "Photos"),
-                _c("contact", "text", "联系方式", "Contact"),
+                _c("contact", "text", "联系方式", "Contact", encrypted=True),
                 # v11 (011_events_h3): the H3 cells of the point at resolutions 7–11,
                 # filled on write; heat maps count per cell in SQL (gridmap.heat).
                 *(
@@ -302,6 +308,11 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("observed_at", "timestamp", "发现时间", "Observed at"),
                 _c("accuracy_m", "float", "定位精度(米)", "Location accuracy (m)"),
                 _c("reporter_grid_code", "text", "上报人所属网格", "Reporter's grid"),
+                # v25 (025_event_reporter_encryption): the signed-in account that
+                # reported (plain: the KPI key, "my reports" and the audit).
+                _c("reported_by", "text", "上报账号", "Reported by (account)"),
+                # v28 (028_event_media_url): an Open311 request's media_url, as given.
+                _c("media_url", "text", "媒体链接", "Media URL"),
             ),
             "事件",
             "Events",
@@ -586,4 +597,62 @@ LAYERS["patrol_plans"] = LayerSchema(
     "安保巡逻方案",
     "Event patrol plans",
     time_column="starts_at",
+)
+
+
+# Webhooks (issue 24, migration 027, gridmap.webhooks): subscriptions, the outbox
+# written in the transaction of each event change, and one delivery per
+# subscription and change (pending → delivered, or dead: the dead-letter list).
+# Not collections: served by /subscriptions only.
+LAYERS["webhook_subscriptions"] = LayerSchema(
+    "webhook_subscriptions",
+    None,
+    (
+        _c("url", "text", "接收地址", "URL"),
+        _c("secret", "text", "签名密钥", "Signing secret"),
+        _c("event_types", "text[]", "事件类型", "Event types"),
+        _c("areas", "text[]", "范围", "Areas"),
+        _c("owner", "text", "订阅人", "Owner"),
+        _c("owner_role", "text", "订阅人角色", "Owner role"),
+        _c("active", "bool", "启用", "Active"),
+        _c("created_at", "timestamp", "创建时间", "Created at"),
+        *_SOURCE,
+    ),
+    "事件订阅",
+    "Webhook subscriptions",
+)
+LAYERS["webhook_outbox"] = LayerSchema(
+    "webhook_outbox",
+    None,
+    (
+        _c("event_id", "int", "事件编号", "Event id"),
+        _c("grid_code", "text", "网格编码", "Grid code"),
+        _c("kind", "text", "变化类型", "Kind"),
+        _c("payload", "text", "内容(JSON)", "Payload (JSON)"),
+        _c("state", "text", "状态", "State"),
+        _c("created_at", "timestamp", "创建时间", "Created at"),
+    ),
+    "事件推送发件箱",
+    "Webhook outbox",
+)
+LAYERS["webhook_deliveries"] = LayerSchema(
+    "webhook_deliveries",
+    None,
+    (
+        _c("delivery_id", "text", "投递编号", "Delivery id"),
+        _c("subscription_id", "int", "订阅编号", "Subscription id"),
+        _c("outbox_id", "int", "发件编号", "Outbox id"),
+        _c("event_id", "int", "事件编号", "Event id"),
+        _c("kind", "text", "变化类型", "Kind"),
+        _c("status", "text", "投递状态", "Status"),
+        _c("attempts", "int", "尝试次数", "Attempts"),
+        _c("next_attempt_at", "timestamp", "下次尝试", "Next attempt at"),
+        _c("last_error", "text", "最近错误", "Last error"),
+        _c("last_status", "int", "最近状态码", "Last HTTP status"),
+        _c("delivered_at", "timestamp", "送达时间", "Delivered at"),
+        _c("created_at", "timestamp", "创建时间", "Created at"),
+    ),
+    "事件推送投递",
+    "Webhook deliveries",
+    time_column="created_at",
 )

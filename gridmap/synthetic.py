@@ -122,7 +122,8 @@ def synthetic_events(
             "urgency": _pick(rng, _URGENCY, n),
             "description": [f"合成事件 synthetic event #{i + 1}: {z}" for i, z in enumerate(zh)],
             "channel": _pick(rng, _CHANNELS, n),
-            "reporter": [f"synthetic-worker-{k:02d}" for k in rng.integers(1, 21, n)],
+            "reporter": (workers := [f"synthetic-worker-{k:02d}" for k in rng.integers(1, 21, n)]),
+            "reported_by": workers,  # the reporting account (KPI key, v25)
             "reported_at": reported,
             "closed_at": closed_at.to_numpy(),
             "synthetic": True,

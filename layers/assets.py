@@ -19,10 +19,12 @@ refuses anything that is not a needed asset), :func:`asset_files` lists them all
 
 Configuration
 -------------
-The asset directory is ``node_modules`` at the repository root, or the directory
-named by the environment variable ``GRIDMAP_ASSETS_DIR`` (read only by
-:func:`assets_dir_from_env`, i.e. when no directory is passed explicitly), e.g. for
-an installed package whose assets were copied elsewhere.
+The asset directory is, in this order: the directory named by the environment
+variable ``GRIDMAP_ASSETS_DIR`` (read only by :func:`assets_dir_from_env`, i.e.
+when no directory is passed explicitly); the copy inside the installed package
+(:data:`PACKAGED_DIR`, ``layers/vendor``: the wheel's build copies the needed
+files there from ``node_modules``, see ``setup.py``); ``node_modules`` at the
+repository root (a checkout, after ``npm ci``).
 """
 
 from __future__ import annotations
@@ -30,23 +32,23 @@ from __future__ import annotations
 import base64
 import functools
 import os
-import posixpath
 import re
 import shutil
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from types import MappingProxyType
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from branca.element import Element, Figure, Link
 
 from gridmap.errors import GridmapError
+from layers._assetlist import _CSS_URL, ASSETS, STATIC_PREFIX, Asset, needed_files
+from layers._assetlist import css_refs as _css_refs
 
 __all__ = [
     "ASSETS",
     "DEFAULT_BASE_URL",
     "ENV_VAR",
+    "PACKAGED_DIR",
     "STATIC_DIR",
     "STATIC_PREFIX",
     "Asset",
@@ -67,10 +69,10 @@ __all__ = [
 ENV_VAR = "GRIDMAP_ASSETS_DIR"
 #: Where the API serves the assets; maps rendered for the API point there.
 DEFAULT_BASE_URL = "/static/vendor/"
-#: URL prefix of the files gridmap ships itself (in :data:`STATIC_DIR`).
-STATIC_PREFIX = "gridmap/"
 #: Files gridmap ships itself.
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: The asset files copied into an installed package (the wheel) at build time.
+PACKAGED_DIR = Path(__file__).resolve().parent / "vendor"
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _E = TypeVar("_E", bound=Element)
@@ -102,185 +104,10 @@ class AssetsNotInstalled(GridmapError, FileNotFoundError):
     def __init__(self, missing: Path) -> None:
         super().__init__(
             f"browser asset {str(missing)!r} is missing: run `npm ci` in the repository root "
-            f"(or point {ENV_VAR} at a directory holding the npm packages of package.json)"
+            "of a checkout, or install a gridmap wheel (it carries the assets), "
+            f"or point {ENV_VAR} at a directory holding the npm packages of package.json"
         )
         self.missing = missing
-
-
-@dataclass(frozen=True)
-class Asset:
-    """One script or stylesheet that folium asks for, and its local replacement.
-
-    Parameters
-    ----------
-    name : str
-        The name folium gives it (first element of a ``default_js``/``default_css`` pair).
-    path : str or None
-        URL path relative to the base URL (and file path relative to the asset
-        directory, or to :data:`STATIC_DIR` under :data:`STATIC_PREFIX`); ``None`` for
-        an asset that is deliberately left out of maps.
-    upstream : str
-        File name at the end of folium's CDN URL; a URL under this *name* that ends
-        differently is another asset (folium reuses some names) and is refused.
-    package : str or None
-        npm package that provides the file (``None`` for gridmap's own files).
-    kind : {"js", "css"}
-        Script or stylesheet.
-    extras : tuple of str
-        Further files the asset loads at run time that are not ``url()`` references
-        of a stylesheet (e.g. Leaflet's default marker images).
-    """
-
-    name: str
-    path: str | None
-    upstream: str
-    package: str | None
-    kind: Literal["js", "css"]
-    extras: tuple[str, ...] = ()
-
-
-def _a(
-    name: str,
-    path: str | None,
-    upstream: str,
-    package: str | None,
-    extras: tuple[str, ...] = (),
-) -> Asset:
-    kind: Literal["js", "css"] = "css" if upstream.endswith(".css") else "js"
-    return Asset(name, path, upstream, package, kind, extras)
-
-
-_LEAFLET_IMAGES = tuple(
-    f"leaflet/dist/images/{f}"
-    for f in ("marker-icon.png", "marker-icon-2x.png", "marker-shadow.png")
-)
-
-#: Every asset folium may ask for that gridmap serves locally, by folium's name.
-ASSETS: Mapping[str, Asset] = MappingProxyType(
-    {
-        a.name: a
-        for a in (
-            # folium.Map
-            _a("leaflet", "leaflet/dist/leaflet.js", "leaflet.js", "leaflet", _LEAFLET_IMAGES),
-            _a("leaflet_css", "leaflet/dist/leaflet.css", "leaflet.css", "leaflet"),
-            _a("jquery", "jquery/dist/jquery.min.js", "jquery-3.7.1.min.js", "jquery"),
-            _a("jquery3.7.1", "jquery/dist/jquery.min.js", "jquery.min.js", "jquery"),
-            _a(
-                "bootstrap",
-                "bootstrap/dist/js/bootstrap.bundle.min.js",
-                "bootstrap.bundle.min.js",
-                "bootstrap",
-            ),
-            _a(
-                "bootstrap_css",
-                "bootstrap/dist/css/bootstrap.min.css",
-                "bootstrap.min.css",
-                "bootstrap",
-            ),
-            # Swagger UI for the API's /docs page (FastAPI would load it from a CDN).
-            _a(
-                "swagger_ui_js",
-                "swagger-ui-dist/swagger-ui-bundle.js",
-                "swagger-ui-bundle.js",
-                "swagger-ui-dist",
-                ("swagger-ui-dist/favicon-32x32.png",),
-            ),
-            _a(
-                "swagger_ui_css",
-                "swagger-ui-dist/swagger-ui.css",
-                "swagger-ui.css",
-                "swagger-ui-dist",
-            ),
-            # Bootstrap 3 glyph icons are not on npm; gridmap maps use Font Awesome icons.
-            _a("glyphicons_css", None, "bootstrap-glyphicons.css", None),
-            _a(
-                "awesome_markers",
-                "leaflet.awesome-markers/dist/leaflet.awesome-markers.js",
-                "leaflet.awesome-markers.js",
-                "leaflet.awesome-markers",
-            ),
-            _a(
-                "awesome_markers_css",
-                "leaflet.awesome-markers/dist/leaflet.awesome-markers.css",
-                "leaflet.awesome-markers.css",
-                "leaflet.awesome-markers",
-            ),
-            _a(
-                "awesome_markers_font_css",
-                "@fortawesome/fontawesome-free/css/all.min.css",
-                "all.min.css",
-                "@fortawesome/fontawesome-free",
-            ),
-            _a(
-                "awesome_rotate_css",
-                STATIC_PREFIX + "leaflet.awesome.rotate.min.css",
-                "leaflet.awesome.rotate.min.css",
-                None,
-            ),
-            # folium.plugins.MarkerCluster
-            _a(
-                "markerclusterjs",
-                "leaflet.markercluster/dist/leaflet.markercluster.js",
-                "leaflet.markercluster.js",
-                "leaflet.markercluster",
-            ),
-            _a(
-                "markerclustercss",
-                "leaflet.markercluster/dist/MarkerCluster.css",
-                "MarkerCluster.css",
-                "leaflet.markercluster",
-            ),
-            _a(
-                "markerclusterdefaultcss",
-                "leaflet.markercluster/dist/MarkerCluster.Default.css",
-                "MarkerCluster.Default.css",
-                "leaflet.markercluster",
-            ),
-            # folium.plugins.Fullscreen
-            _a(
-                "Control.Fullscreen.js",
-                "leaflet.fullscreen/Control.FullScreen.js",
-                "Control.FullScreen.min.js",
-                "leaflet.fullscreen",
-            ),
-            _a(
-                "Control.FullScreen.css",
-                "leaflet.fullscreen/Control.FullScreen.css",
-                "Control.FullScreen.css",
-                "leaflet.fullscreen",
-            ),
-            # folium.plugins.MeasureControl
-            _a(
-                "leaflet_measure_js",
-                "leaflet-measure/dist/leaflet-measure.min.js",
-                "leaflet-measure.min.js",
-                "leaflet-measure",
-            ),
-            _a(
-                "leaflet_measure_css",
-                "leaflet-measure/dist/leaflet-measure.css",
-                "leaflet-measure.min.css",
-                "leaflet-measure",
-            ),
-            # folium.plugins.HeatMap
-            _a(
-                "leaflet-heat.js",
-                "leaflet.heat/dist/leaflet-heat.js",
-                "leaflet_heat.min.js",
-                "leaflet.heat",
-            ),
-            # layers.vector.VectorTileLayer: big layers drawn from vector tiles
-            _a(
-                "leaflet_vectorgrid",
-                "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
-                "Leaflet.VectorGrid.bundled.min.js",
-                "leaflet.vectorgrid",
-            ),
-            # branca colormaps (legends of folium.Choropleth, colormap.add_to(m)) add d3 v3
-            _a("d3", "d3/d3.min.js", "d3.min.js", "d3"),
-        )
-    }
-)
 
 
 # --------------------------------------------------------------------------- files
@@ -312,8 +139,9 @@ def assets_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     Parameters
     ----------
     directory : str or path-like, optional
-        Use this directory. Without it: ``GRIDMAP_ASSETS_DIR`` if set, else
-        ``node_modules`` at the repository root.
+        Use this directory. Without it: ``GRIDMAP_ASSETS_DIR`` if set, else the
+        copy inside the installed package (:data:`PACKAGED_DIR`) if there is one,
+        else ``node_modules`` at the repository root.
 
     Returns
     -------
@@ -329,7 +157,12 @@ def assets_dir(directory: str | os.PathLike[str] | None = None) -> Path:
     """
     if directory is not None:
         return Path(directory)
-    return assets_dir_from_env() or _REPO_ROOT / "node_modules"
+    from_env = assets_dir_from_env()
+    if from_env is not None:
+        return from_env
+    if (PACKAGED_DIR / ASSETS["leaflet"].path).is_file():  # type: ignore[operator]
+        return PACKAGED_DIR
+    return _REPO_ROOT / "node_modules"
 
 
 def _root_for(path: str, directory: Path) -> tuple[Path, str]:
@@ -338,31 +171,9 @@ def _root_for(path: str, directory: Path) -> tuple[Path, str]:
     return directory, path
 
 
-_CSS_URL = re.compile(r"""url\(\s*(?P<q>['"]?)(?P<ref>[^'")]+)(?P=q)\s*\)""")
-
-
-def _css_refs(css: str, css_path: str) -> list[str]:
-    """Relative ``url()`` references of a stylesheet, as paths relative to the URL root."""
-    out = []
-    for match in _CSS_URL.finditer(css):
-        ref = match["ref"].strip()
-        if ref.startswith(("data:", "#", "http:", "https:", "//", "/")):
-            continue
-        ref = ref.split("#", 1)[0].split("?", 1)[0]
-        out.append(posixpath.normpath(posixpath.join(posixpath.dirname(css_path), ref)))
-    return out
-
-
 @functools.lru_cache(maxsize=8)
 def _needed_files(directory: Path) -> tuple[str, ...]:
-    files: set[str] = set()
-    for asset in ASSETS.values():
-        if asset.path is None:
-            continue
-        files.add(asset.path)
-        files.update(asset.extras)
-        if asset.kind == "css":
-            files.update(_css_refs(_read_text(asset.path, directory), asset.path))
+    files = needed_files(lambda rel: _read_text(rel, directory))
     for rel in files:
         _file_on_disk(rel, directory)
     return tuple(sorted(files))

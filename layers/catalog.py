@@ -19,6 +19,7 @@ from dataclasses import field as dc_field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from gridmap import disclosure_policy
 from gridmap.errors import BadInput, UnknownLayer
 from gridmap.model import (
     ADMIN_LEVELS,
@@ -564,8 +565,24 @@ class _Spec:
     masks: Mapping[str, Literal["name", "phone"]] = dc_field(default_factory=dict)
 
 
-#: Roles that see events, and so the grids' event counts (no counts for map viewers).
-_EVENT_ROLES: frozenset[str] = ALL_ROLES - {"viewer"}
+#: Roles that see the events layer (items and tiles), and so the grids' event counts
+#: (no counts for map viewers): from the one disclosure table (docs/roles.md).
+_EVENT_ROLES: frozenset[str] = frozenset(
+    role for role in ALL_ROLES if disclosure_policy.rule(role, "items").allowed
+)
+#: Event fields some role with the layer may not see (worker names, descriptions, …):
+#: shown, and queryable, only to the roles the disclosure table gives them to.
+_EVENT_FIELD_ROLES: dict[str, frozenset[str]] = {
+    name: disclosure_policy.roles_seeing("items", name)
+    for name in sorted(
+        disclosure_policy.WORKER_FIELDS
+        | disclosure_policy.EXACT_FIELDS
+        | disclosure_policy.CONTACT_FIELDS
+    )
+    if name in {c.name for c in LAYERS["events"].columns}
+    and name not in disclosure_policy.CONTACT_FIELDS  # personal: personal_visible_to decides
+    and disclosure_policy.roles_seeing("items", name) != _EVENT_ROLES
+}
 _GRID_EVENT_FIELDS = (
     "events_total",
     "events_open",
@@ -684,14 +701,18 @@ _SPECS: dict[str, _Spec] = {
         },
         min_zoom=10,
         visible_to=_EVENT_ROLES,
-        personal=frozenset({"reporter", "contact"}),
-        masks={"reporter": "name", "contact": "phone"},
+        # reported_by (v25): the reporting worker's account, a person too.
+        personal=frozenset({"reporter", "contact", "reported_by"}),
+        masks={"reporter": "name", "contact": "phone", "reported_by": "name"},
         tooltip=("category", "status", "reported_at"),
         color_by="status",
         palette=EVENT_STATUS_COLORS,
         # The stored H3 cells (migration 011) are an index for heat maps, not a
         # property: 64-bit integers JavaScript clients cannot hold exactly.
-        field_roles={f"h3_r{r}": frozenset() for r in range(7, 12)},
+        field_roles={
+            **{f"h3_r{r}": frozenset() for r in range(7, 12)},
+            **_EVENT_FIELD_ROLES,
+        },
     ),
     "patrol_routes": _Spec(
         style={"color": "#8e24aa", "weight": 4, "opacity": 0.85, "dashArray": "10 6"},

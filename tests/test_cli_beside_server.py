@@ -3,7 +3,7 @@
 A DuckDB file is opened by one process at a time (read-only opens too are
 refused while another process writes it). So while ``gridmap serve`` holds
 the file, ``gridmap token``, ``users add``, ``kpis``, ``report`` and ``db
-check`` each print one line saying what to do and exit 2 — no traceback; once
+check`` each print one line saying what to do and exit 1 — no traceback; once
 the server has stopped, the read-only commands open the file read-only.
 
 A file DuckDB cannot use (here: blocks damaged under a running server, found
@@ -202,13 +202,13 @@ def test_a_command_beside_the_server_says_what_to_do(
     result = CliRunner().invoke(
         app, [*_args(name, served.world, tmp_path), "--database-url", served.url]
     )
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     line = _one_clear_line(result.output)
     assert "in use by another process" in line and f"PID {served.proc.pid}" in line
     assert "Stop that process" in line and "PostGIS" in line
 
 
-def test_the_real_command_prints_one_line_and_exits_2(served: Served) -> None:
+def test_the_real_command_prints_one_line_and_exits_1(served: Served) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "gridmap", "token", "demo_admin", "--database-url", served.url],
         cwd=ROOT,
@@ -217,7 +217,7 @@ def test_the_real_command_prints_one_line_and_exits_2(served: Served) -> None:
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 2, proc.stderr
+    assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""
     assert "in use by another process" in _one_clear_line(proc.stderr)
 

@@ -5,7 +5,10 @@
   with their legend, patrol routes and tracks), filters by period, category and
   status, a searchable grid list, the event list with its workflow actions and
   an event's history and photos; coordinators plan a route for a grid, see it,
-  download GPX/KML (WGS84 or GCJ-02) and print its route sheet.
+  download GPX/KML (WGS84 or GCJ-02) and print its route sheet; the event-plan
+  layer (安保方案) lists the stored major-event plans of the caller's area and
+  draws a chosen plan's shift routes, one colour per worker, and its key areas
+  with their windows, with the printable plan (PDF) and each worker's GPX.
 - ``/console/dashboard`` — the leader's figures for their area on one screen,
   each with its change against the previous period and the same period last
   year (:func:`gridmap.assessment.report.dashboard_figures`).

@@ -1,6 +1,7 @@
 """Events: report intake, reading, the handling workflow, photos, supervision and KPIs.
 
-Routes: ``POST /events`` (``Idempotency-Key``), ``GET /events``,
+Routes: ``POST /events`` (``Idempotency-Key``), ``POST /events:batch`` (up to
+1,000 reports, one key each, 207 with a result per report), ``GET /events``,
 ``GET /events/supervision``, ``GET /events/{id}`` (``ETag``),
 ``GET /events/{id}/transitions``, ``POST /events/{id}/transitions``
 (``If-Match``), ``POST /events/media`` (multipart photo upload),
@@ -21,25 +22,32 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
+import anyio.to_thread
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
 from api import validation
 from api.deps import StoreDep
+from api.errors import error_body, status_for
 from api.params import clamp_limit, parse_item_id, query_guard
 from api.routers._json import read_json
+from api.routers.locate import shared_locator
 from api.security import CurrentPrincipal
+from gridmap import disclosure_policy as disclosure
 from gridmap.access import Principal
 from gridmap.assessment.scores import worker_kpis
-from gridmap.errors import BadInput, NotFound
+from gridmap.errors import BadInput, GridmapError, NotFound
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import (
+    BatchResult,
     event_document,
     hide_foreign_duplicates,
     idempotent,
     list_events,
     parse_report,
+    report_batch,
     report_event,
     request_hash,
 )
@@ -131,6 +139,62 @@ def _json(doc: dict[str, Any], status: int = 200, **headers: str) -> JSONRespons
     return JSONResponse(doc, status_code=status, headers=headers or None)
 
 
+#: Reports stored at the same time by one API process: below the store's pool size,
+#: so a burst waits here (cheaply, on the event loop) instead of in the pool.
+INTAKE_THREADS = 6
+#: Most reports one ``POST /events:batch`` takes.
+MAX_BATCH = 1_000
+#: Roles that may send batches: staff and other systems (hotlines), not field workers.
+BATCH_ROLES = frozenset({"city_admin", "town_coordinator", "community_staff", "external_system"})
+
+
+def _intake_limiter(request: Request) -> anyio.CapacityLimiter:
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "intake_limiter", None)
+    if limiter is None:
+        limiter = anyio.CapacityLimiter(INTAKE_THREADS)
+        request.app.state.intake_limiter = limiter
+    return limiter
+
+
+async def _off_loop(request: Request, fn: Callable[[], Any]) -> Any:
+    """Run blocking store work in a worker thread, at most :data:`INTAKE_THREADS` at once."""
+    return await anyio.to_thread.run_sync(fn, limiter=_intake_limiter(request))
+
+
+def _store_report(
+    request: Request,
+    store: Store,
+    principal: Principal,
+    body: Any,
+    key: str | None,
+    *,
+    tax: Taxonomy,
+    now: pd.Timestamp,
+) -> tuple[int, dict[str, Any], bool]:
+    """Validate, place and store one report exactly once per key (blocking)."""
+    report = parse_report(body, taxonomy=tax)
+    settings = request.app.state.settings
+    locator = shared_locator(request, store)
+
+    def create() -> tuple[int, dict[str, Any], int | None]:
+        row = report_event(
+            store,
+            report,
+            principal=principal,
+            taxonomy=tax,
+            now=now,
+            observed_max_age_hours=settings.observed_max_age_hours,
+            edge_tolerance_m=settings.edge_tolerance_m,
+            locator=locator,
+        )
+        hide_foreign_duplicates(store, [row], principal=principal)
+        return 201, event_document(row, principal=principal, taxonomy=tax), int(row["id"])
+
+    return idempotent(
+        store, principal=principal, key=key, digest=request_hash(body), create=create, now=now
+    )
+
+
 @router.post("/events", status_code=201, summary="Report an event (事件上报)")
 async def create_event(
     request: Request,
@@ -149,35 +213,136 @@ async def create_event(
     body = await read_json(request)
     tax = taxonomy_of(request)
     now = clock(request)
-    report = parse_report(body, taxonomy=tax)
-
-    settings = request.app.state.settings
-
-    def create() -> tuple[int, dict[str, Any], int | None]:
-        row = report_event(
-            store,
-            report,
-            principal=principal,
-            taxonomy=tax,
-            now=now,
-            observed_max_age_hours=settings.observed_max_age_hours,
-            edge_tolerance_m=settings.edge_tolerance_m,
-        )
-        hide_foreign_duplicates(store, [row], principal=principal)
-        return 201, event_document(row, principal=principal, taxonomy=tax), int(row["id"])
-
-    status, doc, replayed = idempotent(
-        store,
-        principal=principal,
-        key=idempotency_key,
-        digest=request_hash(body),
-        create=create,
-        now=now,
+    parse_report(body, taxonomy=tax)  # a bad body is a 400 before any thread or store work
+    status, doc, replayed = await _off_loop(
+        request,
+        lambda: _store_report(request, store, principal, body, idempotency_key, tax=tax, now=now),
     )
     headers = {"ETag": _etag(doc), "Location": f"/events/{doc['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return _json(doc, status, **headers)
+
+
+def _batch_items(body: Any) -> list[Any]:
+    if not isinstance(body, dict) or set(body) != {"reports"}:
+        raise BadInput(
+            'the batch must be an object {"reports": [{"idempotency_key": K, "report": {...}}, …]}',
+            field="body",
+        )
+    items = body["reports"]
+    if not isinstance(items, list) or not items:
+        raise BadInput("reports must be a non-empty list", field="reports")
+    if len(items) > MAX_BATCH:
+        raise BadInput(f"at most {MAX_BATCH} reports per batch, got {len(items)}", field="reports")
+    return items
+
+
+def _batch_item(index: int, item: Any) -> tuple[str, Any]:
+    """``(key, report body)`` of one batch item, or ``BadInput`` naming what is wrong."""
+    if isinstance(item, dict) and not isinstance(item.get("idempotency_key"), str):
+        raise BadInput(
+            f"reports[{index}].idempotency_key is required: every report of a batch "
+            "needs its own key",
+            field=f"reports[{index}].idempotency_key",
+        )
+    if not isinstance(item, dict) or set(item) != {"idempotency_key", "report"}:
+        raise BadInput(
+            f'reports[{index}] must be {{"idempotency_key": K, "report": {{...}}}}',
+            field=f"reports[{index}]",
+        )
+    return str(item["idempotency_key"]), item["report"]
+
+
+def _batch_entry(index: int, key: Any, result: BatchResult) -> dict[str, Any]:
+    """The result entry of one batch item: its status and event, or its error."""
+    entry: dict[str, Any] = {
+        "index": index,
+        "idempotency_key": key if isinstance(key, str) else None,
+    }
+    if isinstance(result, GridmapError):
+        status = status_for(result)
+        entry.update(status=status, error=error_body(result.code, result.message, status))
+        if isinstance(result, BadInput) and result.field:
+            entry["error"]["field"] = result.field
+        return entry
+    status, doc, replayed = result
+    entry.update(status=200 if replayed else status, replayed=replayed, event=doc)
+    return entry
+
+
+@router.post(
+    "/events:batch",
+    status_code=207,
+    summary="Report many events at once (批量上报)",
+    responses={207: {"description": "One result per report, in order, each with its status."}},
+)
+async def create_events_batch(
+    request: Request, store: StoreDep, principal: CurrentPrincipal
+) -> JSONResponse:
+    """Up to 1,000 reports from a hotline (12345) or another system, each stored once.
+
+    Body ``{"reports": [{"idempotency_key": K, "report": {POST /events body}}, …]}``.
+    The answer (207) has one entry per report, in order: ``status`` 201 (stored),
+    200 (``replayed``: the key was seen with the same report) or the 4xx the
+    report alone would get, with ``event`` or ``error``. The accepted reports
+    are stored in one transaction with bulk writes
+    (:func:`gridmap.events.intake.report_batch`); a database outage stops the
+    batch with 503 (nothing stored), and sending the same batch again stores
+    every report exactly once. Staff and
+    ``external_system`` callers only (403 for other roles).
+    """
+    if principal.role not in BATCH_ROLES:
+        raise NotPermitted(
+            f"角色 {principal.role} 不能批量上报 / role {principal.role!r} may not send "
+            "batches; report one event at a time with POST /events"
+        )
+    items = _batch_items(await read_json(request))
+    tax = taxonomy_of(request)
+    now = clock(request)
+
+    settings = request.app.state.settings
+
+    def run() -> list[dict[str, Any]]:
+        checked: list[tuple[str, Any] | GridmapError] = []
+        for i, item in enumerate(items):
+            try:
+                checked.append(_batch_item(i, item))
+            except BadInput as exc:
+                checked.append(exc)
+        valid = [c for c in checked if not isinstance(c, GridmapError)]
+        done = iter(
+            report_batch(
+                store,
+                valid,
+                principal=principal,
+                taxonomy=tax,
+                now=now,
+                observed_max_age_hours=settings.observed_max_age_hours,
+                edge_tolerance_m=settings.edge_tolerance_m,
+                locator=shared_locator(request, store),
+            )
+        )
+        return [
+            _batch_entry(
+                i,
+                item.get("idempotency_key") if isinstance(item, dict) else None,
+                c if isinstance(c, GridmapError) else next(done),
+            )
+            for i, (item, c) in enumerate(zip(items, checked, strict=True))
+        ]
+
+    results: list[dict[str, Any]] = await _off_loop(request, run)
+    counts = {
+        "stored": sum(r["status"] == 201 for r in results),
+        "replayed": sum(r["status"] == 200 for r in results),
+        "failed": sum(r["status"] >= 400 for r in results),
+    }
+    return JSONResponse(
+        {"count": len(results), **counts, "results": results},
+        status_code=207,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.get(
@@ -198,7 +363,8 @@ def get_events(
     limit: Annotated[int | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> dict[str, Any]:
-    """A page of the events the caller may see, newest ids last."""
+    """A page of the events the caller may see, newest ids last (shaped as docs/roles.md says)."""
+    found = disclosure.require(principal, "events")
     settings = request.app.state.settings
     size = clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit)
     filters = {
@@ -222,7 +388,9 @@ def get_events(
     )
     tax = taxonomy_of(request)
     rows = hide_foreign_duplicates(store, _rows(page), principal=principal)
-    docs = [event_document(r, principal=principal, taxonomy=tax) for r in rows]
+    docs = [
+        disclosure.shape(event_document(r, principal=principal, taxonomy=tax), found) for r in rows
+    ]
     return {"events": docs, "total": total, "limit": size, "offset": offset}
 
 
@@ -244,6 +412,7 @@ def get_supervision(
     request: Request, store: StoreDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Open events a leader supervised (督办) or past a time limit; ``reasons`` says which."""
+    found = disclosure.require(principal, "supervision")
     frame = _scoped_events(store, principal)
     listed = supervision_list(frame, now=clock(request)) if not frame.empty else frame
     tax = taxonomy_of(request)
@@ -255,7 +424,7 @@ def get_supervision(
         doc["overdue"] = bool(row["overdue"])
         doc["step_overdue"] = bool(row["step_overdue"])
         doc["hours_late"] = round(float(row["hours_late"]), 2)
-        out.append(doc)
+        out.append(disclosure.shape(doc, found))
     return {"events": out, "total": len(out)}
 
 
@@ -295,11 +464,12 @@ def get_event(
     request: Request, event_id: str, store: StoreDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     """The event, with its version as ``ETag``."""
+    found = disclosure.require(principal, "events")
     eid = parse_item_id(event_id, layer="events")
     row = read_event(store, eid, principal=principal)
     hide_foreign_duplicates(store, [row], principal=principal)
     doc = event_document(row, principal=principal, taxonomy=taxonomy_of(request))
-    return _json(doc, ETag=_etag(doc))
+    return _json(disclosure.shape(doc, found), ETag=_etag(doc))
 
 
 @router.get(
@@ -308,7 +478,8 @@ def get_event(
     dependencies=[Depends(query_guard([]))],
 )
 def get_transitions(event_id: str, store: StoreDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    """Every recorded transition: who, when, from, to, note, photos."""
+    """Every recorded transition: who, when, from, to, note, photos (as docs/roles.md says)."""
+    found = disclosure.require(principal, "transitions")
     eid = parse_item_id(event_id, layer="events")
     read_event(store, eid, principal=principal)
     past = history(store, eid)
@@ -321,14 +492,14 @@ def get_transitions(event_id: str, store: StoreDep, principal: CurrentPrincipal)
                 "action": r["action"],
                 "from": r["from_status"],
                 "to": r["to_status"],
-                "actor": r["actor"] if principal.sees_personal_data else None,
+                "actor": r["actor"],
                 "actor_role": r["actor_role"],
                 "at": None if at is None else at.isoformat().replace("+00:00", "Z"),
                 "note": r["note"],
                 "photos": list(r["photos"]) if isinstance(r["photos"], list) else [],
             }
         )
-    return {"event_id": eid, "transitions": items}
+    return {"event_id": eid, "transitions": [disclosure.shape(t, found) for t in items]}
 
 
 @router.post(
@@ -384,6 +555,7 @@ def get_kpis(
     handled, workflow steps, events assigned (with the event KPIs over those)
     and patrol coverage (:func:`gridmap.assessment.scores.worker_kpis`).
     """
+    found = disclosure.require(principal, "kpis_by_worker" if by == "worker" else "kpis")
     start, end = parse_time(from_, "from"), parse_time(to, "to")
     if start is not None and end is not None and start >= end:
         raise BadInput("from must be earlier than to", field="from")
@@ -400,6 +572,9 @@ def get_kpis(
         store, principal=principal, reported_from=start, reported_to=end, limit=10_000_000
     )
     table = kpis(page, by=by, now=clock(request), period=period)
+    if found.access == "aggregates":  # small counts hidden (docs/roles.md)
+        k = getattr(request.app.state, "privacy_min_count", None)
+        table = disclosure.protect_kpis(table, k=None if k is None else int(k))
     return {
         "by": by,
         "from": None if start is None else start.isoformat(),

@@ -9,17 +9,18 @@ The caller's role decides which layers and fields are published.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from api import ogc
 from api.crs import parse_bbox_in, parse_crs, reproject_frame
 from api.deps import RoleDep, SettingsDep, StoreDep
+from api.exports import EXPORT_FORMATS, export_response
 from api.geojson import feature_collection, feature_collection_text, feature_document
 from api.items import (
     JsonPage,
@@ -33,6 +34,7 @@ from api.items import (
     queryables_filter,
     read_json_page,
     read_page,
+    time_filter,
 )
 from api.openapi import api_document
 from api.params import (
@@ -45,9 +47,11 @@ from api.params import (
     query_guard,
 )
 from api.security import CallerPrincipal
-from api.temporal import parse_datetime
+from api.temporal import TimeRange, parse_datetime
 from gridmap.errors import NotFound
 from gridmap.model import layer_schema
+from gridmap.storage import BBox, Store
+from gridmap.storage.cql import CqlFilter
 from layers.catalog import CATALOG, LayerDef
 
 __all__ = ["router"]
@@ -99,6 +103,16 @@ GeoFormat = Annotated[
     Query(
         description="Output format: `json`/`geojson` (GeoJSON) or `html` (a page with a map). "
         "Without it, `Accept: text/html` (a browser) gets HTML and every other client GeoJSON."
+    ),
+]
+ItemsFormat = Annotated[
+    Literal["json", "geojson", "html", "gpkg", "fgb", "parquet", "csv"] | None,
+    Query(
+        description="Output format: `json`/`geojson` (GeoJSON), `html` (a page with a map), "
+        "or a file of every matching feature (the same filters and area; `limit`/`offset` "
+        "page it only when given; geometries in CRS84): `gpkg` (GeoPackage), `fgb` "
+        "(FlatGeobuf), `parquet` (GeoParquet) or `csv` (geometry as WKT). "
+        "导出格式: GeoPackage、FlatGeobuf、GeoParquet、CSV."
     ),
 ]
 _NEGOTIATED = {"Vary": "Accept"}
@@ -248,7 +262,15 @@ def queryables(layer: LayerPath, request: Request, role: RoleDep, f: Format = No
     summary="Features (GeoJSON)",
     dependencies=_ITEMS,
     response_class=Response,
-    responses={200: {"content": {ogc.GEOJSON: {}}, "description": "A GeoJSON FeatureCollection."}},
+    responses={
+        200: {
+            "content": {
+                ogc.GEOJSON: {},
+                **{media: {} for media, _ in EXPORT_FORMATS.values()},
+            },
+            "description": "A GeoJSON FeatureCollection, or a file (`f=gpkg|fgb|parquet|csv`).",
+        }
+    },
 )
 def items(
     layer: LayerPath,
@@ -289,7 +311,7 @@ def items(
     filter_lang: FilterLang = None,
     filter_crs: FilterCrs = None,
     crs: Crs = None,
-    f: GeoFormat = None,
+    f: ItemsFormat = None,
 ) -> Response:
     """A page of the layer's features, ordered by id, with ``next``/``prev`` links.
 
@@ -311,6 +333,8 @@ def items(
     when = parse_datetime(datetime)
     size = clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit)
     where = area_where(ldef.name, caller)
+    if f in EXPORT_FORMATS:
+        return _export(store, caller.areas, ldef, props, f, box, when, cql, where, limit, offset)
     with store.scoped(caller.areas):
         # GeoJSON written by the store when it can (PostGIS), else a frame.
         page: Page | JsonPage | None = None
@@ -349,6 +373,30 @@ def items(
     frame = reproject_frame(page.frame, out_crs)
     body = feature_collection(frame, properties=props, members=members)
     return _geojson(body, crs=out_crs, headers=headers)
+
+
+def _export(
+    store: Store,
+    areas: Sequence[str],
+    ldef: LayerDef,
+    props: list[str],
+    kind: str,
+    box: BBox | None,
+    when: TimeRange | None,
+    cql: CqlFilter | None,
+    where: dict[str, Any] | None,
+    limit: int | None,
+    offset: int,
+) -> StreamingResponse:
+    """Every matching feature (or the page asked for) as a file (:mod:`api.exports`)."""
+    if when is not None:
+        cql = all_of(cql, time_filter(layer_schema(ldef.name), when))
+    with store.scoped(areas):
+        frame = store.read(ldef.name, bbox=box, where=where, cql=cql, limit=limit, offset=offset)
+    keep = ["id", *(p for p in props if p != "id"), "geometry"]
+    frame = frame[[c for c in keep if c in frame.columns]]
+    body, media, headers = export_response(frame, ldef.name, kind)
+    return StreamingResponse(body, media_type=media, headers=headers)
 
 
 def _items_page(

@@ -42,7 +42,7 @@ from gridmap.locate import (
 )
 from gridmap.storage import Store
 
-__all__ = ["LocateRequest", "router"]
+__all__ = ["LocateRequest", "router", "shared_locator"]
 
 router = APIRouter(tags=["Lookup 定位"])
 
@@ -76,6 +76,15 @@ def _cache(request: Request) -> LocatorCache:
 
 def _locator(request: Request, store: Store) -> Locator:
     return _cache(request).get(store)
+
+
+def shared_locator(request: Request, store: Store) -> Locator:
+    """The app's one cached :class:`~gridmap.locate.Locator` (blocking: call off the loop).
+
+    ``/locate`` and report intake share it, and its freshness rule: the store
+    is asked whether the lookup layers changed at most once a second.
+    """
+    return _locator(request, store)
 
 
 async def _current_locator(request: Request) -> Locator:

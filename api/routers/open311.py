@@ -1,32 +1,62 @@
-"""Open311 GeoReport v2 over the event workflow (JSON).
+"""Open311 GeoReport v2 over the event workflow, in JSON and XML.
 
-Routes: ``GET /open311/v2/services.json``, ``GET /open311/v2/requests.json``,
-``POST /open311/v2/requests.json`` (form-encoded as the spec says, or JSON),
-``GET /open311/v2/requests/{id}.json``.
+Routes (each in both formats, ``.json`` or ``.xml``; XML is the spec's
+required one): ``discovery``, ``services`` (public), ``services/{code}`` (the
+service definition), ``requests`` (GET list, POST create), ``requests/{id}``.
+Requests are answered with their ``service_request_id`` at once, so no
+``tokens/{token}`` route is needed.
+
+Who calls: the spec's ``api_key`` (a form field of the POST, or a query
+parameter) is the API key of an ``external_system`` user
+(``gridmap users api-key NAME``); ``X-API-Key`` and bearer tokens work as on
+every other route. ``jurisdiction_id``, when given, must be the configured
+jurisdiction (:class:`Open311Settings`; by default the code of the store's
+city), else 404. A request may give ``lat``/``long`` (WGS84) or only an
+``address_string``, placed by :func:`gridmap.addresses.lookup_address` over the
+store's buildings and roads. Every error on these paths is in the spec's form,
+``[{"code": 400, "description": "…"}]`` or ``<errors><error><code>400</code>…``.
 
 Service codes are the taxonomy's categories (``dispute``) and subcategories
 (``city_management.garbage``). Workflow states map to ``open``/``closed``
 with ``status_notes`` naming the state in Chinese and English. No resident
-contact data (name, phone, e-mail) is ever emitted; ``media_url`` values are
-never fetched.
+contact data (name, phone, e-mail) is ever emitted; ``media_url`` (an http(s)
+URL to a public host) is stored as given and never fetched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import ipaddress
+import json
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.deps import StoreDep
+from api.open311_xml import (
+    XmlResponse,
+    discovery_xml,
+    errors_xml,
+    requests_xml,
+    service_definition_xml,
+    services_xml,
+)
 from api.params import parse_item_id, query_guard
 from api.routers._json import parse_json
 from api.routers.events import clock, parse_time, taxonomy_of
-from api.security import CurrentPrincipal
+from api.security import ANONYMOUS, CallerPrincipal
 from api.validation import check_form
+from gridmap import disclosure_policy as disclosure
+from gridmap.access import Principal
+from gridmap.addresses import lookup_address
+from gridmap.auth import NotAuthenticated, principal_for_api_key
 from gridmap.errors import BadInput, NotFound, UnsupportedFormat
 from gridmap.events.intake import (
     hide_foreign_duplicates,
@@ -38,10 +68,124 @@ from gridmap.events.intake import (
 )
 from gridmap.events.taxonomy import Taxonomy
 from gridmap.events.workflow import CLOSED_STATES, STATES, read_event
+from gridmap.storage import Store
 
-__all__ = ["open311_request", "router", "service_list"]
+__all__ = [
+    "Open311Principal",
+    "Open311Settings",
+    "open311_request",
+    "router",
+    "service_list",
+]
 
-router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+log = logging.getLogger("gridmap.api")
+
+#: The GeoReport v2 specification, named by the discovery document.
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+_FORMATS = ("text/xml", "application/json")
+_MAX_MEDIA_URL = 2000
+
+
+class Open311Settings(BaseSettings):
+    """Settings of the Open311 endpoint (``GRIDMAP_OPEN311_*`` variables).
+
+    Parameters
+    ----------
+    open311_jurisdiction_id : str, optional
+        The one ``jurisdiction_id`` this endpoint serves
+        (``GRIDMAP_OPEN311_JURISDICTION_ID``); the code of the store's city
+        admin unit when unset.
+    open311_contact : str
+        Who runs the endpoint, shown in the discovery document.
+    open311_key_service : str
+        Where a client gets an ``api_key``, shown in the discovery document.
+
+    Examples
+    --------
+    >>> Open311Settings(open311_jurisdiction_id="370285").open311_jurisdiction_id
+    '370285'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    open311_jurisdiction_id: str | None = None
+    open311_contact: str = "市综治中心 City governance centre"
+    open311_key_service: str = (
+        "Ask the city administrator for an external-system API key "
+        "(gridmap users add NAME --role external_system; gridmap users api-key NAME)"
+    )
+
+
+def _settings(request: Request) -> Open311Settings:
+    cfg: Open311Settings | None = getattr(request.app.state, "open311", None)
+    if cfg is None:
+        cfg = Open311Settings()
+        request.app.state.open311 = cfg
+    return cfg
+
+
+def _wants_xml(request: Request) -> bool:
+    return request.url.path.endswith(".xml")
+
+
+def _spec_errors(
+    request: Request, status: int, errors: Sequence[Mapping[str, Any]], headers: Mapping[str, str]
+) -> Response:
+    keep = {k: v for k, v in headers.items() if k.lower() not in ("content-length", "content-type")}
+    if _wants_xml(request):
+        return XmlResponse(errors_xml(errors), status_code=status, headers=keep)
+    return JSONResponse(list(errors), status_code=status, headers=keep)
+
+
+async def _as_spec_error(request: Request, exc: Exception) -> Response:
+    """Answer *exc* as the application would, then in GeoReport's error form.
+
+    The application's handlers (:mod:`api.errors`) choose the status, the
+    message and headers such as ``Retry-After`` and ``WWW-Authenticate``;
+    only the body changes shape. Extra members (e.g. ``description_zh``) stay.
+    """
+    handler = None
+    for cls in type(exc).__mro__:
+        handler = request.app.exception_handlers.get(cls)
+        if handler is not None:
+            break
+    if handler is None:
+        raise exc
+    answer = handler(request, exc)
+    response: Response = await answer if isinstance(answer, Awaitable) else answer
+    if not isinstance(response, JSONResponse):
+        return response  # e.g. a browser sent to /login
+    try:
+        body = json.loads(bytes(response.body))
+    except ValueError:
+        return response
+    if not isinstance(body, dict):
+        return response
+    error = {
+        "code": response.status_code,
+        "description": str(body.get("description") or body.get("code") or "error"),
+    }
+    error.update({k: v for k, v in body.items() if k not in ("code", "description")})
+    return _spec_errors(request, response.status_code, [error], response.headers)
+
+
+class Open311Route(APIRoute):
+    """A route answering every error in the GeoReport v2 form (JSON or XML by suffix)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, wrapped to reshape its errors."""
+        handler = super().get_route_handler()
+
+        async def spec_errors(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:  # reshaped, never swallowed: unknown ones re-raise
+                return await _as_spec_error(request, exc)
+
+        return spec_errors
+
+
+router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], route_class=Open311Route)
 
 _POST_FIELDS = frozenset(
     {
@@ -163,18 +307,16 @@ def open311_request(row: Mapping[str, Any], tax: Taxonomy) -> dict[str, Any]:
         "zipcode": None,
         "lat": lat,
         "long": lon,
-        "media_url": None,
+        "media_url": _media_of(row),
     }
 
 
-@router.get(
-    "/services.json",
-    summary="Open311 service list",
-    dependencies=[Depends(query_guard(["jurisdiction_id"]))],
-)
-def services(request: Request, principal: CurrentPrincipal) -> JSONResponse:
-    """The services (event categories) requests can be filed under."""
-    return JSONResponse(service_list(taxonomy_of(request)))
+def _answer(
+    request: Request, data: Any, xml: Callable[[Any], bytes], status: int = 200
+) -> Response:
+    if _wants_xml(request):
+        return XmlResponse(xml(data), status_code=status)
+    return JSONResponse(data, status_code=status)
 
 
 def _form(data: bytes) -> dict[str, str]:
@@ -196,6 +338,10 @@ def _form(data: bytes) -> dict[str, str]:
 
 
 async def _post_fields(request: Request) -> dict[str, Any]:
+    """The fields of a POST (form-encoded or JSON), parsed once per request."""
+    cached: dict[str, Any] | None = getattr(request.state, "open311_fields", None)
+    if cached is not None:
+        return cached
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
     if ctype == "application/x-www-form-urlencoded":
@@ -213,7 +359,159 @@ async def _post_fields(request: Request) -> dict[str, Any]:
     unknown = sorted(set(fields) - _POST_FIELDS)
     if unknown:
         raise BadInput(f"unknown field {unknown[0][:60]!r}", field=unknown[0][:60])
+    request.state.open311_fields = fields
     return fields
+
+
+async def _field(request: Request, name: str) -> Any:
+    """A query parameter, or for a POST the form/JSON field of that name."""
+    if request.method == "POST":
+        value = (await _post_fields(request)).get(name)
+        if value not in (None, ""):
+            return value
+    return request.query_params.get(name)
+
+
+async def open311_principal(request: Request, caller: CallerPrincipal) -> Principal:
+    """The caller: by the spec's ``api_key`` field, else ``X-API-Key`` or a bearer token.
+
+    ``api_key`` is the API key of an external system (``gridmap users api-key``).
+    A request with neither is answered 401.
+    """
+    key = await _field(request, "api_key")
+    if key is not None:
+        if not isinstance(key, str):
+            raise BadInput("api_key must be text", field="api_key")
+        store: Store = request.app.state.store
+        principal = principal_for_api_key(store, key)
+        request.state.principal = principal
+        return principal
+    if caller is ANONYMOUS:
+        raise NotAuthenticated(
+            "authentication required: send api_key (a form field of the POST, or a query "
+            "parameter) or the X-API-Key header"
+        )
+    return caller
+
+
+#: The caller of an Open311 route that needs one (see :func:`open311_principal`).
+Open311Principal = Annotated[Principal, Depends(open311_principal)]
+
+
+def _jurisdictions(request: Request, store: Store) -> list[str]:
+    configured = _settings(request).open311_jurisdiction_id
+    if configured:
+        return [configured]
+    cities = store.read("admin_units", where={"level": "city"})
+    return sorted(str(c) for c in cities["code"]) if not cities.empty else []
+
+
+async def check_jurisdiction(request: Request, store: StoreDep) -> None:
+    """Dependency: a given ``jurisdiction_id`` must be this endpoint's (404 otherwise)."""
+    given = await _field(request, "jurisdiction_id")
+    if given is None:
+        return
+    served = _jurisdictions(request, store)
+    if str(given) not in served:
+        raise NotFound(
+            f"unknown jurisdiction_id {str(given)[:40]!r}; this endpoint serves "
+            f"{', '.join(served) or 'no jurisdiction yet'} (未知的辖区)"
+        )
+
+
+_Jurisdiction = Depends(check_jurisdiction)
+
+
+def _media_of(row: Mapping[str, Any]) -> str | None:
+    value = row.get("media_url")
+    return value if isinstance(value, str) and value else None
+
+
+def _media_url(value: Any) -> str | None:
+    """Check a ``media_url``: an http(s) URL of a public host, kept as given, never fetched."""
+    if value in (None, ""):
+        return None
+    problem = "media_url must be an http or https URL"
+    if not isinstance(value, str) or len(value) > _MAX_MEDIA_URL:
+        raise BadInput(f"{problem} of at most {_MAX_MEDIA_URL} characters", field="media_url")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise BadInput(f"{problem}, got {value[:60]!r}", field="media_url") from None
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
+        raise BadInput(f"{problem}, got {value[:60]!r}", field="media_url")
+    if parts.username is not None or parts.password is not None:
+        raise BadInput("media_url must not carry a user name or password", field="media_url")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        local = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    else:
+        local = not address.is_global
+    if local:
+        raise BadInput(
+            f"media_url must point to a public host, not {host[:60]!r}", field="media_url"
+        )
+    return value
+
+
+@router.get("/discovery.json", summary="Open311 discovery")
+@router.get("/discovery.xml", summary="Open311 discovery (XML)")
+def discovery(request: Request) -> Response:
+    """The GeoReport v2 discovery document: this endpoint, both formats (public)."""
+    cfg = _settings(request)
+    url = str(request.url_for("services_list", fmt="json")).rsplit("/", 1)[0]
+    now = pd.Timestamp.now(tz="UTC").floor("s").isoformat().replace("+00:00", "Z")
+    doc = {
+        "changeset": now,
+        "contact": cfg.open311_contact,
+        "key_service": cfg.open311_key_service,
+        "endpoints": [
+            {
+                "specification": SPECIFICATION,
+                "url": url,
+                "changeset": now,
+                "type": "production",
+                "formats": list(_FORMATS),
+            }
+        ],
+    }
+    return _answer(request, doc, discovery_xml)
+
+
+@router.get(
+    "/services.{fmt}",
+    summary="Open311 service list (public)",
+    name="services_list",
+    dependencies=[Depends(query_guard(["jurisdiction_id"])), _Jurisdiction],
+)
+def services(request: Request, fmt: str) -> Response:
+    """The services (event categories) requests can be filed under; no credentials needed."""
+    _check_format(fmt)
+    return _answer(request, service_list(taxonomy_of(request)), services_xml)
+
+
+@router.get(
+    "/services/{service_code}.{fmt}",
+    summary="Open311 service definition (public)",
+    dependencies=[Depends(query_guard(["jurisdiction_id"])), _Jurisdiction],
+)
+def service_definition(request: Request, service_code: str, fmt: str) -> Response:
+    """A service's definition: no extra attributes (every service has ``metadata: false``)."""
+    _check_format(fmt)
+    codes = {s["service_code"] for s in service_list(taxonomy_of(request))}
+    if service_code not in codes:
+        raise NotFound(f"no service {service_code[:60]!r}; see services.{fmt} (未知的服务类型)")
+    return _answer(
+        request, {"service_code": service_code, "attributes": []}, service_definition_xml
+    )
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("json", "xml"):
+        raise NotFound(f"unknown format {fmt[:20]!r}: GeoReport v2 answers .json or .xml")
 
 
 def _coordinate(fields: Mapping[str, Any], name: str) -> Any:
@@ -228,20 +526,33 @@ def _coordinate(fields: Mapping[str, Any], name: str) -> Any:
     return value
 
 
-@router.post("/requests.json", summary="Open311 create a service request", status_code=201)
-async def create_request(
-    request: Request,
-    store: StoreDep,
-    principal: CurrentPrincipal,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
-    """File a request; answers ``[{"service_request_id": …}]``.
+def _location(store: Store, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The report's location and, when placed by address, a note saying where."""
+    given = [k for k in ("lat", "long") if fields.get(k) not in (None, "")]
+    address = fields.get("address_string")
+    if not given and isinstance(address, str) and address.strip():
+        found = lookup_address(store, address)
+        how = "exact" if found.exact else "closest match"
+        note = f"placed at {found.source} {found.matched!r} ({how}; 按地址定位)"
+        return {"lon": found.lon, "lat": found.lat, "crs": "wgs84"}, note
+    if not given and fields.get("address_id") not in (None, ""):
+        raise BadInput(
+            "address_id is not supported here; give lat and long, or address_string",
+            field="address_id",
+        )
+    if not given:
+        raise BadInput(
+            "lat and long, or address_string, is required (GeoReport v2; lat is required)",
+            field="lat",
+        )
+    return {
+        "lon": _coordinate(fields, "long"),
+        "lat": _coordinate(fields, "lat"),
+        "crs": "wgs84",
+    }, None
 
-    Names, phones and e-mails are stored for the handling staff (masked to
-    them) and never returned by any Open311 route; ``media_url`` is not fetched.
-    """
-    fields = await _post_fields(request)
-    tax = taxonomy_of(request)
+
+def _report_body(fields: Mapping[str, Any], location: dict[str, Any]) -> dict[str, Any]:
     code = fields.get("service_code")
     if not isinstance(code, str) or not code:
         raise BadInput("service_code is required", field="service_code")
@@ -250,14 +561,14 @@ async def create_request(
         str(fields[k]) for k in ("first_name", "last_name") if isinstance(fields.get(k), str)
     ).strip()
     contact = fields.get("phone") or fields.get("email")
+    description = fields.get("description")
+    address = fields.get("address_string")
+    if isinstance(address, str) and address.strip():
+        description = f"{description}\n地址 Address: {address.strip()}" if description else address
     body: dict[str, Any] = {
         "category": category,
-        "description": fields.get("description") or fields.get("address_string") or code,
-        "location": {
-            "lon": _coordinate(fields, "long"),
-            "lat": _coordinate(fields, "lat"),
-            "crs": "wgs84",
-        },
+        "description": description or code,
+        "location": location,
         "channel": "open311",
         "kind": "help_request" if category == "residents_request" else "event",
     }
@@ -269,7 +580,36 @@ async def create_request(
         body["reporter"] = name
     if contact:
         body["contact"] = contact
-    report = parse_report(body, taxonomy=tax)
+    return body
+
+
+@router.post(
+    "/requests.{fmt}",
+    summary="Open311 create a service request",
+    status_code=201,
+    dependencies=[Depends(query_guard(["api_key", "jurisdiction_id"])), _Jurisdiction],
+)
+async def create_request(
+    request: Request,
+    fmt: str,
+    store: StoreDep,
+    principal: Open311Principal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """File a request; answers ``[{"service_request_id": …}]`` (or its XML).
+
+    Names, phones and e-mails are stored for the handling staff (masked to
+    them) and never returned by any Open311 route; ``media_url`` is not fetched.
+    """
+    _check_format(fmt)
+    fields = await _post_fields(request)
+    tax = taxonomy_of(request)
+    if not isinstance(fields.get("service_code"), str) or not fields.get("service_code"):
+        raise BadInput("service_code is required", field="service_code")
+    media_url = _media_url(fields.get("media_url"))
+    location, placed = _location(store, fields)
+    report = parse_report(_report_body(fields, location), taxonomy=tax)
+    report = dataclasses.replace(report, media_url=media_url)
     now = clock(request)
 
     def create() -> tuple[int, dict[str, Any], int | None]:
@@ -277,6 +617,8 @@ async def create_request(
         hide_foreign_duplicates(store, [row], principal=principal)
         eid = int(row["id"])
         notice = "已受理 Received"
+        if placed:
+            notice += f"; {placed}"
         if row.get("duplicate_of") is not None and not pd.isna(row.get("duplicate_of")):
             notice += f"; possibly the same as request {int(row['duplicate_of'])}"
         return 201, {"service_request_id": str(eid), "service_notice": notice}, eid
@@ -285,15 +627,15 @@ async def create_request(
         store,
         principal=principal,
         key=idempotency_key,
-        digest=request_hash(fields),
+        digest=request_hash({k: v for k, v in fields.items() if k != "api_key"}),
         create=create,
         now=now,
     )
-    return JSONResponse([{**doc, "account_id": None}], status_code=status)
+    return _answer(request, [{**doc, "account_id": None}], requests_xml, status)
 
 
 @router.get(
-    "/requests.json",
+    "/requests.{fmt}",
     summary="Open311 service requests",
     dependencies=[
         Depends(
@@ -305,22 +647,27 @@ async def create_request(
                     "end_date",
                     "status",
                     "jurisdiction_id",
+                    "api_key",
                 ]
             )
-        )
+        ),
+        _Jurisdiction,
     ],
 )
 def list_requests(
     request: Request,
+    fmt: str,
     store: StoreDep,
-    principal: CurrentPrincipal,
+    principal: Open311Principal,
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
     service_code: Annotated[str | None, Query(max_length=100)] = None,
     start_date: Annotated[str | None, Query(max_length=40)] = None,
     end_date: Annotated[str | None, Query(max_length=40)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
-) -> JSONResponse:
-    """Requests the caller may see, newest first (at most 1000)."""
+) -> Response:
+    """Requests the caller may see, newest first (at most 1000), shaped as docs/roles.md says."""
+    _check_format(fmt)
+    found = disclosure.require(principal, "open311")
     tax = taxonomy_of(request)
     if status is not None and status not in ("open", "closed"):
         raise BadInput("status must be 'open' or 'closed'", field="status")
@@ -350,18 +697,39 @@ def list_requests(
     page = page.sort_values("id", ascending=False).head(1000) if not page.empty else page
     rows = [{str(k): v for k, v in r.items()} for r in page.to_dict("records")]
     hide_foreign_duplicates(store, rows, principal=principal)
-    return JSONResponse([open311_request(r, tax) for r in rows])
+    docs = [disclosure.shape(open311_request(r, tax), found, blank=True) for r in rows]
+    return _answer(request, docs, requests_xml)
 
 
-@router.get("/requests/{request_id}.json", summary="Open311 one service request")
+@router.get(
+    "/requests/{request_id}.{fmt}",
+    summary="Open311 one service request",
+    dependencies=[Depends(query_guard(["jurisdiction_id", "api_key"])), _Jurisdiction],
+)
 def get_request(
-    request: Request, request_id: str, store: StoreDep, principal: CurrentPrincipal
-) -> JSONResponse:
-    """One request, as a one-element list (GeoReport v2)."""
+    request: Request, request_id: str, fmt: str, store: StoreDep, principal: Open311Principal
+) -> Response:
+    """One request, as a one-element list (GeoReport v2), shaped as docs/roles.md says."""
+    _check_format(fmt)
+    found = disclosure.require(principal, "open311")
     eid = parse_item_id(request_id, layer="events")
     try:
         row = read_event(store, eid, principal=principal)
     except NotFound:
         raise NotFound(f"no service request {eid}") from None
     hide_foreign_duplicates(store, [row], principal=principal)
-    return JSONResponse([open311_request(row, taxonomy_of(request))])
+    doc = disclosure.shape(open311_request(row, taxonomy_of(request)), found, blank=True)
+    return _answer(request, [doc], requests_xml)
+
+
+@router.api_route(
+    "/{rest:path}",
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+)
+def not_found(request: Request, rest: str) -> Response:
+    """Anything else under ``/open311/v2``: 404 in the spec's error form."""
+    raise NotFound(
+        f"no Open311 resource {rest[:80]!r}; see discovery.json (GeoReport v2: "
+        "services, services/{code}, requests, requests/{id}, each .json or .xml)"
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import StoreDep
@@ -189,24 +189,53 @@ def coverage(
 
 # -- event security plans (issue 21) ---------------------------------------------
 # POST /patrol/plans plans shift routes for a major event (重大活动安保) and stores
-# them; GET /patrol/plans/{id} (routes as GeoJSON), /routes (one worker's GPX or
-# KML, WGS84 or GCJ-02), /compliance (uploaded tracks against the plan);
+# them (Idempotency-Key: a replay answers the stored plan); GET /patrol/plans lists
+# the caller's plans; GET /patrol/plans/{id} (routes as GeoJSON, key areas with
+# their windows), /routes (one worker's GPX or KML, WGS84 or GCJ-02), /print.pdf
+# (the A4 plan: a page per worker with map and timetable), /compliance (uploaded
+# tracks against the plan, and events in the hot-spot areas before/during/after);
 # POST /patrol/plans/hotspot-areas turns current hot spots into temporary key areas.
 # The work happens in gridmap.patrol.plans.
 @router.post("/patrol/plans", summary="Plan a major-event security patrol 重大活动安保巡逻方案")
-async def plan_event(request: Request, store: StoreDep, principal: CurrentPrincipal) -> Response:
+async def plan_event(
+    request: Request,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
     """Shift routes per worker visiting every key area at its frequency, main streets per shift.
 
     The answer lists what could not be met (``unmet``, with the reason) and
-    is stored (201) unless ``"save": false`` (200).
+    is stored (201) unless ``"save": false`` (200). A replay with the same
+    ``Idempotency-Key`` answers the stored plan (``Idempotent-Replayed: true``)
+    without planning again; the same key with another body is refused (422).
     """
     from starlette.concurrency import run_in_threadpool
 
     from gridmap.patrol import plans
 
-    req = plans.PlanRequest.from_json(await read_json(request))
-    answer = await run_in_threadpool(plans.make_plan, store, req, principal=principal)
-    return JSONResponse(answer, status_code=201 if answer["id"] is not None else 200)
+    body = await read_json(request)
+    req = plans.PlanRequest.from_json(body)
+    status, answer, replayed = await run_in_threadpool(
+        plans.make_plan_once,
+        store,
+        req,
+        key=idempotency_key,
+        digest=plans.plan_digest(body),
+        principal=principal,
+    )
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if answer.get("id") is not None:
+        headers["Location"] = f"/patrol/plans/{answer['id']}"
+    return JSONResponse(answer, status_code=status, headers=headers)
+
+
+@router.get("/patrol/plans", summary="Stored event plans 安保巡逻方案列表")
+def list_plans(store: StoreDep, principal: CurrentPrincipal) -> JSONResponse:
+    """The event plans of the caller's area, newest first (``plans``: id, name, window, …)."""
+    from gridmap.patrol import plans
+
+    return JSONResponse({"plans": plans.list_plans(store, principal=principal)})
 
 
 @router.post(
@@ -276,6 +305,31 @@ def plan_route_file(
         text,
         media_type=_EXPORTS[format][1],
         headers={"Content-Disposition": f'attachment; filename="{filename}"', **_PRIVATE},
+    )
+
+
+@router.get(
+    "/patrol/plans/{plan_id}/print.pdf",
+    summary="The printable plan (A4 PDF) 打印安保巡逻方案",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def plan_pdf(
+    request: Request, plan_id: int, store: StoreDep, principal: CurrentPrincipal
+) -> Response:
+    """A page per worker and shift: the route on a map with its key areas, and the timetable."""
+    from gridmap.patrol import plans
+    from gridmap.patrol.printout import render_plan_pdf
+
+    tz = str(getattr(request.app.state.settings, "time_zone", None) or "Asia/Shanghai")
+    plan = plans.read_plan(store, plan_id, principal=principal)
+    return Response(
+        render_plan_pdf(plan, tz=tz),
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="event-plan-{plan_id}.pdf"',
+            **_PRIVATE,
+        },
     )
 
 

@@ -1,8 +1,13 @@
-"""OGC API Tiles: Mapbox Vector Tiles of every collection on WebMercatorQuad.
+"""OGC API Tiles: Mapbox Vector Tiles of every collection on WebMercatorQuad and WorldCRS84Quad.
 
-Routes: ``/tileMatrixSets``, ``/tileMatrixSets/WebMercatorQuad``,
-``/collections/{layer}/tiles``, ``/collections/{layer}/tiles/WebMercatorQuad``
-and ``/collections/{layer}/tiles/WebMercatorQuad/{z}/{y}/{x}``.
+Routes: ``/tileMatrixSets``, ``/tileMatrixSets/{tms}``,
+``/collections/{layer}/tiles``, ``/collections/{layer}/tiles/{tms}``,
+``/collections/{layer}/tiles/{tms}/{z}/{y}/{x}``, the TileJSON 3.0.0 document
+``/collections/{layer}/tiles/{tms}/tilejson.json`` and a MapLibre style of
+every collection the caller may see, ``/styles/default.json``. ``{tms}`` is
+``WebMercatorQuad`` (tiles cut by the store, ``ST_AsMVT``) or
+``WorldCRS84Quad`` (longitude/latitude tiles for CGCS2000 basemaps such as
+天地图, cut by :mod:`layers.crs84tiles` from the features the store reads).
 
 Tiles obey the same rules as items: only rows in the caller's area, only the
 fields the caller's role may see. A tile without features is ``204``; a tile
@@ -34,25 +39,39 @@ from gridmap.errors import BadInput, NotFound
 from gridmap.model import layer_schema
 from gridmap.storage.base import MAX_ZOOM
 from layers.catalog import LayerDef
+from layers.crs84tiles import CRS84_TMS, crs84_tile, crs84_tile_bounds
 
-__all__ = ["MVT", "TMS_ID", "router", "tile_properties"]
+__all__ = ["MVT", "TMS_ID", "TMS_IDS", "router", "tile_properties"]
 
 router = APIRouter(tags=["OGC API Tiles"])
 
 MVT = "application/vnd.mapbox-vector-tile"
 TMS_ID = "WebMercatorQuad"
-_TMS_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+#: Tile matrix sets offered: id → (title, CRS URI).
+TMS_IDS: dict[str, tuple[str, str]] = {
+    TMS_ID: ("Google Maps Compatible for the World", "http://www.opengis.net/def/crs/EPSG/0/3857"),
+    CRS84_TMS: (
+        "CRS84 for the World (CGCS2000 / 天地图 basemaps)",
+        "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    ),
+}
 _PLAIN = [Depends(query_guard(["f"]))]
 _TILE = [Depends(query_guard(["filter", "filter-lang", "filter-crs", "datetime"]))]
 _INDEX = re.compile(r"0|[1-9][0-9]{0,9}")
 
 LayerPath = Annotated[str, Path(description="Collection (layer) name, e.g. `buildings`.")]
-TmsPath = Annotated[str, Path(description="Tile matrix set id (only `WebMercatorQuad`).")]
+TmsPath = Annotated[
+    str, Path(description="Tile matrix set id: `WebMercatorQuad` or `WorldCRS84Quad`.")
+]
 
 
 @cache
-def _tms() -> morecantile.TileMatrixSet:
-    return morecantile.tms.get(TMS_ID)
+def _tms(tms_id: str = TMS_ID) -> morecantile.TileMatrixSet:
+    return morecantile.tms.get(tms_id)
+
+
+def _tms_uri(tms_id: str) -> str:
+    return f"http://www.opengis.net/def/tilematrixset/OGC/1.0/{tms_id}"
 
 
 def _base(request: Request) -> str:
@@ -60,8 +79,17 @@ def _base(request: Request) -> str:
 
 
 def _check_tms(tms: str) -> None:
-    if tms != TMS_ID:
-        raise NotFound(f"tile matrix set {tms[:40]!r} is not offered; use {TMS_ID}")
+    if tms not in TMS_IDS:
+        raise NotFound(
+            f"tile matrix set {tms[:40]!r} is not offered; use {' or '.join(TMS_IDS)} "
+            "(不支持该瓦片矩阵集)"
+        )
+
+
+def _matrix_size(tms: str, z: int) -> tuple[int, int]:
+    """Columns and rows of tile matrix *z* of *tms*."""
+    m = _tms(tms).matrix(z)
+    return int(m.matrixWidth), int(m.matrixHeight)
 
 
 def _index(text: str, name: str) -> int:
@@ -84,16 +112,23 @@ def tile_properties(ldef: LayerDef, role: str) -> list[str]:
 
 @router.get("/tileMatrixSets", summary="Tile matrix sets", dependencies=_PLAIN)
 def tile_matrix_sets(request: Request) -> dict[str, Any]:
-    """The tile matrix sets offered (WebMercatorQuad only)."""
-    url = f"{_base(request)}/tileMatrixSets/{TMS_ID}"
+    """The tile matrix sets offered (WebMercatorQuad and WorldCRS84Quad)."""
     return {
         "tileMatrixSets": [
             {
-                "id": TMS_ID,
-                "title": "Google Maps Compatible for the World",
-                "uri": _TMS_URI,
-                "links": [{"href": url, "rel": "self", "type": ogc.JSON}],
+                "id": tms,
+                "title": title,
+                "uri": _tms_uri(tms),
+                "crs": crs,
+                "links": [
+                    {
+                        "href": f"{_base(request)}/tileMatrixSets/{tms}",
+                        "rel": "self",
+                        "type": ogc.JSON,
+                    }
+                ],
             }
+            for tms, (title, crs) in TMS_IDS.items()
         ]
     }
 
@@ -107,27 +142,34 @@ def tile_matrix_sets(request: Request) -> dict[str, Any]:
 def tile_matrix_set(tms: TmsPath) -> JSONResponse:
     """The OGC 2D Tile Matrix Set document (from morecantile)."""
     _check_tms(tms)
-    return JSONResponse(_tms().model_dump(mode="json", exclude_none=True, by_alias=True))
+    return JSONResponse(_tms(tms).model_dump(mode="json", exclude_none=True, by_alias=True))
 
 
-def _tileset(ldef: LayerDef, base: str) -> dict[str, Any]:
-    url = f"{base}/collections/{ldef.name}/tiles/{TMS_ID}"
-    lo, hi = max(0, ldef.min_zoom), min(MAX_ZOOM, ldef.max_zoom)
-    return {
-        "title": f"{ldef.title()} (MVT)",
-        "dataType": "vector",
-        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857",
-        "tileMatrixSetURI": _TMS_URI,
-        "tileMatrixSetLimits": [
+def _zooms(ldef: LayerDef) -> tuple[int, int]:
+    return max(0, ldef.min_zoom), min(MAX_ZOOM, ldef.max_zoom)
+
+
+def _tileset(ldef: LayerDef, base: str, tms: str = TMS_ID) -> dict[str, Any]:
+    url = f"{base}/collections/{ldef.name}/tiles/{tms}"
+    lo, hi = _zooms(ldef)
+    limits = []
+    for z in range(lo, hi + 1):
+        cols, rows = _matrix_size(tms, z)
+        limits.append(
             {
                 "tileMatrix": str(z),
                 "minTileRow": 0,
-                "maxTileRow": 2**z - 1,
+                "maxTileRow": rows - 1,
                 "minTileCol": 0,
-                "maxTileCol": 2**z - 1,
+                "maxTileCol": cols - 1,
             }
-            for z in range(lo, hi + 1)
-        ],
+        )
+    return {
+        "title": f"{ldef.title()} (MVT, {tms})",
+        "dataType": "vector",
+        "crs": TMS_IDS[tms][1],
+        "tileMatrixSetURI": _tms_uri(tms),
+        "tileMatrixSetLimits": limits,
         "layers": [
             {
                 "id": ldef.name,
@@ -140,7 +182,7 @@ def _tileset(ldef: LayerDef, base: str) -> dict[str, Any]:
         "links": [
             {"href": url, "rel": "self", "type": ogc.JSON},
             {
-                "href": f"{base}/tileMatrixSets/{TMS_ID}",
+                "href": f"{base}/tileMatrixSets/{tms}",
                 "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
                 "type": ogc.JSON,
             },
@@ -151,23 +193,32 @@ def _tileset(ldef: LayerDef, base: str) -> dict[str, Any]:
                 "templated": True,
             },
             {"href": f"{base}/collections/{ldef.name}", "rel": "collection", "type": ogc.JSON},
+            {
+                "href": f"{url}/tilejson.json",
+                "rel": "describedby",
+                "type": ogc.JSON,
+                "title": "TileJSON 3.0.0",
+            },
         ],
     }
 
 
 @router.get("/collections/{layer}/tiles", summary="Tilesets of a collection", dependencies=_PLAIN)
 def tilesets(layer: LayerPath, request: Request, role: RoleDep) -> dict[str, Any]:
-    """The vector tilesets of the layer (one: WebMercatorQuad)."""
+    """The vector tilesets of the layer (WebMercatorQuad and WorldCRS84Quad)."""
     ldef = ogc.collection(layer, role)
     base = _base(request)
-    ts = _tileset(ldef, base)
-    entry = {k: ts[k] for k in ("title", "dataType", "crs", "tileMatrixSetURI")}
-    entry["links"] = [ts["links"][0], ts["links"][1]]
+    entries = []
+    for tms in TMS_IDS:
+        ts = _tileset(ldef, base, tms)
+        entry = {k: ts[k] for k in ("title", "dataType", "crs", "tileMatrixSetURI")}
+        entry["links"] = [ts["links"][0], ts["links"][1]]
+        entries.append(entry)
     return {
         "links": [
             {"href": f"{base}/collections/{ldef.name}/tiles", "rel": "self", "type": ogc.JSON}
         ],
-        "tilesets": [entry],
+        "tilesets": entries,
     }
 
 
@@ -176,7 +227,179 @@ def tileset(layer: LayerPath, tms: TmsPath, request: Request, role: RoleDep) -> 
     """Tile matrix limits, layers and the tile URL template of the layer's tileset."""
     ldef = ogc.collection(layer, role)
     _check_tms(tms)
-    return _tileset(ldef, _base(request))
+    return _tileset(ldef, _base(request), tms)
+
+
+def tilejson_document(
+    ldef: LayerDef,
+    role: str,
+    base: str,
+    tms: str = TMS_ID,
+    extent: tuple[float, float, float, float] | None = None,
+) -> dict[str, Any]:
+    """The TileJSON 3.0.0 document of *ldef*'s tiles on *tms* (MapLibre, QGIS, Leaflet plugins).
+
+    ``tiles`` is an ``{z}/{x}/{y}`` template (rows and columns in the OGC
+    ``{z}/{y}/{x}`` path order); ``vector_layers`` lists the fields *role* sees;
+    ``bounds`` and ``center`` are the layer's *extent* when known.
+    """
+    lo, hi = _zooms(ldef)
+    lat_max = 85.0511287798066 if tms == TMS_ID else 90.0
+    box = [-180.0, -lat_max, 180.0, lat_max]
+    if extent is not None:
+        box = [
+            max(-180.0, extent[0]),
+            max(-lat_max, extent[1]),
+            min(180.0, extent[2]),
+            min(lat_max, extent[3]),
+        ]
+    template = f"{base}/collections/{ldef.name}/tiles/{tms}/{{z}}/{{y}}/{{x}}"
+    fields = {
+        fd.name: fd.title() for fd in ldef.fields_for(role) if fd.name in _tile_fields(ldef, role)
+    }
+    return {
+        "tilejson": "3.0.0",
+        "name": ldef.name,
+        "description": ldef.title(),
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [template],
+        "minzoom": lo,
+        "maxzoom": hi,
+        "bounds": box,
+        "center": [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2, lo],
+        "crs": TMS_IDS[tms][1],
+        "tileMatrixSet": tms,
+        "vector_layers": [
+            {
+                "id": ldef.name,
+                "description": ldef.title(),
+                "minzoom": lo,
+                "maxzoom": hi,
+                "fields": fields,
+            }
+        ],
+    }
+
+
+def _tile_fields(ldef: LayerDef, role: str) -> set[str]:
+    return set(tile_properties(ldef, role))
+
+
+@router.get(
+    "/collections/{layer}/tiles/{tms}/tilejson.json",
+    summary="TileJSON 3.0.0 of a tileset",
+    dependencies=_PLAIN,
+)
+def tilejson(
+    layer: LayerPath, tms: TmsPath, request: Request, store: StoreDep, role: RoleDep
+) -> dict[str, Any]:
+    """TileJSON of the layer's vector tiles on *tms*, for MapLibre GL, QGIS and others."""
+    ldef = ogc.collection(layer, role)
+    _check_tms(tms)
+    extent = store.bounds(ldef.name)
+    return tilejson_document(ldef, role, _base(request), tms, extent)
+
+
+def _hex(value: Any, default: str) -> str:
+    text = str(value or default)
+    return text if re.fullmatch(r"#[0-9a-fA-F]{3,8}", text) else default
+
+
+def _style_layers(ldef: LayerDef) -> list[dict[str, Any]]:
+    """MapLibre layers drawing *ldef* with its catalog style (Leaflet path options)."""
+    st = dict(ldef.style)
+    color = _hex(st.get("color"), "#3388ff")
+    fill = _hex(st.get("fillColor"), color)
+    opacity = float(st.get("opacity", 1.0))
+    base = {"source": ldef.name, "source-layer": ldef.name, "minzoom": _zooms(ldef)[0]}
+    geom = (ldef.geometry_type or "").lower()
+    if "polygon" in geom:
+        out = []
+        if st.get("fill", True):
+            out.append(
+                {
+                    "id": f"{ldef.name}-fill",
+                    "type": "fill",
+                    **base,
+                    "paint": {
+                        "fill-color": fill,
+                        "fill-opacity": float(st.get("fillOpacity", 0.2)),
+                    },
+                }
+            )
+        out.append(
+            {
+                "id": f"{ldef.name}-line",
+                "type": "line",
+                **base,
+                "paint": {
+                    "line-color": color,
+                    "line-width": float(st.get("weight", 1)),
+                    "line-opacity": opacity,
+                },
+            }
+        )
+        return out
+    if "line" in geom:
+        return [
+            {
+                "id": f"{ldef.name}-line",
+                "type": "line",
+                **base,
+                "paint": {
+                    "line-color": color,
+                    "line-width": float(st.get("weight", 2)),
+                    "line-opacity": opacity,
+                },
+            }
+        ]
+    return [
+        {
+            "id": f"{ldef.name}-circle",
+            "type": "circle",
+            **base,
+            "paint": {
+                "circle-color": fill,
+                "circle-radius": float(st.get("radius", 4)),
+                "circle-stroke-color": color,
+                "circle-stroke-width": 1,
+                "circle-opacity": float(st.get("fillOpacity", 0.8)),
+            },
+        }
+    ]
+
+
+@router.get(
+    "/styles/default.json", summary="MapLibre style of the collections", dependencies=_PLAIN
+)
+def default_style(request: Request, role: RoleDep) -> dict[str, Any]:
+    """A MapLibre GL style (version 8) drawing every collection the caller may see.
+
+    Each collection is a vector source given by its WebMercatorQuad TileJSON;
+    colours come from the layer catalog (the same as the folium maps). No
+    basemap is included: add 天地图 or OSM raster tiles beside it.
+    """
+    base = _base(request)
+    shown = ogc.collections(role)
+    return {
+        "version": 8,
+        "name": "gridmap 网格化服务管理",
+        "metadata": {"gridmap:titles": {d.name: d.title() for d in shown}},
+        "center": [116.39, 39.9],
+        "zoom": 12,
+        "sources": {
+            d.name: {
+                "type": "vector",
+                "url": f"{base}/collections/{d.name}/tiles/{TMS_ID}/tilejson.json",
+            }
+            for d in shown
+        },
+        "layers": [
+            {"id": "background", "type": "background", "paint": {"background-color": "#f8f8f8"}},
+            *(layer for d in shown for layer in _style_layers(d)),
+        ],
+    }
 
 
 @router.get(
@@ -217,7 +440,8 @@ def tile(
     """One vector tile of the layer's features in the caller's area.
 
     ``filter`` and ``datetime`` select features exactly as on ``/items``; the
-    tile's ``ETag`` covers them.
+    tile's ``ETag`` covers them. On ``WorldCRS84Quad`` tile coordinates are
+    longitude/latitude scaled to the tile (CGCS2000 basemaps such as 天地图).
     """
     ldef = ogc.collection(layer, role)
     _check_tms(tms)
@@ -229,18 +453,25 @@ def tile(
         raise NotFound(
             f"layer {ldef.name!r} has tiles at zoom {ldef.min_zoom}–{min(MAX_ZOOM, ldef.max_zoom)}"
         )
-    if xi >= 2**zi or yi >= 2**zi:
-        raise NotFound(f"tile {zi}/{yi}/{xi} is outside the WebMercatorQuad tile matrix")
+    cols, rows = _matrix_size(tms, zi)
+    if xi >= cols or yi >= rows:
+        raise NotFound(f"tile {zi}/{yi}/{xi} is outside the {tms} tile matrix")
+    props = tile_properties(ldef, role)
+    where = area_where(ldef.name, caller)
     with store.scoped(caller.areas):
-        data = store.tile(
-            ldef.name,
-            zi,
-            xi,
-            yi,
-            where=area_where(ldef.name, caller),
-            properties=tile_properties(ldef, role),
-            cql=cql,
-        )
+        if tms == TMS_ID:
+            data = store.tile(ldef.name, zi, xi, yi, where=where, properties=props, cql=cql)
+        else:
+            left, bottom, right, top = crs84_tile_bounds(zi, xi, yi)
+            pad_x, pad_y = (right - left) * 64 / 4096, (top - bottom) * 64 / 4096
+            box = (
+                max(-180.0, left - pad_x),
+                max(-90.0, bottom - pad_y),
+                min(180.0, right + pad_x),
+                min(90.0, top + pad_y),
+            )
+            frame = store.read(ldef.name, bbox=box, where=where, cql=cql)
+            data = crs84_tile(frame, ldef.name, zi, xi, yi, properties=props)
     private = caller is not ANONYMOUS
     headers = {
         "Cache-Control": f"{'private' if private else 'public'}, max-age=300",

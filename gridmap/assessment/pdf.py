@@ -7,15 +7,19 @@ codes, top and bottom units, an "others" row) and the assessment rules.
 Dates are in the report's time zone.
 
 Text is set in WenQuanYi Micro Hei (Debian ``fonts-wqy-microhei``,
-:data:`CJK_FONT`), embedded as a subset so the file reads anywhere; charts are
-the report's PNG images. Without the font, :func:`render_pdf` fails with
-:class:`FontMissing`, naming the file and the package that provides it.
+:data:`CJK_FONT`), or in the TrueType font (``.ttf``, or the first face of a
+``.ttc``) named by the environment variable ``GRIDMAP_PDF_FONT`` (:data:`FONT_ENV`,
+e.g. Noto Sans CJK on a system without the Debian package), embedded as a subset
+so the file reads anywhere; charts are the report's PNG images. Without the
+font, :func:`render_pdf` fails with :class:`FontMissing`, naming the file and the
+package that provides it.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +28,12 @@ from gridmap.assessment._report_html import CHARTS, LEVELS, _num, _pct, hiding_n
 from gridmap.assessment.rules import INDICATORS
 from gridmap.errors import GridmapError
 
-__all__ = ["CJK_FONT", "FontMissing", "render_pdf"]
+__all__ = ["CJK_FONT", "FONT_ENV", "FontMissing", "default_font", "render_pdf"]
 
 #: The CJK font the PDF is set in (Debian package ``fonts-wqy-microhei``).
 CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+#: Environment variable naming another CJK font file for PDF output.
+FONT_ENV = "GRIDMAP_PDF_FONT"
 
 
 class FontMissing(GridmapError):
@@ -36,13 +42,33 @@ class FontMissing(GridmapError):
     code = "font_missing"
 
 
+def default_font() -> Path:
+    """The font file PDF output uses: ``GRIDMAP_PDF_FONT`` if set, else :data:`CJK_FONT`.
+
+    Examples
+    --------
+    >>> os.environ[FONT_ENV] = "/srv/fonts/NotoSansCJK-Regular.ttc"
+    >>> default_font()
+    PosixPath('/srv/fonts/NotoSansCJK-Regular.ttc')
+    >>> del os.environ[FONT_ENV]
+    >>> default_font() == CJK_FONT
+    True
+    """
+    value = os.environ.get(FONT_ENV, "").strip()
+    return Path(value) if value else CJK_FONT
+
+
 def _font(path: Path | None) -> Path:
-    font = Path(path) if path is not None else CJK_FONT
+    font = Path(path) if path is not None else default_font()
     if not font.is_file():
-        raise FontMissing(
-            f"PDF reports need the CJK font {font} (Debian package fonts-wqy-microhei: "
-            "apt-get install fonts-wqy-microhei); it is missing"
-        )
+        if font == CJK_FONT:
+            hint = (
+                "Debian package fonts-wqy-microhei: apt-get install fonts-wqy-microhei, "
+                f"or set {FONT_ENV} to another CJK TrueType font file"
+            )
+        else:
+            hint = f"named by {FONT_ENV}" if path is None else "given"
+        raise FontMissing(f"PDF reports need the CJK font {font} ({hint}); it is missing")
     return font
 
 

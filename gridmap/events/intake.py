@@ -26,6 +26,13 @@ With an ``Idempotency-Key`` the whole intake runs in one transaction that
 first claims the key: a retried request gets the stored response, a request
 reusing the key with another body gets :class:`IdempotencyKeyReused`, and a
 report is stored exactly once even when the client retries after a timeout.
+
+Placement can come from the in-memory ``/locate`` index
+(:class:`gridmap.locate.Locator`, refreshed by its cache's freshness rule)
+instead of reading grids and admin units per report; whatever it cannot
+answer exactly as the store would (a report not made now, a point in no
+current grid) goes to the store. :func:`report_batch` stores many reports,
+each once per key, with one duplicate query and bulk writes for the whole batch.
 """
 
 from __future__ import annotations
@@ -44,15 +51,19 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap import webhooks
 from gridmap.access import Principal
 from gridmap.chinacrs import is_chinese_crs, to_wgs84
-from gridmap.errors import BadInput, OutsideJurisdiction
+from gridmap.errors import BadInput, GridmapError, OutsideJurisdiction
 from gridmap.events.errors import ConcurrentUpdate, IdempotencyKeyReused, NotPermitted
 from gridmap.events.media import MEDIA_NAME
 from gridmap.events.taxonomy import EVENT_KINDS, URGENCIES, Taxonomy, default_taxonomy
 from gridmap.events.workflow import OPEN_STATES, STATES
+from gridmap.locate import Locator
 from gridmap.projection import local_crs, position_crs, positions_to_wgs84, to_local
 from gridmap.storage import AllOf, Cmp, Prefix, Store
+from gridmap.storage.base import StoreUnavailable
+from gridmap.storage.limits import StatementTimeout
 from gridmap.timeparse import parse_instant
 
 __all__ = [
@@ -76,6 +87,7 @@ __all__ = [
     "nearest_own_grid",
     "parse_location",
     "parse_report",
+    "report_batch",
     "report_event",
     "request_hash",
 ]
@@ -147,6 +159,7 @@ class Report:
     photos: tuple[str, ...] = ()
     observed_at: pd.Timestamp | None = None
     accuracy_m: float | None = None
+    media_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -369,10 +382,61 @@ def _valid_now(frame: pd.DataFrame, now: pd.Timestamp) -> np.ndarray:
     return ok.to_numpy(dtype=bool)
 
 
+#: How far the time of a report may be from the clock for the locator to place it.
+_LOCATOR_SKEW = pd.Timedelta(minutes=5)
+
+
+def _place_from_locator(
+    locator: Locator, lon: float, lat: float, when: pd.Timestamp
+) -> Placement | None:
+    """:func:`locate_point` answered from the in-memory locator, or ``None`` when it cannot say.
+
+    The locator holds the grids and admin units in force (``valid_to`` null)
+    as of its last freshness check (:class:`gridmap.locate.LocatorCache`).
+    It answers only for a report made now (within :data:`_LOCATOR_SKEW` of
+    the clock) that falls in a grid whose ``valid_from`` has come: anything
+    else (a replayed scenario, a point in no grid, a grid redrawn for a later
+    date) goes to the store, so the answer is the one :func:`locate_point`
+    gives from the store, with the same tie rule (lowest grid code).
+    """
+    if abs(when - pd.Timestamp.now(tz="UTC")) > _LOCATOR_SKEW:
+        return None
+    gpos, upos = locator.covering(lon, lat)
+    grids = [
+        locator.grid_rows[i]
+        for i in gpos.tolist()
+        if locator.grid_rows[i][3] is None or locator.grid_rows[i][3] <= when
+    ]
+    if not grids:
+        return None
+    grid_code, community, workers, _ = min(grids, key=lambda g: g[0])
+    units = [locator.admin_rows[i] for i in upos.tolist()]
+    if community is None:
+        found = sorted(str(c) for c, lv in units if lv == "community" and c is not None)
+        community = found[0] if found else None
+    towns = sorted(str(c) for c, lv in units if lv == "town" and c is not None)
+    town: str | None = towns[0] if towns else None
+    if town is None and community is not None and len(community) >= 9:
+        town = community[:9]
+    if community is None and len(grid_code) >= 12:
+        community = grid_code[:12]
+    return Placement(grid_code, community, town, workers)
+
+
 def locate_point(
-    store: Store, lon: float, lat: float, *, now: pd.Timestamp | None = None
+    store: Store,
+    lon: float,
+    lat: float,
+    *,
+    now: pd.Timestamp | None = None,
+    locator: Locator | None = None,
 ) -> Placement | None:
     """The grid, community and town a WGS84 point lies in (``None`` when in none).
+
+    With a *locator* (the ``/locate`` index, :class:`gridmap.locate.Locator`)
+    a report made now inside a current grid is placed without a database
+    round trip (:func:`_place_from_locator`); otherwise, and without one,
+    from the store.
 
     Examples
     --------
@@ -381,6 +445,10 @@ def locate_point(
     True
     """
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    if locator is not None:
+        placed = _place_from_locator(locator, lon, lat, when)
+        if placed is not None:
+            return placed
     point = shapely.Point(lon, lat)
     # A zero-area box is an invalid polygon to PostGIS' ST_Intersects: pad it by ~0.1 mm.
     eps = 1e-9
@@ -753,6 +821,7 @@ def report_event(
     synthetic: bool = False,
     observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
     edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M,
+    locator: Locator | None = None,
 ) -> dict[str, Any]:
     """Locate, route and store one report; return the stored event as a dict.
 
@@ -780,6 +849,9 @@ def report_event(
         grids is accepted within ``min(accuracy_m, edge_tolerance_m)`` metres
         of one of them, routed to the grid that contains it, and the
         principal's grid recorded in ``reporter_grid_code``.
+    locator : Locator, optional
+        The in-memory ``/locate`` index: placement without reading grids and
+        admin units from the store (:func:`locate_point`).
 
     Raises
     ------
@@ -805,6 +877,72 @@ def report_event(
     """
     tax = taxonomy or default_taxonomy()
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    place, edge, observed = _check_report(
+        store,
+        report,
+        principal=principal,
+        when=when,
+        observed_max_age_hours=observed_max_age_hours,
+        edge_tolerance_m=edge_tolerance_m,
+        locator=locator,
+    )
+    loc = report.location
+    duplicate = find_duplicate(
+        store,
+        category=report.category,
+        lon=loc.lon,
+        lat=loc.lat,
+        now=when,
+        radius_m=duplicate_radius_m,
+        days=duplicate_days,
+    )
+    source_id = uuid.uuid4().hex
+    row = _event_row(
+        report,
+        principal=principal,
+        tax=tax,
+        when=when,
+        place=place,
+        edge=edge,
+        observed=observed,
+        duplicate=duplicate,
+        synthetic=synthetic,
+        source_id=source_id,
+    )
+    frame = _event_frame([row], [report])
+    with store.transaction():
+        store.write("events", frame)
+        stored = store.read("events", where={"source": "api", "source_id": source_id})
+        event_id = int(stored["id"].iloc[0])
+        record = pd.DataFrame(
+            [
+                _transition_record(
+                    event_id,
+                    report,
+                    principal=principal,
+                    when=when,
+                    duplicate=duplicate,
+                    edge=edge,
+                )
+            ]
+        )
+        store.write("event_transitions", record)
+        webhooks.enqueue(store, stored.iloc[0], record.iloc[0])  # outbox, same transaction
+    out: dict[str, Any] = {str(k): v for k, v in stored.iloc[0].to_dict().items()}
+    return out
+
+
+def _check_report(
+    store: Store,
+    report: Report,
+    *,
+    principal: Principal,
+    when: pd.Timestamp,
+    observed_max_age_hours: float,
+    edge_tolerance_m: float,
+    locator: Locator | None,
+) -> tuple[Placement, tuple[str, float] | None, pd.Timestamp | None]:
+    """Who may report here, and where: the placement, the edge grid and ``observed_at``."""
     if principal.role not in _REPORTERS and principal.role != "external_system":
         raise NotPermitted(f"role {principal.role!r} may not report events")
     observed = (
@@ -813,7 +951,7 @@ def report_event(
         else check_observed_at(report.observed_at, now=when, max_age_hours=observed_max_age_hours)
     )
     loc = report.location
-    place = locate_point(store, loc.lon, loc.lat, now=when)
+    place = locate_point(store, loc.lon, loc.lat, now=when, locator=locator)
     if place is None:
         raise OutsideJurisdiction(
             f"location ({loc.lon}, {loc.lat}) is outside the jurisdiction: "
@@ -831,18 +969,25 @@ def report_event(
             tolerance_m=edge_tolerance_m,
             now=when,
         )
+    return place, edge, observed
+
+
+def _event_row(
+    report: Report,
+    *,
+    principal: Principal,
+    tax: Taxonomy,
+    when: pd.Timestamp,
+    place: Placement,
+    edge: tuple[str, float] | None,
+    observed: pd.Timestamp | None,
+    duplicate: int | None,
+    synthetic: bool,
+    source_id: str,
+) -> dict[str, Any]:
+    """The ``events`` row of a checked report."""
     limits = tax.limits(report.category, report.subcategory)
     step = limits.step("reported", report.urgency)
-    duplicate = find_duplicate(
-        store,
-        category=report.category,
-        lon=loc.lon,
-        lat=loc.lat,
-        now=when,
-        radius_m=duplicate_radius_m,
-        days=duplicate_days,
-    )
-    source_id = uuid.uuid4().hex
     row = {
         "kind": report.kind,
         "category": report.category,
@@ -853,6 +998,7 @@ def report_event(
         "channel": report.channel,
         "reporter": report.reporter or principal.name,
         "contact": report.contact,
+        "reported_by": principal.name,
         "grid_code": place.grid_code,
         "community_code": place.community_code,
         "town_code": place.town_code,
@@ -874,36 +1020,47 @@ def report_event(
         "observed_at": observed,
         "accuracy_m": report.accuracy_m,
         "reporter_grid_code": None if edge is None else edge[0],
+        "media_url": report.media_url,
     }
-    frame = gpd.GeoDataFrame([row], geometry=[shapely.Point(loc.lon, loc.lat)], crs=4326)
+    return row
+
+
+def _transition_record(
+    event_id: int,
+    report: Report,
+    *,
+    principal: Principal,
+    when: pd.Timestamp,
+    duplicate: int | None,
+    edge: tuple[str, float] | None,
+) -> dict[str, Any]:
+    """The ``report`` transition (the audit record) of a stored event."""
+    loc = report.location
+    return {
+        "source_key": f"event:{event_id}:v1",
+        "event_id": event_id,
+        "seq": 1,
+        "action": "report",
+        "from_status": None,
+        "to_status": "reported",
+        "actor": principal.name,
+        "actor_role": principal.role,
+        "at": when,
+        "note": None,
+        "photos": list(report.photos) or None,
+        "details": json.dumps(_report_details(duplicate, loc, report, edge), sort_keys=True),
+    }
+
+
+def _event_frame(rows: list[dict[str, Any]], reports: list[Report]) -> gpd.GeoDataFrame:
+    frame = gpd.GeoDataFrame(
+        rows,
+        geometry=[shapely.Point(r.location.lon, r.location.lat) for r in reports],
+        crs=4326,
+    )
     for col in ("reported_at", "updated_at", "due_at", "step_due_at", "observed_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
-    with store.transaction():
-        store.write("events", frame)
-        stored = store.read("events", where={"source": "api", "source_id": source_id})
-        record = pd.DataFrame(
-            [
-                {
-                    "source_key": f"event:{int(stored['id'].iloc[0])}:v1",
-                    "event_id": int(stored["id"].iloc[0]),
-                    "seq": 1,
-                    "action": "report",
-                    "from_status": None,
-                    "to_status": "reported",
-                    "actor": principal.name,
-                    "actor_role": principal.role,
-                    "at": when,
-                    "note": None,
-                    "photos": list(report.photos) or None,
-                    "details": json.dumps(
-                        _report_details(duplicate, loc, report, edge), sort_keys=True
-                    ),
-                }
-            ]
-        )
-        store.write("event_transitions", record)
-    out: dict[str, Any] = {str(k): v for k, v in stored.iloc[0].to_dict().items()}
-    return out
+    return frame
 
 
 def _report_details(
@@ -1122,3 +1279,278 @@ def list_events(
     total = store.count("events", where=where)
     page = store.read("events", where=where, limit=limit, offset=offset)
     return page, total
+
+
+#: What one item of :func:`report_batch` comes to: (status, response body, replayed)
+#: or the domain error the same report alone would have raised.
+BatchResult = tuple[int, dict[str, Any], bool] | GridmapError
+
+
+def _nearest_duplicate(
+    lon: float,
+    lat: float,
+    cand_lon: np.ndarray,
+    cand_lat: np.ndarray,
+    cand_order: list[tuple[int, int]],
+    radius_m: float,
+) -> int | None:
+    """Position in the candidates of the nearest one within *radius_m* (ties: lowest order)."""
+    if not len(cand_lon):
+        return None
+    dist = _haversine(lon, lat, cand_lon, cand_lat)
+    ok = np.flatnonzero(dist <= radius_m)
+    if not len(ok):
+        return None
+    return int(min(ok, key=lambda i: (dist[i], cand_order[i])))
+
+
+def report_batch(
+    store: Store,
+    items: list[tuple[str, Any]],
+    *,
+    principal: Principal,
+    taxonomy: Taxonomy | None = None,
+    now: pd.Timestamp | None = None,
+    duplicate_radius_m: float = 50.0,
+    duplicate_days: float = 7.0,
+    observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
+    edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M,
+    locator: Locator | None = None,
+) -> list[BatchResult]:
+    """Store many reports, each once per Idempotency-Key, with bulk writes.
+
+    The same outcome, item by item in order, as :func:`idempotent` around
+    :func:`report_event` for each ``(key, body)``: a key seen before with the
+    same body replays its stored answer, with another body is
+    :class:`IdempotencyKeyReused`; a report that fails validation, placement
+    or permission gets its own error and stores nothing; duplicates are found
+    among the stored open events and among the earlier reports of the batch.
+    The stored reports go in one transaction: their key claims, events,
+    audit records and stored answers as a few bulk writes, not one round
+    trip per report. When another request holds one of the keys, the whole
+    transaction is rolled back and :class:`ConcurrentUpdate` raised (retry).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> body = {"category": "dispute", "description": "x",
+    ...         "location": {"lon": 0, "lat": 0, "crs": "wgs84"}}
+    >>> [type(r).__name__ for r in report_batch(open_store(":memory:", migrate=True),
+    ...                                         [("k1", body)], principal=SYSTEM)]
+    ['OutsideJurisdiction']
+    """
+    tax = taxonomy or default_taxonomy()
+    when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    results: list[BatchResult | None] = [None] * len(items)
+    digests = [request_hash(body) for _, body in items]
+    good_keys = sorted({k for k, _ in items if isinstance(k, str) and _KEY.fullmatch(k)})
+    known = store.read(
+        "idempotency_keys", where={"principal": principal.name, "key": good_keys or [""]}
+    )
+    stored_keys = {str(r["key"]): r for r in known.to_dict("records")}
+    first_of: dict[str, int] = {}
+    pending: list[tuple[int, Report, Placement, tuple[str, float] | None, Any]] = []
+    for i, (key, body) in enumerate(items):
+        try:
+            if not _KEY.fullmatch(key):
+                raise BadInput(
+                    "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
+                    field="Idempotency-Key",
+                )
+            if key in stored_keys or key in first_of:
+                same = (
+                    stored_keys[key]["request_hash"]
+                    if key in stored_keys
+                    else digests[first_of[key]]
+                )
+                if same != digests[i]:
+                    raise IdempotencyKeyReused(
+                        "this Idempotency-Key was already used with a different request body; "
+                        "use a new key for a new report"
+                    )
+                if key in stored_keys:
+                    row = stored_keys[key]
+                    if row["response"] is None or pd.isna(row["response"]):
+                        raise ConcurrentUpdate(
+                            "the request with this Idempotency-Key is still running; retry"
+                        )
+                    doc = dict(json.loads(str(row["response"])))
+                    results[i] = (int(row["status_code"]), doc, True)
+                continue  # an earlier item of this batch: filled in below
+            first_of[key] = i
+            report = parse_report(body, taxonomy=tax)
+            place, edge, observed = _check_report(
+                store,
+                report,
+                principal=principal,
+                when=when,
+                observed_max_age_hours=observed_max_age_hours,
+                edge_tolerance_m=edge_tolerance_m,
+                locator=locator,
+            )
+            pending.append((i, report, place, edge, observed))
+        except (StoreUnavailable, StatementTimeout):
+            raise  # the whole batch: retrying it stores each report once
+        except GridmapError as exc:
+            results[i] = exc
+            if first_of.get(key) == i:
+                del first_of[key]  # a failed report claims nothing: a later item may
+    if pending:
+        _store_batch(
+            store,
+            pending,
+            results,
+            [items[i][0] for i, *_ in pending],
+            [digests[i] for i, *_ in pending],
+            principal=principal,
+            tax=tax,
+            when=when,
+            radius_m=duplicate_radius_m,
+            days=duplicate_days,
+        )
+    for i, (key, _) in enumerate(items):
+        if results[i] is None:  # a repeat of an earlier item of this batch
+            first = results[first_of[key]]
+            assert first is not None
+            results[i] = first if isinstance(first, GridmapError) else (first[0], first[1], True)
+    return [r for r in results if r is not None]
+
+
+def _store_batch(
+    store: Store,
+    pending: list[tuple[int, Report, Placement, tuple[str, float] | None, Any]],
+    results: list[BatchResult | None],
+    keys: list[str],
+    digests: list[str],
+    *,
+    principal: Principal,
+    tax: Taxonomy,
+    when: pd.Timestamp,
+    radius_m: float,
+    days: float,
+) -> None:
+    """Duplicates, then claims, events, audit and answers of the checked reports, in bulk."""
+    reports = [p[1] for p in pending]
+    lons = np.array([r.location.lon for r in reports])
+    lats = np.array([r.location.lat for r in reports])
+    pad = _degrees_box(float(lons.mean()), float(lats.mean()), radius_m)
+    half_w, half_h = (pad[2] - pad[0]) / 2 * 2, (pad[3] - pad[1]) / 2 * 2
+    box = (
+        max(float(lons.min()) - half_w, -180.0),
+        max(float(lats.min()) - half_h, -90.0),
+        min(float(lons.max()) + half_w, 180.0),
+        min(float(lats.max()) + half_h, 90.0),
+    )
+    since = when - pd.Timedelta(days=days)
+    near = store.read(  # one indexed query for the whole batch
+        "events",
+        bbox=box,
+        where={
+            "category": sorted({r.category for r in reports}),
+            "status": sorted(OPEN_STATES),
+            "reported_at": Cmp(">=", since.to_pydatetime()),
+        },
+    )
+    by_cat: dict[str, tuple[list[float], list[float], list[tuple[int, int]], list[Any]]] = {}
+    if not near.empty:
+        assert isinstance(near, gpd.GeoDataFrame)
+        for cat, x, y, eid, dup in zip(
+            near["category"],
+            near.geometry.x,
+            near.geometry.y,
+            near["id"],
+            near["duplicate_of"],
+            strict=True,
+        ):
+            xs, ys, order, target = by_cat.setdefault(str(cat), ([], [], [], []))
+            xs.append(float(x))
+            ys.append(float(y))
+            order.append((0, int(eid)))
+            target.append(("id", int(dup) if pd.notna(dup) else int(eid)))
+    dups: list[Any] = []  # ("id", event id) | ("batch", position in pending) | None
+    for n, r in enumerate(reports):
+        xs, ys, order, target = by_cat.setdefault(r.category, ([], [], [], []))
+        hit = _nearest_duplicate(
+            r.location.lon, r.location.lat, np.array(xs), np.array(ys), order, radius_m
+        )
+        dups.append(None if hit is None else target[hit])
+        # later reports of the batch may duplicate this one (ids follow stored ones)
+        xs.append(r.location.lon)
+        ys.append(r.location.lat)
+        order.append((1, n))
+        target.append(dups[-1] if dups[-1] is not None else ("batch", n))
+    source_ids = [uuid.uuid4().hex for _ in reports]
+    rows = [
+        _event_row(
+            r,
+            principal=principal,
+            tax=tax,
+            when=when,
+            place=p[2],
+            edge=p[3],
+            observed=p[4],
+            duplicate=d[1] if d is not None and d[0] == "id" else None,
+            synthetic=False,
+            source_id=sid,
+        )
+        for r, p, d, sid in zip(reports, pending, dups, source_ids, strict=True)
+    ]
+    claims = pd.DataFrame(
+        {
+            "source_key": [
+                "idem:" + hashlib.sha256(f"{principal.name}\x1f{k}".encode()).hexdigest()
+                for k in keys
+            ],
+            "principal": principal.name,
+            "key": keys,
+            "request_hash": digests,
+            "created_at": when,
+        }
+    )
+    with store.transaction():
+        if store.write("idempotency_keys", claims).inserted != len(claims):
+            raise ConcurrentUpdate(
+                "another request is storing reports with some of these Idempotency-Keys; retry"
+            )
+        store.write("events", _event_frame(rows, reports))
+        stored = store.read("events", where={"source": "api", "source_id": source_ids})
+        ids = dict(zip(stored["source_id"], stored["id"].astype(int), strict=True))
+        event_ids = [int(ids[s]) for s in source_ids]
+        final = [None if d is None else (d[1] if d[0] == "id" else event_ids[d[1]]) for d in dups]
+        late = [
+            (e, f) for e, f, d in zip(event_ids, final, dups, strict=True) if d and d[0] == "batch"
+        ]
+        if late:
+            store.update(
+                "events",
+                pd.DataFrame({"id": [e for e, _ in late], "duplicate_of": [f for _, f in late]}),
+            )
+            stored = store.read("events", where={"source": "api", "source_id": source_ids})
+        records = pd.DataFrame(
+            [
+                _transition_record(e, r, principal=principal, when=when, duplicate=f, edge=p[3])
+                for e, r, f, p in zip(event_ids, reports, final, pending, strict=True)
+            ]
+        )
+        store.write("event_transitions", records)
+        webhooks.enqueue_many(store, stored, records)  # outbox, same transaction
+        by_id = {int(r["id"]): r for _, r in stored.iterrows()}
+        rows_out = [{str(k): v for k, v in by_id[e].to_dict().items()} for e in event_ids]
+        hide_foreign_duplicates(store, rows_out, principal=principal)
+        docs = [event_document(r, principal=principal, taxonomy=tax) for r in rows_out]
+        claimed = store.read("idempotency_keys", where={"principal": principal.name, "key": keys})
+        claim_id = dict(zip(claimed["key"], claimed["id"].astype(int), strict=True))
+        store.update(
+            "idempotency_keys",
+            pd.DataFrame(
+                {
+                    "id": [claim_id[k] for k in keys],
+                    "status_code": 201,
+                    "response": [json.dumps(d, ensure_ascii=False) for d in docs],
+                    "event_id": event_ids,
+                }
+            ),
+        )
+    for p, doc in zip(pending, docs, strict=True):
+        results[p[0]] = (201, doc, False)

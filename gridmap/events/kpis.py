@@ -244,7 +244,8 @@ def worker_activity(events: pd.DataFrame, transitions: pd.DataFrame) -> pd.DataF
     """What each worker did with *events*, counted separately (by=worker KPIs).
 
     - ``reports_made``: events the worker reported — the actor of the event's
-      first transition (``report``), else its ``reporter``;
+      first transition (``report``), else its ``reported_by`` (the signed-in
+      account; never ``reporter``, the free-text name given, encrypted at rest);
     - ``events_handled``: events the worker moved through the workflow (any
       later transition by them) or was assigned to;
     - ``transitions``: workflow steps the worker took after the report;
@@ -255,7 +256,7 @@ def worker_activity(events: pd.DataFrame, transitions: pd.DataFrame) -> pd.DataF
     Parameters
     ----------
     events : DataFrame
-        Rows of ``events`` (``id``, ``status``, ``reporter``, ``assigned_to``).
+        Rows of ``events`` (``id``, ``status``, ``reported_by``, ``assigned_to``).
     transitions : DataFrame
         Rows of ``event_transitions`` of those events (``event_id``, ``seq``, ``actor``).
 
@@ -267,7 +268,7 @@ def worker_activity(events: pd.DataFrame, transitions: pd.DataFrame) -> pd.DataF
     Examples
     --------
     >>> ev = pd.DataFrame({"id": [1, 2, 3], "status": ["reported", "handling", "closed"],
-    ...                    "reporter": ["w1", "w1", "w1"],
+    ...                    "reported_by": ["w1", "w1", "w1"],
     ...                    "assigned_to": [None, ["w2"], ["w1"]]})
     >>> tr = pd.DataFrame({"event_id": [1, 2, 2, 3, 3], "seq": [1, 1, 2, 1, 2],
     ...                    "actor": ["w1", "w1", "coord", "w1", "w1"]})
@@ -289,7 +290,7 @@ def worker_activity(events: pd.DataFrame, transitions: pd.DataFrame) -> pd.DataF
         index=pd.to_numeric(_col(first, "event_id", 0)).astype("int64").to_numpy(),
     )
     reporter = by_tr.reindex(ids.to_numpy())
-    reporter = reporter.where(reporter.notna(), _col(frame, "reporter", None).to_numpy())
+    reporter = reporter.where(reporter.notna(), _col(frame, "reported_by", None).to_numpy())
     later = tr.loc[seq > 1]
     steps = pd.DataFrame(
         {"worker": _col(later, "actor", None), "event": _col(later, "event_id", 0)}

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gridmap import webhooks
 from gridmap.access import Principal
 from gridmap.errors import BadInput, NotFound
 from gridmap.events.errors import (
@@ -577,6 +578,8 @@ def transition(
         record["source_key"] = f"event:{int(event_id)}:v{outcome.version}"
         if store.write("event_transitions", record).inserted != 1:
             raise ConcurrentUpdate(f"event {event_id} version {outcome.version} already recorded")
+        # Webhook outbox, in this transaction: the change and its announcement commit together.
+        webhooks.enqueue(store, {**event, **outcome.changes}, outcome.record)
     return read_event(store, event_id, principal=principal)
 
 

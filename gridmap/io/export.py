@@ -4,6 +4,7 @@
 ``.gpkg``          GeoPackage, one layer named like the gridmap layer
 ``.geojson``       GeoJSON (RFC 7946 coordinates: WGS84, full precision)
 ``.parquet``       GeoParquet (``.geoparquet`` too)
+``.fgb``           FlatGeobuf (with a spatial index)
 ``.csv``           UTF-8 with BOM (opens in Excel), geometry as WKT in ``geometry``,
                    plus ``lon``/``lat`` for points
 =================  ===============================================================
@@ -40,11 +41,12 @@ from gridmap.errors import BadInput, UnsupportedFormat
 from gridmap.model import LayerSchema, layer_schema
 from gridmap.storage.base import Store
 
-__all__ = ["EXPORT_SUFFIXES", "SECRET_COLUMNS", "export_layer", "guard_formula"]
+__all__ = ["EXPORT_SUFFIXES", "SECRET_COLUMNS", "export_layer", "guard_formula", "write_frame"]
 
 #: Suffix → format.
-EXPORT_SUFFIXES: dict[str, Literal["gpkg", "geojson", "parquet", "csv"]] = {
+EXPORT_SUFFIXES: dict[str, Literal["gpkg", "geojson", "parquet", "csv", "fgb"]] = {
     ".gpkg": "gpkg",
+    ".fgb": "fgb",
     ".geojson": "geojson",
     ".json": "geojson",
     ".parquet": "parquet",
@@ -54,7 +56,10 @@ EXPORT_SUFFIXES: dict[str, Literal["gpkg", "geojson", "parquet", "csv"]] = {
 
 #: Columns never written to a file: password and API-key hashes (a stolen export would
 #: let anyone guess passwords offline). ``export layer users`` writes the rest.
-SECRET_COLUMNS: dict[str, tuple[str, ...]] = {"users": ("password_hash", "api_key_hash")}
+SECRET_COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": ("password_hash", "api_key_hash"),
+    "webhook_subscriptions": ("secret",),  # webhook signing keys
+}
 
 _TRIGGER = r"^('*[=+\-@\t\r])"
 
@@ -122,10 +127,21 @@ def _write(frame: pd.DataFrame, schema: LayerSchema, kind: str, target: Path) ->
         frame.to_parquet(target, index=False)
         return
     frame = _lists_to_text(frame.copy(), schema)
-    driver = "GPKG" if kind == "gpkg" else "GeoJSON"
+    driver = {"gpkg": "GPKG", "fgb": "FlatGeobuf"}.get(kind, "GeoJSON")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         pyogrio.write_dataframe(frame, target, layer=schema.name, driver=driver, use_arrow=True)
+
+
+def write_frame(frame: pd.DataFrame, layer: str, kind: str, target: Path) -> None:
+    """Write rows of *layer* already read (and filtered) to *target* as *kind*.
+
+    *kind* is a value of :data:`EXPORT_SUFFIXES` (``gpkg``, ``fgb``, ``parquet``,
+    ``csv``, ``geojson``); CSV cells are guarded against formula injection as in
+    :func:`export_layer`. Used by the HTTP exports (``f=gpkg`` …) of
+    ``/collections/{layer}/items``.
+    """
+    _write(frame, layer_schema(layer), kind, target)
 
 
 def export_layer(store: Store, layer: str, path: str | os.PathLike[str]) -> int:
@@ -176,7 +192,7 @@ def export_layer(store: Store, layer: str, path: str | os.PathLike[str]) -> int:
             f"use one of {', '.join(sorted(EXPORT_SUFFIXES))}",
             field="path",
         )
-    if schema.geometry_type is None and kind == "geojson":
+    if schema.geometry_type is None and kind in ("geojson", "fgb"):
         raise UnsupportedFormat(
             f"{p.name}: layer {layer!r} has no geometry; export it to .csv, .parquet or .gpkg",
             field="path",

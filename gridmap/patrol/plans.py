@@ -53,8 +53,11 @@ __all__ = [
     "hotspot_key_areas",
     "hotspot_request",
     "key_areas_in_force",
+    "list_plans",
     "make_plan",
+    "make_plan_once",
     "plan_compliance",
+    "plan_digest",
     "plan_export",
     "read_plan",
     "resolve_area",
@@ -493,6 +496,19 @@ def make_plan(
     >>> plan["id"], plan["summary"]["street_pieces_unmet"], len(plan["routes"]["features"])
     (1, 0, 1)
     """
+    return _answer(store, _compute(store, request, principal), request, principal)
+
+
+@dataclass(frozen=True)
+class _Computed:
+    plan: EventPlan
+    area: shapely.Geometry
+    codes: list[str]
+    area_code: str
+
+
+def _compute(store: Store, request: PlanRequest, principal: Principal) -> _Computed:
+    """Check the caller and plan (the slow part: no transaction is held meanwhile)."""
     area, codes, area_code = resolve_area(store, request)
     _check_planner(principal, codes, area_code)
     areas = key_areas_in_force(store, area, request.start, request.end, ids=request.key_areas)
@@ -516,10 +532,20 @@ def make_plan(
         time_limit_s=request.time_limit_s,
         method=request.method,  # type: ignore[arg-type]
     )
+    return _Computed(plan, area, codes, area_code)
+
+
+def _answer(
+    store: Store, done: _Computed, request: PlanRequest, principal: Principal
+) -> dict[str, Any]:
+    """Save the computed plan (unless ``save`` is false) and build the answer."""
+    plan = done.plan
     plan_id = None
     route_ids: list[int | None] = [None] * len(plan.routes)
     if request.save:
-        plan_id, route_ids = _save(store, plan, request, area, codes, area_code, principal)
+        plan_id, route_ids = _save(
+            store, plan, request, done.area, done.codes, done.area_code, principal
+        )
     features = []
     for route, rid in zip(plan.routes, route_ids, strict=True):
         f = route.feature(plan.start)
@@ -529,12 +555,91 @@ def make_plan(
     return {
         "id": plan_id,
         "name": request.name,
-        "area_code": area_code,
-        "grids": codes,
+        "area_code": done.area_code,
+        "grids": done.codes,
         "summary": plan.summary(),
         "unmet": plan.unmet,
         "routes": {"type": "FeatureCollection", "features": features},
     }
+
+
+def plan_digest(body: Any) -> str:
+    """The digest an ``Idempotency-Key`` of ``POST /patrol/plans`` is checked against.
+
+    The endpoint is part of it, so a key already used for another kind of
+    request (an event report) is refused rather than replayed.
+
+    Examples
+    --------
+    >>> plan_digest({"a": 1, "b": 2}) == plan_digest({"b": 2, "a": 1})
+    True
+    """
+    from gridmap.events.intake import request_hash
+
+    return request_hash({"POST /patrol/plans": body})
+
+
+def make_plan_once(
+    store: Store,
+    request: PlanRequest,
+    *,
+    key: str | None,
+    digest: str,
+    principal: Principal = SYSTEM,
+    now: pd.Timestamp | None = None,
+) -> tuple[int, dict[str, Any], bool]:
+    """:func:`make_plan` at most once per (caller, ``Idempotency-Key``).
+
+    The same key with the same body (:func:`plan_digest`) answers the stored
+    plan again without planning; with another body it raises
+    :class:`gridmap.events.errors.IdempotencyKeyReused` (422). The plan is
+    computed outside the store's transaction; only saving it and claiming the
+    key happen inside it, so two concurrent requests with one key store one plan.
+
+    Returns
+    -------
+    status, answer, replayed : int, dict, bool
+        201 for a stored plan, 200 for ``"save": false``.
+    """
+    from gridmap.events.intake import idempotent
+
+    if key is not None:
+        seen = _replay(store, principal, key, digest)
+        if seen is not None:
+            return seen[0], seen[1], True
+    done = _compute(store, request, principal)
+
+    def create() -> tuple[int, dict[str, Any], int | None]:
+        answer = _answer(store, done, request, principal)
+        return (201 if answer["id"] is not None else 200), answer, None
+
+    return idempotent(store, principal=principal, key=key, digest=digest, create=create, now=now)
+
+
+def _replay(
+    store: Store, principal: Principal, key: str, digest: str
+) -> tuple[int, dict[str, Any]] | None:
+    """The stored answer of *key*, ``None`` when unused; refuse another body with it."""
+    from gridmap.events.errors import IdempotencyKeyReused
+    from gridmap.events.intake import _KEY
+
+    if not _KEY.fullmatch(key):
+        raise BadInput(
+            "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
+            field="Idempotency-Key",
+        )
+    rows = store.read("idempotency_keys", where={"principal": principal.name, "key": key})
+    if len(rows) == 0:
+        return None
+    row = rows.iloc[0]
+    if row["request_hash"] != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request body; "
+            "use a new key for a new plan"
+        )
+    if row["response"] is None or row["status_code"] is None:
+        return None  # still running: idempotent() decides (ConcurrentUpdate)
+    return int(row["status_code"]), dict(json.loads(str(row["response"])))
 
 
 def _save(
@@ -652,10 +757,109 @@ def _feature(row: pd.Series, origin: pd.Timestamp) -> dict[str, Any]:
     }
 
 
+def list_plans(
+    store: Store, *, principal: Principal = SYSTEM, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The stored event plans the caller may read, newest first (no routes).
+
+    Each: ``id``, ``name``, ``area_code``, ``start``, ``end``, ``workers``
+    (how many), ``visits_required``, ``visits_unmet``, ``complete``.
+    """
+    if principal.role not in _PLANNERS:
+        raise PermissionDenied(f"role {principal.role!r} may not read event plans")
+    with store.scoped(principal.areas):
+        rows = store.read("patrol_plans")
+    out = []
+    for _, r in rows.sort_values("id", ascending=False).iterrows():
+        if not principal.covers(str(r["area_code"] or "")):
+            continue
+        summary = json.loads(r["summary"] or "{}")
+        out.append(
+            {
+                "id": int(r["id"]),
+                "name": r["name"],
+                "area_code": r["area_code"],
+                "start": pd.Timestamp(r["starts_at"]).isoformat(),
+                "end": pd.Timestamp(r["ends_at"]).isoformat(),
+                "workers": len(r["workers"] if r["workers"] is not None else []),
+                "visits_required": summary.get("visits_required"),
+                "visits_unmet": summary.get("visits_unmet"),
+                "complete": summary.get("complete"),
+            }
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _iso_or_none(v: Any) -> str | None:
+    return None if v is None or pd.isna(v) else pd.Timestamp(v).isoformat()
+
+
+def _plan_key_areas(
+    store: Store, plan: pd.Series, routes: gpd.GeoDataFrame
+) -> tuple[dict[str, Any], bool]:
+    """The key areas a plan visits (GeoJSON, with their windows) and whether any is synthetic.
+
+    A hot-spot area (``hotspot_cells``) is synthetic when the events of the
+    plan's area it came from are (the demo's events are).
+    """
+    ids: set[int] = set()
+    for tt in routes["timetable"]:
+        ids |= {int(t["key_area"]) for t in json.loads(tt or "[]") if t.get("type") == "visit"}
+    for u in json.loads(plan["unmet"] or "[]"):
+        if u.get("kind") == "visit" and isinstance(u.get("key_area"), int):
+            ids.add(int(u["key_area"]))
+    rows = store.read("key_areas", ids=sorted(ids)) if ids else None
+    hot_ids: list[int] = []
+    feats = []
+    for _, r in (rows if rows is not None else pd.DataFrame()).iterrows():
+        cells = r.get("hotspot_cells")
+        cells = [] if cells is None else [str(c) for c in cells]
+        if cells:
+            hot_ids.append(int(r["id"]))
+        feats.append(
+            {
+                "type": "Feature",
+                "id": int(r["id"]),
+                "geometry": json.loads(shapely.to_geojson(r.geometry)),
+                "properties": {
+                    "name": r["name"],
+                    "priority": None if pd.isna(r["priority"]) else int(r["priority"]),
+                    "valid_from": _iso_or_none(r["valid_from"]),
+                    "valid_to": _iso_or_none(r["valid_to"]),
+                    "frequency_min": None
+                    if pd.isna(r["frequency_min"])
+                    else float(r["frequency_min"]),
+                    "dwell_min": None if pd.isna(r["dwell_min"]) else float(r["dwell_min"]),
+                    "hotspot_cells": cells,
+                    "synthetic": False,
+                },
+            }
+        )
+    synthetic = False
+    if hot_ids:
+        code = str(plan["area_code"] or "")
+        where: dict[str, Any] = {"synthetic": True}
+        if code:
+            where["grid_code"] = Prefix((code,))
+        synthetic = store.count("events", where=where) > 0
+        for f in feats:
+            f["properties"]["synthetic"] = synthetic and f["id"] in hot_ids
+    return {"type": "FeatureCollection", "features": feats}, synthetic
+
+
 def read_plan(store: Store, plan_id: int, *, principal: Principal = SYSTEM) -> dict[str, Any]:
-    """A stored plan with its routes (404 when absent or outside the caller's area)."""
+    """A stored plan with its routes and key areas (404 when absent or outside the caller's area).
+
+    ``key_areas`` holds the key areas the plan visits with their windows
+    (``valid_from``/``valid_to``), frequency and dwell; ``synthetic`` says
+    whether any of them came from synthetic events (hot spots of the demo).
+    """
     plan, routes = _plan_rows(store, plan_id, principal)
     origin = pd.Timestamp(plan["starts_at"])
+    with store.scoped(principal.areas):
+        key_areas, synthetic = _plan_key_areas(store, plan, routes)
     return {
         "id": int(plan["id"]),
         "name": plan["name"],
@@ -671,6 +875,8 @@ def read_plan(store: Store, plan_id: int, *, principal: Principal = SYSTEM) -> d
             "type": "FeatureCollection",
             "features": [_feature(r, origin) for _, r in routes.iterrows()],
         },
+        "key_areas": key_areas,
+        "synthetic": synthetic,
     }
 
 
@@ -860,7 +1066,11 @@ def _hotspot_outcome(
     end: pd.Timestamp,
     principal: Principal,
 ) -> dict[str, Any] | None:
-    """Events inside the plan's hot-spot areas during the window and the same span before."""
+    """Events inside the plan's hot-spot areas before, during and after the window.
+
+    The spans before and after are as long as the window: the outcome of the
+    loop hot spot → temporary key areas → patrol (issue 21).
+    """
     hot = areas.loc[[bool(c is not None and len(c)) for c in areas["hotspot_cells"]]]
     if len(hot) == 0 or principal.role == "viewer":
         return None
@@ -873,11 +1083,23 @@ def _hotspot_outcome(
     t = pd.to_datetime(events["reported_at"], utc=True)
     inside = events.within(zone).to_numpy() if len(events) else np.zeros(0, bool)
     span = end - start
+
+    def count(a: pd.Timestamp, b: pd.Timestamp) -> int:
+        return int((inside & ((t >= a) & (t < b)).to_numpy()).sum())
+
+    before, during, after = count(start - span, start), count(start, end), count(end, end + span)
     return {
         "areas": len(hot),
-        "events_before": int((inside & ((t >= start - span) & (t < start)).to_numpy()).sum()),
-        "events_during": int((inside & ((t >= start) & (t < end)).to_numpy()).sum()),
+        "events_before": before,
+        "events_during": during,
+        "events_after": after,
         "before": [(start - span).isoformat(), start.isoformat()],
+        "after": [end.isoformat(), (end + span).isoformat()],
+        # the span after the window is complete once it has passed
+        "after_complete": bool(pd.Timestamp.now(tz="UTC") >= end + span),
+        # change during and after the patrol against the span before (None: none before)
+        "change_during": None if before == 0 else round((during - before) / before, 3),
+        "change_after": None if before == 0 else round((after - before) / before, 3),
     }
 
 

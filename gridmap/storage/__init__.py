@@ -9,9 +9,13 @@ This package is the only place that imports a database driver.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gridmap.storage._sql import AllOf, Cmp, Prefix
 from gridmap.storage.base import BBox, Store, WriteResult, check_bbox
+
+if TYPE_CHECKING:
+    from gridmap.privacy import Vault
 
 __all__ = [
     "DEFAULT_URL",
@@ -28,7 +32,13 @@ __all__ = [
 DEFAULT_URL = "./gridmap.duckdb"
 
 
-def open_store(url: str | None = None, *, migrate: bool = False, read_only: bool = False) -> Store:
+def open_store(
+    url: str | None = None,
+    *,
+    migrate: bool = False,
+    read_only: bool = False,
+    vault: Vault | None = None,
+) -> Store:
     """Open the store named by *url* (see module docs).
 
     Parameters
@@ -41,6 +51,10 @@ def open_store(url: str | None = None, *, migrate: bool = False, read_only: bool
     read_only : bool
         Open an embedded store's file read-only (several processes may read
         one file at once; none while another writes it). PostGIS ignores it.
+    vault : Vault, optional
+        Keys of the columns encrypted at rest (``events.reporter``, ``contact``;
+        :mod:`gridmap.storage.fieldcrypt`), from ``GRIDMAP_DATA_KEY``. Default:
+        the development data key (what the API uses when the key is unset).
 
     Examples
     --------
@@ -53,14 +67,16 @@ def open_store(url: str | None = None, *, migrate: bool = False, read_only: bool
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         from gridmap.storage.postgis import PostGISStore
 
-        store = PostGISStore(url.replace("postgresql+psycopg://", "postgresql://"))
+        store = PostGISStore(url.replace("postgresql+psycopg://", "postgresql://"), vault=vault)
     else:
         path = url.removeprefix("duckdb://")
         if path.startswith("/") and url.startswith("duckdb:///"):
             path = path[1:] if path.startswith("//") else path
         from gridmap.storage.duckdb import DuckDBStore
 
-        store = DuckDBStore(path if path == ":memory:" else Path(path), read_only=read_only)
+        store = DuckDBStore(
+            path if path == ":memory:" else Path(path), read_only=read_only, vault=vault
+        )
     if migrate:
         store.migrate()
     return store

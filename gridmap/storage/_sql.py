@@ -109,6 +109,11 @@ def where_sql(
     for col, value in (where or {}).items():
         if col not in allowed:
             raise BadInput(f"unknown property {col!r} for layer {schema.name!r}", field=col)
+        if col != "id" and schema.column(col).encrypted:
+            raise BadInput(
+                f"property {col!r} of layer {schema.name!r} is encrypted and cannot be filtered on",
+                field=col,
+            )
         if isinstance(value, Cmp):
             if value.op not in _OPS:
                 raise BadInput(f"unknown comparison {value.op!r}", field=col)

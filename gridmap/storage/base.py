@@ -368,13 +368,19 @@ def tile_filter_box(z: int, x: int, y: int, extent: int, buffer: int) -> tuple[B
 
 
 def tile_columns(schema: LayerSchema, properties: Sequence[str]) -> list[tuple[str, str]]:
-    """(column, type) of the tile properties; unknown names are refused."""
+    """(column, type) of the tile properties; unknown names are refused.
+
+    Columns encrypted at rest (``events.reporter``, ``contact``) are left out:
+    tiles are encoded in SQL, which cannot decrypt them.
+    """
     out: list[tuple[str, str]] = []
     for name in properties:
         if name == "id":
             continue
         if name not in schema.column_names:
             raise BadInput(f"unknown property {name!r} for layer {schema.name!r}", field=name)
+        if schema.column(name).encrypted:
+            continue
         out.append((name, schema.column(name).type))
     return out
 

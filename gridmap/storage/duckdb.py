@@ -7,6 +7,7 @@ indexes.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import os
@@ -26,6 +27,7 @@ import pyarrow as pa
 
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
+from gridmap.privacy import Vault
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import ARROW_TYPES as _ARROW
 from gridmap.storage.base import (
@@ -48,6 +50,8 @@ from gridmap.storage.base import (
     to_arrow,
 )
 from gridmap.storage.cql import CqlFilter, filter_sql
+from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal, unseal
+from gridmap.storage.limits import StatementTimeout, Watchdog
 
 __all__ = ["DuckDBStore", "spatial_extension_path"]
 
@@ -70,6 +74,8 @@ def spatial_extension_path() -> Path:
     return candidates[-1]
 
 
+#: Interrupts store calls that run past their statement time limit (all stores).
+_WATCHDOG = Watchdog()
 #: Name of every attached database file inside its DuckDB instance.
 _CATALOG = "gridmap"
 _CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
@@ -345,6 +351,9 @@ class DuckDBStore(StoreReads):
     ----------
     path : str or Path
         Database file, or ``":memory:"``.
+    vault : Vault, optional
+        Keys of the columns encrypted at rest (``events.reporter``, ``contact``:
+        :mod:`gridmap.storage.fieldcrypt`); default: the development data key.
 
     Examples
     --------
@@ -355,8 +364,11 @@ class DuckDBStore(StoreReads):
 
     dialect: Literal["postgis", "duckdb"] = "duckdb"
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, vault: Vault | None = None
+    ) -> None:
         self.path = str(path)
+        self.vault = vault or development_vault()
         # An absolute path in the URL: ``duckdb:///`` + ``/abs/file`` opens the same file
         # again from any working directory (a relative one read back as ``/file``).
         self.url = (
@@ -383,9 +395,15 @@ class DuckDBStore(StoreReads):
         self._areas: contextvars.ContextVar[str | None] = contextvars.ContextVar(
             f"gridmap_duckdb_areas_{id(self)}", default=None
         )
+        #: Statement time limit (ms, 0 = none) and the cursors of the store call
+        #: running in this context, which the watchdog interrupts when it passes.
+        self._timeout_ms = 0
+        self._watched: contextvars.ContextVar[list[duckdb.DuckDBPyConnection] | None] = (
+            contextvars.ContextVar(f"gridmap_duckdb_watched_{id(self)}", default=None)
+        )
 
     @contextmanager
-    def _guard(self) -> Iterator[None]:
+    def _guard(self, *, limit: bool = True) -> Iterator[None]:
         """Turn DuckDB's fatal errors into :class:`StoreInvalidated`, once and for good.
 
         DuckDB invalidates its database on a fatal or internal error; a
@@ -398,7 +416,8 @@ class DuckDBStore(StoreReads):
         if self._state.broken is not None:
             raise StoreInvalidated(self._state.broken)
         try:
-            yield
+            with self._time_limit() if limit else contextlib.nullcontext():
+                yield
         except duckdb.Error as exc:
             if not (_is_fatal(exc) or _is_corrupt(exc)):
                 raise
@@ -411,9 +430,70 @@ class DuckDBStore(StoreReads):
         """Why the database was invalidated (``None`` while it is usable)."""
         return self._state.broken
 
+    # -- statement time limit ------------------------------------------------
+    @property
+    def statement_timeout_ms(self) -> int | None:
+        """How long one store call may run before it is interrupted (ms; None: no limit)."""
+        return self._timeout_ms or None
+
+    def set_statement_timeout(self, ms: int | None) -> None:
+        """Interrupt store calls running longer than *ms* milliseconds (None or 0: no limit).
+
+        The API sets ``GRIDMAP_STATEMENT_TIMEOUT_MS``; the CLI's jobs run
+        unlimited. A store call (a read, a count, a tile, a write; each one in a transaction) that
+        runs past the limit has its DuckDB cursors interrupted by the watchdog
+        thread and raises :class:`~gridmap.storage.limits.StatementTimeout`;
+        its transaction is rolled back and the store stays usable.
+        """
+        if ms is not None and (not isinstance(ms, int) or ms < 0):
+            raise BadInput("a statement timeout is a number of milliseconds >= 0", field="ms")
+        self._timeout_ms = int(ms or 0)
+
+    @contextmanager
+    def _time_limit(self) -> Iterator[None]:
+        """Interrupt the block's cursors (and the transaction's) when the time limit passes.
+
+        Every store call gets the whole limit (a transaction is not limited as
+        a block, as PostgreSQL limits statements, not transactions).
+        """
+        if not self._timeout_ms:
+            yield
+            return
+        cursors: list[duckdb.DuckDBPyConnection] = []
+        tx = self._tx.get()
+        if tx is not None:
+            cursors.append(tx)
+        fired = threading.Event()
+
+        def interrupt() -> None:
+            fired.set()
+            for cur in list(cursors):
+                try:
+                    cur.interrupt()
+                except duckdb.Error:
+                    pass  # closed already
+
+        token = self._watched.set(cursors)
+        handle = _WATCHDOG.arm(self._timeout_ms / 1000, interrupt)
+        try:
+            yield
+        except duckdb.Error as exc:
+            if fired.is_set() and not _is_fatal(exc):
+                raise StatementTimeout(
+                    f"the database interrupted a statement after {self._timeout_ms} ms: "
+                    f"{_first_lines(exc)[:200]}"
+                ) from exc
+            raise
+        finally:
+            _WATCHDOG.cancel(handle)
+            self._watched.reset(token)
+
     # -- connections -------------------------------------------------------
     def _new_cursor(self) -> duckdb.DuckDBPyConnection:
         cur = self._con.cursor()
+        watched = self._watched.get()
+        if watched is not None:
+            watched.append(cur)
         return cur if self.path == ":memory:" else _use(cur)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
@@ -426,7 +506,7 @@ class DuckDBStore(StoreReads):
         if self._tx.get() is not None:  # nested: join the outer transaction
             yield
             return
-        with self._lock, self._guard():
+        with self._lock, self._guard(limit=False):  # each call inside is limited
             cur = self._new_cursor()
             cur.execute("BEGIN TRANSACTION")
             token = self._tx.set(cur)
@@ -500,6 +580,9 @@ class DuckDBStore(StoreReads):
                 cur.execute("BEGIN TRANSACTION")
                 try:
                     cur.execute(mig.sql)
+                    step = POST_MIGRATION.get(mig.version)
+                    if step is not None:
+                        step(self._fetch_all(cur), self._update_many(cur), self.vault, "?")
                     cur.execute(
                         "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
                         [mig.version, mig.name],
@@ -511,13 +594,26 @@ class DuckDBStore(StoreReads):
                 cur.execute("COMMIT")
             return self.schema_version()
 
+    @staticmethod
+    def _fetch_all(cur: duckdb.DuckDBPyConnection) -> Callable[[str], list[tuple[Any, ...]]]:
+        return lambda query: cur.execute(query).fetchall()
+
+    @staticmethod
+    def _update_many(
+        cur: duckdb.DuckDBPyConnection,
+    ) -> Callable[[str, list[tuple[Any, ...]]], None]:
+        def run(query: str, rows: list[tuple[Any, ...]]) -> None:
+            cur.executemany(query, rows)
+
+        return run
+
     # -- writes ------------------------------------------------------------
     @_guarded
     def write(
         self, layer: str, frame: pd.DataFrame, *, mode: Literal["append", "replace"] = "append"
     ) -> WriteResult:
         """Insert rows not yet stored (by ``source_key``); ``replace`` empties the layer first."""
-        schema, data, wkb = prepare_frame(layer, frame)
+        schema, data, wkb = prepare_frame(layer, seal(layer_schema(layer), frame, self.vault))
         table = to_arrow(schema, data, wkb)
         cols = ["source_key", *(["id"] if "id" in data else []), *schema.column_names]
         select = [quote(c) for c in cols]
@@ -553,7 +649,7 @@ class DuckDBStore(StoreReads):
     @_guarded
     def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
         """Set columns on the rows with the given ids (and *where*); return rows changed."""
-        schema, data = prepare_update(layer, frame)
+        schema, data = prepare_update(layer, seal(layer_schema(layer), frame, self.vault))
         check_writable(schema)
         cols = [c for c in data.columns if c != "id"]
         if data.empty or not cols:
@@ -633,7 +729,7 @@ class DuckDBStore(StoreReads):
         if offset:
             sql += f" OFFSET {int(offset)}"
         rows = self._cursor().execute(sql, params).fetchall()
-        return frame_from_rows(schema, cols, rows)
+        return unseal(schema, frame_from_rows(schema, cols, rows), self.vault)
 
     @_guarded
     def count(

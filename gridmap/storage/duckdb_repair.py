@@ -26,6 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from gridmap.errors import BadInput
+from gridmap.privacy import Vault
 from gridmap.storage._sql import migrations
 from gridmap.storage.base import StoreInvalidated
 from gridmap.storage.duckdb import (
@@ -218,8 +219,11 @@ def _rtree_counts(cur: duckdb.DuckDBPyConnection, table: str, col: str) -> tuple
     return (int(found[0]) if found else 0, int(held[0]) if held else 0)
 
 
-def recover_file(path: str | Path) -> Recovery:
+def recover_file(path: str | Path, *, vault: Vault | None = None) -> Recovery:
     """Copy what is readable of the store file *path* into a fresh file and swap it in.
+
+    *vault* holds the data key (``GRIDMAP_DATA_KEY``) the migrations after the old
+    file's version encrypt with (025 encrypts events' reporters and contacts).
 
     The old file is never written to. It (and its write-ahead log, if any) is renamed
     ``<file>.broken-<YYYYmmddTHHMMSS>`` and kept. Fails with
@@ -251,7 +255,7 @@ def recover_file(path: str | Path) -> Recovery:
         raise
     finally:
         source.close()
-    store = DuckDBStore(fresh)  # then the migrations after the old file's version
+    store = DuckDBStore(fresh, vault=vault)  # then the migrations after the old file's version
     try:
         store.migrate()
     finally:

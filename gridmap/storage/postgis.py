@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
@@ -25,8 +25,9 @@ from psycopg import sql as psql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import ConnectionPool
 
-from gridmap.errors import BadInput
+from gridmap.errors import BadInput, GridmapError
 from gridmap.model import LayerSchema, layer_schema
+from gridmap.privacy import Vault
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import (
     BBox,
@@ -50,9 +51,10 @@ from gridmap.storage.base import (
 )
 from gridmap.storage.cql import CqlFilter, filter_sql
 from gridmap.storage.featurejson import FeaturePage, assemble, page_query
+from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal, unseal
 from gridmap.storage.limits import StatementTimeout
 
-__all__ = ["PostGISStore"]
+__all__ = ["MissingPrivilege", "PostGISStore"]
 
 _PG_TYPES = {
     "text": "text",
@@ -70,6 +72,10 @@ _BBOX_SQL = "geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
 _BULK_ROWS = 20_000
 #: Largest offset sent to SQL (check_paging's bound); larger ones read the same empty page.
 _LAST_OFFSET = 2**62 - 1
+#: Columns the application role may not read (migration 026): read as NULL under it.
+_SECRET_COLUMNS = {"users": frozenset({"password_hash", "api_key_hash"})}
+#: Tables whose rows the application role may append without reading them back (026).
+_SELECT_HIDDEN = frozenset({"audit_log", "idempotency_keys"})
 
 
 class PostGISStore(StoreReads):
@@ -81,6 +87,9 @@ class PostGISStore(StoreReads):
         A libpq URL, ``postgresql://user:password@host:port/dbname``.
     min_size, max_size : int
         Connection pool bounds.
+    vault : Vault, optional
+        Keys of the columns encrypted at rest (``events.reporter``, ``contact``:
+        :mod:`gridmap.storage.fieldcrypt`); default: the development data key.
 
     Examples
     --------
@@ -101,8 +110,10 @@ class PostGISStore(StoreReads):
         trusted: bool = True,
         timeout: float = 10.0,
         statement_timeout_ms: int | None = None,
+        vault: Vault | None = None,
     ) -> None:
         self.url = url
+        self.vault = vault or development_vault()
         self._statement_timeout_ms = statement_timeout_ms or 0
         #: The statement_timeout each pooled connection was last given (ms, 0 = none).
         self._applied: weakref.WeakKeyDictionary[psycopg.Connection[Any], int] = (
@@ -279,8 +290,11 @@ class PostGISStore(StoreReads):
                 for mig in migrations("postgis"):
                     if mig.version <= current or (target is not None and mig.version > target):
                         continue
-                    with conn.transaction():
+                    with conn.transaction(), _privileged(conn, mig.version, mig.name):
                         conn.execute(mig.sql.encode("utf-8"))  # type: ignore[call-overload]
+                        step = POST_MIGRATION.get(mig.version)
+                        if step is not None:
+                            step(_fetch_all(conn), _update_many(conn), self.vault, "%s")
                         conn.execute(
                             "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                             (mig.version, mig.name),
@@ -304,7 +318,7 @@ class PostGISStore(StoreReads):
         """
         offered = len(frame)
         schema = layer_schema(layer)
-        frame = frame.copy(deep=False)
+        frame = seal(schema, frame.copy(deep=False), self.vault)
         frame["source_key"] = (
             frame["source_key"].astype(object)
             if "source_key" in frame and frame["source_key"].notna().all()
@@ -459,7 +473,7 @@ class PostGISStore(StoreReads):
 
     def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
         """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
-        schema, data = prepare_update(layer, frame)
+        schema, data = prepare_update(layer, seal(layer_schema(layer), frame, self.vault))
         check_writable(schema)
         cols = [c for c in data.columns if c != "id"]
         if data.empty or not cols:
@@ -516,7 +530,11 @@ class PostGISStore(StoreReads):
         check_paging(limit, offset)
         clause, params = self._where(schema, where, ids, bbox, cql)
         cols = ["id", *schema.column_names]
-        select = [quote(c) for c in cols]
+        # As the application role (a scope, or an API's login) secrets read as NULL.
+        hidden = _SECRET_COLUMNS.get(schema.name, frozenset())
+        if hidden and self.trusted and self._scope.get() is None:
+            hidden = frozenset()
+        select = [f"NULL AS {quote(c)}" if c in hidden else quote(c) for c in cols]
         if schema.geometry_type:
             cols.append("geometry")
             select.append("ST_AsBinary(geometry)")
@@ -527,7 +545,7 @@ class PostGISStore(StoreReads):
             query += f" OFFSET {int(offset)}"
         with self._conn() as conn:
             rows = conn.execute(query.encode(), params).fetchall()  # type: ignore[call-overload]
-        return frame_from_rows(schema, cols, rows)
+        return unseal(schema, frame_from_rows(schema, cols, rows), self.vault)
 
     def count(
         self,
@@ -567,8 +585,9 @@ class PostGISStore(StoreReads):
         Raises
         ------
         gridmap.errors.BadInput
-            If *layer* has no geometry, a property is not one of its columns,
-            or *limit* or *offset* is negative.
+            If *layer* has no geometry, a property is not one of its columns
+            or is encrypted at rest (``events.reporter``: SQL cannot decrypt
+            it), or *limit* or *offset* is negative.
         """
         schema = layer_schema(layer)
         if not schema.geometry_type:
@@ -576,6 +595,13 @@ class PostGISStore(StoreReads):
         unknown = [p for p in properties if p not in schema.column_names]
         if unknown:
             raise BadInput(f"unknown property {unknown[0]!r} for layer {layer!r}", field=unknown[0])
+        sealed = [p for p in properties if schema.column(p).encrypted]
+        if sealed:  # SQL cannot decrypt: such pages are read with read() (api.items)
+            raise BadInput(
+                f"property {sealed[0]!r} of layer {layer!r} is encrypted at rest and cannot "
+                "be written by the server",
+                field=sealed[0],
+            )
         # An offset past any table (up to 2^62 fits in SQL) reads an empty page,
         # as read_page does for an offset past numberMatched.
         offset = min(offset, _LAST_OFFSET)
@@ -710,6 +736,47 @@ def _available() -> Iterator[None]:
         raise StoreUnavailable(f"the database is unavailable: {first[:200]}") from exc
 
 
+class MissingPrivilege(GridmapError):
+    """The role running ``gridmap init`` lacks a privilege a migration needs.
+
+    The message names the migration, the privilege and the SQL that grants it.
+    """
+
+    code = "missing_privilege"
+
+
+@contextmanager
+def _privileged(conn: psycopg.Connection[Any], version: int, name: str) -> Iterator[None]:
+    """Turn PostgreSQL's ``permission denied`` in a migration into :class:`MissingPrivilege`."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        user = conn.info.user
+        if "role" in first:  # create role / grant role (004 makes the application role)
+            advice = (
+                f"the database role {user!r} needs the CREATEROLE privilege (创建角色权限) to "
+                "create the application role gridmap_app and make itself a member. As a "
+                f'superuser run: ALTER ROLE "{user}" CREATEROLE; or create the role once '
+                "yourself: CREATE ROLE gridmap_app NOLOGIN NOINHERIT; "
+                f'GRANT gridmap_app TO "{user}" WITH ADMIN OPTION; then run gridmap init again'
+            )
+        elif "extension" in first:
+            advice = (
+                "PostGIS must be installed in the database by a superuser first: "
+                "CREATE EXTENSION postgis; then run gridmap init again"
+            )
+        else:
+            advice = (
+                f"run gridmap init as the owner of the database and its schema "
+                f"(connected as {user!r})"
+            )
+        raise MissingPrivilege(
+            f"gridmap init: migration {version:03d}_{name} failed: {first}; {advice} "
+            "(权限不足, 无法升级数据库结构)"
+        ) from exc
+
+
 def _partitioned(cur: psycopg.Cursor[Any], table: str) -> bool:
     """Is *table* partitioned (``events`` from migration 008 on)?"""
     row = cur.execute(
@@ -764,6 +831,11 @@ def _conflict_clause(cur: psycopg.Cursor[Any], table: str, stage: str) -> str:
         partitioned, keys = _events_catalog(cur)
     else:
         partitioned, keys = _partitioned(cur, table), False
+    if not partitioned and table in _SELECT_HIDDEN:
+        # Naming an arbiter makes PostgreSQL check the SELECT policy on the new
+        # row, which the application role may append but not read (026); the
+        # only unique keys of these tables are ``id`` and ``source_key``.
+        return " ON CONFLICT DO NOTHING"
     if not partitioned:
         return " ON CONFLICT (source_key) DO NOTHING"
     if keys:
@@ -829,6 +901,18 @@ def _tile_value(col: str, ctype: str) -> str:
     if ctype == "text[]":
         return f"array_to_string(t.{col}, ',')"
     return f"t.{col}::text"
+
+
+def _fetch_all(conn: psycopg.Connection[Any]) -> Callable[[str], list[tuple[Any, ...]]]:
+    return lambda query: list(conn.execute(query.encode()).fetchall())  # type: ignore[call-overload]
+
+
+def _update_many(conn: psycopg.Connection[Any]) -> Callable[[str, list[tuple[Any, ...]]], None]:
+    def run(query: str, rows: list[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(query.encode(), rows)  # type: ignore[arg-type]
+
+    return run
 
 
 def _arrow_chunk(layer: str, frame: pd.DataFrame) -> pa.Table:

@@ -79,9 +79,11 @@ def events_app(
     app = create_app(Settings(**{**base, **settings}), store=store)
     if not _has_route(app, "/events"):
         app.include_router(events_router.router)
-    if not _has_route(app, "/open311/v2/services.json"):
+    if not _has_route(app, "/open311/v2/services.{fmt}"):
         app.include_router(open311_router.router)
     app.dependency_overrides[get_principal] = lambda: app.state.principal
+    # Open311 reads its caller from the spec's api_key field as well (issue 24).
+    app.dependency_overrides[open311_router.open311_principal] = lambda: app.state.principal
     app.state.principal = principal
     app.state.media_dir = media_dir
     if clock is not None:

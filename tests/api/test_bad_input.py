@@ -176,7 +176,11 @@ def test_unexpected_errors_are_500_without_details(make_app: Any) -> None:
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.get("/collections/buildings/items")
     assert r.status_code == 500
-    assert r.json() == {"code": "server_error", "description": "internal error"}
+    assert r.json() == {
+        "code": "server_error",
+        "description": "internal error",
+        "description_zh": "服务器内部错误",
+    }
     assert "s3cret" not in r.text
 
 

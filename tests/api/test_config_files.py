@@ -138,10 +138,10 @@ def test_rules_file_for_report(tmp_path: Path) -> None:
     res = runner.invoke(
         cli, [*args, "--out", str(tmp_path / "r.json"), "--rules", str(bad), "--database-url", url]
     )
-    assert res.exit_code == 2 and "weights must sum to 100" in res.output
+    assert res.exit_code == 1 and "weights must sum to 100" in res.output
     res = runner.invoke(
         cli,
         [*args, "--out", str(tmp_path / "r.json"), "--database-url", url],
         env={"GRIDMAP_RULES_FILE": str(tmp_path / "missing.toml")},
     )
-    assert res.exit_code == 2 and "no such file" in res.output
+    assert res.exit_code == 1 and "no such file" in res.output

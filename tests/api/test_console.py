@@ -426,3 +426,103 @@ def test_assign_a_worker_to_a_grid(chromium: Any, world: World) -> None:
     user = get_user(world.store, "li_si")
     assert user is not None and set(user.areas) == {home, other}
     ctx.close()
+
+
+def test_event_plan_layer_draws_each_workers_route_and_key_areas(
+    chromium: Any, world: World
+) -> None:
+    """A stored event plan on the console map: a colour per worker, key areas with windows."""
+    community = "990100001001"
+    grids = world.store.read("grids")
+    mine = grids.loc[grids["code"].str.startswith(community)]
+    area = shapely.union_all(mine.geometry.to_numpy())
+    start = pd.Timestamp("2026-12-31T20:00:00+08:00")
+    end = start + pd.Timedelta(hours=2)
+    # a temporary event area (synthetic) valid for the window, beside the demo's key places
+    centre = shapely.point_on_surface(mine.geometry.iloc[len(mine) // 2])
+    temp = gpd.GeoDataFrame(
+        {
+            "name": ["跨年临时管控区 Temporary zone (合成数据)"],
+            "kind": ["event"],
+            "priority": [1],
+            "community_code": [community],
+            "valid_from": [start.tz_convert("UTC")],
+            "valid_to": [end.tz_convert("UTC")],
+            "frequency_min": [60.0],
+            "dwell_min": [10.0],
+            "source": ["console-test"],
+            "source_id": ["temporary-zone-1"],
+        },
+        geometry=[shapely.buffer(centre, 0.0008)],
+        crs=4326,
+    )
+    world.store.write("key_areas", temp)
+    keys = world.store.read("key_areas")
+    inside = keys.loc[keys.intersects(area).to_numpy()]
+    ids = sorted(int(i) for i in inside["id"])[:5]
+    temp_id = int(keys.loc[keys["source_id"] == "temporary-zone-1", "id"].iloc[0])
+    ids = sorted({*ids[:4], temp_id})
+    posts = [shapely.point_on_surface(g) for g in mine.geometry.iloc[:3]]
+    body = {
+        "name": "跨年夜安保 New Year's Eve",
+        "area": {"code": community},
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "workers": [
+            {"name": f"巡逻员{i + 1}", "start": {"lon": p.x, "lat": p.y}}
+            for i, p in enumerate(posts)
+        ],
+        "key_areas": ids,
+        "time_limit_s": 1.0,
+    }
+    with httpx.Client(base_url=world.base, timeout=120) as c:
+        c.headers["Authorization"] = f"Bearer {token(world.base, 'demo_town')}"
+        made = c.post("/patrol/plans", json=body)
+        assert made.status_code == 201, made.text
+        stored = c.get(f"/patrol/plans/{made.json()['id']}").json()
+    pid = stored["id"]
+    routes = stored["routes"]["features"]
+    assert len(routes) == 3 and {f["id"] for f in stored["key_areas"]["features"]} <= set(ids)
+
+    ctx, page = _sign_in(chromium, world, "demo_town")
+    wait(page, "document.body.dataset.ready === '1'", timeout=30000)
+    page.click(".side-tabs button[data-side=plans]")
+    page.wait_for_selector(f"#plan-list button[data-plan-id='{pid}']", timeout=30000)
+    page.click(f"#plan-list button[data-plan-id='{pid}']")
+    wait(page, "document.getElementById('plan-detail').dataset.ready === '1'", timeout=30000)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "console-event-plan.png"))
+    drawn = page.evaluate(
+        "window.gridmapConsole.plan.routes.map(l => ({worker: l.options.worker, "
+        "shift: l.options.shift, colour: l.options.color, n: l.getLatLngs().length}))"
+    )
+    # every route of the plan is drawn, with its own vertices, in one colour per worker
+    want = sorted(
+        (f["properties"]["worker"], f["properties"]["shift"], len(f["geometry"]["coordinates"]))
+        for f in routes
+    )
+    assert sorted((d["worker"], d["shift"], d["n"]) for d in drawn) == want
+    colours = {d["worker"]: d["colour"] for d in drawn}
+    assert len(set(colours.values())) == len(colours) == 3
+    listed = page.eval_on_selector_all(
+        "#pd-workers li", "els => els.map(e => [e.dataset.worker, e.dataset.colour])"
+    )
+    assert {w: c for w, c in listed} == colours
+    # key areas with their windows: the temporary zone shows its window, in Shanghai time
+    n_areas = page.evaluate("window.gridmapConsole.plan.areas.getLayers().length")
+    assert n_areas == len(stored["key_areas"]["features"]) >= 2
+    window = page.get_attribute(f"#pd-areas li[data-key-area='{temp_id}']", "data-window")
+    assert window == "12/31 20:00 – 12/31 22:00", window
+    assert page.locator(f"#pd-areas li[data-key-area='{ids[0]}']").count() in (0, 1)
+    # the printable plan and a worker's GPX (GCJ-02) through the same session
+    href = page.get_attribute("#pd-pdf", "href")
+    assert href == f"/patrol/plans/{pid}/print.pdf"
+    pdf = page.request.get(f"{world.base}{href}")
+    assert pdf.status == 200 and pdf.body()[:5] == b"%PDF-"
+    page.select_option("#pd-crs", "gcj02")
+    gpx_href = page.get_attribute("#pd-workers li:first-child a", "href") or ""
+    assert "crs=gcj02" in gpx_href and f"/patrol/plans/{pid}/routes?worker=" in gpx_href
+    gpx = page.request.get(f"{world.base}{gpx_href}")
+    assert gpx.status == 200 and b"<gpx" in gpx.body()
+    assert ctx.external == []
+    ctx.close()

@@ -84,6 +84,12 @@ def test_report_replay_read_and_transitions(client: TestClient, world: World) ->
     assert doc["assigned_to"] and doc["responsible"].startswith("城管")
     assert doc["reporter"] == "张**" and doc["contact"] == "138****1234"
     assert r.headers["ETag"] == '"1"'
+    # Encrypted at rest (issue 25): the database holds ciphertext, the account stays plain.
+    [(raw_name, raw_phone, by)] = world.store.sql(  # type: ignore[attr-defined]
+        "SELECT reporter, contact, reported_by FROM events"
+    )
+    assert raw_name.startswith("v1.") and raw_phone.startswith("v1.") and by == "admin"
+    assert "张" not in raw_name + raw_phone and "1234" not in raw_name + raw_phone
     # A retry after a timeout: the stored answer, nothing stored twice.
     again = post(client, body, key="report-0001")
     assert again.status_code == 201 and again.json() == doc

@@ -51,7 +51,7 @@ def test_map_and_asset_bad_inputs(client: TestClient) -> None:
     for path, status in cases:
         r = client.get(path)
         assert r.status_code == status, (path[:60], r.text[:200])
-        assert set(r.json()) == {"code", "description"}
+        assert set(r.json()) == {"code", "description", "description_zh"}
     js = client.get("/static/vendor/leaflet/dist/leaflet.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     css = client.get("/static/vendor/gridmap/leaflet.awesome.rotate.min.css")

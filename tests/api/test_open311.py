@@ -58,7 +58,7 @@ def test_georeport_round_trip(served: tuple[str, World]) -> None:
             "last_name": "Meikäläinen",
             "email": "maija@example.org",
             "phone": "+358401234567",
-            "media_url": "http://169.254.169.254/latest/meta-data/",
+            "media_url": "https://photos.example.org/o311/bench.jpg",
         }
         created = http.post("/requests.json", data=form, headers={"Idempotency-Key": "o311-1"})
         assert created.status_code == 201, created.text
@@ -77,8 +77,10 @@ def test_georeport_round_trip(served: tuple[str, World]) -> None:
             lon, abs=1e-6
         )
         assert "上报" in req["status_notes"]
-        for secret in ("Maija", "Meik", "maija@", "358401234567", "1234567", "169.254"):
+        for secret in ("Maija", "Meik", "maija@", "358401234567", "1234567"):
             assert secret not in one.text
+        # media_url is stored and returned as given (never fetched).
+        assert req["media_url"] == form["media_url"]
 
         # Staff handle it in gridmap (short path); the Open311 client sees it closed.
         grid_worker = Principal("w", "grid_worker", (world.code(8),))
@@ -95,6 +97,15 @@ def test_georeport_round_trip(served: tuple[str, World]) -> None:
         # The contact is kept for the staff, masked.
         row = world.store.get("events", int(rid)).iloc[0]
         assert row["contact"] == "+358401234567" and row["channel"] == "open311"
+        assert row["reporter"] == "Maija Meikäläinen"
+        # … encrypted at rest (issue 25): only ciphertext in the database.
+        [stored] = world.store.sql(  # type: ignore[attr-defined]
+            "SELECT reporter, contact, reported_by FROM events"
+        )
+        assert stored[0].startswith("v1.") and stored[1].startswith("v1.")
+        for secret in ("Maija", "Meik", "358401234567"):
+            assert secret not in repr(stored)
+        assert stored[2] == CITIZEN_APP.name
 
         bad: list[tuple[dict[str, Any], int, str]] = [
             ({**form, "lat": "abc"}, 400, "lat must be a number"),
@@ -106,11 +117,16 @@ def test_georeport_round_trip(served: tuple[str, World]) -> None:
             ({**form, "lat": "0", "long": "0"}, 422, "null island"),
             ({**form, "lat": f"{lon}", "long": f"{lat}"}, 422, "swapped"),
             ({**form, "colour": "red"}, 400, "unknown field"),
+            ({**form, "media_url": "http://169.254.169.254/latest/"}, 400, "public host"),
+            ({**form, "media_url": "http://localhost:8000/x.jpg"}, 400, "public host"),
+            ({**form, "media_url": "file:///etc/passwd"}, 400, "http or https"),
+            ({**form, "media_url": "https://u:p@photos.example.org/"}, 400, "password"),
         ]
         for data, status, fragment in bad:
             r = http.post("/requests.json", data=data)
             assert r.status_code == status, (data, r.text)
-            assert fragment in r.json()["description"], (fragment, r.text)
+            [error] = r.json()  # GeoReport v2 error form: [{"code", "description"}]
+            assert error["code"] == status and fragment in error["description"], (fragment, r.text)
         r = http.post("/requests.json", content=b"<xml/>", headers={"Content-Type": "text/xml"})
         assert r.status_code == 415
         assert http.get("/requests/999999.json").status_code == 404

@@ -200,3 +200,158 @@ def test_routes_are_served_as_the_patrol_routes_collection(app: Any, plan) -> No
     assert other.status_code == 200 and not [
         f for f in other.json()["features"] if f["properties"].get("plan_id") == plan["id"]
     ]
+
+
+def test_collection_filters_by_plan_and_shift(app: Any, plan) -> None:
+    pid = plan["id"]
+    with client_as(app, COORD) as c:
+        q = c.get("/collections/patrol_routes/queryables")
+        by_plan = c.get("/collections/patrol_routes/items", params={"plan_id": pid})
+        cql = c.get(
+            "/collections/patrol_routes/items",
+            params={"filter": f"plan_id = {pid} AND shift = 1 AND mode = 'event'"},
+        )
+        none = c.get("/collections/patrol_routes/items", params={"plan_id": pid, "shift": 2})
+        # the worker is personal: not a queryable of the public collection (a filter
+        # on it would reveal it to whoever may read the collection); the coordinator
+        # gets one worker's route from /patrol/plans/{id}/routes?worker=…
+        by_worker = c.get(
+            "/collections/patrol_routes/items", params={"plan_id": pid, "worker": "巡逻员1"}
+        )
+    assert q.status_code == 200 and {"plan_id", "shift", "valid_from"} <= set(
+        q.json()["properties"]
+    )
+    assert by_plan.status_code == 200, by_plan.text
+    feats = by_plan.json()["features"]
+    assert {f["properties"]["plan_id"] for f in feats} == {pid} and len(feats) == 4
+    assert sorted(f["properties"]["worker"] for f in feats) == sorted(
+        f["properties"]["worker"] for f in plan["routes"]["features"]
+    )
+    assert cql.status_code == 200 and len(cql.json()["features"]) == 4
+    assert none.status_code == 200 and none.json()["features"] == []
+    assert by_worker.status_code == 400 and "worker" in by_worker.json()["description"]
+
+
+def test_plans_are_listed_for_the_callers_area(app: Any, plan) -> None:
+    with client_as(app, COORD) as c:
+        mine = c.get("/patrol/plans")
+    with client_as(app, STRANGER) as c:
+        other = c.get("/patrol/plans")
+    with client_as(app, WORKER) as c:
+        worker = c.get("/patrol/plans")
+    assert mine.status_code == 200
+    listed = {p["id"]: p for p in mine.json()["plans"]}
+    assert listed[plan["id"]]["workers"] == 4 and listed[plan["id"]]["area_code"] == COMMUNITY
+    assert other.status_code == 200 and plan["id"] not in {p["id"] for p in other.json()["plans"]}
+    assert worker.status_code == 403
+
+
+def test_idempotency_key_replays_the_plan_and_refuses_another_body(app: Any, hot) -> None:
+    body = _body(name="国庆安保 replay", time_limit_s=0.5)
+    key = {"Idempotency-Key": "plan-replay-0001"}
+    with client_as(app, COORD) as c:
+        before = len(c.get("/patrol/plans").json()["plans"])
+        first = c.post("/patrol/plans", json=body, headers=key)
+        again = c.post("/patrol/plans", json=body, headers=key)
+        other = c.post("/patrol/plans", json={**body, "name": "另一个 other"}, headers=key)
+        bad = c.post("/patrol/plans", json=body, headers={"Idempotency-Key": "with space"})
+        after = c.get("/patrol/plans").json()["plans"]
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert first.headers["location"] == f"/patrol/plans/{first.json()['id']}"
+    assert other.status_code == 422 and "Idempotency-Key" in other.text
+    assert bad.status_code == 400
+    assert len(after) == before + 1  # the replay stored nothing
+    assert [p["id"] for p in after].count(first.json()["id"]) == 1
+
+
+def test_printable_plan_has_a_page_per_worker_with_map_and_timetable(app: Any, plan) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    with client_as(app, COORD) as c:
+        r = c.get(f"/patrol/plans/{plan['id']}/print.pdf")
+        stranger = client_as(app, STRANGER).get(f"/patrol/plans/{plan['id']}/print.pdf")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.headers["cache-control"] == "no-store"
+    assert stranger.status_code == 404
+    Path("test-artifacts").mkdir(exist_ok=True)
+    Path("test-artifacts/event-plan.pdf").write_bytes(r.content)
+    reader = PdfReader(io.BytesIO(r.content))
+    routes = plan["routes"]["features"]
+    expected = len(routes) + (1 if plan["unmet"] else 0)
+    assert len(reader.pages) == expected
+    for page, route in zip(reader.pages, routes, strict=False):
+        # A4 portrait: 595 × 842 points
+        assert abs(float(page.mediabox.width) - 595.28) < 1
+        assert abs(float(page.mediabox.height) - 841.89) < 1
+        text = page.extract_text()
+        p = route["properties"]
+        assert p["worker"] in text and f"第{p['shift']}班" in text
+        assert "巡逻时刻表 Timetable" in text and "北 N" in text
+        for t in p["timetable"]:
+            if t["type"] == "visit":
+                hhmm = t["arrive"][11:16]  # UTC in the plan, Shanghai on paper
+                local = f"{(int(hhmm[:2]) + 8) % 24:02d}:{hhmm[3:]}"
+                assert local in text
+                assert "合成数据" in text  # the hot spots come from synthetic events
+            else:
+                assert t["streets"][0] in text.replace("\n", "")
+        # the map is drawn: stroked polylines (route) and filled polygons (key areas)
+        content = page.get_contents().get_data().decode("latin-1")
+        assert content.count(" l\n") + content.count(" l ") > 20
+        assert " re W n" in content or "W n" in content  # clipped to the map frame
+
+
+def test_hot_spot_outcome_counts_events_before_during_and_after(app: Any, plan, hot) -> None:
+    """The loop hot spot → patrol → outcome, measured: synthetic events added in a hot cell."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    with client_as(app, COORD) as c:
+        first = c.get(f"/patrol/plans/{plan['id']}/compliance").json()["hotspots"]
+    assert first["before"] == ["2026-12-01T08:00:00+00:00", "2026-12-01T10:00:00+00:00"]
+    assert first["after"] == ["2026-12-01T12:00:00+00:00", "2026-12-01T14:00:00+00:00"]
+    store = app.state.store
+    cell = shapely.from_geojson(json.dumps(hot[0]["geometry"]))
+    where = shapely.point_on_surface(cell)
+    grid = store.read("grids", bbox=(where.x, where.y, where.x, where.y))
+    grid = grid.loc[grid.contains(where).to_numpy()].iloc[0]
+    # SYNTHETIC events in the hot cell: 1 during the window, 2 after it, 1 long before (ignored)
+    times = ["2026-12-01T11:00:00Z", "2026-12-01T12:30:00Z", "2026-12-01T13:59:00Z"]
+    times.append("2026-11-01T10:00:00Z")
+    rows = gpd.GeoDataFrame(
+        {
+            "category": "city_management",
+            "status": "reported",
+            "urgency": "normal",
+            "description": "合成事件 synthetic outcome probe",
+            "channel": "patrol",
+            "reported_at": pd.to_datetime(times, utc=True),
+            "updated_at": pd.to_datetime(times, utc=True),
+            "grid_code": str(grid["code"]),
+            "community_code": str(grid["community_code"]),
+            "town_code": str(grid["code"])[:9],
+            "synthetic": True,
+            "source": "outcome-probe",
+            "source_id": [f"probe-{i}" for i in range(len(times))],
+            "version": 1,
+        },
+        geometry=[where] * len(times),
+        crs=4326,
+    )
+    store.write("events", rows)
+    with client_as(app, COORD) as c:
+        then = c.get(f"/patrol/plans/{plan['id']}/compliance").json()["hotspots"]
+    assert then["events_during"] == first["events_during"] + 1
+    assert then["events_after"] == first["events_after"] + 2
+    assert then["events_before"] == first["events_before"]
+    assert then["after_complete"] is True  # the window of 2026-12-01 has passed
+    if then["events_before"]:
+        assert then["change_after"] == round(
+            (then["events_after"] - then["events_before"]) / then["events_before"], 3
+        )

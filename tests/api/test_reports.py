@@ -149,4 +149,4 @@ def test_cli_writes_report(month: tuple[Month, str], tmp_path: Path) -> None:
     missing = CliRunner().invoke(
         cli_app, ["report", "--area", TOWN_A, "--from", START, "--to", END, "--database-url", url]
     )
-    assert missing.exit_code == 2 and "--pdf" in missing.output
+    assert missing.exit_code == 1 and "--pdf" in missing.output

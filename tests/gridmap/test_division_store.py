@@ -158,6 +158,6 @@ def test_cli_generate_check_rebalance(tmp_path: Path) -> None:
     res = runner.invoke(
         app, ["grids", "generate", "--min", "600", "--max", "500", "--database-url", url]
     )
-    assert res.exit_code == 2 and "greater than max" in res.output
+    assert res.exit_code == 1 and "greater than max" in res.output
     res = runner.invoke(app, ["grids", "generate", "--method", "nope", "--database-url", url])
-    assert res.exit_code == 2 and "unknown method" in res.output
+    assert res.exit_code == 1 and "unknown method" in res.output

@@ -291,7 +291,7 @@ def test_cli_refreshes_and_prints(store: Store, monkeypatch: pytest.MonkeyPatch)
     bad = CliRunner().invoke(
         app, ["grids", "stats", "--community", "990100001077", "--database-url", store.url]
     )
-    assert bad.exit_code == 2 and "not found" in bad.output
+    assert bad.exit_code == 1 and "not found" in bad.output
     # households only: the index follows households (100, 50, 10 → median 50)
     weights = "household=1,street_km=0,event=0,key_area_visit=0"
     only = CliRunner().invoke(
@@ -304,7 +304,7 @@ def test_cli_refreshes_and_prints(store: Store, monkeypatch: pytest.MonkeyPatch)
     wrong = CliRunner().invoke(
         app, ["grids", "stats", "--weights", "cats=3", "--database-url", store.url]
     )
-    assert wrong.exit_code == 2 and "workload weights" in wrong.output
+    assert wrong.exit_code == 1 and "workload weights" in wrong.output
 
 
 def test_weights_are_configurable_and_checked() -> None:

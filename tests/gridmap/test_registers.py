@@ -224,4 +224,4 @@ def test_cli_imports_registers(tmp_path: Path) -> None:
         ["import", "registers", str(tmp_path / "hh.xlsx"), "--kind", "pets", "--database-url", url],
         env=env,
     )
-    assert bad.exit_code == 2 and "--kind must be one of" in bad.output
+    assert bad.exit_code == 1 and "--kind must be one of" in bad.output

@@ -110,7 +110,7 @@ def test_queryables_types() -> None:
 
 
 def test_personal_data_is_marked_and_hidden_from_viewers() -> None:
-    assert set(CATALOG["events"].personal_fields) == {"reporter", "contact"}
+    assert set(CATALOG["events"].personal_fields) == {"reporter", "contact", "reported_by"}
     assert CATALOG["patrol_routes"].personal_fields == ("worker",)
     assert CATALOG["grids"].personal_fields == ("workers",)
     assert set(CATALOG["workers"].personal_fields) == {"name", "phone"}

@@ -157,7 +157,7 @@ def test_backup_restore(two_urls: tuple[str, str], tmp_path: Path) -> None:
     damaged = digest(store)
     store.close()
     r = runner.invoke(app, ["restore", str(broken), "--database-url", url])
-    assert r.exit_code == 2, r.output
+    assert r.exit_code == 1, r.output
     store = open_store(url)
     assert digest(store) == damaged
     store.close()

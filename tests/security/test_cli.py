@@ -74,7 +74,7 @@ def test_users_and_tokens(db: str) -> None:
     r = runner.invoke(app, ["users", "disable", "wang"])
     assert r.exit_code == 0
     r = runner.invoke(app, ["token", "wang"])
-    assert r.exit_code == 2
+    assert r.exit_code == 1
 
 
 @pytest.mark.parametrize(
@@ -93,14 +93,14 @@ def test_users_and_tokens(db: str) -> None:
 )
 def test_cli_bad_input(db: str, args: list[str]) -> None:
     r = CliRunner().invoke(app, args)
-    assert r.exit_code == 2, r.output
+    assert r.exit_code == 1, r.output
 
 
 def test_duplicate_user(db: str) -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["users", "add", "zhao", "--role", "viewer"]).exit_code == 0
     r = runner.invoke(app, ["users", "add", "zhao", "--role", "viewer"])
-    assert r.exit_code == 2 and "already exists" in r.output
+    assert r.exit_code == 1 and "already exists" in r.output
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".gpkg"])

@@ -161,7 +161,15 @@ def test_duplicate_id_number_refused_without_an_existence_oracle(
         headers=world.headers("worker_b"),
     )
     assert own.status_code == other.status_code == 400
-    assert own.json() == other.json() == {"code": "bad_input", "description": REGISTRATION_REFUSED}
+    assert (
+        own.json()
+        == other.json()
+        == {
+            "code": "bad_input",
+            "description": REGISTRATION_REFUSED,
+            "description_zh": "输入数据无效",
+        }
+    )
     for word in ("already", "exist", "grid", world.grid_a, "张"):
         assert word not in other.json()["description"]
     refused = read_log(world.store, action="personal.refused", actor="worker_b", limit=None)

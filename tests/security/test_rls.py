@@ -235,3 +235,146 @@ def test_bbox_filters_use_the_spatial_index_under_the_policies(
             )
             assert f"{table}_geometry_gist" in plan, plan
         conn.rollback()
+
+
+# -- tables without an area column: users, audit_log, idempotency_keys (026) ----------
+def test_app_role_reads_accounts_but_no_secret(seeded: World, login_role: str) -> None:
+    from gridmap.auth import authenticate, list_users
+    from tests.security.conftest import PASSWORD
+
+    store = _pg(seeded)
+    for hashed in ("password_hash", "api_key_hash"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), store.scoped([""]):
+            store.sql(f"SELECT {hashed} FROM users")
+        with (
+            psycopg.connect(login_role) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute("SELECT set_config('gridmap.areas', '*', true)")
+            conn.execute(f"SELECT {hashed} FROM users WHERE name = 'admin'")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), store.scoped([""]):
+        store.sql("SELECT * FROM users")
+    with store.scoped([seeded.grid_a]):
+        names = {r[0] for r in store.sql("SELECT name FROM users")}
+        users = {u.name: u for u in list_users(store)}  # workers are listed inside a scope
+    assert {"worker_a", "admin"} <= names <= set(users)
+    assert users["worker_a"].areas == (seeded.grid_a,)
+    assert all(u.password_hash is None and u.api_key_hash is None for u in users.values())
+    # the trusted store (owner) still authenticates
+    full = {u.name: u for u in list_users(store)}
+    assert full["worker_a"].password_hash and full["hotline"].api_key_hash
+    assert authenticate(store, "worker_a", PASSWORD).name == "worker_a"
+
+
+def test_app_role_appends_audit_rows_but_reads_them_only_city_wide(
+    seeded: World, login_role: str
+) -> None:
+    from gridmap.access import Principal
+    from gridmap.audit import record
+
+    store = _pg(seeded)
+    marker = "rls-" + uuid.uuid4().hex
+    with store.scoped([seeded.grid_a]):
+        record(store, Principal("worker_a", "grid_worker", (seeded.grid_a,)), "login", marker)
+        mine = store.sql("SELECT count(*) FROM audit_log WHERE target = %s", [marker])[0][0]
+        seen = store.sql("SELECT count(*) FROM audit_log")[0][0]
+    assert mine == 0 and seen == 0  # not even its own rows: they carry no area
+    total = store.count("audit_log")
+    assert total > 1 and store.count("audit_log", where={"target": marker}) == 1
+    with store.scoped([""]):  # every area: a city-wide principal
+        assert store.sql("SELECT count(*) FROM audit_log")[0][0] == total
+    with psycopg.connect(login_role) as conn:
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+        conn.execute("SELECT set_config('gridmap.areas', %s, true)", [seeded.town])
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+        conn.execute(
+            "INSERT INTO audit_log (source_key, actor, action, target) VALUES (%s, 'x', 'y', %s)",
+            [uuid.uuid4().hex, marker],
+        )
+        conn.commit()
+    assert store.count("audit_log", where={"target": marker}) == 2
+
+
+def test_app_role_sees_no_stored_idempotent_answers(seeded: World, login_role: str) -> None:
+    store = _pg(seeded)
+    key = uuid.uuid4().hex
+    store.sql(
+        "INSERT INTO idempotency_keys (source_key, principal, key, request_hash, status_code, "
+        "response) VALUES (%s, 'worker_b', %s, 'h', 201, %s)",
+        [key, key, '{"description": "secret"}'],
+    )
+    with store.scoped([seeded.grid_b]):
+        assert store.sql("SELECT count(*) FROM idempotency_keys")[0][0] == 0
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), store.scoped([seeded.grid_b]):
+        store.sql(
+            "INSERT INTO idempotency_keys (source_key, principal, key) VALUES (%s, 'x', 'y')",
+            [uuid.uuid4().hex],
+        )
+    with psycopg.connect(login_role) as conn:
+        conn.execute("SELECT set_config('gridmap.areas', %s, true)", [seeded.grid_b])
+        assert conn.execute("SELECT count(*) FROM idempotency_keys").fetchone() == (0,)
+    assert store.count("idempotency_keys", where={"key": key}) == 1
+    flags = store.sql(
+        "SELECT relname, relrowsecurity FROM pg_class WHERE relname IN "
+        "('audit_log', 'idempotency_keys')"
+    )
+    assert sorted(flags) == [("audit_log", True), ("idempotency_keys", True)]
+
+
+def test_api_logs_in_and_reports_over_the_restricted_tables(seeded: World) -> None:
+    """The app keeps working: password login, an idempotent report, the worker list."""
+    from tests.security.conftest import PASSWORD, make_app
+
+    with make_app(seeded.store) as c:
+        r = c.post("/auth/token", data={"username": "coordinator", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        workers = c.get("/workers", headers=headers)
+        assert workers.status_code == 200, workers.text
+        r = c.post("/auth/token", data={"username": "worker_a", "password": "wrong password!"})
+        assert r.status_code == 401
+
+
+def test_init_without_createrole_names_the_privilege(pg_server: PgServer) -> None:
+    """``gridmap init`` as a plain database owner (no CREATEROLE): exit 1 and what to grant."""
+    from typer.testing import CliRunner
+
+    from gridmap.cli import app
+    from tests.conftest import TEMPLATE_DB
+
+    owner, db = "owner_" + uuid.uuid4().hex[:8], "t_own_" + uuid.uuid4().hex[:8]
+    admin_url = pg_server.url("postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {owner} LOGIN NOCREATEROLE NOSUPERUSER")
+        conn.execute(f"CREATE DATABASE {db} OWNER {owner} TEMPLATE {TEMPLATE_DB}")
+    url = f"postgresql://{owner}@{pg_server.host}:{pg_server.port}/{db}"
+    runner = CliRunner()
+    try:
+        r = runner.invoke(app, ["init", "--database-url", url], catch_exceptions=False)
+        text = " ".join(r.output.split())
+        assert r.exit_code == 1, r.output
+        # the server's reason: "permission denied to create role" on a new cluster,
+        # "must have admin option on role" where another database made gridmap_app
+        assert "004_security" in text and "gridmap_app" in text, text
+        assert "permission denied" in text or "admin option" in text, text
+        assert "CREATEROLE" in text and f'ALTER ROLE "{owner}" CREATEROLE' in text, text
+        assert f'GRANT gridmap_app TO "{owner}" WITH ADMIN OPTION' in text, text
+        assert "Traceback" not in r.output
+        with psycopg.connect(url) as conn:  # one transaction: the database is left as it was
+            for table in ("schema_migrations", "grids", "users"):
+                assert conn.execute("SELECT to_regclass(%s)", [table]).fetchone() == (None,)
+        # The alternative the message gives works: the role made once by a superuser.
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'gridmap_app'").fetchone():
+                conn.execute("CREATE ROLE gridmap_app NOLOGIN NOINHERIT")
+            conn.execute(f'GRANT gridmap_app TO "{owner}" WITH ADMIN OPTION')
+        r = runner.invoke(app, ["init", "--database-url", url], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()
+            assert row is not None and row[0] >= 26
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            conn.execute(f"DROP OWNED BY {owner}")
+            conn.execute(f"DROP ROLE IF EXISTS {owner}")

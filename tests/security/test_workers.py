@@ -261,12 +261,12 @@ def test_cli_users_and_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         return runner.invoke(app, list(args))
 
     bad = run("users", "add", "wu", "--role", "grid_worker", "--area", "999999999999999")
-    assert bad.exit_code == 2
+    assert bad.exit_code == 1
     assert bad.output.strip().splitlines() == [
         "error: unknown area 999999999999999: no grid in force has this code"
     ]
     bad = run("users", "add", "wu", "--role", "community_staff", "--area", "990100001002")
-    assert bad.exit_code == 2 and "unknown area 990100001002" in bad.output
+    assert bad.exit_code == 1 and "unknown area 990100001002" in bad.output
     ok = run("users", "add", "wu", "--role", "grid_worker", "--area", "990100001001001")
     assert ok.exit_code == 0, ok.output
     ok = run("workers", "assign", "wu", GRID_2)
@@ -276,11 +276,11 @@ def test_cli_users_and_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert listed.exit_code == 0 and "wu" in listed.output and GRID_2 in listed.output
     listed = run("workers", "list", "--area", "990100001")
     assert listed.exit_code == 0 and GRID_2 not in listed.output
-    assert run("workers", "assign", "wu", "990100001001999").exit_code == 2
-    assert run("workers", "assign", "nobody", GRID_2).exit_code == 2
+    assert run("workers", "assign", "wu", "990100001001999").exit_code == 1
+    assert run("workers", "assign", "nobody", GRID_2).exit_code == 1
     ok = run("workers", "unassign", "wu", "990100001001001", GRID_2)
     assert ok.exit_code == 0 and "none" in ok.output
-    assert run("workers", "unassign", "wu", GRID_2).exit_code == 2
+    assert run("workers", "unassign", "wu", GRID_2).exit_code == 1
     ok = run("workers", "assign", "wu", GRID_2)  # back into the workers layer
     assert ok.exit_code == 0, ok.output
     ok = run("workers", "unassign", "wu", GRID_2)

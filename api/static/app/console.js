@@ -195,6 +195,109 @@ async function loadPatrol() {
   } catch (e) { /* the role may not read tracks */ }
 }
 
+// -- event security plans (安保方案, issue 21) --------------------------------------
+// The stored plans of the caller's area; a chosen plan's shift routes, one colour per
+// worker (the printed plan uses the same colours), and its key areas with their windows.
+const WORKER_COLOURS = ["#d81b60", "#1e88e5", "#43a047", "#fb8c00", "#8e24aa", "#00897b", "#6d4c41", "#3949ab", "#c0ca33", "#546e7a"];
+const hhmm = (iso, withDay = false) => {
+  if (!iso) return "—";
+  const o = { timeZone: cfg.time_zone || "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  if (withDay) Object.assign(o, { month: "2-digit", day: "2-digit" });
+  return new Intl.DateTimeFormat("zh-CN", o).format(new Date(iso));
+};
+const windowText = (p) => (p.valid_from || p.valid_to ? `${hhmm(p.valid_from, true)} – ${hhmm(p.valid_to, true)}` : t("长期", "permanent"));
+let plan = null;
+async function loadPlans() {
+  const list = document.getElementById("plan-list");
+  const count = document.getElementById("plan-count");
+  let plans = [];
+  try { plans = (await get("/patrol/plans")).plans; } catch (e) {
+    label(count, `无法查看安保方案:${e.message}`, `Cannot read event plans: ${e.message}`);
+    document.querySelector(".side-tabs button[data-side=plans]").hidden = e.status === 403;
+    return;
+  }
+  label(count, `共 ${plans.length} 个安保方案`, `${plans.length} event plan${plans.length === 1 ? "" : "s"}`);
+  count.dataset.total = String(plans.length);
+  list.replaceChildren(...plans.map((p) => {
+    const li = el("li"); const b = el("button"); b.type = "button"; b.dataset.planId = p.id;
+    b.append(document.createTextNode(`#${p.id} ${p.name || ""}`));
+    const state = p.complete ? t("全部可满足", "complete") : t(`${p.visits_unmet} 次到访无法满足`, `${p.visits_unmet} visits unmet`);
+    b.append(label(el("span", "meta"), `${p.area_code} · ${hhmm(p.start, true)}–${hhmm(p.end)} · ${p.workers} 人 · ${state}`, `${p.area_code} · ${hhmm(p.start, true)}–${hhmm(p.end)} · ${p.workers} workers · ${state}`));
+    b.addEventListener("click", () => showPlan(p.id));
+    li.append(b); return li;
+  }));
+}
+
+async function showPlan(id) {
+  const doc = await get(`/patrol/plans/${id}`);
+  plan = doc;
+  const workers = [...new Set(doc.routes.features.map((f) => f.properties.worker))];
+  const colour = (w) => WORKER_COLOURS[workers.indexOf(w) % WORKER_COLOURS.length];
+  const group = L.featureGroup();
+  const areas = L.geoJSON(doc.key_areas, {
+    style: { color: "#6a1b9a", weight: 2, fillColor: "#ce93d8", fillOpacity: 0.35 },
+    pointToLayer: (f, ll) => L.circleMarker(ll, { radius: 7, color: "#6a1b9a", fillColor: "#ce93d8", fillOpacity: 0.8 }),
+    onEachFeature: (f, l) => {
+      const p = f.properties;
+      l.options.keyArea = f.id;
+      l.bindTooltip(`${esc(p.name || `#${f.id}`)}${p.synthetic ? t("(合成数据)", " (synthetic)") : ""}<br>${esc(t("时段", "Window"))}: ${esc(windowText(p))}${p.frequency_min ? `<br>${esc(t(`每 ${p.frequency_min} 分钟巡查,停留 ${p.dwell_min ?? "—"} 分钟`, `every ${p.frequency_min} min, dwell ${p.dwell_min ?? "—"} min`))}` : ""}`);
+    },
+  });
+  group.addLayer(areas);
+  const routeLayers = [];
+  for (const f of doc.routes.features) {
+    const p = f.properties;
+    const c = colour(p.worker);
+    const line = L.geoJSON(f, { style: { color: c, weight: 4, opacity: 0.9 } });
+    line.eachLayer((l) => { l.options.worker = p.worker; l.options.shift = p.shift; l.bindTooltip(`${esc(p.worker)} · ${esc(t(`第${p.shift}班`, `shift ${p.shift}`))} · ${Math.round(p.length_m)} m`); routeLayers.push(l); });
+    group.addLayer(line);
+    const seen = new Map();
+    (p.timetable || []).filter((v) => v.type === "visit").forEach((v, i) => {
+      const k = `${v.lon},${v.lat}`;
+      if (!seen.has(k)) seen.set(k, { v, n: [] });
+      seen.get(k).n.push(i + 1);
+    });
+    for (const { v, n } of seen.values()) {
+      const icon = L.divIcon({ className: "plan-stop", html: `<span style="background:${c}">${n.join("·")}</span>`, iconSize: null });
+      group.addLayer(L.marker([v.lat, v.lon], { icon, keyboard: false }).bindTooltip(`${esc(p.worker)}: ${esc(v.name || "")} ${n.map((j) => hhmm(p.timetable.filter((x) => x.type === "visit")[j - 1].arrive)).join(", ")}`));
+    }
+  }
+  overlay("plan", "安保方案", "Event plan", group);
+  const b = group.getBounds();
+  if (b.isValid()) map.fitBounds(b, { padding: [30, 30] });
+  const box = document.getElementById("plan-detail");
+  box.hidden = false;
+  box.dataset.planId = String(doc.id);
+  document.getElementById("pd-title").textContent = `#${doc.id} ${doc.name || ""}`.trim();
+  label(document.getElementById("pd-window"), `区域 ${doc.area_code} · ${hhmm(doc.start, true)} – ${hhmm(doc.end, true)}`, `Area ${doc.area_code} · ${hhmm(doc.start, true)} – ${hhmm(doc.end, true)}`);
+  document.getElementById("pd-pdf").href = `/patrol/plans/${doc.id}/print.pdf`;
+  const crsSel = document.getElementById("pd-crs");
+  const fill = () => document.getElementById("pd-workers").replaceChildren(...doc.routes.features.map((f) => {
+    const p = f.properties;
+    const li = el("li"); li.dataset.worker = p.worker; li.dataset.shift = String(p.shift); li.dataset.colour = colour(p.worker);
+    const sw = el("i", "swatch"); sw.style.background = colour(p.worker);
+    const a = el("a"); a.className = "button"; a.textContent = "GPX";
+    a.href = `/patrol/plans/${doc.id}/routes?worker=${encodeURIComponent(p.worker)}&shift=${p.shift}&crs=${crsSel.value}`;
+    a.download = `plan-${doc.id}-${p.shift}.gpx`;
+    li.append(sw, document.createTextNode(`${p.worker} · ${t(`第${p.shift}班`, `shift ${p.shift}`)}`), a);
+    li.append(label(el("span", "meta"), `${hhmm(p.valid_from)}–${hhmm(p.valid_to)} · ${p.visits} 次到访 · ${(p.length_m / 1000).toFixed(1)} km · ${Math.round(p.work_min)} 分钟`, `${hhmm(p.valid_from)}–${hhmm(p.valid_to)} · ${p.visits} visits · ${(p.length_m / 1000).toFixed(1)} km · ${Math.round(p.work_min)} min`));
+    return li;
+  }));
+  crsSel.onchange = fill;
+  fill();
+  document.getElementById("pd-areas").replaceChildren(...doc.key_areas.features.map((f) => {
+    const p = f.properties;
+    const li = el("li"); li.dataset.keyArea = String(f.id); li.dataset.window = windowText(p);
+    li.append(label(el("span"), `${p.name || `#${f.id}`}${p.synthetic ? "(合成数据)" : ""}`, `${p.name || `#${f.id}`}${p.synthetic ? " (synthetic)" : ""}`));
+    li.append(label(el("span", "meta"), `时段 ${windowText(p)}${p.frequency_min ? ` · 每 ${p.frequency_min} 分钟 · 停留 ${p.dwell_min ?? "—"} 分钟` : ""}`, `Window ${windowText(p)}${p.frequency_min ? ` · every ${p.frequency_min} min · dwell ${p.dwell_min ?? "—"} min` : ""}`));
+    return li;
+  }));
+  const unmet = doc.unmet.length;
+  label(document.getElementById("pd-unmet"), unmet ? `${unmet} 项无法满足(人员不足或距离过远),见打印方案末页` : "全部到访与街道均已安排", unmet ? `${unmet} items cannot be met (not enough people or too far): see the printed plan's last page` : "Every visit and street is planned");
+  window.gridmapConsole.plan = { id: doc.id, routes: routeLayers, areas, workers, colours: workers.map(colour) };
+  box.dataset.ready = "1";
+}
+
 // -- side panels ------------------------------------------------------------------
 function showSide(name) {
   document.querySelectorAll(".side-panel").forEach((p) => { p.hidden = p.id !== `side-${name}`; });
@@ -307,6 +410,7 @@ async function refreshAll() {
   await loadEvents();
   loadHeat();
   loadPatrol();
+  loadPlans();
 }
 refreshAll().then(() => { document.body.dataset.ready = "1"; });
-window.gridmapConsole = { map, cfg, overlays, loadEvents };
+window.gridmapConsole = { map, cfg, overlays, loadEvents, loadPlans, showPlan, plan: null };

@@ -192,4 +192,4 @@ def test_cli_export_lake_and_batch_run(world: Helsinki, tmp_path: Path) -> None:
             url,
         ],
     )
-    assert res.exit_code == 2 and "unknown layer" in res.output
+    assert res.exit_code == 1 and "unknown layer" in res.output

@@ -37,6 +37,6 @@ def test_cli_kpis_match_core(tmp_path: Path) -> None:
     assert json.loads(result.stdout) == expected
     assert [r["reported"] for r in expected] == [1, 1, 1, 1]
     bad = CliRunner().invoke(app, ["kpis", "--by", "planet", "--database-url", url])
-    assert bad.exit_code == 2 and "unknown grouping" in bad.output
+    assert bad.exit_code == 1 and "unknown grouping" in bad.output
     table = CliRunner().invoke(app, ["kpis", "--by", "town", "--database-url", url])
     assert table.exit_code == 0 and "closure_rate" in table.stdout

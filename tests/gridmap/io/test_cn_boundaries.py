@@ -379,7 +379,7 @@ def test_unknown_crs_is_refused_and_nothing_changes(
         import_layer(beijing_store, path, layer="admin_units", crs=crs)
     assert info.value.field == "crs"
     result = _cli(beijing_store, str(path), "--layer", "admin_units", "--crs", crs)
-    assert result.exit_code == 2 and "error: unknown CRS" in result.output, result.output
+    assert result.exit_code == 1 and "error: unknown CRS" in result.output, result.output
     assert counts(beijing_store) == before
 
 
@@ -409,7 +409,7 @@ def test_truncated_file_is_refused_and_nothing_changes(
             import_layer(beijing_store, path, layer="admin_units", crs="gcj02")
         assert info.value.field == "path"
         result = _cli(beijing_store, str(path), "--layer", "admin_units", "--crs", "gcj02")
-        assert result.exit_code == 2 and "cannot read the file" in result.output, result.output
+        assert result.exit_code == 1 and "cannot read the file" in result.output, result.output
     assert counts(beijing_store) == before
 
 
@@ -423,7 +423,7 @@ def test_unknown_layer_is_refused_and_nothing_changes(
     ):
         import_layer(beijing_store, path, layer="districts", crs="gcj02")
     result = _cli(beijing_store, str(path), "--layer", "districts", "--crs", "gcj02")
-    assert result.exit_code == 2 and "unknown layer 'districts'" in result.output, result.output
+    assert result.exit_code == 1 and "unknown layer 'districts'" in result.output, result.output
     assert counts(beijing_store) == before
 
 

@@ -192,12 +192,22 @@ def test_cli_plan_event_writes_gpx_and_kml_per_worker(tmp_path: Path) -> None:
         str(tmp_path / "routes"),
         "--crs",
         "gcj02",
+        "--pdf",
+        str(tmp_path / "plan.pdf"),
         "--database-url",
         url,
     ]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     assert "plan 1 area 370285001001" in r.output
+    from pypdf import PdfReader
+
+    pages = PdfReader(tmp_path / "plan.pdf").pages
+    texts = [pg.extract_text() for pg in pages[:2]]
+    assert len(pages) >= 2 and "李四" in texts[0] + texts[1] and "王五" in texts[0] + texts[1]
+    assert all("巡逻时刻表 Timetable" in t and "东门 <b>" in t for t in texts)
+    nosave = CliRunner().invoke(app, [*args, "--no-save"])
+    assert nosave.exit_code != 0 and "--pdf prints a saved plan" in nosave.output
     files = sorted(p.name for p in (tmp_path / "routes").iterdir())
     assert files == [
         "plan-1-route-001-shift-1-gcj02.gpx",
@@ -206,7 +216,7 @@ def test_cli_plan_event_writes_gpx_and_kml_per_worker(tmp_path: Path) -> None:
         "plan-1-route-002-shift-1-gcj02.kml",
     ]
     bad = CliRunner().invoke(app, [*args[:2], "--start", "x", "--end", "y", "--database-url", url])
-    assert bad.exit_code == 2 and "exactly one of --area" in bad.output
+    assert bad.exit_code != 0 and "exactly one of --area" in bad.output
 
 
 def test_an_area_drawn_in_gcj02_finds_its_grids(store: Store) -> None:
@@ -228,3 +238,77 @@ def test_an_area_drawn_in_gcj02_finds_its_grids(store: Store) -> None:
     area, codes, area_code = plans.resolve_area(store, req)
     assert codes == [f"{COMMUNITY}001", f"{COMMUNITY}002"] and area_code == COMMUNITY
     assert shapely.hausdorff_distance(area, shapely.Polygon(ring)) < 1e-6  # back in WGS84
+
+
+def test_idempotent_plan_listing_key_areas_and_printout(store: Store) -> None:
+    """One Idempotency-Key stores one plan on both stores; the stored plan lists and prints."""
+    from pypdf import PdfReader
+
+    from gridmap.events.errors import IdempotencyKeyReused
+    from gridmap.patrol.printout import render_plan_pdf
+
+    _world(store)
+    centre = store.read("grids").union_all().representative_point()
+    body = {
+        "name": "国庆安保",
+        "area": {"code": COMMUNITY},
+        "start": T0.isoformat(),
+        "end": (T0 + pd.Timedelta(hours=2)).isoformat(),
+        "workers": [
+            {"name": "李四", "start": {"lon": centre.x, "lat": centre.y}},
+            {"name": "王五", "start": {"lon": centre.x, "lat": centre.y}},
+        ],
+        "time_limit_s": 0.5,
+    }
+    req = plans.PlanRequest.from_json(body)
+    digest = plans.plan_digest(body)
+    status, first, replayed = plans.make_plan_once(
+        store, req, key="k-1", digest=digest, principal=COORD
+    )
+    assert status == 201 and not replayed and first["id"] is not None
+    status, again, replayed = plans.make_plan_once(
+        store, req, key="k-1", digest=digest, principal=COORD
+    )
+    assert status == 201 and replayed and again == first
+    assert store.count("patrol_plans") == 1
+    other = {**body, "name": "另一个"}
+    with pytest.raises(IdempotencyKeyReused):
+        plans.make_plan_once(
+            store,
+            plans.PlanRequest.from_json(other),
+            key="k-1",
+            digest=plans.plan_digest(other),
+            principal=COORD,
+        )
+    # another caller's key is their own
+    status, theirs, replayed = plans.make_plan_once(
+        store,
+        req,
+        key="k-1",
+        digest=digest,
+        principal=Principal("qian", "town_coordinator", ("370285001",)),
+    )
+    assert not replayed and theirs["id"] != first["id"] and store.count("patrol_plans") == 2
+
+    assert [p["id"] for p in plans.list_plans(store, principal=COORD)] == [
+        theirs["id"],
+        first["id"],
+    ]
+    assert plans.list_plans(store, principal=STRANGER) == []
+
+    plan = plans.read_plan(store, first["id"], principal=COORD)
+    areas = {f["properties"]["name"]: f["properties"] for f in plan["key_areas"]["features"]}
+    assert set(areas) == {"东门 <b>", "广场", "车站"}
+    assert pd.Timestamp(areas["东门 <b>"]["valid_to"]) == T0 + pd.Timedelta(hours=2)
+    assert areas["东门 <b>"]["hotspot_cells"] == ["89abc"] and areas["广场"]["frequency_min"] == 30
+    assert plan["synthetic"] is False  # no synthetic events behind the hot-spot area here
+
+    pages = PdfReader(io.BytesIO(render_plan_pdf(plan))).pages
+    n_routes = len(plan["routes"]["features"])
+    assert len(pages) == n_routes + (1 if plan["unmet"] else 0)
+    for page, f in zip(pages, plan["routes"]["features"], strict=False):
+        text = page.extract_text()
+        assert f["properties"]["worker"] in text and "合成数据" not in text
+        for v in f["properties"]["timetable"]:
+            if v["type"] == "visit":
+                assert v["name"] in text

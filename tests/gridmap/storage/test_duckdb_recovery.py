@@ -190,4 +190,4 @@ def test_db_check_and_recover_on_postgis(pg_url: str) -> None:
     assert "schema version" in check.output and "buildings: 0 rows" in check.output
     assert "password" not in check.output.lower()
     recover = CliRunner().invoke(app, ["db", "recover", "--database-url", pg_url])
-    assert recover.exit_code == 2 and "gridmap restore" in recover.output, recover.output
+    assert recover.exit_code == 1 and "gridmap restore" in recover.output, recover.output

@@ -66,7 +66,7 @@ def assert_in_step(store: Store, keys: int) -> None:
 
 
 #: Later migrations that only add columns to ``events`` (their SQL may run twice).
-_EVENT_COLUMNS = ("event_observation",)
+_EVENT_COLUMNS = ("event_observation", "event_reporter_encryption", "event_media_url")
 
 
 def migrate_to(store: Store, version: int) -> int:

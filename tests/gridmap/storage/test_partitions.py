@@ -243,4 +243,4 @@ def test_db_commands(pg_url: str, tmp_path: Path) -> None:
     bad = runner.invoke(
         app, ["db", "archive", "--month", "nope", "--out", str(tmp_path), "--database-url", pg_url]
     )
-    assert bad.exit_code == 2 and "YYYY-MM" in bad.output
+    assert bad.exit_code == 1 and "YYYY-MM" in bad.output

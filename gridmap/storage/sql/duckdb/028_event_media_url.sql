@@ -1,0 +1,4 @@
+-- v28 (issue 24): the media_url of an Open311 GeoReport v2 request (api/routers/open311.py),
+-- stored as the client gave it (an http(s) URL, never fetched by gridmap) and
+-- returned as the request's media_url. Events stored before keep NULL.
+ALTER TABLE events ADD COLUMN "media_url" VARCHAR;
