@@ -42,7 +42,7 @@ from gridmap.events.errors import (
 )
 from gridmap.extras import MissingExtra, missing_extra
 from gridmap.storage.base import StoreInvalidated, StoreUnavailable
-from gridmap.storage.limits import StatementTimeout
+from gridmap.storage.limits import QueryCancelled, StatementTimeout
 from gridmap.workers import UnknownArea
 from layers.assets import AssetsNotInstalled
 
@@ -78,6 +78,7 @@ STATUS: Mapping[type[GridmapError], int] = {
     AssetsNotInstalled: 503,
     StoreUnavailable: 503,
     MissingExtra: 501,
+    QueryCancelled: 499,  # the client went away: nobody reads it, not logged as an error
 }
 
 #: What a client is told for a 503, and how many seconds to wait (``Retry-After``).
@@ -153,6 +154,7 @@ ZH: Mapping[str, str] = {
     "store_busy": "数据库正被其他进程使用",
     "store_invalidated": "数据库文件不可用，服务将重启",
     "statement_timeout": "数据库查询超时，请缩小范围或稍后重试",
+    "client_closed_request": "客户端已关闭请求，查询已中止",
     "missing_extra": "服务器未安装此功能所需的可选组件",
 }
 

@@ -16,7 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.errors import install_error_handlers
 from api.logs import configure_logging
 from api.metrics import Metrics
-from api.middleware import BodyLimit, Compress, Observe
+from api.middleware import BodyLimit, CancelOnDisconnect, Compress, Observe
 from api.routers import (
     analytics,
     console,
@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             allow_headers=["*"],
             expose_headers=["ETag"],
         )
+    app.add_middleware(CancelOnDisconnect)  # a client gone: its DuckDB queries are interrupted
     # Request id, access log line and metrics around every answer (413s and CORS included).
     app.add_middleware(Observe, metrics=app.state.metrics)
     # Last, so its security headers wrap every answer (413s and CORS included).

@@ -1,7 +1,11 @@
-"""ASGI middleware: body size limit (413), compression, request ids, access log and metrics."""
+"""ASGI middleware: body size limit (413), compression, request ids, access log and metrics.
+
+Also :class:`CancelOnDisconnect`: a request whose client goes away stops its database work.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -12,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import error_body
 from api.logs import ACCESS, REQUEST_ID
 from api.metrics import Metrics
+from gridmap.storage.limits import cancellable
 
-__all__ = ["REQUEST_ID_HEADER", "BodyLimit", "Compress", "Observe"]
+__all__ = ["REQUEST_ID_HEADER", "BodyLimit", "CancelOnDisconnect", "Compress", "Observe"]
 
 #: The header carrying the request id, both ways.
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -125,6 +130,90 @@ class Compress:
             await self.app(scope, receive, send)
             return
         await self.gzip(scope, receive, send)
+
+
+class CancelOnDisconnect:
+    """Cancel a request's database work when its client disconnects before the answer.
+
+    Every HTTP request runs in its own :class:`~gridmap.storage.limits.CancelScope`
+    (a context variable: the threadpool running a sync endpoint copies it, so
+    it reaches the store call). A background task reads the server's
+    ``receive()`` into a small queue the application reads from, so the body
+    still reaches the application, message by message; when it sees
+    ``http.disconnect`` before the answer was complete, it cancels the scope
+    and the embedded store interrupts this request's DuckDB cursors (nobody
+    else's). The store call then raises
+    :class:`~gridmap.storage.limits.QueryCancelled`, answered 499 to nobody
+    (the server drops it; the access log shows 499). PostGIS statements keep
+    their server-side ``statement_timeout``.
+
+    The queue holds a few messages: a large body the application does not
+    read pauses the reader (the server's back-pressure stays), and its
+    disconnect is then noticed only when the application reads on.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The wrapped application.
+    """
+
+    _QUEUED = 4
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        queue: asyncio.Queue[Message] = asyncio.Queue(self._QUEUED)
+        answered = False
+
+        with cancellable() as cancel:
+
+            async def pump() -> None:
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        if not answered:
+                            cancel.cancel()
+                        await queue.put(message)
+                        return
+                    await queue.put(message)
+
+            reader = asyncio.create_task(pump())
+
+            async def read() -> Message:
+                while True:
+                    if not queue.empty():
+                        return queue.get_nowait()
+                    if reader.done():  # gone (or the server's receive failed: raise that)
+                        if not reader.cancelled() and reader.exception() is not None:
+                            raise reader.exception()  # type: ignore[misc]
+                        return {"type": "http.disconnect"}
+                    getter = asyncio.ensure_future(queue.get())
+                    try:
+                        await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        if not getter.done():
+                            getter.cancel()
+                    if not getter.cancelled():
+                        return getter.result()
+
+            async def watch(message: Message) -> None:
+                nonlocal answered
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    answered = True
+                await send(message)
+
+            try:
+                await self.app(scope, read, watch)
+            finally:
+                reader.cancel()
+                await asyncio.wait({reader})
+                if not reader.cancelled():
+                    reader.exception()  # retrieved: a failing receive() was raised to the app
 
 
 def _route_template(scope: Scope) -> str:

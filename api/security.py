@@ -28,6 +28,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import session
+from api.csp import SITE_CSP
 from gridmap.access import ALL_AREAS, Principal
 from gridmap.auth import NotAuthenticated, TokenConfig, principal_for_api_key, principal_for_token
 from gridmap.privacy import Vault
@@ -89,11 +90,7 @@ def _weakness(value: str) -> str | None:
 
 #: Content-Security-Policy fit for the folium map pages (inline scripts and
 #: styles, assets served by this API, no external host).
-DEFAULT_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
-)
+DEFAULT_CSP = SITE_CSP
 
 
 class SecuritySettings(BaseSettings):

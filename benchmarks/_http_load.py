@@ -25,6 +25,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -79,18 +80,22 @@ def server(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run *cmd* (a server on 127.0.0.1:*port*) in its own session until the block ends."""
     log = open(os.devnull, "wb")  # noqa: SIM115 - closed below
+    # The server's log (one access line per request) goes to a file: an unread
+    # pipe fills after some 64 KB and then blocks the server mid-benchmark.
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         list(cmd),
         env={**os.environ, **(env or {})},
         stdout=log,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                errors.seek(0)
+                err = errors.read().decode(errors="replace")
                 raise RuntimeError(f"server exited ({proc.returncode}): {err[-3000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=5):
@@ -110,8 +115,7 @@ def server(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
+        errors.close()
         log.close()
 
 

@@ -57,6 +57,7 @@ import pandas as pd
 from gridmap.access import Principal
 from gridmap.assessment.disclosure import protect_table, shown
 from gridmap.auth import PermissionDenied
+from gridmap.events.kpis import KPI_COUNTS
 from gridmap.heat import DEFAULT_MIN_COUNT
 from gridmap.model import ROLES
 from gridmap.privacy import mask_name
@@ -354,18 +355,6 @@ def markdown_table() -> str:
 
 
 #: KPI count columns (:data:`gridmap.events.kpis.KPI_COLUMNS`) and how they relate.
-_KPI_COUNTS = (
-    "reported",
-    "closed",
-    "on_time_closed",
-    "reworked",
-    "extended",
-    "self_handled",
-    "overdue",
-    "opinions",
-    "help_requests",
-    "problems_solved",
-)
 _KPI_PAIRS = (
     ("reported", "closed"),
     ("closed", "on_time_closed"),
@@ -412,7 +401,7 @@ def protect_kpis(table: pd.DataFrame, *, k: int | None = None) -> pd.DataFrame:
         return table
     safe = protect_table(
         table,
-        counts=_KPI_COUNTS,
+        counts=KPI_COUNTS,
         pairs=_KPI_PAIRS,
         rates=_KPI_RATES,
         groups=pd.Series("total", index=table.index),

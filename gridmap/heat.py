@@ -50,7 +50,7 @@ from scipy.signal import fftconvolve
 from gridmap.access import Principal
 from gridmap.errors import BadInput
 from gridmap.events.intake import CHANNELS
-from gridmap.events.workflow import OPEN_STATES
+from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.h3cells import (
     H3_RESOLUTIONS,
     cell_column,
@@ -59,7 +59,7 @@ from gridmap.h3cells import (
     latlng_to_cells,
     point_cells,
 )
-from gridmap.model import EVENT_CATEGORIES, EVENT_STATUSES
+from gridmap.model import EVENT_CATEGORIES
 from gridmap.projection import WGS84, local_crs
 from gridmap.storage import Store
 from gridmap.storage._sql import AllOf, Cmp, Prefix, where_sql
@@ -727,7 +727,7 @@ class EventQuery:
             raise BadInput(
                 f"unknown category {self.category[:40]!r}; one of: {known}", field="category"
             )
-        if self.status is not None and self.status not in {*EVENT_STATUSES, "merged"}:
+        if self.status is not None and self.status not in STATES:
             raise BadInput(f"unknown status {self.status[:40]!r}", field="status")
         if self.channel is not None and self.channel not in CHANNELS:
             known = ", ".join(CHANNELS)

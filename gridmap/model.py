@@ -609,7 +609,7 @@ LAYERS["webhook_subscriptions"] = LayerSchema(
     None,
     (
         _c("url", "text", "接收地址", "URL"),
-        _c("secret", "text", "签名密钥", "Signing secret"),
+        _c("secret", "text", "签名密钥", "Signing secret", encrypted=True),
         _c("event_types", "text[]", "事件类型", "Event types"),
         _c("areas", "text[]", "范围", "Areas"),
         _c("owner", "text", "订阅人", "Owner"),

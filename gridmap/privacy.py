@@ -259,18 +259,25 @@ def mask_name(name: str | None) -> str | None:
 
 
 def mask_phone(phone: str | None) -> str | None:
-    """Keep the first 3 and the last 4 digits.
+    """Keep the first 3 and the last 4 digits; anything but digits is dropped.
+
+    Dropping separators and text means a contact typed as ``张三 138…`` shows
+    no name, and the same number masks the same way however it was written.
+    Fewer than 8 digits: every digit masked.
 
     Examples
     --------
-    >>> mask_phone("13812341234")
-    '138****1234'
+    >>> mask_phone("13812341234"), mask_phone("138-1234-1234"), mask_phone("0532-8765-4321")
+    ('138****1234', '138****1234', '053*****4321')
+    >>> mask_phone("12345")
+    '*****'
     """
     if phone is None:
         return None
-    if len(phone) <= 7:
-        return "*" * len(phone)
-    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    digits = "".join(c for c in phone if c.isdigit())
+    if len(digits) <= 7:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
 def mask_id_number(id_number: str | None) -> str | None:

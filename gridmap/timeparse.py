@@ -21,7 +21,7 @@ import pandas as pd
 
 from gridmap.errors import BadInput
 
-__all__ = ["MAX_YEAR", "MIN_YEAR", "parse_day", "parse_instant"]
+__all__ = ["MAX_YEAR", "MIN_YEAR", "iso_utc", "parse_day", "parse_instant"]
 
 #: Years a time may have (those of Python's ``datetime``, ISO 8601 without extension).
 MIN_YEAR, MAX_YEAR = 1, 9999
@@ -150,3 +150,37 @@ def parse_day(value: Any, *, field: str) -> dt.date:
             f"{field} must be a date YYYY-MM-DD in years {MIN_YEAR}–{MAX_YEAR}, got {shown!r}",
             field=field,
         ) from None
+
+
+def iso_utc(value: Any) -> str | None:
+    """An instant as ISO 8601 in UTC with a ``Z`` (naive values are taken as UTC).
+
+    Parameters
+    ----------
+    value : Any
+        A timestamp, datetime, or text pandas reads as one; missing values give None.
+
+    Returns
+    -------
+    str or None
+        ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        When pandas cannot read *value* as a time.
+
+    Examples
+    --------
+    >>> iso_utc(pd.Timestamp("2026-11-02 08:00", tz="Asia/Shanghai"))
+    '2026-11-02T00:00:00Z'
+    >>> iso_utc("2026-11-02T08:00"), iso_utc(None), iso_utc(pd.NaT)
+    ('2026-11-02T08:00:00Z', None, None)
+    """
+    if value is None or value is pd.NaT:
+        return None
+    ts = pd.Timestamp(value)
+    if pd.isna(ts):
+        return None
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.isoformat().replace("+00:00", "Z")

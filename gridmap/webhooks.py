@@ -56,7 +56,9 @@ import pandas as pd
 
 from gridmap.access import Principal
 from gridmap.errors import BadInput, NotFound
+from gridmap.events.states import OPEN_STATES
 from gridmap.storage import Cmp, Store
+from gridmap.timeparse import iso_utc
 
 __all__ = [
     "EVENT_TYPES",
@@ -89,16 +91,6 @@ EVENT_TYPES: dict[str, tuple[str, str]] = {
 #: Roles that may subscribe (staff of a centre: they may read events of their area).
 SUBSCRIBER_ROLES = frozenset({"city_admin", "town_coordinator", "community_staff"})
 
-_OPEN = (
-    "reported",
-    "accepted",
-    "verified",
-    "registered",
-    "dispatched",
-    "handling",
-    "inspecting",
-    "escalated",
-)
 
 Sender = Callable[[str, bytes, Mapping[str, str], float], int]
 #: A row: a mapping or a pandas row (``DataFrame.iloc[i]``, ``iterrows``).
@@ -167,16 +159,10 @@ def _now() -> pd.Timestamp:
 
 
 def _iso(value: Any) -> str | None:
-    if value is None or value is pd.NaT:
-        return None
     try:
-        ts = pd.Timestamp(value)
+        return iso_utc(value)
     except (TypeError, ValueError):
         return str(value)
-    if pd.isna(ts):
-        return None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.isoformat().replace("+00:00", "Z")
 
 
 def _text(value: Any) -> str | None:
@@ -308,7 +294,7 @@ def enqueue_overdue(store: Store, *, now: pd.Timestamp | None = None) -> int:
     when = now or _now()
     if not _has_subscriptions(store, "overdue"):
         return 0
-    late = store.read("events", where={"status": list(_OPEN), "due_at": Cmp("<", when)})
+    late = store.read("events", where={"status": sorted(OPEN_STATES), "due_at": Cmp("<", when)})
     if late.empty:
         return 0
     rows = []

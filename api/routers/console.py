@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api import ogc
+from api.csp import CONSOLE_CSP
 from api.deps import StoreDep
 from api.params import query_guard
 from api.routers.fieldapp import app_config
@@ -43,12 +44,7 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["Console 控制台"], include_in_schema=False)
 
-_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-_HEADERS = {"Content-Security-Policy": _CSP, "Cache-Control": "no-store"}
+_HEADERS = {"Content-Security-Policy": CONSOLE_CSP, "Cache-Control": "no-store"}
 _ROLE_NAMES = {
     "city_admin": ("市级管理员", "City administrator"),
     "town_coordinator": ("镇街协调员", "Town coordinator"),

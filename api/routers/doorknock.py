@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from api.csp import DOORKNOCK_CSP
 from api.deps import StoreDep
 from api.params import query_guard
 from api.routers._json import read_json
@@ -44,11 +45,6 @@ router = APIRouter(prefix="/doorknock", tags=["Door-knocking 敲门行动"])
 
 _PRIVATE = {"Cache-Control": "no-store"}
 CampaignId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Campaign id.")]
-_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'self'"
-)
 
 
 def _min_count(request: Request) -> int:
@@ -196,5 +192,5 @@ def progress_page(
     )
     return HTMLResponse(
         map_html(m, inline=False),
-        headers={"Content-Security-Policy": _CSP, "X-Content-Type-Options": "nosniff"},
+        headers={"Content-Security-Policy": DOORKNOCK_CSP, "X-Content-Type-Options": "nosniff"},
     )

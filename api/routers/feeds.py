@@ -20,7 +20,9 @@ from api.params import query_guard
 from api.security import require_roles
 from gridmap.access import Principal
 from gridmap.events.feed import FeedEntry, FeedPage, read_feed
-from gridmap.events.workflow import ACTIONS, STATES
+from gridmap.events.states import STATES
+from gridmap.events.workflow import ACTIONS
+from gridmap.timeparse import iso_utc
 
 __all__ = ["router"]
 
@@ -42,8 +44,7 @@ Cursor = Annotated[
 
 
 def _iso(ts: Any) -> str:
-    stamp = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return str(stamp.isoformat().replace("+00:00", "Z"))
+    return iso_utc(ts) or ""
 
 
 def _title(e: FeedEntry) -> str:

@@ -25,6 +25,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from api import ogc
+from api.csp import FIELD_APP_CSP
 from api.deps import StoreDep
 from api.params import query_guard
 from api.routers.events import taxonomy_of
@@ -32,8 +33,9 @@ from api.routers.pages import page_context
 from api.security import CurrentPrincipal
 from gridmap.access import Principal
 from gridmap.errors import NotFound
+from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.events.taxonomy import URGENCIES
-from gridmap.events.workflow import ACTIONS, OPEN_STATES, STATES
+from gridmap.events.workflow import ACTIONS
 from gridmap.storage import Prefix, Store
 
 __all__ = ["STATIC_DIR", "router", "static_file"]
@@ -50,12 +52,6 @@ _TYPES = {
     ".webmanifest": "application/manifest+json",
 }
 #: The page's policy: scripts and styles from this service only (no inline script).
-_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
-    "worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
 _GUARD = [Depends(query_guard([]))]
 
 
@@ -163,7 +159,7 @@ def app_page(request: Request, store: StoreDep, principal: CurrentPrincipal) -> 
         config=json.dumps(config, ensure_ascii=False).replace("</", "<\\/"),
         **page_context(request, principal),
     )
-    headers = {"Content-Security-Policy": _CSP, "Cache-Control": "no-cache, private"}
+    headers = {"Content-Security-Policy": FIELD_APP_CSP, "Cache-Control": "no-cache, private"}
     return HTMLResponse(html, headers=headers)
 
 

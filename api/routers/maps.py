@@ -7,13 +7,13 @@ and load Leaflet and its plugins from this service, never from the internet.
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import geopandas as gpd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api import ogc
+from api.csp import map_csp
 from api.deps import RoleDep, SettingsDep, StoreDep
 from api.params import query_guard
 from gridmap.storage import Store
@@ -33,27 +33,9 @@ _LANGS = ("zh", "en", "zh-en")
 
 #: Map pages load scripts, styles, images and fonts from this service only (folium writes
 #: inline scripts; the leaflet-measure plugin compiles its templates with ``eval``).
-_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
-    "style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'self'"
-)
-
 Lang = Annotated[
     str, Query(description="Language of titles and labels: `zh`, `en` or `zh-en` (both).")
 ]
-
-
-def _csp(tiles_url: str | None) -> str:
-    """The page's Content-Security-Policy; an intranet basemap's origin may serve images."""
-    if not tiles_url:
-        return _CSP
-    parts = urlsplit(tiles_url)
-    if not parts.scheme or not parts.netloc:
-        return _CSP
-    origin = f"{parts.scheme}://{parts.netloc}".replace("{s}", "*")
-    return _CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}")
 
 
 def _layers(
@@ -131,7 +113,7 @@ def overview(
         language_links={code: f"?lang={code}" for code in _LANGS},
     )
     headers = {
-        "Content-Security-Policy": _csp(settings.tiles_url),
+        "Content-Security-Policy": map_csp(settings.tiles_url),
         "X-Content-Type-Options": "nosniff",
     }
     return HTMLResponse(map_html(m, inline=False), headers=headers)

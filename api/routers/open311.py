@@ -66,9 +66,11 @@ from gridmap.events.intake import (
     report_event,
     request_hash,
 )
+from gridmap.events.states import CLOSED_STATES, STATES
 from gridmap.events.taxonomy import Taxonomy
-from gridmap.events.workflow import CLOSED_STATES, STATES, read_event
+from gridmap.events.workflow import read_event
 from gridmap.storage import Store
+from gridmap.timeparse import iso_utc
 
 __all__ = [
     "Open311Principal",
@@ -247,16 +249,6 @@ def service_list(tax: Taxonomy) -> list[dict[str, Any]]:
     return out
 
 
-def _iso(value: Any) -> str | None:
-    if value is None or value is pd.NaT:
-        return None
-    ts = pd.Timestamp(value)
-    if pd.isna(ts):
-        return None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.isoformat().replace("+00:00", "Z")
-
-
 def open311_request(row: Mapping[str, Any], tax: Taxonomy) -> dict[str, Any]:
     """One GeoReport ``request`` from an event row (no contact data).
 
@@ -299,9 +291,9 @@ def open311_request(row: Mapping[str, Any], tax: Taxonomy) -> dict[str, Any]:
         "description": row.get("description"),
         "agency_responsible": row.get("responsible"),
         "service_notice": None,
-        "requested_datetime": _iso(row.get("reported_at")),
-        "updated_datetime": _iso(row.get("updated_at")) or _iso(row.get("reported_at")),
-        "expected_datetime": _iso(row.get("due_at")),
+        "requested_datetime": iso_utc(row.get("reported_at")),
+        "updated_datetime": iso_utc(row.get("updated_at")) or iso_utc(row.get("reported_at")),
+        "expected_datetime": iso_utc(row.get("due_at")),
         "address": None,
         "address_id": None,
         "zipcode": None,

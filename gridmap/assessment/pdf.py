@@ -61,14 +61,14 @@ def default_font() -> Path:
 def _font(path: Path | None) -> Path:
     font = Path(path) if path is not None else default_font()
     if not font.is_file():
-        if font == CJK_FONT:
-            hint = (
-                "Debian package fonts-wqy-microhei: apt-get install fonts-wqy-microhei, "
-                f"or set {FONT_ENV} to another CJK TrueType font file"
-            )
-        else:
-            hint = f"named by {FONT_ENV}" if path is None else "given"
-        raise FontMissing(f"PDF reports need the CJK font {font} ({hint}); it is missing")
+        where = (
+            "" if font == CJK_FONT else (f"named by {FONT_ENV}; " if path is None else "given; ")
+        )
+        raise FontMissing(
+            f"PDF reports need the CJK font {font} ({where}it is missing): install the Debian "
+            f"package fonts-wqy-microhei (apt-get install fonts-wqy-microhei) or set "
+            f"{FONT_ENV} to another CJK TrueType font file"
+        )
     return font
 
 

@@ -38,7 +38,7 @@ from gridmap.assessment.rules import AssessmentRules, default_rules, score_table
 from gridmap.auth import PermissionDenied
 from gridmap.errors import BadInput
 from gridmap.events.intake import list_events
-from gridmap.events.kpis import KPI_COLUMNS, kpis, worker_activity
+from gridmap.events.kpis import KPI_COLUMNS, KPI_COUNTS, kpis, worker_activity
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.service import _fixes, grid_network
@@ -594,7 +594,7 @@ def worker_kpis(
         for c in ("reports_made", "events_handled", "transitions", "assigned"):
             row[c] = int(done.get(name, {}).get(c, 0))
         for c in cols:
-            row[c] = given.get(name, {}).get(c, 0 if c in _KPI_COUNTS else np.nan)
+            row[c] = given.get(name, {}).get(c, 0 if c in KPI_COUNTS else np.nan)
         summary = coverage_summary(facts, worker=name)
         row["patrol_coverage"] = summary["value"] if summary["grids"] else np.nan
         row["patrol_days"] = summary["track_days"]
@@ -613,22 +613,6 @@ def worker_kpis(
         ],
     )
     return out.set_index("worker")
-
-
-#: KPI columns that are counts (0 for a worker without assigned events).
-_KPI_COUNTS = frozenset(
-    {
-        "closed",
-        "on_time_closed",
-        "reworked",
-        "extended",
-        "self_handled",
-        "overdue",
-        "opinions",
-        "help_requests",
-        "problems_solved",
-    }
-)
 
 
 def assess(

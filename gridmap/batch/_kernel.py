@@ -25,7 +25,7 @@ import shapely
 
 from gridmap.division.assign import PointGridIndex
 from gridmap.errors import BadInput
-from gridmap.events.workflow import OPEN_STATES
+from gridmap.events.states import OPEN_STATES
 from gridmap.heat import cell_strings, check_resolution, latlng_to_cells
 from gridmap.hotspots import hot_spots, study_cells
 

@@ -38,7 +38,7 @@ import pyarrow.dataset as ds
 
 from gridmap.batch.lake import DEFAULT_CHUNK_ROWS, PartitionWriter, _check_dest
 from gridmap.errors import BadInput
-from gridmap.events.workflow import CLOSED_STATES
+from gridmap.events.states import CLOSED_STATES
 from gridmap.storage import AllOf, Cmp, Store
 from gridmap.storage.base import StoreReads
 

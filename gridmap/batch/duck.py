@@ -17,7 +17,7 @@ import geopandas as gpd
 from gridmap.batch._kernel import BatchResult, GridIndex, Partial, _typed, finish
 from gridmap.batch.lake import lake_layer
 from gridmap.batch.single import _grids
-from gridmap.events.workflow import OPEN_STATES
+from gridmap.events.states import OPEN_STATES
 from gridmap.heat import check_resolution, latlng_to_cells
 
 __all__ = ["run_duckdb"]

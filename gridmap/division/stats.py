@@ -30,13 +30,13 @@ import shapely
 from gridmap.access import ALL_AREAS
 from gridmap.division.assign import locate_in_grids
 from gridmap.errors import BadInput, NotFound
+from gridmap.events.states import CLOSED_STATES
 from gridmap.model import EVENT_CATEGORIES, layer_schema
 from gridmap.projection import local_crs
 from gridmap.storage import Prefix, Store
 
 __all__ = [
     "CATEGORY_COLUMNS",
-    "CLOSED_STATUSES",
     "STAT_COLUMNS",
     "TABLE_COLUMNS",
     "WorkloadWeights",
@@ -50,8 +50,6 @@ __all__ = [
 
 #: ``events_<category>`` column of each first-level event category.
 CATEGORY_COLUMNS: dict[str, str] = {code: f"events_{code}" for code in EVENT_CATEGORIES}
-#: Workflow states in which an event is no longer open.
-CLOSED_STATUSES: frozenset[str] = frozenset({"closed", "rejected"})
 #: The statistics columns of the ``grids`` layer written by :func:`refresh_grid_statistics`.
 STAT_COLUMNS: tuple[str, ...] = (
     "households",
@@ -448,7 +446,7 @@ def _event_counts(
     found = locate_in_grids(_geoms(ev), grids, predicate="intersects")
     e_grid = np.where(found >= 0, position[found], -1)
     status = ev["status"].astype("string") if "status" in ev else pd.Series("", index=ev.index)
-    is_open = (~status.isin(list(CLOSED_STATUSES))).fillna(True).to_numpy(dtype=bool)
+    is_open = (~status.isin(sorted(CLOSED_STATES))).fillna(True).to_numpy(dtype=bool)
     out["events_open"] = np.bincount(e_grid[(e_grid >= 0) & is_open], minlength=n)[:n]
     in_period = (reported >= start).to_numpy(dtype=bool) & (e_grid >= 0)
     out["events_total"] = np.bincount(e_grid[in_period], minlength=n)[:n]

@@ -57,14 +57,15 @@ from gridmap.chinacrs import is_chinese_crs, to_wgs84
 from gridmap.errors import BadInput, GridmapError, OutsideJurisdiction
 from gridmap.events.errors import ConcurrentUpdate, IdempotencyKeyReused, NotPermitted
 from gridmap.events.media import MEDIA_NAME
+from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.events.taxonomy import EVENT_KINDS, URGENCIES, Taxonomy, default_taxonomy
-from gridmap.events.workflow import OPEN_STATES, STATES
 from gridmap.locate import Locator
+from gridmap.privacy import mask_name, mask_phone
 from gridmap.projection import local_crs, position_crs, positions_to_wgs84, to_local
 from gridmap.storage import AllOf, Cmp, Prefix, Store
 from gridmap.storage.base import StoreUnavailable
 from gridmap.storage.limits import StatementTimeout
-from gridmap.timeparse import parse_instant
+from gridmap.timeparse import iso_utc, parse_instant
 
 __all__ = [
     "CHANNELS",
@@ -82,8 +83,6 @@ __all__ = [
     "idempotent",
     "list_events",
     "locate_point",
-    "mask_name",
-    "mask_phone",
     "nearest_own_grid",
     "parse_location",
     "parse_report",
@@ -619,14 +618,14 @@ def check_observed_at(
     seen = observed_at.tz_convert("UTC")
     if seen > when + OBSERVED_SKEW:
         raise BadInput(
-            f"observed_at {_iso(seen)} is in the future (the server's time is {_iso(when)}; "
+            f"observed_at {iso_utc(seen)} is in the future (the server's time is {iso_utc(when)}; "
             f"{OBSERVED_SKEW.total_seconds() / 60:g} minutes of clock skew are allowed)",
             field="observed_at",
         )
     if seen < when - pd.Timedelta(hours=max_age_hours):
         raise BadInput(
-            f"observed_at {_iso(seen)} is more than {max_age_hours:g} hours before the report "
-            f"({_iso(when)}): report problems while they are current",
+            f"observed_at {iso_utc(seen)} is more than {max_age_hours:g} hours before the report "
+            f"({iso_utc(when)}): report problems while they are current",
             field="observed_at",
         )
     return min(seen, when)
@@ -1075,45 +1074,6 @@ def _report_details(
     return out
 
 
-def mask_name(name: str | None) -> str | None:
-    """Mask a personal name: first character kept (张三 → 张*).
-
-    Examples
-    --------
-    >>> mask_name("张三丰")
-    '张**'
-    """
-    if not name:
-        return name
-    return name[0] + "*" * max(len(name) - 1, 1)
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """Mask a phone number, keeping its first 3 and last 4 digits.
-
-    Examples
-    --------
-    >>> mask_phone("13812341234")
-    '138****1234'
-    """
-    if not phone:
-        return phone
-    digits = "".join(c for c in phone if c.isdigit())
-    if len(digits) < 8:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
-
-
-def _iso(value: Any) -> str | None:
-    if value is None or value is pd.NaT:
-        return None
-    ts = pd.Timestamp(value)
-    if pd.isna(ts):
-        return None
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return ts.isoformat().replace("+00:00", "Z")
-
-
 def _plain(value: Any) -> Any:
     if value is None or value is pd.NA or value is pd.NaT:
         return None
@@ -1213,20 +1173,20 @@ def event_document(
         "town_code": _plain(row.get("town_code")),
         "responsible": _plain(row.get("responsible")),
         "assigned_to": list(assigned) if isinstance(assigned, list | tuple) else [],
-        "reported_at": _iso(row.get("reported_at")),
-        "updated_at": _iso(row.get("updated_at")),
-        "step_due_at": _iso(row.get("step_due_at")),
-        "due_at": _iso(row.get("due_at")),
-        "closed_at": _iso(row.get("closed_at")),
+        "reported_at": iso_utc(row.get("reported_at")),
+        "updated_at": iso_utc(row.get("updated_at")),
+        "step_due_at": iso_utc(row.get("step_due_at")),
+        "due_at": iso_utc(row.get("due_at")),
+        "closed_at": iso_utc(row.get("closed_at")),
         "duplicate_of": _plain(row.get("duplicate_of")),
         "self_handled": bool(_plain(row.get("self_handled")) or False),
         "rework_count": int(_plain(row.get("rework_count")) or 0),
         "extension_count": int(_plain(row.get("extension_count")) or 0),
         "pending_extension_hours": _plain(row.get("pending_extension_hours")),
         "escalated_to": _plain(row.get("escalated_to")),
-        "supervised_at": _iso(row.get("supervised_at")),
+        "supervised_at": iso_utc(row.get("supervised_at")),
         "photos": list(photos) if isinstance(photos, list | tuple) else [],
-        "observed_at": _iso(row.get("observed_at")),
+        "observed_at": iso_utc(row.get("observed_at")),
         "accuracy_m": _plain(row.get("accuracy_m")),
         "reporter_grid_code": _plain(row.get("reporter_grid_code")),
         "version": int(_plain(row.get("version")) or 0),

@@ -36,9 +36,17 @@ import numpy as np
 import pandas as pd
 
 from gridmap.errors import BadInput
-from gridmap.events.workflow import OPEN_STATES
+from gridmap.events.states import OPEN_STATES
 
-__all__ = ["GROUPINGS", "KPI_COLUMNS", "WORKER_COLUMNS", "kpi_records", "kpis", "worker_activity"]
+__all__ = [
+    "GROUPINGS",
+    "KPI_COLUMNS",
+    "KPI_COUNTS",
+    "WORKER_COLUMNS",
+    "kpi_records",
+    "kpis",
+    "worker_activity",
+]
 
 #: What KPIs can be grouped by.
 GROUPINGS: tuple[str, ...] = ("grid", "community", "town", "worker", "category", "period")
@@ -62,6 +70,11 @@ KPI_COLUMNS: tuple[str, ...] = (
     "help_requests",
     "problems_solved",
     "mean_report_lag_h",
+)
+#: The columns of :data:`KPI_COLUMNS` that count events (the others are rates,
+#: shares, means and quantiles built on them), in the same order.
+KPI_COUNTS: tuple[str, ...] = tuple(
+    c for c in KPI_COLUMNS if not c.endswith(("_rate", "_share", "_to_close", "_lag_h"))
 )
 _FREQ = {"day": "D", "week": "W-MON", "month": "M"}
 

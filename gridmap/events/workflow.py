@@ -36,8 +36,8 @@ from gridmap.events.errors import (
     NotPermitted,
     StaleVersion,
 )
+from gridmap.events.states import CLOSED_STATES, OPEN_STATES, STATES
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
-from gridmap.model import EVENT_STATUSES
 from gridmap.storage import Store
 
 __all__ = [
@@ -55,24 +55,6 @@ __all__ = [
     "supervision_list",
     "transition",
 ]
-
-#: Workflow states: the model's statuses plus ``merged`` (a duplicate folded into another).
-STATES: dict[str, tuple[str, str]] = {**EVENT_STATUSES, "merged": ("已合并", "Merged")}
-#: States in which an event still waits for someone.
-OPEN_STATES: frozenset[str] = frozenset(
-    {
-        "reported",
-        "accepted",
-        "verified",
-        "registered",
-        "dispatched",
-        "handling",
-        "inspecting",
-        "escalated",
-    }
-)
-#: Final states.
-CLOSED_STATES: frozenset[str] = frozenset({"closed", "rejected", "merged"})
 
 _CENTRE = frozenset({"city_admin", "town_coordinator", "community_staff"})
 _FIELD = _CENTRE | {"grid_worker"}

@@ -51,7 +51,7 @@ from gridmap.storage.base import (
 )
 from gridmap.storage.cql import CqlFilter, filter_sql
 from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal, unseal
-from gridmap.storage.limits import StatementTimeout, Watchdog
+from gridmap.storage.limits import QueryCancelled, StatementTimeout, Watchdog, cancel_scope
 
 __all__ = ["DuckDBStore", "spatial_extension_path"]
 
@@ -454,30 +454,50 @@ class DuckDBStore(StoreReads):
         """Interrupt the block's cursors (and the transaction's) when the time limit passes.
 
         Every store call gets the whole limit (a transaction is not limited as
-        a block, as PostgreSQL limits statements, not transactions).
+        a block, as PostgreSQL limits statements, not transactions). The
+        cursors are interrupted too when the request's
+        :class:`~gridmap.storage.limits.CancelScope` is cancelled (the client
+        went away): then the call raises
+        :class:`~gridmap.storage.limits.QueryCancelled`.
         """
-        if not self._timeout_ms:
+        scope = cancel_scope()
+        if not self._timeout_ms and scope is None:
             yield
             return
+        if scope is not None and scope.cancelled:
+            raise QueryCancelled("the request was cancelled before its statement ran")
         cursors: list[duckdb.DuckDBPyConnection] = []
         tx = self._tx.get()
         if tx is not None:
             cursors.append(tx)
         fired = threading.Event()
+        called_off = threading.Event()
 
         def interrupt() -> None:
-            fired.set()
             for cur in list(cursors):
                 try:
                     cur.interrupt()
                 except duckdb.Error:
                     pass  # closed already
 
+        def on_timeout() -> None:
+            fired.set()
+            interrupt()
+
+        def on_cancel() -> None:
+            called_off.set()
+            interrupt()
+
         token = self._watched.set(cursors)
-        handle = _WATCHDOG.arm(self._timeout_ms / 1000, interrupt)
+        handle = _WATCHDOG.arm(self._timeout_ms / 1000, on_timeout) if self._timeout_ms else None
+        registered = scope.on_cancel(on_cancel) if scope is not None else None
         try:
             yield
         except duckdb.Error as exc:
+            if called_off.is_set() and not _is_fatal(exc):
+                raise QueryCancelled(
+                    f"the request was cancelled (its client went away): {_first_lines(exc)[:200]}"
+                ) from exc
             if fired.is_set() and not _is_fatal(exc):
                 raise StatementTimeout(
                     f"the database interrupted a statement after {self._timeout_ms} ms: "
@@ -485,7 +505,10 @@ class DuckDBStore(StoreReads):
                 ) from exc
             raise
         finally:
-            _WATCHDOG.cancel(handle)
+            if handle is not None:
+                _WATCHDOG.cancel(handle)
+            if scope is not None and registered is not None:
+                scope.remove(registered)
             self._watched.reset(token)
 
     # -- connections -------------------------------------------------------
@@ -494,6 +517,10 @@ class DuckDBStore(StoreReads):
         watched = self._watched.get()
         if watched is not None:
             watched.append(cur)
+            scope = cancel_scope()
+            if scope is not None and scope.cancelled:  # called off before this cursor ran
+                cur.close()
+                raise QueryCancelled("the request was cancelled before its statement ran")
         return cur if self.path == ":memory:" else _use(cur)
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:

@@ -2,7 +2,8 @@
 
 Columns marked ``encrypted`` in the model (:class:`gridmap.model.Column`; today
 ``events.reporter`` and ``events.contact``: the name, phone or e-mail a citizen,
-the 12345 hotline or an Open311 client gives) hold AES-256-GCM ciphertext
+the 12345 hotline or an Open311 client gives; and ``webhook_subscriptions.secret``,
+the key deliveries are signed with) hold AES-256-GCM ciphertext
 (:class:`gridmap.privacy.Vault`, the same keys as residents' fields). Each value
 is bound to its table and column (associated data ``events.reporter``), so a
 ciphertext cannot be moved to another column.

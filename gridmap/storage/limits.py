@@ -8,19 +8,37 @@ interrupts the DuckDB cursors of a store call that runs past the limit
 (``DuckDBPyConnection.interrupt``). A cancelled statement is a
 :class:`StatementTimeout`, which the API answers 503 with the reason, never 500.
 Imports, migrations and other jobs of the CLI run without a limit.
+
+A request can also be called off before its limit: the API gives every HTTP
+request a :class:`CancelScope` (:func:`cancel_scope`, a context variable, so
+it reaches the store call in the threadpool) and cancels it when the client
+disconnects before its answer; the embedded store then interrupts exactly that
+request's DuckDB cursors, which raise :class:`QueryCancelled`. PostGIS keeps
+relying on its server-side ``statement_timeout``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+from gridmap.errors import GridmapError
 from gridmap.storage.base import StoreUnavailable
 
-__all__ = ["DEFAULT_STATEMENT_TIMEOUT_MS", "StatementTimeout", "Watchdog"]
+__all__ = [
+    "DEFAULT_STATEMENT_TIMEOUT_MS",
+    "CancelScope",
+    "QueryCancelled",
+    "StatementTimeout",
+    "Watchdog",
+    "cancel_scope",
+    "cancellable",
+]
 
 #: How long one statement of the API may run by default (milliseconds).
 DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
@@ -35,6 +53,112 @@ class StatementTimeout(StoreUnavailable):
     """
 
     code = "statement_timeout"
+
+
+class QueryCancelled(GridmapError):
+    """The statement was interrupted because whoever asked for it went away.
+
+    Raised by the embedded store when the request's :class:`CancelScope` is
+    cancelled (the HTTP client disconnected) while, or before, one of its
+    statements runs; its transaction is rolled back. Nobody reads the answer:
+    the API logs it as status 499 (client closed request), not as an error.
+    """
+
+    code = "client_closed_request"
+
+
+class CancelScope:
+    """A cancel token: :meth:`cancel` calls every registered callback, once.
+
+    The API opens one per HTTP request (:func:`cancellable`); a store call
+    running in that request registers a callback that interrupts its own
+    database cursors, so cancelling one request stops no other request's work.
+    A callback registered after the cancellation is called at once.
+
+    Examples
+    --------
+    >>> scope = CancelScope()
+    >>> calls = []
+    >>> handle = scope.on_cancel(lambda: calls.append("a"))
+    >>> other = scope.on_cancel(lambda: calls.append("b"))
+    >>> scope.remove(other)
+    >>> scope.cancel(); scope.cancel()
+    >>> calls, scope.cancelled
+    (['a'], True)
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: dict[int, Callable[[], None]] = {}
+        self._ids = itertools.count()
+        self._cancelled = False
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` was called."""
+        return self._cancelled
+
+    def on_cancel(self, call: Callable[[], None]) -> int:
+        """Call *call* when the scope is cancelled (now, if it is already); returns a handle."""
+        handle = next(self._ids)
+        with self._lock:
+            if not self._cancelled:
+                self._calls[handle] = call
+                return handle
+        _quietly(call)
+        return handle
+
+    def remove(self, handle: int) -> None:
+        """Forget the callback *handle* (nothing happens if it was called or removed)."""
+        with self._lock:
+            self._calls.pop(handle, None)
+
+    def cancel(self) -> None:
+        """Cancel the scope: call every registered callback (the first time only)."""
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+            calls, self._calls = list(self._calls.values()), {}
+        for call in calls:
+            _quietly(call)
+
+
+def _quietly(call: Callable[[], None]) -> None:
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - one failing callback must not stop the others
+        pass
+
+
+_SCOPE: contextvars.ContextVar[CancelScope | None] = contextvars.ContextVar(
+    "gridmap_cancel_scope", default=None
+)
+
+
+def cancel_scope() -> CancelScope | None:
+    """The cancel scope of the work running in this context (``None`` outside one)."""
+    return _SCOPE.get()
+
+
+@contextmanager
+def cancellable(scope: CancelScope | None = None) -> Iterator[CancelScope]:
+    """Run the block (and the threads it hands work to, which copy the context) in *scope*.
+
+    Examples
+    --------
+    >>> with cancellable() as scope:
+    ...     cancel_scope() is scope
+    True
+    >>> cancel_scope() is None
+    True
+    """
+    scope = scope if scope is not None else CancelScope()
+    token = _SCOPE.set(scope)
+    try:
+        yield scope
+    finally:
+        _SCOPE.reset(token)
 
 
 class Watchdog:

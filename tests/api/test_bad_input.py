@@ -117,7 +117,7 @@ def _check(client: TestClient, path: str, status: int, fragment: str) -> str | N
     if not r.headers["content-type"].startswith("application/json"):
         return f"{path[:80]}: content-type {r.headers['content-type']}"
     body = r.json()
-    if set(body) != {"code", "description"}:
+    if set(body) != {"code", "description", "description_zh"} or not body["description_zh"]:
         return f"{path[:80]}: body {body}"
     if fragment not in body["description"] or len(body["description"]) > 600:
         return f"{path[:80]}: description {body['description'][:200]!r} lacks {fragment!r}"

@@ -398,7 +398,7 @@ def test_one_session_opens_every_page(chromium: Any, world: World) -> None:
 
 def test_assign_a_worker_to_a_grid(chromium: Any, world: World) -> None:
     from gridmap.auth import add_user, get_user
-    from gridmap.events.intake import mask_name
+    from gridmap.privacy import mask_name
 
     grids = sorted(world.store.read("grids")["code"])
     home, other = grids[1], grids[2]

@@ -18,6 +18,7 @@ import pytest
 import shapely
 from fastapi import FastAPI, Request
 
+from api.csp import DOORKNOCK_CSP
 from api.main import create_app
 from api.security import get_principal
 from api.settings import Settings
@@ -322,7 +323,9 @@ def test_progress_map_page(world: World) -> None:
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "Door-knocking progress" in r.text and "https://cdn" not in r.text
-    assert "Content-Security-Policy" in r.headers
+    assert r.headers["Content-Security-Policy"] == DOORKNOCK_CSP
+    assert "script-src 'self' 'unsafe-inline';" in DOORKNOCK_CSP
+    assert "frame-ancestors 'self'" in DOORKNOCK_CSP and "img-src 'self' data:;" in DOORKNOCK_CSP
     bad = world.client.get(
         "/doorknock/campaigns/1/map", params={"value": "x"}, headers=world.h("viewer")
     )

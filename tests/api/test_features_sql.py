@@ -194,7 +194,11 @@ def _both(store: Store, principal: Principal, layer: str, query: dict[str, str])
         queryables_filter(ldef, params, principal.role),
     )
     when = parse_datetime(query.get("datetime"))
-    props = properties(ldef, principal.role)
+    # Columns encrypted at rest (events.reporter, contact) can only be decrypted on
+    # the frame path, so pages naming them never take the SQL path (see
+    # test_encrypted_columns_stay_on_the_frame_path); compare the rest.
+    sealed = {c.name for c in schema.columns if c.encrypted}
+    props = [p for p in properties(ldef, principal.role) if p not in sealed]
     where = area_where(layer, principal)
     limit, offset = int(query.get("limit", "100")), int(query.get("offset", "0"))
     with store.scoped(principal.areas):
@@ -313,6 +317,27 @@ def test_edge_values_are_written_like_the_frame_path(pg: Store) -> None:
     assert stamp.endswith(".000120Z"), stamp  # microseconds as pandas writes them
     routes, _ = _both(pg, ADMIN, "patrol_routes", {"limit": "1"})
     assert routes["features"][0]["properties"]["route_date"] == "2026-11-01"
+
+
+def test_encrypted_columns_stay_on_the_frame_path(pg: Store) -> None:
+    """A staff page of events names reporter/contact: PostgreSQL cannot decrypt them."""
+    schema = layer_schema("events")
+    props = properties(collection("events", ADMIN.role), ADMIN.role)
+    assert {"reporter", "contact"} <= set(props)
+    with pg.scoped(ADMIN.areas):
+        fast = read_json_page(
+            pg,
+            schema,
+            properties=props,
+            crs=parse_crs(None, field="crs"),
+            bbox=None,
+            when=None,
+            limit=5,
+            offset=0,
+            where=area_where("events", ADMIN),
+            cql=None,
+        )
+    assert fast is None
 
 
 def test_epsg_3857_stays_on_the_frame_path(pg: Store) -> None:

@@ -127,3 +127,183 @@ def test_pathological_like_of_2000_pairs(filled: Store, make_app: Any, path: str
     started = time.monotonic()
     assert filled.count("buildings") > 0
     assert time.monotonic() - started < 1
+
+
+# -- a client that goes away: its DuckDB query is interrupted at once -----------
+
+
+def test_cancel_scope_calls_back_once_and_only_its_own() -> None:
+    """The token: callbacks run once on cancel, removed ones never, late ones at once."""
+    from gridmap.storage.limits import CancelScope, cancel_scope, cancellable
+
+    scope, calls = CancelScope(), []
+    scope.on_cancel(lambda: calls.append("a"))
+    removed = scope.on_cancel(lambda: calls.append("removed"))
+    scope.on_cancel(lambda: 1 / 0)  # a failing callback stops no other
+    scope.on_cancel(lambda: calls.append("b"))
+    scope.remove(removed)
+    assert not scope.cancelled and calls == []
+    scope.cancel()
+    scope.cancel()
+    assert scope.cancelled and calls == ["a", "b"]
+    scope.on_cancel(lambda: calls.append("late"))
+    assert calls == ["a", "b", "late"]
+    # one scope per context: a thread started from a copied context sees its own
+    import contextvars
+    import threading
+
+    assert cancel_scope() is None
+    seen: dict[str, object] = {}
+    with cancellable() as outer:
+
+        def look(name: str) -> None:
+            seen[name] = cancel_scope()
+
+        ctx = contextvars.copy_context()
+        t = threading.Thread(target=ctx.run, args=(look, "copied"))
+        t.start()
+        t.join()
+        bare = threading.Thread(target=look, args=("bare",))
+        bare.start()
+        bare.join()
+    assert seen == {"copied": outer, "bare": None}
+    assert cancel_scope() is None
+
+
+def test_cancelling_a_scope_interrupts_only_its_own_duckdb_query(tmp_path: Any) -> None:
+    """Two runaway queries in two scopes: cancelling one stops it, the other keeps running."""
+    import threading
+
+    from gridmap.storage import open_store
+    from gridmap.storage.limits import CancelScope, QueryCancelled, cancellable
+
+    store = open_store(f"duckdb:///{tmp_path / 'cancel.duckdb'}")
+    try:
+        scopes = {"a": CancelScope(), "b": CancelScope()}
+        ended: dict[str, tuple[str, float]] = {}
+
+        def run(name: str) -> None:
+            with cancellable(scopes[name]):
+                try:
+                    store.sql(_DUCK_RUNAWAY)
+                    ended[name] = ("finished", time.monotonic())
+                except Exception as exc:  # noqa: BLE001 - recorded and checked below
+                    ended[name] = (type(exc).__name__, time.monotonic())
+
+        threads = {n: threading.Thread(target=run, args=(n,), daemon=True) for n in scopes}
+        for t in threads.values():
+            t.start()
+        time.sleep(0.5)
+        assert ended == {}  # both running
+        cancelled_at = time.monotonic()
+        scopes["a"].cancel()
+        threads["a"].join(2)
+        assert ended["a"][0] == "QueryCancelled"
+        assert ended["a"][1] - cancelled_at < 2
+        time.sleep(1.0)
+        assert "b" not in ended  # the other scope's query was not touched
+        scopes["b"].cancel()
+        threads["b"].join(2)
+        assert ended["b"][0] == "QueryCancelled"
+        _nothing_running(store, "runaway")
+        # a cancelled scope starts no new statement; a fresh one runs normally
+        with pytest.raises(QueryCancelled), cancellable(scopes["a"]):
+            store.sql("SELECT 1")
+        with cancellable():
+            assert store.sql("SELECT 42") == [(42,)]
+    finally:
+        store.close()
+
+
+def _send_request(base: str, path: str, request_id: str) -> Any:
+    """Open a raw socket to *base* and send one GET; the caller closes it (or reads)."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-Request-ID: {request_id}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def test_client_disconnect_interrupts_its_duckdb_query(
+    new_store: Store, make_app: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn over DuckDB: two clients run a runaway query (the statement limit is 2 min);
+    the one that hangs up after 0.5 s has its query interrupted within 2 s, answered
+    499 in the access log and no error logged, while the other client's query keeps
+    running until that client hangs up too; then the CPU is idle and the next request fast.
+    """
+    import logging
+
+    import httpx
+
+    from api.logs import REQUEST_ID
+
+    ended: dict[str, tuple[str, float]] = {}
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        rid = REQUEST_ID.get()
+        try:
+            return new_store.sql(_DUCK_RUNAWAY)
+        except Exception as exc:
+            ended[rid] = (type(exc).__name__, time.monotonic())
+            raise
+
+    for method in ("feature_page", "read"):
+        if hasattr(new_store, method):
+            monkeypatch.setattr(new_store, method, slow)
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    watched = [logging.getLogger(n) for n in ("gridmap.access", "gridmap.api", "uvicorn.error")]
+    levels = [logger.level for logger in watched]
+    for logger in watched:
+        logger.addHandler(keep)
+        logger.setLevel(logging.INFO)
+    try:
+        with serve(make_app(new_store, statement_timeout_ms=120_000)) as base:
+            assert new_store.statement_timeout_ms == 120_000  # type: ignore[attr-defined]
+            leaver = _send_request(base, "/collections/buildings/items", "leaver")
+            stayer = _send_request(base, "/collections/buildings/items", "stayer")
+            try:
+                time.sleep(0.5)
+                assert ended == {}  # both queries running
+                before, t0 = _cpu_seconds(), time.monotonic()
+                time.sleep(0.5)
+                busy = (_cpu_seconds() - before) / (time.monotonic() - t0)
+                assert busy > 0.3, f"the runaway queries use only {busy:.2f} of a core"
+                leaver.close()
+                closed = time.monotonic()
+                while "leaver" not in ended and time.monotonic() - closed < 2:
+                    time.sleep(0.05)
+                assert ended.get("leaver", ("still running",))[0] == "QueryCancelled"
+                assert ended["leaver"][1] - closed < 2
+                # the control: without a disconnect the other query keeps running
+                time.sleep(1.5)
+                assert "stayer" not in ended, ended
+            finally:
+                stayer.close()
+            closed = time.monotonic()
+            while "stayer" not in ended and time.monotonic() - closed < 2:
+                time.sleep(0.05)
+            assert ended.get("stayer", ("still running",))[0] == "QueryCancelled"
+            _nothing_running(new_store, "runaway")
+            monkeypatch.undo()
+            started = time.monotonic()
+            r = httpx.get(f"{base}/collections/buildings/items?limit=1", timeout=10)
+            assert r.status_code == 200
+            assert time.monotonic() - started < 2
+    finally:
+        for logger, level in zip(watched, levels, strict=True):
+            logger.removeHandler(keep)
+            logger.setLevel(level)
+    access = [r for r in records if r.name == "gridmap.access"]
+    statuses = {getattr(r, "request_id", None): getattr(r, "status", None) for r in access}
+    assert statuses.items() >= {"leaver": 499, "stayer": 499}.items(), statuses
+    assert [r for r in records if r.levelno >= logging.ERROR] == []

@@ -244,6 +244,18 @@ def test_statistics_equal_hand_counts(store: Store) -> None:
     assert old["workload"].isna().all() and old["households"].isna().all()
 
 
+def test_merged_events_are_not_open(store: Store) -> None:
+    """A merged event (已合并) is closed for grid statistics, as for the workflow."""
+    ids = build_world(store)
+    # e2 (G1, reported) merged without a duplicate link, e3 (G2, handling) still open
+    store.update("events", pd.DataFrame({"id": [ids["e2"]], "status": ["merged"]}))
+    stored = refresh_grid_statistics(store, at=AT).set_index("code")
+    assert (stored.loc[G1, "events_total"], stored.loc[G1, "events_open"]) == (2, 0)
+    assert stored.loc[G2, "events_open"] == 1
+    live = compute_grid_statistics(store, community=C1, areas=(G1,), at=AT)
+    assert list(live["events_open"]) == [0]
+
+
 def test_scoping_and_bad_codes(store: Store) -> None:
     build_world(store)
     refresh_grid_statistics(store, at=AT)

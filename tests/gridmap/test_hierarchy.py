@@ -298,9 +298,9 @@ def test_units_cli(tmp_path: Path) -> None:
     assert "370285001001" in gm("units", "list", "--level", "community")
     out = gm("units", "set-code", COMMUNITY, "370285001005")
     assert "370285001001 → 370285001005" in out and "grids" in out
-    assert "in use" in gm("units", "set-code", "370285001005", "370285001002", code=2)
+    assert "in use" in gm("units", "set-code", "370285001005", "370285001002", code=1)
     assert "改名" in gm("units", "rename", "370285001005", "合成社区改名")
-    assert "higher level" in gm("units", "set-parent", "370285001005", "370285001002", code=2)
+    assert "higher level" in gm("units", "set-parent", "370285001005", "370285001002", code=1)
     assert "closed 已撤销" in gm("units", "close", "370285001002")
     table = tmp_path / "codes.csv"
     table.write_text(

@@ -156,6 +156,33 @@ def test_masks() -> None:
 
 
 @pytest.mark.parametrize(
+    "name,phone",
+    [
+        ("张三丰", "13812341234"),
+        ("欧阳娜娜", "138-1234-1234"),
+        ("𠮷", "0532 8765 4321"),
+        ("li_si", "12345"),
+        ("王五", "张三 13812341234"),
+    ],
+)
+def test_event_documents_mask_as_privacy_does(name: str, phone: str) -> None:
+    """Events, registers and layers mask a reporter the same way (one masking, in privacy)."""
+    from gridmap.access import Principal
+    from gridmap.events.intake import event_document
+
+    row = {"id": 1, "status": "reported", "reporter": name, "contact": phone, "version": 1}
+    doc = event_document(row, principal=Principal("c", "community_staff", areas=("990100001001",)))
+    assert (doc["reporter"], doc["contact"]) == (mask_name(name), mask_phone(phone))
+    assert "张" not in str(doc["contact"]) and str(doc["contact"]).strip("*0123456789") == ""
+
+
+def test_phone_mask_ignores_separators() -> None:
+    assert mask_phone("138-1234-1234") == mask_phone("138 1234 1234") == "138****1234"
+    assert mask_phone("0532-8765-4321") == "053*****4321"
+    assert mask_name("张三丰") == "张**"
+
+
+@pytest.mark.parametrize(
     "value,expected",
     [
         ("=1+1", "'=1+1"),

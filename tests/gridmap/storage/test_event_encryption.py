@@ -197,6 +197,30 @@ def test_stores_opened_without_a_vault_use_the_development_key(store_url: str) -
         store.close()
 
 
+def test_webhook_signing_secrets_are_ciphertext_in_the_database(store_url: str) -> None:
+    """The key deliveries are signed with is a secret too: stored sealed, read back clear."""
+    from gridmap.access import Principal
+    from gridmap.webhooks import create_subscription
+
+    store = open_store(store_url, migrate=True, vault=VAULT)
+    try:
+        secret = "webhook-signing-secret-0123456789"
+        admin = Principal("admin", "city_admin", ("",))
+        create_subscription(
+            store,
+            url="http://127.0.0.1:9/gridmap",
+            event_types=["closed"],
+            principal=admin,
+            secret=secret,
+            allow_private=True,
+        )
+        ((raw,),) = store.sql("SELECT secret FROM webhook_subscriptions")  # type: ignore[attr-defined]
+        assert is_sealed(raw) and secret not in raw
+        assert store.read("webhook_subscriptions")["secret"].tolist() == [secret]
+    finally:
+        store.close()
+
+
 @pytest.mark.postgis
 def test_pages_written_by_postgresql_refuse_encrypted_columns(pg_url: str) -> None:
     """SQL cannot decrypt: the server-written GeoJSON page refuses them (API reads a frame)."""
