@@ -6,6 +6,8 @@ Run with ``uvicorn --factory api.main:create_app`` (settings from
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -41,10 +43,27 @@ from api.security import install_security
 from api.settings import Settings
 from api.validation import QueryText
 from gridmap.assessment.rules import load_rules
+from gridmap.errors import GridmapError
 from gridmap.events.taxonomy import load_taxonomy
 from gridmap.storage import Store, open_store
+from gridmap.storage.partitions import prepare_event_months
 
 __all__ = ["create_app"]
+
+
+async def _prepare_months(store: Store, every_s: float = 3600.0) -> None:
+    """Keep the next months of ``events`` partitioned while the service runs.
+
+    ``open_store(migrate=True)`` made them at start; this carries the service
+    across month ends without a writer creating a partition mid-request
+    (:mod:`gridmap.storage.partitions` says why that deadlocks).
+    """
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(prepare_event_months, store)
+        except GridmapError as exc:  # the store is down: the next hour tries again
+            logging.getLogger("gridmap.api").warning("preparing event months: %s", exc)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -86,9 +105,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = opened
         if getattr(app.state, "stop_serving", None) is None:
             app.state.stop_serving = _uvicorn_stopper()
+        months = asyncio.create_task(_prepare_months(opened))
         try:
             yield
         finally:
+            months.cancel()
             opened.close()
 
     app = FastAPI(

@@ -85,7 +85,8 @@ class Stats:
     acked: dict[str, tuple[str, int, str]] = field(default_factory=dict)
     #: (sent, answered: seconds since the load began, status or error name) of every
     #: 5xx answer and connection error.
-    failures: list[tuple[float, float, str]] = field(default_factory=list)
+    #: (attempt start, attempt end, status or transport error, answer body)
+    failures: list[tuple[float, float, str, str]] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     given_up: list[str] = field(default_factory=list)
     #: Seconds since the load began at which each acknowledgement arrived.
@@ -161,6 +162,8 @@ def start_api(url: str, port: int, log: Path, *, workers: int = 1) -> subprocess
         # The load is the point here, not the per-worker intake limit.
         GRIDMAP_REPORTS_PER_MINUTE="1000000",
         GRIDMAP_REPORTS_BURST="1000000",
+        # A token's user is read at most every 5 s per API process (api.security).
+        GRIDMAP_PRINCIPAL_CACHE_SECONDS=os.environ.get("GRIDMAP_PRINCIPAL_CACHE_SECONDS", "5"),
     )
     cmd = [
         sys.executable,
@@ -246,11 +249,13 @@ async def _report(
         except httpx.TransportError as exc:
             name = type(exc).__name__
             stats.errors[name] += 1
-            stats.failures.append((start - t0, time.monotonic() - t0, name))
+            stats.failures.append((start - t0, time.monotonic() - t0, name, ""))
         else:
             stats.statuses[r.status_code] += 1
             if r.status_code >= 500:
-                stats.failures.append((start - t0, time.monotonic() - t0, str(r.status_code)))
+                stats.failures.append(
+                    (start - t0, time.monotonic() - t0, str(r.status_code), r.text[:200])
+                )
             if r.status_code in (200, 201):
                 stats.latencies.append(time.monotonic() - start)
                 stats.report_latencies.append(time.monotonic() - first)
@@ -526,6 +531,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 api.kill()
         result = verify(url, reporters, stats, window, args.grace)
+        server_log = server.datadir.parent / "server.log"
+        db_errors = [
+            ln
+            for ln in server_log.read_text(errors="replace").splitlines()
+            if " ERROR: " in ln or "DETAIL:" in ln or "STATEMENT:" in ln or "CONTEXT:" in ln
+        ]
     api_log = log.read_text(errors="replace")
     attempts = sum(stats.statuses.values()) + sum(stats.errors.values())
     result.update(
@@ -547,6 +558,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report_ms_p99=round(_pct(stats.report_latencies, 99), 1),
         report_ms_max=round(_pct(stats.report_latencies, 100), 1),
         api_unexpected_errors=api_log.count("unexpected error"),
+        # what the database refused (deadlocks, timeouts), with their statements
+        db_errors=db_errors[:40],
         # the first traceback, where an unexpected error starts
         api_log_tail=api_log[api_log.find("Traceback") :][:3000] if "Traceback" in api_log else "",
     )

@@ -41,6 +41,7 @@ from gridmap.errors import BadInput
 from gridmap.events.states import CLOSED_STATES
 from gridmap.storage import AllOf, Cmp, Store
 from gridmap.storage.base import StoreReads
+from gridmap.storage.partitions import month_starts
 
 __all__ = [
     "ArchiveSummary",
@@ -157,12 +158,7 @@ def months_ahead(today: date, ahead: int) -> list[str]:
     >>> months_ahead(date(2026, 11, 28), 2)
     ['2026-11', '2026-12', '2027-01']
     """
-    d = date(today.year, today.month, 1)
-    out = []
-    for _ in range(max(int(ahead), 0) + 1):
-        out.append(f"{d.year:04d}-{d.month:02d}")
-        d = _next_month(d)
-    return out
+    return [f"{d.year:04d}-{d.month:02d}" for d in month_starts(today, ahead)]
 
 
 def archive_month(

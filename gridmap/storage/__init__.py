@@ -79,4 +79,8 @@ def open_store(
         )
     if migrate:
         store.migrate()
+        # Months of events made before writers need them (PostGIS; see the module).
+        from gridmap.storage.partitions import prepare_event_months
+
+        prepare_event_months(store)
     return store

@@ -386,7 +386,10 @@ def test_door_knock_visit_recorded(phone: Phone, world: World) -> None:
             visits = c.get(f"/doorknock/campaigns/{world.campaign}/visits").json()["visits"]
         if any(v["household_id"] == hid for v in visits):
             break
-        time.sleep(0.3)
+        # Not time.sleep: the phone's requests pass through a Python route handler
+        # (self._guard), and sync Playwright only runs it while we are inside a
+        # Playwright call, so sleeping here would hold the visit's POST forever.
+        page.wait_for_timeout(300)
     got = [v for v in visits if v["household_id"] == hid]
     waiting = page.evaluate(
         "window.gridmapApp.pending().then(items => items.map(i => [i.kind, i.lastError]))"

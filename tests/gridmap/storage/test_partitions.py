@@ -5,6 +5,7 @@ Events here are synthetic: a few points in Helsinki with chosen months and statu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,6 +27,7 @@ from gridmap.batch.archive import (
 from gridmap.cli import app
 from gridmap.errors import BadInput
 from gridmap.storage import Store, open_store
+from gridmap.storage.partitions import AHEAD, month_starts, prepare_event_months
 
 GRID = "990100001001001"
 OTHER = "990100002001001"
@@ -55,7 +57,17 @@ def events(
 
 
 def partition_rows(store: Store) -> dict[str, int]:
-    return {p.month or "DEFAULT": p.rows for p in list_partitions(store)}
+    """Rows per partition; the months made ahead at open count only once they hold rows."""
+    ahead = {f"{d:%Y-%m}" for d in month_starts(datetime.now(UTC).date(), AHEAD)}
+    return {
+        p.month or "DEFAULT": p.rows
+        for p in list_partitions(store)
+        if p.rows or p.month not in ahead
+    }
+
+
+def months_made(store: Store) -> set[str]:
+    return {p.month for p in list_partitions(store) if p.month}
 
 
 @pytest.fixture
@@ -244,3 +256,22 @@ def test_db_commands(pg_url: str, tmp_path: Path) -> None:
         app, ["db", "archive", "--month", "nope", "--out", str(tmp_path), "--database-url", pg_url]
     )
     assert bad.exit_code == 1 and "YYYY-MM" in bad.output
+
+
+@pytest.mark.postgis
+def test_months_are_made_before_writers_need_them(pg: Store) -> None:
+    """A report of this month (or the next two) creates no partition mid-request.
+
+    Creating one inside an intake transaction that had read ``events``
+    deadlocked concurrent first reports of a fresh database (503s in
+    ``benchmarks/load_reporters.py``): ``open_store(migrate=True)`` makes them ahead.
+    """
+    today = datetime.now(UTC).date()
+    months = {f"{d:%Y-%m}" for d in month_starts(today, AHEAD)}
+    assert months <= months_made(pg)
+    assert prepare_event_months(pg) == 0  # nothing left to make
+    # A month further ahead is made by the next call that looks that far.
+    later = month_starts(today, AHEAD + 1)[-1]
+    assert f"{later:%Y-%m}" not in months_made(pg)
+    assert prepare_event_months(pg, ahead=AHEAD + 1) == 1
+    assert f"{later:%Y-%m}" in months_made(pg)
