@@ -30,10 +30,10 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=wheel /dist /dist
-# Extras: the PostGIS store, patrol planning, hot-spot statistics, PDF reports.
+# Extras: the PostGIS store, patrol planning, hot-spot statistics, PDF reports, OSM import.
 # Leave out [batch] (dask) unless gridmap batch runs in this image.
 RUN WHEEL="$(ls /dist/gridmap-*.whl)" \
-    && python -m pip install --no-cache-dir "${WHEEL}[postgis,patrol,analytics,pdf]" \
+    && python -m pip install --no-cache-dir "${WHEEL}[postgis,patrol,analytics,pdf,osm]" \
     && rm -rf /dist
 RUN useradd --create-home --uid 10001 gridmap
 USER gridmap

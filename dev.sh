@@ -101,7 +101,7 @@ case "$cmd" in
     lint-imports
     log "pytest"
     # Two workers on two cores; each starts its own PostGIS server.
-    exec pytest -n "${GRIDMAP_TEST_WORKERS:-2}" "$@"
+    exec pytest -n "${GRIDMAP_TEST_WORKERS:-2}" --durations=30 "$@"
     ;;
   bench)
     name="${1:?usage: ./dev.sh bench NAME [ARGS] (benchmarks/bench_NAME.py)}"

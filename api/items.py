@@ -28,6 +28,7 @@ from api.crs import SUPPORTED_CRS
 from api.ogc import GEOJSON, HTML, JSON, time_extent
 from api.params import check_crs
 from api.temporal import TimeRange, time_columns
+from gridmap import disclosure_policy as disclosure
 from gridmap.access import Principal
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema, layer_schema
@@ -43,6 +44,7 @@ __all__ = [
     "all_of",
     "area_where",
     "collection_facts",
+    "disclose_events",
     "layer_filter",
     "page_members",
     "queryable_params",
@@ -399,6 +401,49 @@ def area_where(layer: str, principal: Principal) -> dict[str, Any] | None:
     if column is None or principal.sees_everything:
         return None
     return {column: Prefix(tuple(principal.areas))}
+
+
+def disclose_events(
+    store: Store,
+    layer: str,
+    frame: pd.DataFrame,
+    caller: Principal,
+    *,
+    role: str | None = None,
+    unmask: bool = False,
+    reason: str | None = None,
+    surface: str = "items",
+) -> pd.DataFrame:
+    """*frame* with the events' reporter and contact as the disclosure policy says.
+
+    Rows of layers other than ``events`` pass unchanged. For ``events``:
+    masked (张*, 138****1234) for roles whose ``items`` rule is ``full``,
+    dropped for the others (:func:`gridmap.disclosure_policy.contact_frame`).
+    With *unmask* the caller's right is checked for every row (role, grant,
+    area; more than :data:`~gridmap.disclosure_policy.UNMASK_MAX_WITHOUT_REASON`
+    rows need a *reason*) and one audit row per event is written before the
+    clear values are handed back. *role* is the role the layer's fields were
+    chosen for (``RoleDep``; default: the caller's), the caller the one
+    whose permission, grant and area an unmask needs.
+
+    Raises
+    ------
+    gridmap.disclosure_policy.DisclosureDenied
+        The caller may not unmask (403).
+    gridmap.errors.BadInput
+        Too many rows without a reason (400).
+    """
+    if layer != "events":
+        return frame
+    found = disclosure.rule_for(caller, "items") if role is None else disclosure.rule(role, "items")
+    if unmask and not frame.empty:
+        areas = [None if pd.isna(c) else str(c) for c in frame["grid_code"]]
+        why = disclosure.check_unmask(caller, areas=areas, reason=reason)
+        ids = [int(i) for i in frame["id"]]
+        disclosure.audit_unmask(
+            store, caller, zip(ids, areas, strict=True), surface=surface, reason=why
+        )
+    return disclosure.contact_frame(frame, found, unmask=unmask)
 
 
 def page_members(

@@ -160,7 +160,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             allow_headers=["*"],
             expose_headers=["ETag"],
         )
-    app.add_middleware(CancelOnDisconnect)  # a client gone: its DuckDB queries are interrupted
+    app.add_middleware(CancelOnDisconnect)  # a client gone: its queries stop (both stores)
     # Request id, access log line and metrics around every answer (413s and CORS included).
     app.add_middleware(Observe, metrics=app.state.metrics)
     # Last, so its security headers wrap every answer (413s and CORS included).

@@ -1,6 +1,7 @@
 """ASGI middleware: body size limit (413), compression, request ids, access log and metrics.
 
-Also :class:`CancelOnDisconnect`: a request whose client goes away stops its database work.
+Also :class:`CancelOnDisconnect`: a request whose client goes away stops its database work
+(DuckDB cursors interrupted, PostGIS statements cancelled).
 """
 
 from __future__ import annotations
@@ -140,12 +141,14 @@ class CancelOnDisconnect:
     it reaches the store call). A background task reads the server's
     ``receive()`` into a small queue the application reads from, so the body
     still reaches the application, message by message; when it sees
-    ``http.disconnect`` before the answer was complete, it cancels the scope
-    and the embedded store interrupts this request's DuckDB cursors (nobody
-    else's). The store call then raises
+    ``http.disconnect`` before the answer was complete, it cancels the scope:
+    the embedded store interrupts this request's DuckDB cursors, PostGIS
+    cancels the statement running on this request's pooled connection
+    (``Connection.cancel_safe``; the connection goes back to the pool rolled
+    back), nobody else's. The store call then raises
     :class:`~gridmap.storage.limits.QueryCancelled`, answered 499 to nobody
-    (the server drops it; the access log shows 499). PostGIS statements keep
-    their server-side ``statement_timeout``.
+    (the server drops it; the access log shows 499). ``statement_timeout``
+    still bounds the statements of clients that stay.
 
     The queue holds a few messages: a large body the application does not
     read pauses the reader (the server's back-pressure stays), and its

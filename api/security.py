@@ -6,7 +6,12 @@ OAuth2 password flow, or ``gridmap token NAME``); other systems send
 no credentials, ``alg=none``, an expired, tampered or foreign token, an
 unknown key, a disabled user — is answered 401. The principal is rebuilt
 from the stored user on every request, so disabling a user or changing their
-role or areas takes effect at once.
+role or areas takes effect at once — unless ``GRIDMAP_PRINCIPAL_CACHE_SECONDS``
+is set (:class:`PrincipalCache`): then the principal of a bearer token is
+reused for that many seconds per API process, and a disabled (locked) user,
+or one whose role or areas changed, keeps the old rights for at most that
+long on tokens already used within it (the token's signature and expiry are
+still checked on every request).
 
 Secrets come from :class:`SecuritySettings` (``GRIDMAP_SECRET_KEY``,
 ``GRIDMAP_DATA_KEY``, ``GRIDMAP_ENVIRONMENT``); outside development the
@@ -17,6 +22,8 @@ service refuses to start with the built-in or a short secret.
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Literal
@@ -30,7 +37,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import session
 from api.csp import SITE_CSP
 from gridmap.access import ALL_AREAS, Principal
-from gridmap.auth import NotAuthenticated, TokenConfig, principal_for_api_key, principal_for_token
+from gridmap.auth import (
+    NotAuthenticated,
+    TokenConfig,
+    decode_token,
+    principal_for_api_key,
+    principal_for_token,
+)
 from gridmap.privacy import Vault
 from gridmap.storage import Store
 
@@ -41,11 +54,13 @@ __all__ = [
     "DEFAULT_CSP",
     "CurrentPrincipal",
     "PersonalDataPrincipal",
+    "PrincipalCache",
     "SecurityHeaders",
     "SecuritySettings",
     "get_principal",
     "install_security",
     "require_roles",
+    "forget_principals",
     "security_settings",
     "vault",
 ]
@@ -121,6 +136,11 @@ class SecuritySettings(BaseSettings):
         Content-Security-Policy header value.
     hsts : bool
         Send ``Strict-Transport-Security`` (only behind TLS).
+    principal_cache_seconds : float
+        How long the principal of a bearer token is reused (0, the default:
+        the user is read on every request). A few seconds spare report
+        intake a users-table read per request; a user disabled or changed
+        meanwhile keeps the old rights that long (:class:`PrincipalCache`).
 
     Examples
     --------
@@ -148,6 +168,7 @@ class SecuritySettings(BaseSettings):
     reports_burst: int = Field(default=20, ge=1)
     csp: str = DEFAULT_CSP
     hsts: bool = False
+    principal_cache_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> SecuritySettings:
@@ -203,6 +224,89 @@ def vault(request: Request) -> Vault:
     return v
 
 
+class PrincipalCache:
+    """Principals of bearer tokens, reused for *seconds* (keyed by token id and user).
+
+    Only the stored user is cached: the token itself (signature, expiry,
+    issuer, audience) is checked on every request. A user disabled (locked),
+    deleted or given another role or areas keeps the cached principal for at
+    most *seconds* on a token seen within them, in each API process;
+    :func:`forget_principals` drops the cache at once (this process only).
+
+    Examples
+    --------
+    >>> from gridmap.access import Principal
+    >>> now = [0.0]
+    >>> cache = PrincipalCache(5.0, clock=lambda: now[0])
+    >>> cache.put(("jti-1", "wang"), Principal("wang", "grid_worker", ("370285001",)))
+    >>> cache.get(("jti-1", "wang")).name
+    'wang'
+    >>> now[0] = 5.5
+    >>> cache.get(("jti-1", "wang")) is None
+    True
+    """
+
+    #: Most entries kept; the cache is emptied when it would grow past this.
+    MAX_ENTRIES = 50_000
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = float(seconds)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], tuple[float, Principal]] = {}
+
+    def get(self, key: tuple[str, str]) -> Principal | None:
+        """The cached principal of *key*, or ``None`` when absent or older than ``seconds``."""
+        with self._lock:
+            hit = self._entries.get(key)
+        if hit is None or self._clock() - hit[0] >= self.seconds:
+            return None
+        return hit[1]
+
+    def put(self, key: tuple[str, str], principal: Principal) -> None:
+        """Remember *principal* for *key* from now on."""
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[key] = (self._clock(), principal)
+
+    def clear(self) -> None:
+        """Forget every principal."""
+        with self._lock:
+            self._entries.clear()
+
+
+def _principal_cache(request: Request, cfg: SecuritySettings) -> PrincipalCache | None:
+    if cfg.principal_cache_seconds <= 0:
+        return None
+    cache: PrincipalCache | None = getattr(request.app.state, "principal_cache", None)
+    if cache is None or cache.seconds != cfg.principal_cache_seconds:
+        cache = PrincipalCache(cfg.principal_cache_seconds)
+        request.app.state.principal_cache = cache
+    return cache
+
+
+def forget_principals(app: FastAPI) -> None:
+    """Drop the cached principals of *app* (after changing users in this process)."""
+    cache: PrincipalCache | None = getattr(app.state, "principal_cache", None)
+    if cache is not None:
+        cache.clear()
+
+
+def _token_principal(
+    store: Store, token: str, cfg: TokenConfig, cache: PrincipalCache
+) -> Principal:
+    """:func:`gridmap.auth.principal_for_token` with the stored user cached for a few seconds."""
+    claims = decode_token(token, cfg)
+    key = (str(claims.get("jti")), str(claims["sub"]))
+    principal = cache.get(key)
+    if principal is not None:
+        return principal
+    principal = principal_for_token(store, token, cfg)  # the one rule for the stored user
+    cache.put(key, principal)
+    return principal
+
+
 _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
@@ -230,7 +334,10 @@ def get_principal(
     store: Store = request.app.state.store
     cfg = security_settings(request)
     try:
-        if token:
+        cache = _principal_cache(request, cfg) if token else None
+        if token and cache is not None:
+            principal = _token_principal(store, token, cfg.token_config(), cache)
+        elif token:
             principal = principal_for_token(store, token, cfg.token_config())
         elif api_key:
             principal = principal_for_api_key(store, api_key)

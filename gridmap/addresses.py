@@ -21,27 +21,45 @@ extent, measured in the local UTM zone): several buildings sharing an
 address side by side are one place; a street name alone, whose segments run
 for a kilometre, is not, and is refused with its length. The point is on the
 surface of the largest building, or at the middle of the road.
+
+The texts are read once per store into an :class:`AddressIndex` and reused:
+:class:`AddressCache` rebuilds it only when the store's ``buildings`` or
+``roads`` changed, by the rule of :class:`gridmap.locate.LocatorCache` (the
+:func:`~gridmap.storage.changes.data_version` of those layers, asked at most
+every ``check_seconds``; while one request checks or rebuilds, the others
+answer from the index they have). :func:`lookup_address` uses one shared
+cache unless it is handed another.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+import threading
+import time
 import unicodedata
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
+from gridmap.access import ALL_AREAS
 from gridmap.errors import BadInput
 from gridmap.projection import to_metric
 from gridmap.storage import Store
+from gridmap.storage.changes import data_version
 
 __all__ = [
+    "ADDRESS_LAYERS",
     "MIN_LEAD",
     "MIN_RATIO",
+    "SHARED_CACHE",
     "SPREAD_M",
+    "AddressCache",
+    "AddressIndex",
     "AddressMatch",
     "address_candidates",
     "lookup_address",
@@ -56,6 +74,8 @@ MIN_LEAD = 0.04
 SPREAD_M = 150.0
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 _NUMBER = re.compile(r"\d+")
+#: The layers whose texts an address may match (the index is rebuilt when they change).
+ADDRESS_LAYERS = ("buildings", "roads")
 #: What separates the parts of an address ("Kaivokatu 2, Helsinki"; "莱西市，水集街道").
 _PARTS = re.compile(r"[,;，；、]")
 
@@ -131,6 +151,114 @@ def address_candidates(store: Store) -> gpd.GeoDataFrame:
     return out[out["key"] != ""]
 
 
+@dataclass(frozen=True)
+class AddressIndex:
+    """The texts of one store that addresses are matched against, read once.
+
+    Attributes
+    ----------
+    candidates : GeoDataFrame
+        :func:`address_candidates` of the store (every area).
+    keys : list of str
+        The distinct normalized texts, sorted (what fuzzy matching scans).
+    """
+
+    candidates: gpd.GeoDataFrame
+    keys: list[str]
+
+    @classmethod
+    def from_store(cls, store: Store) -> AddressIndex:
+        """Read the buildings and roads of *store*, every area (they are public texts)."""
+        with store.scoped(ALL_AREAS):
+            cands = address_candidates(store)
+        return cls(cands, sorted(set(cands["key"])))
+
+
+@dataclass
+class _Entry:
+    version: tuple[Any, ...]
+    checked: float
+    index: AddressIndex
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class AddressCache:
+    """One :class:`AddressIndex` per store, rebuilt when its buildings or roads change.
+
+    The freshness rule of :class:`gridmap.locate.LocatorCache`: the change
+    check (:func:`~gridmap.storage.changes.data_version` of
+    :data:`ADDRESS_LAYERS`, one cheap query) runs at most every
+    *check_seconds*; a request that finds another one checking or rebuilding
+    answers from the index it has instead of waiting.
+
+    Parameters
+    ----------
+    check_seconds : float, default 1.0
+        Least time between two change checks of one store.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> cache = AddressCache(check_seconds=0)
+    >>> store = open_store(":memory:", migrate=True)
+    >>> cache.get(store) is cache.get(store)
+    True
+    """
+
+    def __init__(self, *, check_seconds: float = 1.0) -> None:
+        self.check_seconds = check_seconds
+        self._lock = threading.Lock()
+        self._entries: weakref.WeakKeyDictionary[Store, _Entry] = weakref.WeakKeyDictionary()
+
+    @staticmethod
+    def stamp(store: Store) -> tuple[Any, ...]:
+        """What must stay equal for a cached index to remain valid."""
+        with store.scoped(ALL_AREAS):
+            return data_version(store, ADDRESS_LAYERS)
+
+    def get(self, store: Store) -> AddressIndex:
+        """The index of *store*, checked against the store and rebuilt if it changed."""
+        entry = self._entries.get(store)
+        if entry is not None:
+            if time.monotonic() - entry.checked < self.check_seconds:
+                return entry.index
+            if not entry.lock.acquire(blocking=False):
+                return entry.index  # another request is checking; answer from this one
+            try:
+                return self._refresh(store, entry)
+            finally:
+                entry.lock.release()
+        with self._lock:  # the first build: everyone waits for it
+            entry = self._entries.get(store)
+            if entry is not None:
+                return entry.index
+            # The version is read before the layers: a write landing in between
+            # makes the next check rebuild again instead of keeping stale data.
+            version = self.stamp(store)
+            index = AddressIndex.from_store(store)
+            self._entries[store] = _Entry(version, time.monotonic(), index)
+            return index
+
+    def _refresh(self, store: Store, entry: _Entry) -> AddressIndex:
+        if time.monotonic() - entry.checked < self.check_seconds:
+            return entry.index
+        version = self.stamp(store)
+        if version != entry.version:
+            entry.index = AddressIndex.from_store(store)
+            entry.version = version
+        entry.checked = time.monotonic()
+        return entry.index
+
+    def clear(self) -> None:
+        """Forget every cached index."""
+        with self._lock:
+            self._entries.clear()
+
+
+#: The cache :func:`lookup_address` uses when it is handed none.
+SHARED_CACHE = AddressCache()
+
+
 def _numbers_fit(query: str, key: str) -> bool:
     """The house numbers of *key* begin with those of *query* (none in the query: any)."""
     want = _NUMBER.findall(query)
@@ -191,7 +319,7 @@ def _place(rows: gpd.GeoDataFrame, shown: str) -> tuple[float, float]:
     return float(point.x), float(point.y)
 
 
-def lookup_address(store: Store, text: str) -> AddressMatch:
+def lookup_address(store: Store, text: str, *, cache: AddressCache | None = None) -> AddressMatch:
     """Place an address string on the store's buildings and roads.
 
     Parameters
@@ -200,6 +328,10 @@ def lookup_address(store: Store, text: str) -> AddressMatch:
         Holds ``buildings`` (``address``, ``name``) and ``roads`` (``name``).
     text : str
         The address as a person wrote it.
+    cache : AddressCache, optional
+        Where the store's texts are kept between calls (default:
+        :data:`SHARED_CACHE`); they are read again only after the store's
+        buildings or roads changed.
 
     Raises
     ------
@@ -219,14 +351,15 @@ def lookup_address(store: Store, text: str) -> AddressMatch:
     query = normalize_address(text)
     if not query:
         raise BadInput("address_string is empty", field="address_string")
-    cands = address_candidates(store)
+    index = (cache if cache is not None else SHARED_CACHE).get(store)
+    cands = index.candidates
     exact = cands[cands["key"] == query]
     if not exact.empty:
         buildings = exact[exact["source"] == "building"]
         rows = buildings if not buildings.empty else exact
         lon, lat = _place(gpd.GeoDataFrame(rows, crs=4326), shown)
         return AddressMatch(lon, lat, str(rows["text"].iloc[0]), str(rows["source"].iloc[0]), True)
-    keys = sorted(set(cands["key"]))
+    keys = index.keys
     parts = [normalize_address(p) for p in _PARTS.split(text)]
     scored = _fuzzy([query, *(p for p in parts if p and p != query)], keys)
     if not scored:

@@ -21,7 +21,7 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import jwt
 import pandas as pd
@@ -35,6 +35,7 @@ from gridmap.storage import Store
 
 __all__ = [
     "API_KEY_PREFIX",
+    "AccountLookup",
     "DemoCredentials",
     "NotAuthenticated",
     "PermissionDenied",
@@ -189,6 +190,33 @@ def _row_to_user(row: pd.Series) -> User:
     )
 
 
+@runtime_checkable
+class AccountLookup(Protocol):
+    """A store that keeps the credential hashes from its application role (PostGIS).
+
+    Its application role (an API connected as a LOGIN member of ``gridmap_app``)
+    may not read ``users.password_hash`` or ``api_key_hash``: a sign-in asks the
+    store for one account instead (migration 031's SECURITY DEFINER functions).
+    The embedded store has no roles and is read directly.
+    """
+
+    def login_account(self, name: str) -> pd.DataFrame:
+        """The account of *name* with its password hash (0 or 1 rows)."""
+        ...
+
+    def api_key_account(self, digest: str) -> pd.DataFrame:
+        """The account whose API key has the SHA-256 *digest* (0 or 1 rows)."""
+        ...
+
+
+def _login_user(store: Store, name: str) -> User | None:
+    """The account of *name* with its password hash, however the store hands it out."""
+    if isinstance(store, AccountLookup):
+        frame = store.login_account(name)
+        return None if frame.empty else _row_to_user(frame.iloc[0])
+    return get_user(store, name)
+
+
 def add_user(
     store: Store,
     name: str,
@@ -337,7 +365,11 @@ def principal_for_api_key(store: Store, key: str) -> Principal:
     """The principal of an API key; ``NotAuthenticated`` if unknown or disabled."""
     if not key.startswith(API_KEY_PREFIX) or len(key) > 200:
         raise NotAuthenticated("invalid API key")
-    frame = store.read("users", where={"api_key_hash": _key_digest(key)}, limit=1)
+    digest = _key_digest(key)
+    if isinstance(store, AccountLookup):
+        frame = store.api_key_account(digest)
+    else:
+        frame = store.read("users", where={"api_key_hash": digest}, limit=1)
     if frame.empty:
         raise NotAuthenticated("invalid API key")
     user = _row_to_user(frame.iloc[0])
@@ -350,10 +382,12 @@ def authenticate(store: Store, name: str, password: str) -> User:
     """The user whose password this is; ``NotAuthenticated`` otherwise.
 
     Unknown users, disabled users and wrong passwords get the same error and
-    take the same time (a dummy hash is verified for unknown names).
+    take the same time (a dummy hash is verified for unknown names). On
+    PostGIS an API connected as the application role reads the account
+    through :class:`AccountLookup` (it may not read password hashes).
     """
     try:
-        user = get_user(store, _check_name(name)) if len(password) <= _MAX_PASSWORD else None
+        user = _login_user(store, _check_name(name)) if len(password) <= _MAX_PASSWORD else None
     except BadInput:
         user = None
     ok = verify_password(password[:_MAX_PASSWORD], user.password_hash if user else None)

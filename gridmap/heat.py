@@ -45,12 +45,12 @@ import pyarrow as pa
 import pyproj
 import shapely
 from h3ronpy import vector as h3v
-from scipy.signal import fftconvolve
 
 from gridmap.access import Principal
 from gridmap.errors import BadInput
 from gridmap.events.intake import CHANNELS
 from gridmap.events.states import OPEN_STATES, STATES
+from gridmap.extras import require
 from gridmap.h3cells import (
     H3_RESOLUTIONS,
     cell_column,
@@ -584,7 +584,8 @@ def kde_surface(
     g = np.exp(-0.5 * (offsets / h) ** 2)
     kernel = np.outer(g, g)
     kernel /= kernel.sum()
-    smoothed = np.clip(fftconvolve(hist, kernel, mode="same"), 0.0, None)
+    signal = require("scipy.signal", extra="analytics")
+    smoothed = np.clip(signal.fftconvolve(hist, kernel, mode="same"), 0.0, None)
     density = smoothed / (cell / 1000.0) ** 2
     centres_x, centres_y = x0 + cell * np.arange(nx), y0 + cell * np.arange(ny)
     return DensitySurface(centres_x, centres_y, density, crs, h, cell)

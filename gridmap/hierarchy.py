@@ -366,7 +366,12 @@ def set_code(
                 "admin_units", pd.DataFrame({"id": [int(unit["id"])], "parent_code": [parent]})
             )
         audit.record(
-            store, principal, "unit.set_code", f"admin_units:{new}", {"old": old, **changed}
+            store,
+            principal,
+            "unit.set_code",
+            f"admin_units:{new}",
+            {"old": old, **changed},
+            area=new,
         )
     return Recode(old, new, changed)
 
@@ -396,7 +401,9 @@ def rename_unit(
         change["name_en"] = [" ".join(str(name_en).split()) or None]
     with store.transaction():
         store.update("admin_units", pd.DataFrame(change))
-        audit.record(store, principal, "unit.rename", f"admin_units:{code}", {"name": clean})
+        audit.record(
+            store, principal, "unit.rename", f"admin_units:{code}", {"name": clean}, area=code
+        )
     return _listed(store, code)
 
 
@@ -415,7 +422,14 @@ def set_parent(store: Store, code: str, parent: str, *, principal: Principal = S
         store.update(
             "admin_units", pd.DataFrame({"id": [int(unit["id"])], "parent_code": [parent]})
         )
-        audit.record(store, principal, "unit.set_parent", f"admin_units:{code}", {"parent": parent})
+        audit.record(
+            store,
+            principal,
+            "unit.set_parent",
+            f"admin_units:{code}",
+            {"parent": parent},
+            area=code,
+        )
     return _listed(store, code)
 
 
@@ -447,7 +461,9 @@ def close_unit(
         store.update("admin_units", pd.DataFrame({"id": [int(unit["id"])], "valid_to": [now]}))
         if len(grids):
             store.update("grids", pd.DataFrame({"id": grids["id"].astype(int), "valid_to": now}))
-        audit.record(store, principal, "unit.close", f"admin_units:{code}", {"grids": len(grids)})
+        audit.record(
+            store, principal, "unit.close", f"admin_units:{code}", {"grids": len(grids)}, area=code
+        )
     return next(u for u in list_units(store, closed=True) if u.id == int(unit["id"]))
 
 

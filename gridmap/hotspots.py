@@ -58,10 +58,10 @@ import geopandas as gpd
 import h3
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from gridmap.access import Principal
 from gridmap.errors import BadInput
+from gridmap.extras import require
 from gridmap.heat import (
     DEFAULT_MIN_COUNT,
     EventQuery,
@@ -315,7 +315,7 @@ def _gi_star(
         "gi_z": gi_z,
         "z_sim": z_sim,
         "p_sim": np.asarray(g.p_sim, dtype="float64"),
-        "p_z": 2.0 * norm.sf(np.abs(z_used)),
+        "p_z": _two_sided_p(z_used),
     }
 
 
@@ -346,7 +346,13 @@ def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         zeros = np.zeros(x.shape[1])
         return zeros, zeros, np.ones(x.shape[1])
     z = (s - np.sign(s)) / math.sqrt(var)
-    return s, z, 2.0 * norm.sf(np.abs(z))
+    return s, z, _two_sided_p(z)
+
+
+def _two_sided_p(z: np.ndarray) -> np.ndarray:
+    """Two-sided normal p-value of each z-score (scipy comes with ``gridmap[analytics]``)."""
+    stats = require("scipy.stats", extra="analytics")
+    return np.asarray(2.0 * stats.norm.sf(np.abs(z)), dtype="float64")
 
 
 def emerging_hot_spots(

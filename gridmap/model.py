@@ -429,6 +429,8 @@ LAYERS.update(
                     _c("action", "text", "操作", "Action"),
                     _c("target", "text", "对象", "Target"),
                     _c("detail", "text", "详情", "Detail"),
+                    # v30: grid/community/town code of what the entry concerns
+                    _c("area_code", "text", "区域编码", "Area code"),
                 ),
                 "审计日志",
                 "Audit log",

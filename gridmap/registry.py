@@ -186,7 +186,13 @@ def register_household(
         if store.write("households", row).inserted == 0:
             raise BadInput(f"household {number!r} already exists in {code}", field="household_no")
         out = store.read("households", where={"grid_code": code, "household_no": number})
-        audit.record(store, principal, "personal.create", f"households:{int(out['id'].iloc[0])}")
+        audit.record(
+            store,
+            principal,
+            "personal.create",
+            f"households:{int(out['id'].iloc[0])}",
+            area=code,
+        )
     return _household_record(out.iloc[0])
 
 
@@ -211,7 +217,13 @@ def get_household(store: Store, principal: Principal, household_id: int) -> dict
         frame = store.read("households", ids=[household_id], where={"grid_code": _area(principal)})
         if frame.empty:
             raise NotFound(f"household {household_id} not found")
-        audit.record(store, principal, "personal.read", f"households:{household_id}")
+        audit.record(
+            store,
+            principal,
+            "personal.read",
+            f"households:{household_id}",
+            area=str(frame["grid_code"].iloc[0]),
+        )
     return _household_record(frame.iloc[0])
 
 
@@ -229,7 +241,14 @@ def list_households(
     where = _scope_where(principal, grid_code)
     with store.scoped(principal.areas):
         frame = store.read("households", where=where, limit=limit, offset=offset)
-        audit.record(store, principal, "personal.read", "households", {"count": len(frame)})
+        audit.record(
+            store,
+            principal,
+            "personal.read",
+            "households",
+            {"count": len(frame)},
+            area=audit.area_of(frame["grid_code"]),
+        )
     return [_household_record(r) for _, r in frame.iterrows()]
 
 
@@ -323,7 +342,13 @@ def register_resident(
         stored = store.write("residents", row).inserted > 0
         if stored:
             out = store.read("residents", where={"id_number_index": index})
-            audit.record(store, principal, "personal.create", f"residents:{int(out['id'].iloc[0])}")
+            audit.record(
+                store,
+                principal,
+                "personal.create",
+                f"residents:{int(out['id'].iloc[0])}",
+                area=code,
+            )
     if not stored:
         # One answer whether the number is registered here or in any other area
         # (nothing about where, or that it exists); the attempt is audited.
@@ -333,6 +358,7 @@ def register_resident(
             "personal.refused",
             f"households:{household_id}",
             {"field": "id_number"},
+            area=code,
         )
         raise BadInput(REGISTRATION_REFUSED, field="id_number")
     return _resident_records(out, vault, unmask=False)[0]
@@ -379,9 +405,10 @@ def _answer(
         raise PermissionDenied("you may not unmask personal data")
     ids = ",".join(str(int(i)) for i in frame["id"].tolist()[:200])
     facts = {"count": len(frame), **(detail or {})}
-    audit.record(store, principal, "personal.read", target, {**facts, "ids": ids})
+    area = audit.area_of(frame["grid_code"])
+    audit.record(store, principal, "personal.read", target, {**facts, "ids": ids}, area=area)
     if unmask:
-        audit.record(store, principal, "personal.unmask", f"residents:{ids}", facts)
+        audit.record(store, principal, "personal.unmask", f"residents:{ids}", facts, area=area)
     return _resident_records(frame, vault, unmask=unmask)
 
 
@@ -472,7 +499,14 @@ def export_residents(
         if grid_codes is not None:
             codes = {_check_grid_code(c) for c in grid_codes}
             frame = frame[frame["grid_code"].isin(codes)]
-        audit.record(store, principal, "personal.export", "residents", {"count": len(frame)})
+        audit.record(
+            store,
+            principal,
+            "personal.export",
+            "residents",
+            {"count": len(frame)},
+            area=audit.area_of(frame["grid_code"]),
+        )
     records = _resident_records(frame, vault, unmask=False)
     table = pd.DataFrame(records, columns=[*_PUBLIC_RESIDENT, *_PERSONAL])
     return guard_frame(table)

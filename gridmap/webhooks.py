@@ -5,7 +5,10 @@ types, the subscriber's areas), ``webhook_outbox`` and ``webhook_deliveries``.
 
 * **Outbox.** :func:`enqueue` is called by the intake and the workflow inside
   the transaction that stores an event change, so a change and its
-  announcement are committed together or not at all. Event types:
+  announcement are committed together or not at all. A change no active
+  subscription wants (by type and area) writes no outbox row: a subscription
+  hears only of changes made after it (:func:`forget_subscriptions`,
+  :func:`outbox_rows`). Event types:
 
   ==============  =========  ======================================================
   ``reported``    上报        a report was stored
@@ -48,6 +51,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,9 +76,11 @@ __all__ = [
     "enqueue_many",
     "enqueue_overdue",
     "fan_out",
+    "forget_subscriptions",
     "http_send",
     "kinds_of",
     "list_subscriptions",
+    "outbox_rows",
     "run_once",
     "sign",
 ]
@@ -266,7 +272,91 @@ def enqueue(store: Store, event: Row, record: Row) -> int:
     int
         Outbox rows written (0 when the change announces nothing).
     """
-    return _write_outbox(store, _outbox_rows(event, record, _now()))
+    rows = _outbox_rows(event, record, _now())
+    if rows and not _wanted(store, rows):
+        return 0
+    return _write_outbox(store, rows)
+
+
+def outbox_rows(event: Row, record: Row) -> list[dict[str, Any]]:
+    """The ``webhook_outbox`` rows of one event change, for a store that writes them itself.
+
+    The lean intake path (:mod:`gridmap.storage.intake_sql`) writes them in
+    its one statement, and only when an active subscription wants each kind
+    and covers the grid (checked in that statement).
+
+    Examples
+    --------
+    >>> rows = outbox_rows({"id": 7, "grid_code": "990100001001003", "status": "reported"},
+    ...                    {"action": "report", "to_status": "reported", "seq": 1})
+    >>> [(r["source_key"], r["kind"]) for r in rows]
+    [('event:7:v1:reported', 'reported')]
+    """
+    return _outbox_rows(event, record, _now())
+
+
+#: How long (seconds) an embedded store's answer to "which kinds do active
+#: subscriptions want, in which areas" is reused by :func:`enqueue`.
+SUBSCRIPTION_CACHE_SECONDS = 5.0
+_subs_lock = threading.Lock()
+#: Per store object (a new store never inherits a closed one's answer).
+_subs_cache: weakref.WeakKeyDictionary[
+    Any, tuple[float, list[tuple[frozenset[str], tuple[str, ...]]]]
+] = weakref.WeakKeyDictionary()
+
+
+def forget_subscriptions(store: Store | None = None) -> None:
+    """Drop the cached subscriptions of *store* (all stores when ``None``).
+
+    Called whenever this process creates or deletes a subscription.
+    """
+    with _subs_lock:
+        if store is None:
+            _subs_cache.clear()
+        else:
+            _subs_cache.pop(store, None)
+
+
+def _active_subscriptions(store: Store) -> list[tuple[frozenset[str], tuple[str, ...]]]:
+    subs = store.read("webhook_subscriptions", where={"active": True})
+    return [
+        (
+            frozenset(str(t) for t in (types if types is not None else [])),
+            tuple(str(a) for a in (areas if areas is not None else [])),
+        )
+        for types, areas in zip(subs.get("event_types", []), subs.get("areas", []), strict=True)
+    ]
+
+
+def _wanted(store: Store, rows: list[dict[str, Any]]) -> bool:
+    """Whether an active subscription wants one of the outbox *rows* (kind and area).
+
+    Nobody is told of a change made while no subscription wanted it (a
+    subscription hears of changes made after it only), so such rows need not
+    be written. An embedded store (one process writes it) caches the answer
+    for :data:`SUBSCRIPTION_CACHE_SECONDS`, dropped when this process changes
+    a subscription; a PostgreSQL store, which several API processes share,
+    asks each time when any subscription is active (a count when there is none).
+    """
+    if getattr(store, "dialect", None) == "postgis":
+        if store.count("webhook_subscriptions", where={"active": True}) == 0:
+            return False
+        subs = _active_subscriptions(store)
+    else:
+        now = time.monotonic()
+        with _subs_lock:
+            hit = _subs_cache.get(store)
+        if hit is not None and now - hit[0] < SUBSCRIPTION_CACHE_SECONDS:
+            subs = hit[1]
+        else:
+            subs = _active_subscriptions(store)
+            with _subs_lock:
+                _subs_cache[store] = (now, subs)
+    return any(
+        r["kind"] in types and _covers(list(areas), r.get("grid_code"))
+        for r in rows
+        for types, areas in subs
+    )
 
 
 def enqueue_many(store: Store, events: pd.DataFrame, records: pd.DataFrame) -> int:
@@ -282,6 +372,8 @@ def enqueue_many(store: Store, events: pd.DataFrame, records: pd.DataFrame) -> i
         for _, rec in records.iterrows()
         for row in _outbox_rows(by_id[int(rec["event_id"])], rec, at)
     ]
+    if rows and not _wanted(store, rows):
+        return 0
     return _write_outbox(store, rows)
 
 
@@ -668,6 +760,7 @@ def create_subscription(
     frame = pd.DataFrame([row])
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     store.write("webhook_subscriptions", frame)
+    forget_subscriptions(store)
     stored = store.read("webhook_subscriptions", where={"source": "api", "source_id": sid})
     doc = _subscription_doc(stored.iloc[0])
     doc["secret"] = secret
@@ -692,6 +785,7 @@ def delete_subscription(store: Store, sub_id: int, principal: Principal) -> None
     """Deactivate a subscription of *principal*'s areas (its deliveries stay listed)."""
     _own(store, sub_id, principal)
     store.update("webhook_subscriptions", pd.DataFrame([{"id": int(sub_id), "active": False}]))
+    forget_subscriptions(store)
 
 
 def deliveries(

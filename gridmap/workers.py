@@ -339,7 +339,7 @@ def _change(
     principal: Principal,
     add: bool,
 ) -> Worker:
-    from gridmap.audit import record
+    from gridmap.audit import area_of, record
 
     codes = _clean_codes(grids)
     if not codes:
@@ -364,7 +364,9 @@ def _change(
             wanted = sorted(set(held) - set(codes))
         worker = register_worker(store, user.name, wanted)
         action = "worker.assign" if add else "worker.unassign"
-        record(store, principal, action, f"users:{user.name}", {"grids": codes})
+        record(
+            store, principal, action, f"users:{user.name}", {"grids": codes}, area=area_of(codes)
+        )
     return worker
 
 

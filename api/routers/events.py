@@ -42,13 +42,13 @@ from gridmap.errors import BadInput, GridmapError, NotFound
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import (
     BatchResult,
+    Report,
     event_document,
     hide_foreign_duplicates,
-    idempotent,
     list_events,
     parse_report,
     report_batch,
-    report_event,
+    report_once,
     request_hash,
 )
 from gridmap.events.kpis import kpi_records, kpis
@@ -170,28 +170,27 @@ def _store_report(
     *,
     tax: Taxonomy,
     now: pd.Timestamp,
+    report: Report | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
-    """Validate, place and store one report exactly once per key (blocking)."""
-    report = parse_report(body, taxonomy=tax)
+    """Validate (unless *report* is the parsed *body*), place and store one report once per key."""
+    report = report if report is not None else parse_report(body, taxonomy=tax)
     settings = request.app.state.settings
-    locator = shared_locator(request, store)
 
-    def create() -> tuple[int, dict[str, Any], int | None]:
-        row = report_event(
-            store,
-            report,
-            principal=principal,
-            taxonomy=tax,
-            now=now,
-            observed_max_age_hours=settings.observed_max_age_hours,
-            edge_tolerance_m=settings.edge_tolerance_m,
-            locator=locator,
-        )
-        hide_foreign_duplicates(store, [row], principal=principal)
-        return 201, event_document(row, principal=principal, taxonomy=tax), int(row["id"])
+    def respond(row: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 201, event_document(row, principal=principal, taxonomy=tax)
 
-    return idempotent(
-        store, principal=principal, key=key, digest=request_hash(body), create=create, now=now
+    return report_once(
+        store,
+        report,
+        principal=principal,
+        key=key,
+        digest=request_hash(body),
+        respond=respond,
+        taxonomy=tax,
+        now=now,
+        observed_max_age_hours=settings.observed_max_age_hours,
+        edge_tolerance_m=settings.edge_tolerance_m,
+        locator=shared_locator(request, store),
     )
 
 
@@ -213,10 +212,12 @@ async def create_event(
     body = await read_json(request)
     tax = taxonomy_of(request)
     now = clock(request)
-    parse_report(body, taxonomy=tax)  # a bad body is a 400 before any thread or store work
+    report = parse_report(body, taxonomy=tax)  # a bad body is a 400 before any thread work
     status, doc, replayed = await _off_loop(
         request,
-        lambda: _store_report(request, store, principal, body, idempotency_key, tax=tax, now=now),
+        lambda: _store_report(
+            request, store, principal, body, idempotency_key, tax=tax, now=now, report=report
+        ),
     )
     headers = {"ETag": _etag(doc), "Location": f"/events/{doc['id']}"}
     if replayed:
@@ -458,18 +459,40 @@ def get_photo(
 @router.get(
     "/events/{event_id}",
     summary="One event (事件详情)",
-    dependencies=[Depends(query_guard([]))],
+    dependencies=[Depends(query_guard(["unmask", "reason"]))],
 )
 def get_event(
-    request: Request, event_id: str, store: StoreDep, principal: CurrentPrincipal
+    request: Request,
+    event_id: str,
+    store: StoreDep,
+    principal: CurrentPrincipal,
+    unmask: Annotated[
+        bool,
+        Query(
+            description="Show reporter and contact in clear (查看明文): city admins and "
+            "town/community coordinators with the unmask grant, own area only; audited."
+        ),
+    ] = False,
+    reason: Annotated[
+        str | None, Query(max_length=500, description="Why (审计事由), written to the audit log.")
+    ] = None,
 ) -> JSONResponse:
-    """The event, with its version as ``ETag``."""
+    """The event, with its version as ``ETag``; ``unmask=true`` is audited (docs/roles.md)."""
     found = disclosure.require(principal, "events")
+    why = disclosure.check_unmask(principal, reason=reason) if unmask else None
     eid = parse_item_id(event_id, layer="events")
     row = read_event(store, eid, principal=principal)
     hide_foreign_duplicates(store, [row], principal=principal)
     doc = event_document(row, principal=principal, taxonomy=taxonomy_of(request))
-    return _json(disclosure.shape(doc, found), ETag=_etag(doc))
+    if not unmask:
+        return _json(disclosure.shape(doc, found), ETag=_etag(doc))
+    area = row.get("grid_code")
+    disclosure.check_unmask(principal, areas=[area], reason=why)
+    disclosure.audit_unmask(store, principal, [(eid, area)], surface="events", reason=why)
+    doc.update(disclosure.contacts(row, unmask=True))
+    response = _json(disclosure.shape(doc, found), ETag=_etag(doc))
+    response.headers["Cache-Control"] = "no-store"  # clear personal data: never cached
+    return response
 
 
 @router.get(

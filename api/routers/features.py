@@ -8,11 +8,13 @@ The caller's role decides which layers and fields are published.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Annotated, Any, Literal
 
+import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
@@ -28,6 +30,7 @@ from api.items import (
     all_of,
     area_where,
     collection_facts,
+    disclose_events,
     layer_filter,
     page_members,
     queryable_params,
@@ -48,6 +51,8 @@ from api.params import (
 )
 from api.security import CallerPrincipal
 from api.temporal import TimeRange, parse_datetime
+from gridmap import disclosure_policy as disclosure
+from gridmap.access import Principal
 from gridmap.errors import NotFound
 from gridmap.model import layer_schema
 from gridmap.storage import BBox, Store
@@ -59,7 +64,9 @@ __all__ = ["router"]
 router = APIRouter(tags=["OGC API Features"])
 
 _PLAIN = [Depends(query_guard(["f"]))]
-_ONE = [Depends(query_guard(["f", "crs"]))]
+#: Layers whose items may be asked unmasked (``unmask``, ``reason``): audited, see docs/roles.md.
+_UNMASKABLE = frozenset({"events"})
+_UNMASK_PARAMS = ("unmask", "reason")
 _ITEM_PARAMS = (
     "f",
     "bbox",
@@ -78,7 +85,13 @@ _ITEM_PARAMS = (
 def _items_guard(layer: str) -> Callable[[Request], None]:
     ldef = CATALOG.get(layer)
     names = [n for n in queryable_params(ldef) if n not in _ITEM_PARAMS] if ldef else []
-    return query_guard([*_ITEM_PARAMS, *names])
+    extra = _UNMASK_PARAMS if layer in _UNMASKABLE else ()
+    return query_guard([*_ITEM_PARAMS, *extra, *names])
+
+
+@cache
+def _item_guard(layer: str) -> Callable[[Request], None]:
+    return query_guard(["f", "crs", *(_UNMASK_PARAMS if layer in _UNMASKABLE else ())])
 
 
 def _check_items_query(layer: LayerPath, request: Request) -> None:
@@ -86,7 +99,13 @@ def _check_items_query(layer: LayerPath, request: Request) -> None:
     _items_guard(layer if layer in CATALOG else "")(request)
 
 
+def _check_item_query(layer: LayerPath, request: Request) -> None:
+    """Refuse unknown and repeated parameters of one item (``unmask`` only where allowed)."""
+    _item_guard(layer if layer in CATALOG else "")(request)
+
+
 _ITEMS = [Depends(_check_items_query)]
+_ONE = [Depends(_check_item_query)]
 
 Format = Annotated[
     Literal["json"] | None, Query(description="Output format (only JSON is offered).")
@@ -132,6 +151,24 @@ Crs = Annotated[
         examples=[CRS84],
     ),
 ]
+Unmask = Annotated[
+    bool,
+    Query(
+        description="`events` only: reporter and contact in clear (查看明文) instead of masked "
+        "(张*, 138****1234). City admins and town/community coordinators with the unmask "
+        "grant, own area only; one audit row per event; more than 100 events need `reason`. "
+        "Other callers: 403. Never on tiles."
+    ),
+]
+Reason = Annotated[
+    str | None,
+    Query(max_length=500, description="`events` only: why unmasking (审计事由), audited."),
+]
+
+
+def _unmask_first(caller: Principal, unmask: bool, reason: str | None) -> str | None:
+    """Refuse ``unmask`` before reading anything when the caller's role or grant lacks it."""
+    return disclosure.check_unmask(caller, reason=reason) if unmask else None
 
 
 def _base(request: Request) -> str:
@@ -312,6 +349,8 @@ def items(
     filter_crs: FilterCrs = None,
     crs: Crs = None,
     f: ItemsFormat = None,
+    unmask: Unmask = False,
+    reason: Reason = None,
 ) -> Response:
     """A page of the layer's features, ordered by id, with ``next``/``prev`` links.
 
@@ -320,9 +359,11 @@ def items(
     Part 3 "queryables as query parameters"), e.g. ``?use=apartments&floors=5``.
 
     Only features in the caller's area are served (and, on PostGIS, row-level
-    security enforces it again).
+    security enforces it again). Events show reporter and contact masked
+    (``unmask=true``: in clear, audited, to whom docs/roles.md allows).
     """
     ldef = ogc.collection(layer, role)
+    why = _unmask_first(caller, unmask, reason)
     out_crs = parse_crs(crs, field="crs")
     box = parse_bbox_in(bbox, parse_crs(bbox_crs, field="bbox-crs"))
     by_params = queryables_filter(ldef, dict(request.query_params), role)
@@ -334,11 +375,22 @@ def items(
     size = clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit)
     where = area_where(ldef.name, caller)
     if f in EXPORT_FORMATS:
-        return _export(store, caller.areas, ldef, props, f, box, when, cql, where, limit, offset)
+        frame = _export_frame(store, caller.areas, ldef, box, when, cql, where, limit, offset)
+        frame = disclose_events(
+            store,
+            ldef.name,
+            frame,
+            caller,
+            role=role,
+            unmask=unmask,
+            reason=why,
+            surface=f"items.{f}",
+        )
+        return _export(frame, ldef, props, f)
     with store.scoped(caller.areas):
         # GeoJSON written by the store when it can (PostGIS), else a frame.
         page: Page | JsonPage | None = None
-        if not html:
+        if not html and not unmask:
             page = read_json_page(
                 store,
                 schema,
@@ -355,6 +407,11 @@ def items(
             page = read_page(
                 store, schema, bbox=box, when=when, limit=size, offset=offset, where=where, cql=cql
             )
+    if isinstance(page, Page):
+        shown = disclose_events(
+            store, ldef.name, page.frame, caller, role=role, unmask=unmask, reason=why
+        )
+        page = dataclasses.replace(page, frame=shown)
     collection_url = f"{_base(request)}/collections/{ldef.name}"
     members = page_members(page, request.url, collection_url, html=html)
     queryables_link = {
@@ -375,24 +432,26 @@ def items(
     return _geojson(body, crs=out_crs, headers=headers)
 
 
-def _export(
+def _export_frame(
     store: Store,
     areas: Sequence[str],
     ldef: LayerDef,
-    props: list[str],
-    kind: str,
     box: BBox | None,
     when: TimeRange | None,
     cql: CqlFilter | None,
     where: dict[str, Any] | None,
     limit: int | None,
     offset: int,
-) -> StreamingResponse:
-    """Every matching feature (or the page asked for) as a file (:mod:`api.exports`)."""
+) -> pd.DataFrame:
+    """Every matching feature (or the page asked for), for a file export."""
     if when is not None:
         cql = all_of(cql, time_filter(layer_schema(ldef.name), when))
     with store.scoped(areas):
-        frame = store.read(ldef.name, bbox=box, where=where, cql=cql, limit=limit, offset=offset)
+        return store.read(ldef.name, bbox=box, where=where, cql=cql, limit=limit, offset=offset)
+
+
+def _export(frame: pd.DataFrame, ldef: LayerDef, props: list[str], kind: str) -> StreamingResponse:
+    """*frame* (already disclosed as the caller may see it) as a file (:mod:`api.exports`)."""
     keep = ["id", *(p for p in props if p != "id"), "geometry"]
     frame = frame[[c for c in keep if c in frame.columns]]
     body, media, headers = export_response(frame, ldef.name, kind)
@@ -440,15 +499,22 @@ def item(
     caller: CallerPrincipal,
     crs: Crs = None,
     f: GeoFormat = None,
+    unmask: Unmask = False,
+    reason: Reason = None,
 ) -> Response:
-    """One feature by id, with links to itself and its collection (404 outside your area)."""
+    """One feature by id, with links to itself and its collection (404 outside your area).
+
+    Events show reporter and contact masked (``unmask=true``: in clear, audited).
+    """
     ldef = ogc.collection(layer, role)
+    why = _unmask_first(caller, unmask, reason)
     out_crs = parse_crs(crs, field="crs")
     fid = parse_item_id(item_id, layer=ldef.name)
     with store.scoped(caller.areas):
         frame = store.read(ldef.name, ids=[fid], where=area_where(ldef.name, caller))
     if frame.empty:
         raise NotFound(f"{ldef.name} {fid} not found")
+    frame = disclose_events(store, ldef.name, frame, caller, role=role, unmask=unmask, reason=why)
     url = f"{_base(request)}/collections/{ldef.name}"
     self_url = f"{url}/items/{frame['id'].iloc[0]}"
     html = _html(request, f)

@@ -71,7 +71,9 @@ def generate(body: GenerateRequest, store: StoreDep, principal: Divider) -> dict
             size_m=body.size_m,
             fresh=body.fresh,
         )
-    record(store, principal, "grids.generate", body.community, body.model_dump())
+    record(
+        store, principal, "grids.generate", body.community, body.model_dump(), area=body.community
+    )
     out = saved[0]
     grids = out.division.grids.drop(columns="geometry")
     return {

@@ -50,7 +50,8 @@ from api.open311_xml import (
 )
 from api.params import parse_item_id, query_guard
 from api.routers._json import parse_json
-from api.routers.events import clock, parse_time, taxonomy_of
+from api.routers.events import _off_loop, clock, parse_time, taxonomy_of
+from api.routers.locate import shared_locator
 from api.security import ANONYMOUS, CallerPrincipal
 from api.validation import check_form
 from gridmap import disclosure_policy as disclosure
@@ -60,10 +61,9 @@ from gridmap.auth import NotAuthenticated, principal_for_api_key
 from gridmap.errors import BadInput, NotFound, UnsupportedFormat
 from gridmap.events.intake import (
     hide_foreign_duplicates,
-    idempotent,
     list_events,
     parse_report,
-    report_event,
+    report_once,
     request_hash,
 )
 from gridmap.events.states import CLOSED_STATES, STATES
@@ -599,30 +599,35 @@ async def create_request(
     if not isinstance(fields.get("service_code"), str) or not fields.get("service_code"):
         raise BadInput("service_code is required", field="service_code")
     media_url = _media_url(fields.get("media_url"))
-    location, placed = _location(store, fields)
-    report = parse_report(_report_body(fields, location), taxonomy=tax)
-    report = dataclasses.replace(report, media_url=media_url)
     now = clock(request)
+    placed: str | None = None
 
-    def create() -> tuple[int, dict[str, Any], int | None]:
-        row = report_event(store, report, principal=principal, taxonomy=tax, now=now)
-        hide_foreign_duplicates(store, [row], principal=principal)
-        eid = int(row["id"])
+    def respond(row: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         notice = "已受理 Received"
         if placed:
             notice += f"; {placed}"
         if row.get("duplicate_of") is not None and not pd.isna(row.get("duplicate_of")):
             notice += f"; possibly the same as request {int(row['duplicate_of'])}"
-        return 201, {"service_request_id": str(eid), "service_notice": notice}, eid
+        return 201, {"service_request_id": str(int(row["id"])), "service_notice": notice}
 
-    status, doc, _ = idempotent(
-        store,
-        principal=principal,
-        key=idempotency_key,
-        digest=request_hash({k: v for k, v in fields.items() if k != "api_key"}),
-        create=create,
-        now=now,
-    )
+    def store_it() -> tuple[int, dict[str, Any], bool]:
+        nonlocal placed
+        location, placed = _location(store, fields)  # an address lookup reads the store
+        report = parse_report(_report_body(fields, location), taxonomy=tax)
+        report = dataclasses.replace(report, media_url=media_url)
+        return report_once(
+            store,
+            report,
+            principal=principal,
+            key=idempotency_key,
+            digest=request_hash({k: v for k, v in fields.items() if k != "api_key"}),
+            respond=respond,
+            taxonomy=tax,
+            now=now,
+            locator=shared_locator(request, store),
+        )
+
+    status, doc, _ = await _off_loop(request, store_it)
     return _answer(request, [{**doc, "account_id": None}], requests_xml, status)
 
 

@@ -39,7 +39,7 @@ from gridmap.errors import BadInput, NotFound
 from gridmap.model import layer_schema
 from gridmap.storage.base import MAX_ZOOM
 from layers.catalog import LayerDef
-from layers.crs84tiles import CRS84_TMS, crs84_tile, crs84_tile_bounds
+from layers.crs84tiles import CRS84_TMS, crs84_tile, crs84_tile_bounds, crs84_zooms
 
 __all__ = ["MVT", "TMS_ID", "TMS_IDS", "router", "tile_properties"]
 
@@ -145,13 +145,15 @@ def tile_matrix_set(tms: TmsPath) -> JSONResponse:
     return JSONResponse(_tms(tms).model_dump(mode="json", exclude_none=True, by_alias=True))
 
 
-def _zooms(ldef: LayerDef) -> tuple[int, int]:
-    return max(0, ldef.min_zoom), min(MAX_ZOOM, ldef.max_zoom)
+def _zooms(ldef: LayerDef, tms: str = TMS_ID) -> tuple[int, int]:
+    """The layer's levels on *tms* (its zoom range is in WebMercatorQuad levels)."""
+    lo, hi = max(0, ldef.min_zoom), min(MAX_ZOOM, ldef.max_zoom)
+    return crs84_zooms(lo, hi) if tms == CRS84_TMS else (lo, hi)
 
 
 def _tileset(ldef: LayerDef, base: str, tms: str = TMS_ID) -> dict[str, Any]:
     url = f"{base}/collections/{ldef.name}/tiles/{tms}"
-    lo, hi = _zooms(ldef)
+    lo, hi = _zooms(ldef, tms)
     limits = []
     for z in range(lo, hi + 1):
         cols, rows = _matrix_size(tms, z)
@@ -243,7 +245,7 @@ def tilejson_document(
     ``{z}/{y}/{x}`` path order); ``vector_layers`` lists the fields *role* sees;
     ``bounds`` and ``center`` are the layer's *extent* when known.
     """
-    lo, hi = _zooms(ldef)
+    lo, hi = _zooms(ldef, tms)
     lat_max = 85.0511287798066 if tms == TMS_ID else 90.0
     box = [-180.0, -lat_max, 180.0, lat_max]
     if extent is not None:
@@ -449,13 +451,18 @@ def tile(
     when = parse_datetime(datetime)
     timed = time_filter(layer_schema(ldef.name), when) if when is not None else None
     cql = all_of(layer_filter(ldef, filter, filter_lang, filter_crs, role), timed)
-    if not (max(0, ldef.min_zoom) <= zi <= min(MAX_ZOOM, ldef.max_zoom)):
+    lo, hi = _zooms(ldef, tms)
+    if not (lo <= zi <= hi):
         raise NotFound(
-            f"layer {ldef.name!r} has tiles at zoom {ldef.min_zoom}–{min(MAX_ZOOM, ldef.max_zoom)}"
+            f"layer {ldef.name!r} has {tms} tiles at levels {lo}–{hi}, not {zi} "
+            "(该图层在此级别无瓦片)"
         )
     cols, rows = _matrix_size(tms, zi)
     if xi >= cols or yi >= rows:
-        raise NotFound(f"tile {zi}/{yi}/{xi} is outside the {tms} tile matrix")
+        raise NotFound(
+            f"tile {zi}/{yi}/{xi} is outside the {tms} tile matrix: level {zi} has rows "
+            f"0–{rows - 1} and columns 0–{cols - 1} (瓦片超出范围)"
+        )
     props = tile_properties(ldef, role)
     where = area_where(ldef.name, caller)
     with store.scoped(caller.areas):

@@ -683,15 +683,17 @@ def list_visits(
     with store.scoped(principal.areas):
         rows = store.read("doorknock_visits", where=where, limit=int(limit), offset=int(offset))
         ids = [int(i) for i in rows["id"]] if len(rows) else []
+        area = audit.area_of(rows["grid_code"]) if len(rows) else grid
         audit.record(
             store,
             principal,
             "personal.read",
             f"doorknock_visits:campaign:{int(camp['id'])}",
             {"count": len(ids)},
+            area=area,
         )
         if unmask and ids:
-            audit.record(store, principal, "personal.unmask", f"doorknock_visits:{ids}")
+            audit.record(store, principal, "personal.unmask", f"doorknock_visits:{ids}", area=area)
     visits = []
     for _, row in rows.iterrows():
         own = str(row["worker"]) == principal.name

@@ -34,6 +34,7 @@ from gridmap.events.states import CLOSED_STATES
 from gridmap.model import EVENT_CATEGORIES, layer_schema
 from gridmap.projection import local_crs
 from gridmap.storage import Prefix, Store
+from gridmap.timeparse import parse_instant
 
 __all__ = [
     "CATEGORY_COLUMNS",
@@ -459,10 +460,10 @@ def _event_counts(
 
 
 def _utc(at: pd.Timestamp | str | None) -> pd.Timestamp:
-    t = pd.Timestamp.now(tz="UTC") if at is None else pd.Timestamp(at)
-    if pd.isna(t):
-        raise BadInput("the statistics time is not a date", field="at")
-    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+    """The statistics time in UTC (now when absent), read by the one time parser."""
+    if at is None:
+        return pd.Timestamp.now(tz="UTC")
+    return parse_instant(at, field="at", tz="UTC")
 
 
 # --------------------------------------------------------------------------- store

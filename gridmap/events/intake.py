@@ -33,6 +33,13 @@ instead of reading grids and admin units per report; whatever it cannot
 answer exactly as the store would (a report not made now, a point in no
 current grid) goes to the store. :func:`report_batch` stores many reports,
 each once per key, with one duplicate query and bulk writes for the whole batch.
+
+:func:`report_once` is the intake of ``POST /events`` and Open311 create: on
+PostGIS it sends one read (next id, nearby open events) and one write (key
+claim with its stored answer, event, ``report`` transition, webhook outbox
+rows only when a subscription wants them) and commits
+(:mod:`gridmap.storage.intake_sql`); other stores take :func:`idempotent`
+around :func:`report_event`, with the same outcome.
 """
 
 from __future__ import annotations
@@ -59,10 +66,11 @@ from gridmap.events.errors import ConcurrentUpdate, IdempotencyKeyReused, NotPer
 from gridmap.events.media import MEDIA_NAME
 from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.events.taxonomy import EVENT_KINDS, URGENCIES, Taxonomy, default_taxonomy
+from gridmap.h3cells import H3_RESOLUTIONS, cell_column, latlng_to_cells
 from gridmap.locate import Locator
 from gridmap.privacy import mask_name, mask_phone
 from gridmap.projection import local_crs, position_crs, positions_to_wgs84, to_local
-from gridmap.storage import AllOf, Cmp, Prefix, Store
+from gridmap.storage import AllOf, Cmp, Prefix, Store, intake_sql
 from gridmap.storage.base import StoreUnavailable
 from gridmap.storage.limits import StatementTimeout
 from gridmap.timeparse import iso_utc, parse_instant
@@ -88,6 +96,7 @@ __all__ = [
     "parse_report",
     "report_batch",
     "report_event",
+    "report_once",
     "request_hash",
 ]
 
@@ -929,6 +938,238 @@ def report_event(
         webhooks.enqueue(store, stored.iloc[0], record.iloc[0])  # outbox, same transaction
     out: dict[str, Any] = {str(k): v for k, v in stored.iloc[0].to_dict().items()}
     return out
+
+
+def report_once(
+    store: Store,
+    report: Report,
+    *,
+    principal: Principal,
+    key: str | None,
+    digest: str,
+    respond: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
+    taxonomy: Taxonomy | None = None,
+    now: pd.Timestamp | None = None,
+    duplicate_radius_m: float = 50.0,
+    duplicate_days: float = 7.0,
+    observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
+    edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M,
+    locator: Locator | None = None,
+) -> tuple[int, dict[str, Any], bool]:
+    """Store one report exactly once per key and answer it: the intake of ``POST /events``.
+
+    The same outcome as :func:`idempotent` around :func:`report_event` followed
+    by :func:`hide_foreign_duplicates` and *respond*, through the lean path of
+    :mod:`gridmap.storage.intake_sql` on a store that supports it (PostGIS: one
+    read and one write statement and a commit per report, no DataFrame);
+    other stores take the generic calls.
+
+    Parameters
+    ----------
+    store : Store
+        Where the report goes.
+    report : Report
+        From :func:`parse_report`.
+    principal : Principal
+        Who reports; keys are scoped per principal.
+    key : str or None
+        The ``Idempotency-Key``.
+    digest : str
+        :func:`request_hash` of the request body.
+    respond : callable
+        Turns the stored event (a row mapping, ``duplicate_of`` blanked where
+        the principal may not read the original) into ``(status, answer)``;
+        the answer is stored with the key and replayed to retries.
+
+    Returns
+    -------
+    status, body, replayed : int, dict, bool
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.access import SYSTEM
+    >>> r = parse_report({"category": "dispute", "description": "x",
+    ...                   "location": {"lon": 0, "lat": 0, "crs": "wgs84"}})
+    >>> report_once(open_store(":memory:", migrate=True), r, principal=SYSTEM, key="k",
+    ...             digest="d", respond=lambda row: (201, {"id": row["id"]}))
+    Traceback (most recent call last):
+    gridmap.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
+    """
+    tax = taxonomy or default_taxonomy()
+    # PostgreSQL keeps microseconds: the answer must show what a later read shows.
+    when = (now if now is not None else pd.Timestamp.now(tz="UTC")).floor("us")
+    options = {
+        "taxonomy": tax,
+        "now": when,
+        "duplicate_radius_m": duplicate_radius_m,
+        "duplicate_days": duplicate_days,
+        "observed_max_age_hours": observed_max_age_hours,
+        "edge_tolerance_m": edge_tolerance_m,
+        "locator": locator,
+    }
+    if not intake_sql.supports(store):
+
+        def create() -> tuple[int, dict[str, Any], int | None]:
+            row = report_event(store, report, principal=principal, **options)  # type: ignore[arg-type]
+            hide_foreign_duplicates(store, [row], principal=principal)
+            status, doc = respond(row)
+            return status, doc, int(row["id"])
+
+        return idempotent(
+            store, principal=principal, key=key, digest=digest, create=create, now=when
+        )
+    if key is not None and not _KEY.fullmatch(key):
+        raise BadInput(
+            "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
+            field="Idempotency-Key",
+        )
+    try:
+        place, edge, observed = _check_report(
+            store,
+            report,
+            principal=principal,
+            when=when,
+            observed_max_age_hours=observed_max_age_hours,
+            edge_tolerance_m=edge_tolerance_m,
+            locator=locator,
+        )
+    except GridmapError:
+        # A retry of a stored report is answered as stored, even if it would not pass now.
+        stored = None if key is None else _stored_answer(store, principal, key, digest)
+        if stored is None:
+            raise
+        return stored
+    with store.transaction():
+        out = _store_lean(
+            store,
+            report,
+            principal=principal,
+            key=key,
+            digest=digest,
+            respond=respond,
+            tax=tax,
+            when=when,
+            place=place,
+            edge=edge,
+            observed=observed,
+            radius_m=duplicate_radius_m,
+            days=duplicate_days,
+        )
+    if out is not None:
+        return out[0], out[1], False
+    assert key is not None
+    stored = _stored_answer(store, principal, key, digest)
+    if stored is None:  # pragma: no cover - a claimed key stays claimed once committed
+        raise ConcurrentUpdate("the Idempotency-Key is being used by another request; retry")
+    return stored
+
+
+def _stored_answer(
+    store: Store, principal: Principal, key: str, digest: str
+) -> tuple[int, dict[str, Any], bool] | None:
+    """The stored answer of *key* (``None`` when the key is not stored): replay or refuse."""
+    found = store.read("idempotency_keys", where={"principal": principal.name, "key": key})
+    if found.empty:
+        return None
+    row = found.iloc[0]
+    if row["request_hash"] != digest:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was already used with a different request body; "
+            "use a new key for a new report"
+        )
+    if row["response"] is None or pd.isna(row["response"]):
+        raise ConcurrentUpdate("the request with this Idempotency-Key is still running; retry")
+    return int(row["status_code"]), dict(json.loads(str(row["response"]))), True
+
+
+def _store_lean(
+    store: Store,
+    report: Report,
+    *,
+    principal: Principal,
+    key: str | None,
+    digest: str,
+    respond: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
+    tax: Taxonomy,
+    when: pd.Timestamp,
+    place: Placement,
+    edge: tuple[str, float] | None,
+    observed: pd.Timestamp | None,
+    radius_m: float,
+    days: float,
+) -> tuple[int, dict[str, Any]] | None:
+    """Duplicates, then key, event, audit and outbox in one statement (``None``: key taken)."""
+    loc = report.location
+    event_id, near = intake_sql.prepare_report(
+        store,
+        box=_degrees_box(loc.lon, loc.lat, radius_m),
+        category=report.category,
+        statuses=sorted(OPEN_STATES),
+        since=when - pd.Timedelta(days=days),
+        reported_at=when,
+    )
+    duplicate: int | None = None
+    readable = True
+    if near:
+        dist = _haversine(
+            loc.lon, loc.lat, np.array([c.lon for c in near]), np.array([c.lat for c in near])
+        )
+        ok = [i for i in range(len(near)) if dist[i] <= radius_m]
+        if ok:
+            best = near[min(ok, key=lambda i: (dist[i], near[i].id))]
+            duplicate = best.duplicate_of if best.duplicate_of is not None else best.id
+            areas = best.target_areas
+            code = None if areas is None else next((c for c in areas if c), None)
+            readable = principal.sees_everything or (areas is not None and principal.covers(code))
+    source_id = uuid.uuid4().hex
+    row = _event_row(
+        report,
+        principal=principal,
+        tax=tax,
+        when=when,
+        place=place,
+        edge=edge,
+        observed=observed,
+        duplicate=duplicate,
+        synthetic=False,
+        source_id=source_id,
+    )
+    row["id"] = event_id
+    row["source_key"] = f"api:{source_id}"
+    for res in H3_RESOLUTIONS:
+        cell = int(latlng_to_cells(np.array([loc.lon]), np.array([loc.lat]), res)[0])
+        row[cell_column(res)] = cell or None
+    record = _transition_record(
+        event_id, report, principal=principal, when=when, duplicate=duplicate, edge=edge
+    )
+    shown = {**row, "geometry": shapely.Point(loc.lon, loc.lat)}
+    if not readable:
+        shown["duplicate_of"] = None
+    status, doc = respond(shown)
+    claim = None
+    if key is not None:
+        skey = hashlib.sha256(f"{principal.name}\x1f{key}".encode()).hexdigest()
+        claim = {
+            "source_key": "idem:" + skey,
+            "principal": principal.name,
+            "key": key,
+            "request_hash": digest,
+            "status_code": status,
+            "response": json.dumps(doc, ensure_ascii=False),
+            "event_id": event_id,
+            "created_at": when,
+        }
+    stored = intake_sql.insert_report(
+        store,
+        claim=claim,
+        event={k: v for k, v in row.items() if k != "geometry"},
+        lon=loc.lon,
+        lat=loc.lat,
+        transition=record,
+        outbox=webhooks.outbox_rows(row, record),
+    )
+    return (status, doc) if stored else None
 
 
 def _check_report(

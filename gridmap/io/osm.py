@@ -48,19 +48,24 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyrosm
 import shapely
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.extras import LazyModule
 from gridmap.io._progress import Progress, notify
 from gridmap.model import LAYERS
 from gridmap.projection import area_m2, length_m
+
+if TYPE_CHECKING:
+    import pyrosm
+else:  # the [osm] extra, imported on first use
+    pyrosm = LazyModule("pyrosm", extra="osm")
 
 __all__ = [
     "OSM_LAYERS",

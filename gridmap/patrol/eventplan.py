@@ -60,13 +60,16 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse.csgraph import dijkstra
 
 from gridmap.errors import BadInput
+from gridmap.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork, street_name
 from gridmap.patrol.postman import postman_route
 from gridmap.patrol.visits import WALK_SPEED_MPS, default_dwell, priority_penalty
+
+# the [patrol] extra, imported on first use
+_csgraph = LazyModule("scipy.sparse.csgraph", extra="patrol")
+_optimize = LazyModule("scipy.optimize", extra="patrol")
 
 __all__ = [
     "MAIN_ROAD_CLASSES",
@@ -720,7 +723,9 @@ def _build_model(
     pos = {n: i for i, n in enumerate(unique)}
     if unique:
         rows = [net.index_of(n) for n in unique]
-        dist, pred = dijkstra(net.matrix(), directed=False, indices=rows, return_predecessors=True)
+        dist, pred = _csgraph.dijkstra(
+            net.matrix(), directed=False, indices=rows, return_predecessors=True
+        )
         d_u = dist[:, rows]
     else:
         pred = np.zeros((0, 0), dtype=np.int32)
@@ -978,7 +983,7 @@ def _cluster(m: _Model, shift: int, seconds: float) -> dict[int, list[int]]:
             ends = [node[part[0]], node[part[-1]]]
             for j, v in enumerate(veh):
                 match[c, j] = float(m.travel_m[v, ends].min())
-    rows_, cols_ = linear_sum_assignment(match)
+    rows_, cols_ = _optimize.linear_sum_assignment(match)
     return {veh[j]: parts[c] for c, j in zip(rows_, cols_, strict=True)}
 
 

@@ -15,20 +15,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyproj
 import shapely
-from scipy.sparse import csr_matrix
-from scipy.spatial import cKDTree
 
 from gridmap.errors import BadInput
+from gridmap.extras import LazyModule
 from gridmap.projection import local_crs
+
+if TYPE_CHECKING:
+    import networkx as nx
+    from scipy.sparse import csr_matrix
+else:  # the [patrol] extra, imported on first use
+    nx = LazyModule("networkx", extra="patrol")
+_sparse = LazyModule("scipy.sparse", extra="patrol")
+_spatial = LazyModule("scipy.spatial", extra="patrol")
 
 __all__ = ["Connector", "EdgeKey", "NetworkMode", "StreetNetwork", "street_network"]
 
@@ -122,9 +128,9 @@ class StreetNetwork:
                 w = np.maximum(np.fromiter(best.values(), float), 1e-9)
                 r = np.concatenate([rows, cols])
                 c = np.concatenate([cols, rows])
-                self._matrix = csr_matrix((np.concatenate([w, w]), (r, c)), shape=(n, n))
+                self._matrix = _sparse.csr_matrix((np.concatenate([w, w]), (r, c)), shape=(n, n))
             else:
-                self._matrix = csr_matrix((n, n))
+                self._matrix = _sparse.csr_matrix((n, n))
         return self._matrix
 
     def nearest_node(self, x: float, y: float, *, among: Iterable[int] | None = None) -> int:
@@ -135,7 +141,7 @@ class StreetNetwork:
             return cand[int(np.argmin(np.hypot(xy[:, 0] - x, xy[:, 1] - y)))]
         if self._tree is None:
             self.matrix()
-            self._tree = cKDTree(self.xy(self.nodes))
+            self._tree = _spatial.cKDTree(self.xy(self.nodes))
         _, i = self._tree.query([x, y])
         return self.nodes[int(i)]
 
@@ -392,7 +398,9 @@ def _repair(graph: nx.MultiGraph) -> list[Connector]:
     added: list[Connector] = []
     rest = [list(c) for c in comps[1:]]
     while rest:
-        tree = cKDTree(np.array([[graph.nodes[n]["x"], graph.nodes[n]["y"]] for n in main]))
+        tree = _spatial.cKDTree(
+            np.array([[graph.nodes[n]["x"], graph.nodes[n]["y"]] for n in main])
+        )
         best: tuple[float, int, int, int] | None = None
         for ci, comp in enumerate(rest):
             xy = np.array([[graph.nodes[n]["x"], graph.nodes[n]["y"]] for n in comp])

@@ -26,16 +26,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import networkx as nx
 import numpy as np
 import numpy.typing as npt
 import shapely
-from scipy.sparse.csgraph import dijkstra
 
 from gridmap.errors import BadInput
+from gridmap.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork, street_name
+
+if TYPE_CHECKING:
+    import networkx as nx
+else:  # the [patrol] extra, imported on first use
+    nx = LazyModule("networkx", extra="patrol")
+_csgraph = LazyModule("scipy.sparse.csgraph", extra="patrol")
 
 __all__ = ["MatchingMethod", "PostmanRoute", "Step", "postman_route", "turn_steps"]
 
@@ -231,7 +236,7 @@ def _join_pieces(net: StreetNetwork, multi: nx.MultiGraph, pieces: list[list[int
     paths: dict[tuple[int, int], list[int]] = {}
     for i, piece in enumerate(pieces):
         src = [net.index_of(n) for n in piece]
-        dist, pred, _ = dijkstra(
+        dist, pred, _ = _csgraph.dijkstra(
             mat, directed=False, indices=src, return_predecessors=True, min_only=True
         )
         best: dict[int, tuple[float, int]] = {}
@@ -285,7 +290,9 @@ def _path_edges_pairs(net: StreetNetwork, pairs: npt.NDArray[np.int64]) -> list[
 
 def _t_join_networkx(net: StreetNetwork, odd: list[int]) -> list[EdgeKey]:
     rows = [net.index_of(x) for x in odd]
-    dist, pred = dijkstra(net.matrix(), directed=False, indices=rows, return_predecessors=True)
+    dist, pred = _csgraph.dijkstra(
+        net.matrix(), directed=False, indices=rows, return_predecessors=True
+    )
     complete = nx.Graph()
     for i in range(len(rows)):
         for j in range(i + 1, len(rows)):

@@ -21,11 +21,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
-from scipy.sparse.csgraph import dijkstra
 
 from gridmap.errors import BadInput
+from gridmap.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork
 from gridmap.patrol.postman import PostmanRoute, postman_route
+
+_csgraph = LazyModule("scipy.sparse.csgraph", extra="patrol")  # imported on first use
 
 __all__ = [
     "WALK_SPEED_MPS",
@@ -178,7 +180,9 @@ def _check_budget(budget_min: float) -> float:
 
 def _distances(net: StreetNetwork, nodes: list[int]) -> tuple[FloatArray, Any]:
     rows = [net.index_of(n) for n in nodes]
-    dist, pred = dijkstra(net.matrix(), directed=False, indices=rows, return_predecessors=True)
+    dist, pred = _csgraph.dijkstra(
+        net.matrix(), directed=False, indices=rows, return_predecessors=True
+    )
     return dist[:, rows], pred
 
 
@@ -424,7 +428,7 @@ def mixed_route(
     rows_all: list[dict[str, Any]] = []
     if len(info):
         src = sorted({net.index_of(n) for n in circuit})
-        dist, pred, sources = dijkstra(
+        dist, pred, sources = _csgraph.dijkstra(
             net.matrix(), directed=False, indices=src, return_predecessors=True, min_only=True
         )
         cand = []

@@ -17,12 +17,14 @@ import geopandas as gpd
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.sparse.csgraph import dijkstra
 
 from gridmap.errors import BadInput
+from gridmap.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork
 from gridmap.patrol.postman import postman_route
 from gridmap.patrol.visits import WALK_SPEED_MPS, prepare_stops
+
+_csgraph = LazyModule("scipy.sparse.csgraph", extra="patrol")  # imported on first use
 
 __all__ = ["TeamPlan", "WorkerRoute", "team_routes"]
 
@@ -178,7 +180,7 @@ def team_routes(
     base_nodes = [net.nearest_node(*net.project(*b)) for b in bases]
     nodes = base_nodes + [t["node"] for t in tasks]
     rows = [net.index_of(n) for n in nodes]
-    dist = dijkstra(net.matrix(), directed=False, indices=rows)[:, rows]
+    dist = _csgraph.dijkstra(net.matrix(), directed=False, indices=rows)[:, rows]
     if not np.isfinite(dist).all():
         raise BadInput("some tasks cannot be reached from the bases", field="bases")
     travel_s = np.rint(dist / speed_mps).astype(np.int64)

@@ -25,13 +25,13 @@ from typing import Any, Literal
 
 import cql2
 import numpy as np
-import pandas as pd
 import shapely
 import shapely.geometry
 
 from gridmap.errors import BadInput
 from gridmap.model import LayerSchema
 from gridmap.storage._sql import quote
+from gridmap.timeparse import parse_day, parse_instant
 
 __all__ = [
     "FILTER_LANGS",
@@ -349,22 +349,23 @@ def _instant(value: Any) -> datetime | date:
     if isinstance(value, dict) and len(value) == 1:
         ((kind, text),) = value.items()
         if kind in ("timestamp", "date") and isinstance(text, str):
-            try:
-                ts = pd.Timestamp(text)
-                # Python's dates (and the stores') run from year 1 to 9999; pandas
-                # parses year 0 and then fails on it in ways that are no ValueError.
-                if not 1 <= ts.year <= 9999:
-                    raise ValueError(text)
-                day: date = ts.date()
-                utc: datetime | None = (
-                    ts.tz_convert("UTC").to_pydatetime() if ts.tzinfo is not None else None
-                )
-            except (ValueError, TypeError, OverflowError, NotImplementedError):
-                raise _bad(f"invalid {kind} {text[:40]!r} (years 0001 to 9999, ISO 8601)") from None
+            # The one time parser (gridmap.timeparse): ISO 8601, years 1 to 9999 (the
+            # stores' and Python's), also after conversion to UTC.
+            invalid = _bad(f"invalid {kind} {text[:40]!r} (years 0001 to 9999, ISO 8601)")
             if kind == "date":
-                return day
-            if utc is None:
-                raise _bad(f"timestamp {text[:40]!r} needs a time zone (e.g. Z)")
+                try:
+                    return parse_day(text, field="filter")
+                except BadInput:
+                    raise invalid from None
+            try:
+                ts = parse_instant(text, field="filter", dates=False)
+            except BadInput:
+                try:  # read as UTC, would it be a time? then only its zone is missing
+                    parse_instant(text, field="filter", tz="UTC")
+                except BadInput:
+                    raise invalid from None
+                raise _bad(f"timestamp {text[:40]!r} needs a time zone (e.g. Z)") from None
+            utc: datetime = ts.floor("us").to_pydatetime()
             return utc
     raise _bad("expected a TIMESTAMP('…') or DATE('…') literal")
 

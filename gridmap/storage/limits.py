@@ -13,8 +13,9 @@ A request can also be called off before its limit: the API gives every HTTP
 request a :class:`CancelScope` (:func:`cancel_scope`, a context variable, so
 it reaches the store call in the threadpool) and cancels it when the client
 disconnects before its answer; the embedded store then interrupts exactly that
-request's DuckDB cursors, which raise :class:`QueryCancelled`. PostGIS keeps
-relying on its server-side ``statement_timeout``.
+request's DuckDB cursors, and PostGIS cancels the statement running on that
+request's pooled connection (:func:`interrupt_on_cancel` around
+``Connection.cancel_safe``); either raises :class:`QueryCancelled`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ __all__ = [
     "Watchdog",
     "cancel_scope",
     "cancellable",
+    "interrupt_on_cancel",
+    "raise_if_cancelled",
 ]
 
 #: How long one statement of the API may run by default (milliseconds).
@@ -58,9 +61,10 @@ class StatementTimeout(StoreUnavailable):
 class QueryCancelled(GridmapError):
     """The statement was interrupted because whoever asked for it went away.
 
-    Raised by the embedded store when the request's :class:`CancelScope` is
+    Raised by either store when the request's :class:`CancelScope` is
     cancelled (the HTTP client disconnected) while, or before, one of its
-    statements runs; its transaction is rolled back. Nobody reads the answer:
+    statements runs (DuckDB cursors interrupted, the PostgreSQL statement
+    cancelled); its transaction is rolled back. Nobody reads the answer:
     the API logs it as status 499 (client closed request), not as an error.
     """
 
@@ -159,6 +163,87 @@ def cancellable(scope: CancelScope | None = None) -> Iterator[CancelScope]:
         yield scope
     finally:
         _SCOPE.reset(token)
+
+
+def raise_if_cancelled() -> None:
+    """Raise :class:`QueryCancelled` when this context's cancel scope was cancelled.
+
+    Examples
+    --------
+    >>> raise_if_cancelled()  # no scope: nothing to do
+    >>> with cancellable() as scope:
+    ...     scope.cancel()
+    ...     raise_if_cancelled()
+    Traceback (most recent call last):
+    ...
+    gridmap.storage.limits.QueryCancelled: the request was cancelled before its statement ran
+    """
+    scope = _SCOPE.get()
+    if scope is not None and scope.cancelled:
+        raise QueryCancelled("the request was cancelled before its statement ran")
+
+
+@contextmanager
+def interrupt_on_cancel(interrupt: Callable[[], None]) -> Iterator[CancelScope | None]:
+    """Call *interrupt* if this context's cancel scope is cancelled while the block runs.
+
+    For a resource the block holds alone, such as a pooled database connection:
+    *interrupt* (e.g. ``psycopg.Connection.cancel_safe``) runs on a short-lived
+    thread of its own, so the event loop that noticed the disconnect never
+    waits for it, and never after the block has ended: leaving the block waits
+    for an interrupt in flight, so a connection handed back to the pool (and
+    to another request) is never interrupted on behalf of this one. A scope
+    cancelled before the block raises :class:`QueryCancelled` at once.
+
+    Parameters
+    ----------
+    interrupt : callable
+        Stops the work of the block (called at most once).
+
+    Yields
+    ------
+    CancelScope or None
+        The scope watched (``None`` outside one: nothing is watched).
+
+    Examples
+    --------
+    >>> calls = []
+    >>> with cancellable() as scope, interrupt_on_cancel(lambda: calls.append("stop")):
+    ...     scope.cancel()
+    ...     time.sleep(0.2)
+    >>> calls
+    ['stop']
+    >>> with cancellable() as scope:
+    ...     with interrupt_on_cancel(lambda: calls.append("late")):
+    ...         pass
+    ...     scope.cancel()
+    >>> time.sleep(0.1); calls
+    ['stop']
+    """
+    scope = _SCOPE.get()
+    if scope is None:
+        yield None
+        return
+    if scope.cancelled:
+        raise QueryCancelled("the request was cancelled before its statement ran")
+    lock = threading.Lock()
+    live = True
+
+    def fire() -> None:
+        with lock:
+            if live:
+                interrupt()
+
+    def on_cancel() -> None:
+        threading.Thread(target=_quietly, args=(fire,), name="gridmap-cancel", daemon=True).start()
+
+    handle = scope.on_cancel(on_cancel)
+    try:
+        yield scope
+    finally:
+        scope.remove(handle)
+        with lock:  # an interrupt in flight finishes first; none starts after this
+            live = False
 
 
 class Watchdog:

@@ -52,7 +52,13 @@ from gridmap.storage.base import (
 from gridmap.storage.cql import CqlFilter, filter_sql
 from gridmap.storage.featurejson import FeaturePage, assemble, page_query
 from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal, unseal
-from gridmap.storage.limits import StatementTimeout
+from gridmap.storage.limits import (
+    QueryCancelled,
+    StatementTimeout,
+    cancel_scope,
+    interrupt_on_cancel,
+    raise_if_cancelled,
+)
 
 __all__ = ["MissingPrivilege", "PostGISStore"]
 
@@ -107,7 +113,7 @@ class PostGISStore(StoreReads):
         *,
         min_size: int = 1,
         max_size: int = 8,
-        trusted: bool = True,
+        trusted: bool | None = None,
         timeout: float = 10.0,
         statement_timeout_ms: int | None = None,
         vault: Vault | None = None,
@@ -123,8 +129,11 @@ class PostGISStore(StoreReads):
         #: migrations, imports, jobs) sees every area (``gridmap.areas = '*'``, needed
         #: because FORCE ROW LEVEL SECURITY binds a non-superuser owner too); an
         #: untrusted one (an API connected as a LOGIN member of ``gridmap_app``)
-        #: sees nothing until a scope is set.
-        self.trusted = trusted
+        #: sees nothing until a scope is set. Unless told, the store asks the
+        #: server: only the owner of the schema (or a superuser, or anyone before
+        #: the schema exists) is trusted, so an API that connects with the
+        #: application's LOGIN role is scoped without a setting to forget.
+        self.trusted = _connects_as_owner(url) if trusted is None else trusted
         self._pool = ConnectionPool(
             url,
             min_size=min_size,
@@ -198,9 +207,11 @@ class PostGISStore(StoreReads):
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
         tx = self._tx.get()
         if tx is not None:
+            raise_if_cancelled()  # the request's client went away between two statements
             yield tx
             return
-        with _available(), self._pool.connection() as conn:  # commits, or rolls back on error
+        # commits, or rolls back on error; a client gone cancels the running statement
+        with _available(), self._pool.connection() as conn, interrupt_on_cancel(conn.cancel_safe):
             yield conn
 
     @contextmanager
@@ -214,7 +225,7 @@ class PostGISStore(StoreReads):
         if self._tx.get() is not None:
             yield
             return
-        with _available(), self._pool.connection() as conn:
+        with _available(), self._pool.connection() as conn, interrupt_on_cancel(conn.cancel_safe):
             token = self._tx.set(conn)
             try:
                 with conn.transaction():
@@ -273,8 +284,24 @@ class PostGISStore(StoreReads):
         """Apply pending migrations up to *target*, each in its own transaction.
 
         A lock serialises concurrent ``gridmap init`` runs; applied versions are
-        never re-run, so data is kept across upgrades.
+        never re-run, so data is kept across upgrades. A current schema is left
+        alone without DDL, so the API's LOGIN member of ``gridmap_app`` (which
+        may not create tables) opens it with ``migrate=True``; when something is
+        pending, a role that does not own the schema is told to run ``gridmap
+        init`` as the owner instead of failing on a permission.
         """
+        latest = max(m.version for m in migrations("postgis"))
+        if target is not None:
+            latest = min(latest, target)
+        current = self.schema_version()
+        if current >= latest:
+            return current
+        if not _connects_as_owner(self.url):
+            raise MigrationsPending(
+                f"the database schema is at version {current} and this gridmap needs "
+                f"{latest}: run `gridmap init` as the owner of the schema first "
+                "(the application role may not change it)"
+            )
         with _available(), self._pool.connection() as conn:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(7262610)")
@@ -678,6 +705,47 @@ class PostGISStore(StoreReads):
             cur = conn.execute(query.encode(), list(params))  # type: ignore[call-overload]
             return list(cur.fetchall()) if cur.description else []
 
+    def login_account(self, name: str) -> pd.DataFrame:
+        """The account of user *name* with its password hash, to check a sign-in (0 or 1 rows).
+
+        The application role may not read the hashes of ``users`` (migration
+        026): outside the trusted owner's own session (an untrusted store, the
+        API's LOGIN member of ``gridmap_app``, or inside :meth:`scoped`) the row
+        comes from ``gridmap_login_account`` (031), a SECURITY DEFINER function
+        that gives one name's account per transaction and a disabled account's
+        hash as NULL. Columns as :meth:`read` of ``users`` (``api_key_hash`` NULL).
+        """
+        if self.trusted and self._scope.get() is None:
+            frame = self.read("users", where={"name": name}, limit=1)
+            return frame.assign(api_key_hash=None)
+        cols = ["id", "name", "role", "areas", "can_unmask", "disabled", "password_hash"]
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(map(quote, cols))} FROM gridmap_login_account(%s)".encode(),  # type: ignore[call-overload]
+                (name,),
+            ).fetchall()
+        frame = frame_from_rows(layer_schema("users"), cols, rows)
+        return frame.assign(api_key_hash=None)
+
+    def api_key_account(self, digest: str) -> pd.DataFrame:
+        """The account whose API key has the SHA-256 *digest* (0 or 1 rows, no hashes).
+
+        Through ``gridmap_api_key_account`` (031) outside the trusted owner's
+        session, as :meth:`login_account`, which gives no disabled account;
+        columns as :meth:`read` of ``users`` with both hashes NULL.
+        """
+        if self.trusted and self._scope.get() is None:
+            frame = self.read("users", where={"api_key_hash": digest}, limit=1)
+            return frame.assign(password_hash=None, api_key_hash=None)
+        cols = ["id", "name", "role", "areas", "can_unmask", "disabled"]
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(map(quote, cols))} FROM gridmap_api_key_account(%s)".encode(),  # type: ignore[call-overload]
+                (digest,),
+            ).fetchall()
+        frame = frame_from_rows(layer_schema("users"), cols, rows)
+        return frame.assign(password_hash=None, api_key_hash=None)
+
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()
@@ -717,6 +785,20 @@ class PostGISStore(StoreReads):
         return clause, params
 
 
+def _connects_as_owner(url: str) -> bool:
+    """Does *url* sign in as the owner of gridmap's tables, a member of it, or a superuser?
+
+    True before the schema exists (whoever connects then is about to create it).
+    """
+    with _available(), psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT r.rolsuper OR c.oid IS NULL OR pg_has_role(current_user, c.relowner, 'USAGE') "
+            "FROM pg_roles r LEFT JOIN pg_class c ON c.oid = to_regclass('users') "
+            "WHERE r.rolname = current_user"
+        ).fetchone()
+    return bool(row and row[0])
+
+
 @contextmanager
 def _available() -> Iterator[None]:
     """Turn a lost or unreachable server into :class:`StoreUnavailable`.
@@ -730,10 +812,21 @@ def _available() -> Iterator[None]:
         yield
     except psycopg.errors.QueryCanceled as exc:  # statement_timeout (or an operator's cancel)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        scope = cancel_scope()
+        if scope is not None and scope.cancelled:  # interrupt_on_cancel: the client went away
+            raise QueryCancelled(
+                f"the request was cancelled (its client went away): {first[:200]}"
+            ) from exc
         raise StatementTimeout(f"the database cancelled a statement: {first[:200]}") from exc
     except psycopg.OperationalError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreUnavailable(f"the database is unavailable: {first[:200]}") from exc
+
+
+class MigrationsPending(GridmapError):
+    """The schema is older than this gridmap and the connecting role may not upgrade it."""
+
+    code = "migrations_pending"
 
 
 class MissingPrivilege(GridmapError):

@@ -7,6 +7,7 @@ routes are synthetic (seeded), placed on those real buildings and streets.
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
@@ -29,6 +30,8 @@ from api.deps import get_role
 from api.main import create_app
 from api.settings import Settings
 from gridmap.storage import Store, open_store
+from gridmap.storage.pgserver import PgServer
+from tests.conftest import fresh_pg_url
 
 with warnings.catch_warnings():
     # starlette asks for httpx2; the httpx it falls back to works the same for these tests.
@@ -151,19 +154,79 @@ def fill(store: Store, dataset: dict[str, gpd.GeoDataFrame]) -> Store:
 
 
 @pytest.fixture
-def new_store(tmp_path: Path, dataset: dict[str, gpd.GeoDataFrame]) -> Iterator[Store]:
+def new_store(tmp_path: Path, filled_duckdb_template: Path) -> Iterator[Store]:
     """A DuckDB file store of its own holding the Helsinki data (for servers and browsers)."""
-    store = fill(open_store(f"duckdb:///{tmp_path / 'own.duckdb'}", migrate=True), dataset)
+    copy_duckdb(filled_duckdb_template, tmp_path / "own.duckdb")
+    store = open_store(f"duckdb:///{tmp_path / 'own.duckdb'}", migrate=True)
     try:
         yield store
     finally:
         store.close()
 
 
+@pytest.fixture(scope="session")
+def filled_duckdb_template(
+    tmp_path_factory: pytest.TempPathFactory, dataset: dict[str, gpd.GeoDataFrame]
+) -> Path:
+    """A closed DuckDB file holding the Helsinki data, written once per session."""
+    path = tmp_path_factory.mktemp("filled") / "gridmap.duckdb"
+    fill(open_store(f"duckdb:///{path}", migrate=True), dataset).close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def filled_pg_template(pg_server: PgServer, dataset: dict[str, gpd.GeoDataFrame]) -> Iterator[str]:
+    """A PostGIS database holding the Helsinki data (nobody connected): its name."""
+    with fresh_pg_url(pg_server, "filled_", migrated=True) as url:
+        fill(open_store(url, migrate=True), dataset).close()
+        yield url.rsplit("/", 1)[1]
+
+
+def copy_duckdb(source: Path, target: Path) -> Path:
+    """Copy a closed DuckDB file (and a write-ahead log, if one is left) to *target*."""
+    shutil.copyfile(source, target)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():
+        shutil.copyfile(wal, target.with_name(target.name + ".wal"))
+    return target
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The root ``store_url``; for a test using ``filled``, a copy of the filled store.
+
+    Copying a store written once per session (a DuckDB file, a PostGIS database
+    as template) gives each test the same rows, ids included, as writing the
+    Helsinki data into an empty store would, in a fraction of the time.
+    """
+    filled = "filled" in request.fixturenames
+    if request.param == "postgis":
+        server: PgServer = request.getfixturevalue("pg_server")
+        if filled:
+            template = request.getfixturevalue("filled_pg_template")
+            with fresh_pg_url(server, template=template) as url:
+                yield url
+        elif "store" in request.fixturenames:
+            with fresh_pg_url(server, migrated=True) as url:
+                yield url
+        else:
+            yield str(request.getfixturevalue("pg_url"))
+    else:
+        path = tmp_path / "gridmap.duckdb"
+        if filled:
+            copy_duckdb(request.getfixturevalue("filled_duckdb_template"), path)
+        yield f"duckdb:///{path}"
+
+
 @pytest.fixture
 def filled(store: Store, dataset: dict[str, gpd.GeoDataFrame]) -> Store:
-    """The ``store`` fixture (DuckDB and PostGIS) holding the Helsinki data."""
-    return fill(store, dataset)
+    """The ``store`` fixture (DuckDB and PostGIS) holding the Helsinki data.
+
+    ``store_url`` made it a copy of the filled store; the counts say so.
+    """
+    for name, frame in dataset.items():
+        assert store.count(name) == len(frame), name
+    return store
 
 
 def _settings(**values: Any) -> Settings:

@@ -1,17 +1,21 @@
 """Fixtures of the security tests: a real Helsinki world per store, users, clients.
 
 The world (admin units, ~23 grids, real OSM buildings and roads, seeded
-SYNTHETIC events) is built once per module and store by
-:func:`gridmap.demo.run_demo`; the API runs in production mode with strong
-test secrets, so the default-secret guard is exercised too.
+SYNTHETIC events) is built once per session and store by
+:func:`gridmap.demo.run_demo`; each module gets a copy of its own (a copied
+DuckDB file, a PostGIS database made from it as a template), so modules never
+see each other's writes. The API runs in production mode with strong test
+secrets, so the default-secret guard is exercised too.
 """
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from pwdlib import PasswordHash
@@ -21,7 +25,7 @@ import gridmap.auth
 from api.main import create_app
 from api.security import SecuritySettings, install_security
 from api.settings import Settings
-from gridmap.auth import add_user, issue_api_key, issue_token
+from gridmap.auth import add_user, get_user, issue_api_key, issue_token
 from gridmap.demo import run_demo
 from gridmap.privacy import Vault
 from gridmap.storage import Store, open_store
@@ -113,26 +117,86 @@ def build_world(url: str) -> Iterator[World]:
         store.close()
 
 
+@dataclass(frozen=True)
+class Pristine:
+    """A built world at rest (its store closed): where it lies and what it holds."""
+
+    where: str  # the DuckDB file, or the name of the PostGIS database
+    grid_a: str
+    grid_b: str
+    town: str
+    users: tuple[str, ...]
+    api_key: str
+
+
+def _pristine(url: str, where: str) -> Pristine:
+    with build_world(url) as w:
+        return Pristine(where, w.grid_a, w.grid_b, w.town, tuple(w.tokens), w.api_key)
+
+
+@contextmanager
+def copy_world(pristine: Pristine, url: str) -> Iterator[World]:
+    """Open the copy of *pristine* at *url*, with fresh tokens of its users."""
+    store = open_store(url, migrate=True)
+    try:
+        w = World(store, pristine.grid_a, pristine.grid_b, pristine.town)
+        cfg = security_settings().token_config()
+        for name in pristine.users:
+            user = get_user(store, name)
+            assert user is not None, name
+            w.tokens[name] = issue_token(user, cfg)
+        w.api_key = pristine.api_key
+        yield w
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="session")
+def pristine_duckdb(tmp_path_factory: pytest.TempPathFactory) -> Pristine:
+    """The demo world with users in a closed DuckDB file, built once per session."""
+    path = tmp_path_factory.mktemp("sec-pristine") / "gridmap.duckdb"
+    return _pristine(f"duckdb:///{path}", str(path))
+
+
+@pytest.fixture(scope="session")
+def pristine_pg(pg_server: PgServer) -> Iterator[Pristine]:
+    """The demo world with users in a PostGIS database nobody is connected to."""
+    with fresh_pg_url(pg_server, "secw_", migrated=True) as url:
+        yield _pristine(url, url.rsplit("/", 1)[1])
+
+
+@contextmanager
+def pg_copy(pg_server: PgServer, pristine: Pristine) -> Iterator[World]:
+    with fresh_pg_url(pg_server, template=pristine.where) as url, copy_world(pristine, url) as w:
+        yield w
+
+
 @pytest.fixture(
     scope="module", params=["duckdb", pytest.param("postgis", marks=pytest.mark.postgis)]
 )
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
-    """The demo world with users, once per store."""
+    """The demo world with users, once per store: this module's own copy."""
     if request.param == "postgis":
-        with fresh_pg_url(request.getfixturevalue("pg_server")) as url, build_world(url) as w:
+        server = request.getfixturevalue("pg_server")
+        with pg_copy(server, request.getfixturevalue("pristine_pg")) as w:
             yield w
     else:
+        pristine: Pristine = request.getfixturevalue("pristine_duckdb")
         path = tmp_path_factory.mktemp("sec") / "gridmap.duckdb"
-        with build_world(f"duckdb:///{path}") as w:
+        shutil.copyfile(pristine.where, path)
+        wal = Path(pristine.where + ".wal")
+        if wal.exists():
+            shutil.copyfile(wal, str(path) + ".wal")
+        with copy_world(pristine, f"duckdb:///{path}") as w:
             yield w
 
 
 @pytest.fixture(scope="module")
-def pg_world(pg_server: PgServer) -> Iterator[World]:
-    """The demo world on PostGIS only (row-level security tests)."""
-    with fresh_pg_url(pg_server) as url, build_world(url) as w:
+def pg_world(pg_server: PgServer, pristine_pg: Pristine) -> Iterator[World]:
+    """The demo world on PostGIS only (row-level security tests): this module's own copy."""
+    with pg_copy(pg_server, pristine_pg) as w:
         yield w
 
 

@@ -278,7 +278,10 @@ def test_app_role_appends_audit_rows_but_reads_them_only_city_wide(
         record(store, Principal("worker_a", "grid_worker", (seeded.grid_a,)), "login", marker)
         mine = store.sql("SELECT count(*) FROM audit_log WHERE target = %s", [marker])[0][0]
         seen = store.sql("SELECT count(*) FROM audit_log")[0][0]
-    assert mine == 0 and seen == 0  # not even its own rows: they carry no area
+    # its login row carries no area: city-wide only; the registry's rows of grid A
+    # carry the grid's code (migration 030) and are the only ones it reads
+    in_a = store.count("audit_log", where={"area_code": Prefix((seeded.grid_a,))})
+    assert in_a > 0 and mine == 0 and seen == in_a
     total = store.count("audit_log")
     assert total > 1 and store.count("audit_log", where={"target": marker}) == 1
     with store.scoped([""]):  # every area: a city-wide principal
@@ -286,7 +289,8 @@ def test_app_role_appends_audit_rows_but_reads_them_only_city_wide(
     with psycopg.connect(login_role) as conn:
         assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
         conn.execute("SELECT set_config('gridmap.areas', %s, true)", [seeded.town])
-        assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (0,)
+        in_town = store.count("audit_log", where={"area_code": Prefix((seeded.town,))})
+        assert conn.execute("SELECT count(*) FROM audit_log").fetchone() == (in_town,)
         conn.execute(
             "INSERT INTO audit_log (source_key, actor, action, target) VALUES (%s, 'x', 'y', %s)",
             [uuid.uuid4().hex, marker],

@@ -48,7 +48,7 @@ def fresh_store(
     def make(name: str) -> Store:
         if store_url.startswith("postgresql://"):
             server = request.getfixturevalue("pg_server")
-            url = databases.enter_context(fresh_pg_url(server, "f_"))
+            url = databases.enter_context(fresh_pg_url(server, "f_", migrated=True))
         else:
             url = f"duckdb:///{tmp_path / (name + '.duckdb')}"
         s = open_store(url, migrate=True)

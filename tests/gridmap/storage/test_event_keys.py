@@ -83,8 +83,8 @@ def migrate_to(store: Store, version: int) -> int:
 
 
 @pytest.fixture
-def pg(pg_url: str) -> Iterator[Store]:
-    s = open_store(pg_url, migrate=True)
+def pg(pg_migrated_url: str) -> Iterator[Store]:
+    s = open_store(pg_migrated_url, migrate=True)
     yield s
     s.close()
 

@@ -63,8 +63,8 @@ def _grids() -> gpd.GeoDataFrame:
 
 
 @pytest.fixture
-def pg(pg_url: str) -> Iterator[PostGISStore]:
-    store = open_store(pg_url, migrate=True)
+def pg(pg_migrated_url: str) -> Iterator[PostGISStore]:
+    store = open_store(pg_migrated_url, migrate=True)
     assert isinstance(store, PostGISStore)
     try:
         store.write("grids", _grids())

@@ -1,0 +1,251 @@
+"""The lean report-intake path on PostGIS: two statements and a commit per report.
+
+The generic store calls cost a report about 30 statements (a temporary
+staging table, a binary COPY, an insert and a drop per ``write``; a read per
+``update``; catalog probes) and several DataFrame round trips through the
+layer schema. Report intake (:func:`gridmap.events.intake.report_once`)
+instead sends, in one transaction:
+
+1. :func:`prepare_report`: the next event id, the month's partition (once
+   per month and process), and the open events near the point that could be
+   the report's original (with the areas of the original each one links to);
+2. :func:`insert_report`: one statement with data-modifying CTEs that claims
+   the ``Idempotency-Key`` (``ON CONFLICT DO NOTHING``) together with its
+   stored answer, and, only when the claim was made, inserts the event (its
+   ``event_keys`` entry comes from the table's insert trigger, migration 016),
+   its ``report`` transition (the audit record) and its webhook outbox rows —
+   the last only when an active subscription wants the kind and covers the
+   grid, checked in the same statement, so nothing is cached and nothing can
+   go stale.
+
+A second request with the same key waits on the first one's uncommitted
+claim and then inserts nothing: the report is stored exactly once. The
+columns encrypted at rest (``events.reporter``, ``contact``) are encrypted
+here with the store's vault, as :func:`gridmap.storage.fieldcrypt.seal` does.
+
+Only a trusted :class:`~gridmap.storage.postgis.PostGISStore` (the schema
+owner, which sees every area) takes this path (:func:`supports`); any other
+store goes through the generic calls, with the same outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from gridmap.model import layer_schema
+from gridmap.storage.base import Store
+
+if TYPE_CHECKING:
+    from gridmap.storage.postgis import PostGISStore
+
+__all__ = ["Candidate", "insert_report", "prepare_report", "supports"]
+
+_SQL_TYPES = {
+    "text": "text",
+    "int": "int8",
+    "float": "float8",
+    "bool": "boolean",
+    "timestamp": "timestamptz",
+    "date": "date",
+    "text[]": "text[]",
+}
+#: Months whose ``events`` partition this process made sure of, per database URL.
+_MONTHS: set[tuple[str, dt.date]] = set()
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An open event near a report: a possible original of it.
+
+    ``target_areas`` are the grid, community and town codes of the event the
+    report would link to (the candidate itself, or the original it links to;
+    ``None`` when that event is no longer stored).
+    """
+
+    id: int
+    duplicate_of: int | None
+    lon: float
+    lat: float
+    target_areas: tuple[str | None, str | None, str | None] | None
+
+
+def supports(store: Store) -> bool:
+    """Whether *store* takes the lean path (a trusted PostGIS store).
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> supports(open_store(":memory:", migrate=True))
+    False
+    """
+    if getattr(store, "dialect", None) != "postgis":
+        return False  # psycopg is imported only for a PostGIS store
+    from gridmap.storage.postgis import PostGISStore
+
+    return isinstance(store, PostGISStore) and store.trusted
+
+
+def _pg(store: Store) -> PostGISStore:
+    if not supports(store):  # pragma: no cover - callers check supports()
+        raise TypeError("the lean intake path needs a trusted PostGIS store")
+    return store  # type: ignore[return-value]
+
+
+def prepare_report(
+    store: Store,
+    *,
+    box: tuple[float, float, float, float],
+    category: str,
+    statuses: Sequence[str],
+    since: pd.Timestamp,
+    reported_at: pd.Timestamp,
+) -> tuple[int, list[Candidate]]:
+    """A new event id and the open events of *category* in *box* reported since *since*.
+
+    One round trip (two the first time a month is seen by this process:
+    its partition is created if missing). Call it inside ``store.transaction()``.
+    """
+    pg = _pg(store)
+    month = dt.date(reported_at.year, reported_at.month, 1)
+    with pg._conn() as conn:
+        if (pg.url, month) not in _MONTHS:
+            conn.execute("SELECT gridmap_events_ensure_partitions(%s::date[])", ([month],))
+            _MONTHS.add((pg.url, month))
+        row = conn.execute(
+            "SELECT nextval(pg_get_serial_sequence('events', 'id')), ("
+            " SELECT json_agg(json_build_array(e.id, e.duplicate_of, ST_X(e.geometry),"
+            "  ST_Y(e.geometry), CASE WHEN e.duplicate_of IS NULL"
+            "  THEN json_build_array(e.grid_code, e.community_code, e.town_code)"
+            "  ELSE (SELECT json_build_array(o.grid_code, o.community_code, o.town_code)"
+            "   FROM events o WHERE o.id = e.duplicate_of LIMIT 1) END))"
+            " FROM events e"
+            " WHERE e.geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+            " AND e.category = %s AND e.status = ANY(%s) AND e.reported_at >= %s)",
+            (*box, category, list(statuses), since.to_pydatetime()),
+        ).fetchone()
+    assert row is not None
+    found = row[1] or []
+    return int(row[0]), [
+        Candidate(
+            int(c[0]),
+            None if c[1] is None else int(c[1]),
+            float(c[2]),
+            float(c[3]),
+            None if c[4] is None else (c[4][0], c[4][1], c[4][2]),
+        )
+        for c in found
+    ]
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.to_pydatetime()
+    if value is pd.NaT or value is pd.NA:
+        return None
+    return value
+
+
+def _typed(layer: str, names: Sequence[str], prefix: str) -> list[str]:
+    schema = layer_schema(layer)
+    out = []
+    for n in names:
+        if n in ("id", "source_key"):
+            kind = "int8" if n == "id" else "text"
+        else:
+            kind = _SQL_TYPES.get(schema.column(n).type, "text")
+        out.append(f"%({prefix}{n})s::{kind}")
+    return out
+
+
+def insert_report(
+    store: Store,
+    *,
+    claim: Mapping[str, Any] | None,
+    event: Mapping[str, Any],
+    lon: float,
+    lat: float,
+    transition: Mapping[str, Any],
+    outbox: Sequence[Mapping[str, Any]] = (),
+) -> bool:
+    """Claim the key and store event, transition and outbox rows in one statement.
+
+    Parameters
+    ----------
+    store : Store
+        A store for which :func:`supports` is true; call inside ``store.transaction()``.
+    claim : mapping or None
+        The ``idempotency_keys`` row (``source_key``, ``principal``, ``key``,
+        ``request_hash``, ``status_code``, ``response``, ``event_id``,
+        ``created_at``); ``None`` stores without a key.
+    event : mapping
+        The ``events`` row, ``id`` and ``source_key`` included, clear values
+        in the encrypted columns (encrypted here), H3 columns included.
+    lon, lat : float
+        The WGS84 point of the event.
+    transition : mapping
+        The ``event_transitions`` row (``event_id`` given).
+    outbox : sequence of mapping
+        ``webhook_outbox`` rows; each is written only when an active
+        subscription wants its ``kind`` and covers its ``grid_code``.
+
+    Returns
+    -------
+    bool
+        ``False`` when the key was already claimed (nothing was written).
+    """
+    pg = _pg(store)
+    schema = layer_schema("events")
+    params: dict[str, Any] = {"lon": float(lon), "lat": float(lat)}
+    ev = dict(event)
+    for col in schema.columns:
+        if col.encrypted and ev.get(col.name) is not None:
+            ev[col.name] = pg.vault.encrypt(str(ev[col.name]), f"{schema.name}.{col.name}")
+    ev_cols = [c for c in ev if c not in ("id", "source_key", "geometry")]
+    for c in ev_cols:
+        params[f"e_{c}"] = _value(ev[c])
+    params["e_id"], params["e_source_key"] = int(ev["id"]), str(ev["source_key"])
+    gate = " WHERE EXISTS (SELECT 1 FROM claim)" if claim is not None else ""
+    parts: list[str] = []
+    if claim is not None:
+        cl = list(claim)
+        parts.append(
+            f"claim AS (INSERT INTO idempotency_keys ({', '.join(cl)}) "
+            f"VALUES ({', '.join(_typed('idempotency_keys', [c for c in cl], 'c_'))}) "
+            "ON CONFLICT DO NOTHING RETURNING id)"
+        )
+        params.update({f"c_{c}": _value(v) for c, v in claim.items()})
+    quoted = ", ".join(f'"{c}"' for c in ev_cols)
+    values = ", ".join(_typed("events", ev_cols, "e_"))
+    parts.append(
+        f"ev AS (INSERT INTO events (id, source_key, {quoted}, geometry) "
+        f"SELECT %(e_id)s::int8, %(e_source_key)s::text, {values}, "
+        f"ST_SetSRID(ST_MakePoint(%(lon)s::float8, %(lat)s::float8), 4326){gate} RETURNING id)"
+    )
+    tr_cols = [c for c in transition if c != "source_key"]
+    params.update({f"t_{c}": _value(v) for c, v in transition.items()})
+    parts.append(
+        f"tr AS (INSERT INTO event_transitions (source_key, {', '.join(tr_cols)}) "
+        f"SELECT %(t_source_key)s::text, "
+        f"{', '.join(_typed('event_transitions', tr_cols, 't_'))} FROM ev RETURNING id)"
+    )
+    for i, box in enumerate(outbox):
+        cols = [c for c in box if c != "source_key"]
+        params.update({f"o{i}_{c}": _value(v) for c, v in box.items()})
+        parts.append(
+            f"ob{i} AS (INSERT INTO webhook_outbox (source_key, {', '.join(cols)}) "
+            f"SELECT %(o{i}_source_key)s::text, "
+            f"{', '.join(_typed('webhook_outbox', cols, f'o{i}_'))} FROM ev "
+            "WHERE EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.active "
+            f"AND %(o{i}_kind)s::text = ANY(s.event_types) "
+            "AND ('' = ANY(s.areas) OR EXISTS (SELECT 1 FROM unnest(s.areas) a "
+            f"WHERE a <> '' AND %(o{i}_grid_code)s::text ^@ a))) RETURNING id)"
+        )
+    query = "WITH " + ", ".join(parts) + " SELECT (SELECT count(*) FROM ev)"
+    with pg._conn() as conn:
+        done = conn.execute(query.encode(), params).fetchone()
+    return bool(done and done[0])
