@@ -2,9 +2,9 @@
 
 Grids are the real Helsinki demo grids; every event is synthetic. The
 receiver is a ``http.server`` on a loopback port, stopped and started again
-on the same port for the outage, which lasts until every change made
-meanwhile has failed at least three attempts (with the test's short backoff,
-a few seconds; the production backoff is longer, the behaviour the same).
+on the same port for the outage, which lasts 30 s and at least until every
+change made meanwhile has failed three attempts (with the test's short
+backoff; the production backoff is longer, the behaviour the same).
 Runs on both stores.
 """
 
@@ -186,9 +186,11 @@ def test_each_transition_once_signed_and_none_lost_in_an_outage(
         town_got = _verified(receiver.at("/town"), SECRET_T)
         assert sorted((e, k) for e, k, _ in town_got) == [(a, "closed"), (a, "reported")]
 
-        # The receiver is down while events change, until each of the four deliveries
-        # meanwhile has failed three attempts (backoff 0.5 s, 1 s, 2 s: a few seconds).
+        # The receiver is down for 30 s while events change, and at least until each
+        # of the four deliveries meanwhile has failed three attempts (backoff 0.5 s,
+        # 1 s, then every 2 s: about 15 attempts each in the 30 s, of 50 allowed).
         receiver.stop()
+        down_at = time.monotonic()
         c3 = _report(c, world, 0)
         _move(c, b, "accept", "verify", "register", "dispatch", "handle", "inspect")
         _move(c, c3, "self_handle")
@@ -201,6 +203,7 @@ def test_each_transition_once_signed_and_none_lost_in_an_outage(
             )
 
         _wait(failed_thrice, 60)
+        time.sleep(max(0.0, 30.0 - (time.monotonic() - down_at)))
         assert len(receiver.at("/admin")) == 5  # nothing could arrive
         pending = c.get(f"/subscriptions/{admin_sub}/deliveries?status=pending").json()
         assert len(pending["deliveries"]) == 4
