@@ -15,7 +15,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from api.params import CRS84, _clip, parse_bbox
+from api.params import CRS84, clip, parse_bbox
 from gridmap.errors import BadInput
 from gridmap.projection import positions_to_wgs84
 from gridmap.storage import BBox, check_bbox
@@ -60,7 +60,7 @@ def parse_crs(value: str | None, *, field: str) -> str:
     uri = _ALIASES.get(value, value)
     if uri not in SUPPORTED_CRS:
         raise BadInput(
-            f"{field} {_clip(value)!r} is not supported; use one of {', '.join(SUPPORTED_CRS)}",
+            f"{field} {clip(value)!r} is not supported; use one of {', '.join(SUPPORTED_CRS)}",
             field=field,
         )
     return uri
@@ -125,7 +125,7 @@ def parse_bbox_in(text: str | None, uri: str) -> BBox | None:
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise BadInput(f"bbox values must be numbers, got {_clip(text)!r}", field="bbox") from None
+        raise BadInput(f"bbox values must be numbers, got {clip(text)!r}", field="bbox") from None
     if not all(np.isfinite(values)):
         raise BadInput("bbox values must be finite numbers", field="bbox")
     return bbox_to_crs84((values[0], values[1], values[2], values[3]), uri)
@@ -149,7 +149,7 @@ def bbox_to_crs84(bbox: BBox | None, uri: str) -> BBox | None:
         xs, ys = positions_to_wgs84([a, c, a, c], [b, b, d, d], "EPSG:3857")
         if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
             raise BadInput(
-                f"bbox {_clip(','.join(f'{v:g}' for v in bbox))} is outside the extent of "
+                f"bbox {clip(','.join(f'{v:g}' for v in bbox))} is outside the extent of "
                 f"EPSG:3857 (x within ±{_MERCATOR_X:.2f} m)",
                 field="bbox",
             )

@@ -39,7 +39,7 @@ MAX_ID = 2**63 - 1
 _ID = re.compile(r"[1-9][0-9]{0,18}")
 
 
-def _clip(text: str, size: int = 60) -> str:
+def clip(text: str, size: int = 60) -> str:
     return text if len(text) <= size else text[:size] + "…"
 
 
@@ -64,7 +64,7 @@ def query_guard(allowed: Iterable[str]) -> Callable[[Request], None]:
         for key, _ in request.query_params.multi_items():
             if key not in known:
                 raise BadInput(
-                    f"unknown query parameter {_clip(key)!r}; this resource accepts: {listing}",
+                    f"unknown query parameter {clip(key)!r}; this resource accepts: {listing}",
                     field=key,
                 )
             if key in seen:
@@ -93,7 +93,7 @@ def parse_bbox(text: str | None) -> BBox | None:
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise BadInput(f"bbox values must be numbers, got {_clip(text)!r}", field="bbox") from None
+        raise BadInput(f"bbox values must be numbers, got {clip(text)!r}", field="bbox") from None
     return check_bbox(values)
 
 
@@ -122,7 +122,7 @@ def parse_item_id(text: str, *, layer: str) -> int:
     """
     if not _ID.fullmatch(text) or int(text) > MAX_ID:
         raise NotFound(
-            f"no feature {_clip(text)!r} in {layer}: feature ids are positive integers below 2^63"
+            f"no feature {clip(text)!r} in {layer}: feature ids are positive integers below 2^63"
         )
     return int(text)
 
@@ -136,7 +136,7 @@ def check_crs(value: str | None, *, field: str) -> None:
     """
     if value is not None and value not in _CRS84_NAMES:
         raise BadInput(
-            f"{field} {_clip(value)!r} is not supported; the only CRS is {CRS84}", field=field
+            f"{field} {clip(value)!r} is not supported; the only CRS is {CRS84}", field=field
         )
 
 

@@ -311,7 +311,7 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def _unauthorized(detail: str) -> HTTPException:
+def unauthorized(detail: str) -> HTTPException:
     return HTTPException(
         status_code=status.HTTP_401_UNAUTHORIZED,
         detail=detail,
@@ -349,7 +349,7 @@ def get_principal(
             request.state.session = found
             principal = found.principal
     except NotAuthenticated as exc:
-        raise _unauthorized(exc.message) from None
+        raise unauthorized(exc.message) from None
     request.state.principal = principal
     return principal
 

@@ -61,8 +61,7 @@ from gridmap.h3cells import (
 )
 from gridmap.model import EVENT_CATEGORIES
 from gridmap.projection import WGS84, local_crs
-from gridmap.storage import Store
-from gridmap.storage._sql import AllOf, Cmp, Prefix, where_sql
+from gridmap.storage import AllOf, Cmp, Prefix, Store, where_sql
 
 __all__ = [
     "DEFAULT_MIN_COUNT",

@@ -196,13 +196,13 @@ ASSETS: Mapping[str, Asset] = MappingProxyType(
 )
 
 
-_CSS_URL = re.compile(r"""url\(\s*(?P<q>['"]?)(?P<ref>[^'")]+)(?P=q)\s*\)""")
+CSS_URL = re.compile(r"""url\(\s*(?P<q>['"]?)(?P<ref>[^'")]+)(?P=q)\s*\)""")
 
 
 def css_refs(css: str, css_path: str) -> list[str]:
     """Relative ``url()`` references of a stylesheet, as paths relative to the URL root."""
     out = []
-    for match in _CSS_URL.finditer(css):
+    for match in CSS_URL.finditer(css):
         ref = match["ref"].strip()
         if ref.startswith(("data:", "#", "http:", "https:", "//", "/")):
             continue

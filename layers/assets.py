@@ -41,7 +41,7 @@ from typing import TypeVar
 from branca.element import Element, Figure, Link
 
 from gridmap.errors import GridmapError
-from layers._assetlist import _CSS_URL, ASSETS, STATIC_PREFIX, Asset, needed_files
+from layers._assetlist import ASSETS, CSS_URL, STATIC_PREFIX, Asset, needed_files
 from layers._assetlist import css_refs as _css_refs
 
 __all__ = [
@@ -532,7 +532,7 @@ def _inline_css(path: str, directory: Path) -> str:
         refs = _css_refs(match.group(0), path)
         return f'url("{_data_uri(refs[0], directory)}")' if refs else match.group(0)
 
-    css = _CSS_URL.sub(embed, css)
+    css = CSS_URL.sub(embed, css)
     return "<style>\n" + re.sub(r"(?i)</style", r"<\\/style", css) + "\n</style>"
 
 

@@ -13,7 +13,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from api.ratelimit import client_address, limiter, login_key, too_many
-from api.security import CurrentPrincipal, _unauthorized, security_settings
+from api.security import CurrentPrincipal, security_settings, unauthorized
 from api.validation import check_text
 from gridmap import audit
 from gridmap.auth import NotAuthenticated, authenticate, issue_token
@@ -60,7 +60,7 @@ def login(
         user = authenticate(store, name, form.password)
     except NotAuthenticated as exc:
         audit.record(store, name, "login.failure", f"users:{name}", {"ip": ip})
-        raise _unauthorized(exc.message) from None
+        raise unauthorized(exc.message) from None
     principal = user.principal()
     audit.record(store, principal, "login.success", f"users:{user.name}", {"ip": ip})
     token = issue_token(user, cfg.token_config())

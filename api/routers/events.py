@@ -156,7 +156,7 @@ def _intake_limiter(request: Request) -> anyio.CapacityLimiter:
     return limiter
 
 
-async def _off_loop(request: Request, fn: Callable[[], Any]) -> Any:
+async def off_loop(request: Request, fn: Callable[[], Any]) -> Any:
     """Run blocking store work in a worker thread, at most :data:`INTAKE_THREADS` at once."""
     return await anyio.to_thread.run_sync(fn, limiter=_intake_limiter(request))
 
@@ -213,7 +213,7 @@ async def create_event(
     tax = taxonomy_of(request)
     now = clock(request)
     report = parse_report(body, taxonomy=tax)  # a bad body is a 400 before any thread work
-    status, doc, replayed = await _off_loop(
+    status, doc, replayed = await off_loop(
         request,
         lambda: _store_report(
             request, store, principal, body, idempotency_key, tax=tax, now=now, report=report
@@ -333,7 +333,7 @@ async def create_events_batch(
             for i, (item, c) in enumerate(zip(items, checked, strict=True))
         ]
 
-    results: list[dict[str, Any]] = await _off_loop(request, run)
+    results: list[dict[str, Any]] = await off_loop(request, run)
     counts = {
         "stored": sum(r["status"] == 201 for r in results),
         "replayed": sum(r["status"] == 200 for r in results),

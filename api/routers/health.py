@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from api.errors import error_body
 from api.metrics import CONTENT_TYPE, Metrics
 from gridmap.errors import GridmapError
-from gridmap.storage._sql import migrations
+from gridmap.storage import latest_migration
 
 __all__ = ["readiness", "router"]
 
@@ -57,7 +57,7 @@ def readiness(state: Any) -> tuple[bool, dict[str, Any]]:
     if failure:
         return False, _not_ready("store_invalidated", f"the store is unusable: {failure}")
     dialect = str(getattr(store, "dialect", "duckdb"))
-    latest = max((m.version for m in migrations(dialect)), default=0)
+    latest = latest_migration(dialect)
     try:
         version = store.schema_version()
     except Exception as exc:  # any failure to reach the store: not ready (503), never a 500

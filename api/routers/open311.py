@@ -50,7 +50,7 @@ from api.open311_xml import (
 )
 from api.params import parse_item_id, query_guard
 from api.routers._json import parse_json
-from api.routers.events import _off_loop, clock, parse_time, taxonomy_of
+from api.routers.events import clock, off_loop, parse_time, taxonomy_of
 from api.routers.locate import shared_locator
 from api.security import ANONYMOUS, CallerPrincipal
 from api.validation import check_form
@@ -627,7 +627,7 @@ async def create_request(
             locator=shared_locator(request, store),
         )
 
-    status, doc, _ = await _off_loop(request, store_it)
+    status, doc, _ = await off_loop(request, store_it)
     return _answer(request, [{**doc, "account_id": None}], requests_xml, status)
 
 

@@ -202,7 +202,7 @@ def _iso(t: pd.Timestamp, tz: str) -> str:
     return pd.Timestamp(t).tz_convert(tz).isoformat()
 
 
-def _idle(row: dict[str, Any]) -> bool:
+def is_idle(row: dict[str, Any]) -> bool:
     """Nothing measured for the unit in the period: every indicator missing or zero."""
     for code in INDICATORS:
         v = row.get(code)
@@ -213,7 +213,7 @@ def _idle(row: dict[str, Any]) -> bool:
     return True
 
 
-def _unit_label(row: dict[str, Any], level: str) -> str:
+def unit_label(row: dict[str, Any], level: str) -> str:
     if level == "worker" or row.get("name") in (None, row["unit"]):
         return str(row["unit"])
     return f"{row['name']}（{row['unit']}）"

@@ -89,7 +89,7 @@ def _hidden_label(f: Figure, key: str, before: Any, after: Any) -> str | None:
     return None
 
 
-def _hide_small_counts(report: PeriodReport, facts: Any, k: int) -> None:
+def hide_small_counts(report: PeriodReport, facts: Any, k: int) -> None:
     """Apply :mod:`gridmap.assessment.disclosure` to every figure, table and ranking."""
     report.min_count = k
     safe = {

@@ -18,7 +18,7 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from gridmap.access import Principal
-from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, _idle, _unit_label
+from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, is_idle, unit_label
 from gridmap.assessment.disclosure import shown
 from gridmap.assessment.rules import INDICATORS
 from gridmap.storage import Prefix, Store
@@ -46,7 +46,7 @@ def _chart_font() -> dict[str, Any]:
     return rc
 
 
-def _charts(report: PeriodReport, store: Store, principal: Principal) -> dict[str, str]:
+def render_charts(report: PeriodReport, store: Store, principal: Principal) -> dict[str, str]:
     try:
         import matplotlib
 
@@ -72,7 +72,7 @@ def _charts(report: PeriodReport, store: Store, principal: Principal) -> dict[st
             ax.legend()
             out["categories"] = _png(fig)
             plt.close(fig)
-        rows = [r for r in report.rankings.get("grid", []) if not _idle(r)]
+        rows = [r for r in report.rankings.get("grid", []) if not is_idle(r)]
         if rows:
             fig, ax = plt.subplots(figsize=(6, 3.2))
             ax.bar(
@@ -93,7 +93,7 @@ def _charts(report: PeriodReport, store: Store, principal: Principal) -> dict[st
             score = {  # grids with nothing measured stay grey, as "no data"
                 str(r["unit"]): r["score"]
                 for r in report.rankings.get("grid", [])
-                if isinstance(r["score"], int | float) and not _idle(r)
+                if isinstance(r["score"], int | float) and not is_idle(r)
             }
             grids = grids.assign(
                 score=pd.to_numeric(grids["code"].map(score), errors="coerce").astype(float)
@@ -213,13 +213,13 @@ every figure.</p>
 """
 
 
-def _pct(v: Any) -> str:
+def fmt_pct(v: Any) -> str:
     if isinstance(v, str):  # hidden: "<k" or "*"
         return v
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{100 * v:.1f}%"
 
 
-def _num(v: Any) -> str:
+def fmt_num(v: Any) -> str:
     if isinstance(v, str):
         return v
     return "—" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.1f}"
@@ -276,9 +276,9 @@ def render_html(report: PeriodReport) -> str:
         previous=span_text(report, "previous"),
         last_year=span_text(report, "last_year"),
         note=hiding_note(report),
-        pct=_pct,
-        num=_num,
-        unit=_unit_label,
+        pct=fmt_pct,
+        num=fmt_num,
+        unit=unit_label,
         size=RANKING_SIZE,
         indicators=list(INDICATORS.items()),
         charts=CHARTS,

@@ -23,8 +23,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, _unit_label
-from gridmap.assessment._report_html import CHARTS, LEVELS, _num, _pct, hiding_note, span_text
+from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, unit_label
+from gridmap.assessment._report_html import CHARTS, LEVELS, fmt_num, fmt_pct, hiding_note, span_text
 from gridmap.assessment.rules import INDICATORS
 from gridmap.errors import GridmapError
 
@@ -58,7 +58,7 @@ def default_font() -> Path:
     return Path(value) if value else CJK_FONT
 
 
-def _font(path: Path | None) -> Path:
+def pdf_font(path: Path | None) -> Path:
     font = Path(path) if path is not None else default_font()
     if not font.is_file():
         where = (
@@ -108,7 +108,7 @@ def render_pdf(report: PeriodReport, *, font: Path | None = None) -> bytes:
     from fpdf.enums import XPos, YPos
     from fpdf.fonts import FontFace
 
-    path = _font(font)
+    path = pdf_font(font)
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_font("wqy", "", str(path), collection_font_number=0)
@@ -170,8 +170,8 @@ def render_pdf(report: PeriodReport, *, font: Path | None = None) -> bytes:
                     f"{c['name_zh']} {c['name_en']}",
                     _cell(c["reported"]),
                     _cell(c["closed"]),
-                    _pct(c["closure_rate"]),
-                    _pct(c["on_time_rate"]),
+                    fmt_pct(c["closure_rate"]),
+                    fmt_pct(c["on_time_rate"]),
                 ]
                 for c in report.categories
             ],
@@ -274,10 +274,10 @@ def _ranking_table(pdf: Any, report: PeriodReport, level: str) -> None:
         for i, row in enumerate(rows, start=1):
             r = t.row()
             r.cell("—" if row["rank"] is None else str(row["rank"]))
-            r.cell(_unit_label(row, level))
-            r.cell(_num(row["score"]))
+            r.cell(unit_label(row, level))
+            r.cell(fmt_num(row["score"]))
             for code in INDICATORS:
-                r.cell(_pct(row.get(code)))
+                r.cell(fmt_pct(row.get(code)))
             if i == RANKING_SIZE and notes.get("others"):
                 r = t.row()
                 r.cell(

@@ -60,9 +60,9 @@ import pandas as pd
 import shapely
 
 from gridmap.access import Principal
-from gridmap.assessment._figures import RANKING_SIZE, Figure, PeriodReport, _idle, _unit_label
-from gridmap.assessment._report_hiding import _hide_small_counts
-from gridmap.assessment._report_html import _charts, hiding_note, render_html
+from gridmap.assessment._figures import RANKING_SIZE, Figure, PeriodReport, is_idle, unit_label
+from gridmap.assessment._report_hiding import hide_small_counts
+from gridmap.assessment._report_html import hiding_note, render_charts, render_html
 from gridmap.assessment.disclosure import needs_hiding
 from gridmap.assessment.doorknock import progress_table
 from gridmap.assessment.rules import INDICATORS, AssessmentRules, default_rules
@@ -470,9 +470,9 @@ def period_report(
         generated_at=when,
     )
     if needs_hiding(principal):
-        _hide_small_counts(report, facts, int(min_count))
+        hide_small_counts(report, facts, int(min_count))
     if charts:
-        report.charts = _charts(report, store, principal)
+        report.charts = render_charts(report, store, principal)
     _trim_rankings(report)
     report.highlights = _highlights(report, len(facts.days))
     return report
@@ -612,7 +612,7 @@ def _trim_rankings(report: PeriodReport) -> None:
     """Leave out idle units; keep the top and bottom :data:`RANKING_SIZE` of the rest."""
     notes: dict[str, dict[str, int]] = {}
     for level, rows in report.rankings.items():
-        active = [r for r in rows if not _idle(r)]
+        active = [r for r in rows if not is_idle(r)]
         others = 0
         if len(active) > 2 * RANKING_SIZE:
             others = len(active) - 2 * RANKING_SIZE
@@ -663,12 +663,12 @@ def _highlights(report: PeriodReport, patrol_days: int) -> dict[str, list[str]]:
         best, worst = rows[0], rows[-1]
         zh_name, en_name = _LEVEL_NAMES[level]
         zh.append(
-            f"{zh_name}考核得分最高的是 {_unit_label(best, level)}，{best['score']:.1f} 分；"
-            f"最低的是 {_unit_label(worst, level)}，{worst['score']:.1f} 分。"
+            f"{zh_name}考核得分最高的是 {unit_label(best, level)}，{best['score']:.1f} 分；"
+            f"最低的是 {unit_label(worst, level)}，{worst['score']:.1f} 分。"
         )
         en.append(
-            f"Best of the {en_name}: {_unit_label(best, level)} ({best['score']:.1f} points); "
-            f"lowest: {_unit_label(worst, level)} ({worst['score']:.1f})."
+            f"Best of the {en_name}: {unit_label(best, level)} ({best['score']:.1f} points); "
+            f"lowest: {unit_label(worst, level)} ({worst['score']:.1f})."
         )
         break
     over, sup = fig["overdue"], fig["supervised"]

@@ -41,7 +41,7 @@ from gridmap.events.intake import list_events
 from gridmap.events.kpis import KPI_COLUMNS, KPI_COUNTS, kpis, worker_activity
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
 from gridmap.patrol.coverage import measure_coverage
-from gridmap.patrol.service import _fixes, grid_network
+from gridmap.patrol.service import grid_network, track_fixes
 from gridmap.storage import AllOf, Cmp, Prefix, Store
 from gridmap.timeparse import parse_instant
 
@@ -290,7 +290,7 @@ def _coverage(
     rows: list[dict[str, Any]] = []
 
     def measure(grid: str, worker: str | None, day: str, group: pd.DataFrame) -> None:
-        res = measure_coverage([_fixes(r) for _, r in group.iterrows()], streets)
+        res = measure_coverage([track_fixes(r) for _, r in group.iterrows()], streets)
         rows.append(
             {
                 "grid_code": grid,

@@ -293,7 +293,7 @@ def partial_aggregates(frame: pd.DataFrame, grids: GridIndex, resolution: int) -
     return Partial(cells_out, kpi_out, int(len(x)))
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in ("grid_code", "month"):
         if col in out:
@@ -346,7 +346,7 @@ def combine(parts: Iterable[Partial]) -> Partial:
     cells = cells.groupby(CELL_KEYS, dropna=False, sort=False)[["count", "open"]].sum()
     kpi = kpi.groupby(KPI_KEYS, dropna=False, sort=False)[["reported", "closed"]].sum()
     return Partial(
-        _typed(cells.reset_index()), _typed(kpi.reset_index()), sum(p.events for p in items)
+        typed(cells.reset_index()), typed(kpi.reset_index()), sum(p.events for p in items)
     )
 
 
@@ -355,7 +355,7 @@ def _kpi_table(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     out = out.reset_index()
     out["closure_rate"] = out["closed"] / out["reported"]
     out = out.sort_values([key, "month"], na_position="last", kind="stable")
-    return _typed(out.reset_index(drop=True)).astype({"closure_rate": "float64"})
+    return typed(out.reset_index(drop=True)).astype({"closure_rate": "float64"})
 
 
 def town_hotspots(
@@ -445,7 +445,7 @@ def finish(
     )
     return BatchResult(
         events=total.events,
-        grid_counts=_typed(by_grid.reset_index(drop=True)),
+        grid_counts=typed(by_grid.reset_index(drop=True)),
         heat=heat,
         kpis_grid=kpis_grid,
         kpis_town=kpis_town,

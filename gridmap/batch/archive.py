@@ -36,7 +36,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as ds
 
-from gridmap.batch.lake import DEFAULT_CHUNK_ROWS, PartitionWriter, _check_dest
+from gridmap.batch.lake import DEFAULT_CHUNK_ROWS, PartitionWriter, check_dest
 from gridmap.errors import BadInput
 from gridmap.events.states import CLOSED_STATES
 from gridmap.storage import AllOf, Cmp, Store
@@ -198,7 +198,7 @@ def archive_month(
     label = f"{start.year:04d}-{start.month:02d}"
     if int(chunk_rows) < 1:
         raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
-    root = _check_dest(Path(dest))
+    root = check_dest(Path(dest))
     lo = pd.Timestamp(start, tz="UTC")
     hi = pd.Timestamp(end, tz="UTC")
     in_month = AllOf((Cmp(">=", lo), Cmp("<", hi)))

@@ -60,7 +60,7 @@ from gridmap.batch.lake import (
     lake_layer,
     partition_keys,
 )
-from gridmap.batch.single import EVENT_COLUMNS, _grids
+from gridmap.batch.single import EVENT_COLUMNS, lake_grids
 from gridmap.errors import BadInput
 from gridmap.heat import check_resolution
 
@@ -248,7 +248,7 @@ def run_dask(
     res = check_resolution(resolution)
     if int(chunk_rows) < 1:
         raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
-    frame = _grids(lake, grids)
+    frame = lake_grids(lake, grids)
     files = [str(p) for p in lake_files(lake, "events")]
     job = _Job(files, frame, res, int(chunk_rows), permutations, hotspots)
     if client is not None:

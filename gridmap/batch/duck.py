@@ -14,9 +14,9 @@ import os
 
 import geopandas as gpd
 
-from gridmap.batch._kernel import BatchResult, GridIndex, Partial, _typed, finish
+from gridmap.batch._kernel import BatchResult, GridIndex, Partial, finish, typed
 from gridmap.batch.lake import lake_layer
-from gridmap.batch.single import _grids
+from gridmap.batch.single import lake_grids
 from gridmap.events.states import OPEN_STATES
 from gridmap.heat import check_resolution, latlng_to_cells
 
@@ -74,7 +74,7 @@ def run_duckdb(
     from gridmap.storage.lakequery import lake_partials
 
     res = check_resolution(resolution)
-    frame = _grids(lake, grids)
+    frame = lake_grids(lake, grids)
     index = GridIndex.from_frame(frame)
     cells, kpi, n = lake_partials(
         lake_layer(lake, "events"),
@@ -87,5 +87,5 @@ def run_duckdb(
     )
     cells.insert(0, "grid_code", index.codes_of(cells.pop("grid").to_numpy(dtype="int64")))
     kpi.insert(0, "grid_code", index.codes_of(kpi.pop("grid").to_numpy(dtype="int64")))
-    total = Partial(_typed(cells), _typed(kpi), n)
+    total = Partial(typed(cells), typed(kpi), n)
     return finish(total, frame, res, hotspots=None if hotspots else [], permutations=permutations)

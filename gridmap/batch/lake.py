@@ -201,7 +201,7 @@ def iter_store_chunks(
         last = int(page["id"].iloc[-1])
 
 
-def _check_dest(dest: Path) -> Path:
+def check_dest(dest: Path) -> Path:
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -265,7 +265,7 @@ def export_lake(
         )
     if int(chunk_rows) < 1:
         raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
-    root = _check_dest(Path(dest))
+    root = check_dest(Path(dest))
     summary = LakeSummary(dest=root)
     for i, layer in enumerate(names):
         total = store.count(layer)

@@ -30,7 +30,7 @@ __all__ = ["EVENT_COLUMNS", "aggregate_frame", "run_single"]
 EVENT_COLUMNS = ("geometry", "status", "reported_at")
 
 
-def _grids(lake: str | os.PathLike[str], grids: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+def lake_grids(lake: str | os.PathLike[str], grids: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     if grids is not None:
         return grids
     frame = read_lake_layer(lake, "grids")
@@ -88,7 +88,7 @@ def run_single(
     [['990100001', '2026-09', 2, 1]]
     """
     res = check_resolution(resolution)
-    frame = _grids(lake, grids)
+    frame = lake_grids(lake, grids)
     index = GridIndex.from_frame(frame)
     total = empty_partial()
     batches = iter_lake_batches(

@@ -15,7 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
-from gridmap.batch.lake import PartitionWriter, _check_dest
+from gridmap.batch.lake import PartitionWriter, check_dest
 from gridmap.errors import BadInput
 from gridmap.synthetic import synthetic_events
 
@@ -67,7 +67,7 @@ def write_synthetic_lake(
         raise BadInput("n must not be negative", field="n")
     if chunk_rows < 1:
         raise BadInput(f"chunk_rows must be at least 1, got {chunk_rows}", field="chunk_rows")
-    root = _check_dest(Path(dest))
+    root = check_dest(Path(dest))
     if grids is not None:
         PartitionWriter(root / "grids", "grids").write(grids)
     writer = PartitionWriter(root / "events", "events")

@@ -122,7 +122,7 @@ def check_limits(target: float, low: float, high: float) -> Limits:
     return Limits(float(target), float(low), float(high))
 
 
-def _building_weight(buildings: gpd.GeoDataFrame, weight: str) -> np.ndarray:
+def building_weight(buildings: gpd.GeoDataFrame, weight: str) -> np.ndarray:
     if weight == "buildings":
         return np.ones(len(buildings))
     if weight in ("events", "street_length"):
@@ -232,17 +232,17 @@ def divide_balanced(
     >>> d.grids["households"].tolist(), d.within_limits
     ([400, 400], True)
     """
-    _check_code(community_code)
+    check_code(community_code)
     limits = check_limits(target, low, high)
-    community = _check_community(community)
-    b = _buildings_inside(buildings, community)
-    bw = _building_weight(b, weight)
+    community = check_community(community)
+    b = buildings_inside(buildings, community)
+    bw = building_weight(b, weight)
     split_above = max(limits.target / 2.0, limits.low / 2.0)
     units = street_units(community, roads, b, weight=bw, split_above=split_above)
     uw = _unit_weight(units, weight, bw, roads, points)
     initial = None
     if previous is not None and len(previous):
-        initial = _labels_from(units.geometry, np.asarray(previous.geometry.values))
+        initial = labels_from(units.geometry, np.asarray(previous.geometry.values))
     labels = build_regions(
         units.neighbours,
         uw,
@@ -262,7 +262,7 @@ def divide_balanced(
     )
     grids = gpd.GeoDataFrame({"region": np.arange(len(geoms))}, geometry=geoms, crs=4326)
     grids["weight"] = np.bincount(labels, weights=uw, minlength=len(geoms))
-    status, reason = _explain(units, labels, uw, limits)
+    status, reason = explain(units, labels, uw, limits)
     grids["status"], grids["reason"] = status, reason
     grids["code"] = grid_codes(grids, community_code)
     codes = pd.Series(
@@ -392,7 +392,7 @@ def finish_grids(
     return gpd.GeoDataFrame(out[GRID_COLUMNS], geometry="geometry", crs=4326)
 
 
-def _explain(
+def explain(
     units: Units, labels: np.ndarray, uw: np.ndarray, limits: Limits
 ) -> tuple[list[str], list[str]]:
     """Status and reason per region."""
@@ -448,7 +448,7 @@ def _explain(
     return status, reason
 
 
-def _labels_from(units: np.ndarray, grids: np.ndarray) -> np.ndarray:
+def labels_from(units: np.ndarray, grids: np.ndarray) -> np.ndarray:
     """Index of the grid holding each unit's inner point (-1 for none)."""
     rep = shapely.point_on_surface(units)
     ui, gi = shapely.STRtree(grids).query(rep, predicate="intersects")
@@ -457,12 +457,12 @@ def _labels_from(units: np.ndarray, grids: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_code(code: str) -> None:
+def check_code(code: str) -> None:
     if len(code) != 12 or not code.isdigit():
         raise BadInput(f"community code must be 12 digits, got {code!r}", field="community")
 
 
-def _check_community(community: BaseGeometry) -> BaseGeometry:
+def check_community(community: BaseGeometry) -> BaseGeometry:
     if community is None or shapely.is_empty(community):
         raise BadInput("the community has no geometry", field="community")
     if shapely.get_type_id(community) not in (3, 6):
@@ -472,7 +472,7 @@ def _check_community(community: BaseGeometry) -> BaseGeometry:
     return community
 
 
-def _buildings_inside(buildings: gpd.GeoDataFrame, community: BaseGeometry) -> gpd.GeoDataFrame:
+def buildings_inside(buildings: gpd.GeoDataFrame, community: BaseGeometry) -> gpd.GeoDataFrame:
     geoms = np.asarray(buildings.geometry.values)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     ok[ok] = shapely.intersects(community, geoms[ok])

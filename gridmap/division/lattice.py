@@ -17,9 +17,9 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.division.balanced import (
     Division,
-    _buildings_inside,
-    _check_code,
-    _check_community,
+    buildings_inside,
+    check_code,
+    check_community,
     check_limits,
     finish_grids,
 )
@@ -124,7 +124,7 @@ def _clip_division(
     polys = polys[shapely.area(polys) > 0]
     grids = gpd.GeoDataFrame(geometry=polys, crs=4326)
     grids["code"] = grid_codes(grids, community_code)
-    b = _buildings_inside(buildings, community)
+    b = buildings_inside(buildings, community)
     codes = assign_grid_codes(b, grids)
     out = finish_grids(grids, b, codes, community_code=community_code)
     lim = limits or Limits(1.0, 0.0, float("inf"))
@@ -179,8 +179,8 @@ def divide_h3(
     >>> int(d.grids["households"].sum()), bool(d.grids["code"].str.len().eq(15).all())
     (10, True)
     """
-    _check_code(community_code)
-    community = _check_community(community)
+    check_code(community_code)
+    community = check_community(community)
     lim = check_limits(*limits) if limits else None
     cells = np.asarray(h3_cells(community, int(resolution)).geometry.values)
     return _clip_division(cells, community, buildings, community_code, lim)
@@ -224,8 +224,8 @@ def divide_square(
     >>> len(d.grids), int(d.grids["households"].sum())
     (4, 10)
     """
-    _check_code(community_code)
-    community = _check_community(community)
+    check_code(community_code)
+    community = check_community(community)
     lim = check_limits(*limits) if limits else None
     return _clip_division(
         _square_cells(community, float(size_m)), community, buildings, community_code, lim

@@ -19,20 +19,20 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.division.balanced import (
     Division,
-    _building_weight,
-    _buildings_inside,
-    _check_code,
-    _check_community,
-    _explain,
-    _labels_from,
+    building_weight,
+    buildings_inside,
+    check_code,
+    check_community,
     check_limits,
+    explain,
     finish_grids,
+    labels_from,
 )
 from gridmap.division.blocks import street_units
 from gridmap.division.regions import (
-    _region_neighbours,
-    _relabel,
     improve_regions,
+    region_neighbours,
+    relabel,
     repair_regions,
     warm_labels,
 )
@@ -92,11 +92,11 @@ def rebalance_division(
     >>> d.grids["households"].tolist()
     [200, 200]
     """
-    _check_code(community_code)
+    check_code(community_code)
     limits = check_limits(target, low, high)
-    community = _check_community(community)
-    b = _buildings_inside(buildings, community)
-    bw = _building_weight(b, weight)
+    community = check_community(community)
+    b = buildings_inside(buildings, community)
+    bw = building_weight(b, weight)
     old = np.asarray(grids.geometry.values)
     edges = gpd.GeoSeries(shapely.boundary(old), crs=4326)
     lines = (
@@ -112,7 +112,7 @@ def rebalance_division(
         split_above=max(limits.target / 2.0, limits.low / 2.0),
     )
     w = units.weight
-    start = _labels_from(units.geometry, old)
+    start = labels_from(units.geometry, old)
     lab = warm_labels(start, units.neighbours)
     k = int(lab.max()) + 1
     reg_w = np.bincount(lab, weights=w, minlength=k)
@@ -124,7 +124,7 @@ def rebalance_division(
             break
         ring = set(active)
         for r in list(active):
-            ring |= _region_neighbours(lab, units.neighbours, r)
+            ring |= region_neighbours(lab, units.neighbours, r)
         active = ring
         movable = np.zeros(k, dtype=bool)
         movable[sorted(active)] = True
@@ -142,7 +142,7 @@ def rebalance_division(
         bad = {r for r in range(k) if limits.violation(float(reg_w[r])) > 0}
     if bad:
         lab = repair_regions(lab, units.neighbours, w, units.centroid, limits)
-    lab = _relabel(lab)
+    lab = relabel(lab)
     k = int(lab.max()) + 1
     geoms = np.empty(k, dtype=object)
     for r in range(k):
@@ -151,7 +151,7 @@ def rebalance_division(
         geoms[r] = old[same[0]] if same else shapely.union_all(units.geometry[mine])
     out = gpd.GeoDataFrame({"region": np.arange(k)}, geometry=geoms, crs=4326)
     out["weight"] = np.bincount(lab, weights=w, minlength=k)
-    out["status"], out["reason"] = _explain(units, lab, w, limits)
+    out["status"], out["reason"] = explain(units, lab, w, limits)
     out["code"] = grid_codes(out, community_code)
     unit_of = units.building_unit.to_numpy()
     codes = pd.Series(

@@ -305,7 +305,7 @@ def improve_regions(
     return lab
 
 
-def _relabel(lab: np.ndarray) -> np.ndarray:
+def relabel(lab: np.ndarray) -> np.ndarray:
     """Labels renumbered 0..k-1 in order of first appearance (-1 kept)."""
     out = lab.copy()
     mapping: dict[int, int] = {}
@@ -318,7 +318,7 @@ def _relabel(lab: np.ndarray) -> np.ndarray:
     return out
 
 
-def _region_neighbours(lab: np.ndarray, neighbours: list[dict[int, float]], r: int) -> set[int]:
+def region_neighbours(lab: np.ndarray, neighbours: list[dict[int, float]], r: int) -> set[int]:
     return {int(lab[v]) for u in np.flatnonzero(lab == r) for v in neighbours[u]} - {r, -1}
 
 
@@ -392,7 +392,7 @@ def repair_regions(
         changed = False
         for r in bad:
             units = np.flatnonzero(lab == r)
-            near = sorted(_region_neighbours(lab, neighbours, r), key=lambda q: reg_w[q])
+            near = sorted(region_neighbours(lab, neighbours, r), key=lambda q: reg_w[q])
             if reg_w[r] > limits.high and reg_w[r] >= 2 * limits.low:
                 part = _split_two(units, neighbours, w, xy, limits, n)
                 key = (r, -1, len(units))
@@ -429,8 +429,8 @@ def repair_regions(
                 break
         if not changed:
             break
-        lab = _relabel(lab)
-    return _relabel(lab)
+        lab = relabel(lab)
+    return relabel(lab)
 
 
 def warm_labels(initial: np.ndarray, neighbours: list[dict[int, float]]) -> np.ndarray:
@@ -493,7 +493,7 @@ def warm_labels(initial: np.ndarray, neighbours: list[dict[int, float]]) -> np.n
         for piece in pieces[1:]:
             lab[piece] = nxt
             nxt += 1
-    return _relabel(lab)
+    return relabel(lab)
 
 
 def build_regions(
@@ -566,4 +566,4 @@ def build_regions(
     if any(limits.violation(float(x)) > 0 for x in reg_w):
         labels = repair_regions(labels, neighbours, w, xy, limits)
         labels = improve_regions(labels, neighbours, w, limits, compactness=compactness, scale=side)
-    return _relabel(labels)
+    return relabel(labels)

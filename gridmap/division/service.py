@@ -501,9 +501,9 @@ def check_grids(
             actions.extend(f"{code}: {a}" for a in done)
         problems.append(found)
     if not problems:
-        from gridmap.division.topology import _COLUMNS
+        from gridmap.division.topology import COLUMNS
 
-        return gpd.GeoDataFrame(pd.DataFrame(columns=_COLUMNS), geometry="geometry", crs=4326), []
+        return gpd.GeoDataFrame(pd.DataFrame(columns=COLUMNS), geometry="geometry", crs=4326), []
     return (
         gpd.GeoDataFrame(pd.concat(problems, ignore_index=True), geometry="geometry", crs=4326),
         actions,

@@ -81,7 +81,7 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     "cuts_building": ("切割楼栋", "Cuts a building"),
 }
 
-_COLUMNS = ["problem", "codes", "community_code", "area_m2", "detail", "geometry"]
+COLUMNS = ["problem", "codes", "community_code", "area_m2", "detail", "geometry"]
 
 
 def _polygonal(g: BaseGeometry) -> np.ndarray:
@@ -183,7 +183,7 @@ def check_topology(
     """
     crs = _metric_crs(grids, communities)
     if crs is None:
-        return gpd.GeoDataFrame(pd.DataFrame(columns=_COLUMNS), geometry="geometry", crs=4326)
+        return gpd.GeoDataFrame(pd.DataFrame(columns=COLUMNS), geometry="geometry", crs=4326)
     geoms = _in_metres(grids, crs)
     snap = min(1e-3, tolerance_m / 10)  # metres, for _robust
     codes = (
@@ -291,7 +291,7 @@ def check_topology(
                         ccodes[gs[0]],
                         "a grid boundary runs through this building",
                     )
-    frame = pd.DataFrame(rows, columns=_COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     metric = gpd.GeoSeries(frame["geometry"].to_numpy(dtype=object), crs=crs, index=frame.index)
     frame["area_m2"] = np.round(shapely.area(np.asarray(metric.values)), 2).astype("float64")
     frame["geometry"] = to_wgs84(metric)

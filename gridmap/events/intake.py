@@ -136,7 +136,7 @@ MAX_ACCURACY_M = 10_000.0
 _INSTANT = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}(:?\d{2})?)"
 )
-_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+KEY = re.compile(r"[\x21-\x7e]{1,200}")
 #: Columns locating an event in the area hierarchy, most precise first.
 _AREA_COLUMNS = ("grid_code", "community_code", "town_code")
 _EARTH_M = 6_371_008.8
@@ -766,7 +766,7 @@ def idempotent(
         with store.transaction():
             status, body, _ = create()
         return status, body, False
-    if not _KEY.fullmatch(key):
+    if not KEY.fullmatch(key):
         raise BadInput(
             "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
             field="Idempotency-Key",
@@ -1019,7 +1019,7 @@ def report_once(
         return idempotent(
             store, principal=principal, key=key, digest=digest, create=create, now=when
         )
-    if key is not None and not _KEY.fullmatch(key):
+    if key is not None and not KEY.fullmatch(key):
         raise BadInput(
             "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
             field="Idempotency-Key",
@@ -1545,7 +1545,7 @@ def report_batch(
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
     results: list[BatchResult | None] = [None] * len(items)
     digests = [request_hash(body) for _, body in items]
-    good_keys = sorted({k for k, _ in items if isinstance(k, str) and _KEY.fullmatch(k)})
+    good_keys = sorted({k for k, _ in items if isinstance(k, str) and KEY.fullmatch(k)})
     known = store.read(
         "idempotency_keys", where={"principal": principal.name, "key": good_keys or [""]}
     )
@@ -1554,7 +1554,7 @@ def report_batch(
     pending: list[tuple[int, Report, Placement, tuple[str, float] | None, Any]] = []
     for i, (key, body) in enumerate(items):
         try:
-            if not _KEY.fullmatch(key):
+            if not KEY.fullmatch(key):
                 raise BadInput(
                     "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
                     field="Idempotency-Key",

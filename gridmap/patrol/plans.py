@@ -102,9 +102,9 @@ def _point(v: Any, name: str) -> tuple[float, float]:
     crs = v.get("crs", "wgs84")
     if not isinstance(crs, str) or len(crs) > 40:
         raise BadInput(f"{name}.crs must be a coordinate system name", field=f"{name}.crs")
-    from gridmap.patrol.tracks import _convert
+    from gridmap.patrol.tracks import convert_coords
 
-    x, y, _ = _convert(np.array([lon]), np.array([lat]), crs)
+    x, y, _ = convert_coords(np.array([lon]), np.array([lat]), crs)
     if not (np.isfinite(x[0]) and np.isfinite(y[0])):
         raise BadInput(f"{name} cannot be converted to WGS84", field=name)
     return float(x[0]), float(y[0])
@@ -152,9 +152,9 @@ def _polygon(v: Any, crs: Any) -> shapely.Geometry:
     coords = shapely.get_coordinates(geom)
     if len(coords) > _MAX_VERTICES:
         raise BadInput(f"area.polygon has more than {_MAX_VERTICES} positions", field="area")
-    from gridmap.patrol.tracks import _convert
+    from gridmap.patrol.tracks import convert_coords
 
-    x, y, _ = _convert(coords[:, 0], coords[:, 1], crs)
+    x, y, _ = convert_coords(coords[:, 0], coords[:, 1], crs)
     if not (np.isfinite(x).all() and np.isfinite(y).all()) or (np.abs(y) > 90).any():
         raise BadInput("area.polygon has positions outside lon/lat bounds", field="area")
     geom = shapely.set_coordinates(geom, np.column_stack([x, y]))
@@ -621,9 +621,9 @@ def _replay(
 ) -> tuple[int, dict[str, Any]] | None:
     """The stored answer of *key*, ``None`` when unused; refuse another body with it."""
     from gridmap.events.errors import IdempotencyKeyReused
-    from gridmap.events.intake import _KEY
+    from gridmap.events.intake import KEY
 
-    if not _KEY.fullmatch(key):
+    if not KEY.fullmatch(key):
         raise BadInput(
             "Idempotency-Key must be 1-200 printable ASCII characters without spaces",
             field="Idempotency-Key",
@@ -973,7 +973,7 @@ def plan_compliance(
     Hot-spot key areas also get the events in their cells during the window
     and in the same span before it (the outcome of the patrol).
     """
-    from gridmap.patrol.service import _fixes, read_tracks
+    from gridmap.patrol.service import read_tracks, track_fixes
 
     plan, routes = _plan_rows(store, plan_id, principal)
     start, end = pd.Timestamp(plan["starts_at"]), pd.Timestamp(plan["ends_at"])
@@ -1018,7 +1018,7 @@ def plan_compliance(
     for worker in sorted(set(routes["worker"]) | set(plan["workers"] or [])):
         for _, row in read_tracks(store, principal, worker=str(worker)).iterrows():
             if row["started_at"] < end and row["ended_at"] > start:
-                fx = _fixes(row)
+                fx = track_fixes(row)
                 tracks.append((str(worker), fx[(fx["time"] >= start) & (fx["time"] <= end)]))
     request = json.loads(plan["request"] or "{}")
     area = shapely.from_wkt(plan["area_wkt"])

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.assessment.pdf import _font
+from gridmap.assessment.pdf import pdf_font
 
 __all__ = ["WORKER_COLOURS", "render_plan_pdf"]
 
@@ -227,7 +227,7 @@ def render_plan_pdf(
     from fpdf.enums import XPos, YPos
     from fpdf.fonts import FontFace
 
-    path = _font(font)
+    path = pdf_font(font)
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=12)
     pdf.set_margins(12, 12, 12)

@@ -120,9 +120,9 @@ def _start(v: Any) -> tuple[float, float] | None:
         raise BadInput("start.crs must be a string", field="start.crs")
     if abs(lon) > 180 or abs(lat) > 90:
         raise BadInput("start lies outside lon [-180, 180] / lat [-90, 90]", field="start")
-    from gridmap.patrol.tracks import _convert
+    from gridmap.patrol.tracks import convert_coords
 
-    x, y, _ = _convert(np.array([lon]), np.array([lat]), crs)
+    x, y, _ = convert_coords(np.array([lon]), np.array([lat]), crs)
     return float(x[0]), float(y[0])
 
 
@@ -548,7 +548,7 @@ def read_tracks(
     return rows
 
 
-def _fixes(row: pd.Series) -> pd.DataFrame:
+def track_fixes(row: pd.Series) -> pd.DataFrame:
     coords = shapely.get_coordinates(row.geometry)
     offsets = json.loads(row["offsets_s"] or "[]")
     if len(offsets) != len(coords):
@@ -582,7 +582,7 @@ def coverage_report(
 
     def measure(rows: gpd.GeoDataFrame) -> dict[str, Any]:
         res = measure_coverage(
-            [_fixes(r) for _, r in rows.iterrows()],
+            [track_fixes(r) for _, r in rows.iterrows()],
             streets,
             accuracy_m=accuracy_m,
             buildings=buildings,

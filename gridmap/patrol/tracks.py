@@ -244,7 +244,9 @@ def _numbers(s: pd.Series, name: str) -> np.ndarray:
     return out
 
 
-def _convert(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray, str]:
+def convert_coords(
+    lon: np.ndarray, lat: np.ndarray, crs: str
+) -> tuple[np.ndarray, np.ndarray, str]:
     spec = parse_crs(crs)
     if spec in ("gcj02", "bd09"):
         x, y = china_to_wgs84(lon, lat, str(spec))
@@ -324,7 +326,7 @@ def parse_track(
         raise BadInput(
             f"fix times are not ISO 8601 times: {str(exc)[:120]}", field="track"
         ) from None
-    lon, lat, crs_in = _convert(lon, lat, crs)
+    lon, lat, crs_in = convert_coords(lon, lat, crs)
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
         raise BadInput(f"coordinates cannot be converted from {crs}", field="track")
     fixes = pd.DataFrame({"time": times, "lon": lon, "lat": lat})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gridmap.storage._sql import AllOf, Cmp, Prefix
+from gridmap.storage._sql import AllOf, Cmp, Prefix, where_sql
 from gridmap.storage.base import BBox, Store, WriteResult, check_bbox
 
 if TYPE_CHECKING:
@@ -26,10 +26,25 @@ __all__ = [
     "Store",
     "WriteResult",
     "check_bbox",
+    "latest_migration",
     "open_store",
+    "where_sql",
 ]
 
 DEFAULT_URL = "./gridmap.duckdb"
+
+
+def latest_migration(dialect: str) -> int:
+    """The highest migration this gridmap ships for *dialect* (``duckdb`` or ``postgis``).
+
+    Examples
+    --------
+    >>> latest_migration("duckdb") == latest_migration("postgis") >= 31
+    True
+    """
+    from gridmap.storage._sql import migrations
+
+    return max((m.version for m in migrations(dialect)), default=0)
 
 
 def open_store(

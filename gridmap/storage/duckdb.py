@@ -77,11 +77,11 @@ def spatial_extension_path() -> Path:
 #: Interrupts store calls that run past their statement time limit (all stores).
 _WATCHDOG = Watchdog()
 #: Name of every attached database file inside its DuckDB instance.
-_CATALOG = "gridmap"
-_CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
+CATALOG = "gridmap"
+CONFIG: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": "false"}
 #: Lists the R-tree indexes dropped to replay a leftover write-ahead log until
 #: they are built again (it survives a crash in between; see :func:`_attach`).
-_RTREE_REBUILD = "gridmap_rtree_rebuild"
+RTREE_REBUILD = "gridmap_rtree_rebuild"
 
 
 @dataclass
@@ -103,7 +103,7 @@ _FILES_LOCK = threading.Lock()
 
 def _use(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """*con* (a new cursor) pointed at the attached file, not the instance's in-memory default."""
-    con.execute(f"USE {_CATALOG}")
+    con.execute(f"USE {CATALOG}")
     return con
 
 
@@ -128,13 +128,13 @@ def _open_file(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnecti
                 "close its stores before opening it for writing"
             )
         if entry is None:
-            root = duckdb.connect(":memory:", config=_CONFIG)
+            root = duckdb.connect(":memory:", config=CONFIG)
             try:
                 root.execute(f"LOAD '{spatial_extension_path()}'")
                 _attach(root, key, read_only=read_only)
             except duckdb.Error as exc:
                 root.close()
-                raise _open_error(key, exc) from exc
+                raise open_error(key, exc) from exc
             except BaseException:
                 root.close()
                 raise
@@ -164,7 +164,7 @@ def _close_file(path: str, con: duckdb.DuckDBPyConnection) -> None:
             entry.root.close()
 
 
-def _leftover_wal(path: str) -> bool:
+def leftover_wal(path: str) -> bool:
     """Does *path* have a non-empty write-ahead log (its last process did not close it)?"""
     try:
         return os.path.getsize(path + ".wal") > 0
@@ -173,7 +173,7 @@ def _leftover_wal(path: str) -> bool:
 
 
 def _attach(root: duckdb.DuckDBPyConnection, key: str, *, read_only: bool) -> None:
-    """ATTACH the file *key* to *root* as :data:`_CATALOG`, replaying a leftover WAL safely.
+    """ATTACH the file *key* to *root* as :data:`CATALOG`, replaying a leftover WAL safely.
 
     Why: DuckDB 1.5.5 replays a write-ahead log into tables whose indexes are
     not bound yet, so it buffers the replayed appends and deletes and applies
@@ -188,15 +188,15 @@ def _attach(root: duckdb.DuckDBPyConnection, key: str, *, read_only: bool) -> No
 
     So with a leftover log the file is attached without automatic checkpoints,
     its R-tree indexes are dropped (their buffered replays with them; their
-    definitions kept in :data:`_RTREE_REBUILD` in the same transaction), the
+    definitions kept in :data:`RTREE_REBUILD` in the same transaction), the
     log is checkpointed into the file, and the indexes are built again from
     the table data. A crash at any point of this leaves either the log (done
     again) or the list of indexes still to build (built at the next open).
     A read-only open replays the log with a writable one first.
     """
-    leftover = _leftover_wal(key)
+    leftover = leftover_wal(key)
     if read_only and leftover:
-        writer = duckdb.connect(":memory:", config=_CONFIG)
+        writer = duckdb.connect(":memory:", config=CONFIG)
         try:
             writer.execute(f"LOAD '{spatial_extension_path()}'")
             _attach(writer, key, read_only=False)
@@ -207,7 +207,7 @@ def _attach(root: duckdb.DuckDBPyConnection, key: str, *, read_only: bool) -> No
     if leftover:
         root.execute("SET checkpoint_threshold = '1000TB'")
     try:
-        root.execute(f"ATTACH {quoted} AS {_CATALOG}{' (READ_ONLY)' if read_only else ''}")
+        root.execute(f"ATTACH {quoted} AS {CATALOG}{' (READ_ONLY)' if read_only else ''}")
         if not read_only:
             _rebuild_rtrees(root, replayed=leftover)
     finally:
@@ -217,7 +217,7 @@ def _attach(root: duckdb.DuckDBPyConnection, key: str, *, read_only: bool) -> No
 
 def _rebuild_rtrees(root: duckdb.DuckDBPyConnection, *, replayed: bool) -> None:
     """After a WAL replay drop every R-tree index, checkpoint, and build them again."""
-    cat = _CATALOG
+    cat = CATALOG
     if replayed:
         rtrees = root.execute(
             "SELECT index_name, sql FROM duckdb_indexes() "
@@ -227,26 +227,26 @@ def _rebuild_rtrees(root: duckdb.DuckDBPyConnection, *, replayed: bool) -> None:
         if rtrees:
             with _committed(root):
                 root.execute(
-                    f"CREATE TABLE IF NOT EXISTS {cat}.{_RTREE_REBUILD} "
+                    f"CREATE TABLE IF NOT EXISTS {cat}.{RTREE_REBUILD} "
                     "(index_name VARCHAR PRIMARY KEY, sql VARCHAR NOT NULL)"
                 )
                 for name, sql in rtrees:
                     root.execute(
-                        f"INSERT OR REPLACE INTO {cat}.{_RTREE_REBUILD} VALUES (?, ?)",
+                        f"INSERT OR REPLACE INTO {cat}.{RTREE_REBUILD} VALUES (?, ?)",
                         [name, sql],
                     )
-                    root.execute(f"DROP INDEX {cat}.{_ident(name)}")
+                    root.execute(f"DROP INDEX {cat}.{ident(name)}")
         root.execute(f"CHECKPOINT {cat}")
     # fetchall: a result left unread keeps root's transaction open, and an old
     # open transaction makes every later CHECKPOINT fail
     pending = root.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = ?",
-        [cat, _RTREE_REBUILD],
+        [cat, RTREE_REBUILD],
     ).fetchall()
     if not pending[0][0]:
         return
     root.execute(f"USE {cat}")
-    todo = root.execute(f"SELECT index_name, sql FROM {_RTREE_REBUILD} ORDER BY 1").fetchall()
+    todo = root.execute(f"SELECT index_name, sql FROM {RTREE_REBUILD} ORDER BY 1").fetchall()
     for name, sql in todo:
         with _committed(root):
             exists = root.execute(
@@ -255,8 +255,8 @@ def _rebuild_rtrees(root: duckdb.DuckDBPyConnection, *, replayed: bool) -> None:
             ).fetchall()
             if not exists[0][0]:
                 root.execute(sql)  # reads every geometry of the table
-            root.execute(f"DELETE FROM {_RTREE_REBUILD} WHERE index_name = ?", [name])
-    root.execute(f"DROP TABLE {_RTREE_REBUILD}")
+            root.execute(f"DELETE FROM {RTREE_REBUILD} WHERE index_name = ?", [name])
+    root.execute(f"DROP TABLE {RTREE_REBUILD}")
     root.execute(f"CHECKPOINT {cat}")
 
 
@@ -267,18 +267,18 @@ def _committed(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        if not _is_fatal(exc):
+        if not is_fatal(exc):
             con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
 
 
-def _ident(name: str) -> str:
+def ident(name: str) -> str:
     """A quoted SQL identifier (names read from the file's catalog)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-def _first_lines(exc: BaseException) -> str:
+def first_lines(exc: BaseException) -> str:
     """DuckDB's message without its stack trace, on one line."""
     lines: list[str] = []
     for line in str(exc).splitlines():
@@ -300,9 +300,9 @@ def _unusable(path: str, why: str) -> StoreInvalidated:
     )
 
 
-def _open_error(path: str, exc: duckdb.Error) -> StoreUnavailable:
+def open_error(path: str, exc: duckdb.Error) -> StoreUnavailable:
     """The domain error for DuckDB failing to open *path*."""
-    text = _first_lines(exc)
+    text = first_lines(exc)
     if "Could not set lock" in text or "Conflicting lock" in text:
         holder = re.search(r"\(PID (\d+)\)", text)
         who = f"another process (PID {holder.group(1)})" if holder else "another process"
@@ -314,7 +314,7 @@ def _open_error(path: str, exc: duckdb.Error) -> StoreUnavailable:
     return _unusable(path, text)
 
 
-def _is_fatal(exc: BaseException) -> bool:
+def is_fatal(exc: BaseException) -> bool:
     """Has DuckDB invalidated its database with this error (nothing more may be run)?"""
     if isinstance(exc, duckdb.FatalException | duckdb.InternalException):
         return True
@@ -376,7 +376,7 @@ class DuckDBStore(StoreReads):
         )
         self.read_only = read_only and self.path != ":memory:"
         if self.path == ":memory:":
-            self._con = duckdb.connect(self.path, config=_CONFIG)
+            self._con = duckdb.connect(self.path, config=CONFIG)
             self._con.execute(f"LOAD '{spatial_extension_path()}'")
             self._state = _Instance(self._con, users=1)
         else:
@@ -419,10 +419,10 @@ class DuckDBStore(StoreReads):
             with self._time_limit() if limit else contextlib.nullcontext():
                 yield
         except duckdb.Error as exc:
-            if not (_is_fatal(exc) or _is_corrupt(exc)):
+            if not (is_fatal(exc) or _is_corrupt(exc)):
                 raise
             if self._state.broken is None:
-                self._state.broken = _unusable(self.path, _first_lines(exc)).message
+                self._state.broken = _unusable(self.path, first_lines(exc)).message
             raise StoreInvalidated(self._state.broken) from exc
 
     @property
@@ -494,14 +494,14 @@ class DuckDBStore(StoreReads):
         try:
             yield
         except duckdb.Error as exc:
-            if called_off.is_set() and not _is_fatal(exc):
+            if called_off.is_set() and not is_fatal(exc):
                 raise QueryCancelled(
-                    f"the request was cancelled (its client went away): {_first_lines(exc)[:200]}"
+                    f"the request was cancelled (its client went away): {first_lines(exc)[:200]}"
                 ) from exc
-            if fired.is_set() and not _is_fatal(exc):
+            if fired.is_set() and not is_fatal(exc):
                 raise StatementTimeout(
                     f"the database interrupted a statement after {self._timeout_ms} ms: "
-                    f"{_first_lines(exc)[:200]}"
+                    f"{first_lines(exc)[:200]}"
                 ) from exc
             raise
         finally:
@@ -541,7 +541,7 @@ class DuckDBStore(StoreReads):
                 yield
             except BaseException as exc:
                 # an invalidated database takes nothing more, not even a ROLLBACK
-                if self._state.broken is None and not _is_fatal(exc):
+                if self._state.broken is None and not is_fatal(exc):
                     cur.execute("ROLLBACK")
                 raise
             else:
@@ -615,7 +615,7 @@ class DuckDBStore(StoreReads):
                         [mig.version, mig.name],
                     )
                 except BaseException as exc:
-                    if not _is_fatal(exc):
+                    if not is_fatal(exc):
                         cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")

@@ -30,15 +30,15 @@ from gridmap.privacy import Vault
 from gridmap.storage._sql import migrations
 from gridmap.storage.base import StoreInvalidated
 from gridmap.storage.duckdb import (
-    _CATALOG,
-    _CONFIG,
-    _RTREE_REBUILD,
+    CATALOG,
+    CONFIG,
+    RTREE_REBUILD,
     DuckDBStore,
-    _first_lines,
-    _ident,
-    _is_fatal,
-    _leftover_wal,
-    _open_error,
+    first_lines,
+    ident,
+    is_fatal,
+    leftover_wal,
+    open_error,
     spatial_extension_path,
 )
 
@@ -106,7 +106,7 @@ def _latest() -> int:
 
 
 def _root() -> duckdb.DuckDBPyConnection:
-    root = duckdb.connect(":memory:", config=_CONFIG)
+    root = duckdb.connect(":memory:", config=CONFIG)
     root.execute(f"LOAD '{spatial_extension_path()}'")
     return root
 
@@ -125,12 +125,12 @@ def check_file(path: str | Path) -> FileCheck:
     key = os.path.realpath(path)
     if not Path(key).is_file():
         raise BadInput(f"no database file {key}", field="database_url")
-    replayed = _leftover_wal(key)
+    replayed = leftover_wal(key)
     try:
         store = DuckDBStore(key)
     except StoreInvalidated as exc:
         report = FileCheck(key, replayed, -1, _latest())
-        why = _first_lines(exc.__cause__) if exc.__cause__ is not None else exc.message
+        why = first_lines(exc.__cause__) if exc.__cause__ is not None else exc.message
         report.problems.append(f"the file cannot be opened: {why}")
         return report
     try:
@@ -154,7 +154,7 @@ def _check_tables(cur: duckdb.DuckDBPyConnection, report: FileCheck) -> None:
         _check_each(cur, report)
     except _Invalidated as exc:
         report.problems.append(
-            f"DuckDB invalidated the database while checking it: {_first_lines(exc.args[0])}"
+            f"DuckDB invalidated the database while checking it: {first_lines(exc.args[0])}"
         )
 
 
@@ -167,37 +167,37 @@ def _check_each(cur: duckdb.DuckDBPyConnection, report: FileCheck) -> None:
         str(r[0])
         for r in cur.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1",
-            [_CATALOG],
+            [CATALOG],
         ).fetchall()
     ]
     for table in tables:
         try:
             rows = 0
-            for batch in cur.execute(f"SELECT * FROM {_ident(table)}").to_arrow_reader(65536):
+            for batch in cur.execute(f"SELECT * FROM {ident(table)}").to_arrow_reader(65536):
                 rows += batch.num_rows
             report.rows[table] = rows
         except duckdb.Error as exc:
-            if _is_fatal(exc):
+            if is_fatal(exc):
                 raise _Invalidated(exc) from exc
-            report.problems.append(f"table {table} cannot be read: {_first_lines(exc)}")
-    if _RTREE_REBUILD in report.rows:
+            report.problems.append(f"table {table} cannot be read: {first_lines(exc)}")
+    if RTREE_REBUILD in report.rows:
         report.problems.append("R-tree indexes were left half rebuilt")
     indexes = cur.execute(
         "SELECT index_name, table_name, sql FROM duckdb_indexes() "
         "WHERE database_name = ? AND sql ILIKE '%USING RTREE%' ORDER BY 1",
-        [_CATALOG],
+        [CATALOG],
     ).fetchall()
     for name, table, sql in indexes:
         match = _RTREE_COLUMN.search(str(sql))
         if match is None or table not in report.rows:
             continue
-        col = _ident(match.group(1))
+        col = ident(match.group(1))
         try:
             pair = _rtree_counts(cur, table, col)
         except duckdb.Error as exc:
-            if _is_fatal(exc):
+            if is_fatal(exc):
                 raise _Invalidated(exc) from exc
-            report.problems.append(f"R-tree index {name} cannot be read: {_first_lines(exc)}")
+            report.problems.append(f"R-tree index {name} cannot be read: {first_lines(exc)}")
             continue
         report.rtrees[str(name)] = pair
         if pair[0] != pair[1]:
@@ -209,12 +209,12 @@ def _check_each(cur: duckdb.DuckDBPyConnection, report: FileCheck) -> None:
 def _rtree_counts(cur: duckdb.DuckDBPyConnection, table: str, col: str) -> tuple[int, int]:
     """(rows the R-tree finds in the whole plane, non-empty geometries of *table*)."""
     found = cur.execute(
-        f"SELECT count(*) FROM {_ident(table)} "
+        f"SELECT count(*) FROM {ident(table)} "
         f"WHERE ST_Intersects({col}, ST_MakeEnvelope(-1e300, -1e300, 1e300, 1e300))"
     ).fetchone()
     held = cur.execute(
         f"SELECT count(*) FILTER (WHERE {col} IS NOT NULL AND NOT ST_IsEmpty({col})) "
-        f"FROM {_ident(table)}"
+        f"FROM {ident(table)}"
     ).fetchone()
     return (int(found[0]) if found else 0, int(held[0]) if held else 0)
 
@@ -285,8 +285,8 @@ class _Source:
             return cls(key, cls._attach(key))
         except duckdb.Error as exc:
             if "Could not set lock" in str(exc):
-                raise _open_error(key, exc) from exc
-            notes.append(f"reading the file with its write-ahead log failed: {_first_lines(exc)}")
+                raise open_error(key, exc) from exc
+            notes.append(f"reading the file with its write-ahead log failed: {first_lines(exc)}")
         copy = f"{key}.salvage"
         shutil.copyfile(key, copy)
         Path(copy + ".wal").unlink(missing_ok=True)
@@ -295,7 +295,7 @@ class _Source:
         except duckdb.Error as exc:
             Path(copy).unlink(missing_ok=True)
             raise StoreInvalidated(
-                f"the database file {key} cannot be read at all ({_first_lines(exc)}); "
+                f"the database file {key} cannot be read at all ({first_lines(exc)}); "
                 "restore a backup (`gridmap restore FILE`)"
             ) from exc
         notes.append(
@@ -336,7 +336,7 @@ class _Source:
         except duckdb.Error as exc:
             raise BadInput(
                 f"{self.path} is not a gridmap store, or its schema_migrations cannot be read: "
-                f"{_first_lines(exc)}"
+                f"{first_lines(exc)}"
             ) from None
         return int(row[0]) if row else 0
 
@@ -345,7 +345,7 @@ class _Source:
         try:
             return self.root.execute(sql).to_arrow_table()
         except duckdb.Error as exc:
-            if _is_fatal(exc):
+            if is_fatal(exc):
                 self.reopen()
             raise
 
@@ -370,7 +370,7 @@ def _copy_all(source: _Source, fresh: str, recovery: Recovery) -> None:
         theirs = _columns(source.root, "src")
         ours = _columns(dst, "dst")
         for table, src_cols in theirs.items():
-            if table == _RTREE_REBUILD:
+            if table == RTREE_REBUILD:
                 continue
             if table not in ours:
                 recovery.notes.append(f"table {table} is not in gridmap's schema: not copied")
@@ -396,15 +396,15 @@ def _copy_table(
 ) -> tuple[int, int]:
     """Copy *cols* of *table*: whole, else range of rows by range; (copied, lost) rows."""
     select = ", ".join(
-        f"ST_AsWKB({_ident(c)}) AS {_ident(c)}" if c in geo else _ident(c) for c in cols
+        f"ST_AsWKB({ident(c)}) AS {ident(c)}" if c in geo else ident(c) for c in cols
     )
-    base = f"SELECT {select} FROM src.{_ident(table)}"
+    base = f"SELECT {select} FROM src.{ident(table)}"
     try:
         return _insert(dst, table, cols, geo, source.read(base)), 0
     except duckdb.Error:
         pass
     try:
-        top = source.read(f"SELECT max(rowid) AS top FROM src.{_ident(table)}").column(0)[0]
+        top = source.read(f"SELECT max(rowid) AS top FROM src.{ident(table)}").column(0)[0]
         last = int(top.as_py()) if top.is_valid else -1
     except duckdb.Error:
         return 0, 0  # not even its row ids: nothing known to copy
@@ -432,11 +432,11 @@ def _insert(
             for i, name in enumerate(rows.column_names)
         }
     )
-    values = ", ".join(f"ST_GeomFromWKB({_ident(c)})" if c in geo else _ident(c) for c in cols)
+    values = ", ".join(f"ST_GeomFromWKB({ident(c)})" if c in geo else ident(c) for c in cols)
     dst.register("_recover_rows", rows)
     try:
         dst.execute(
-            f"INSERT OR IGNORE INTO dst.{_ident(table)} ({', '.join(_ident(c) for c in cols)}) "
+            f"INSERT OR IGNORE INTO dst.{ident(table)} ({', '.join(ident(c) for c in cols)}) "
             f"SELECT {values} FROM _recover_rows"
         )
     finally:
@@ -469,7 +469,7 @@ def _move_sequences(source: _Source, dst: duckdb.DuckDBPyConnection) -> None:
         goal = int(old.get(name, 0) or 0)
         table = str(name).removesuffix("_id_seq")
         if table in tables:
-            row = dst.execute(f"SELECT coalesce(max(id), 0) FROM {_ident(table)}").fetchone()
+            row = dst.execute(f"SELECT coalesce(max(id), 0) FROM {ident(table)}").fetchone()
             goal = max(goal, int(row[0]) if row else 0)
         if goal > int(current):
             dst.execute(f"SELECT max(nextval('{name}')) FROM range(?)", [goal - int(current)])
