@@ -35,12 +35,8 @@ from __future__ import annotations
 
 import difflib
 import re
-import threading
-import time
 import unicodedata
-import weakref
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
@@ -48,9 +44,9 @@ import shapely
 
 from gridmap.access import ALL_AREAS
 from gridmap.errors import BadInput
+from gridmap.locate import StoreCache
 from gridmap.projection import to_metric
 from gridmap.storage import Store
-from gridmap.storage.changes import data_version
 
 __all__ = [
     "ADDRESS_LAYERS",
@@ -174,15 +170,7 @@ class AddressIndex:
         return cls(cands, sorted(set(cands["key"])))
 
 
-@dataclass
-class _Entry:
-    version: tuple[Any, ...]
-    checked: float
-    index: AddressIndex
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-class AddressCache:
+class AddressCache(StoreCache[AddressIndex]):
     """One :class:`AddressIndex` per store, rebuilt when its buildings or roads change.
 
     The freshness rule of :class:`gridmap.locate.LocatorCache`: the change
@@ -205,54 +193,11 @@ class AddressCache:
     True
     """
 
-    def __init__(self, *, check_seconds: float = 1.0) -> None:
-        self.check_seconds = check_seconds
-        self._lock = threading.Lock()
-        self._entries: weakref.WeakKeyDictionary[Store, _Entry] = weakref.WeakKeyDictionary()
+    layers = ADDRESS_LAYERS
 
-    @staticmethod
-    def stamp(store: Store) -> tuple[Any, ...]:
-        """What must stay equal for a cached index to remain valid."""
-        with store.scoped(ALL_AREAS):
-            return data_version(store, ADDRESS_LAYERS)
-
-    def get(self, store: Store) -> AddressIndex:
-        """The index of *store*, checked against the store and rebuilt if it changed."""
-        entry = self._entries.get(store)
-        if entry is not None:
-            if time.monotonic() - entry.checked < self.check_seconds:
-                return entry.index
-            if not entry.lock.acquire(blocking=False):
-                return entry.index  # another request is checking; answer from this one
-            try:
-                return self._refresh(store, entry)
-            finally:
-                entry.lock.release()
-        with self._lock:  # the first build: everyone waits for it
-            entry = self._entries.get(store)
-            if entry is not None:
-                return entry.index
-            # The version is read before the layers: a write landing in between
-            # makes the next check rebuild again instead of keeping stale data.
-            version = self.stamp(store)
-            index = AddressIndex.from_store(store)
-            self._entries[store] = _Entry(version, time.monotonic(), index)
-            return index
-
-    def _refresh(self, store: Store, entry: _Entry) -> AddressIndex:
-        if time.monotonic() - entry.checked < self.check_seconds:
-            return entry.index
-        version = self.stamp(store)
-        if version != entry.version:
-            entry.index = AddressIndex.from_store(store)
-            entry.version = version
-        entry.checked = time.monotonic()
-        return entry.index
-
-    def clear(self) -> None:
-        """Forget every cached index."""
-        with self._lock:
-            self._entries.clear()
+    def build(self, store: Store) -> AddressIndex:
+        """The address index of *store*'s buildings and roads."""
+        return AddressIndex.from_store(store)
 
 
 #: The cache :func:`lookup_address` uses when it is handed none.

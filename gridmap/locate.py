@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -50,9 +50,10 @@ __all__ = [
     "LOOKUP_LAYERS",
     "MAX_POINTS",
     "MAX_RADIUS_M",
+    "Location",
     "Locator",
     "LocatorCache",
-    "Location",
+    "StoreCache",
     "answer",
     "check_points",
     "locate_points",
@@ -68,6 +69,8 @@ MAX_RADIUS_M = 5_000.0
 #: At most this many key areas per point, nearest first.
 MAX_KEY_AREAS = 5
 #: The layers a :class:`Locator` is built from (a change to any rebuilds it).
+T = TypeVar("T")
+
 LOOKUP_LAYERS = ("grids", "admin_units", "key_areas", "workers")
 
 _LEVEL_RANK = {"city": 0, "town": 1, "community": 2}
@@ -586,14 +589,92 @@ def _answer(locator: Locator, location: Location, principal: Principal) -> list[
 
 
 @dataclass
-class _Entry:
+class _Entry(Generic[T]):
     version: tuple[Any, ...]
     checked: float
-    locator: Locator
+    value: T
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class LocatorCache:
+class StoreCache(Generic[T]):
+    """One value per store, built from some of its layers and rebuilt when they change.
+
+    The freshness rule of every in-memory index gridmap keeps (the point
+    locator, the address index): the change check
+    (:func:`~gridmap.storage.changes.data_version` of :attr:`layers`, one
+    cheap query) runs at most every *check_seconds*, so a busy service does
+    not query the store on every request; edits show within that delay, on
+    every worker process. While one request checks or rebuilds, the others
+    keep answering from the value they have instead of waiting; only the
+    first build makes them wait.
+
+    Subclasses name :attr:`layers` and say how to :meth:`build` the value.
+    """
+
+    #: The layers the value is built from (their changes trigger a rebuild).
+    layers: tuple[str, ...] = ()
+
+    def __init__(self, *, check_seconds: float = 1.0) -> None:
+        self.check_seconds = check_seconds
+        self._lock = threading.Lock()
+        self._entries: weakref.WeakKeyDictionary[Store, _Entry[T]] = weakref.WeakKeyDictionary()
+
+    def build(self, store: Store) -> T:
+        """Build the value of *store* (every area: these layers are shared reference data)."""
+        raise NotImplementedError
+
+    def stamp(self, store: Store) -> tuple[Any, ...]:
+        """What must stay equal for a cached value to remain valid."""
+        with store.scoped(ALL_AREAS):
+            return data_version(store, self.layers)
+
+    def fresh(self, store: Store) -> T | None:
+        """The cached value if it was checked within *check_seconds* (no I/O), else None."""
+        entry = self._entries.get(store)
+        if entry is not None and time.monotonic() - entry.checked < self.check_seconds:
+            return entry.value
+        return None
+
+    def get(self, store: Store) -> T:
+        """The value of *store*, checked against the store and rebuilt if it changed."""
+        entry = self._entries.get(store)
+        if entry is not None:
+            if time.monotonic() - entry.checked < self.check_seconds:
+                return entry.value
+            if not entry.lock.acquire(blocking=False):
+                return entry.value  # another request is checking; answer from this one
+            try:
+                return self._refresh(store, entry)
+            finally:
+                entry.lock.release()
+        with self._lock:  # the first build: everyone waits for it
+            entry = self._entries.get(store)
+            if entry is not None:
+                return entry.value
+            # The version is read before the layers: a write landing in between
+            # makes the next check rebuild again instead of keeping stale data.
+            version = self.stamp(store)
+            value = self.build(store)
+            self._entries[store] = _Entry(version, time.monotonic(), value)
+            return value
+
+    def _refresh(self, store: Store, entry: _Entry[T]) -> T:
+        if time.monotonic() - entry.checked < self.check_seconds:
+            return entry.value
+        version = self.stamp(store)
+        if version != entry.version:
+            entry.value = self.build(store)
+            entry.version = version
+        entry.checked = time.monotonic()
+        return entry.value
+
+    def clear(self) -> None:
+        """Forget every cached value."""
+        with self._lock:
+            self._entries.clear()
+
+
+class LocatorCache(StoreCache[Locator]):
     """One :class:`Locator` per store, rebuilt when the store's lookup layers change.
 
     The change check (:func:`~gridmap.storage.changes.data_version` of
@@ -611,62 +692,11 @@ class LocatorCache:
     True
     """
 
-    def __init__(self, *, check_seconds: float = 1.0) -> None:
-        self.check_seconds = check_seconds
-        self._lock = threading.Lock()
-        self._entries: weakref.WeakKeyDictionary[Store, _Entry] = weakref.WeakKeyDictionary()
+    layers = LOOKUP_LAYERS
 
-    @staticmethod
-    def stamp(store: Store) -> tuple[Any, ...]:
-        """What must stay equal for a cached locator to remain valid."""
-        with store.scoped(ALL_AREAS):
-            return data_version(store, LOOKUP_LAYERS)
-
-    def fresh(self, store: Store) -> Locator | None:
-        """The cached locator if it was checked within *check_seconds* (no I/O), else None."""
-        entry = self._entries.get(store)
-        if entry is not None and time.monotonic() - entry.checked < self.check_seconds:
-            return entry.locator
-        return None
-
-    def get(self, store: Store) -> Locator:
-        """The locator of *store*, checked against the store and rebuilt if it changed."""
-        entry = self._entries.get(store)
-        if entry is not None:
-            if time.monotonic() - entry.checked < self.check_seconds:
-                return entry.locator
-            if not entry.lock.acquire(blocking=False):
-                return entry.locator  # another request is checking; answer from this one
-            try:
-                return self._refresh(store, entry)
-            finally:
-                entry.lock.release()
-        with self._lock:  # the first build: everyone waits for it
-            entry = self._entries.get(store)
-            if entry is not None:
-                return entry.locator
-            version = self.stamp(store)
-            locator = Locator.from_store(store)
-            self._entries[store] = _Entry(version, time.monotonic(), locator)
-            return locator
-
-    def _refresh(self, store: Store, entry: _Entry) -> Locator:
-        now = time.monotonic()
-        if now - entry.checked < self.check_seconds:
-            return entry.locator
-        # The version is read before the layers: a write landing in between
-        # makes the next check rebuild again instead of keeping stale data.
-        version = self.stamp(store)
-        if version != entry.version:
-            entry.locator = Locator.from_store(store)
-            entry.version = version
-        entry.checked = time.monotonic()
-        return entry.locator
-
-    def clear(self) -> None:
-        """Forget every cached locator."""
-        with self._lock:
-            self._entries.clear()
+    def build(self, store: Store) -> Locator:
+        """The locator of *store*'s lookup layers."""
+        return Locator.from_store(store)
 
 
 def locate_points(
