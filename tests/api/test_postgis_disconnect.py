@@ -148,7 +148,7 @@ def test_client_disconnect_cancels_its_postgis_statement(
 ) -> None:
     """uvicorn over PostGIS, statement_timeout raised to 2 min: two clients each run a
     slow items query; the one that hangs up after 1 s leaves no active statement in
-    ``pg_stat_activity`` within 3 s (access log 499, no error logged), the other's keeps
+    ``pg_stat_activity`` within 5 s (access log 499, no error logged), the other's keeps
     running until it hangs up too; then the pool is clean and the next request succeeds.
     """
     ended: dict[str, str] = {}
@@ -192,16 +192,16 @@ def test_client_disconnect_cancels_its_postgis_statement(
                 time.sleep(1.0)  # the client waits a second, then hangs up
                 assert ended == {}
                 leaver.close()
-                took = _until(lambda: _running(url, "runaway leaver") == 0, 3)
-                _until(lambda: "leaver" in ended, 3)
+                took = _until(lambda: _running(url, "runaway leaver") == 0, 5)
+                _until(lambda: "leaver" in ended, 5)
                 assert ended["leaver"] in cancelled, ended
                 # the control: without a disconnect the other statement keeps running
                 time.sleep(1.0)
                 assert "stayer" not in ended and _running(url, "runaway stayer") == 1
             finally:
                 stayer.close()
-            _until(lambda: _running(url, "runaway") == 0, 3)
-            _until(lambda: "stayer" in ended, 3)
+            _until(lambda: _running(url, "runaway") == 0, 5)
+            _until(lambda: "stayer" in ended, 5)
             assert ended["stayer"] in cancelled, ended
             monkeypatch.undo()
             for _ in range(3):  # every pooled connection came back usable

@@ -231,7 +231,7 @@ def test_client_disconnect_interrupts_its_duckdb_query(
     new_store: Store, make_app: Any, serve: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """uvicorn over DuckDB: two clients run a runaway query (the statement limit is 2 min);
-    the one that hangs up after 0.5 s has its query interrupted within 2 s, answered
+    the one that hangs up after 0.5 s has its query interrupted within 5 s, answered
     499 in the access log and no error logged, while the other client's query keeps
     running until that client hangs up too; then the CPU is idle and the next request fast.
     """
@@ -274,23 +274,26 @@ def test_client_disconnect_interrupts_its_duckdb_query(
             try:
                 time.sleep(0.5)
                 assert ended == {}  # both queries running
+                # They really run: a quarter of a CPU-second burnt (within 10 s, as a
+                # loaded machine may give this process little of its two cores).
                 before, t0 = _cpu_seconds(), time.monotonic()
-                time.sleep(0.5)
-                busy = (_cpu_seconds() - before) / (time.monotonic() - t0)
-                assert busy > 0.3, f"the runaway queries use only {busy:.2f} of a core"
+                while _cpu_seconds() - before < 0.25 and time.monotonic() - t0 < 10:
+                    time.sleep(0.1)
+                burnt = _cpu_seconds() - before
+                assert burnt >= 0.25, f"the runaway queries burnt only {burnt:.2f} CPU-s in 10 s"
                 leaver.close()
                 closed = time.monotonic()
-                while "leaver" not in ended and time.monotonic() - closed < 2:
+                while "leaver" not in ended and time.monotonic() - closed < 5:
                     time.sleep(0.05)
                 assert ended.get("leaver", ("still running",))[0] == "QueryCancelled"
-                assert ended["leaver"][1] - closed < 2
+                assert ended["leaver"][1] - closed < 5
                 # the control: without a disconnect the other query keeps running
                 time.sleep(1.5)
                 assert "stayer" not in ended, ended
             finally:
                 stayer.close()
             closed = time.monotonic()
-            while "stayer" not in ended and time.monotonic() - closed < 2:
+            while "stayer" not in ended and time.monotonic() - closed < 5:
                 time.sleep(0.05)
             assert ended.get("stayer", ("still running",))[0] == "QueryCancelled"
             _nothing_running(new_store, "runaway")
@@ -298,7 +301,7 @@ def test_client_disconnect_interrupts_its_duckdb_query(
             started = time.monotonic()
             r = httpx.get(f"{base}/collections/buildings/items?limit=1", timeout=10)
             assert r.status_code == 200
-            assert time.monotonic() - started < 2
+            assert time.monotonic() - started < 5
     finally:
         for logger, level in zip(watched, levels, strict=True):
             logger.removeHandler(keep)
