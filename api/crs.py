@@ -16,8 +16,8 @@ import shapely
 from pyproj import Transformer
 
 from api.params import CRS84, clip, parse_bbox
-from gridmap.errors import BadInput
-from gridmap.projection import positions_to_wgs84
+from gridmap.common.errors import BadInput
+from gridmap.geo.projection import positions_to_wgs84
 from gridmap.storage import BBox, check_bbox
 
 __all__ = ["SUPPORTED_CRS", "bbox_to_crs84", "parse_bbox_in", "parse_crs", "reproject_frame"]

@@ -1,6 +1,6 @@
 """Map errors to HTTP answers: one table, one JSON body shape.
 
-Domain errors (:mod:`gridmap.errors`) know nothing of HTTP. This module is the
+Domain errors (:mod:`gridmap.common.errors`) know nothing of HTTP. This module is the
 only place that gives them a status code. Every error answer has the OGC API
 exception shape ``{"code": ..., "description": ...}`` plus ``description_zh``,
 the zh-CN text of the code (:data:`ZH`) for Chinese users; no traceback or
@@ -21,8 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gridmap.auth import NotAuthenticated, PermissionDenied
-from gridmap.errors import (
+from gridmap.common.errors import (
     BadGeometry,
     BadInput,
     GridmapError,
@@ -32,6 +31,7 @@ from gridmap.errors import (
     UnknownLayer,
     UnsupportedFormat,
 )
+from gridmap.common.extras import MissingExtra, missing_extra
 from gridmap.events.errors import (
     ConcurrentUpdate,
     IdempotencyKeyReused,
@@ -40,10 +40,10 @@ from gridmap.events.errors import (
     NotPermitted,
     StaleVersion,
 )
-from gridmap.extras import MissingExtra, missing_extra
+from gridmap.security.auth import NotAuthenticated, PermissionDenied
 from gridmap.storage.base import StoreInvalidated, StoreUnavailable
 from gridmap.storage.limits import QueryCancelled, StatementTimeout
-from gridmap.workers import UnknownArea
+from gridmap.units.workers import UnknownArea
 from layers.assets import AssetsNotInstalled
 
 __all__ = [
@@ -135,7 +135,7 @@ ZH: Mapping[str, str] = {
     "service_unavailable": "服务暂不可用，请稍后重试",
     "client_disconnected": "客户端已断开连接",
     "error": "请求出错",
-    # domain error codes (gridmap.errors and friends)
+    # domain error codes (gridmap.common.errors and friends)
     "bad_input": "输入数据无效",
     "bad_geometry": "几何图形无效",
     "bad_config": "配置文件有误",

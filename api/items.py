@@ -28,10 +28,10 @@ from api.crs import SUPPORTED_CRS
 from api.ogc import GEOJSON, HTML, JSON, time_extent
 from api.params import check_crs
 from api.temporal import TimeRange, time_columns
-from gridmap import disclosure_policy as disclosure
-from gridmap.access import Principal
-from gridmap.errors import BadInput
-from gridmap.model import LayerSchema, layer_schema
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LayerSchema, layer_schema
+from gridmap.security import disclosure as disclosure
+from gridmap.security.access import Principal
 from gridmap.storage import BBox, Prefix, Store
 from gridmap.storage.cql import CqlFilter, parse_filter
 from gridmap.storage.featurejson import FeaturePages
@@ -89,7 +89,7 @@ def read_page(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If *when* is given for a layer without time.
     """
     if when is not None:
@@ -135,7 +135,7 @@ def read_json_page(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If *when* is given for a layer without time.
     """
     epsg, lat_first = SUPPORTED_CRS[crs]
@@ -199,7 +199,7 @@ def _without_nul(flt: CqlFilter) -> CqlFilter:
     >>> _without_nul(parse_filter("n = 'a" + chr(0) + "'", properties={"n": "text"}))
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: filter: text must not contain NUL characters
+    gridmap.common.errors.BadInput: filter: text must not contain NUL characters
     """
     stack: list[Any] = [flt.tree]
     while stack:  # iterative: trees may be deep
@@ -271,7 +271,7 @@ def queryables_filter(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If a value does not fit its property's type, or names a property
         *role* may not see.
 
@@ -322,12 +322,12 @@ def time_filter(schema: LayerSchema, when: TimeRange) -> CqlFilter:
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If the layer has no time column.
 
     Examples
     --------
-    >>> from gridmap.model import layer_schema
+    >>> from gridmap.common.model import layer_schema
     >>> from api.temporal import parse_datetime
     >>> f = time_filter(layer_schema("grids"), parse_datetime("2026-01-01T00:00:00Z/.."))
     >>> sorted(f.properties)
@@ -393,7 +393,7 @@ def area_where(layer: str, principal: Principal) -> dict[str, Any] | None:
 
     Examples
     --------
-    >>> from gridmap.access import Principal
+    >>> from gridmap.security.access import Principal
     >>> area_where("events", Principal("w", "grid_worker", ("990100001001003",)))
     {'grid_code': Prefix(prefixes=('990100001001003',))}
     """
@@ -418,9 +418,9 @@ def disclose_events(
 
     Rows of layers other than ``events`` pass unchanged. For ``events``:
     masked (张*, 138****1234) for roles whose ``items`` rule is ``full``,
-    dropped for the others (:func:`gridmap.disclosure_policy.contact_frame`).
+    dropped for the others (:func:`gridmap.security.disclosure.contact_frame`).
     With *unmask* the caller's right is checked for every row (role, grant,
-    area; more than :data:`~gridmap.disclosure_policy.UNMASK_MAX_WITHOUT_REASON`
+    area; more than :data:`~gridmap.security.disclosure.UNMASK_MAX_WITHOUT_REASON`
     rows need a *reason*) and one audit row per event is written before the
     clear values are handed back. *role* is the role the layer's fields were
     chosen for (``RoleDep``; default: the caller's), the caller the one
@@ -428,9 +428,9 @@ def disclose_events(
 
     Raises
     ------
-    gridmap.disclosure_policy.DisclosureDenied
+    gridmap.security.disclosure.DisclosureDenied
         The caller may not unmask (403).
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         Too many rows without a reason (400).
     """
     if layer != "events":

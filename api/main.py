@@ -43,7 +43,7 @@ from api.security import install_security
 from api.settings import Settings
 from api.validation import QueryText
 from gridmap.assessment.rules import load_rules
-from gridmap.errors import GridmapError
+from gridmap.common.errors import GridmapError
 from gridmap.events.taxonomy import load_taxonomy
 from gridmap.storage import Store, open_store
 from gridmap.storage.partitions import prepare_event_months

@@ -233,7 +233,7 @@ class Observe:
     characters (letters, digits, ``._:@/+=-``), else a new random one; either way it
     is echoed in the answer's ``X-Request-ID`` and set in :data:`api.logs.REQUEST_ID`
     for every log record written while the request is answered. The access line
-    (logger ``gridmap.access``) carries ``request_id``, ``method``, ``route`` (the
+    (logger ``gridmap.security.access``) carries ``request_id``, ``method``, ``route`` (the
     route template), ``path``, ``status`` and ``duration_ms``.
 
     Parameters

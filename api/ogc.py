@@ -20,7 +20,7 @@ from starlette.datastructures import URL
 from api.crs import SUPPORTED_CRS
 from api.geojson import json_value
 from api.params import CRS84
-from gridmap.errors import NotFound, UnknownLayer
+from gridmap.common.errors import NotFound, UnknownLayer
 from gridmap.storage import BBox
 from layers.catalog import CATALOG, LayerDef
 
@@ -113,9 +113,9 @@ def collection(name: str, role: str) -> LayerDef:
 
     Raises
     ------
-    gridmap.errors.UnknownLayer
+    gridmap.common.errors.UnknownLayer
         If no spatial layer has that name (404).
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         If *role* may not see the layer (404).
 
     Examples

@@ -1,7 +1,7 @@
 """Query and path parameters of the OGC API: strict parsing with clear errors.
 
-Every function raises :class:`gridmap.errors.BadInput` (400) or
-:class:`gridmap.errors.NotFound` (404) naming the parameter; none lets a
+Every function raises :class:`gridmap.common.errors.BadInput` (400) or
+:class:`gridmap.common.errors.NotFound` (404) naming the parameter; none lets a
 malformed value reach the store.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import Query, Request
 
-from gridmap.errors import BadInput, NotFound
+from gridmap.common.errors import BadInput, NotFound
 from gridmap.storage import BBox, check_bbox
 
 __all__ = [

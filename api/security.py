@@ -36,15 +36,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import session
 from api.csp import SITE_CSP
-from gridmap.access import ALL_AREAS, Principal
-from gridmap.auth import (
+from gridmap.security.access import ALL_AREAS, Principal
+from gridmap.security.auth import (
     NotAuthenticated,
     TokenConfig,
     decode_token,
     principal_for_api_key,
     principal_for_token,
 )
-from gridmap.privacy import Vault
+from gridmap.security.privacy import Vault
 from gridmap.storage import Store
 
 __all__ = [
@@ -235,7 +235,7 @@ class PrincipalCache:
 
     Examples
     --------
-    >>> from gridmap.access import Principal
+    >>> from gridmap.security.access import Principal
     >>> now = [0.0]
     >>> cache = PrincipalCache(5.0, clock=lambda: now[0])
     >>> cache.put(("jti-1", "wang"), Principal("wang", "grid_worker", ("370285001",)))
@@ -296,7 +296,7 @@ def forget_principals(app: FastAPI) -> None:
 def _token_principal(
     store: Store, token: str, cfg: TokenConfig, cache: PrincipalCache
 ) -> Principal:
-    """:func:`gridmap.auth.principal_for_token` with the stored user cached for a few seconds."""
+    """:func:`gridmap.security.auth.principal_for_token`, the stored user cached a few seconds."""
     claims = decode_token(token, cfg)
     key = (str(claims.get("jti")), str(claims["sub"]))
     principal = cache.get(key)

@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
-from gridmap.access import Principal
-from gridmap.auth import (
+from gridmap.security.access import Principal
+from gridmap.security.auth import (
     NotAuthenticated,
     PermissionDenied,
     TokenConfig,

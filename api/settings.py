@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridmap.common.timezone import DEFAULT_TIME_ZONE, check_time_zone
 from gridmap.storage.limits import DEFAULT_STATEMENT_TIMEOUT_MS
-from gridmap.timezone import DEFAULT_TIME_ZONE, check_time_zone
 
 __all__ = ["Settings"]
 

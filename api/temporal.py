@@ -14,9 +14,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from gridmap.errors import BadInput
-from gridmap.model import LayerSchema
-from gridmap.timeparse import parse_instant
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LayerSchema
+from gridmap.common.timeparse import parse_instant
 
 __all__ = ["TimeRange", "parse_datetime", "time_columns", "time_mask"]
 

@@ -14,10 +14,10 @@ from ``int()``, a PostgreSQL error on a NUL byte, a year 0 timestamp):
 - **Form fields** (Open311, uploads, the login form): :func:`check_form` and
   :func:`check_text`.
 - **Times**: :func:`parse_time` and :func:`parse_day`, over the one parser of
-  :mod:`gridmap.timeparse` (ISO 8601, years 1–9999).
+  :mod:`gridmap.common.timeparse` (ISO 8601, years 1–9999).
 
 Coordinates, bboxes and coordinate systems are checked where they are
-converted (:mod:`api.crs`, :func:`gridmap.locate.check_points`).
+converted (:mod:`api.crs`, :func:`gridmap.geo.locate.check_points`).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ import pandas as pd
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gridmap.errors import BadInput
-from gridmap.timeparse import parse_day as _parse_day
-from gridmap.timeparse import parse_instant
+from gridmap.common.errors import BadInput
+from gridmap.common.timeparse import parse_day as _parse_day
+from gridmap.common.timeparse import parse_instant
 
 __all__ = [
     "MAX_INT_DIGITS",
@@ -98,7 +98,7 @@ def check_text(value: str, field: str) -> str:
     '张三'
     >>> check_text("a\ud800", "note")
     Traceback (most recent call last):
-    gridmap.errors.BadInput: note contains a lone UTF-16 surrogate (\ud800), which is not text
+    gridmap.common.errors.BadInput: note contains a lone UTF-16 surrogate (\ud800), ...
     """
     problem = _problem(value)
     if problem is not None:
@@ -125,7 +125,7 @@ def check_document(doc: Any) -> Any:
     {'a': [1, 'x']}
     >>> check_document({"location": {"lon": HugeInt(5000)}})
     Traceback (most recent call last):
-    gridmap.errors.BadInput: location.lon is an integer of 5000 digits; at most 4300 are read
+    gridmap.common.errors.BadInput: location.lon is an integer of 5000 digits; at most 4300 are read
     """
     stack: list[tuple[str, Any]] = [("", doc)]
     while stack:
@@ -165,7 +165,7 @@ def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
     """A query parameter holding an ISO 8601 time with a zone (a plain date is UTC midnight).
 
     ``None`` when absent; ``BadInput`` naming *name* for anything else,
-    years outside 1–9999 included (:func:`gridmap.timeparse.parse_instant`).
+    years outside 1–9999 included (:func:`gridmap.common.timeparse.parse_instant`).
 
     Examples
     --------

@@ -8,7 +8,7 @@ grids with shared edges, ``--shape voronoi``) or a square lattice
 geometries already built and answers "which grid holds each point"
 (``within``: a point exactly on an edge is in no grid):
 
-- **gridmap**: :func:`gridmap.grids.assign_points` (raster look-up; near a
+- **gridmap**: :func:`gridmap.division.bisect.assign_points` (raster look-up; near a
   boundary the side of the one edge crossing the cell, by a filtered exact
   orientation test, when the grids form a valid coverage; GEOS only where
   that cannot decide, :mod:`gridmap.division.assign`), index build included;
@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.grids import assign_points
+from gridmap.division.bisect import assign_points
 from gridmap.storage.duckdb import spatial_extension_path
 
 # Central Helsinki, ~4.4 km x 4.4 km.

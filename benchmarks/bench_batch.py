@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _world() -> tuple[object, object, object]:
-    from gridmap.demo import run_demo
+    from gridmap.demo.job import run_demo
     from gridmap.storage import open_store
 
     s = open_store(":memory:", migrate=True)

@@ -53,11 +53,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.demo import demo_extract
+from gridmap.demo.job import demo_extract
 from gridmap.division import check_topology, divide_balanced, street_blocks, street_units
+from gridmap.geo.projection import local_crs
 from gridmap.io.importer import generated_hierarchy
 from gridmap.io.osm import read_osm
-from gridmap.projection import local_crs
 
 TARGET, LOW, HIGH = 300.0, 200.0, 500.0
 CODE = "990100001001"

@@ -48,7 +48,7 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridmap.demo import run_demo  # noqa: E402
+from gridmap.demo.job import run_demo  # noqa: E402
 from gridmap.patrol.eventplan import (  # noqa: E402
     MAIN_ROAD_CLASSES,
     EventPlan,

@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridmap.common.model import EVENT_CATEGORIES
 from gridmap.division.stats import CATEGORY_COLUMNS, grid_statistics
-from gridmap.model import EVENT_CATEGORIES
-from gridmap.projection import local_crs
+from gridmap.geo.projection import local_crs
 from gridmap.storage.duckdb import spatial_extension_path
 
 BOX = (24.90, 60.15, 24.98, 60.19)

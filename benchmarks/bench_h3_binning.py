@@ -2,7 +2,7 @@
 
 Part 1 — binning N points (default 10,000,000) at resolution 9, points/s:
 
-- **ours**: :func:`gridmap.heat.bin_counts` (H3 C library over whole arrays
+- **ours**: :func:`gridmap.analytics.heat.bin_counts` (H3 C library over whole arrays
   through h3ronpy, then one group-by), and the cell step alone;
 - **loop**: a plain Python loop over ``h3.latlng_to_cell`` with a ``Counter``,
   run on a sample (default 1,000,000 points) and extrapolated linearly to N
@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.heat import bin_counts, latlng_to_cells
+from gridmap.analytics.heat import bin_counts, latlng_to_cells
 
 # Central Helsinki, ~8 km x 4.5 km.
 BOX = (24.90, 60.15, 24.98, 60.19)
@@ -134,8 +134,8 @@ def latency(n_events: int, repeat: int) -> None:
     from api.routers import analytics
     from api.security import get_principal
     from api.settings import Settings
-    from gridmap.access import Principal
-    from gridmap.demo import run_demo
+    from gridmap.demo.job import run_demo
+    from gridmap.security.access import Principal
     from gridmap.storage import open_store
     from gridmap.storage.pgserver import pg_server
 

@@ -19,7 +19,7 @@ Side by side in the same run, on the same stores:
   longitude/latitude/status travels to Python and is binned there.
 
 Events are synthetic (seeded) and lie on the real streets and buildings of
-the Helsinki demo extract (:func:`gridmap.synthetic.synthetic_events`), with
+the Helsinki demo extract (:func:`gridmap.demo.synthetic.synthetic_events`), with
 their grid codes assigned from the demo grids.
 
 Usage::
@@ -49,7 +49,7 @@ import pandas as pd
 
 def world() -> dict[str, gpd.GeoDataFrame]:
     """Admin units, grids, roads and buildings of the Helsinki demo (real OSM geometry)."""
-    from gridmap.demo import run_demo
+    from gridmap.demo.job import run_demo
     from gridmap.storage import open_store
 
     demo = open_store(":memory:", migrate=True)
@@ -62,7 +62,7 @@ def world() -> dict[str, gpd.GeoDataFrame]:
 
 def events_on_streets(layers: dict[str, gpd.GeoDataFrame], n: int) -> gpd.GeoDataFrame:
     """*n* seeded synthetic events on the real streets and buildings, grid codes assigned."""
-    from gridmap.synthetic import synthetic_events
+    from gridmap.demo.synthetic import synthetic_events
 
     grids = layers["grids"]
     ev = synthetic_events(layers["roads"], layers["buildings"], n=n, seed=11, start="2026-01-01")
@@ -134,7 +134,7 @@ def run_store(
     from api.routers import analytics
     from api.security import get_principal
     from api.settings import Settings
-    from gridmap.access import Principal
+    from gridmap.security.access import Principal
     from gridmap.storage import open_store
 
     store = open_store(url, migrate=True)
@@ -180,7 +180,7 @@ def _cell_counts(doc: dict[str, Any]) -> list[tuple[str, int]]:
 
 
 def _has_column() -> bool:
-    from gridmap.model import layer_schema
+    from gridmap.common.model import layer_schema
 
     return "h3_r11" in layer_schema("events").column_names
 

@@ -126,7 +126,7 @@ def _enlarge(store: Any, copies: int) -> None:
 
 def build_world(workdir: Path, copies: int) -> tuple[str, dict[str, int]]:
     """The demo world (and its copies) in a DuckDB file; its URL and layer counts."""
-    from gridmap.demo import run_demo
+    from gridmap.demo.job import run_demo
     from gridmap.storage import open_store
 
     url = f"duckdb:///{workdir / 'world.duckdb'}"

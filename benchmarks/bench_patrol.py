@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from gridmap.demo import demo_extract
+from gridmap.demo.job import demo_extract
 from gridmap.patrol.network import street_network
 from gridmap.patrol.postman import postman_route
 from gridmap.patrol.visits import _solve_pctsp  # noqa: PLC2701

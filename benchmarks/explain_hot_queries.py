@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
 
-from gridmap.demo import run_demo  # noqa: E402
-from gridmap.grids import assign_grid_codes  # noqa: E402
+from gridmap.demo.job import run_demo  # noqa: E402
+from gridmap.demo.synthetic import synthetic_events  # noqa: E402
+from gridmap.division.bisect import assign_grid_codes  # noqa: E402
 from gridmap.storage import open_store  # noqa: E402
 from gridmap.storage.pgserver import pg_server  # noqa: E402
-from gridmap.synthetic import synthetic_events  # noqa: E402
 
 PARTITIONED = """
 CREATE TABLE events_by_month (LIKE events INCLUDING DEFAULTS INCLUDING GENERATED)

@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     from api.main import create_app
     from api.security import SecuritySettings, install_security
     from api.settings import Settings
-    from gridmap.auth import add_user, issue_token
-    from gridmap.demo import run_demo
-    from gridmap.privacy import Vault
+    from gridmap.demo.job import run_demo
+    from gridmap.security.auth import add_user, issue_token
+    from gridmap.security.privacy import Vault
     from gridmap.storage.pgserver import pg_server
     from gridmap.storage.postgis import PostGISStore
 

@@ -40,7 +40,7 @@ from typing import TypeVar
 
 from branca.element import Element, Figure, Link
 
-from gridmap.errors import GridmapError
+from gridmap.common.errors import GridmapError
 from layers._assetlist import ASSETS, CSS_URL, STATIC_PREFIX, Asset, needed_files
 from layers._assetlist import css_refs as _css_refs
 
@@ -242,7 +242,7 @@ def asset_file(path: str, *, directory: str | os.PathLike[str] | None = None) ->
 
     Raises
     ------
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         If *path* is not a needed asset.
     AssetsNotInstalled
         If the assets are not installed.
@@ -252,7 +252,7 @@ def asset_file(path: str, *, directory: str | os.PathLike[str] | None = None) ->
     >>> asset_file("leaflet/dist/leaflet.css").name
     'leaflet.css'
     """
-    from gridmap.errors import NotFound
+    from gridmap.common.errors import NotFound
 
     root = assets_dir(directory).resolve()
     if path not in _needed_files(root):

@@ -1,6 +1,6 @@
 """The layer catalog: what each map and data layer is, how it looks and who may see it.
 
-Driven by :data:`gridmap.model.LAYERS`: every layer of the model has a
+Driven by :data:`gridmap.common.model.LAYERS`: every layer of the model has a
 :class:`LayerDef` here, with its zh-CN and English titles, geometry type, fields and
 queryables (derived from the model's columns), map style, zoom range and the roles
 allowed to see it and its personal fields. The same definition drives the OGC API
@@ -19,9 +19,8 @@ from dataclasses import field as dc_field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from gridmap import disclosure_policy
-from gridmap.errors import BadInput, UnknownLayer
-from gridmap.model import (
+from gridmap.common.errors import BadInput, UnknownLayer
+from gridmap.common.model import (
     ADMIN_LEVELS,
     EVENT_CATEGORIES,
     EVENT_STATUSES,
@@ -32,6 +31,7 @@ from gridmap.model import (
     ColumnType,
     LayerSchema,
 )
+from gridmap.security import disclosure as disclosure_policy
 
 __all__ = [
     "ALL_ROLES",
@@ -107,7 +107,7 @@ def normalize_lang(lang: str) -> Lang:
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If *lang* is none of these.
 
     Examples
@@ -175,7 +175,7 @@ def label(code: str, lang: str = "zh-en", *, vocabulary: str | None = None) -> s
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If *lang* or *vocabulary* is unknown.
 
     Examples
@@ -212,7 +212,7 @@ def check_role(role: str) -> str:
     Parameters
     ----------
     role : str
-        A key of :data:`gridmap.model.ROLES`.
+        A key of :data:`gridmap.common.model.ROLES`.
 
     Returns
     -------
@@ -221,7 +221,7 @@ def check_role(role: str) -> str:
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If the role is unknown.
 
     Examples
@@ -456,7 +456,7 @@ class LayerDef:
         Parameters
         ----------
         role : str
-            A role of :data:`gridmap.model.ROLES`.
+            A role of :data:`gridmap.common.model.ROLES`.
 
         Returns
         -------
@@ -465,7 +465,7 @@ class LayerDef:
 
         Raises
         ------
-        gridmap.errors.BadInput
+        gridmap.common.errors.BadInput
             If the role is unknown.
 
         Examples
@@ -481,7 +481,7 @@ class LayerDef:
         Parameters
         ----------
         role : str
-            A role of :data:`gridmap.model.ROLES`.
+            A role of :data:`gridmap.common.model.ROLES`.
 
         Returns
         -------
@@ -825,7 +825,7 @@ def get_layer(name: str) -> LayerDef:
 
     Raises
     ------
-    gridmap.errors.UnknownLayer
+    gridmap.common.errors.UnknownLayer
         If there is no such layer.
 
     Examples
@@ -835,7 +835,7 @@ def get_layer(name: str) -> LayerDef:
     >>> get_layer("parks")
     Traceback (most recent call last):
     ...
-    gridmap.errors.UnknownLayer: unknown layer 'parks'; known layers: ...
+    gridmap.common.errors.UnknownLayer: unknown layer 'parks'; known layers: ...
     """
     try:
         return CATALOG[name]

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.errors import NotFound
+from gridmap.common.errors import NotFound
 
 __all__ = [
     "CRS84_TMS",
@@ -95,17 +95,17 @@ def crs84_zooms(min_zoom: int, max_zoom: int) -> tuple[int, int]:
 
 
 def check_crs84_tile(z: int, x: int, y: int) -> None:
-    """Refuse a tile that WorldCRS84Quad does not have (:class:`~gridmap.errors.NotFound`).
+    """Refuse a tile that WorldCRS84Quad does not have (:class:`~gridmap.common.errors.NotFound`).
 
     Examples
     --------
     >>> check_crs84_tile(0, 1, 0)
     >>> check_crs84_tile(0, 2, 0)
     Traceback (most recent call last):
-    gridmap.errors.NotFound: tile 0/0/2 is outside the WorldCRS84Quad tile matrix: ...
+    gridmap.common.errors.NotFound: tile 0/0/2 is outside the WorldCRS84Quad tile matrix: ...
     >>> check_crs84_tile(24, 0, 0)
     Traceback (most recent call last):
-    gridmap.errors.NotFound: WorldCRS84Quad has tile matrices 0–23, not 24 ...
+    gridmap.common.errors.NotFound: WorldCRS84Quad has tile matrices 0–23, not 24 ...
     """
     tms = crs84_tms()
     if not tms.minzoom <= z <= tms.maxzoom:
@@ -124,7 +124,7 @@ def check_crs84_tile(z: int, x: int, y: int) -> None:
 def crs84_tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     """Longitude/latitude bounds of tile *z*/*x*/*y* of WorldCRS84Quad.
 
-    Raises :class:`~gridmap.errors.NotFound` for a tile the set does not have
+    Raises :class:`~gridmap.common.errors.NotFound` for a tile the set does not have
     (:func:`check_crs84_tile`).
 
     Examples

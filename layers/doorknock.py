@@ -20,7 +20,7 @@ from branca.colormap import LinearColormap
 from branca.element import MacroElement
 from folium.template import Template
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from layers.assets import DEFAULT_BASE_URL, localize
 from layers.catalog import bilingual, normalize_lang
 

@@ -1,6 +1,6 @@
 """Folium layers of the hazard analysis: heat layer, H3 choropleth, hot-spot classes, periods.
 
-Renderers take data (from :mod:`gridmap.heat` and :mod:`gridmap.hotspots`)
+Renderers take data (from :mod:`gridmap.analytics.heat` and :mod:`gridmap.analytics.hotspots`)
 and return folium objects; they never query a store. Scripts load from the
 local assets (``leaflet-heat.js`` is in :data:`layers.assets.ASSETS`): call
 :func:`hazard_map` or :func:`layers.assets.localize` on the map before rendering.
@@ -22,8 +22,8 @@ from branca.colormap import LinearColormap
 from branca.element import MacroElement
 from folium.template import Template
 
-from gridmap.errors import BadInput
-from gridmap.hotspots import CLASS_LABELS, CLASSES, EMERGING_LABELS
+from gridmap.analytics.hotspots import CLASS_LABELS, CLASSES, EMERGING_LABELS
+from gridmap.common.errors import BadInput
 from layers.assets import DEFAULT_BASE_URL, localize
 from layers.catalog import bilingual, normalize_lang
 
@@ -75,7 +75,7 @@ def heat_tile(
 ) -> bytes:
     """A Mapbox Vector Tile (WebMercatorQuad z/x/y) of heat-map cells; ``b""`` when none.
 
-    Cells (from :func:`gridmap.heat.heatmap_tile_cells`) are projected to Web
+    Cells (from :func:`gridmap.analytics.heat.heatmap_tile_cells`) are projected to Web
     Mercator, clipped to the tile grown by *buffer* (tile units) and encoded
     with ``mapbox-vector-tile`` in one layer named *layer*; feature ids count
     from 1, missing property values are left out.
@@ -95,7 +95,7 @@ def heat_tile(
     """
     import mapbox_vector_tile
 
-    from gridmap.storage.base import tile_bounds, tile_filter_box
+    from gridmap.geo.tiles import tile_bounds, tile_filter_box
 
     if cells.empty:
         return b""
@@ -189,7 +189,7 @@ def h3_choropleth(
 
     Examples
     --------
-    >>> from gridmap.heat import cell_polygons
+    >>> from gridmap.analytics.heat import cell_polygons
     >>> cells = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [7]},
     ...                          geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> m = folium.Map(tiles=None)
@@ -237,7 +237,7 @@ def hotspot_layer(
 
     Examples
     --------
-    >>> from gridmap.heat import cell_polygons
+    >>> from gridmap.analytics.heat import cell_polygons
     >>> hs = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [40], "class": ["hot_99"]},
     ...                       geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> m = folium.Map(tiles=None)
@@ -336,7 +336,7 @@ def period_layers(
 
     Examples
     --------
-    >>> from gridmap.heat import cell_polygons
+    >>> from gridmap.analytics.heat import cell_polygons
     >>> g = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [3]},
     ...                      geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> [lyr.layer_name for lyr in period_layers({"2026-09": g, "2026-10": g}, lang="en")]
@@ -379,7 +379,7 @@ class PeriodSelector(MacroElement):
 
     Examples
     --------
-    >>> from gridmap.heat import cell_polygons
+    >>> from gridmap.analytics.heat import cell_polygons
     >>> g = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [3]},
     ...                      geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> m = folium.Map(tiles=None)
@@ -464,10 +464,10 @@ def hazard_map(
     heat : geopandas.GeoDataFrame, optional
         Weighted points (``DensitySurface.to_points()``).
     cells : GeoDataFrame or mapping of period → GeoDataFrame, optional
-        Counts per cell (:func:`gridmap.heat.heat_cells`); a mapping gives one
+        Counts per cell (:func:`gridmap.analytics.heat.heat_cells`); a mapping gives one
         layer per period and a period selector (:class:`PeriodSelector`).
     hotspots : geopandas.GeoDataFrame, optional
-        Hot-spot cells with ``class`` (:func:`gridmap.hotspots.hotspot_cells`).
+        Hot-spot cells with ``class`` (:func:`gridmap.analytics.hotspots.hotspot_cells`).
     lang, base_url, m
         Language, where assets are served, a map to draw on.
 

@@ -30,9 +30,9 @@ from branca.element import Figure, MacroElement
 from folium.template import Template
 from folium.utilities import JsCode
 
-from gridmap.chinacrs import from_wgs84
-from gridmap.errors import BadInput, NotFound
-from gridmap.privacy import mask_name, mask_phone
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.geo.chinacrs import from_wgs84
+from gridmap.security.privacy import mask_name, mask_phone
 from layers.assets import DEFAULT_BASE_URL, inline_html, localize, localized_base_url
 from layers.catalog import (
     CATALOG,
@@ -187,9 +187,9 @@ def feature_collection(
 
     Raises
     ------
-    gridmap.errors.UnknownLayer
+    gridmap.common.errors.UnknownLayer
         If the layer is not in the catalog.
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         If *role* may not see the layer.
 
     Examples
@@ -350,9 +350,9 @@ def render_layer(
 
     Raises
     ------
-    gridmap.errors.UnknownLayer
+    gridmap.common.errors.UnknownLayer
         If the layer is not in the catalog.
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         If *role* may not see the layer.
 
     Examples
@@ -957,11 +957,11 @@ def render_map(
 
     Raises
     ------
-    gridmap.errors.UnknownLayer
+    gridmap.common.errors.UnknownLayer
         If *data* names a layer the catalog does not know.
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         If *role* may not see one of the layers.
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         If *lang*, *role* or *basemap_crs* is unknown, a layer has no geometry,
         *tiles_url* comes without *attr*, or a GCJ-02 basemap meets a tiled layer.
 

@@ -52,7 +52,7 @@ __all__ = [
 VECTOR_THRESHOLD = 5_000
 #: The only tile matrix set the API offers.
 TILE_MATRIX_SET = "WebMercatorQuad"
-#: Highest zoom the tile service renders (``gridmap.storage.base.MAX_ZOOM`` is 24;
+#: Highest zoom the tile service renders (``gridmap.geo.tiles.MAX_ZOOM`` is 24;
 #: beyond this Leaflet over-zooms the last tiles).
 _MAX_NATIVE_ZOOM = 22
 

@@ -2,7 +2,7 @@
 
 Grids of the Helsinki demo share their edges vertex for vertex; a point offset
 perpendicular from one of a grid's edges, outwards, lies in its neighbour.
-Distances are measured in metres in the local UTM zone (gridmap.projection),
+Distances are measured in metres in the local UTM zone (gridmap.geo.projection),
 independently of the code under test.
 """
 
@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gridmap.projection import to_metric, to_wgs84
+from gridmap.geo.projection import to_metric, to_wgs84
 from tests.events_world import World
 
 

@@ -1,6 +1,6 @@
 """The fixture world of the event tests: the real Helsinki demo (grids on real streets).
 
-Admin units, grids (15-digit codes) and workers come from ``gridmap.demo`` run
+Admin units, grids (15-digit codes) and workers come from ``gridmap.demo.job`` run
 once per session on an embedded store; each test copies them into its own
 store (DuckDB or PostGIS). Every event in these tests is synthetic.
 """
@@ -14,7 +14,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
 from gridmap.storage import Store, open_store
 
 LAYERS = ("admin_units", "grids", "workers")

@@ -84,7 +84,7 @@ class Served:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> WorldFile:
     from api.security import SecuritySettings
-    from gridmap.auth import demo_users, get_user, issue_token
+    from gridmap.security.auth import demo_users, get_user, issue_token
 
     path = tmp_path_factory.mktemp("beside") / "world.duckdb"
     store = open_store(f"duckdb:///{path}", migrate=True)

@@ -10,7 +10,7 @@ import pytest
 import typer
 
 from gridmap.cli.common import DOMAIN_ERROR_EXIT, open_store
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 
 OPEN_ELSEWHERE = "import duckdb, sys; duckdb.connect(sys.argv[1]).close()"
 

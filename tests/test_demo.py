@@ -13,7 +13,7 @@ import uvicorn
 from typer.testing import CliRunner
 
 from gridmap.cli import app
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
 from gridmap.storage import Store, open_store
 from tests.api.webworld import CHROMIUM_ARGS
 from tests.conftest import free_port, wait_for_port

@@ -1,6 +1,6 @@
 """``pip install gridmap`` without extras: the core imports, stores and serves (issue 24).
 
-The optional extras' packages (``gridmap.extras.EXTRAS`` and the rest of the
+The optional extras' packages (``gridmap.common.extras.EXTRAS`` and the rest of the
 heavy stack: scipy, networkx, pyrosm, the PySAL stack, PDF, psycopg) are made
 unimportable in a fresh interpreter by a ``sys.meta_path`` finder, exactly as
 if they were not installed. That interpreter imports ``gridmap``,
@@ -27,8 +27,8 @@ import pytest
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from gridmap.common.extras import EXTRAS, LazyModule, MissingExtra, require
 from gridmap.division.assign import label_pieces
-from gridmap.extras import EXTRAS, LazyModule, MissingExtra, require
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,7 +76,7 @@ import gridmap, gridmap.storage, layers  # noqa: E401
 from api.main import create_app
 from api.settings import Settings
 from fastapi.testclient import TestClient
-from gridmap.extras import MissingExtra
+from gridmap.common.extras import MissingExtra
 from gridmap.io.importer import import_layer
 from gridmap.storage import open_store
 
@@ -103,8 +103,8 @@ def extra_of(call):
 import numpy as np
 import shapely
 import geopandas as gpd
-from gridmap.demo import demo_extract
-from gridmap.hotspots import mann_kendall
+from gridmap.demo.job import demo_extract
+from gridmap.analytics.hotspots import mann_kendall
 from gridmap.patrol.network import street_network
 
 roads = gpd.GeoDataFrame(
@@ -202,7 +202,7 @@ def test_require_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_every_extra_lists_real_packages() -> None:
-    """The extras of pyproject.toml and gridmap.extras agree (osm and all included)."""
+    """The extras of pyproject.toml and gridmap.common.extras agree (osm and all included)."""
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]

@@ -19,7 +19,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from api.validation import check_document, read_int
-from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.common.errors import BadInput, UnsupportedFormat
 
 __all__ = ["MAX_DEPTH", "StrictJsonRoute", "parse_json", "read_json"]
 
@@ -78,7 +78,7 @@ def parse_json(data: bytes) -> Any:
     {'a': 1}
     >>> parse_json(b'{"a": 1, "a": 2}')
     Traceback (most recent call last):
-    gridmap.errors.BadInput: duplicate key 'a' in the JSON body
+    gridmap.common.errors.BadInput: duplicate key 'a' in the JSON body
     """
     try:
         text = data.decode("utf-8")

@@ -7,7 +7,7 @@ and ``count`` (``/heatmap`` adds ``open``, ``merged`` and, with ``rate``,
 
 ``GET /heatmap/tiles/WebMercatorQuad/{z}/{y}/{x}`` serves the same cells as
 Mapbox Vector Tiles (layer ``heatmap``) for big areas: the H3 resolution
-follows the zoom (:func:`gridmap.heat.tile_resolution`), the filters and
+follows the zoom (:func:`gridmap.analytics.heat.tile_resolution`), the filters and
 privacy rules are those of ``/heatmap``; an empty tile is ``204``; tiles
 carry an ``ETag`` (``If-None-Match`` → ``304``) and ``Cache-Control: private``.
 
@@ -16,7 +16,7 @@ a zone, on ``reported_at``), ``area`` (admin unit or grid code), ``bbox``;
 ``resolution`` 7–11 is required. Only events in the caller's areas are
 counted. Small counts (< ``app.state.privacy_min_count``, default 3) are
 merged or blanked for roles without detail rights and for sensitive
-categories (see :func:`gridmap.heat.needs_protection`).
+categories (see :func:`gridmap.analytics.heat.needs_protection`).
 """
 
 from __future__ import annotations
@@ -33,16 +33,16 @@ from api.geojson import feature_collection
 from api.params import parse_bbox, query_guard
 from api.routers.events import parse_time
 from api.security import CurrentPrincipal
-from gridmap.errors import BadInput, NotFound
-from gridmap.heat import (
+from gridmap.analytics.heat import (
     DEFAULT_MIN_COUNT,
     EventQuery,
     check_resolution,
     heatmap_cells,
     heatmap_tile_cells,
 )
-from gridmap.hotspots import hotspot_cells
-from gridmap.storage.base import MAX_ZOOM
+from gridmap.analytics.hotspots import hotspot_cells
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.geo.tiles import MAX_ZOOM
 from layers.heat import heat_tile
 
 __all__ = ["router"]

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from api.ratelimit import client_address, limiter, login_key, too_many
 from api.security import CurrentPrincipal, security_settings, unauthorized
 from api.validation import check_text
-from gridmap import audit
-from gridmap.auth import NotAuthenticated, authenticate, issue_token
+from gridmap.security import audit
+from gridmap.security.auth import NotAuthenticated, authenticate, issue_token
 from gridmap.storage import Store
 
 __all__ = ["router"]

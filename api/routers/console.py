@@ -34,11 +34,11 @@ from api.params import query_guard
 from api.routers.fieldapp import app_config
 from api.routers.pages import page_context
 from api.security import CurrentPrincipal
-from gridmap.access import Principal
+from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.report import dashboard_figures
-from gridmap.errors import BadInput
-from gridmap.heat import DEFAULT_MIN_COUNT
-from gridmap.timeparse import parse_day
+from gridmap.common.errors import BadInput
+from gridmap.common.timeparse import parse_day
+from gridmap.security.access import Principal
 
 __all__ = ["router"]
 

@@ -32,9 +32,9 @@ from api.deps import StoreDep
 from api.params import query_guard
 from api.routers._json import read_json
 from api.security import CurrentPrincipal
+from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment import doorknock
 from gridmap.events.intake import idempotent, request_hash
-from gridmap.heat import DEFAULT_MIN_COUNT
 from layers.catalog import normalize_lang
 from layers.doorknock import progress_map
 from layers.render import map_html

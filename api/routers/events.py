@@ -35,10 +35,9 @@ from api.params import clamp_limit, parse_item_id, query_guard
 from api.routers._json import read_json
 from api.routers.locate import shared_locator
 from api.security import CurrentPrincipal
-from gridmap import disclosure_policy as disclosure
-from gridmap.access import Principal
 from gridmap.assessment.scores import worker_kpis
-from gridmap.errors import BadInput, GridmapError, NotFound
+from gridmap.common.errors import BadInput, GridmapError, NotFound
+from gridmap.common.timezone import DEFAULT_TIME_ZONE
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import (
     BatchResult,
@@ -66,8 +65,9 @@ from gridmap.events.workflow import (
     supervision_list,
     transition,
 )
+from gridmap.security import disclosure as disclosure
+from gridmap.security.access import Principal
 from gridmap.storage import Store
-from gridmap.timezone import DEFAULT_TIME_ZONE
 
 __all__ = ["router", "parse_if_match", "parse_time"]
 

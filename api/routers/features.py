@@ -51,10 +51,10 @@ from api.params import (
 )
 from api.security import CallerPrincipal
 from api.temporal import TimeRange, parse_datetime
-from gridmap import disclosure_policy as disclosure
-from gridmap.access import Principal
-from gridmap.errors import NotFound
-from gridmap.model import layer_schema
+from gridmap.common.errors import NotFound
+from gridmap.common.model import layer_schema
+from gridmap.security import disclosure as disclosure
+from gridmap.security.access import Principal
 from gridmap.storage import BBox, Store
 from gridmap.storage.cql import CqlFilter
 from layers.catalog import CATALOG, LayerDef

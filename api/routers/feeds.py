@@ -18,11 +18,11 @@ from fastapi.responses import JSONResponse
 from api.deps import StoreDep
 from api.params import query_guard
 from api.security import require_roles
-from gridmap.access import Principal
+from gridmap.common.timeparse import iso_utc
 from gridmap.events.feed import FeedEntry, FeedPage, read_feed
 from gridmap.events.states import STATES
 from gridmap.events.workflow import ACTIONS
-from gridmap.timeparse import iso_utc
+from gridmap.security.access import Principal
 
 __all__ = ["router"]
 

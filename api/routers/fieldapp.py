@@ -31,11 +31,11 @@ from api.params import query_guard
 from api.routers.events import taxonomy_of
 from api.routers.pages import page_context
 from api.security import CurrentPrincipal
-from gridmap.access import Principal
-from gridmap.errors import NotFound
+from gridmap.common.errors import NotFound
 from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.events.taxonomy import URGENCIES
 from gridmap.events.workflow import ACTIONS
+from gridmap.security.access import Principal
 from gridmap.storage import Prefix, Store
 
 __all__ = ["STATIC_DIR", "router", "static_file"]
@@ -64,7 +64,7 @@ def static_file(name: str) -> Path:
     'app.js'
     >>> static_file("../fieldapp.py")
     Traceback (most recent call last):
-    gridmap.errors.NotFound: no app file '../fieldapp.py'
+    gridmap.common.errors.NotFound: no app file '../fieldapp.py'
     """
     path = (STATIC_DIR / name).resolve()
     if path.parent != STATIC_DIR.resolve() or path.suffix not in _TYPES or not path.is_file():

@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import StoreDep
 from api.security import CurrentPrincipal, require_roles
-from gridmap.access import Principal
-from gridmap.audit import record
+from gridmap.common.errors import NotFound
 from gridmap.division.service import check_grids, generate_grids
 from gridmap.division.stats import column_titles, statistics_table
-from gridmap.errors import NotFound
 from gridmap.io.export import guard_formula
+from gridmap.security.access import Principal
+from gridmap.security.audit import record
 from layers.catalog import get_layer
 
 __all__ = ["router"]

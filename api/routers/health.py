@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.errors import error_body
 from api.metrics import CONTENT_TYPE, Metrics
-from gridmap.errors import GridmapError
+from gridmap.common.errors import GridmapError
 from gridmap.storage import latest_migration
 
 __all__ = ["readiness", "router"]

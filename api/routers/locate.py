@@ -5,12 +5,12 @@
 required (wgs84, gcj02, bd09, cgcs2000 or EPSG:n). A point outside the
 jurisdiction is not an error: 200 with ``admin_units: []``, ``grid: null``,
 ``workers: []``. Malformed coordinates are 400 naming the problem. What the
-caller sees of grids and workers follows :func:`gridmap.locate.answer`.
+caller sees of grids and workers follows :func:`gridmap.geo.locate.answer`.
 
 ``GET /locate`` is the hot path of other systems (hotlines, dispatch), so it
 is written for throughput: an async endpoint that reads its query by hand
 (the parameters are documented through ``openapi_extra``), answers from the
-cached :class:`~gridmap.locate.Locator` without a database round trip, and
+cached :class:`~gridmap.geo.locate.Locator` without a database round trip, and
 only hops to the thread pool when the store is due for a change check or the
 caller presents credentials (verifying them reads the store).
 """
@@ -29,9 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.deps import StoreDep
 from api.params import query_guard
 from api.security import ANONYMOUS, CallerPrincipal, get_optional_principal
-from gridmap.access import Principal
-from gridmap.errors import BadInput, UnsupportedFormat
-from gridmap.locate import (
+from gridmap.common.errors import BadInput, UnsupportedFormat
+from gridmap.geo.locate import (
     DEFAULT_RADIUS_M,
     MAX_POINTS,
     MAX_RADIUS_M,
@@ -40,6 +39,7 @@ from gridmap.locate import (
     locate_points,
     paused_gc,
 )
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 
 __all__ = ["LocateRequest", "router", "shared_locator"]
@@ -79,7 +79,7 @@ def _locator(request: Request, store: Store) -> Locator:
 
 
 def shared_locator(request: Request, store: Store) -> Locator:
-    """The app's one cached :class:`~gridmap.locate.Locator` (blocking: call off the loop).
+    """The app's one cached :class:`~gridmap.geo.locate.Locator` (blocking: call off the loop).
 
     ``/locate`` and report intake share it, and its freshness rule: the store
     is asked whether the lookup layers changed at most once a second.

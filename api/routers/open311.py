@@ -12,7 +12,7 @@ parameter) is the API key of an ``external_system`` user
 every other route. ``jurisdiction_id``, when given, must be the configured
 jurisdiction (:class:`Open311Settings`; by default the code of the store's
 city), else 404. A request may give ``lat``/``long`` (WGS84) or only an
-``address_string``, placed by :func:`gridmap.addresses.lookup_address` over the
+``address_string``, placed by :func:`gridmap.geo.addresses.lookup_address` over the
 store's buildings and roads. Every error on these paths is in the spec's form,
 ``[{"code": 400, "description": "…"}]`` or ``<errors><error><code>400</code>…``.
 
@@ -54,11 +54,8 @@ from api.routers.events import clock, off_loop, parse_time, taxonomy_of
 from api.routers.locate import shared_locator
 from api.security import ANONYMOUS, CallerPrincipal
 from api.validation import check_form
-from gridmap import disclosure_policy as disclosure
-from gridmap.access import Principal
-from gridmap.addresses import lookup_address
-from gridmap.auth import NotAuthenticated, principal_for_api_key
-from gridmap.errors import BadInput, NotFound, UnsupportedFormat
+from gridmap.common.errors import BadInput, NotFound, UnsupportedFormat
+from gridmap.common.timeparse import iso_utc
 from gridmap.events.intake import (
     hide_foreign_duplicates,
     list_events,
@@ -69,8 +66,11 @@ from gridmap.events.intake import (
 from gridmap.events.states import CLOSED_STATES, STATES
 from gridmap.events.taxonomy import Taxonomy
 from gridmap.events.workflow import read_event
+from gridmap.geo.addresses import lookup_address
+from gridmap.security import disclosure as disclosure
+from gridmap.security.access import Principal
+from gridmap.security.auth import NotAuthenticated, principal_for_api_key
 from gridmap.storage import Store
-from gridmap.timeparse import iso_utc
 
 __all__ = [
     "Open311Principal",

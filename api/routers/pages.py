@@ -19,9 +19,9 @@ from api import ogc, session
 from api.params import query_guard
 from api.ratelimit import client_address, limiter, login_key
 from api.security import security_settings
-from gridmap import audit
-from gridmap.access import Principal
-from gridmap.auth import NotAuthenticated, authenticate
+from gridmap.security import audit
+from gridmap.security.access import Principal
+from gridmap.security.auth import NotAuthenticated, authenticate
 from gridmap.storage import Store
 
 __all__ = ["home_for", "router", "safe_next"]

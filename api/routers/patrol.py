@@ -20,7 +20,7 @@ from api.deps import StoreDep
 from api.routers._json import parse_json, read_json
 from api.security import CurrentPrincipal
 from api.validation import check_form
-from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.common.errors import BadInput, UnsupportedFormat
 from gridmap.patrol import service
 
 __all__ = ["router"]

@@ -2,7 +2,7 @@
 
 Personal fields are masked unless ``unmask=true`` is asked by a principal with
 the unmask permission (403 otherwise); every read and every unmask is audited
-by the core (:mod:`gridmap.registry`). Objects outside the caller's areas
+by the core (:mod:`gridmap.population.registry`). Objects outside the caller's areas
 answer 404. Searches by ID number or phone are POSTs, so the values never
 appear in URLs or access logs.
 """
@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.routers._json import StrictJsonRoute
 from api.security import PersonalDataPrincipal, vault
-from gridmap import registry
-from gridmap.access import Principal
-from gridmap.privacy import Vault
+from gridmap.population import registry
+from gridmap.security.access import Principal
+from gridmap.security.privacy import Vault
 from gridmap.storage import Store
 
 __all__ = ["router"]

@@ -18,10 +18,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import SettingsDep, StoreDep
 from api.security import CurrentPrincipal
+from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.pdf import FontMissing, render_pdf
 from gridmap.assessment.report import period_report, render_html
-from gridmap.errors import BadInput
-from gridmap.heat import DEFAULT_MIN_COUNT
+from gridmap.common.errors import BadInput
 
 __all__ = ["router"]
 

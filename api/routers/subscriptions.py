@@ -5,8 +5,8 @@ answer shows the secret once), ``GET /subscriptions``, ``DELETE
 /subscriptions/{id}``, ``GET /subscriptions/{id}/deliveries?status=dead``
 (the dead-letter list). Centre staff only (city, town, community); a
 subscription covers its creator's areas and is seen only by staff whose
-areas contain them. The delivery worker (:class:`gridmap.webhooks.WebhookWorker`)
-runs in the API process from start to shutdown; see :mod:`gridmap.webhooks`
+areas contain them. The delivery worker (:class:`gridmap.events.webhooks.WebhookWorker`)
+runs in the API process from start to shutdown; see :mod:`gridmap.events.webhooks`
 for signing, retries and the outbox.
 
 Worker settings come from ``GRIDMAP_WEBHOOK_*`` variables
@@ -27,9 +27,9 @@ from api.deps import StoreDep
 from api.params import parse_item_id, query_guard
 from api.routers._json import read_json
 from api.security import require_roles
-from gridmap import webhooks
-from gridmap.access import Principal
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.events import webhooks
+from gridmap.security.access import Principal
 
 __all__ = ["WebhookSettings", "router"]
 
@@ -67,7 +67,7 @@ class WebhookSettings(BaseSettings):
     allow_private_hosts: bool = False
 
     def options(self) -> webhooks.DeliveryOptions:
-        """The worker's :class:`~gridmap.webhooks.DeliveryOptions`."""
+        """The worker's :class:`~gridmap.events.webhooks.DeliveryOptions`."""
         return webhooks.DeliveryOptions(
             max_attempts=self.max_attempts,
             backoff_s=self.backoff_s,

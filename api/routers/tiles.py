@@ -35,9 +35,9 @@ from api.items import all_of, area_where, layer_filter, time_filter
 from api.params import FilterCrs, FilterLang, FilterText, query_guard
 from api.security import ANONYMOUS, CallerPrincipal
 from api.temporal import parse_datetime
-from gridmap.errors import BadInput, NotFound
-from gridmap.model import layer_schema
-from gridmap.storage.base import MAX_ZOOM
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.common.model import layer_schema
+from gridmap.geo.tiles import MAX_ZOOM
 from layers.catalog import LayerDef
 from layers.crs84tiles import CRS84_TMS, crs84_tile, crs84_tile_bounds, crs84_zooms
 

@@ -5,7 +5,7 @@
 grids, ``DELETE /workers/{name}/grids/{grid}`` takes one away. For the city
 centre, town coordinators and community staff, each inside their areas (a
 grid outside them is 403). Thin: the work, the checks and the audit entry
-are :mod:`gridmap.workers`; ``/locate`` follows at once (the point locator's
+are :mod:`gridmap.units.workers`; ``/locate`` follows at once (the point locator's
 cache is dropped after a change). Changes run as the store's owner, not in
 ``store.scoped``: they write ``users``, which the PostGIS application role may
 never write; the caller's areas are enforced by the core before anything is read.
@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import StoreDep
 from api.security import require_roles
-from gridmap import workers
-from gridmap.access import Principal
+from gridmap.security.access import Principal
+from gridmap.units import workers
 
 __all__ = ["router"]
 

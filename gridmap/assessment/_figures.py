@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.assessment.rules import INDICATORS, AssessmentRules
-from gridmap.timezone import DEFAULT_TIME_ZONE, local_text
+from gridmap.common.timezone import DEFAULT_TIME_ZONE, local_text
 
 __all__ = ["RANKING_SIZE", "Figure", "PeriodReport"]
 

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 from jinja2 import Environment, select_autoescape
 
-from gridmap.access import Principal
 from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, is_idle, unit_label
 from gridmap.assessment.disclosure import shown
 from gridmap.assessment.rules import INDICATORS
+from gridmap.security.access import Principal
 from gridmap.storage import Prefix, Store
 
 __all__ = ["CHARTS", "LEVELS", "hiding_note", "render_html", "span_text"]

@@ -2,7 +2,7 @@
 
 A campaign covers an area (a town, community or grid code) for a time
 window. Grid workers record visits to registered households (the
-``households`` table of :mod:`gridmap.registry`), each with an outcome —
+``households`` table of :mod:`gridmap.population.registry`), each with an outcome —
 ``visited`` (已走访), ``verified`` (已核实: base data checked) or
 ``mobilised`` (已动员) — the time, and where it happened. A household's
 progress is its best outcome so far (mobilised > verified > visited).
@@ -32,16 +32,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap import audit
-from gridmap.access import Principal
+from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.disclosure import needs_hiding, protect_table
-from gridmap.auth import PermissionDenied
-from gridmap.errors import BadInput, NotFound, OutsideJurisdiction
-from gridmap.heat import DEFAULT_MIN_COUNT
-from gridmap.privacy import mask_name
-from gridmap.projection import to_metric
+from gridmap.common.errors import BadInput, NotFound, OutsideJurisdiction
+from gridmap.common.timeparse import parse_instant
+from gridmap.geo.projection import to_metric
+from gridmap.security import audit
+from gridmap.security.access import Principal
+from gridmap.security.auth import PermissionDenied
+from gridmap.security.privacy import mask_name
 from gridmap.storage import AllOf, Cmp, Prefix, Store
-from gridmap.timeparse import parse_instant
 
 __all__ = [
     "PROGRESS_COLUMNS",
@@ -129,7 +129,7 @@ def create_campaign(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> s = open_store(":memory:", migrate=True)
     >>> c = create_campaign(s, SYSTEM, name="十一月敲门行动", area_code="990100001",
     ...                     starts_at="2026-11-01T00:00Z", ends_at="2026-12-01T00:00Z")
@@ -193,13 +193,13 @@ def get_campaign(store: Store, principal: Principal, campaign_id: int) -> dict[s
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> s = open_store(":memory:", migrate=True)
     >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
     ...                     starts_at="2026-11-01", ends_at="2026-12-01")
     >>> get_campaign(s, Principal("w", "grid_worker", ("990100002001001",)), c["id"])
     Traceback (most recent call last):
-    gridmap.errors.NotFound: no door-knocking campaign 1
+    gridmap.common.errors.NotFound: no door-knocking campaign 1
     """
     row = _campaign(store, campaign_id)
     if not _overlaps(principal, str(row["area_code"])):
@@ -215,7 +215,7 @@ def list_campaigns(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> list_campaigns(open_store(":memory:", migrate=True), SYSTEM)
     []
     """
@@ -285,11 +285,11 @@ def record_visit(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> record_visit(open_store(":memory:", migrate=True), SYSTEM, campaign_id=1,
     ...              household_id=1, status="visited", at="2026-11-02", lon=24.9, lat=60.2)
     Traceback (most recent call last):
-    gridmap.errors.NotFound: no door-knocking campaign 1
+    gridmap.common.errors.NotFound: no door-knocking campaign 1
     """
     if principal.role not in _VISITORS:
         raise PermissionDenied(f"role {principal.role!r} may not record visits")
@@ -384,7 +384,7 @@ def visits_where(
 
     Examples
     --------
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> visits_where(SYSTEM, area="990100001")
     {'grid_code': Prefix(prefixes=('990100001',))}
     """
@@ -420,7 +420,7 @@ def read_visits(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> len(read_visits(open_store(":memory:", migrate=True), SYSTEM))
     0
     """
@@ -562,7 +562,7 @@ def grid_households(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> grid_households(open_store(":memory:", migrate=True), SYSTEM, area="990100001").empty
     True
     """
@@ -604,7 +604,7 @@ def campaign_progress(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> s = open_store(":memory:", migrate=True)
     >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
     ...                     starts_at="2026-11-01", ends_at="2026-12-01")
@@ -658,7 +658,7 @@ def list_visits(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> s = open_store(":memory:", migrate=True)
     >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
     ...                     starts_at="2026-11-01", ends_at="2026-12-01")
@@ -845,7 +845,7 @@ def parse_campaign(body: Any) -> dict[str, Any]:
     >>> parse_campaign({"name": "敲门", "area_code": 990100001, "starts_at": "2026-11-01",
     ...                 "ends_at": "2026-12-01"})
     Traceback (most recent call last):
-    gridmap.errors.BadInput: area_code must be a non-empty string (at most 15)
+    gridmap.common.errors.BadInput: area_code must be a non-empty string (at most 15)
     """
     obj = _object(body, _CAMPAIGN_FIELDS)
     return {
@@ -880,7 +880,7 @@ def _point(value: Any, *, wgs84: bool = True) -> tuple[float, float]:
         raise BadInput("location.coordinates must be finite", field="location.coordinates")
     if wgs84 and not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise BadInput(
-            "location.coordinates out of range: WGS84 [lon, lat], lon ±180, lat ±90",
+            "location.coordinates out of range: WGS84 [lon, lat], ...",
             field="location.coordinates",
         )
     return lon, lat
@@ -911,7 +911,7 @@ def parse_visit(body: Any) -> dict[str, Any]:
     >>> parse_visit({"household_id": 3, "status": "visited", "at": "2026-11-05",
     ...              "location": {"type": "Point", "coordinates": [24.9, 91]}})
     Traceback (most recent call last):
-    gridmap.errors.BadInput: location.coordinates out of range: WGS84 [lon, lat], lon ±180, lat ±90
+    gridmap.common.errors.BadInput: location.coordinates out of range: WGS84 [lon, lat], ...
     """
     obj = _object(body, _VISIT_FIELDS)
     hid = obj.get("household_id")
@@ -963,7 +963,7 @@ def progress_grids(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> s = open_store(":memory:", migrate=True)
     >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
     ...                     starts_at="2026-11-01", ends_at="2026-12-01")

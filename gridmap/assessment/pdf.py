@@ -26,7 +26,7 @@ from typing import Any
 from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, unit_label
 from gridmap.assessment._report_html import CHARTS, LEVELS, fmt_num, fmt_pct, hiding_note, span_text
 from gridmap.assessment.rules import INDICATORS
-from gridmap.errors import GridmapError
+from gridmap.common.errors import GridmapError
 
 __all__ = ["CJK_FONT", "FONT_ENV", "FontMissing", "default_font", "render_pdf"]
 

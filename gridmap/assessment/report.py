@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.access import Principal
+from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment._figures import RANKING_SIZE, Figure, PeriodReport, is_idle, unit_label
 from gridmap.assessment._report_hiding import hide_small_counts
 from gridmap.assessment._report_html import hiding_note, render_charts, render_html
@@ -74,12 +74,12 @@ from gridmap.assessment.scores import (
     gather,
     score_facts,
 )
-from gridmap.errors import BadInput, NotFound
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.common.model import EVENT_CATEGORIES
+from gridmap.common.timezone import DEFAULT_TIME_ZONE, check_time_zone
 from gridmap.events.kpis import kpi_records, kpis
-from gridmap.heat import DEFAULT_MIN_COUNT
-from gridmap.model import EVENT_CATEGORIES
+from gridmap.security.access import Principal
 from gridmap.storage import Cmp, Prefix, Store
-from gridmap.timezone import DEFAULT_TIME_ZONE, check_time_zone
 
 __all__ = [
     "DASHBOARD_KEYS",
@@ -133,7 +133,7 @@ def comparison_periods(
 
     Examples
     --------
-    >>> from gridmap.timezone import local_text
+    >>> from gridmap.common.timezone import local_text
     >>> t0, t1 = check_period("2026-11-01", "2026-12-01", tz="Asia/Shanghai")
     >>> (p0, p1), (y0, y1) = comparison_periods(t0, t1, tz="Asia/Shanghai")
     >>> [local_text(t, "Asia/Shanghai", "%Y-%m-%d") for t in (p0, p1, y0, y1)]
@@ -410,11 +410,11 @@ def period_report(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> period_report(open_store(":memory:", migrate=True), SYSTEM, area="990100001",
     ...               start="2026-11-01", end="2026-12-01")
     Traceback (most recent call last):
-    gridmap.errors.NotFound: area 990100001 not found in your areas
+    gridmap.common.errors.NotFound: area 990100001 not found in your areas
     """
     tz = check_time_zone(tz)
     t0, t1 = check_period(start, end, tz=tz)
@@ -783,11 +783,11 @@ def dashboard_figures(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> dashboard_figures(open_store(":memory:", migrate=True), SYSTEM,
     ...                   start="2026-11-01", end="2026-12-01")
     Traceback (most recent call last):
-    gridmap.errors.NotFound: no area to show: the store has no county or city
+    gridmap.common.errors.NotFound: no area to show: the store has no county or city
     """
     code = area if area is not None else _default_area(store, principal)
     report = period_report(

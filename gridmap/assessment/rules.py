@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from gridmap.configfiles import explain, read_config, shipped
+from gridmap.common.configfiles import explain, read_config, shipped
 
 __all__ = [
     "INDICATORS",
@@ -184,7 +184,7 @@ def load_rules(path: str | Path | None = None) -> AssessmentRules:
 
     Raises
     ------
-    gridmap.configfiles.ConfigError
+    gridmap.common.configfiles.ConfigError
         The file is missing, not TOML/JSON, or breaks a rule (unknown
         indicator, weights not summing to 100, bands out of order …); the
         message names the file and each problem.

@@ -32,18 +32,18 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gridmap.access import Principal
 from gridmap.assessment.doorknock import grid_households, progress_table, read_visits
 from gridmap.assessment.rules import AssessmentRules, default_rules, score_table
-from gridmap.auth import PermissionDenied
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.common.timeparse import parse_instant
 from gridmap.events.intake import list_events
 from gridmap.events.kpis import KPI_COLUMNS, KPI_COUNTS, kpis, worker_activity
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.service import grid_network, track_fixes
+from gridmap.security.access import Principal
+from gridmap.security.auth import PermissionDenied
 from gridmap.storage import AllOf, Cmp, Prefix, Store
-from gridmap.timeparse import parse_instant
 
 __all__ = [
     "LEVELS",
@@ -538,7 +538,7 @@ def worker_kpis(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> worker_kpis(open_store(":memory:", migrate=True), SYSTEM).empty
     True
     """
@@ -652,7 +652,7 @@ def assess(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> a = assess(open_store(":memory:", migrate=True), SYSTEM, area="990100001",
     ...            start="2026-11-01", end="2026-12-01", level="town")
     >>> a.scores.empty

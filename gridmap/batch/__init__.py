@@ -37,9 +37,9 @@ def run_batch(lake: str, *, engine: str = "single", **options: object) -> BatchR
     >>> run_batch("/nonexistent", engine="spark")
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: unknown engine 'spark'; one of: single, dask, duckdb
+    gridmap.common.errors.BadInput: unknown engine 'spark'; one of: single, dask, duckdb
     """
-    from gridmap.errors import BadInput
+    from gridmap.common.errors import BadInput
 
     if engine == "single":
         from gridmap.batch.single import run_single

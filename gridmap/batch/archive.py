@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from gridmap.batch.lake import DEFAULT_CHUNK_ROWS, PartitionWriter, check_dest
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.events.states import CLOSED_STATES
 from gridmap.storage import AllOf, Cmp, Store
 from gridmap.storage.base import StoreReads
@@ -85,7 +85,7 @@ def month_start(month: str) -> date:
     >>> month_start("2026-13")
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: month must be YYYY-MM, got '2026-13'
+    gridmap.common.errors.BadInput: month must be YYYY-MM, got '2026-13'
     """
     m = _MONTH.fullmatch(str(month).strip())
     if not m or not 1 <= int(m.group(2)) <= 12 or int(m.group(1)) < 1900:

@@ -42,6 +42,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from gridmap.analytics.heat import check_resolution
 from gridmap.batch._kernel import (
     BatchResult,
     GridIndex,
@@ -61,8 +62,7 @@ from gridmap.batch.lake import (
     partition_keys,
 )
 from gridmap.batch.single import EVENT_COLUMNS, lake_grids
-from gridmap.errors import BadInput
-from gridmap.heat import check_resolution
+from gridmap.common.errors import BadInput
 
 __all__ = ["dask_client", "file_partial", "fold", "read_lake_dask", "run_dask"]
 
@@ -124,7 +124,7 @@ def read_lake_dask(
     >>> read_lake_dask("/nonexistent", "events")
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: the lake has no 'events' layer: /nonexistent/events
+    gridmap.common.errors.BadInput: the lake has no 'events' layer: /nonexistent/events
     """
     import dask_geopandas
     import pyarrow as pa

@@ -42,8 +42,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from gridmap.batch._kernel import month_keys
-from gridmap.errors import BadInput
-from gridmap.model import LAYERS, layer_schema
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LAYERS, layer_schema
 from gridmap.storage import Cmp, Store
 
 __all__ = [
@@ -233,7 +233,7 @@ def export_lake(
         Lake directory (created if needed). Each exported layer replaces the
         layer's folder as a whole.
     layers : sequence of str
-        Layers to export (see :data:`gridmap.model.LAYERS`).
+        Layers to export (see :data:`gridmap.common.model.LAYERS`).
     chunk_rows : int
         Rows read and written at a time (bounds memory).
     progress : callable, optional
@@ -245,7 +245,7 @@ def export_lake(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For an unknown layer (before anything is written) or a destination
         that cannot be written.
 
@@ -298,7 +298,7 @@ def lake_layer(lake: str | os.PathLike[str], layer: str) -> Path:
     >>> lake_layer("/nonexistent", "events")
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: the lake has no 'events' layer: /nonexistent/events
+    gridmap.common.errors.BadInput: the lake has no 'events' layer: /nonexistent/events
     """
     layer_schema(layer)
     path = Path(lake) / layer
@@ -328,7 +328,7 @@ def lake_files(lake: str | os.PathLike[str], layer: str) -> list[Path]:
     >>> lake_files("/nonexistent", "events")
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: the lake has no 'events' layer: /nonexistent/events
+    gridmap.common.errors.BadInput: the lake has no 'events' layer: /nonexistent/events
     """
     path = lake_layer(lake, layer)
     return [

@@ -2,7 +2,7 @@
 
 Every event is synthetic (``synthetic = true``, ``source = "synthetic"``)
 and placed on the real streets and buildings given (see
-:mod:`gridmap.synthetic`); chunk *k* uses seed ``seed + k``, so a lake is
+:mod:`gridmap.demo.synthetic`); chunk *k* uses seed ``seed + k``, so a lake is
 reproducible and any size is generated with the memory of one chunk.
 """
 
@@ -16,8 +16,8 @@ import geopandas as gpd
 import numpy as np
 
 from gridmap.batch.lake import PartitionWriter, check_dest
-from gridmap.errors import BadInput
-from gridmap.synthetic import synthetic_events
+from gridmap.common.errors import BadInput
+from gridmap.demo.synthetic import synthetic_events
 
 __all__ = ["LEAN_COLUMNS", "write_synthetic_lake"]
 

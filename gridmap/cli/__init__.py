@@ -56,7 +56,7 @@ from gridmap.cli.common import (
     out,
     print_error,
 )
-from gridmap.errors import GridmapError
+from gridmap.common.errors import GridmapError
 from gridmap.storage import DEFAULT_URL
 
 __all__ = ["DOMAIN_ERROR_EXIT", "CliSettings", "app", "console", "main", "out"]
@@ -103,7 +103,7 @@ def main() -> None:
     """
     import sys
 
-    from gridmap.extras import missing_extra
+    from gridmap.common.extras import missing_extra
 
     try:
         app(prog_name="gridmap")

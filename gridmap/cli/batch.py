@@ -32,7 +32,7 @@ def batch_run_cmd(
 ) -> None:
     """Assignment, H3 heat map, KPI roll-ups and hot spots over a lake; results as Parquet."""
     from gridmap.batch import run_batch
-    from gridmap.errors import BadInput
+    from gridmap.common.errors import BadInput
 
     options: dict[str, object] = {"resolution": resolution}
     if engine == "dask":

@@ -21,12 +21,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gridmap import storage
-from gridmap.errors import BadInput, GridmapError
+from gridmap.common.errors import BadInput, GridmapError
+from gridmap.common.timezone import DEFAULT_TIME_ZONE
 from gridmap.storage import DEFAULT_URL, Store
-from gridmap.timezone import DEFAULT_TIME_ZONE
 
 if TYPE_CHECKING:
-    from gridmap.privacy import Vault
+    from gridmap.security.privacy import Vault
 
 __all__ = [
     "DOMAIN_ERROR_EXIT",
@@ -106,9 +106,9 @@ def errors() -> Iterator[None]:
 
     A lazy import of an optional extra's package that is not installed
     (``ModuleNotFoundError``) becomes the line naming the extra to install
-    (:func:`gridmap.extras.missing_extra`).
+    (:func:`gridmap.common.extras.missing_extra`).
     """
-    from gridmap.extras import missing_extra
+    from gridmap.common.extras import missing_extra
 
     try:
         yield
@@ -132,7 +132,7 @@ def data_vault() -> Vault:
     from pydantic import ValidationError
 
     from api.security import SecuritySettings
-    from gridmap.privacy import Vault as _Vault
+    from gridmap.security.privacy import Vault as _Vault
 
     try:
         key = SecuritySettings().data_key.get_secret_value()

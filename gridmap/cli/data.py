@@ -17,7 +17,7 @@ from gridmap.cli.common import (
     print_import,
     progress,
 )
-from gridmap.model import LAYERS
+from gridmap.common.model import LAYERS
 
 __all__ = ["export_app", "import_app"]
 
@@ -45,7 +45,7 @@ def import_osm_cmd(
     Then reports the buildings and households outside every community
     (they would be in no grid: see `gridmap grids generate --orphans`).
     """
-    from gridmap.coverage import coverage
+    from gridmap.division.coverage import coverage
     from gridmap.io.importer import import_osm
 
     with open_store(database_url) as store:
@@ -116,7 +116,7 @@ def import_codes_cmd(
     ] = None,
 ) -> None:
     """Set official codes (区划代码) on the units whose names match within their parent."""
-    from gridmap.hierarchy import import_code_table
+    from gridmap.units.hierarchy import import_code_table
 
     with open_store(database_url) as store:
         report = import_code_table(store, file)
@@ -153,7 +153,7 @@ def import_registers_cmd(
     data key GRIDMAP_DATA_KEY, as the API's) and shown masked; a row already
     registered (same household number in the grid, same document) is skipped.
     """
-    from gridmap.registers import import_registers
+    from gridmap.population.registers import import_registers
 
     with errors():
         vault = data_vault()

@@ -18,8 +18,8 @@ from gridmap.cli.common import (
     open_store,
     out,
 )
-from gridmap.errors import BadInput
-from gridmap.model import LAYERS
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LAYERS
 
 __all__ = ["db_app"]
 

@@ -32,7 +32,7 @@ def demo(
     grids, generates seeded SYNTHETIC events on real streets, writes a map and
     starts the API on 127.0.0.1.
     """
-    from gridmap.demo import run_demo
+    from gridmap.demo.job import run_demo
 
     map_path = out_dir / "map.html"
     # The server opens the store itself and closes it (checkpointed) when it
@@ -48,7 +48,7 @@ def demo(
             role="city_admin",
             title="gridmap demo 演示（合成事件 synthetic events）",
         )
-        from gridmap.auth import demo_users
+        from gridmap.security.auth import demo_users
 
         first_grid = str(store.read("grids", limit=1)["code"].iloc[0])
         creds = demo_users(store, grid_code=first_grid)

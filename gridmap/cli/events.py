@@ -29,11 +29,11 @@ def kpis_cmd(
 
     import pandas as pd
 
-    from gridmap.access import SYSTEM
-    from gridmap.errors import BadInput
+    from gridmap.common.errors import BadInput
+    from gridmap.common.timeparse import parse_instant
     from gridmap.events.intake import list_events
     from gridmap.events.kpis import kpi_records, kpis
-    from gridmap.timeparse import parse_instant
+    from gridmap.security.access import SYSTEM
 
     with errors():
         if fmt not in ("table", "csv", "json"):

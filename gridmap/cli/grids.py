@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from gridmap.cli.common import DbOpt, errors, open_store, out, progress
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 
 __all__ = ["grids_app"]
 
@@ -116,7 +116,7 @@ def grids_generate(
     code; changed grids are closed (valid_to) and kept, new rows are valid from now.
     Buildings and households left in no grid are reported after.
     """
-    from gridmap.coverage import ORPHAN_MODES, coverage, place_orphans
+    from gridmap.division.coverage import ORPHAN_MODES, coverage, place_orphans
     from gridmap.division.service import generate_grids
 
     placed = None
@@ -268,8 +268,8 @@ def grids_stats(
 
 def _stats_tables(title: str, stats: Any) -> list[Table]:
     """Two tables: base figures and workload, then events by category."""
+    from gridmap.common.model import EVENT_CATEGORIES
     from gridmap.division.stats import CATEGORY_COLUMNS
-    from gridmap.model import EVENT_CATEGORIES
 
     first = [
         ("网格编码\ncode", "code", "{}"),

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from gridmap.cli.common import CliSettings, DbOpt, open_store, out
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.storage import Store
 
 __all__ = ["map_app", "write_map"]

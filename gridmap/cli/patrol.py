@@ -105,7 +105,7 @@ def patrol_plan_event(
     """Plan a major-event security patrol (重大活动安保): shift routes, key areas, main streets."""
     import json as _json
 
-    from gridmap.errors import BadInput
+    from gridmap.common.errors import BadInput
     from gridmap.patrol import plans
 
     with errors():

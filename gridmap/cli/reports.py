@@ -49,11 +49,11 @@ def report_cmd(
     """
     import json as _json
 
-    from gridmap.access import SYSTEM
     from gridmap.assessment.pdf import render_pdf
     from gridmap.assessment.report import period_report, render_html
     from gridmap.assessment.rules import load_rules
-    from gridmap.errors import BadInput
+    from gridmap.common.errors import BadInput
+    from gridmap.security.access import SYSTEM
 
     targets = [p for p in (out_path, pdf_path) if p is not None]
     with errors():

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from gridmap.cli.common import DbOpt, errors, open_store, print_error
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 
 __all__ = ["serve", "serve_app"]
 

@@ -36,7 +36,7 @@ def units_list(
     """List the administrative units (区划列表): code, name, level, parent, grids."""
     from rich.text import Text
 
-    from gridmap.hierarchy import list_units
+    from gridmap.units.hierarchy import list_units
 
     with open_store(database_url, read_only=True) as store:
         units = list_units(store, level=level, closed=closed, under=under)
@@ -63,7 +63,7 @@ def units_set_code(
     households, residents, door-knocking, the workers layer and users' areas
     follow; a code already in use is refused.
     """
-    from gridmap.hierarchy import set_code
+    from gridmap.units.hierarchy import set_code
 
     with open_store(database_url) as store:
         done = set_code(store, old, new)
@@ -79,7 +79,7 @@ def units_rename(
     database_url: DbOpt = None,
 ) -> None:
     """Rename a unit (修改名称)."""
-    from gridmap.hierarchy import rename_unit
+    from gridmap.units.hierarchy import rename_unit
 
     with open_store(database_url) as store:
         unit = rename_unit(store, code, name, name_en=name_en)
@@ -93,7 +93,7 @@ def units_set_parent(
     database_url: DbOpt = None,
 ) -> None:
     """Put a unit under another parent (调整上级)."""
-    from gridmap.hierarchy import set_parent
+    from gridmap.units.hierarchy import set_parent
 
     with open_store(database_url) as store:
         unit = set_parent(store, code, parent)
@@ -110,7 +110,7 @@ def units_close(
     A unit with units in force below it is refused; a community's grids in
     force are closed with it.
     """
-    from gridmap.hierarchy import close_unit
+    from gridmap.units.hierarchy import close_unit
 
     with open_store(database_url) as store:
         unit = close_unit(store, code)

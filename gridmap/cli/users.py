@@ -48,9 +48,9 @@ def users_add(
     """Create a user (a password enables the OAuth2 login; `gridmap token` works without)."""
     import sys
 
-    from gridmap import audit
-    from gridmap.access import SYSTEM
-    from gridmap.auth import add_user
+    from gridmap.security import audit
+    from gridmap.security.access import SYSTEM
+    from gridmap.security.auth import add_user
 
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
     with open_store(database_url) as store:
@@ -65,7 +65,7 @@ def users_add(
 @users_app.command("list")
 def users_list(database_url: DbOpt = None) -> None:
     """List users (never their secrets)."""
-    from gridmap.auth import list_users
+    from gridmap.security.auth import list_users
 
     with open_store(database_url, read_only=True) as store:
         users = list_users(store)
@@ -92,9 +92,9 @@ def users_disable(
     database_url: DbOpt = None,
 ) -> None:
     """Disable a user: their tokens and API key stop working at once."""
-    from gridmap import audit
-    from gridmap.access import SYSTEM
-    from gridmap.auth import set_disabled
+    from gridmap.security import audit
+    from gridmap.security.access import SYSTEM
+    from gridmap.security.auth import set_disabled
 
     with open_store(database_url) as store:
         set_disabled(store, name, not enable)
@@ -108,9 +108,9 @@ def users_api_key(
     database_url: DbOpt = None,
 ) -> None:
     """Print a new API key for NAME once (only its digest is stored); send it as X-API-Key."""
-    from gridmap import audit
-    from gridmap.access import SYSTEM
-    from gridmap.auth import issue_api_key
+    from gridmap.security import audit
+    from gridmap.security.access import SYSTEM
+    from gridmap.security.auth import issue_api_key
 
     with open_store(database_url) as store:
         key = issue_api_key(store, name)
@@ -129,9 +129,9 @@ def token(
 
     Signed with GRIDMAP_SECRET_KEY, which must be the API's.
     """
-    from gridmap import audit
-    from gridmap.access import SYSTEM
-    from gridmap.auth import get_user, issue_token
+    from gridmap.security import audit
+    from gridmap.security.access import SYSTEM
+    from gridmap.security.auth import get_user, issue_token
 
     with open_store(database_url) as store:
         user = get_user(store, name)

@@ -33,7 +33,7 @@ def workers_assign(
     Their areas become the grids they work; /locate there names them and
     events reported there are assigned to them at once.
     """
-    from gridmap.workers import assign_grids
+    from gridmap.units.workers import assign_grids
 
     with open_store(database_url) as store:
         worker = assign_grids(store, user, grids)
@@ -47,7 +47,7 @@ def workers_unassign(
     database_url: DbOpt = None,
 ) -> None:
     """Take grids from a grid worker (取消分配网格)."""
-    from gridmap.workers import unassign_grids
+    from gridmap.units.workers import unassign_grids
 
     with open_store(database_url) as store:
         worker = unassign_grids(store, user, grids)
@@ -68,7 +68,7 @@ def workers_list(
     """
     from rich.text import Text
 
-    from gridmap.workers import list_workers
+    from gridmap.units.workers import list_workers
 
     with open_store(database_url, read_only=True) as store:
         rows = list_workers(store, area=area)

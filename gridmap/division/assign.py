@@ -46,7 +46,7 @@ its tree, so "its first match" is not a stable rule). Grids are assumed to be
 valid polygons (they are validated when stored); anything non-polygonal is
 answered exactly, point by point.
 
-This is gridmap's one point → grid assignment: :func:`gridmap.grids.assign_points`,
+This is gridmap's one point → grid assignment: :func:`gridmap.division.bisect.assign_points`,
 the batch kernel (:class:`gridmap.batch.GridIndex`, ``within``) and the grid
 statistics (:mod:`gridmap.division.stats`, ``intersects``) all answer through
 it, the last two with the grids sorted by code, so that "first grid wins" is

@@ -22,12 +22,12 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from gridmap.common.errors import BadInput
+from gridmap.division.bisect import grid_codes
 from gridmap.division.blocks import Units, street_units
 from gridmap.division.regions import Limits, build_regions, components, region_count
 from gridmap.division.topology import DEG_SNAP, footprint_shares
-from gridmap.errors import BadInput
-from gridmap.grids import grid_codes
-from gridmap.projection import area_m2, to_metric
+from gridmap.geo.projection import area_m2, to_metric
 
 __all__ = ["WEIGHTS", "Division", "check_limits", "divide_balanced", "finish_grids"]
 
@@ -99,7 +99,7 @@ def check_limits(target: float, low: float, high: float) -> Limits:
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For min > max, a target outside [min, max], or non-positive values.
 
     Examples
@@ -216,7 +216,7 @@ def divide_balanced(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a malformed community code, bad limits or an unknown weight.
 
     Examples

@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.projection import local_crs
+from gridmap.geo.projection import local_crs
 
 __all__ = ["BLOCK_ROAD_CLASSES_EXCLUDED", "Units", "street_blocks", "street_units"]
 

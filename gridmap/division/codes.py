@@ -3,7 +3,7 @@
 A redrawn grid that mostly overlaps an old one (area IoU above 0.5 by default)
 keeps the old code; other grids get fresh sequence numbers, never reusing a
 number the community ever had (past events keep pointing at the right grid).
-Fresh numbers run west→east, north→south like :func:`gridmap.grids.grid_codes`.
+Fresh numbers run west→east, north→south like :func:`gridmap.division.bisect.grid_codes`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.grids import grid_codes
+from gridmap.common.errors import BadInput
+from gridmap.division.bisect import grid_codes
 
 __all__ = ["grids_valid_at", "match_grids", "stable_codes"]
 

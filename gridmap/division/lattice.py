@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from gridmap.common.errors import BadInput
 from gridmap.division.balanced import (
     Division,
     buildings_inside,
@@ -23,10 +24,9 @@ from gridmap.division.balanced import (
     check_limits,
     finish_grids,
 )
+from gridmap.division.bisect import assign_grid_codes, grid_codes
 from gridmap.division.regions import Limits
-from gridmap.errors import BadInput
-from gridmap.grids import assign_grid_codes, grid_codes
-from gridmap.projection import local_crs
+from gridmap.geo.projection import local_crs
 
 __all__ = ["MAX_CELLS", "divide_h3", "divide_square", "h3_cells"]
 

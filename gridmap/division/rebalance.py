@@ -28,6 +28,7 @@ from gridmap.division.balanced import (
     finish_grids,
     labels_from,
 )
+from gridmap.division.bisect import grid_codes
 from gridmap.division.blocks import street_units
 from gridmap.division.regions import (
     improve_regions,
@@ -36,7 +37,6 @@ from gridmap.division.regions import (
     repair_regions,
     warm_labels,
 )
-from gridmap.grids import grid_codes
 
 __all__ = ["rebalance_division"]
 

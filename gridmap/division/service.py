@@ -20,12 +20,12 @@ import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from gridmap.common.errors import BadInput, NotFound
 from gridmap.division.balanced import Division, divide_balanced
+from gridmap.division.bisect import divide_bisect
 from gridmap.division.codes import grids_valid_at, stable_codes
 from gridmap.division.lattice import divide_h3, divide_square
 from gridmap.division.stats import refresh_grid_statistics
-from gridmap.errors import BadInput, NotFound
-from gridmap.grids import divide_bisect
 from gridmap.storage import Store
 
 __all__ = [
@@ -75,7 +75,7 @@ def community_inputs(
 
     Raises
     ------
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         When no community has that code.
     """
     units = _frame(
@@ -161,7 +161,7 @@ def divide(
         )
     if method == "bisect":
         from gridmap.division.balanced import check_limits, finish_grids
-        from gridmap.grids import assign_grid_codes
+        from gridmap.division.bisect import assign_grid_codes
 
         lim = check_limits(target, low, high)
         g = divide_bisect(
@@ -253,7 +253,7 @@ def save_division(
     )
     if len(new):
         new["name"] = [f"第{c[-3:]}网格 Grid {c[-3:]}" for c in new["code"]]
-        # A redrawn grid keeps its code and its workers (gridmap.workers): events
+        # A redrawn grid keeps its code and its workers (gridmap.units.workers): events
         # reported there are still assigned to them.
         crews = dict(zip(old["code"].astype(str), old["workers"], strict=True))
         new["workers"] = [crews.get(str(c)) for c in new["code"]]
@@ -275,7 +275,7 @@ def save_division(
             store.write("grids", new)
         bld = _frame(store.read("buildings", bbox=tuple(division.grids.total_bounds)))  # type: ignore[arg-type]
         if len(bld):
-            from gridmap.grids import assign_grid_codes
+            from gridmap.division.bisect import assign_grid_codes
 
             codes = assign_grid_codes(bld, division.grids)
             mine = codes.notna() | bld["grid_code"].isin(closed + kept + added)
@@ -331,7 +331,7 @@ def generate_grids(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.demo import demo_extract
+    >>> from gridmap.demo.job import demo_extract
     >>> from gridmap.io.importer import import_osm
     >>> store = open_store(":memory:", migrate=True)
     >>> _ = import_osm(store, demo_extract("test"))
@@ -403,7 +403,7 @@ def rebalance_grids(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.demo import demo_extract
+    >>> from gridmap.demo.job import demo_extract
     >>> from gridmap.io.importer import import_osm
     >>> store = open_store(":memory:", migrate=True)
     >>> _ = import_osm(store, demo_extract("test"))
@@ -489,7 +489,7 @@ def check_grids(
         found = check_topology(grids, sub, b)
         if fix and len(found):
             fixed, done = fix_topology(grids, comm.geometry)
-            from gridmap.grids import assign_grid_codes
+            from gridmap.division.bisect import assign_grid_codes
 
             codes = assign_grid_codes(b, fixed)
             from gridmap.division.balanced import finish_grids

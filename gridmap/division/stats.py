@@ -6,7 +6,7 @@ total and by first-level category, open events, key-area visits required per
 day, and a workload index. Everything is computed with array operations
 (``shapely.STRtree`` pairs, vectorized intersections, ``bincount``): joins and
 clipping in WGS84, the coordinates the grids were drawn in, and measures in one
-local metric CRS (:mod:`gridmap.projection`); there is no loop over grids or rows.
+local metric CRS (:mod:`gridmap.geo.projection`); there is no loop over grids or rows.
 
 :func:`grid_statistics` works on GeoDataFrames and returns a frame aligned to
 the grids' index (momepy style); :func:`compute_grid_statistics` reads its inputs
@@ -27,14 +27,14 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.access import ALL_AREAS
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.common.model import EVENT_CATEGORIES, layer_schema
+from gridmap.common.timeparse import parse_instant
 from gridmap.division.assign import locate_in_grids
-from gridmap.errors import BadInput, NotFound
 from gridmap.events.states import CLOSED_STATES
-from gridmap.model import EVENT_CATEGORIES, layer_schema
-from gridmap.projection import local_crs
+from gridmap.geo.projection import local_crs
+from gridmap.security.access import ALL_AREAS
 from gridmap.storage import Prefix, Store
-from gridmap.timeparse import parse_instant
 
 __all__ = [
     "CATEGORY_COLUMNS",
@@ -533,9 +533,9 @@ def compute_grid_statistics(
 
     Raises
     ------
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         Unknown community, or one outside *areas*.
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         A malformed community code.
 
     Examples
@@ -640,9 +640,9 @@ def statistics_table(
 
     Raises
     ------
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         Unknown community or grid, or one outside *areas* (the same answer).
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         Malformed codes.
 
     Examples

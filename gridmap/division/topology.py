@@ -21,7 +21,7 @@ import pyproj
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from gridmap.projection import local_crs, to_local, to_metric, to_wgs84
+from gridmap.geo.projection import local_crs, to_local, to_metric, to_wgs84
 
 #: Snap-rounding grid of fix_topology's fallback (degrees: about 0.1 mm).
 DEG_SNAP = 1e-9
@@ -141,7 +141,7 @@ def check_topology(
     """Report gaps, overlaps, slivers, boundary crossings and cut buildings.
 
     The check runs in the local metric CRS of the grids (see
-    :mod:`gridmap.projection`), so tolerances and areas are metres: in WGS84
+    :mod:`gridmap.geo.projection`), so tolerances and areas are metres: in WGS84
     degrees an edge that is straight in metres bends, and two grids sharing it
     through different vertices seem to overlap or leave a gap.
 

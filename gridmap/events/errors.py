@@ -14,7 +14,7 @@ error                      status  when
 
 from __future__ import annotations
 
-from gridmap.errors import GridmapError
+from gridmap.common.errors import GridmapError
 
 __all__ = [
     "ConcurrentUpdate",

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from gridmap.access import Principal
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.security.access import Principal
 from gridmap.storage import Cmp, Prefix, Store
 
 __all__ = ["FeedEntry", "FeedPage", "read_feed"]

@@ -17,7 +17,7 @@ boundary street may be placed a few metres inside the neighbouring grid. A
 principal who does not cover the point's grid is still accepted when the
 point lies within ``min(accuracy_m, edge_tolerance_m)`` metres of one of
 their own grids, measured in metres in the local UTM zone
-(:mod:`gridmap.projection`). The event is stored at the reported point and
+(:mod:`gridmap.geo.projection`). The event is stored at the reported point and
 routed to the grid that contains it (its grid, community, town and workers);
 the reporter's own grid is kept in ``reporter_grid_code``. Without
 ``accuracy_m`` there is no tolerance.
@@ -28,7 +28,7 @@ reusing the key with another body gets :class:`IdempotencyKeyReused`, and a
 report is stored exactly once even when the client retries after a timeout.
 
 Placement can come from the in-memory ``/locate`` index
-(:class:`gridmap.locate.Locator`, refreshed by its cache's freshness rule)
+(:class:`gridmap.geo.locate.Locator`, refreshed by its cache's freshness rule)
 instead of reading grids and admin units per report; whatever it cannot
 answer exactly as the store would (a report not made now, a point in no
 current grid) goes to the store. :func:`report_batch` stores many reports,
@@ -58,22 +58,22 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap import webhooks
-from gridmap.access import Principal
-from gridmap.chinacrs import is_chinese_crs, to_wgs84
-from gridmap.errors import BadInput, GridmapError, OutsideJurisdiction
+from gridmap.common.errors import BadInput, GridmapError, OutsideJurisdiction
+from gridmap.common.timeparse import iso_utc, parse_instant
+from gridmap.events import webhooks
 from gridmap.events.errors import ConcurrentUpdate, IdempotencyKeyReused, NotPermitted
 from gridmap.events.media import MEDIA_NAME
 from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.events.taxonomy import EVENT_KINDS, URGENCIES, Taxonomy, default_taxonomy
-from gridmap.h3cells import H3_RESOLUTIONS, cell_column, latlng_to_cells
-from gridmap.locate import Locator
-from gridmap.privacy import mask_name, mask_phone
-from gridmap.projection import local_crs, position_crs, positions_to_wgs84, to_local
+from gridmap.geo.chinacrs import is_chinese_crs, to_wgs84
+from gridmap.geo.h3cells import H3_RESOLUTIONS, cell_column, latlng_to_cells
+from gridmap.geo.locate import Locator
+from gridmap.geo.projection import local_crs, position_crs, positions_to_wgs84, to_local
+from gridmap.security.access import Principal
+from gridmap.security.privacy import mask_name, mask_phone
 from gridmap.storage import AllOf, Cmp, Prefix, Store, intake_sql
 from gridmap.storage.base import StoreUnavailable
 from gridmap.storage.limits import StatementTimeout
-from gridmap.timeparse import iso_utc, parse_instant
 
 __all__ = [
     "CHANNELS",
@@ -400,7 +400,7 @@ def _place_from_locator(
     """:func:`locate_point` answered from the in-memory locator, or ``None`` when it cannot say.
 
     The locator holds the grids and admin units in force (``valid_to`` null)
-    as of its last freshness check (:class:`gridmap.locate.LocatorCache`).
+    as of its last freshness check (:class:`gridmap.geo.locate.LocatorCache`).
     It answers only for a report made now (within :data:`_LOCATOR_SKEW` of
     the clock) that falls in a grid whose ``valid_from`` has come: anything
     else (a replayed scenario, a point in no grid, a grid redrawn for a later
@@ -441,7 +441,7 @@ def locate_point(
 ) -> Placement | None:
     """The grid, community and town a WGS84 point lies in (``None`` when in none).
 
-    With a *locator* (the ``/locate`` index, :class:`gridmap.locate.Locator`)
+    With a *locator* (the ``/locate`` index, :class:`gridmap.geo.locate.Locator`)
     a report made now inside a current grid is placed without a database
     round trip (:func:`_place_from_locator`); otherwise, and without one,
     from the store.
@@ -527,14 +527,14 @@ def nearest_own_grid(
     """The principal's grid nearest to a WGS84 point, and its distance in metres.
 
     Only grids in force at *now* count; distances are measured in the UTM
-    zone of the point (:func:`gridmap.projection.local_crs`), 0 inside a
+    zone of the point (:func:`gridmap.geo.projection.local_crs`), 0 inside a
     grid. ``None`` when the principal has no grid (or sees everything:
     every grid is theirs, and the question does not arise).
 
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import Principal
+    >>> from gridmap.security.access import Principal
     >>> s = open_store(":memory:", migrate=True)
     >>> nearest_own_grid(s, Principal("w", "grid_worker", ("990100001001001",)),
     ...                  24.94, 60.17) is None
@@ -621,7 +621,7 @@ def check_observed_at(
     Timestamp('2026-11-02 00:00:00+0000', tz='UTC')
     >>> check_observed_at(pd.Timestamp("2026-10-29T00:00:00Z"), now=now, max_age_hours=24)
     Traceback (most recent call last):
-    gridmap.errors.BadInput: observed_at 2026-10-29T00:00:00Z is more than 24 hours before ...
+    gridmap.common.errors.BadInput: observed_at 2026-10-29T00:00:00Z is more than 24 hours ...
     """
     when = now.tz_convert("UTC") if now.tzinfo is not None else now.tz_localize("UTC")
     seen = observed_at.tz_convert("UTC")
@@ -754,7 +754,7 @@ def idempotent(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> s = open_store(":memory:", migrate=True)
     >>> make = lambda: (201, {"id": 1}, 1)
     >>> idempotent(s, principal=SYSTEM, key="k1", digest="d", create=make)
@@ -876,12 +876,12 @@ def report_event(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> r = parse_report({"category": "dispute", "description": "x",
     ...                   "location": {"lon": 0, "lat": 0, "crs": "wgs84"}})
     >>> report_event(open_store(":memory:", migrate=True), r, principal=SYSTEM)
     Traceback (most recent call last):
-    gridmap.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
+    gridmap.common.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
     """
     tax = taxonomy or default_taxonomy()
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
@@ -988,13 +988,13 @@ def report_once(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> r = parse_report({"category": "dispute", "description": "x",
     ...                   "location": {"lon": 0, "lat": 0, "crs": "wgs84"}})
     >>> report_once(open_store(":memory:", migrate=True), r, principal=SYSTEM, key="k",
     ...             digest="d", respond=lambda row: (201, {"id": row["id"]}))
     Traceback (most recent call last):
-    gridmap.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
+    gridmap.common.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
     """
     tax = taxonomy or default_taxonomy()
     # PostgreSQL keeps microseconds: the answer must show what a later read shows.
@@ -1374,7 +1374,7 @@ def event_document(
 
     Examples
     --------
-    >>> from gridmap.access import Principal
+    >>> from gridmap.security.access import Principal
     >>> doc = event_document({"id": 3, "status": "reported", "reporter": "王五",
     ...                       "category": "dispute", "version": 1},
     ...                      principal=Principal("v", "viewer"))
@@ -1458,7 +1458,7 @@ def list_events(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> page, total = list_events(open_store(":memory:", migrate=True), principal=SYSTEM)
     >>> total
     0
@@ -1534,7 +1534,7 @@ def report_batch(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> body = {"category": "dispute", "description": "x",
     ...         "location": {"lon": 0, "lat": 0, "crs": "wgs84"}}
     >>> [type(r).__name__ for r in report_batch(open_store(":memory:", migrate=True),

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.events.states import OPEN_STATES
 
 __all__ = [

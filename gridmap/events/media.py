@@ -14,9 +14,9 @@ import io
 import re
 from pathlib import Path
 
-from gridmap.access import Principal
-from gridmap.errors import BadInput, NotFound, UnsupportedFormat
+from gridmap.common.errors import BadInput, NotFound, UnsupportedFormat
 from gridmap.events.errors import MediaTooLarge
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 
 __all__ = [
@@ -98,7 +98,7 @@ def media_path(name: str, *, media_dir: Path) -> Path:
     --------
     >>> media_path("../etc/passwd", media_dir=Path("/tmp"))
     Traceback (most recent call last):
-    gridmap.errors.NotFound: no photo '../etc/passwd'
+    gridmap.common.errors.NotFound: no photo '../etc/passwd'
     """
     if not MEDIA_NAME.fullmatch(name):
         raise NotFound(f"no photo {name[:80]!r}")
@@ -138,7 +138,7 @@ def may_see_photo(store: Store, name: str, *, principal: Principal) -> bool:
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> may_see_photo(open_store(":memory:", migrate=True), "0" * 64 + ".jpg", principal=SYSTEM)
     False
     """

@@ -15,7 +15,7 @@ True
 
 from __future__ import annotations
 
-from gridmap.model import EVENT_STATUSES
+from gridmap.common.model import EVENT_STATUSES
 
 __all__ = ["CLOSED_STATES", "OPEN_STATES", "STATES", "is_open"]
 

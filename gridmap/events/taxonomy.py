@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gridmap.configfiles import explain, read_config, shipped
-from gridmap.errors import BadInput
+from gridmap.common.configfiles import explain, read_config, shipped
+from gridmap.common.errors import BadInput
 
 __all__ = [
     "EVENT_KINDS",
@@ -348,7 +348,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
 
     Raises
     ------
-    gridmap.configfiles.ConfigError
+    gridmap.common.configfiles.ConfigError
         The file is missing, not TOML/JSON, or a key or value is wrong; the
         message names the file and each problem (``categories.noise.kinds.0: …``).
 
@@ -362,7 +362,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     >>> load_taxonomy(p).name("noise")
     '噪音扰民'
     >>> _ = p.write_text('[categories.noise]\nzh = "噪音"\nen = "Noise"\n', encoding="utf-8")
-    >>> from gridmap.configfiles import ConfigError
+    >>> from gridmap.common.configfiles import ConfigError
     >>> try:
     ...     load_taxonomy(p)
     ... except ConfigError as exc:

@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridmap import webhooks
-from gridmap.access import Principal
-from gridmap.errors import BadInput, NotFound
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.events import webhooks
 from gridmap.events.errors import (
     ConcurrentUpdate,
     IllegalTransition,
@@ -38,6 +37,7 @@ from gridmap.events.errors import (
 )
 from gridmap.events.states import CLOSED_STATES, OPEN_STATES, STATES
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 
 __all__ = [
@@ -324,7 +324,7 @@ def apply_transition(
 
     Examples
     --------
-    >>> from gridmap.access import Principal
+    >>> from gridmap.security.access import Principal
     >>> ev = {"id": 1, "status": "reported", "version": 1, "category": "dispute",
     ...       "urgency": "normal"}
     >>> t = apply_transition(ev, TransitionRequest("accept"),
@@ -448,10 +448,10 @@ def read_event(store: Store, event_id: int, *, principal: Principal) -> dict[str
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> read_event(open_store(":memory:", migrate=True), 1, principal=SYSTEM)
     Traceback (most recent call last):
-    gridmap.errors.NotFound: event 1 not found
+    gridmap.common.errors.NotFound: event 1 not found
     """
     frame = store.read("events", ids=[int(event_id)])
     if frame.empty:
@@ -514,11 +514,11 @@ def transition(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.access import SYSTEM
+    >>> from gridmap.security.access import SYSTEM
     >>> transition(open_store(":memory:", migrate=True), 7, TransitionRequest("accept"),
     ...            principal=SYSTEM)
     Traceback (most recent call last):
-    gridmap.errors.NotFound: event 7 not found
+    gridmap.common.errors.NotFound: event 7 not found
     """
     when = _ts(now) or pd.Timestamp.now(tz="UTC")
     event = read_event(store, event_id, principal=principal)

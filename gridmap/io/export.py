@@ -37,8 +37,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from gridmap.errors import BadInput, UnsupportedFormat
-from gridmap.model import LayerSchema, layer_schema
+from gridmap.common.errors import BadInput, UnsupportedFormat
+from gridmap.common.model import LayerSchema, layer_schema
 from gridmap.storage.base import Store
 
 __all__ = ["EXPORT_SUFFIXES", "SECRET_COLUMNS", "export_layer", "guard_formula", "write_frame"]
@@ -164,9 +164,9 @@ def export_layer(store: Store, layer: str, path: str | os.PathLike[str]) -> int:
 
     Raises
     ------
-    gridmap.errors.UnknownLayer
+    gridmap.common.errors.UnknownLayer
         For a layer that is not in the model.
-    gridmap.errors.UnsupportedFormat
+    gridmap.common.errors.UnsupportedFormat
         For another suffix, or GeoJSON for a layer without geometry.
 
     Examples

@@ -3,7 +3,7 @@
 Both importers are transactional and idempotent, as ``quality.md`` asks:
 
 * every layer of one import is written inside **one** ``store.transaction()``;
-  any failure raises :class:`~gridmap.errors.ImportFailed` and leaves the store
+  any failure raises :class:`~gridmap.common.errors.ImportFailed` and leaves the store
   as it was;
 * rows are keyed by ``source`` + ``source_id`` (or, without a source id, by a
   hash of geometry and attributes), so importing the same file twice inserts
@@ -45,7 +45,7 @@ What is mapped:
 ``level``
     only gridmap's own levels are stored (``city`` = the county-level unit
     with the 6-digit code, ``town``, ``community``; see
-    :data:`gridmap.model.ADMIN_LEVELS`), because division, ``/locate`` and
+    :data:`gridmap.common.model.ADMIN_LEVELS`), because division, ``/locate`` and
     the catalog rely on them. When codes come from an ``adcode`` column the
     ``level`` words are Amap/DataV's: ``district`` (区/县) → ``city``,
     ``street`` (乡镇/街道) → ``town``; ``country``, ``province`` and DataV's
@@ -78,13 +78,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.errors import ImportFailed
+from gridmap.common.errors import ImportFailed
+from gridmap.common.model import ADMIN_LEVELS, Column, LayerSchema, layer_schema
+from gridmap.geo.projection import area_m2, length_m, to_metric, to_wgs84
 from gridmap.io._progress import Progress, notify
 from gridmap.io.osm import OSM_LAYERS, DemoHierarchy, OsmConfig, read_osm
 from gridmap.io.readers import layer_names, read_file, read_table
 from gridmap.io.repair import repair
-from gridmap.model import ADMIN_LEVELS, Column, LayerSchema, layer_schema
-from gridmap.projection import area_m2, length_m, to_metric, to_wgs84
 from gridmap.storage.base import Store, WriteResult, source_keys
 
 __all__ = [
@@ -593,11 +593,11 @@ def import_layer(
 
     Raises
     ------
-    gridmap.errors.UnknownLayer
+    gridmap.common.errors.UnknownLayer
         For a layer that is not in the model.
-    gridmap.errors.BadInput, gridmap.errors.UnsupportedFormat
+    gridmap.common.errors.BadInput, gridmap.common.errors.UnsupportedFormat
         For files that cannot be read (nothing is written).
-    gridmap.errors.ImportFailed
+    gridmap.common.errors.ImportFailed
         When writing fails; the store is left unchanged.
 
     Examples
@@ -796,7 +796,7 @@ def import_osm(
     :func:`generated_hierarchy` and :class:`~gridmap.io.osm.DemoHierarchy`).
     With *town_prefix* the units get valid codes under it: the generated
     chain, or the extract's own boundaries whose ``ref`` tags give no code
-    (:func:`gridmap.hierarchy.allocate_codes`, in a stable order).
+    (:func:`gridmap.units.hierarchy.allocate_codes`, in a stable order).
 
     Parameters
     ----------
@@ -821,9 +821,9 @@ def import_osm(
 
     Raises
     ------
-    gridmap.errors.BadInput, gridmap.errors.UnsupportedFormat
+    gridmap.common.errors.BadInput, gridmap.common.errors.UnsupportedFormat
         For an extract that cannot be read (nothing is written).
-    gridmap.errors.ImportFailed
+    gridmap.common.errors.ImportFailed
         When writing fails; the store is left unchanged.
 
     Examples
@@ -894,7 +894,7 @@ def import_osm(
 
 def _prefixed_chain(prefix: str) -> DemoHierarchy:
     """The generated city → town → community chain with codes under *prefix*."""
-    from gridmap.hierarchy import check_town_prefix
+    from gridmap.units.hierarchy import check_town_prefix
 
     check_town_prefix(prefix)
     county, town = prefix[:6], prefix[6:9] or "001"
@@ -919,7 +919,7 @@ def _allocate(
     A unit stored by an earlier import of the same extract keeps the code it
     has in the store (also one set since with ``gridmap units set-code``).
     """
-    from gridmap.hierarchy import allocate_codes
+    from gridmap.units.hierarchy import allocate_codes
 
     if len(units) == 0:
         return units, None

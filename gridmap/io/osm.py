@@ -1,7 +1,7 @@
 """Read an OpenStreetMap extract (``.osm.pbf``) into gridmap's layers with pyrosm.
 
 :func:`read_osm` returns one GeoDataFrame per layer, with exactly the columns
-of :data:`gridmap.model.LAYERS` (WGS84, ``source="osm"``, ``source_id`` such
+of :data:`gridmap.common.model.LAYERS` (WGS84, ``source="osm"``, ``source_id`` such
 as ``"way/123"``):
 
 ``buildings``
@@ -9,7 +9,7 @@ as ``"way/123"``):
     ``building`` tag, or ``amenity``/``shop``/``office`` when it only says
     ``yes``), floors (``building:levels``, else ``height`` / 3 m, else a default
     by use), footprint ``area_m2`` (in the local UTM zone, see
-    :mod:`gridmap.projection`) and **estimated** households and residents.
+    :mod:`gridmap.geo.projection`) and **estimated** households and residents.
 ``roads``
     every ``highway`` way (pyrosm's ``"all"`` network); ``class`` is the
     highway tag, ``walkable``/``drivable`` follow from it (and from
@@ -56,11 +56,11 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field
 
-from gridmap.errors import BadInput, UnsupportedFormat
-from gridmap.extras import LazyModule
+from gridmap.common.errors import BadInput, UnsupportedFormat
+from gridmap.common.extras import LazyModule
+from gridmap.common.model import LAYERS
+from gridmap.geo.projection import area_m2, length_m
 from gridmap.io._progress import Progress, notify
-from gridmap.model import LAYERS
-from gridmap.projection import area_m2, length_m
 
 if TYPE_CHECKING:
     import pyrosm
@@ -629,9 +629,9 @@ def read_osm(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a missing or unreadable file.
-    gridmap.errors.UnsupportedFormat
+    gridmap.common.errors.UnsupportedFormat
         For a file that is not ``.pbf``.
 
     Examples

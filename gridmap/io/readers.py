@@ -15,7 +15,7 @@ CRS rules, in order:
 
 1. ``crs=`` overrides whatever the file says: ``"wgs84"``, ``"cgcs2000"``
    (EPSG:4490, taken as WGS84: they differ by less than a metre), ``"gcj02"``
-   and ``"bd09"`` (shifted with :mod:`gridmap.chinacrs`, every vertex of every
+   and ``"bd09"`` (shifted with :mod:`gridmap.geo.chinacrs`, every vertex of every
    geometry), or any ``"EPSG:n"`` pyproj knows (x = easting/longitude).
 2. Otherwise the file's own CRS (a ``.prj``, the GeoPackage or GeoParquet
    metadata, a legacy GeoJSON ``crs`` member, an EWKT ``SRID=n;`` prefix).
@@ -59,9 +59,9 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError
 
-from gridmap.chinacrs import is_chinese_crs
-from gridmap.chinacrs import to_wgs84 as china_to_wgs84
-from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.common.errors import BadInput, UnsupportedFormat
+from gridmap.geo.chinacrs import is_chinese_crs
+from gridmap.geo.chinacrs import to_wgs84 as china_to_wgs84
 
 __all__ = [
     "GEOMETRY_NOTES",
@@ -119,12 +119,12 @@ def parse_crs(crs: str) -> CrsSpec:
     -------
     CrsSpec
         ``"gcj02"`` or ``"bd09"`` for coordinates to shift with
-        :mod:`gridmap.chinacrs`; otherwise a :class:`pyproj.CRS` (WGS84 for
+        :mod:`gridmap.geo.chinacrs`; otherwise a :class:`pyproj.CRS` (WGS84 for
         ``"wgs84"`` and ``"cgcs2000"``).
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         With ``field="crs"`` for a name nobody knows.
 
     Examples
@@ -202,7 +202,7 @@ def layer_names(path: str | os.PathLike[str]) -> list[str]:
     >>> layer_names("missing.gpkg")
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: missing.gpkg: no such file
+    gridmap.common.errors.BadInput: missing.gpkg: no such file
     """
     p = Path(path)
     kind = _format(p)
@@ -251,9 +251,9 @@ def read_file(
 
     Raises
     ------
-    gridmap.errors.UnsupportedFormat
+    gridmap.common.errors.UnsupportedFormat
         For a suffix gridmap cannot read.
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a missing, empty, corrupt or unreadable file, missing coordinate
         columns, an unknown CRS, a projected *crs* for coordinates that are
         degrees, or coordinates that are not longitude/latitude after
@@ -316,7 +316,7 @@ def read_table(path: str | os.PathLike[str], *, layer: str | None = None) -> pd.
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a missing, empty or unreadable file.
 
     Examples

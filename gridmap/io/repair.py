@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.io.readers import GEOMETRY_NOTES
 
 __all__ = ["GEOMETRY_TYPES", "STATUSES", "repair"]
@@ -119,7 +119,7 @@ def repair(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For an unknown *geometry_type*.
 
     Examples

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.model import LayerSchema
+from gridmap.common.model import LayerSchema
 from gridmap.storage.base import Store, source_keys
 
 __all__ = ["IGNORED_COLUMNS", "stored_twins"]

@@ -26,9 +26,9 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.geo.projection import local_crs
 from gridmap.patrol.coverage import assessment_band
-from gridmap.projection import local_crs
 
 __all__ = ["match_plan"]
 

@@ -19,8 +19,8 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.projection import local_crs
+from gridmap.common.errors import BadInput
+from gridmap.geo.projection import local_crs
 
 __all__ = ["DEFAULT_BANDS", "CoverageResult", "assessment_band", "measure_coverage"]
 
@@ -129,7 +129,7 @@ def measure_coverage(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a non-positive accuracy or no streets.
 
     Examples

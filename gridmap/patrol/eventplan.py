@@ -61,8 +61,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.extras import LazyModule
+from gridmap.common.errors import BadInput
+from gridmap.common.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork, street_name
 from gridmap.patrol.postman import postman_route
 from gridmap.patrol.visits import WALK_SPEED_MPS, default_dwell, priority_penalty
@@ -1537,7 +1537,7 @@ def plan_event(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a bad window, shift, worker list or key area.
 
     Examples

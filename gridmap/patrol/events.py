@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.projection import to_metric
+from gridmap.common.errors import BadInput
+from gridmap.geo.projection import to_metric
 
 __all__ = ["Dosage", "event_schedule"]
 
@@ -110,7 +110,7 @@ def event_schedule(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For bad inputs, or when the workers cannot deliver the dosage (the
         message says how many are needed at least).
 

@@ -2,7 +2,7 @@
 
 Roads arrive as stored (WGS84 line strings, OSM ways that may run through
 several crossings). :func:`street_network` projects them to the local UTM zone
-(:mod:`gridmap.projection`), splits them at every vertex shared with another
+(:mod:`gridmap.geo.projection`), splits them at every vertex shared with another
 road (OSM topology) and builds an undirected multigraph whose edges carry the
 street name, the length in metres and the metric geometry. Edges whose middle
 lies inside the *required* area are marked ``required``: those are the streets a
@@ -24,9 +24,9 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.extras import LazyModule
-from gridmap.projection import local_crs
+from gridmap.common.errors import BadInput
+from gridmap.common.extras import LazyModule
+from gridmap.geo.projection import local_crs
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -291,7 +291,7 @@ def street_network(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For an unknown mode or when no usable road is left.
 
     Examples

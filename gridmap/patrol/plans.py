@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.access import SYSTEM, Principal
-from gridmap.auth import PermissionDenied
-from gridmap.errors import BadGeometry, BadInput, NotFound
+from gridmap.common.errors import BadGeometry, BadInput, NotFound
+from gridmap.common.timeparse import parse_instant
 from gridmap.patrol.compliance import match_plan
 from gridmap.patrol.eventplan import (
     MAIN_ROAD_CLASSES,
@@ -43,8 +42,9 @@ from gridmap.patrol.eventplan import (
 from gridmap.patrol.network import StreetNetwork, street_network
 from gridmap.patrol.service import EXPORT_CRS, route_gpx, route_kml
 from gridmap.patrol.visits import default_dwell
+from gridmap.security.access import SYSTEM, Principal
+from gridmap.security.auth import PermissionDenied
 from gridmap.storage import Prefix, Store
-from gridmap.timeparse import parse_instant
 
 __all__ = [
     "HOTSPOT_FREQUENCY_MIN",
@@ -163,7 +163,7 @@ def _polygon(v: Any, crs: Any) -> shapely.Geometry:
     geom = shapely.union_all(parts) if parts else shapely.Polygon()
     if shapely.is_empty(geom) or shapely.area(geom) <= 0:
         raise BadGeometry("area.polygon encloses no area", field="area")
-    from gridmap.projection import area_m2
+    from gridmap.geo.projection import area_m2
 
     if float(area_m2(gpd.GeoSeries([geom], crs=4326)).iloc[0]) > _MAX_AREA_M2:
         raise BadInput("area.polygon is larger than 200 km²", field="area")
@@ -371,9 +371,9 @@ def resolve_area(store: Store, request: PlanRequest) -> tuple[shapely.Geometry, 
 
     Raises
     ------
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         For unknown grids or a code with no grids.
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a polygon outside every grid.
     """
     if request.grids is not None:
@@ -486,7 +486,7 @@ def make_plan(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.demo import run_demo
+    >>> from gridmap.demo.job import run_demo
     >>> s = open_store(":memory:", migrate=True); _ = run_demo(s, events=0)
     >>> req = PlanRequest.from_json({"area": {"grids": ["990100001001004"]},
     ...     "start": "2026-10-01T08:00:00+08:00", "end": "2026-10-01T10:00:00+08:00",
@@ -1160,7 +1160,7 @@ def hotspot_key_areas(
 ) -> gpd.GeoDataFrame:
     """Turn the current hot-spot cells of *area* into temporary key areas for an event window.
 
-    Hot spots (Gi*, :func:`gridmap.hotspots.hotspot_cells`) of the events in
+    Hot spots (Gi*, :func:`gridmap.analytics.hotspots.hotspot_cells`) of the events in
     the *lookback_days* before *start*; cells of *min_class* or hotter become
     ``key_areas`` rows valid from *start* to *end*, visited every
     :data:`HOTSPOT_FREQUENCY_MIN` minutes by class with a dwell by priority
@@ -1172,8 +1172,8 @@ def hotspot_key_areas(
     GeoDataFrame
         The stored key areas (with ``id``), hottest first.
     """
-    from gridmap.heat import EventQuery
-    from gridmap.hotspots import hotspot_cells, hotspots_as_key_areas
+    from gridmap.analytics.heat import EventQuery
+    from gridmap.analytics.hotspots import hotspot_cells, hotspots_as_key_areas
 
     if principal.role not in _PLANNERS:
         raise PermissionDenied(f"role {principal.role!r} may not make event plans")

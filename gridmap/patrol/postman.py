@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.extras import LazyModule
+from gridmap.common.errors import BadInput
+from gridmap.common.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork, street_name
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def postman_route(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         When there is nothing to cover.
 
     Examples

@@ -19,17 +19,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.access import SYSTEM, Principal
-from gridmap.auth import PermissionDenied
-from gridmap.errors import BadInput, NotFound
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.common.timeparse import parse_day
+from gridmap.geo.projection import length_m
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.network import StreetNetwork, street_network
 from gridmap.patrol.postman import PostmanRoute, postman_route
 from gridmap.patrol.tracks import Track, can_see_track, parse_track
 from gridmap.patrol.visits import VisitPlan, key_point_route, mixed_route
-from gridmap.projection import length_m
+from gridmap.security.access import SYSTEM, Principal
+from gridmap.security.auth import PermissionDenied
 from gridmap.storage import Prefix, Store
-from gridmap.timeparse import parse_day
 
 __all__ = [
     "MODES",
@@ -144,7 +144,7 @@ def grid_network(store: Store, code: str, *, network: str = "walk") -> StreetNet
 
     Raises
     ------
-    gridmap.errors.NotFound
+    gridmap.common.errors.NotFound
         For an unknown grid.
     """
     grid = _grid(store, code)
@@ -171,7 +171,7 @@ def plan_route(
     Examples
     --------
     >>> from gridmap.storage import open_store
-    >>> from gridmap.demo import run_demo
+    >>> from gridmap.demo.job import run_demo
     >>> s = open_store(":memory:", migrate=True); _ = run_demo(s, events=0)
     >>> f = plan_route(s, RouteRequest("990100001001001", "streets"))
     >>> f["geometry"]["type"], f["properties"]["covers_all_required"]
@@ -280,7 +280,7 @@ def _export_points(
     feature: dict[str, Any], crs: str
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float, dict[str, Any]]]]:
     """The route's positions and its stops (lon, lat, stop) in *crs*, from WGS84."""
-    from gridmap import chinacrs
+    from gridmap.geo import chinacrs
 
     line = np.asarray(feature["geometry"]["coordinates"], dtype=np.float64).reshape(-1, 2)
     stops = list(feature.get("properties", {}).get("stops", []) or [])

@@ -33,10 +33,10 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.access import Principal
-from gridmap.chinacrs import to_wgs84 as china_to_wgs84
-from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.common.errors import BadInput, UnsupportedFormat
+from gridmap.geo.chinacrs import to_wgs84 as china_to_wgs84
 from gridmap.io.readers import parse_crs
+from gridmap.security.access import Principal
 
 __all__ = [
     "MAX_FIXES",
@@ -288,7 +288,7 @@ def parse_track(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         Naming the problem: malformed file, missing or non-finite coordinates,
         bad times, unknown CRS, fewer than 2 fixes, out-of-range positions.
 
@@ -398,7 +398,7 @@ def can_see_track(principal: Principal, *, worker: str | None, grid_code: str | 
 
     Examples
     --------
-    >>> from gridmap.access import Principal
+    >>> from gridmap.security.access import Principal
     >>> w = Principal("li", "grid_worker", ("990100001001003",))
     >>> can_see_track(w, worker="li", grid_code="990100001001003")
     True

@@ -22,8 +22,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.extras import LazyModule
+from gridmap.common.errors import BadInput
+from gridmap.common.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork
 from gridmap.patrol.postman import PostmanRoute, postman_route
 
@@ -231,7 +231,7 @@ def key_point_route(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         For a budget that is not a positive number or no stops.
 
     Examples
@@ -397,7 +397,7 @@ def mixed_route(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         When the budget is not positive or shorter than the street walk alone.
 
     Examples

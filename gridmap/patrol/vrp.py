@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from gridmap.errors import BadInput
-from gridmap.extras import LazyModule
+from gridmap.common.errors import BadInput
+from gridmap.common.extras import LazyModule
 from gridmap.patrol.network import EdgeKey, StreetNetwork
 from gridmap.patrol.postman import postman_route
 from gridmap.patrol.visits import WALK_SPEED_MPS, prepare_stops
@@ -126,7 +126,7 @@ def team_routes(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         Without bases or tasks.
 
     Examples

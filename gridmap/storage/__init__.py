@@ -15,7 +15,7 @@ from gridmap.storage._sql import AllOf, Cmp, Prefix, where_sql
 from gridmap.storage.base import BBox, Store, WriteResult, check_bbox
 
 if TYPE_CHECKING:
-    from gridmap.privacy import Vault
+    from gridmap.security.privacy import Vault
 
 __all__ = [
     "DEFAULT_URL",

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from gridmap.errors import BadInput
-from gridmap.model import LayerSchema
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LayerSchema
 
 __all__ = ["AllOf", "Cmp", "Migration", "Prefix", "migrations", "quote", "where_sql"]
 

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from gridmap.errors import BadInput, NotFound
+from gridmap.common.errors import BadInput, NotFound
 
 __all__ = ["backup", "restore"]
 

@@ -8,7 +8,6 @@ Every storage test runs against both (``tests/gridmap/storage``).
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 
-from gridmap.errors import BadInput, GridmapError, NotFound
-from gridmap.model import LayerSchema, layer_schema
+from gridmap.common.errors import BadInput, GridmapError, NotFound
+from gridmap.common.model import LayerSchema, layer_schema
 from gridmap.storage._sql import quote
 
 if TYPE_CHECKING:
@@ -42,14 +41,9 @@ __all__ = [
     "first_of_each_key",
     "prepare_frame",
     "source_keys",
-    "tile_bounds",
     "to_arrow",
 ]
 
-#: Half the width of the Web Mercator square (EPSG:3857), metres.
-MERCATOR_HALF = 20037508.342789244
-#: Deepest zoom level of WebMercatorQuad served.
-MAX_ZOOM = 24
 
 #: (minx, miny, maxx, maxy) in WGS84 degrees.
 BBox = tuple[float, float, float, float]
@@ -245,12 +239,12 @@ def check_writable(schema: LayerSchema) -> None:
 
     Examples
     --------
-    >>> from gridmap.model import layer_schema
+    >>> from gridmap.common.model import layer_schema
     >>> check_writable(layer_schema("events"))
     >>> check_writable(layer_schema("audit_log"))
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: layer 'audit_log' is append-only
+    gridmap.common.errors.BadInput: layer 'audit_log' is append-only
     """
     if schema.extra.get("append_only") == "true":
         raise BadInput(f"layer {schema.name!r} is append-only", field=schema.name)
@@ -319,54 +313,6 @@ def check_bbox(bbox: Sequence[float] | None) -> BBox | None:
     return (minx, miny, maxx, maxy)
 
 
-def tile_bounds(z: int, x: int, y: int) -> tuple[BBox, BBox]:
-    """Web Mercator (EPSG:3857) and WGS84 bounds of WebMercatorQuad tile z/x/y.
-
-    Raises ``BadInput`` for a tile outside the tile matrix.
-
-    Examples
-    --------
-    >>> merc, wgs = tile_bounds(0, 0, 0)
-    >>> wgs[0], round(wgs[3], 4)
-    (-180.0, 85.0511)
-    """
-    if not (0 <= z <= MAX_ZOOM) or not (0 <= x < 2**z and 0 <= y < 2**z):
-        raise BadInput(f"tile {z}/{x}/{y} is outside the WebMercatorQuad tile matrix", field="tile")
-    size = 2 * MERCATOR_HALF / 2**z
-    minx = -MERCATOR_HALF + x * size
-    maxy = MERCATOR_HALF - y * size
-    merc = (minx, maxy - size, minx + size, maxy)
-
-    def lat(row: int) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / 2**z))))
-
-    wgs = (x / 2**z * 360.0 - 180.0, lat(y + 1), (x + 1) / 2**z * 360.0 - 180.0, lat(y))
-    return merc, wgs
-
-
-def tile_filter_box(z: int, x: int, y: int, extent: int, buffer: int) -> tuple[BBox, BBox]:
-    """Web Mercator and WGS84 boxes of the tile grown by *buffer* (tile units), in the world.
-
-    Examples
-    --------
-    >>> merc, wgs = tile_filter_box(1, 0, 0, 4096, 0)
-    >>> merc[0] == -MERCATOR_HALF, wgs[2]
-    (True, 0.0)
-    """
-    merc, _ = tile_bounds(z, x, y)
-    pad = (merc[2] - merc[0]) * buffer / extent
-    x0, y0 = max(-MERCATOR_HALF, merc[0] - pad), max(-MERCATOR_HALF, merc[1] - pad)
-    x1, y1 = min(MERCATOR_HALF, merc[2] + pad), min(MERCATOR_HALF, merc[3] + pad)
-
-    def lon(mx: float) -> float:
-        return mx / MERCATOR_HALF * 180.0
-
-    def lat(my: float) -> float:
-        return math.degrees(2 * math.atan(math.exp(my / MERCATOR_HALF * math.pi)) - math.pi / 2)
-
-    return (x0, y0, x1, y1), (lon(x0), lat(y0), lon(x1), lat(y1))
-
-
 def tile_columns(schema: LayerSchema, properties: Sequence[str]) -> list[tuple[str, str]]:
     """(column, type) of the tile properties; unknown names are refused.
 
@@ -401,7 +347,7 @@ def source_keys(frame: pd.DataFrame, schema: LayerSchema) -> pd.Series:
     Examples
     --------
     >>> import pandas as pd
-    >>> from gridmap.model import layer_schema
+    >>> from gridmap.common.model import layer_schema
     >>> df = pd.DataFrame({"source": ["osm"], "source_id": ["way/1"]})
     >>> source_keys(df, layer_schema("roads")).iloc[0]
     'osm:way/1'
@@ -497,7 +443,7 @@ def prepare_frame(
         if (shapely.is_missing(geoms) | shapely.is_empty(geoms)).any():
             raise BadInput(f"layer {layer!r}: null or empty geometry", field="geometry")
         if "h3_r11" in out:  # events: H3 cells of each point, filled on write (011)
-            from gridmap.h3cells import point_cells
+            from gridmap.geo.h3cells import point_cells
 
             for name, cells in point_cells(geoms).set_axis(out.index).items():
                 out[name] = cells

@@ -1,6 +1,6 @@
 """A cheap fingerprint of layers that changes whenever their rows change.
 
-Caches built from a store (the point locator of :mod:`gridmap.locate`) ask
+Caches built from a store (the point locator of :mod:`gridmap.geo.locate`) ask
 :func:`data_version` every now and then and rebuild when the answer differs.
 One query, no geometry decoded on the server:
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, cast
 
-from gridmap.model import layer_schema
+from gridmap.common.model import layer_schema
 
 __all__ = ["data_version"]
 
@@ -54,7 +54,7 @@ def data_version(store: Any, layers: Sequence[str]) -> tuple[Any, ...]:
         ``store.scoped(ALL_AREAS)`` when the store is not trusted (row-level
         security hides the rows of other areas otherwise).
     layers : sequence of str
-        Layer names (:data:`gridmap.model.LAYERS`).
+        Layer names (:data:`gridmap.common.model.LAYERS`).
 
     Returns
     -------

@@ -28,10 +28,10 @@ import numpy as np
 import shapely
 import shapely.geometry
 
-from gridmap.errors import BadInput
-from gridmap.model import LayerSchema
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LayerSchema
+from gridmap.common.timeparse import parse_day, parse_instant
 from gridmap.storage._sql import quote
-from gridmap.timeparse import parse_day, parse_instant
 
 __all__ = [
     "FILTER_LANGS",
@@ -150,7 +150,7 @@ def parse_filter(
 
     Raises
     ------
-    gridmap.errors.BadInput
+    gridmap.common.errors.BadInput
         (field ``filter``) for syntax errors, unknown properties, type
         mismatches, unsupported operators, too deep nesting or a filter too
         long; (field ``filter-lang``) for an unknown language.
@@ -162,7 +162,7 @@ def parse_filter(
     >>> parse_filter("nope = 1", properties={"name": "text"})
     Traceback (most recent call last):
     ...
-    gridmap.errors.BadInput: filter: unknown property 'nope'; queryables: name
+    gridmap.common.errors.BadInput: filter: unknown property 'nope'; queryables: name
     """
     lang = lang or "cql2-text"
     if lang not in FILTER_LANGS:
@@ -219,7 +219,7 @@ def like_pattern(pattern: str) -> str:
     '100\\%'
     >>> like_pattern("%_" * 40)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    gridmap.errors.BadInput: filter: the LIKE pattern has 80 wildcards (% and _); at most 16 ...
+    gridmap.common.errors.BadInput: filter: the LIKE pattern has 80 wildcards ...
     """
     if len(pattern) > MAX_LIKE_LENGTH:
         raise _bad(
@@ -349,7 +349,7 @@ def _instant(value: Any) -> datetime | date:
     if isinstance(value, dict) and len(value) == 1:
         ((kind, text),) = value.items()
         if kind in ("timestamp", "date") and isinstance(text, str):
-            # The one time parser (gridmap.timeparse): ISO 8601, years 1 to 9999 (the
+            # The one time parser (gridmap.common.timeparse): ISO 8601, years 1 to 9999 (the
             # stores' and Python's), also after conversion to UTC.
             invalid = _bad(f"invalid {kind} {text[:40]!r} (years 0001 to 9999, ISO 8601)")
             if kind == "date":
@@ -429,7 +429,7 @@ def filter_sql(
 
     Examples
     --------
-    >>> from gridmap.model import layer_schema
+    >>> from gridmap.common.model import layer_schema
     >>> f = parse_filter("floors BETWEEN 2 AND 5", properties={"floors": "int"})
     >>> filter_sql(f, layer_schema("buildings"), dialect="duckdb")
     ('("floors" BETWEEN ? AND ?)', [2, 5])

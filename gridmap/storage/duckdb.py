@@ -25,9 +25,10 @@ import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 
-from gridmap.errors import BadInput
-from gridmap.model import LayerSchema, layer_schema
-from gridmap.privacy import Vault
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LayerSchema, layer_schema
+from gridmap.geo.tiles import tile_filter_box
+from gridmap.security.privacy import Vault
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import ARROW_TYPES as _ARROW
 from gridmap.storage.base import (
@@ -46,7 +47,6 @@ from gridmap.storage.base import (
     prepare_frame,
     prepare_update,
     tile_columns,
-    tile_filter_box,
     to_arrow,
 )
 from gridmap.storage.cql import CqlFilter, filter_sql

@@ -25,8 +25,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from gridmap.errors import BadInput
-from gridmap.privacy import Vault
+from gridmap.common.errors import BadInput
+from gridmap.security.privacy import Vault
 from gridmap.storage._sql import migrations
 from gridmap.storage.base import StoreInvalidated
 from gridmap.storage.duckdb import (

@@ -35,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import shapely
 
-from gridmap.model import LayerSchema
+from gridmap.common.model import LayerSchema
 from gridmap.storage._sql import quote
 from gridmap.storage.base import BBox, Where
 from gridmap.storage.cql import CqlFilter
@@ -164,7 +164,7 @@ def page_query(
 
     Examples
     --------
-    >>> from gridmap.model import layer_schema
+    >>> from gridmap.common.model import layer_schema
     >>> sql = page_query(layer_schema("buildings"), ["floors"], "", limit=10, offset=0)
     >>> "row_to_json" in sql and "LIMIT 10" in sql
     True

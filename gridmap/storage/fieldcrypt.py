@@ -1,10 +1,10 @@
 """Personal columns encrypted at rest: one place for every store's write and read path.
 
-Columns marked ``encrypted`` in the model (:class:`gridmap.model.Column`; today
+Columns marked ``encrypted`` in the model (:class:`gridmap.common.model.Column`; today
 ``events.reporter`` and ``events.contact``: the name, phone or e-mail a citizen,
 the 12345 hotline or an Open311 client gives; and ``webhook_subscriptions.secret``,
 the key deliveries are signed with) hold AES-256-GCM ciphertext
-(:class:`gridmap.privacy.Vault`, the same keys as residents' fields). Each value
+(:class:`gridmap.security.privacy.Vault`, the same keys as residents' fields). Each value
 is bound to its table and column (associated data ``events.reporter``), so a
 ciphertext cannot be moved to another column.
 
@@ -35,8 +35,8 @@ import pandas as pd
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gridmap.model import LayerSchema, layer_schema
-from gridmap.privacy import Vault
+from gridmap.common.model import LayerSchema, layer_schema
+from gridmap.security.privacy import Vault
 from gridmap.storage.base import StoreUnavailable
 
 __all__ = [
@@ -68,7 +68,7 @@ def encrypted_columns(schema: LayerSchema) -> list[str]:
 
     Examples
     --------
-    >>> from gridmap.model import layer_schema
+    >>> from gridmap.common.model import layer_schema
     >>> encrypted_columns(layer_schema("events"))
     ['reporter', 'contact']
     >>> encrypted_columns(layer_schema("grids"))
@@ -139,7 +139,7 @@ def seal(schema: LayerSchema, frame: pd.DataFrame, vault: Vault) -> pd.DataFrame
 
     Examples
     --------
-    >>> from gridmap.model import layer_schema
+    >>> from gridmap.common.model import layer_schema
     >>> ev = layer_schema("events")
     >>> v = development_vault()
     >>> sealed = seal(ev, pd.DataFrame({"reporter": ["张三", None], "status": ["reported"] * 2}), v)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gridmap.model import layer_schema
+from gridmap.common.model import layer_schema
 from gridmap.storage.base import Store
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from gridmap.errors import GridmapError
+from gridmap.common.errors import GridmapError
 from gridmap.storage.base import StoreUnavailable
 
 __all__ = [

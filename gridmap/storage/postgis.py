@@ -25,9 +25,10 @@ from psycopg import sql as psql
 from psycopg.copy import QueuedLibpqWriter
 from psycopg_pool import ConnectionPool
 
-from gridmap.errors import BadInput, GridmapError
-from gridmap.model import LayerSchema, layer_schema
-from gridmap.privacy import Vault
+from gridmap.common.errors import BadInput, GridmapError
+from gridmap.common.model import LayerSchema, layer_schema
+from gridmap.geo.tiles import tile_filter_box
+from gridmap.security.privacy import Vault
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import (
     BBox,
@@ -46,7 +47,6 @@ from gridmap.storage.base import (
     prepare_update,
     source_keys,
     tile_columns,
-    tile_filter_box,
     to_arrow,
 )
 from gridmap.storage.cql import CqlFilter, filter_sql
@@ -611,7 +611,7 @@ class PostGISStore(StoreReads):
 
         Raises
         ------
-        gridmap.errors.BadInput
+        gridmap.common.errors.BadInput
             If *layer* has no geometry, a property is not one of its columns
             or is encrypted at rest (``events.reporter``: SQL cannot decrypt
             it), or *limit* or *offset* is negative.

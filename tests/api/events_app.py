@@ -22,7 +22,6 @@ from api.routers import events as events_router
 from api.routers import open311 as open311_router
 from api.security import get_principal
 from api.settings import Settings
-from gridmap.access import Principal
 from gridmap.events.errors import (
     ConcurrentUpdate,
     IdempotencyKeyReused,
@@ -31,6 +30,7 @@ from gridmap.events.errors import (
     NotPermitted,
     StaleVersion,
 )
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 
 with warnings.catch_warnings():

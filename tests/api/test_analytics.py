@@ -22,9 +22,9 @@ from api.main import create_app
 from api.routers import analytics
 from api.security import get_principal
 from api.settings import Settings
-from gridmap.access import Principal
-from gridmap.grids import assign_grid_codes
-from gridmap.hotspots import CLASSES
+from gridmap.analytics.hotspots import CLASSES
+from gridmap.division.bisect import assign_grid_codes
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 from tests.events_world import World, make_world
 

@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient  # conftest.py imported it first (see 
 
 from api.errors import STATUS, status_for
 from api.main import create_app
-from gridmap import errors as E
-from gridmap.auth import NotAuthenticated, PermissionDenied
+from gridmap.common import errors as E
 from gridmap.events.errors import (
     IdempotencyKeyReused,
     IllegalTransition,
@@ -24,6 +23,7 @@ from gridmap.events.errors import (
     NotPermitted,
     StaleVersion,
 )
+from gridmap.security.auth import NotAuthenticated, PermissionDenied
 from gridmap.storage import Store
 
 ITEMS = "/collections/buildings/items"

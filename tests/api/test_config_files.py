@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from api.main import create_app
 from api.settings import Settings
-from gridmap.access import Principal
 from gridmap.assessment.rules import default_rules, load_rules
 from gridmap.cli import app as cli
-from gridmap.configfiles import ConfigError, shipped
+from gridmap.common.configfiles import ConfigError, shipped
 from gridmap.events.taxonomy import default_taxonomy, load_taxonomy
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 from tests.api.events_app import TestClient, events_app, map_event_errors
 from tests.events_world import make_world

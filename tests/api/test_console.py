@@ -23,8 +23,8 @@ import pytest
 import shapely
 from playwright.sync_api import Page
 
-from gridmap.access import SYSTEM
 from gridmap.events.intake import parse_report, report_event
+from gridmap.security.access import SYSTEM
 from gridmap.storage import Store
 from tests.api.conftest import serving
 from tests.api.webworld import ARTIFACTS, PASSWORD, chromium, demo_world, token, wait, web_app
@@ -397,8 +397,8 @@ def test_one_session_opens_every_page(chromium: Any, world: World) -> None:
 
 
 def test_assign_a_worker_to_a_grid(chromium: Any, world: World) -> None:
-    from gridmap.auth import add_user, get_user
-    from gridmap.privacy import mask_name
+    from gridmap.security.auth import add_user, get_user
+    from gridmap.security.privacy import mask_name
 
     grids = sorted(world.store.read("grids")["code"])
     home, other = grids[1], grids[2]

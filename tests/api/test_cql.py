@@ -18,7 +18,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.items import layer_filter
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.storage import Store
 from layers.catalog import CATALOG
 

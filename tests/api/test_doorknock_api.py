@@ -22,9 +22,9 @@ from api.csp import DOORKNOCK_CSP
 from api.main import create_app
 from api.security import get_principal
 from api.settings import Settings
-from gridmap.access import SYSTEM, Principal
-from gridmap.audit import read_log
-from gridmap.registry import register_household
+from gridmap.population.registry import register_household
+from gridmap.security.access import SYSTEM, Principal
+from gridmap.security.audit import read_log
 from gridmap.storage import Store, open_store
 from tests.conftest import fresh_pg_url
 from tests.gridmap.assessment.month import world_layers

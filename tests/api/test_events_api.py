@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.routers._json import MAX_DEPTH
-from gridmap.access import Principal
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_edges import beyond

@@ -54,8 +54,8 @@ from api.ogc import collection, properties
 from api.security import get_optional_principal, get_principal
 from api.settings import Settings
 from api.temporal import parse_datetime
-from gridmap.access import Principal
-from gridmap.model import layer_schema
+from gridmap.common.model import layer_schema
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 from gridmap.storage.pgserver import PgServer
 from gridmap.storage.postgis import PostGISStore

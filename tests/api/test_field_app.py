@@ -27,9 +27,9 @@ import shapely
 from PIL import Image
 from playwright.sync_api import BrowserContext, Page, Route
 
-from gridmap.access import SYSTEM
-from gridmap.projection import to_metric
-from gridmap.registry import register_household
+from gridmap.geo.projection import to_metric
+from gridmap.population.registry import register_household
+from gridmap.security.access import SYSTEM
 from gridmap.storage import Store
 from tests.api.conftest import serving
 from tests.api.webworld import ARTIFACTS, PASSWORD, chromium, demo_world, wait, web_app

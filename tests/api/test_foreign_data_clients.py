@@ -361,7 +361,7 @@ def test_ogctests_core_passes(
 
 
 def _gcj_to_wgs(lon: float, lat: float) -> tuple[float, float]:
-    """GCJ-02 → WGS84 with prcoords' iterative inverse (independent of gridmap.chinacrs)."""
+    """GCJ-02 → WGS84 with prcoords' iterative inverse (independent of gridmap.geo.chinacrs)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         w_lat, w_lon = prcoords.gcj_wgs_bored((lat, lon))

@@ -19,7 +19,7 @@ viewer, external system by API key, anonymous):
   parameters for a corpus value (explicit examples pin the worst ones).
 
 Every answer must be below 500. The world is the real Helsinki demo extract
-with SYNTHETIC events (``gridmap.demo.run_demo``) and one demo user per role.
+with SYNTHETIC events (``gridmap.demo.job.run_demo``) and one demo user per role.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from hypothesis import strategies as st
 from api.main import create_app
 from api.security import SecuritySettings
 from api.settings import Settings
-from gridmap.auth import demo_users, get_user, issue_token
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.security.auth import demo_users, get_user, issue_token
 from gridmap.storage import Store, open_store
 from tests.conftest import fresh_pg_url
 

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient  # conftest.py imported it first (see 
 from api.main import create_app
 from api.security import get_optional_principal, get_principal
 from api.settings import Settings
-from gridmap.access import Principal
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 
 COMMUNITY = "990100001001"

@@ -24,7 +24,7 @@ import shapely
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from gridmap.access import Principal
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_world import World, make_world

@@ -16,8 +16,8 @@ import morecantile
 import pytest
 import shapely
 
-from gridmap.access import Principal
-from gridmap.heat import tile_resolution
+from gridmap.analytics.heat import tile_resolution
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 from gridmap.storage.base import tile_bounds
 from tests.api.test_analytics import ADMIN, brute_force, client_for, synthetic_events

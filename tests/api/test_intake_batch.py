@@ -19,9 +19,9 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from gridmap.access import ALL_AREAS, Principal
 from gridmap.events.intake import locate_point
-from gridmap.locate import Locator
+from gridmap.geo.locate import Locator
+from gridmap.security.access import ALL_AREAS, Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_world import World, make_world

@@ -18,9 +18,9 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from gridmap import webhooks
-from gridmap.access import ALL_AREAS, Principal
-from gridmap.h3cells import point_cells
+from gridmap.events import webhooks
+from gridmap.geo.h3cells import point_cells
+from gridmap.security.access import ALL_AREAS, Principal
 from gridmap.storage import Store, intake_sql
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_world import World, make_world

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.security import SecuritySettings
-from gridmap.auth import add_user, issue_api_key, issue_token
-from gridmap.demo import run_demo
-from gridmap.locate import LOOKUP_LAYERS, Locator, LocatorCache
+from gridmap.demo.job import run_demo
+from gridmap.geo.locate import LOOKUP_LAYERS, Locator, LocatorCache
+from gridmap.security.auth import add_user, issue_api_key, issue_token
 from gridmap.storage import Store, open_store
 from gridmap.storage.changes import data_version
 from tests.api.conftest import _settings

@@ -11,7 +11,7 @@ import shapely
 from fastapi.testclient import TestClient  # conftest.py imported it first (see there)
 from shapely.geometry import shape
 
-from gridmap.model import LAYERS
+from gridmap.common.model import LAYERS
 from gridmap.storage import Store
 from layers.catalog import CATALOG
 

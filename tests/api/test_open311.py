@@ -16,8 +16,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from gridmap.access import SYSTEM, Principal
 from gridmap.events.workflow import TransitionRequest, transition
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_world import World, make_world

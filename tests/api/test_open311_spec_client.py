@@ -33,9 +33,9 @@ from fastapi import FastAPI
 
 from api.routers.open311 import open311_principal
 from api.security import get_principal
-from gridmap.access import Principal
-from gridmap.auth import add_user, issue_api_key
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.security.access import Principal
+from gridmap.security.auth import add_user, issue_api_key
 from gridmap.storage import Store, open_store
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_world import World, make_world

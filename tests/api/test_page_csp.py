@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from api.csp import CONSOLE_CSP, FIELD_APP_CSP, MAP_CSP, SITE_CSP, map_csp, page_csp
 from api.main import create_app
 from api.settings import Settings
-from gridmap.auth import add_user
+from gridmap.security.auth import add_user
 from gridmap.storage import Store, open_store
 from tests.security.hierarchy import add_units
 

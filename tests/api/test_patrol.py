@@ -21,8 +21,8 @@ import shapely
 from api.main import create_app
 from api.security import get_principal
 from api.settings import Settings
-from gridmap.access import Principal
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 
 with warnings.catch_warnings():
@@ -108,7 +108,7 @@ def test_route_exports_carry_the_routes_coordinates(app) -> None:
     """
     import gpxpy
 
-    from gridmap.chinacrs import to_wgs84
+    from gridmap.geo.chinacrs import to_wgs84
 
     body = {"grid": GRID, "mode": "streets"}
     with client_as(app, COORD) as c:

@@ -20,9 +20,9 @@ import pytest
 from api.main import create_app
 from api.security import get_optional_principal, get_principal
 from api.settings import Settings
-from gridmap.access import Principal
-from gridmap.chinacrs import to_wgs84
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.geo.chinacrs import to_wgs84
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 
 with warnings.catch_warnings():

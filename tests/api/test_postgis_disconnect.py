@@ -174,7 +174,9 @@ def test_client_disconnect_cancels_its_postgis_statement(
             records.append(record)
 
     keep = Keep()
-    watched = [logging.getLogger(n) for n in ("gridmap.access", "gridmap.api", "uvicorn.error")]
+    watched = [
+        logging.getLogger(n) for n in ("gridmap.security.access", "gridmap.api", "uvicorn.error")
+    ]
     levels = [logger.level for logger in watched]
     for logger in watched:
         logger.addHandler(keep)
@@ -214,7 +216,7 @@ def test_client_disconnect_cancels_its_postgis_statement(
             logger.removeHandler(keep)
             logger.setLevel(level)
     print(f"leaver's statement gone {took:.2f} s after the disconnect")
-    access = [r for r in records if r.name == "gridmap.access"]
+    access = [r for r in records if r.name == "gridmap.security.access"]
     statuses = {getattr(r, "request_id", None): getattr(r, "status", None) for r in access}
     assert statuses.items() >= {"leaver": 499, "stayer": 499}.items(), statuses
     assert [r for r in records if r.levelno >= logging.ERROR] == []

@@ -15,10 +15,10 @@ from api.main import create_app
 from api.routers import reports
 from api.security import get_principal
 from api.settings import Settings
-from gridmap.access import SYSTEM, Principal
 from gridmap.assessment import pdf as pdf_module
 from gridmap.assessment.report import period_report
 from gridmap.cli import app as cli_app
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import open_store
 from tests.gridmap.assessment.month import END, NOW, START, TOWN_A, TOWN_B, Month
 

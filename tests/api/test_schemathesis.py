@@ -2,7 +2,7 @@
 
 A client nobody here wrote, driven by the OpenAPI document itself. The app runs
 over an embedded store holding the real Helsinki demo world (synthetic events)
-with one demo user per role (``gridmap.auth.demo_users``: the same code as
+with one demo user per role (``gridmap.security.auth.demo_users``: the same code as
 ``gridmap demo``). Every operation is exercised as a city admin, a town
 coordinator, community staff, a grid worker, a viewer, an external system (by
 API key) and anonymously. Each answer must not be a server error, must match
@@ -25,8 +25,8 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 from api.main import create_app
 from api.security import SecuritySettings
 from api.settings import Settings
-from gridmap.auth import demo_users, get_user, issue_token
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.security.auth import demo_users, get_user, issue_token
 from gridmap.storage import open_store
 
 _DIR = Path(__import__("tempfile").mkdtemp(prefix="gridmap-st-"))

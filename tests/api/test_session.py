@@ -16,8 +16,8 @@ from api.main import create_app
 from api.security import SecuritySettings
 from api.session import COOKIE
 from api.settings import Settings
-from gridmap.access import Principal
-from gridmap.auth import TokenConfig, add_user, issue_token, set_disabled
+from gridmap.security.access import Principal
+from gridmap.security.auth import TokenConfig, add_user, issue_token, set_disabled
 from gridmap.storage import Store
 from tests.security.hierarchy import add_units
 

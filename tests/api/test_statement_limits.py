@@ -78,7 +78,7 @@ def test_store_interrupts_a_runaway_statement(store: Store) -> None:
 
 
 def test_bad_timeouts_are_refused(store: Store) -> None:
-    from gridmap.errors import BadInput
+    from gridmap.common.errors import BadInput
 
     with pytest.raises(BadInput, match="milliseconds"):
         store.set_statement_timeout(-1)  # type: ignore[attr-defined]
@@ -261,7 +261,9 @@ def test_client_disconnect_interrupts_its_duckdb_query(
             records.append(record)
 
     keep = Keep()
-    watched = [logging.getLogger(n) for n in ("gridmap.access", "gridmap.api", "uvicorn.error")]
+    watched = [
+        logging.getLogger(n) for n in ("gridmap.security.access", "gridmap.api", "uvicorn.error")
+    ]
     levels = [logger.level for logger in watched]
     for logger in watched:
         logger.addHandler(keep)
@@ -306,7 +308,7 @@ def test_client_disconnect_interrupts_its_duckdb_query(
         for logger, level in zip(watched, levels, strict=True):
             logger.removeHandler(keep)
             logger.setLevel(level)
-    access = [r for r in records if r.name == "gridmap.access"]
+    access = [r for r in records if r.name == "gridmap.security.access"]
     statuses = {getattr(r, "request_id", None): getattr(r, "status", None) for r in access}
     assert statuses.items() >= {"leaver": 499, "stayer": 499}.items(), statuses
     assert [r for r in records if r.levelno >= logging.ERROR] == []

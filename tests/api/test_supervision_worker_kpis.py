@@ -16,10 +16,10 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from gridmap.access import Principal
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.service import grid_network, save_track
 from gridmap.patrol.tracks import parse_track
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_world import World, make_world

@@ -9,9 +9,9 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.temporal import parse_datetime, time_mask
-from gridmap.model import layer_schema
+from gridmap.common.model import layer_schema
+from gridmap.geo.tiles import tile_bounds
 from gridmap.storage import Store
-from gridmap.storage.base import tile_bounds
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 

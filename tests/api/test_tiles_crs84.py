@@ -19,7 +19,7 @@ import shapely
 from fastapi.testclient import TestClient
 
 from api.security import get_optional_principal
-from gridmap.access import Principal
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 from tests.api.conftest import staff_app
 

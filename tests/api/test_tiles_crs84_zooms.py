@@ -15,7 +15,7 @@ import morecantile
 import pytest
 from fastapi.testclient import TestClient
 
-from gridmap.errors import NotFound
+from gridmap.common.errors import NotFound
 from layers.catalog import CATALOG
 from layers.crs84tiles import check_crs84_tile, crs84_tile_bounds, crs84_zooms
 

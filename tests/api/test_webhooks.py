@@ -28,7 +28,7 @@ from fastapi.testclient import TestClient
 
 from api.routers.subscriptions import WebhookSettings
 from api.security import get_optional_principal, get_principal
-from gridmap.access import Principal
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
 from tests.events_world import World, make_world

@@ -20,8 +20,8 @@ from playwright.sync_api import Page, sync_playwright
 from api.main import create_app
 from api.security import SecuritySettings, install_security
 from api.settings import Settings
-from gridmap.auth import demo_users
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.security.auth import demo_users
 from gridmap.storage import Store, open_store
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

@@ -1,4 +1,4 @@
-"""Address lookup over the store's buildings and roads (gridmap.addresses), on both stores.
+"""Address lookup over the store's buildings and roads (gridmap.geo.addresses), on both stores.
 
 Footprints are small synthetic squares and lines in central Helsinki with
 Finnish and Chinese addresses; the Open311 tests use the real demo buildings.
@@ -10,8 +10,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gridmap.addresses import lookup_address, normalize_address
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.geo.addresses import lookup_address, normalize_address
 from gridmap.storage import Store
 
 X, Y = 24.9400, 60.1700

@@ -13,8 +13,8 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gridmap.addresses import SHARED_CACHE, AddressCache, lookup_address
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.geo.addresses import SHARED_CACHE, AddressCache, lookup_address
 from gridmap.storage import Store
 
 X, Y = 24.9400, 60.1700

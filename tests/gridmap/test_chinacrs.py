@@ -1,4 +1,4 @@
-"""Tests of gridmap.chinacrs against fixed values and two independent implementations.
+"""Tests of gridmap.geo.chinacrs against fixed values and two independent implementations.
 
 Oracles: ``prcoords`` (takes and returns ``(lat, lon)``; ``*_bored`` are its precise
 inverses) and ``coord_convert.transform`` (takes and returns ``(lon, lat)``).
@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
-from gridmap import chinacrs
-from gridmap.chinacrs import (
+from gridmap.common.errors import BadInput
+from gridmap.geo import chinacrs
+from gridmap.geo.chinacrs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
     from_wgs84,
@@ -31,7 +32,6 @@ from gridmap.chinacrs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from gridmap.errors import BadInput
 
 Pair = tuple[float, float]
 Transform = Callable[..., tuple[np.ndarray, np.ndarray]]

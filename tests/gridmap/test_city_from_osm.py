@@ -20,7 +20,7 @@ import shapely
 from typer.testing import CliRunner
 
 from gridmap.cli import app
-from gridmap.demo import seed_events
+from gridmap.demo.job import seed_events
 from gridmap.storage import Store, open_store
 from tests.gridmap.ulm import ULM_BUILDINGS, ulm_pbf
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from gridmap.access import SYSTEM
 from gridmap.cli import app
 from gridmap.events.intake import parse_report, report_event
+from gridmap.security.access import SYSTEM
 from gridmap.storage import open_store
 from tests.events_world import make_world
 

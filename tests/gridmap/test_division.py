@@ -16,6 +16,7 @@ import pyrosm
 import pytest
 import shapely
 
+from gridmap.common.errors import BadInput
 from gridmap.division import (
     check_topology,
     divide_balanced,
@@ -26,7 +27,6 @@ from gridmap.division import (
 )
 from gridmap.division.codes import grids_valid_at
 from gridmap.division.regions import Limits, build_regions, region_count
-from gridmap.errors import BadInput
 from gridmap.io.importer import import_osm
 from gridmap.storage import open_store
 

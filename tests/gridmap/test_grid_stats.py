@@ -19,6 +19,7 @@ import shapely
 from typer.testing import CliRunner
 
 from gridmap.cli import app
+from gridmap.common.errors import BadInput, NotFound
 from gridmap.division.stats import (
     CATEGORY_COLUMNS,
     STAT_COLUMNS,
@@ -28,8 +29,7 @@ from gridmap.division.stats import (
     refresh_grid_statistics,
     statistics_table,
 )
-from gridmap.errors import BadInput, NotFound
-from gridmap.projection import length_m
+from gridmap.geo.projection import length_m
 from gridmap.storage import Store
 
 C1, C2 = "990100001001", "990100001002"

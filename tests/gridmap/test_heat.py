@@ -11,9 +11,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.access import SYSTEM, Principal
-from gridmap.errors import BadInput
-from gridmap.heat import (
+from gridmap.analytics.heat import (
     H3_RESOLUTIONS,
     EventQuery,
     add_rates,
@@ -34,6 +32,8 @@ from gridmap.heat import (
     protect_small_counts,
     tile_resolution,
 )
+from gridmap.common.errors import BadInput
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store
 
 RNG = np.random.default_rng(20261128)
@@ -204,11 +204,11 @@ def test_grid_counts_are_aligned_and_comparable_across_periods() -> None:
 def test_docstring_examples_run() -> None:
     import doctest
 
-    import gridmap.heat
-    import gridmap.hotspots
+    import gridmap.analytics.heat
+    import gridmap.analytics.hotspots
     import layers.heat
 
-    for module in (gridmap.heat, gridmap.hotspots, layers.heat):
+    for module in (gridmap.analytics.heat, gridmap.analytics.hotspots, layers.heat):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
         assert result.failed == 0 and result.attempted >= 5, module.__name__
 

@@ -19,15 +19,19 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from gridmap import hierarchy
-from gridmap.access import SYSTEM
-from gridmap.auth import add_user
 from gridmap.cli import app
-from gridmap.coverage import place_orphans
-from gridmap.demo import seed_events
+from gridmap.common.errors import BadInput, NotFound
+from gridmap.demo.job import seed_events
+from gridmap.division.coverage import place_orphans
 from gridmap.division.service import generate_grids
-from gridmap.errors import BadInput, NotFound
-from gridmap.hierarchy import (
+from gridmap.io.importer import import_layer, import_osm
+from gridmap.population.registry import register_household, register_resident
+from gridmap.security.access import SYSTEM
+from gridmap.security.auth import add_user
+from gridmap.security.privacy import Vault
+from gridmap.storage import Store, open_store
+from gridmap.units import hierarchy
+from gridmap.units.hierarchy import (
     CodeCollision,
     close_unit,
     import_code_table,
@@ -36,11 +40,7 @@ from gridmap.hierarchy import (
     set_code,
     set_parent,
 )
-from gridmap.io.importer import import_layer, import_osm
-from gridmap.privacy import Vault
-from gridmap.registry import register_household, register_resident
-from gridmap.storage import Store, open_store
-from gridmap.workers import assign_grids
+from gridmap.units.workers import assign_grids
 from tests.gridmap.ulm import ulm_pbf
 
 COMMUNITY = "370285001001"

@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.errors import BadInput
-from gridmap.heat import bin_counts
-from gridmap.hotspots import (
+from gridmap.analytics.heat import bin_counts
+from gridmap.analytics.hotspots import (
     CLASSES,
     benjamini_hochberg,
     emerging_hot_spots,
@@ -20,6 +19,7 @@ from gridmap.hotspots import (
     mann_kendall,
     study_cells,
 )
+from gridmap.common.errors import BadInput
 
 # A study region in central Helsinki (real place; every event here is synthetic).
 REGION = shapely.box(24.90, 60.15, 24.98, 60.19)

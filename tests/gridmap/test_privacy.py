@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gridmap.errors import BadInput
-from gridmap.privacy import (
+from gridmap.common.errors import BadInput
+from gridmap.security.privacy import (
     Vault,
     formula_safe,
     guard_frame,
@@ -167,8 +167,8 @@ def test_masks() -> None:
 )
 def test_event_documents_mask_as_privacy_does(name: str, phone: str) -> None:
     """Events, registers and layers mask a reporter the same way (one masking, in privacy)."""
-    from gridmap.access import Principal
     from gridmap.events.intake import event_document
+    from gridmap.security.access import Principal
 
     row = {"id": 1, "status": "reported", "reporter": name, "contact": phone, "version": 1}
     doc = event_document(row, principal=Principal("c", "community_staff", areas=("990100001001",)))

@@ -1,4 +1,4 @@
-"""gridmap.projection: the one helper for metric work."""
+"""gridmap.geo.projection: the one helper for metric work."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from gridmap.errors import BadInput
-from gridmap.projection import WGS84, area_m2, length_m, local_crs, to_metric, to_wgs84
+from gridmap.common.errors import BadInput
+from gridmap.geo.projection import WGS84, area_m2, length_m, local_crs, to_metric, to_wgs84
 
 GEOD = Geod(ellps="WGS84")
 

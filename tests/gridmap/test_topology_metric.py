@@ -1,7 +1,7 @@
 """The topology check works in metres: rounding of shared edges is no overlap, 2 m are.
 
 Two grids side by side near Helsinki are drawn exactly in UTM 35N (EPSG:32635,
-the local CRS :mod:`gridmap.projection` picks there) and stored in WGS84, as an
+the local CRS :mod:`gridmap.geo.projection` picks there) and stored in WGS84, as an
 import from a metric source would be. Their shared edge is the same line in
 metres, but not in degrees: once through different vertices (a straight line in
 metres bends in degrees, so the two grids' polylines cross), once through the
@@ -19,7 +19,7 @@ import pytest
 import shapely
 
 from gridmap.division.topology import check_topology
-from gridmap.projection import area_m2, to_wgs84
+from gridmap.geo.projection import area_m2, to_wgs84
 
 UTM35N = pyproj.CRS.from_epsg(32635)
 X0, Y0 = 385_000.0, 6_670_000.0  # Helsinki, in UTM 35N

@@ -9,7 +9,7 @@ import folium
 import folium.plugins
 import pytest
 
-from gridmap.errors import NotFound
+from gridmap.common.errors import NotFound
 from layers.assets import (
     ASSETS,
     DEFAULT_BASE_URL,

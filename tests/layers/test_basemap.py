@@ -9,12 +9,12 @@ import geopandas as gpd
 import pytest
 from shapely import Point, box
 
-from gridmap.chinacrs import from_wgs84
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.geo.chinacrs import from_wgs84
 from layers.render import map_html, render_map
 from layers.vector import TiledLayer
 
-# Tiananmen, WGS84; its GCJ-02 coordinates per gridmap.chinacrs (doctest there).
+# Tiananmen, WGS84; its GCJ-02 coordinates per gridmap.geo.chinacrs (doctest there).
 LON, LAT = 116.391349, 39.907375
 
 

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from gridmap.errors import BadInput, UnknownLayer
-from gridmap.model import (
+from gridmap.common.errors import BadInput, UnknownLayer
+from gridmap.common.model import (
     ADMIN_LEVELS,
     EVENT_CATEGORIES,
     EVENT_STATUSES,

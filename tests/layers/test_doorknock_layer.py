@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 from playwright.sync_api import Browser
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from layers.doorknock import progress_layer, progress_legend, progress_map
 from layers.render import map_html
 from tests.browser import MemoryPage, launch

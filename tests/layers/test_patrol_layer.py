@@ -39,7 +39,7 @@ def test_route_layer_renders_offline_and_escaped() -> None:
 
 
 def test_tracks_are_never_published_as_a_collection() -> None:
-    from gridmap.model import ROLES
+    from gridmap.common.model import ROLES
     from layers.catalog import CATALOG
 
     assert not any(CATALOG["patrol_tracks"].is_visible_to(role) for role in ROLES)

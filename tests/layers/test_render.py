@@ -10,7 +10,7 @@ import geopandas as gpd
 import pytest
 from shapely import Point
 
-from gridmap.errors import BadInput, NotFound, UnknownLayer
+from gridmap.common.errors import BadInput, NotFound, UnknownLayer
 from layers.assets import DEFAULT_BASE_URL, asset_file
 from layers.catalog import CATALOG, EVENT_STATUS_COLORS
 from layers.render import feature_collection, map_html, render_layer, render_map

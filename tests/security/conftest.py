@@ -2,7 +2,7 @@
 
 The world (admin units, ~23 grids, real OSM buildings and roads, seeded
 SYNTHETIC events) is built once per session and store by
-:func:`gridmap.demo.run_demo`; each module gets a copy of its own (a copied
+:func:`gridmap.demo.job.run_demo`; each module gets a copy of its own (a copied
 DuckDB file, a PostGIS database made from it as a template), so modules never
 see each other's writes. The API runs in production mode with strong test
 secrets, so the default-secret guard is exercised too.
@@ -21,13 +21,13 @@ import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
-import gridmap.auth
+import gridmap.security.auth
 from api.main import create_app
 from api.security import SecuritySettings, install_security
 from api.settings import Settings
-from gridmap.auth import add_user, get_user, issue_api_key, issue_token
-from gridmap.demo import run_demo
-from gridmap.privacy import Vault
+from gridmap.demo.job import run_demo
+from gridmap.security.auth import add_user, get_user, issue_api_key, issue_token
+from gridmap.security.privacy import Vault
 from gridmap.storage import Store, open_store
 from gridmap.storage.pgserver import PgServer
 from tests.conftest import fresh_pg_url
@@ -58,8 +58,8 @@ def cheap_password_hashes() -> Iterator[None]:
     """Argon2id with test-sized cost (production keeps pwdlib's recommended parameters)."""
     cheap = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8192, parallelism=1),))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gridmap.auth, "_hasher", cheap)
-        mp.setattr(gridmap.auth, "_DUMMY_HASH", cheap.hash("dummy password"))
+        mp.setattr(gridmap.security.auth, "_hasher", cheap)
+        mp.setattr(gridmap.security.auth, "_DUMMY_HASH", cheap.hash("dummy password"))
         yield
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from gridmap.access import SYSTEM, Principal
-from gridmap.audit import read_log, record
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.security.access import SYSTEM, Principal
+from gridmap.security.audit import read_log, record
 from gridmap.storage import Store
 
 

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from api.ratelimit import ReportRateLimit
 from api.security import CurrentPrincipal, SecuritySettings, install_security
-from gridmap.audit import read_log
-from gridmap.auth import add_user, issue_token, set_disabled
+from gridmap.security.audit import read_log
+from gridmap.security.auth import add_user, issue_token, set_disabled
 from tests.security.conftest import PASSWORD, SECRET, World, make_app, security_settings
 
 PROTECTED = ("/auth/me", "/registry/residents", "/registry/households")

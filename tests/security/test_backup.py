@@ -22,12 +22,12 @@ import pytest
 import shapely
 from typer.testing import CliRunner
 
-from gridmap import audit
-from gridmap.access import SYSTEM
-from gridmap.auth import demo_users
 from gridmap.cli import app
-from gridmap.demo import demo_extract, run_demo
-from gridmap.model import LAYERS
+from gridmap.common.model import LAYERS
+from gridmap.demo.job import demo_extract, run_demo
+from gridmap.security import audit
+from gridmap.security.access import SYSTEM
+from gridmap.security.auth import demo_users
 from gridmap.storage import Store, open_store
 from tests.security.conftest import fresh_pg_url
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from gridmap.audit import read_log
-from gridmap.auth import authenticate, principal_for_api_key
 from gridmap.cli import app
+from gridmap.security.audit import read_log
+from gridmap.security.auth import authenticate, principal_for_api_key
 from gridmap.storage import open_store
 from tests.security.hierarchy import add_units
 

@@ -29,8 +29,8 @@ import pytest
 from fastapi import FastAPI
 
 from api.routers.events import INTAKE_THREADS
-from gridmap.access import ALL_AREAS, Principal
 from gridmap.events.intake import parse_report, report_event
+from gridmap.security.access import ALL_AREAS, Principal
 from gridmap.storage.pgserver import PG_BIN, PgServer, pg_server
 from gridmap.storage.postgis import PostGISStore
 from tests.api.events_app import events_app

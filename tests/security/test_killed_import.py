@@ -30,8 +30,8 @@ import pyrosm
 import pytest
 import shapely
 
+from gridmap.common.model import LAYERS
 from gridmap.io.importer import generated_hierarchy
-from gridmap.model import LAYERS
 from gridmap.storage import Store, open_store
 
 N = 30_000

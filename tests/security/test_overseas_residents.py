@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gridmap.access import Principal
-from gridmap.errors import BadInput
-from gridmap.privacy import Vault
-from gridmap.registry import register_household, register_resident
+from gridmap.common.errors import BadInput
+from gridmap.population.registry import register_household, register_resident
+from gridmap.security.access import Principal
+from gridmap.security.privacy import Vault
 from gridmap.storage import Store
 from tests.security.hierarchy import add_units
 

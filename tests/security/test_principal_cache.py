@@ -19,8 +19,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.security import PrincipalCache, forget_principals
-from gridmap.access import Principal
-from gridmap.auth import add_user, get_user, issue_token, set_disabled
+from gridmap.security.access import Principal
+from gridmap.security.auth import add_user, get_user, issue_token, set_disabled
 from tests.security.conftest import World, make_app, security_settings
 
 

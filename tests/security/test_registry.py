@@ -9,14 +9,14 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from gridmap.access import Principal
-from gridmap.audit import read_log
-from gridmap.registry import (
+from gridmap.population.registry import (
     REGISTRATION_REFUSED,
     export_residents,
     register_household,
     register_resident,
 )
+from gridmap.security.access import Principal
+from gridmap.security.audit import read_log
 from tests.security.conftest import World
 
 PLAINTEXT = ("张三", "11010519491231002X", "13812341234", "𠮷田花子", "370285199001011238")

@@ -39,8 +39,8 @@ def _pg(world: World) -> PostGISStore:
 @pytest.fixture(scope="module")
 def seeded(pg_world: World) -> World:
     """Households and residents in both grids (through the registry core)."""
-    from gridmap.access import Principal
-    from gridmap.registry import register_household, register_resident
+    from gridmap.population.registry import register_household, register_resident
+    from gridmap.security.access import Principal
 
     for grid, idn in (
         (pg_world.grid_a, "11010519491231002X"),
@@ -239,7 +239,7 @@ def test_bbox_filters_use_the_spatial_index_under_the_policies(
 
 # -- tables without an area column: users, audit_log, idempotency_keys (026) ----------
 def test_app_role_reads_accounts_but_no_secret(seeded: World, login_role: str) -> None:
-    from gridmap.auth import authenticate, list_users
+    from gridmap.security.auth import authenticate, list_users
     from tests.security.conftest import PASSWORD
 
     store = _pg(seeded)
@@ -269,8 +269,8 @@ def test_app_role_reads_accounts_but_no_secret(seeded: World, login_role: str) -
 def test_app_role_appends_audit_rows_but_reads_them_only_city_wide(
     seeded: World, login_role: str
 ) -> None:
-    from gridmap.access import Principal
-    from gridmap.audit import record
+    from gridmap.security.access import Principal
+    from gridmap.security.audit import record
 
     store = _pg(seeded)
     marker = "rls-" + uuid.uuid4().hex

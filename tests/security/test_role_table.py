@@ -3,7 +3,7 @@
 ``docs/roles.md`` is the specification: each cell says what a role reads on a
 surface (full / masked fields / grid-level only / aggregates only / 401 / 403 /
 404). :func:`test_docs_table_is_the_policy` checks the file against the policy
-in the core (:mod:`gridmap.disclosure_policy`); :func:`test_role_reads_what_the_table_says`
+in the core (:mod:`gridmap.security.disclosure`); :func:`test_role_reads_what_the_table_says`
 calls every surface as a town coordinator (staff), a grid worker, a viewer, an
 external system (API key) and a caller without credentials, on the embedded
 store and on PostGIS, and checks the *content* of each answer against the cell.
@@ -27,8 +27,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from gridmap import disclosure_policy as policy
-from gridmap.privacy import mask_name
+from gridmap.security import disclosure as policy
+from gridmap.security.privacy import mask_name
 from tests.security.conftest import World
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "roles.md"

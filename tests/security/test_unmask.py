@@ -3,7 +3,7 @@
 Issue 25: the OGC items of ``events`` (GeoJSON, HTML and the file exports)
 show the reporter's name and contact masked exactly like ``/events`` to staff
 and leave them out for other systems; ``unmask=true`` answers them in clear
-only to the roles of :data:`gridmap.disclosure_policy.UNMASK_ROLES` holding the
+only to the roles of :data:`gridmap.security.disclosure.UNMASK_ROLES` holding the
 unmask grant, for events of their area, and writes one ``audit_log`` row per
 event with the event's grid code (migration 030). On PostGIS a scoped
 connection reads only its areas' audit rows, and the webhook tables keep
@@ -32,11 +32,11 @@ import pyogrio
 import pytest
 from fastapi.testclient import TestClient
 
-from gridmap import disclosure_policy as policy
-from gridmap.access import Principal
-from gridmap.audit import read_log, record
-from gridmap.auth import add_user, issue_token
-from gridmap.privacy import mask_name
+from gridmap.security import disclosure as policy
+from gridmap.security.access import Principal
+from gridmap.security.audit import read_log, record
+from gridmap.security.auth import add_user, issue_token
+from gridmap.security.privacy import mask_name
 from gridmap.storage import open_store
 from gridmap.storage.pgserver import PgServer
 from gridmap.storage.postgis import PostGISStore

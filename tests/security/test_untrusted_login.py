@@ -24,7 +24,7 @@ import pytest
 from api.main import create_app
 from api.security import install_security
 from api.settings import Settings
-from gridmap.auth import add_user, issue_api_key, set_disabled
+from gridmap.security.auth import add_user, issue_api_key, set_disabled
 from gridmap.storage import open_store
 from gridmap.storage.pgserver import PgServer
 from gridmap.storage.postgis import MigrationsPending, PostGISStore
@@ -234,7 +234,7 @@ def test_functions_are_definer_pinned_and_not_public(
 
 def test_trusted_store_in_a_scope_signs_in_through_the_function(untrusted: Untrusted) -> None:
     """The owner's store inside a scope is the application role too: same path."""
-    from gridmap.auth import NotAuthenticated, authenticate
+    from gridmap.security.auth import NotAuthenticated, authenticate
 
     with untrusted.owner.scoped([GRID]):
         assert authenticate(untrusted.owner, "worker_a", PASSWORD).name == "worker_a"

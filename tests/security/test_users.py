@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from gridmap.auth import (
+from gridmap.common.errors import BadInput
+from gridmap.security.auth import (
     NotAuthenticated,
     add_user,
     authenticate,
@@ -16,7 +17,6 @@ from gridmap.auth import (
     principal_for_api_key,
     set_disabled,
 )
-from gridmap.errors import BadInput
 from gridmap.storage import Store, open_store
 from tests.security.hierarchy import add_units
 

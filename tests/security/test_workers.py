@@ -15,13 +15,13 @@ import shapely
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from gridmap.audit import read_log
-from gridmap.auth import add_user, demo_users, get_user, issue_token
 from gridmap.cli import app
-from gridmap.errors import BadInput
-from gridmap.privacy import mask_name
+from gridmap.common.errors import BadInput
+from gridmap.security.audit import read_log
+from gridmap.security.auth import add_user, demo_users, get_user, issue_token
+from gridmap.security.privacy import mask_name
 from gridmap.storage import Store, open_store
-from gridmap.workers import UnknownArea, assign_grids, list_workers
+from gridmap.units.workers import UnknownArea, assign_grids, list_workers
 from tests.security.conftest import World, security_settings
 from tests.security.hierarchy import add_units
 
@@ -301,7 +301,7 @@ def test_redrawn_grids_keep_their_workers(store: Store) -> None:
     """Rebalancing closes a grid and redraws it under the same code: its crew stays."""
     import pandas as pd
 
-    from gridmap.demo import demo_extract
+    from gridmap.demo.job import demo_extract
     from gridmap.division.service import current_grids, generate_grids, rebalance_grids
     from gridmap.io.importer import import_osm
 

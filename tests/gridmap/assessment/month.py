@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.access import SYSTEM, Principal
 from gridmap.assessment.doorknock import create_campaign, record_visit
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
 from gridmap.events.intake import parse_report, report_event
 from gridmap.events.workflow import TransitionRequest, transition
 from gridmap.patrol.service import grid_network, save_track
 from gridmap.patrol.tracks import parse_track
-from gridmap.registry import register_household
+from gridmap.population.registry import register_household
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store, open_store
 
 TOWN_A, TOWN_B = "990100001", "990100002"

@@ -7,14 +7,14 @@ import math
 import pandas as pd
 import pytest
 
-from gridmap.access import SYSTEM, Principal
 from gridmap.assessment.doorknock import campaign_progress, record_visit
 from gridmap.assessment.report import period_report, render_html
 from gridmap.assessment.scores import assess
-from gridmap.auth import PermissionDenied
-from gridmap.errors import BadInput, NotFound
+from gridmap.common.errors import BadInput, NotFound
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.service import grid_network
+from gridmap.security.access import SYSTEM, Principal
+from gridmap.security.auth import PermissionDenied
 from tests.gridmap.assessment.month import (
     END,
     NOW,

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
-from gridmap.access import SYSTEM, Principal
 from gridmap.assessment.disclosure import protect_table
 from gridmap.assessment.pdf import CJK_FONT, FontMissing, render_pdf
 from gridmap.assessment.report import PeriodReport, period_report, render_html
 from gridmap.assessment.rules import default_rules
+from gridmap.security.access import SYSTEM, Principal
 from tests.gridmap.assessment.month import END, NOW, START, TOWN_A, Month
 
 pytest_plugins = ["tests.gridmap.assessment.shared"]

@@ -25,7 +25,6 @@ import pytest
 import shapely
 from pypdf import PdfReader
 
-from gridmap.access import SYSTEM, Principal
 from gridmap.assessment._figures import PeriodReport
 from gridmap.assessment.doorknock import create_campaign, record_visit
 from gridmap.assessment.pdf import render_pdf
@@ -42,7 +41,8 @@ from gridmap.events.workflow import TransitionRequest, transition
 from gridmap.patrol.coverage import measure_coverage
 from gridmap.patrol.service import grid_network, save_track
 from gridmap.patrol.tracks import parse_track
-from gridmap.registry import register_household
+from gridmap.population.registry import register_household
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store, open_store
 from gridmap.storage.pgserver import PgServer
 from tests.conftest import fresh_pg_url

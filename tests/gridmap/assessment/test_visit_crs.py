@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gridmap.assessment.doorknock import parse_visit
-from gridmap.chinacrs import from_wgs84
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.geo.chinacrs import from_wgs84
 
 # A doorway in Laixi (莱西), where the GCJ-02 offset is real (hundreds of metres).
 LON, LAT = 120.5263, 36.8865

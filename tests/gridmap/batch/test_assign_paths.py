@@ -1,7 +1,7 @@
 """One point → grid rule on every path: batch kernel, single-machine assignment, statistics.
 
 The batch paths (:class:`gridmap.batch.GridIndex`, ``ST_Within``: a point on a
-boundary is in no grid), :func:`gridmap.grids.assign_points` and the grid
+boundary is in no grid), :func:`gridmap.division.bisect.assign_points` and the grid
 statistics (``intersects``: a point on a boundary counts in a grid touching it)
 all answer through :func:`gridmap.division.assign.locate_in_grids` with the grids
 sorted by code, so where several grids hold a point the smallest code wins. The
@@ -26,8 +26,8 @@ import shapely
 from gridmap.batch import GridIndex
 from gridmap.batch.single import aggregate_frame
 from gridmap.division.assign import Predicate, locate_in_grids
+from gridmap.division.bisect import assign_points
 from gridmap.division.stats import grid_statistics
-from gridmap.grids import assign_points
 from tests.gridmap.batch.conftest import Helsinki
 
 A, B, C = "990100001001001", "990100001001002", "990100001001003"

@@ -79,7 +79,7 @@ def test_month_keys_are_utc_months() -> None:
 def test_xy_columns_and_wkb_give_the_same_partials(
     world: Helsinki, tmp_path: Path, xy: bool
 ) -> None:
-    from gridmap.synthetic import synthetic_events
+    from gridmap.demo.synthetic import synthetic_events
 
     ev = synthetic_events(world.roads, world.buildings, n=3_000, seed=5)
     ev["id"] = np.arange(1, len(ev) + 1)

@@ -19,10 +19,10 @@ from gridmap.batch.lake import export_lake, iter_store_chunks, read_lake_layer
 from gridmap.batch.single import aggregate_frame, run_single
 from gridmap.batch.synthetic import write_synthetic_lake
 from gridmap.cli import app
-from gridmap.errors import BadInput
-from gridmap.grids import assign_grid_codes
+from gridmap.common.errors import BadInput
+from gridmap.demo.synthetic import synthetic_events
+from gridmap.division.bisect import assign_grid_codes
 from gridmap.storage import Store, open_store
-from gridmap.synthetic import synthetic_events
 from tests.gridmap.batch.conftest import Helsinki, outside_events
 
 

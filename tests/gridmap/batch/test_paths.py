@@ -11,14 +11,14 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
+from gridmap.analytics.heat import bin_counts
 from gridmap.batch import BatchResult, run_batch
 from gridmap.batch.dask import run_dask
 from gridmap.batch.duck import run_duckdb
 from gridmap.batch.single import aggregate_frame, run_single
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.division.bisect import assign_grid_codes
 from gridmap.events.kpis import kpis
-from gridmap.grids import assign_grid_codes
-from gridmap.heat import bin_counts
 from tests.gridmap.batch.conftest import Helsinki
 
 FIELDS = ("grid_counts", "heat", "kpis_grid", "kpis_town", "hotspots")
@@ -63,12 +63,12 @@ def test_dask_equals_single(lake: Path, reference: BatchResult) -> None:
 
 
 def test_definitions_match_the_single_machine_functions(world: Helsinki) -> None:
-    from gridmap.synthetic import synthetic_events
+    from gridmap.demo.synthetic import synthetic_events
 
     ev = synthetic_events(world.roads, world.buildings, n=5_000, seed=3)
     result = aggregate_frame(ev, world.grids, resolution=8, hotspots=False)
     ev["grid_code"] = assign_grid_codes(ev, world.grids)
-    # Assignment = gridmap.grids.assign_grid_codes.
+    # Assignment = gridmap.division.bisect.assign_grid_codes.
     expected = ev["grid_code"].value_counts(dropna=False)
     got = result.grid_counts.set_index("grid_code")["count"]
     assert got.sort_index().to_dict() == expected.sort_index().to_dict()
@@ -82,7 +82,7 @@ def test_definitions_match_the_single_machine_functions(world: Helsinki) -> None
     pd.testing.assert_series_equal(
         sums["closed"], table["closed"], check_names=False, check_index_type=False
     )
-    # Heat = gridmap.heat.bin_counts.
+    # Heat = gridmap.analytics.heat.bin_counts.
     points = pd.DataFrame({"lon": ev.geometry.x, "lat": ev.geometry.y, "status": ev["status"]})
     pd.testing.assert_frame_equal(result.heat, bin_counts(points, 8))
 

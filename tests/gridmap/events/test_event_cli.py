@@ -8,11 +8,11 @@ from pathlib import Path
 import pandas as pd
 from typer.testing import CliRunner
 
-from gridmap.access import SYSTEM
 from gridmap.cli import app
 from gridmap.events.intake import parse_report, report_event
 from gridmap.events.kpis import kpi_records, kpis
 from gridmap.events.workflow import TransitionRequest, transition
+from gridmap.security.access import SYSTEM
 from gridmap.storage import open_store
 from tests.events_world import make_world
 

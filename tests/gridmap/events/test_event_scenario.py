@@ -14,8 +14,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from gridmap.access import SYSTEM, Principal
-from gridmap.errors import BadInput, NotFound, OutsideJurisdiction
+from gridmap.common.errors import BadInput, NotFound, OutsideJurisdiction
 from gridmap.events.errors import (
     ConcurrentUpdate,
     IllegalTransition,
@@ -30,6 +29,7 @@ from gridmap.events.workflow import (
     supervision_list,
     transition,
 )
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store
 from tests.events_world import World, make_world
 

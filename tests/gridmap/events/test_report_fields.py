@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.access import SYSTEM, Principal
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import nearest_own_grid, parse_report, report_event
 from gridmap.events.kpis import kpis
 from gridmap.events.workflow import TransitionRequest, transition
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store
 from tests.events_edges import beyond
 from tests.events_world import World, make_world

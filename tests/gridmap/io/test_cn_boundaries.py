@@ -7,7 +7,7 @@ feature ``id`` = administrative code, properties ``name``, ``cp``,
 ``childNum``. Aliyun DataV GeoAtlas files are built from the same real
 features with DataV's property names.
 
-Coordinates are checked with an oracle independent of :mod:`gridmap.chinacrs`:
+Coordinates are checked with an oracle independent of :mod:`gridmap.geo.chinacrs`:
 every stored WGS84 vertex is converted back to GCJ-02 with ``prcoords`` (the
 forward transform, a closed formula, so no iteration error of its own) and
 must equal the file's vertex within 1e-7 degrees (about 1 cm).
@@ -33,7 +33,7 @@ from coord_convert import transform as cc
 from typer.testing import CliRunner
 
 from gridmap.cli import app
-from gridmap.errors import BadInput, UnknownLayer
+from gridmap.common.errors import BadInput, UnknownLayer
 from gridmap.io.importer import import_layer
 from gridmap.storage import Store
 
@@ -430,7 +430,7 @@ def test_unknown_layer_is_refused_and_nothing_changes(
 def test_gcj02_outside_china_is_the_identity(
     beijing_store: Store, geojson_dir: Path, tmp_path: Path
 ) -> None:
-    """Documented in gridmap.chinacrs: outside mainland China's box GCJ-02 equals WGS84.
+    """Documented in gridmap.geo.chinacrs: outside mainland China's box GCJ-02 equals WGS84.
 
     Beijing's districts moved 100 degrees west (to Central Europe) and imported
     with ``--crs gcj02`` keep their coordinates exactly, as in the reference

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.errors import BadInput, UnknownLayer, UnsupportedFormat
+from gridmap.common.errors import BadInput, UnknownLayer, UnsupportedFormat
 from gridmap.io.export import export_layer, guard_formula
 from gridmap.io.importer import import_layer
 from gridmap.storage import Store

@@ -14,8 +14,8 @@ import pyogrio
 import pytest
 import shapely
 
-from gridmap.chinacrs import from_wgs84
-from gridmap.errors import BadInput, ImportFailed, UnknownLayer, UnsupportedFormat
+from gridmap.common.errors import BadInput, ImportFailed, UnknownLayer, UnsupportedFormat
+from gridmap.geo.chinacrs import from_wgs84
 from gridmap.io.importer import ImportReport, import_layer, import_osm
 from gridmap.io.osm import DemoHierarchy, OsmConfig
 from gridmap.storage import Store

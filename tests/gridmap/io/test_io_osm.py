@@ -13,7 +13,8 @@ import pytest
 import shapely
 from pydantic import ValidationError
 
-from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.common.errors import BadInput, UnsupportedFormat
+from gridmap.common.model import LAYERS
 from gridmap.io.osm import (
     OSM_LAYERS,
     OsmConfig,
@@ -21,7 +22,6 @@ from gridmap.io.osm import (
     parse_levels,
     read_osm,
 )
-from gridmap.model import LAYERS
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pyogrio
 import pytest
 import shapely
 
-from gridmap.chinacrs import from_wgs84
-from gridmap.errors import BadInput, UnsupportedFormat
+from gridmap.common.errors import BadInput, UnsupportedFormat
+from gridmap.geo.chinacrs import from_wgs84
 from gridmap.io.readers import GEOMETRY_NOTES, layer_names, parse_crs, read_file, read_table
 
 

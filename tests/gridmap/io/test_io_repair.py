@@ -12,7 +12,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.io.readers import read_file
 from gridmap.io.repair import repair
 

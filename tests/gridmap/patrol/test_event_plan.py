@@ -24,13 +24,13 @@ import pyproj
 import pytest
 import shapely
 
-from gridmap.access import Principal
-from gridmap.chinacrs import to_wgs84
-from gridmap.demo import run_demo
+from gridmap.demo.job import run_demo
+from gridmap.geo.chinacrs import to_wgs84
 from gridmap.patrol import plans
 from gridmap.patrol.eventplan import MAIN_ROAD_CLASSES, REASONS
 from gridmap.patrol.service import route_gpx, save_track
 from gridmap.patrol.tracks import parse_track
+from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 
 COMMUNITY = "990100001001"

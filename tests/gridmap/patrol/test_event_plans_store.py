@@ -21,12 +21,12 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.access import Principal
-from gridmap.chinacrs import to_wgs84
-from gridmap.errors import NotFound
+from gridmap.common.errors import NotFound
+from gridmap.geo.chinacrs import to_wgs84
 from gridmap.patrol import plans
 from gridmap.patrol.service import save_track
 from gridmap.patrol.tracks import parse_track
+from gridmap.security.access import Principal
 from gridmap.storage import Store
 
 from .helpers import lattice_roads
@@ -220,7 +220,7 @@ def test_cli_plan_event_writes_gpx_and_kml_per_worker(tmp_path: Path) -> None:
 
 
 def test_an_area_drawn_in_gcj02_finds_its_grids(store: Store) -> None:
-    from gridmap.chinacrs import from_wgs84
+    from gridmap.geo.chinacrs import from_wgs84
 
     grids = _world(store)
     ring = np.asarray(shapely.get_coordinates(grids.union_all().buffer(-0.0002).exterior))

@@ -6,7 +6,7 @@ import networkx as nx
 import pytest
 import shapely
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.patrol.network import street_network
 from gridmap.patrol.postman import postman_route
 

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 import shapely
 
-from gridmap.chinacrs import to_wgs84
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.geo.chinacrs import to_wgs84
 from gridmap.patrol.network import street_network
 from gridmap.patrol.postman import postman_route
 from gridmap.patrol.service import route_feature, route_gpx, route_kml, route_title

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.access import Principal
-from gridmap.auth import PermissionDenied
-from gridmap.errors import NotFound
+from gridmap.common.errors import NotFound
 from gridmap.patrol.service import read_tracks, save_track
 from gridmap.patrol.tracks import parse_track
+from gridmap.security.access import Principal
+from gridmap.security.auth import PermissionDenied
 
 from .helpers import walk_track
 

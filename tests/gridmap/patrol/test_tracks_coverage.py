@@ -10,8 +10,8 @@ import pyproj
 import pytest
 import shapely
 
-from gridmap.chinacrs import from_wgs84
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
+from gridmap.geo.chinacrs import from_wgs84
 from gridmap.patrol.coverage import assessment_band, measure_coverage
 from gridmap.patrol.network import street_network
 from gridmap.patrol.postman import postman_route

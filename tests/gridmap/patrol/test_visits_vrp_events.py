@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.patrol.events import Dosage, event_schedule
 from gridmap.patrol.network import street_network
 from gridmap.patrol.visits import key_point_route, mixed_route

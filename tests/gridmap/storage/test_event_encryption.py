@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.events.kpis import worker_activity
-from gridmap.privacy import Vault
+from gridmap.security.privacy import Vault
 from gridmap.storage import Store, open_store
 from gridmap.storage.base import StoreUnavailable
 from gridmap.storage.fieldcrypt import DEVELOPMENT_DATA_KEY, is_sealed
@@ -199,8 +199,8 @@ def test_stores_opened_without_a_vault_use_the_development_key(store_url: str) -
 
 def test_webhook_signing_secrets_are_ciphertext_in_the_database(store_url: str) -> None:
     """The key deliveries are signed with is a secret too: stored sealed, read back clear."""
-    from gridmap.access import Principal
-    from gridmap.webhooks import create_subscription
+    from gridmap.events.webhooks import create_subscription
+    from gridmap.security.access import Principal
 
     store = open_store(store_url, migrate=True, vault=VAULT)
     try:

@@ -18,8 +18,8 @@ import pytest
 import shapely
 
 from api.geojson import feature_collection
-from gridmap.errors import BadInput
-from gridmap.model import layer_schema
+from gridmap.common.errors import BadInput
+from gridmap.common.model import layer_schema
 from gridmap.storage import Prefix, open_store
 from gridmap.storage.cql import parse_filter
 from gridmap.storage.featurejson import FeaturePages, page_query

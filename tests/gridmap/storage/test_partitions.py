@@ -25,7 +25,7 @@ from gridmap.batch.archive import (
     months_ahead,
 )
 from gridmap.cli import app
-from gridmap.errors import BadInput
+from gridmap.common.errors import BadInput
 from gridmap.storage import Store, open_store
 from gridmap.storage.partitions import AHEAD, month_starts, prepare_event_months
 

@@ -1,0 +1,1187 @@
+"""Heat maps of events: H3 binning, kernel density, per-grid counts and rates, small-count rules.
+
+Everything here is vectorized and works on arrays or (Geo)DataFrames:
+
+- **H3 binning** — :func:`latlng_to_cells` turns coordinate arrays into H3
+  cell ids (``uint64``) in one call of the H3 C library through ``h3ronpy``
+  (no per-point Python loop). This module is the one place that knows H3's
+  axis order (latitude first); everything else passes longitude, latitude.
+- **Counts per cell** — :func:`bin_counts` / :func:`heat_cells`: events,
+  open events, and rates per 1,000 residents or households
+  (:func:`population_per_cell`, :func:`add_rates`).
+- **Kernel density** — :func:`kde_surface`: a Gaussian kernel density in the
+  local UTM zone (through :mod:`gridmap.geo.projection`), evaluated on a raster by
+  FFT convolution. The bandwidth (see :func:`kde_bandwidth`) is Scott's rule by
+  default and can be given in metres.
+- **Per-grid choropleth** — :func:`grid_counts` and :func:`grid_period_table`:
+  counts and rates per grid, comparable across periods.
+- **Privacy** — :func:`protect_small_counts` hides or merges cells with fewer
+  than *k* events (``no small counts in public aggregates``);
+  :func:`needs_protection` says when the rule applies.
+- **Reading** — :func:`event_cell_counts` counts events per cell in the store
+  (``GROUP BY`` over the ``h3_r7`` … ``h3_r11`` cells each event carries,
+  filled on write by :func:`point_cells`, migration 011); only rows without
+  cells travel to Python. :func:`read_event_points` fetches coordinates and
+  the few columns needed where each event matters (emerging hot spots). All
+  filters run in the store, limited to the principal's areas.
+- **Tiles** — :func:`heatmap_tile_cells`: the cells of one WebMercatorQuad
+  tile at the resolution of its zoom (:func:`tile_resolution`).
+
+Events in the demo and the tests are synthetic (seeded, on real streets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyproj
+import shapely
+from h3ronpy import vector as h3v
+
+from gridmap.common.errors import BadInput
+from gridmap.common.extras import require
+from gridmap.common.model import EVENT_CATEGORIES
+from gridmap.events.intake import CHANNELS
+from gridmap.events.states import OPEN_STATES, STATES
+from gridmap.geo.h3cells import (
+    H3_RESOLUTIONS,
+    cell_column,
+    cell_strings,
+    check_resolution,
+    latlng_to_cells,
+    point_cells,
+)
+from gridmap.geo.projection import WGS84, local_crs
+from gridmap.security.access import Principal
+from gridmap.storage import AllOf, Cmp, Prefix, Store, where_sql
+
+__all__ = [
+    "DEFAULT_MIN_COUNT",
+    "H3_RESOLUTIONS",
+    "RATES",
+    "SENSITIVE_CATEGORIES",
+    "TILE_RESOLUTIONS",
+    "DensitySurface",
+    "EventQuery",
+    "add_rates",
+    "bin_counts",
+    "cell_polygons",
+    "cell_strings",
+    "cell_column",
+    "check_resolution",
+    "event_cell_counts",
+    "fill_event_cells",
+    "grid_counts",
+    "grid_period_table",
+    "h3_index",
+    "heat_cells",
+    "heatmap_cells",
+    "heatmap_tile_cells",
+    "kde_bandwidth",
+    "kde_surface",
+    "latlng_to_cells",
+    "needs_protection",
+    "point_cells",
+    "population_per_cell",
+    "protect_small_counts",
+    "read_event_points",
+    "read_population_points",
+    "scope_prefixes",
+    "tile_resolution",
+]
+
+#: Rates: events per 1,000 residents or per 1,000 households.
+RATES: dict[str, str] = {"per_1000_residents": "residents", "per_1000_households": "households"}
+#: Categories whose small counts are never shown (矛盾纠纷, 治安).
+SENSITIVE_CATEGORIES: frozenset[str] = frozenset({"dispute", "public_security"})
+#: Roles that see aggregates in full detail (when the categories are not sensitive).
+DETAIL_ROLES: frozenset[str] = frozenset(
+    {"city_admin", "town_coordinator", "community_staff", "grid_worker"}
+)
+#: Smallest count shown where small counts are protected.
+DEFAULT_MIN_COUNT = 3
+
+_BANDWIDTH_RULES = ("scott", "silverman")
+
+
+# --------------------------------------------------------------------------- H3, wrapped once
+
+
+def _cell_ints(cells: Any) -> np.ndarray:
+    arr = np.asarray(cells)
+    if arr.dtype.kind in "uiUSO" and arr.size and arr.dtype.kind in "USO":
+        return np.array([int(str(c), 16) for c in arr.ravel()], dtype="uint64")
+    return arr.astype("uint64").ravel()
+
+
+def cell_polygons(cells: Any) -> np.ndarray:
+    """Hexagon (or pentagon) polygons of H3 cells, x = longitude.
+
+    Parameters
+    ----------
+    cells : array-like of uint64 or of hexadecimal str
+
+    Returns
+    -------
+    numpy.ndarray of shapely.Polygon
+
+    Examples
+    --------
+    >>> poly = cell_polygons(["891126d338fffff"])[0]
+    >>> poly.geom_type, len(poly.exterior.coords)
+    ('Polygon', 7)
+    """
+    ints = _cell_ints(cells)
+    if ints.size == 0:
+        return np.array([], dtype=object)
+    wkb = h3v.cells_to_wkb_polygons(pa.array(ints, type=pa.uint64()))
+    out: np.ndarray = shapely.from_wkb(pa.array(wkb).to_numpy(zero_copy_only=False))
+    return out
+
+
+def h3_index(gdf: gpd.GeoDataFrame, resolution: int) -> pd.Series:
+    """The H3 cell (hex string) of each point of *gdf*, aligned to its index.
+
+    Non-point geometries use their representative point; missing or empty
+    geometries give ``None``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> pts = gpd.GeoDataFrame(geometry=[shapely.Point(24.94, 60.17)], crs=4326)
+    >>> h3_index(pts, 9).tolist()
+    ['891126d338fffff']
+    """
+    geom = gdf.geometry
+    if geom.crs is not None and not pyproj.CRS(geom.crs).equals(WGS84, ignore_axis_order=True):
+        geom = geom.to_crs(WGS84)
+    arr = np.asarray(geom.values)
+    pts = np.where(shapely.get_type_id(arr) == 0, arr, shapely.point_on_surface(arr))
+    cells = latlng_to_cells(shapely.get_x(pts), shapely.get_y(pts), resolution)
+    names = cell_strings(cells)
+    names[cells == 0] = None
+    return pd.Series(names, index=gdf.index, name="h3", dtype=object)
+
+
+# --------------------------------------------------------------------------- counting
+
+
+def bin_counts(
+    points: pd.DataFrame, resolution: int, *, open_states: Iterable[str] = OPEN_STATES
+) -> pd.DataFrame:
+    """Events per H3 cell: ``count`` and, when *points* has ``status``, ``open``.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        Columns ``lon``, ``lat`` (WGS84) and optionally ``status``.
+    resolution : int
+        H3 resolution.
+    open_states : iterable of str
+        Statuses counted as open.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty cell, ordered by cell: ``h3`` (hex str),
+        ``count`` and ``open`` (int). Points without valid coordinates are left out.
+
+    Examples
+    --------
+    >>> pts = pd.DataFrame({"lon": [24.94, 24.94, 24.95], "lat": [60.17, 60.17, 60.18],
+    ...                     "status": ["closed", "reported", "reported"]})
+    >>> bin_counts(pts, 9)[["count", "open"]].values.tolist()
+    [[1, 1], [2, 1]]
+    """
+    cells = latlng_to_cells(points["lon"].to_numpy(), points["lat"].to_numpy(), resolution)
+    keep = cells != 0
+    # Hash-factorize the cell ids, then count with bincount: no sort of all points.
+    codes, uniques = pd.factorize(cells[keep])
+    counts = np.bincount(codes, minlength=len(uniques))
+    opened: np.ndarray
+    if "status" in points:
+        is_open = points["status"].isin(list(open_states)).to_numpy()[keep]
+        opened = np.bincount(codes, weights=is_open, minlength=len(uniques))
+    else:
+        opened = np.zeros(len(uniques))
+    order = np.argsort(np.asarray(uniques, dtype="uint64"), kind="stable")
+    out = pd.DataFrame(
+        {
+            "h3": cell_strings(np.asarray(uniques, dtype="uint64")[order]),
+            "count": counts[order].astype("int64"),
+            "open": opened[order].astype("int64"),
+        }
+    )
+    if "status" not in points:
+        out = out.drop(columns="open")
+    return out
+
+
+def heat_cells(points: pd.DataFrame, resolution: int) -> gpd.GeoDataFrame:
+    """:func:`bin_counts` with the cell polygons: a GeoDataFrame ready to map or serve.
+
+    Examples
+    --------
+    >>> pts = pd.DataFrame({"lon": [24.94, 24.95], "lat": [60.17, 60.18]})
+    >>> heat_cells(pts, 8).geometry.geom_type.unique().tolist()
+    ['Polygon']
+    """
+    counts = bin_counts(points, resolution)
+    return gpd.GeoDataFrame(counts, geometry=cell_polygons(counts["h3"].to_numpy()), crs=WGS84)
+
+
+def population_per_cell(points: pd.DataFrame, resolution: int) -> pd.DataFrame:
+    """Residents and households per H3 cell, from building points.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        ``lon``, ``lat`` (a point inside each building) and ``residents``,
+        ``households`` (missing counts as 0).
+    resolution : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by cell (hex str): ``residents``, ``households``.
+
+    Examples
+    --------
+    >>> b = pd.DataFrame({"lon": [24.94, 24.94], "lat": [60.17, 60.17],
+    ...                   "residents": [30, 12], "households": [10, None]})
+    >>> population_per_cell(b, 9).to_dict("records")
+    [{'residents': 42.0, 'households': 10.0}]
+    """
+    cells = latlng_to_cells(points["lon"].to_numpy(), points["lat"].to_numpy(), resolution)
+    frame = pd.DataFrame(
+        {
+            "cell": cells,
+            "residents": pd.to_numeric(points["residents"], errors="coerce").fillna(0).to_numpy(),
+            "households": pd.to_numeric(points["households"], errors="coerce").fillna(0).to_numpy(),
+        }
+    )
+    frame = frame[frame["cell"] != 0]
+    sums = frame.groupby("cell", sort=True)[["residents", "households"]].sum().astype("float64")
+    sums.index = pd.Index(cell_strings(sums.index.to_numpy()), name="h3")
+    return sums
+
+
+def add_rates(cells: pd.DataFrame, population: pd.DataFrame, rate: str) -> pd.DataFrame:
+    """Add ``rate`` (events per 1,000 residents or households) and its denominator.
+
+    Cells without residents (or households) get a missing rate, never an infinite one.
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"h3": ["a", "b"], "count": [4, 2]})
+    >>> pop = pd.DataFrame({"residents": [2000.0], "households": [800.0]},
+    ...                    index=pd.Index(["a"], name="h3"))
+    >>> add_rates(cells, pop, "per_1000_residents")["rate"].tolist()
+    [2.0, nan]
+    """
+    if rate not in RATES:
+        raise BadInput(f"rate must be one of {', '.join(RATES)}, got {rate[:40]!r}", field="rate")
+    column = RATES[rate]
+    denominator = cells["h3"].map(population[column]).astype("float64").fillna(0.0)
+    out = cells.copy()
+    out[column] = denominator.to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where(denominator > 0, out["count"] / denominator * 1000.0, np.nan)
+    out["rate"] = values
+    return out
+
+
+# --------------------------------------------------------------------------- privacy
+
+
+def needs_protection(role: str, categories: Iterable[str] | None) -> bool:
+    """Whether small counts must be hidden for *role* looking at *categories*.
+
+    They are, for roles without detail rights (``viewer``, ``external_system``)
+    and whenever the selection may contain a sensitive category (矛盾纠纷
+    ``dispute``, 治安 ``public_security``) — including "all categories".
+
+    Examples
+    --------
+    >>> needs_protection("town_coordinator", ["safety_hazard"])
+    False
+    >>> needs_protection("town_coordinator", None), needs_protection("viewer", ["epidemic"])
+    (True, True)
+    """
+    if role not in DETAIL_ROLES:
+        return True
+    if categories is None:
+        return True
+    return bool(SENSITIVE_CATEGORIES & set(categories))
+
+
+def protect_small_counts(
+    cells: pd.DataFrame,
+    *,
+    k: int = DEFAULT_MIN_COUNT,
+    mode: Literal["merge", "hide"] = "merge",
+) -> pd.DataFrame:
+    """Hide or merge cells with fewer than *k* events.
+
+    ``hide`` drops them. ``merge`` adds their events up by parent cell (one
+    resolution coarser); a parent that reaches *k* is kept as one cell with
+    ``merged=True`` (its count covers only the small children), the rest are
+    dropped. Other count columns (``open``) below *k* are blanked in kept
+    cells, and rates of merged cells are left out. No total of what was hidden
+    is given, so a single hidden cell cannot be recovered by subtraction.
+
+    Parameters
+    ----------
+    cells : pandas.DataFrame or geopandas.GeoDataFrame
+        Columns ``h3`` and ``count`` (optionally ``open``, ``rate`` …).
+    k : int, default 3
+        Smallest count shown (k ≥ 1; 1 shows everything).
+    mode : {"merge", "hide"}
+
+    Returns
+    -------
+    pandas.DataFrame or geopandas.GeoDataFrame
+        Same type and columns as *cells*, plus ``merged`` (bool).
+
+    Examples
+    --------
+    >>> cells = pd.DataFrame({"h3": ["8a1126d338c7fff", "8a1126d338cffff", "8a1126d338d7fff"],
+    ...                       "count": [5, 1, 2]})
+    >>> protect_small_counts(cells, k=3)[["h3", "count", "merged"]].values.tolist()
+    [['8a1126d338c7fff', 5, False], ['891126d338fffff', 3, True]]
+    >>> protect_small_counts(cells, k=3, mode="hide")["count"].tolist()
+    [5]
+    """
+    if int(k) < 1:
+        raise BadInput(f"k must be at least 1, got {k}", field="k")
+    if mode not in ("merge", "hide"):
+        raise BadInput(f"mode must be 'merge' or 'hide', got {mode!r}", field="mode")
+    small = cells["count"] < k
+    big = cells[~small].copy()
+    big["merged"] = False
+    for col in ("open",):
+        if col in big:
+            big[col] = big[col].astype("Int64").mask(big[col] < k)
+    if mode == "hide" or not small.any():
+        return big
+    children = cells[small]
+    parents = np.array(
+        [h3.cell_to_parent(c, h3.get_resolution(c) - 1) for c in children["h3"]], dtype=object
+    )
+    sums = children.groupby(parents)["count"].sum()
+    sums = sums[sums >= k]
+    merged = pd.DataFrame({"h3": sums.index.to_numpy(dtype=object), "count": sums.to_numpy()})
+    merged["merged"] = True
+    if isinstance(cells, gpd.GeoDataFrame):
+        merged = gpd.GeoDataFrame(
+            merged, geometry=cell_polygons(merged["h3"].to_numpy()), crs=cells.crs
+        )
+        merged = merged.rename_geometry(cells.geometry.name)
+    out = pd.concat([big, merged], ignore_index=True)
+    out = pd.DataFrame(out[[c for c in [*cells.columns, "merged"] if c in out.columns]])
+    if isinstance(cells, gpd.GeoDataFrame):
+        geo: pd.DataFrame = gpd.GeoDataFrame(out, geometry=cells.geometry.name, crs=cells.crs)
+        return geo
+    return out
+
+
+# --------------------------------------------------------------------------- kernel density
+
+
+@dataclass(frozen=True)
+class DensitySurface:
+    """A kernel density raster in a metric CRS.
+
+    Attributes
+    ----------
+    x, y : numpy.ndarray
+        Centres of the raster columns and rows, in metres of :attr:`crs`.
+    density : numpy.ndarray
+        Shape ``(len(y), len(x))``: events per km² (sums to the number of
+        events, up to what falls outside the raster).
+    crs : pyproj.CRS
+        The local UTM zone used.
+    bandwidth_m : float
+        Standard deviation of the Gaussian kernel, metres.
+    cell_m : float
+        Raster cell size, metres.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    density: np.ndarray
+    crs: pyproj.CRS
+    bandwidth_m: float
+    cell_m: float
+
+    def to_points(self, *, min_share: float = 0.01) -> gpd.GeoDataFrame:
+        """Raster cells above *min_share* of the peak, as WGS84 points with ``density``.
+
+        This is what the heat layer draws (:func:`layers.heat.heat_layer`).
+
+        Examples
+        --------
+        >>> pts = pd.DataFrame({"lon": [24.94, 24.941, 24.95], "lat": [60.17, 60.171, 60.175]})
+        >>> surface = kde_surface(pts, bandwidth=100.0, cell_m=50.0)
+        >>> surface.to_points().crs.to_epsg()
+        4326
+        """
+        peak = float(self.density.max()) if self.density.size else 0.0
+        rows, cols = np.nonzero(self.density > peak * min_share) if peak > 0 else ([], [])
+        xs, ys = self.x[np.asarray(cols, int)], self.y[np.asarray(rows, int)]
+        pts = gpd.GeoSeries(shapely.points(xs, ys), crs=self.crs).to_crs(WGS84)
+        values = self.density[np.asarray(rows, int), np.asarray(cols, int)]
+        return gpd.GeoDataFrame({"density": values}, geometry=pts.values, crs=WGS84)
+
+
+def kde_bandwidth(
+    x: np.ndarray, y: np.ndarray, rule: str = "scott", *, weights: np.ndarray | None = None
+) -> float:
+    """Bandwidth (metres) of an isotropic Gaussian kernel from the data.
+
+    With ``n`` points (or the sum of weights) and ``σ = sqrt((var x + var y) / 2)``:
+
+    - ``"scott"``: ``h = σ · n^(-1/6)`` (Scott's rule in two dimensions,
+      ``n^(-1/(d+4))`` with ``d = 2``);
+    - ``"silverman"``: ``h = min(σ, IQR/1.349) · n^(-1/6)`` — the same factor
+      (in two dimensions Silverman's ``(n (d+2) / 4)^(-1/(d+4))`` equals
+      Scott's) with Silverman's robust spread, which resists outliers.
+
+    Both assume roughly one blob; for patchy urban events they oversmooth,
+    which is why :func:`kde_surface` takes a bandwidth in metres too.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(0, 100, 1000), rng.normal(0, 100, 1000)
+    >>> round(kde_bandwidth(x, y)), round(kde_bandwidth(x, y, "silverman"))
+    (32, 32)
+    """
+    if rule not in _BANDWIDTH_RULES:
+        raise BadInput(
+            f"bandwidth must be a number of metres or one of {', '.join(_BANDWIDTH_RULES)}",
+            field="bandwidth",
+        )
+    w = np.ones_like(x, dtype="float64") if weights is None else np.asarray(weights, "float64")
+    n = float(w.sum())
+    if n <= 1:
+        raise BadInput("a bandwidth from the data needs at least two events", field="bandwidth")
+    mx, my = np.average(x, weights=w), np.average(y, weights=w)
+    sigma = math.sqrt(
+        (np.average((x - mx) ** 2, weights=w) + np.average((y - my) ** 2, weights=w)) / 2.0
+    )
+    if rule == "silverman":
+        iqr = np.subtract(*np.percentile(x, [75, 25])) + np.subtract(*np.percentile(y, [75, 25]))
+        robust = (iqr / 2.0) / 1.349
+        sigma = min(sigma, robust) if robust > 0 else sigma
+    h = sigma * n ** (-1.0 / 6.0)
+    if not h > 0:
+        raise BadInput(
+            "the events all lie at one place: give a bandwidth in metres", field="bandwidth"
+        )
+    return float(h)
+
+
+def kde_surface(
+    points: pd.DataFrame,
+    *,
+    bandwidth: float | str = "scott",
+    cell_m: float | None = None,
+    weights: str | None = None,
+    bounds: Sequence[float] | None = None,
+    max_cells: int = 4_000_000,
+) -> DensitySurface:
+    """Gaussian kernel density of events, computed in metres (local UTM zone).
+
+    Points are counted on a raster of *cell_m* metres (extended by three
+    bandwidths around the data, or covering *bounds*), and the counts are
+    convolved with a Gaussian kernel of standard deviation *bandwidth*
+    (FFT, truncated at 4 σ). Rounding points to cell centres moves them at
+    most ``cell_m / √2``; the default cell (a fifth of the bandwidth) keeps
+    that well below the kernel's width.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        ``lon``, ``lat`` (WGS84).
+    bandwidth : float or {"scott", "silverman"}, default "scott"
+        Kernel standard deviation in metres, or a rule (:func:`kde_bandwidth`).
+    cell_m : float, optional
+        Raster cell size in metres (default: bandwidth / 5, at least 5 m).
+    weights : str, optional
+        Column of *points* holding weights (e.g. urgency).
+    bounds : sequence of 4 floats, optional
+        WGS84 (minx, miny, maxx, maxy) to cover instead of the data's extent.
+    max_cells : int
+        Refuse rasters larger than this (``BadInput`` naming ``cell_m``).
+
+    Returns
+    -------
+    DensitySurface
+        Density in events per km².
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> pts = pd.DataFrame({"lon": 24.94 + rng.normal(0, 0.002, 200),
+    ...                     "lat": 60.17 + rng.normal(0, 0.001, 200)})
+    >>> s = kde_surface(pts, bandwidth=80.0)
+    >>> s.bandwidth_m, s.crs.to_epsg()
+    (80.0, 32635)
+    >>> round(float(s.density.sum() * (s.cell_m / 1000) ** 2))
+    200
+    """
+    lon = pd.to_numeric(points["lon"], errors="coerce").to_numpy("float64")
+    lat = pd.to_numeric(points["lat"], errors="coerce").to_numpy("float64")
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    w = (
+        np.ones(int(ok.sum()))
+        if weights is None
+        else pd.to_numeric(points[weights], errors="coerce").fillna(0).to_numpy("float64")[ok]
+    )
+    lon, lat = lon[ok], lat[ok]
+    if lon.size == 0:
+        raise BadInput("no events with coordinates to estimate a density from", field="points")
+    extent = tuple(bounds) if bounds is not None else (lon.min(), lat.min(), lon.max(), lat.max())
+    crs = local_crs(extent)
+    tr = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+    x, y = tr.transform(lon, lat)
+    x, y = np.asarray(x), np.asarray(y)
+    if isinstance(bandwidth, str):
+        h = kde_bandwidth(x, y, bandwidth, weights=w)
+    else:
+        h = float(bandwidth)
+        if not (math.isfinite(h) and h > 0):
+            raise BadInput(f"bandwidth must be positive metres, got {bandwidth}", field="bandwidth")
+    cell = float(cell_m) if cell_m is not None else max(5.0, h / 5.0)
+    if not (math.isfinite(cell) and cell > 0):
+        raise BadInput(f"cell_m must be positive metres, got {cell_m}", field="cell_m")
+    if bounds is not None:
+        bx, by = tr.transform([extent[0], extent[2]], [extent[1], extent[3]])
+        x0, x1, y0, y1 = min(bx), max(bx), min(by), max(by)
+    else:
+        pad = 3.0 * h
+        x0, x1, y0, y1 = x.min() - pad, x.max() + pad, y.min() - pad, y.max() + pad
+    nx, ny = int(math.ceil((x1 - x0) / cell)) + 1, int(math.ceil((y1 - y0) / cell)) + 1
+    if nx * ny > max_cells:
+        raise BadInput(
+            f"the density raster would have {nx * ny:,} cells; use a larger cell_m", field="cell_m"
+        )
+    xe = x0 + cell * np.arange(nx + 1) - cell / 2
+    ye = y0 + cell * np.arange(ny + 1) - cell / 2
+    hist, _, _ = np.histogram2d(y, x, bins=(ye, xe), weights=w)
+    r = int(math.ceil(4.0 * h / cell))
+    offsets = np.arange(-r, r + 1) * cell
+    g = np.exp(-0.5 * (offsets / h) ** 2)
+    kernel = np.outer(g, g)
+    kernel /= kernel.sum()
+    signal = require("scipy.signal", extra="analytics")
+    smoothed = np.clip(signal.fftconvolve(hist, kernel, mode="same"), 0.0, None)
+    density = smoothed / (cell / 1000.0) ** 2
+    centres_x, centres_y = x0 + cell * np.arange(nx), y0 + cell * np.arange(ny)
+    return DensitySurface(centres_x, centres_y, density, crs, h, cell)
+
+
+# --------------------------------------------------------------------------- per grid
+
+
+def grid_counts(
+    grids: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    open_states: Iterable[str] = OPEN_STATES,
+) -> pd.DataFrame:
+    """Events per grid with rates per 1,000 residents and households, aligned to *grids*.
+
+    Events are matched to grids by ``grid_code`` (the code stored with each event).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like *grids*: ``count``, ``open``, ``per_1000_residents``,
+        ``per_1000_households`` (missing where the grid has no residents/households).
+
+    Examples
+    --------
+    >>> grids = pd.DataFrame({"code": ["g1", "g2"], "residents": [1000, 0],
+    ...                       "households": [400, 0]})
+    >>> events = pd.DataFrame({"grid_code": ["g1", "g1", "g2"], "status": ["closed"] * 3})
+    >>> grid_counts(grids, events)[["count", "per_1000_residents"]].values.tolist()
+    [[2.0, 2.0], [1.0, nan]]
+    """
+    codes = grids["code"].astype("string")
+    ev_codes = (
+        events["grid_code"].astype("string")
+        if len(events)
+        else pd.Series(np.array([], dtype=object), dtype="string")
+    )
+    count = ev_codes.value_counts()
+    status = events["status"] if "status" in events else pd.Series(None, index=events.index)
+    opened = ev_codes[status.isin(list(open_states)).to_numpy()].value_counts()
+    out = pd.DataFrame(index=grids.index)
+    out["count"] = codes.map(count).fillna(0).astype("int64").to_numpy()
+    out["open"] = codes.map(opened).fillna(0).astype("int64").to_numpy()
+    for rate, column in RATES.items():
+        raw = grids[column] if column in grids else pd.Series(np.nan, index=grids.index)
+        denominator = pd.to_numeric(raw, errors="coerce").astype("float64")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[rate] = np.where(denominator > 0, out["count"] / denominator * 1000.0, np.nan)
+    return out
+
+
+def grid_period_table(
+    grids: pd.DataFrame,
+    events: pd.DataFrame,
+    *,
+    freq: Literal["week", "month", "quarter"] = "month",
+) -> pd.DataFrame:
+    """Counts and rates per grid and period, comparable across periods.
+
+    Every (grid, period) pair appears, zero counts included. Besides the
+    rates per 1,000 residents/households of each period, ``per_1000_residents_30d``
+    scales the rate to 30 days so periods of different length (February,
+    a partial month) compare fairly; map them all with one set of class
+    breaks (e.g. quantiles of the whole table) to compare periods by colour.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``period`` (str), ``code``, ``days``, ``count``, ``open``,
+        ``per_1000_residents``, ``per_1000_households``, ``per_1000_residents_30d``.
+
+    Examples
+    --------
+    >>> grids = pd.DataFrame({"code": ["g1"], "residents": [1000], "households": [500]})
+    >>> events = pd.DataFrame({"grid_code": ["g1", "g1"], "status": ["closed", "closed"],
+    ...     "reported_at": pd.to_datetime(["2026-02-03", "2026-03-04"], utc=True)})
+    >>> t = grid_period_table(grids, events)
+    >>> t[["period", "count", "per_1000_residents_30d"]].round(2).values.tolist()
+    [['2026-02', 1, 1.07], ['2026-03', 1, 0.97]]
+    """
+    codes = {"week": "W-MON", "month": "M", "quarter": "Q"}
+    if freq not in codes:
+        raise BadInput(f"freq must be one of {', '.join(codes)}", field="freq")
+    at = pd.to_datetime(events["reported_at"], utc=True)
+    periods = at.dt.tz_convert(None).dt.to_period(codes[freq])
+    rows = []
+    for period in sorted(periods.dropna().unique()):
+        part = events[(periods == period).to_numpy()]
+        table = grid_counts(grids, part)
+        table.insert(0, "code", grids["code"].astype(str).to_numpy())
+        table.insert(0, "period", str(period))
+        days = float((period.end_time - period.start_time).total_seconds() / 86400.0)
+        table.insert(2, "days", round(days))
+        table["per_1000_residents_30d"] = table["per_1000_residents"] * 30.0 / round(days)
+        rows.append(table)
+    if not rows:
+        return pd.DataFrame(
+            columns=["period", "code", "days", "count", "open", *RATES, "per_1000_residents_30d"]
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Filters of a heat-map or hot-spot request (all optional, combined with AND).
+
+    Parameters
+    ----------
+    category, status, channel : str, optional
+        Exact values (checked against the vocabularies).
+    start, end : pandas.Timestamp, optional
+        Time window on ``reported_at``: ``start <= t < end`` (time-zone aware).
+    area : str, optional
+        An admin unit or grid code (6, 9, 12 or 15 digits): events whose
+        grid code starts with it.
+    bbox : tuple of 4 floats, optional
+        WGS84 (minx, miny, maxx, maxy).
+
+    Examples
+    --------
+    >>> EventQuery(category="dispute").categories
+    ('dispute',)
+    """
+
+    category: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    area: str | None = None
+    bbox: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.category is not None and self.category not in EVENT_CATEGORIES:
+            known = ", ".join(EVENT_CATEGORIES)
+            raise BadInput(
+                f"unknown category {self.category[:40]!r}; one of: {known}", field="category"
+            )
+        if self.status is not None and self.status not in STATES:
+            raise BadInput(f"unknown status {self.status[:40]!r}", field="status")
+        if self.channel is not None and self.channel not in CHANNELS:
+            known = ", ".join(CHANNELS)
+            raise BadInput(
+                f"unknown channel {self.channel[:40]!r}; one of: {known}", field="channel"
+            )
+        if self.area is not None and not (
+            self.area.isascii() and self.area.isdigit() and len(self.area) in (6, 9, 12, 15)
+        ):
+            raise BadInput("area must be an admin unit or grid code of 6–15 digits", field="area")
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise BadInput(f"{name} needs a time zone", field=name)
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise BadInput("from must be earlier than to", field="from")
+
+    @property
+    def categories(self) -> tuple[str, ...] | None:
+        """The categories selected (``None``: all)."""
+        return None if self.category is None else (self.category,)
+
+
+def scope_prefixes(principal: Principal, area: str | None) -> tuple[str, ...]:
+    """Code prefixes a query may read: the principal's areas narrowed to *area*.
+
+    Examples
+    --------
+    >>> p = Principal("li", "community_staff", ("990100001001",))
+    >>> scope_prefixes(p, "990100001001003"), scope_prefixes(p, "990100002")
+    (('990100001001003',), ())
+    >>> scope_prefixes(p, "990100001")
+    ('990100001001',)
+    """
+    mine = tuple(principal.areas)
+    if area is None:
+        return mine
+    if principal.covers(area):
+        return (area,)
+    return tuple(a for a in mine if a.startswith(area))
+
+
+def _select(
+    store: Store,
+    layer: str,
+    columns: str,
+    where: Mapping[str, Any],
+    bbox: Any,
+    extra: str = "",
+    point: str = "geometry",
+    *,
+    select_params: Sequence[Any] = (),
+    tail: str = "",
+) -> list[tuple[Any, ...]]:
+    from gridmap.common.model import layer_schema
+
+    ph = "?" if store.dialect == "duckdb" else "%s"
+    clause, params = where_sql(layer_schema(layer), where, placeholder=ph)
+    parts = [clause.removeprefix(" WHERE ")] if clause else []
+    if extra:
+        parts.append(extra)
+    if bbox is not None:
+        parts.append(
+            f"ST_X({point}) >= {ph} AND ST_X({point}) <= {ph} "
+            f"AND ST_Y({point}) >= {ph} AND ST_Y({point}) <= {ph}"
+        )
+        params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+    sql = f"SELECT {columns.replace('{ph}', ph)} FROM {layer}"
+    if parts:
+        sql += " WHERE " + " AND ".join(f"({p})" for p in parts)
+    sql += tail
+    return store.sql(sql, [*select_params, *params])  # type: ignore[attr-defined, no-any-return]
+
+
+def _event_filters(query: EventQuery, prefixes: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """The ``where`` filters and the extra SQL condition of an event query."""
+    where: dict[str, Any] = {"grid_code": Prefix(prefixes)}
+    for col in ("category", "status", "channel"):
+        value = getattr(query, col)
+        if value is not None:
+            where[col] = value
+    bounds = []
+    if query.start is not None:
+        bounds.append(Cmp(">=", query.start.to_pydatetime()))
+    if query.end is not None:
+        bounds.append(Cmp("<", query.end.to_pydatetime()))
+    if bounds:
+        where["reported_at"] = AllOf(tuple(bounds))
+    extra = "" if query.status is not None else "status IS NULL OR status <> 'merged'"
+    return where, extra
+
+
+def read_event_points(store: Store, query: EventQuery, *, principal: Principal) -> pd.DataFrame:
+    """Coordinates, status, grid code and time of the events *principal* may see.
+
+    Only the columns needed are read and every filter runs in the store; the
+    principal's areas are applied as a prefix filter on ``grid_code`` (and,
+    on PostGIS, by row-level security as well). Duplicates folded into another
+    event (status ``merged``) are left out unless asked for.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lon``, ``lat``, ``status``, ``grid_code``, ``reported_at``.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.security.access import SYSTEM
+    >>> read_event_points(open_store(":memory:", migrate=True), EventQuery(),
+    ...                   principal=SYSTEM).columns.tolist()
+    ['lon', 'lat', 'status', 'grid_code', 'reported_at']
+    """
+    columns = ["lon", "lat", "status", "grid_code", "reported_at"]
+    prefixes = scope_prefixes(principal, query.area)
+    if not prefixes:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    where, extra = _event_filters(query, prefixes)
+    select = "ST_X(geometry), ST_Y(geometry), status, grid_code, reported_at"
+    with store.scoped(prefixes):
+        rows = _select(store, "events", select, where, query.bbox, extra)
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame["lon"] = frame["lon"].astype("float64")
+    frame["lat"] = frame["lat"].astype("float64")
+    frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
+    return frame
+
+
+# --------------------------------------------------------------------------- pre-binned cells
+
+
+def _merge_counts(parts: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    filled = [p for p in parts if len(p)]
+    if not filled:
+        return pd.DataFrame(
+            {
+                "h3": pd.Series(dtype=object),
+                "count": pd.Series(dtype="int64"),
+                "open": pd.Series(dtype="int64"),
+            }
+        )
+    sums = pd.concat(filled, ignore_index=True).groupby("cell", sort=True)[["count", "open"]].sum()
+    return pd.DataFrame(
+        {
+            "h3": cell_strings(sums.index.to_numpy(dtype="uint64")),
+            "count": sums["count"].to_numpy("int64"),
+            "open": sums["open"].to_numpy("int64"),
+        }
+    )
+
+
+def event_cell_counts(
+    store: Store,
+    query: EventQuery,
+    *,
+    principal: Principal,
+    resolution: int,
+    open_states: Iterable[str] = OPEN_STATES,
+) -> pd.DataFrame:
+    """Events per H3 cell, counted in the store: the same answer as :func:`bin_counts`.
+
+    Rows with stored cells (``h3_r7`` … ``h3_r11``, filled on write) are
+    counted by a ``GROUP BY`` on the column of *resolution*, so only one row
+    per cell leaves the store. Rows without (written before migration 011
+    and not yet backfilled by :func:`fill_event_cells`) send only their
+    longitude, latitude and status to Python, where they are binned; both
+    parts are added up. Filters and the principal's areas run in the store
+    (and row-level security on PostGIS).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``h3`` (hex str), ``count``, ``open``, one row per non-empty cell, by cell.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.security.access import SYSTEM
+    >>> event_cell_counts(open_store(":memory:", migrate=True), EventQuery(),
+    ...                   principal=SYSTEM, resolution=9).columns.tolist()
+    ['h3', 'count', 'open']
+    """
+    resolution = check_resolution(resolution)
+    prefixes = scope_prefixes(principal, query.area)
+    if not prefixes:
+        return _merge_counts([])
+    where, extra = _event_filters(query, prefixes)
+    states = sorted(set(open_states))
+    marks = ", ".join(["{ph}"] * len(states)) or "NULL"
+    column = cell_column(resolution)
+    counted = f"{column}, count(*), count(*) FILTER (WHERE status IN ({marks}))"
+    with store.scoped(prefixes):
+        rows = _select(
+            store,
+            "events",
+            counted,
+            where,
+            query.bbox,
+            extra,
+            select_params=states,
+            tail=" GROUP BY 1",
+        )
+        # One scan in the usual case: a NULL group means rows without stored cells.
+        missing = any(r[0] is None for r in rows)
+        rest = (
+            _select(
+                store,
+                "events",
+                "ST_X(geometry), ST_Y(geometry), status",
+                where,
+                query.bbox,
+                f"({extra}) AND {column} IS NULL" if extra else f"{column} IS NULL",
+            )
+            if missing
+            else []
+        )
+    pushed = pd.DataFrame.from_records(
+        [r for r in rows if r[0] is not None], columns=["cell", "count", "open"]
+    )
+    pushed["cell"] = pushed["cell"].astype("int64").astype("uint64")
+    parts = [pushed]
+    if rest:
+        pts = pd.DataFrame.from_records(rest, columns=["lon", "lat", "status"])
+        binned = bin_counts(
+            pts.astype({"lon": "float64", "lat": "float64"}), resolution, open_states=states
+        )
+        binned.insert(0, "cell", _cell_ints(binned.pop("h3").to_numpy()))
+        parts.append(binned)
+    return _merge_counts(parts)
+
+
+def fill_event_cells(store: Store, *, batch: int = 200_000) -> int:
+    """Backfill the ``h3_r*`` cells of events stored without them; return how many were filled.
+
+    Stores fill the cells on write; this covers rows written before migration
+    011. Idempotent: rows that have their cells are not touched.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> fill_event_cells(open_store(":memory:", migrate=True))
+    0
+    """
+    done, last = 0, None
+    while True:
+        after = "" if last is None else f" AND id > {int(last)}"
+        rows = store.sql(  # type: ignore[attr-defined]
+            "SELECT id, ST_AsBinary(geometry) FROM events "
+            f"WHERE h3_r11 IS NULL{after} ORDER BY id LIMIT {int(batch)}"
+        )
+        if not rows:
+            return done
+        ids = np.array([r[0] for r in rows], dtype="int64")
+        geoms = shapely.from_wkb(np.array([bytes(r[1]) for r in rows], dtype=object))
+        cells = point_cells(geoms)
+        ok = cells["h3_r11"].notna().to_numpy()
+        if ok.any():
+            update = cells[ok].reset_index(drop=True)
+            update.insert(0, "id", ids[ok])
+            done += store.update("events", update)
+        last = int(ids[-1])
+        if len(rows) < batch:
+            return done
+
+
+def read_population_points(
+    store: Store, query: EventQuery, *, principal: Principal
+) -> pd.DataFrame:
+    """A point inside each building with its residents and households, in the same scope.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lon``, ``lat``, ``residents``, ``households``.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.security.access import SYSTEM
+    >>> read_population_points(open_store(":memory:", migrate=True), EventQuery(),
+    ...                        principal=SYSTEM).empty
+    True
+    """
+    columns = ["lon", "lat", "residents", "households"]
+    prefixes = scope_prefixes(principal, query.area)
+    if not prefixes:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    select = (
+        "ST_X(ST_PointOnSurface(geometry)), ST_Y(ST_PointOnSurface(geometry)), "
+        "residents, households"
+    )
+    with store.scoped(prefixes):
+        rows = _select(
+            store,
+            "buildings",
+            select,
+            {"grid_code": Prefix(prefixes)},
+            query.bbox,
+            point="ST_PointOnSurface(geometry)",
+        )
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def heatmap_cells(
+    store: Store,
+    query: EventQuery,
+    *,
+    principal: Principal,
+    resolution: int,
+    rate: str | None = None,
+    min_count: int = DEFAULT_MIN_COUNT,
+) -> gpd.GeoDataFrame:
+    """The heat map a principal may see: events per H3 cell, rates, small counts protected.
+
+    Parameters
+    ----------
+    store : Store
+    query : EventQuery
+        Filters (category, status, channel, time window, area, bbox).
+    principal : gridmap.security.access.Principal
+        Only events in the principal's areas are counted; small counts are
+        merged (:func:`protect_small_counts`) when :func:`needs_protection` says so.
+    resolution : int
+        7–11.
+    rate : {"per_1000_residents", "per_1000_households"}, optional
+        Add ``rate`` (and the denominator) from the buildings' estimates.
+    min_count : int, default 3
+        *k* of the small-count rule.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``h3``, ``count``, ``open``, ``merged`` [, ``residents``/``households``,
+        ``rate``], cell polygons; ``attrs["protected"]`` tells whether the rule applied.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.security.access import SYSTEM
+    >>> cells = heatmap_cells(open_store(":memory:", migrate=True), EventQuery(),
+    ...                       principal=SYSTEM, resolution=9)
+    >>> len(cells), cells.attrs["protected"]
+    (0, True)
+    """
+    resolution = check_resolution(resolution)
+    if rate is not None and rate not in RATES:
+        raise BadInput(f"rate must be one of {', '.join(RATES)}, got {rate[:40]!r}", field="rate")
+    cells: pd.DataFrame = event_cell_counts(
+        store, query, principal=principal, resolution=resolution
+    )
+    if rate is not None:
+        population = population_per_cell(
+            read_population_points(store, query, principal=principal), resolution
+        )
+        cells = add_rates(cells, population, rate)
+    protected = needs_protection(principal.role, query.categories)
+    if protected:
+        cells = protect_small_counts(cells, k=min_count)
+        if rate is not None:
+            merged = cells["merged"].to_numpy(bool)
+            for col in ("rate", RATES[rate]):
+                cells[col] = cells[col].astype("float64").mask(merged)
+    else:
+        cells = cells.assign(merged=False)
+    out = gpd.GeoDataFrame(cells, geometry=cell_polygons(cells["h3"].to_numpy()), crs=WGS84)
+    out.attrs["protected"] = protected
+    return out
+
+
+# --------------------------------------------------------------------------- tiles
+
+#: H3 resolution of heat-map tiles by zoom: about 10–25 px per cell on screen.
+TILE_RESOLUTIONS: tuple[tuple[int, int], ...] = ((10, 7), (11, 8), (13, 9), (14, 10), (24, 11))
+
+
+def tile_resolution(z: int) -> int:
+    """The H3 resolution of a heat-map tile at zoom *z*.
+
+    ====== ===========
+    zoom   resolution
+    ====== ===========
+    0–10   7 (≈1.4 km edges)
+    11     8 (≈530 m)
+    12–13  9 (≈200 m)
+    14     10 (≈76 m)
+    15–24  11 (≈29 m)
+    ====== ===========
+
+    Examples
+    --------
+    >>> [tile_resolution(z) for z in (3, 10, 11, 12, 13, 14, 15, 20)]
+    [7, 7, 8, 9, 9, 10, 11, 11]
+    """
+    for top, res in TILE_RESOLUTIONS:
+        if int(z) <= top:
+            return res
+    return H3_RESOLUTIONS[-1]
+
+
+def _grown(box: Sequence[float], metres: float) -> tuple[float, float, float, float]:
+    """A WGS84 box grown by *metres* on every side (clamped to the globe)."""
+    dlat = metres / 111_320.0
+    far = min(89.9, max(abs(box[1]), abs(box[3])) + dlat)
+    dlon = min(360.0, metres / (111_320.0 * math.cos(math.radians(far))))
+    return (
+        max(-180.0, box[0] - dlon),
+        max(-90.0, box[1] - dlat),
+        min(180.0, box[2] + dlon),
+        min(90.0, box[3] + dlat),
+    )
+
+
+def heatmap_tile_cells(
+    store: Store,
+    query: EventQuery,
+    *,
+    principal: Principal,
+    z: int,
+    x: int,
+    y: int,
+    rate: str | None = None,
+    min_count: int = DEFAULT_MIN_COUNT,
+) -> gpd.GeoDataFrame:
+    """The heat-map cells of WebMercatorQuad tile z/x/y: what :func:`heatmap_cells` shows there.
+
+    The resolution comes from the zoom (:func:`tile_resolution`). Events are
+    read from the tile grown by six edge lengths of the next coarser
+    resolution, so every cell touching the tile and every small-count
+    parent merged there (:func:`protect_small_counts`) is counted whole;
+    the cells that intersect the tile are kept. Counts, ``open``,
+    ``merged`` and rates are then those of ``/heatmap`` with the same
+    filters. ``query.bbox`` is replaced by the tile's.
+
+    Examples
+    --------
+    >>> from gridmap.storage import open_store
+    >>> from gridmap.security.access import SYSTEM
+    >>> cells = heatmap_tile_cells(open_store(":memory:", migrate=True), EventQuery(),
+    ...                            principal=SYSTEM, z=14, x=9326, y=4742)
+    >>> len(cells), cells.attrs["resolution"]
+    (0, 10)
+    """
+    from dataclasses import replace
+
+    from gridmap.geo.tiles import tile_bounds
+
+    _, box = tile_bounds(int(z), int(x), int(y))
+    resolution = tile_resolution(int(z))
+    margin = 6.0 * h3.average_hexagon_edge_length(resolution - 1, unit="m")
+    wide = replace(query, bbox=_grown(box, margin))
+    cells = heatmap_cells(
+        store, wide, principal=principal, resolution=resolution, rate=rate, min_count=min_count
+    )
+    inside = shapely.intersects(np.asarray(cells.geometry.values), shapely.box(*box))
+    out = cells[inside].reset_index(drop=True)
+    out.attrs.update(cells.attrs, resolution=resolution)
+    return out
