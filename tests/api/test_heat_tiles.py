@@ -17,9 +17,9 @@ import pytest
 import shapely
 
 from gridmap.analytics.heat import tile_resolution
+from gridmap.geo.tiles import tile_bounds
 from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
-from gridmap.storage.base import tile_bounds
 from tests.api.test_analytics import ADMIN, brute_force, client_for, synthetic_events
 from tests.events_world import World, make_world
 
