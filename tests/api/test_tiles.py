@@ -50,11 +50,13 @@ def test_tile_ids_equal_a_bbox_query_of_the_tile(filled: Store, layer: str, z: i
 
 
 def test_tile_route_headers_and_properties(client: TestClient, filled: Store) -> None:
-    t = _tiles(filled, "events", 15)[0]
-    url = f"/collections/events/tiles/WebMercatorQuad/{t.z}/{t.y}/{t.x}"
-    r = client.get(url)
-    if r.status_code == 204:
-        pytest.skip("first tile empty")  # pragma: no cover
+    # The first of the tiles over events that answers with content (a tile whose
+    # only event lies in its buffer answers 204); there must be one.
+    for t in _tiles(filled, "events", 15):
+        url = f"/collections/events/tiles/WebMercatorQuad/{t.z}/{t.y}/{t.x}"
+        r = client.get(url)
+        if r.status_code != 204:
+            break
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     assert r.headers["etag"] and "max-age" in r.headers["cache-control"]
