@@ -101,7 +101,7 @@ def local_crs(
         raise BadInput(
             f"cannot choose a local CRS: centre ({lon}, {lat}) is not a WGS84 longitude/latitude"
         )
-    zone = min(60, max(1, int(math.floor((lon + 180.0) / 6.0)) + 1))
+    zone = min(60, max(1, math.floor((lon + 180.0) / 6.0) + 1))
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
