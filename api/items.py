@@ -41,6 +41,7 @@ __all__ = [
     "AREA_COLUMN",
     "JsonPage",
     "Page",
+    "PageQuery",
     "all_of",
     "area_where",
     "collection_facts",
@@ -53,6 +54,26 @@ __all__ = [
     "read_page",
     "time_filter",
 ]
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """Which features a page holds: the filters and the window, by ``id``.
+
+    *where* narrows the rows further (the caller's area); the time range
+    *when* becomes part of the SQL filter (:func:`time_filter`).
+    """
+
+    bbox: BBox | None
+    when: TimeRange | None
+    limit: int
+    offset: int
+    where: dict[str, Any] | None = None
+    cql: CqlFilter | None = None
+
+    def filter(self, schema: LayerSchema) -> CqlFilter | None:
+        """The CQL2 filter with the time range folded in (``BadInput`` if *schema* has no time)."""
+        return self.cql if self.when is None else all_of(self.cql, time_filter(schema, self.when))
 
 
 @dataclass(frozen=True)
@@ -70,30 +91,18 @@ class Page:
         return len(self.frame)
 
 
-def read_page(
-    store: Store,
-    schema: LayerSchema,
-    *,
-    bbox: BBox | None,
-    when: TimeRange | None,
-    limit: int,
-    offset: int,
-    where: dict[str, Any] | None = None,
-    cql: CqlFilter | None = None,
-) -> Page:
+def read_page(store: Store, schema: LayerSchema, query: PageQuery) -> Page:
     """Read one page of *schema*'s features, ordered by id.
 
-    *where* narrows the rows further (the caller's area). The time range
-    *when* becomes part of the SQL filter (:func:`time_filter`), so counting
-    and paging happen in the store for every kind of layer time.
+    Counting and paging happen in the store for every kind of layer time.
 
     Raises
     ------
     gridmap.common.errors.BadInput
-        If *when* is given for a layer without time.
+        If the query has a time range for a layer without time.
     """
-    if when is not None:
-        cql = all_of(cql, time_filter(schema, when))
+    cql, bbox, where = query.filter(schema), query.bbox, query.where
+    limit, offset = query.limit, query.offset
     matched = store.count(schema.name, bbox=bbox, where=where, cql=cql)
     if offset >= matched:
         return Page(store.read(schema.name, limit=0), matched, offset, limit)
@@ -113,17 +122,7 @@ class JsonPage:
 
 
 def read_json_page(
-    store: Store,
-    schema: LayerSchema,
-    *,
-    properties: list[str],
-    crs: str,
-    bbox: BBox | None,
-    when: TimeRange | None,
-    limit: int,
-    offset: int,
-    where: dict[str, Any] | None = None,
-    cql: CqlFilter | None = None,
+    store: Store, schema: LayerSchema, query: PageQuery, *, properties: list[str], crs: str
 ) -> JsonPage | None:
     """The page :func:`read_page` would read, as GeoJSON features written by the store.
 
@@ -136,26 +135,24 @@ def read_json_page(
     Raises
     ------
     gridmap.common.errors.BadInput
-        If *when* is given for a layer without time.
+        If the query has a time range for a layer without time.
     """
     epsg, lat_first = SUPPORTED_CRS[crs]
     if not isinstance(store, FeaturePages) or epsg not in (None, 4326, 4490):
         return None
     if any(c.encrypted and c.name in properties for c in schema.columns):
         return None  # encrypted at rest (events.reporter): decrypted on the frame path
-    if when is not None:
-        cql = all_of(cql, time_filter(schema, when))
     page = store.feature_page(
         schema.name,
         properties=properties,
-        limit=limit,
-        offset=offset,
-        bbox=bbox,
-        where=where,
-        cql=cql,
+        limit=query.limit,
+        offset=query.offset,
+        bbox=query.bbox,
+        where=query.where,
+        cql=query.filter(schema),
         lat_first=lat_first,
     )
-    return JsonPage(page.features, page.returned, page.matched, offset, limit)
+    return JsonPage(page.features, page.returned, page.matched, query.offset, query.limit)
 
 
 def _filter_types(ldef: LayerDef, role: str | None = None) -> dict[str, str]:
