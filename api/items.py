@@ -30,6 +30,7 @@ from api.params import check_crs
 from api.temporal import TimeRange, time_columns
 from gridmap.common.errors import BadInput
 from gridmap.common.model import LayerSchema, layer_schema
+from gridmap.common.timeparse import parse_day, parse_instant
 from gridmap.security import disclosure as disclosure
 from gridmap.security.access import Principal
 from gridmap.storage import BBox, Prefix, Store
@@ -241,17 +242,12 @@ def _param_value(name: str, ctype: str, text: str) -> Any:
             raise BadInput(f"{name} must be true or false, got {text[:40]!r}", field=name)
         return text == "true"
     if ctype in ("timestamp", "date"):
-        # pandas reads years Python's datetime cannot hold (year 0); refuse them here.
-        try:
-            year: Any = pd.Timestamp(text).year  # NaT ("nat") has a NaN year
-        except (ValueError, TypeError, OverflowError):
-            year = 0
-        if not (isinstance(year, int) and 1 <= year <= 9999):
-            raise BadInput(
-                f"{name} must be an RFC 3339 {'date-time' if ctype == 'timestamp' else 'date'} "
-                f"in years 1-9999, got {text[:40]!r}",
-                field=name,
-            )
+        # The one time parser: a date-time with a zone or a YYYY-MM-DD date, years 1–9999,
+        # refused in its words with the parameter named; the filter keeps the text.
+        if ctype == "timestamp":
+            parse_instant(text, field=name, dates=False)
+        else:
+            parse_day(text, field=name)
         return {ctype: text}
     if "\x00" in text:  # PostgreSQL text cannot hold NUL: the query would fail, not miss
         raise BadInput(f"{name} must not contain NUL characters", field=name)
