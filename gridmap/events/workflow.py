@@ -459,7 +459,8 @@ def _action_changes(
         changes["pending_extension_hours"] = request.hours
         details["hours"] = request.hours
     if action.code in ("approve_extension", "deny_extension"):
-        _decide_extension(action, event, now=now, changes=changes, details=details)
+        changes.update(_decide_extension(action, event, now=now))
+        details["hours"] = _pending(event)
     if action.code == "supervise":
         changes["supervised_at"] = now
     if action.code == "merge":
@@ -470,25 +471,20 @@ def _action_changes(
 
 
 def _decide_extension(
-    action: Action,
-    event: Mapping[str, Any],
-    *,
-    now: pd.Timestamp,
-    changes: dict[str, Any],
-    details: dict[str, Any],
-) -> None:
-    """Approve or deny the pending extension request; approval moves both deadlines."""
+    action: Action, event: Mapping[str, Any], *, now: pd.Timestamp
+) -> dict[str, Any]:
+    """The columns approving or denying the pending extension sets (approval moves deadlines)."""
     hours = _pending(event)
     if hours <= 0:
         raise IllegalTransition(f"no extension request to {action.code.split('_')[0]}")
-    changes["pending_extension_hours"] = None
-    details["hours"] = hours
+    changes: dict[str, Any] = {"pending_extension_hours": None}
     if action.code == "approve_extension":
         delta = pd.Timedelta(hours=hours)
         changes["extension_count"] = _int(event.get("extension_count")) + 1
         due, step = _ts(event.get("due_at")), _ts(event.get("step_due_at"))
         changes["due_at"] = (due or now) + delta
         changes["step_due_at"] = (step or now) + delta
+    return changes
 
 
 def _pending(event: Mapping[str, Any]) -> float:
