@@ -30,6 +30,7 @@ from api.params import check_crs
 from api.temporal import TimeRange, time_columns
 from gridmap.common.errors import BadInput
 from gridmap.common.model import LayerSchema, layer_schema
+from gridmap.common.timeparse import parse_day, parse_instant
 from gridmap.security import disclosure as disclosure
 from gridmap.security.access import Principal
 from gridmap.storage import BBox, Prefix, Store
@@ -41,6 +42,7 @@ __all__ = [
     "AREA_COLUMN",
     "JsonPage",
     "Page",
+    "PageQuery",
     "all_of",
     "area_where",
     "collection_facts",
@@ -53,6 +55,26 @@ __all__ = [
     "read_page",
     "time_filter",
 ]
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """Which features a page holds: the filters and the window, by ``id``.
+
+    *where* narrows the rows further (the caller's area); the time range
+    *when* becomes part of the SQL filter (:func:`time_filter`).
+    """
+
+    bbox: BBox | None
+    when: TimeRange | None
+    limit: int
+    offset: int
+    where: dict[str, Any] | None = None
+    cql: CqlFilter | None = None
+
+    def filter(self, schema: LayerSchema) -> CqlFilter | None:
+        """The CQL2 filter with the time range folded in (``BadInput`` if *schema* has no time)."""
+        return self.cql if self.when is None else all_of(self.cql, time_filter(schema, self.when))
 
 
 @dataclass(frozen=True)
@@ -70,30 +92,18 @@ class Page:
         return len(self.frame)
 
 
-def read_page(
-    store: Store,
-    schema: LayerSchema,
-    *,
-    bbox: BBox | None,
-    when: TimeRange | None,
-    limit: int,
-    offset: int,
-    where: dict[str, Any] | None = None,
-    cql: CqlFilter | None = None,
-) -> Page:
+def read_page(store: Store, schema: LayerSchema, query: PageQuery) -> Page:
     """Read one page of *schema*'s features, ordered by id.
 
-    *where* narrows the rows further (the caller's area). The time range
-    *when* becomes part of the SQL filter (:func:`time_filter`), so counting
-    and paging happen in the store for every kind of layer time.
+    Counting and paging happen in the store for every kind of layer time.
 
     Raises
     ------
     gridmap.common.errors.BadInput
-        If *when* is given for a layer without time.
+        If the query has a time range for a layer without time.
     """
-    if when is not None:
-        cql = all_of(cql, time_filter(schema, when))
+    cql, bbox, where = query.filter(schema), query.bbox, query.where
+    limit, offset = query.limit, query.offset
     matched = store.count(schema.name, bbox=bbox, where=where, cql=cql)
     if offset >= matched:
         return Page(store.read(schema.name, limit=0), matched, offset, limit)
@@ -113,17 +123,7 @@ class JsonPage:
 
 
 def read_json_page(
-    store: Store,
-    schema: LayerSchema,
-    *,
-    properties: list[str],
-    crs: str,
-    bbox: BBox | None,
-    when: TimeRange | None,
-    limit: int,
-    offset: int,
-    where: dict[str, Any] | None = None,
-    cql: CqlFilter | None = None,
+    store: Store, schema: LayerSchema, query: PageQuery, *, properties: list[str], crs: str
 ) -> JsonPage | None:
     """The page :func:`read_page` would read, as GeoJSON features written by the store.
 
@@ -136,26 +136,24 @@ def read_json_page(
     Raises
     ------
     gridmap.common.errors.BadInput
-        If *when* is given for a layer without time.
+        If the query has a time range for a layer without time.
     """
     epsg, lat_first = SUPPORTED_CRS[crs]
     if not isinstance(store, FeaturePages) or epsg not in (None, 4326, 4490):
         return None
     if any(c.encrypted and c.name in properties for c in schema.columns):
         return None  # encrypted at rest (events.reporter): decrypted on the frame path
-    if when is not None:
-        cql = all_of(cql, time_filter(schema, when))
     page = store.feature_page(
         schema.name,
         properties=properties,
-        limit=limit,
-        offset=offset,
-        bbox=bbox,
-        where=where,
-        cql=cql,
+        limit=query.limit,
+        offset=query.offset,
+        bbox=query.bbox,
+        where=query.where,
+        cql=query.filter(schema),
         lat_first=lat_first,
     )
-    return JsonPage(page.features, page.returned, page.matched, offset, limit)
+    return JsonPage(page.features, page.returned, page.matched, query.offset, query.limit)
 
 
 def _filter_types(ldef: LayerDef, role: str | None = None) -> dict[str, str]:
@@ -244,17 +242,12 @@ def _param_value(name: str, ctype: str, text: str) -> Any:
             raise BadInput(f"{name} must be true or false, got {text[:40]!r}", field=name)
         return text == "true"
     if ctype in ("timestamp", "date"):
-        # pandas reads years Python's datetime cannot hold (year 0); refuse them here.
-        try:
-            year: Any = pd.Timestamp(text).year  # NaT ("nat") has a NaN year
-        except (ValueError, TypeError, OverflowError):
-            year = 0
-        if not (isinstance(year, int) and 1 <= year <= 9999):
-            raise BadInput(
-                f"{name} must be an RFC 3339 {'date-time' if ctype == 'timestamp' else 'date'} "
-                f"in years 1-9999, got {text[:40]!r}",
-                field=name,
-            )
+        # The one time parser: a date-time with a zone or a YYYY-MM-DD date, years 1–9999,
+        # refused in its words with the parameter named; the filter keeps the text.
+        if ctype == "timestamp":
+            parse_instant(text, field=name, dates=False)
+        else:
+            parse_day(text, field=name)
         return {ctype: text}
     if "\x00" in text:  # PostgreSQL text cannot hold NUL: the query would fail, not miss
         raise BadInput(f"{name} must not contain NUL characters", field=name)

@@ -39,6 +39,7 @@ _LITERALS = frozenset({"default", "example", "examples", "enum", "const"})
 
 
 def _schema(node: Any) -> Any:
+    """Rewrite one JSON Schema 2020-12 *node* (and what it nests) as OpenAPI 3.0."""
     if isinstance(node, list):
         return [_schema(v) for v in node]
     if not isinstance(node, dict):
@@ -51,6 +52,14 @@ def _schema(node: Any) -> Any:
             out[key] = value
         else:
             out[key] = _schema(value)
+    out = _null_options(out)
+    _type_list(out)
+    _keywords_30(out)
+    return out
+
+
+def _null_options(out: dict[str, Any]) -> dict[str, Any]:
+    """``anyOf``/``oneOf`` with a ``null`` option → the other options and ``nullable``."""
     for key in ("anyOf", "oneOf"):
         options = out.get(key)
         if isinstance(options, list) and _NULL in options:
@@ -61,16 +70,28 @@ def _schema(node: Any) -> Any:
             elif rest:
                 out[key] = rest
             out["nullable"] = True
+    return out
+
+
+def _type_list(out: dict[str, Any]) -> None:
+    """A list of types → one type or ``anyOf``, ``null`` → ``nullable`` (in place)."""
     kind = out.get("type")
-    if isinstance(kind, list):
-        types = [t for t in kind if t != "null"]
-        if len(types) < len(kind):
-            out["nullable"] = True
-        if len(types) == 1:
-            out["type"] = types[0]
-        else:
-            del out["type"]
-            out["anyOf"] = [{"type": t} for t in types]
+    if not isinstance(kind, list):
+        return
+    types = [t for t in kind if t != "null"]
+    if len(types) < len(kind):
+        out["nullable"] = True
+    if len(types) == 1:
+        out["type"] = types[0]
+    else:
+        del out["type"]
+        out["anyOf"] = [{"type": t} for t in types]
+
+
+def _keywords_30(out: dict[str, Any]) -> None:
+    """Rewrite 3.1-only keywords in place (``const``, ``examples``, exclusive bounds,
+    ``$ref`` siblings) and drop those 3.0 lacks.
+    """
     if "const" in out:
         out["enum"] = [out.pop("const")]
     if "examples" in out and isinstance(out["examples"], list):
@@ -87,7 +108,6 @@ def _schema(node: Any) -> Any:
         out["allOf"] = [{"$ref": ref}]
     for key in ("contentMediaType", "contentEncoding", "$schema", "$id", "prefixItems"):
         out.pop(key, None)
-    return out
 
 
 def _walk(node: Any) -> Any:

@@ -18,10 +18,10 @@ from gridmap.storage import BBox, check_bbox
 
 __all__ = [
     "CRS84",
+    "MAX_ID",
     "FilterCrs",
     "FilterLang",
     "FilterText",
-    "MAX_ID",
     "check_crs",
     "clamp_limit",
     "parse_bbox",

@@ -27,6 +27,7 @@ from api.geojson import feature_collection, feature_collection_text, feature_doc
 from api.items import (
     JsonPage,
     Page,
+    PageQuery,
     all_of,
     area_where,
     collection_facts,
@@ -390,23 +391,11 @@ def items(
     with store.scoped(caller.areas):
         # GeoJSON written by the store when it can (PostGIS), else a frame.
         page: Page | JsonPage | None = None
+        wanted = PageQuery(box, when, size, offset, where=where, cql=cql)
         if not html and not unmask:
-            page = read_json_page(
-                store,
-                schema,
-                properties=props,
-                crs=out_crs,
-                bbox=box,
-                when=when,
-                limit=size,
-                offset=offset,
-                where=where,
-                cql=cql,
-            )
+            page = read_json_page(store, schema, wanted, properties=props, crs=out_crs)
         if page is None:
-            page = read_page(
-                store, schema, bbox=box, when=when, limit=size, offset=offset, where=where, cql=cql
-            )
+            page = read_page(store, schema, wanted)
     if isinstance(page, Page):
         shown = disclose_events(
             store, ldef.name, page.frame, caller, role=role, unmask=unmask, reason=why

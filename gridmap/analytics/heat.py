@@ -32,6 +32,7 @@ Events in the demo and the tests are synthetic (seeded, on real streets).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,9 +74,9 @@ __all__ = [
     "EventQuery",
     "add_rates",
     "bin_counts",
+    "cell_column",
     "cell_polygons",
     "cell_strings",
-    "cell_column",
     "check_resolution",
     "event_cell_counts",
     "fill_event_cells",
@@ -570,7 +571,7 @@ def kde_surface(
     else:
         pad = 3.0 * h
         x0, x1, y0, y1 = x.min() - pad, x.max() + pad, y.min() - pad, y.max() + pad
-    nx, ny = int(math.ceil((x1 - x0) / cell)) + 1, int(math.ceil((y1 - y0) / cell)) + 1
+    nx, ny = math.ceil((x1 - x0) / cell) + 1, math.ceil((y1 - y0) / cell) + 1
     if nx * ny > max_cells:
         raise BadInput(
             f"the density raster would have {nx * ny:,} cells; use a larger cell_m", field="cell_m"
@@ -578,7 +579,7 @@ def kde_surface(
     xe = x0 + cell * np.arange(nx + 1) - cell / 2
     ye = y0 + cell * np.arange(ny + 1) - cell / 2
     hist, _, _ = np.histogram2d(y, x, bins=(ye, xe), weights=w)
-    r = int(math.ceil(4.0 * h / cell))
+    r = math.ceil(4.0 * h / cell)
     offsets = np.arange(-r, r + 1) * cell
     g = np.exp(-0.5 * (offsets / h) ** 2)
     kernel = np.outer(g, g)
@@ -770,14 +771,21 @@ def scope_prefixes(principal: Principal, area: str | None) -> tuple[str, ...]:
     return tuple(a for a in mine if a.startswith(area))
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Which rows of a layer a query reads: ``where`` filters, a bbox on *point*, extra SQL."""
+
+    where: Mapping[str, Any]
+    bbox: Any = None
+    extra: str = ""
+    point: str = "geometry"
+
+
 def _select(
     store: Store,
     layer: str,
     columns: str,
-    where: Mapping[str, Any],
-    bbox: Any,
-    extra: str = "",
-    point: str = "geometry",
+    rows: _Rows,
     *,
     select_params: Sequence[Any] = (),
     tail: str = "",
@@ -785,10 +793,11 @@ def _select(
     from gridmap.common.model import layer_schema
 
     ph = "?" if store.dialect == "duckdb" else "%s"
-    clause, params = where_sql(layer_schema(layer), where, placeholder=ph)
+    clause, params = where_sql(layer_schema(layer), rows.where, placeholder=ph)
     parts = [clause.removeprefix(" WHERE ")] if clause else []
-    if extra:
-        parts.append(extra)
+    if rows.extra:
+        parts.append(rows.extra)
+    bbox, point = rows.bbox, rows.point
     if bbox is not None:
         parts.append(
             f"ST_X({point}) >= {ph} AND ST_X({point}) <= {ph} "
@@ -802,8 +811,8 @@ def _select(
     return store.sql(sql, [*select_params, *params])  # type: ignore[attr-defined, no-any-return]
 
 
-def _event_filters(query: EventQuery, prefixes: tuple[str, ...]) -> tuple[dict[str, Any], str]:
-    """The ``where`` filters and the extra SQL condition of an event query."""
+def _event_rows(query: EventQuery, prefixes: tuple[str, ...]) -> _Rows:
+    """The events an event query reads: ``where`` filters, bbox and the extra SQL condition."""
     where: dict[str, Any] = {"grid_code": Prefix(prefixes)}
     for col in ("category", "status", "channel"):
         value = getattr(query, col)
@@ -817,7 +826,7 @@ def _event_filters(query: EventQuery, prefixes: tuple[str, ...]) -> tuple[dict[s
     if bounds:
         where["reported_at"] = AllOf(tuple(bounds))
     extra = "" if query.status is not None else "status IS NULL OR status <> 'merged'"
-    return where, extra
+    return _Rows(where, query.bbox, extra)
 
 
 def read_event_points(store: Store, query: EventQuery, *, principal: Principal) -> pd.DataFrame:
@@ -845,10 +854,9 @@ def read_event_points(store: Store, query: EventQuery, *, principal: Principal) 
     prefixes = scope_prefixes(principal, query.area)
     if not prefixes:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    where, extra = _event_filters(query, prefixes)
     select = "ST_X(geometry), ST_Y(geometry), status, grid_code, reported_at"
     with store.scoped(prefixes):
-        rows = _select(store, "events", select, where, query.bbox, extra)
+        rows = _select(store, "events", select, _event_rows(query, prefixes))
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame["lon"] = frame["lon"].astype("float64")
     frame["lat"] = frame["lat"].astype("float64")
@@ -914,22 +922,13 @@ def event_cell_counts(
     prefixes = scope_prefixes(principal, query.area)
     if not prefixes:
         return _merge_counts([])
-    where, extra = _event_filters(query, prefixes)
+    events = _event_rows(query, prefixes)
     states = sorted(set(open_states))
     marks = ", ".join(["{ph}"] * len(states)) or "NULL"
     column = cell_column(resolution)
     counted = f"{column}, count(*), count(*) FILTER (WHERE status IN ({marks}))"
     with store.scoped(prefixes):
-        rows = _select(
-            store,
-            "events",
-            counted,
-            where,
-            query.bbox,
-            extra,
-            select_params=states,
-            tail=" GROUP BY 1",
-        )
+        rows = _select(store, "events", counted, events, select_params=states, tail=" GROUP BY 1")
         # One scan in the usual case: a NULL group means rows without stored cells.
         missing = any(r[0] is None for r in rows)
         rest = (
@@ -937,9 +936,12 @@ def event_cell_counts(
                 store,
                 "events",
                 "ST_X(geometry), ST_Y(geometry), status",
-                where,
-                query.bbox,
-                f"({extra}) AND {column} IS NULL" if extra else f"{column} IS NULL",
+                dataclasses.replace(
+                    events,
+                    extra=f"({events.extra}) AND {column} IS NULL"
+                    if events.extra
+                    else f"{column} IS NULL",
+                ),
             )
             if missing
             else []
@@ -1024,9 +1026,7 @@ def read_population_points(
             store,
             "buildings",
             select,
-            {"grid_code": Prefix(prefixes)},
-            query.bbox,
-            point="ST_PointOnSurface(geometry)",
+            _Rows({"grid_code": Prefix(prefixes)}, query.bbox, point="ST_PointOnSurface(geometry)"),
         )
     return pd.DataFrame.from_records(rows, columns=columns)
 

@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import h3
@@ -83,6 +83,7 @@ __all__ = [
     "CLASS_LABELS",
     "EMERGING_LABELS",
     "PATTERNS",
+    "GiStar",
     "benjamini_hochberg",
     "emerging_hot_spots",
     "hot_spots",
@@ -115,6 +116,34 @@ EMERGING_LABELS: dict[str, tuple[str, str]] = {
     "diminishing": ("减弱热点", "Diminishing hot spot"),
     "none": ("无趋势", "No pattern"),
 }
+
+
+class GiStar(NamedTuple):
+    """Settings of the Gi* permutation test, passed together to :func:`hot_spots`.
+
+    Attributes
+    ----------
+    k : int, default 1
+        Neighbourhood rings of each cell.
+    permutations : int, default 999
+        Conditional permutations (at least 99).
+    seed : int or None, default 0
+        Random seed of the permutations (reproducible classes).
+
+    Examples
+    --------
+    >>> GiStar(permutations=499)
+    GiStar(k=1, permutations=499, seed=0)
+    """
+
+    k: int = 1
+    permutations: int = 999
+    seed: int | None = 0
+
+
+#: The default Gi* test of hot spots, and of each window of emerging hot spots.
+_GI = GiStar()
+_GI_WINDOW = GiStar(permutations=499)
 _LEVELS = ((0.01, "99"), (0.05, "95"), (0.10, "90"))
 _MAX_CELLS = 50_000
 
@@ -363,9 +392,7 @@ def emerging_hot_spots(
     start: pd.Timestamp,
     end: pd.Timestamp,
     windows: int = 6,
-    k: int = 1,
-    permutations: int = 499,
-    seed: int | None = 0,
+    gi: GiStar = _GI_WINDOW,
     trend_alpha: float = 0.10,
 ) -> pd.DataFrame:
     """Emerging hot-spot patterns over *windows* equal time windows of ``[start, end)``.
@@ -379,8 +406,8 @@ def emerging_hot_spots(
     resolution : int
     start, end : pandas.Timestamp
         The period, split into *windows* windows (3–24).
-    k, permutations, seed
-        As in :func:`hot_spots`.
+    gi : GiStar, default ``GiStar(permutations=499)``
+        The Gi* test of each window (:func:`hot_spots`).
     trend_alpha : float, default 0.10
         Significance of the Mann-Kendall trend.
 
@@ -430,7 +457,7 @@ def emerging_hot_spots(
         in_window = (slot == w) & (ids != 0)
         counts = names[in_window].value_counts().reindex(cell_list).fillna(0)
         counts.index = pd.Index(cell_list)
-        hs = hot_spots(counts, k=k, permutations=permutations, seed=seed)
+        hs = hot_spots(counts, k=gi.k, permutations=gi.permutations, seed=gi.seed)
         z[w] = hs["gi_z"].to_numpy("float64")
         hot[w] = hs["class"].astype(str).str.startswith("hot").to_numpy()
     _, trend_z, trend_p = mann_kendall(np.nan_to_num(z))
@@ -548,11 +575,9 @@ def hotspot_cells(
     *,
     principal: Principal,
     resolution: int,
-    k: int = 1,
-    permutations: int = 999,
+    gi: GiStar = _GI,
     windows: int | None = None,
     min_count: int = DEFAULT_MIN_COUNT,
-    seed: int | None = 0,
 ) -> gpd.GeoDataFrame:
     """Hot and cold spots a principal may see, on the H3 cells of the grids in scope.
 
@@ -562,7 +587,9 @@ def hotspot_cells(
     that many equal windows of the query's time window (or of the events'
     time span) is added as ``pattern``. Where small counts are protected
     (:func:`gridmap.analytics.heat.needs_protection`), counts from 1 to *min_count* − 1
-    are blanked (``count`` null, ``suppressed`` true); the class stays.
+    are blanked (``count`` null, ``suppressed`` true); the class stays. *gi*
+    sets the Gi* test (:class:`GiStar`; emerging patterns use half its
+    permutations, at least 99).
 
     Returns
     -------
@@ -604,7 +631,7 @@ def hotspot_cells(
         )
         cells = [c for c, ok in zip(cells, inside, strict=True) if ok]
     full = counts.reindex(cells).fillna(0).astype("int64")
-    result = hot_spots(full, k=k, permutations=permutations, seed=seed)
+    result = hot_spots(full, k=gi.k, permutations=gi.permutations, seed=gi.seed)
     out = pd.DataFrame(
         {
             "h3": np.asarray(cells, dtype=object),
@@ -628,9 +655,7 @@ def hotspot_cells(
                 start=pd.Timestamp(start),
                 end=pd.Timestamp(end),
                 windows=windows,
-                k=k,
-                permutations=max(99, permutations // 2),
-                seed=seed,
+                gi=gi._replace(permutations=max(99, gi.permutations // 2)),
             )
             out["pattern"] = em["pattern"].to_numpy()
     protected = needs_protection(principal.role, query.categories)

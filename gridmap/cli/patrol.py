@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -109,16 +109,7 @@ def patrol_plan_event(
     from gridmap.patrol import plans
 
     with errors():
-        if sum(x is not None for x in (area, grids, polygon)) != 1:
-            raise BadInput("give exactly one of --area, --grids, --polygon", field="area")
-        if polygon is not None:
-            geo = _json.loads(polygon.read_text(encoding="utf-8"))
-            geo = geo.get("geometry", geo) if geo.get("type") == "Feature" else geo
-            area_json: dict[str, object] = {"polygon": geo, "crs": polygon_crs}
-        elif grids is not None:
-            area_json = {"grids": [g.strip() for g in grids.split(",") if g.strip()]}
-        else:
-            area_json = {"code": area}
+        area_json = _plan_area(area, grids, polygon, polygon_crs)
         crew = [plans.worker_spec(w, crs=worker_crs) for w in worker or []]
         if workers_file is not None:
             crew += _json.loads(workers_file.read_text(encoding="utf-8"))
@@ -150,28 +141,7 @@ def patrol_plan_event(
                 console.print(f"hot spots → temporary key areas: {len(made)}")
             answer = plans.make_plan(store, req)
             stored = None if pdf is None else plans.read_plan(store, int(answer["id"]))
-        s = answer["summary"]
-        out.print(
-            f"plan {answer['id'] or '(not saved)'} area {answer['area_code']}: "
-            f"{s['visits_planned']}/{s['visits_required']} visits, "
-            f"{s['street_pieces_unmet']} street pieces unmet, travel {s['travel_m']:.0f} m, "
-            f"balance {s['balance']}, complete {s['complete']}"
-        )
-        for f in answer["routes"]["features"]:
-            p = f["properties"]
-            out.print(
-                f"  {escape(str(p['worker']))} shift {p['shift']}: {p['visits']} visits, "
-                f"{p['length_m']:.0f} m, load {p['work_min']:.0f} min"
-            )
-        for u in answer["unmet"][:50]:
-            what = u.get("name") or u.get("key_area") if u["kind"] == "visit" else u["streets"]
-            when = u.get("slot_start") or u.get("shift_start")
-            out.print(
-                f"  [red]not met[/] {u['kind']} {escape(str(what))} {when}: "
-                f"{u['reason_zh']} / {u['reason_en']}"
-            )
-        if not answer["summary"]["complete"]:
-            out.print(f"  workers needed (estimate): {s['workers_needed']}")
+        _print_plan(answer)
         if out_dir is not None:
             for path in plans.write_route_files(answer, out_dir, crs=crs):
                 console.print(f"wrote {path}")
@@ -180,6 +150,51 @@ def patrol_plan_event(
 
             pdf.write_bytes(render_plan_pdf(stored))
             console.print(f"wrote {pdf}")
+
+
+def _plan_area(
+    area: str | None, grids: str | None, polygon: Path | None, polygon_crs: str
+) -> dict[str, object]:
+    """The plan request's ``area`` from exactly one of --area, --grids, --polygon."""
+    import json as _json
+
+    from gridmap.common.errors import BadInput
+
+    if sum(x is not None for x in (area, grids, polygon)) != 1:
+        raise BadInput("give exactly one of --area, --grids, --polygon", field="area")
+    if polygon is not None:
+        geo = _json.loads(polygon.read_text(encoding="utf-8"))
+        geo = geo.get("geometry", geo) if geo.get("type") == "Feature" else geo
+        return {"polygon": geo, "crs": polygon_crs}
+    if grids is not None:
+        return {"grids": [g.strip() for g in grids.split(",") if g.strip()]}
+    return {"code": area}
+
+
+def _print_plan(answer: dict[str, Any]) -> None:
+    """Print a plan's summary, its routes and what it could not meet."""
+    s = answer["summary"]
+    out.print(
+        f"plan {answer['id'] or '(not saved)'} area {answer['area_code']}: "
+        f"{s['visits_planned']}/{s['visits_required']} visits, "
+        f"{s['street_pieces_unmet']} street pieces unmet, travel {s['travel_m']:.0f} m, "
+        f"balance {s['balance']}, complete {s['complete']}"
+    )
+    for f in answer["routes"]["features"]:
+        p = f["properties"]
+        out.print(
+            f"  {escape(str(p['worker']))} shift {p['shift']}: {p['visits']} visits, "
+            f"{p['length_m']:.0f} m, load {p['work_min']:.0f} min"
+        )
+    for u in answer["unmet"][:50]:
+        what = u.get("name") or u.get("key_area") if u["kind"] == "visit" else u["streets"]
+        when = u.get("slot_start") or u.get("shift_start")
+        out.print(
+            f"  [red]not met[/] {u['kind']} {escape(str(what))} {when}: "
+            f"{u['reason_zh']} / {u['reason_en']}"
+        )
+    if not answer["summary"]["complete"]:
+        out.print(f"  workers needed (estimate): {s['workers_needed']}")
 
 
 @patrol_app.command("compliance")

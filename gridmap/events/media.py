@@ -22,8 +22,8 @@ from gridmap.storage import Store
 __all__ = [
     "DEFAULT_MAX_PHOTO_BYTES",
     "MEDIA_NAME",
-    "media_path",
     "may_see_photo",
+    "media_path",
     "store_photo",
 ]
 

@@ -13,7 +13,7 @@ urgency; a subcategory may override both.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,6 +256,15 @@ def _limits(spec: Mapping[str, Any]) -> TimeLimits:
 _CODE = r"^[a-z][a-z0-9_]{0,39}$"
 
 
+def _check_codes(codes: Iterable[str], what: str) -> None:
+    """Refuse (``ValueError``, reported by pydantic) the first *what* code not like ``_CODE``."""
+    import re
+
+    for code in codes:
+        if not re.fullmatch(_CODE, code):
+            raise ValueError(f"{what} code {code!r}: lowercase letters, digits, _")
+
+
 def _positive_hours(values: dict[str, float], known: Mapping[str, Any], what: str) -> None:
     for key, hours in values.items():
         if key not in known:
@@ -315,11 +324,7 @@ class _CategorySpec(BaseModel):
     @field_validator("subcategories")
     @classmethod
     def _sub_codes(cls, v: dict[str, _SubSpec]) -> dict[str, _SubSpec]:
-        import re
-
-        for code in v:
-            if not re.fullmatch(_CODE, code):
-                raise ValueError(f"subcategory code {code!r}: lowercase letters, digits, _")
+        _check_codes(v, "subcategory")
         return v
 
 
@@ -331,11 +336,7 @@ class _TaxonomySpec(BaseModel):
     @field_validator("categories")
     @classmethod
     def _codes(cls, v: dict[str, _CategorySpec]) -> dict[str, _CategorySpec]:
-        import re
-
-        for code in v:
-            if not re.fullmatch(_CODE, code):
-                raise ValueError(f"category code {code!r}: lowercase letters, digits, _")
+        _check_codes(v, "category")
         return v
 
 

@@ -648,7 +648,7 @@ class WebhookWorker:
                 run_once(self.store, options=self.options, send=self.send, overdue=check)
                 if check:
                     last_overdue = time.monotonic()
-            except Exception:  # noqa: BLE001 - a failed round is retried next round
+            except Exception:  # any failure: a failed round is retried next round
                 self.errors += 1
             self._wake.wait(self.options.poll_s)
             self._wake.clear()

@@ -36,7 +36,7 @@ from gridmap.events.errors import (
     StaleVersion,
 )
 from gridmap.events.states import CLOSED_STATES, OPEN_STATES, STATES
-from gridmap.events.taxonomy import Taxonomy, default_taxonomy
+from gridmap.events.taxonomy import Taxonomy, TimeLimits, default_taxonomy
 from gridmap.security.access import Principal
 from gridmap.storage import Store
 
@@ -221,9 +221,10 @@ class TransitionRequest:
             if not np.isfinite(hours) or not 0 < hours <= 24 * 90:
                 raise BadInput("extension 'hours' must be between 0 and 2160", field="hours")
         target = body.get("target")
-        if action == "merge":
-            if isinstance(target, bool) or not isinstance(target, int) or not 0 < target < 2**63:
-                raise BadInput("merge needs 'target', the id of the original event", field="target")
+        if action == "merge" and (
+            isinstance(target, bool) or not isinstance(target, int) or not 0 < target < 2**63
+        ):
+            raise BadInput("merge needs 'target', the id of the original event", field="target")
         assignees = body.get("assignees")
         return cls(
             action=action,
@@ -338,75 +339,24 @@ def apply_transition(
     if action is None:
         raise BadInput(f"unknown action {request.action!r}", field="action")
     status = str(event.get("status") or "reported")
-    if actor.role not in action.roles:
-        raise NotPermitted(
-            f"role {actor.role!r} may not {action.code} ({action.name_zh}); "
-            f"allowed: {', '.join(sorted(action.roles))}"
-        )
-    if status not in action.sources:
-        raise IllegalTransition(
-            f"cannot {action.code} ({action.name_zh}) an event that is {status!r} "
-            f"({STATES.get(status, (status,))[0]}); "
-            f"allowed from: {', '.join(sorted(action.sources))}"
-        )
+    _check_allowed(action, status, actor)
     now = _ts(now) or pd.Timestamp.now(tz="UTC")
     version = _int(event.get("version")) + 1
     urgency = str(event.get("urgency") or "normal")
-    category = str(event.get("category") or "")
-    subcategory = event.get("subcategory") or None
-    limits = (
-        tax.limits(category, subcategory)
-        if category in tax.categories
-        and (subcategory is None or subcategory in tax.categories[category].subcategories)
-        else tax.limits(next(iter(tax.categories)))
-    )
+    limits = _limits(tax, event)
     changes: dict[str, Any] = {"version": version, "updated_at": now}
     details: dict[str, Any] = {}
-    target = action.target
-    if action.code == "inspect":
-        target = "closed" if request.result == "pass" else "handling"
-        details["result"] = request.result
-    if action.code == "unmerge":
-        target = previous_status if previous_status in OPEN_STATES else "reported"
-        changes["duplicate_of"] = None
-    if target in ("handling",) and status == "inspecting":
-        changes["rework_count"] = _int(event.get("rework_count")) + 1
-    if target == "closed":
-        changes["closed_at"] = now
-        changes["self_handled"] = action.code == "self_handle"
-    if action.code == "escalate":
-        changes["escalated_to"] = request.to
-        changes["responsible"] = _ESCALATION_PARTY[request.to or "town"]
-        details["to"] = request.to
-    if action.code == "dispatch":
-        if request.responsible:
-            changes["responsible"] = request.responsible
-        if request.assignees is not None:
-            changes["assigned_to"] = list(request.assignees)
-    if action.code == "extend":
-        if _pending(event) > 0:
-            raise IllegalTransition("an extension request is already waiting for approval")
-        changes["pending_extension_hours"] = request.hours
-        details["hours"] = request.hours
-    if action.code in ("approve_extension", "deny_extension"):
-        hours = _pending(event)
-        if hours <= 0:
-            raise IllegalTransition(f"no extension request to {action.code.split('_')[0]}")
-        changes["pending_extension_hours"] = None
-        details["hours"] = hours
-        if action.code == "approve_extension":
-            delta = pd.Timedelta(hours=hours)
-            changes["extension_count"] = _int(event.get("extension_count")) + 1
-            due, step = _ts(event.get("due_at")), _ts(event.get("step_due_at"))
-            changes["due_at"] = (due or now) + delta
-            changes["step_due_at"] = (step or now) + delta
-    if action.code == "supervise":
-        changes["supervised_at"] = now
-    if action.code == "merge":
-        if request.target == _int(event.get("id")):
-            raise BadInput("an event cannot be merged into itself", field="target")
-        changes["duplicate_of"] = request.target
-        details["target"] = request.target
+    target = _target_status(
+        action,
+        request,
+        event,
+        status=status,
+        previous_status=previous_status,
+        changes=changes,
+        details=details,
+        now=now,
+    )
+    _action_changes(action, request, event, now=now, changes=changes, details=details)
     if target is not None and target != status:
         changes["status"] = target
         step_hours = limits.step(target, urgency)
@@ -430,6 +380,111 @@ def apply_transition(
         "details": json.dumps(details, ensure_ascii=False, sort_keys=True) if details else None,
     }
     return Transition(changes=changes, record=record, version=version)
+
+
+def _check_allowed(action: Action, status: str, actor: Principal) -> None:
+    """Raise unless *actor*'s role may take *action* from *status*."""
+    if actor.role not in action.roles:
+        raise NotPermitted(
+            f"role {actor.role!r} may not {action.code} ({action.name_zh}); "
+            f"allowed: {', '.join(sorted(action.roles))}"
+        )
+    if status not in action.sources:
+        raise IllegalTransition(
+            f"cannot {action.code} ({action.name_zh}) an event that is {status!r} "
+            f"({STATES.get(status, (status,))[0]}); "
+            f"allowed from: {', '.join(sorted(action.sources))}"
+        )
+
+
+def _limits(tax: Taxonomy, event: Mapping[str, Any]) -> TimeLimits:
+    """The time limits of the event's category (the first category's when unknown)."""
+    category = str(event.get("category") or "")
+    subcategory = event.get("subcategory") or None
+    known = category in tax.categories and (
+        subcategory is None or subcategory in tax.categories[category].subcategories
+    )
+    return tax.limits(category, subcategory) if known else tax.limits(next(iter(tax.categories)))
+
+
+def _target_status(
+    action: Action,
+    request: TransitionRequest,
+    event: Mapping[str, Any],
+    *,
+    status: str,
+    previous_status: str | None,
+    changes: dict[str, Any],
+    details: dict[str, Any],
+    now: pd.Timestamp,
+) -> str | None:
+    """The state *action* leads to, recording rework and closure in *changes*."""
+    target = action.target
+    if action.code == "inspect":
+        target = "closed" if request.result == "pass" else "handling"
+        details["result"] = request.result
+    if action.code == "unmerge":
+        target = previous_status if previous_status in OPEN_STATES else "reported"
+        changes["duplicate_of"] = None
+    if target == "handling" and status == "inspecting":
+        changes["rework_count"] = _int(event.get("rework_count")) + 1
+    if target == "closed":
+        changes["closed_at"] = now
+        changes["self_handled"] = action.code == "self_handle"
+    return target
+
+
+def _action_changes(
+    action: Action,
+    request: TransitionRequest,
+    event: Mapping[str, Any],
+    *,
+    now: pd.Timestamp,
+    changes: dict[str, Any],
+    details: dict[str, Any],
+) -> None:
+    """Record in *changes* and *details* what *action* sets besides the state."""
+    if action.code == "escalate":
+        changes["escalated_to"] = request.to
+        changes["responsible"] = _ESCALATION_PARTY[request.to or "town"]
+        details["to"] = request.to
+    if action.code == "dispatch":
+        if request.responsible:
+            changes["responsible"] = request.responsible
+        if request.assignees is not None:
+            changes["assigned_to"] = list(request.assignees)
+    if action.code == "extend":
+        if _pending(event) > 0:
+            raise IllegalTransition("an extension request is already waiting for approval")
+        changes["pending_extension_hours"] = request.hours
+        details["hours"] = request.hours
+    if action.code in ("approve_extension", "deny_extension"):
+        changes.update(_decide_extension(action, event, now=now))
+        details["hours"] = _pending(event)
+    if action.code == "supervise":
+        changes["supervised_at"] = now
+    if action.code == "merge":
+        if request.target == _int(event.get("id")):
+            raise BadInput("an event cannot be merged into itself", field="target")
+        changes["duplicate_of"] = request.target
+        details["target"] = request.target
+
+
+def _decide_extension(
+    action: Action, event: Mapping[str, Any], *, now: pd.Timestamp
+) -> dict[str, Any]:
+    """The columns approving or denying the pending extension sets (approval moves deadlines)."""
+    hours = _pending(event)
+    if hours <= 0:
+        raise IllegalTransition(f"no extension request to {action.code.split('_')[0]}")
+    changes: dict[str, Any] = {"pending_extension_hours": None}
+    if action.code == "approve_extension":
+        delta = pd.Timedelta(hours=hours)
+        changes["extension_count"] = _int(event.get("extension_count")) + 1
+        due, step = _ts(event.get("due_at")), _ts(event.get("step_due_at"))
+        changes["due_at"] = (due or now) + delta
+        changes["step_due_at"] = (step or now) + delta
+    return changes
 
 
 def _pending(event: Mapping[str, Any]) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -101,7 +101,7 @@ def local_crs(
         raise BadInput(
             f"cannot choose a local CRS: centre ({lon}, {lat}) is not a WGS84 longitude/latitude"
         )
-    zone = min(60, max(1, int(math.floor((lon + 180.0) / 6.0)) + 1))
+    zone = min(60, max(1, math.floor((lon + 180.0) / 6.0) + 1))
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
@@ -223,12 +223,7 @@ def area_m2(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> pd.Series:
     >>> round(float(area_m2(gpd.GeoSeries([square], crs=4326)).iloc[0]), -2)
     10000.0
     """
-    series = geoms.geometry if isinstance(geoms, gpd.GeoDataFrame) else geoms
-    projected = _metric_series(series)
-    if projected is None:
-        values = np.where(series.isna().to_numpy(), np.nan, 0.0)
-        return pd.Series(values, index=series.index, name="area_m2", dtype="float64")
-    return pd.Series(projected.area.to_numpy(), index=series.index, name="area_m2", dtype="float64")
+    return _measured(geoms, "area", "area_m2")
 
 
 def length_m(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> pd.Series:
@@ -254,14 +249,23 @@ def length_m(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> pd.Series:
     >>> round(float(length_m(gpd.GeoSeries([street], crs=4326)).iloc[0]))
     1114
     """
+    return _measured(geoms, "length", "length_m")
+
+
+def _measured(
+    geoms: gpd.GeoSeries | gpd.GeoDataFrame, quantity: Literal["area", "length"], name: str
+) -> pd.Series:
+    """*quantity* of each geometry in the local UTM zone, a float64 Series named *name*.
+
+    Null geometries give NaN; when no geometry is present the rest give 0.
+    """
     series = geoms.geometry if isinstance(geoms, gpd.GeoDataFrame) else geoms
     projected = _metric_series(series)
     if projected is None:
         values = np.where(series.isna().to_numpy(), np.nan, 0.0)
-        return pd.Series(values, index=series.index, name="length_m", dtype="float64")
-    return pd.Series(
-        projected.length.to_numpy(), index=series.index, name="length_m", dtype="float64"
-    )
+    else:
+        values = (projected.area if quantity == "area" else projected.length).to_numpy()
+    return pd.Series(values, index=series.index, name=name, dtype="float64")
 
 
 @functools.lru_cache(maxsize=64)

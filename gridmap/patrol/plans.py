@@ -1173,7 +1173,7 @@ def hotspot_key_areas(
         The stored key areas (with ``id``), hottest first.
     """
     from gridmap.analytics.heat import EventQuery
-    from gridmap.analytics.hotspots import hotspot_cells, hotspots_as_key_areas
+    from gridmap.analytics.hotspots import GiStar, hotspot_cells, hotspots_as_key_areas
 
     if principal.role not in _PLANNERS:
         raise PermissionDenied(f"role {principal.role!r} may not make event plans")
@@ -1184,7 +1184,9 @@ def hotspot_key_areas(
     if not (math.isfinite(lookback_days) and 1 <= lookback_days <= 3660):
         raise BadInput("lookback_days must be between 1 and 3660", field="lookback_days")
     query = EventQuery(area=area, start=start - pd.Timedelta(days=lookback_days), end=start)
-    cells = hotspot_cells(store, query, principal=principal, resolution=resolution, seed=seed)
+    cells = hotspot_cells(
+        store, query, principal=principal, resolution=resolution, gi=GiStar(seed=seed)
+    )
     frame = pd.DataFrame({"class": cells["class"].to_numpy(), "count": cells["count"].to_numpy()})
     frame.index = pd.Index(cells["h3"].to_numpy(), name="h3")
     grids = store.read("grids", where={"code": Prefix((area,))})

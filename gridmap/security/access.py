@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from gridmap.common.errors import BadInput
 from gridmap.common.model import ROLES
 
-__all__ = ["ALL_AREAS", "Principal", "SYSTEM"]
+__all__ = ["ALL_AREAS", "SYSTEM", "Principal"]
 
 #: The empty prefix: matches every code.
 ALL_AREAS: tuple[str, ...] = ("",)

@@ -95,6 +95,11 @@ def test_taxonomy_file_adds_a_category_everywhere(
             "category code 'Noise'",
         ),
         (
+            '[categories.noise]\nzh = "噪音"\nen = "Noise"\nresponsible = "x"\n'
+            '[categories.noise.subcategories.Loud]\nzh = "大声"\nen = "Loud"\n',
+            "subcategory code 'Loud'",
+        ),
+        (
             '[categories.noise]\nzh = "噪音"\nen = "N"\nresponsible = "x"\n'
             "limits = { step_hours = { handeling = 3 } }\n",
             "unknown state 'handeling'",

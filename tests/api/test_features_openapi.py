@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient  # conftest.py imported it first (see there)
 
+from api.items import queryables_filter
 from api.openapi import published_layers
+from gridmap.common.errors import BadInput
 from layers.catalog import CATALOG
 
 
@@ -133,5 +135,47 @@ def test_nul_in_text_is_a_400(client: TestClient, query: dict[str, str]) -> None
 def test_times_outside_years_1_to_9999_are_a_400(client: TestClient, query: dict[str, str]) -> None:
     r = client.get("/collections/grids/items", params=query)
     assert r.status_code == 400, r.text
+    (name,) = query
+    assert r.json()["description"].startswith(f"{name} "), r.text
     route = client.get("/collections/patrol_routes/items", params={"route_date": "0000-01-01"})
     assert route.status_code == 400, route.text
+
+
+@pytest.mark.parametrize(
+    ("layer", "name", "text", "words"),
+    [
+        (
+            "grids",
+            "valid_from",
+            "0000-01-01T00:00:00Z",
+            "valid_from '0000-01-01T00:00:00Z' is not a valid date-time (ISO 8601): "
+            "year 0 is outside 1–9999",
+        ),
+        ("grids", "valid_to", "10000-01-01T00:00:00Z", "year 10000 is outside 1–9999"),
+        ("grids", "valid_from", "nat", "valid_from 'nat' is not a valid date-time (ISO 8601)"),
+        ("grids", "valid_from", "2026-11-01T08:00:00", "it needs a time zone"),
+        ("grids", "valid_from", "2026-11-01", "a date needs a time and a zone"),
+        (
+            "patrol_routes",
+            "route_date",
+            "0000-01-01",
+            "route_date must be a date YYYY-MM-DD in years 1–9999, got '0000-01-01'",
+        ),
+        ("patrol_routes", "route_date", "2026-11-01T08:00:00Z", "must be a date YYYY-MM-DD"),
+    ],
+)
+def test_time_queryables_are_read_by_the_one_time_parser(
+    layer: str, name: str, text: str, words: str
+) -> None:
+    """``name=value`` on a time queryable: gridmap.common.timeparse's checks and words."""
+    with pytest.raises(BadInput) as err:
+        queryables_filter(CATALOG[layer], {name: text})
+    assert words in str(err.value)
+    assert err.value.field == name
+
+
+def test_time_queryables_in_range_become_filters() -> None:
+    grids = queryables_filter(CATALOG["grids"], {"valid_from": "2026-11-01T08:00:00+08:00"})
+    assert grids is not None and grids.properties == frozenset({"valid_from"})
+    routes = queryables_filter(CATALOG["patrol_routes"], {"route_date": "2026-11-01"})
+    assert routes is not None and routes.properties == frozenset({"route_date"})

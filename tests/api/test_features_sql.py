@@ -41,6 +41,7 @@ from starlette.datastructures import URL
 from api.crs import SUPPORTED_CRS, parse_bbox_in, parse_crs, reproject_frame
 from api.geojson import feature_collection, feature_collection_text
 from api.items import (
+    PageQuery,
     all_of,
     area_where,
     layer_filter,
@@ -202,21 +203,9 @@ def _both(store: Store, principal: Principal, layer: str, query: dict[str, str])
     where = area_where(layer, principal)
     limit, offset = int(query.get("limit", "100")), int(query.get("offset", "0"))
     with store.scoped(principal.areas):
-        fast = read_json_page(
-            store,
-            schema,
-            properties=props,
-            crs=out_crs,
-            bbox=box,
-            when=when,
-            limit=limit,
-            offset=offset,
-            where=where,
-            cql=cql,
-        )
-        page = read_page(
-            store, schema, bbox=box, when=when, limit=limit, offset=offset, where=where, cql=cql
-        )
+        wanted = PageQuery(box, when, limit, offset, where=where, cql=cql)
+        fast = read_json_page(store, schema, wanted, properties=props, crs=out_crs)
+        page = read_page(store, schema, wanted)
     assert fast is not None
     url = URL(f"http://testserver/collections/{layer}/items")
     members = page_members(page, url, "c")
@@ -328,14 +317,9 @@ def test_encrypted_columns_stay_on_the_frame_path(pg: Store) -> None:
         fast = read_json_page(
             pg,
             schema,
+            PageQuery(None, None, 5, 0, where=area_where("events", ADMIN)),
             properties=props,
             crs=parse_crs(None, field="crs"),
-            bbox=None,
-            when=None,
-            limit=5,
-            offset=0,
-            where=area_where("events", ADMIN),
-            cql=None,
         )
     assert fast is None
 
@@ -345,9 +329,7 @@ def test_epsg_3857_stays_on_the_frame_path(pg: Store) -> None:
     uri = parse_crs("EPSG:3857", field="crs")
     assert SUPPORTED_CRS[uri][0] == 3857
     with pg.scoped([""]):
-        page = read_json_page(
-            pg, schema, properties=[], crs=uri, bbox=None, when=None, limit=1, offset=0
-        )
+        page = read_json_page(pg, schema, PageQuery(None, None, 1, 0), properties=[], crs=uri)
     assert page is None
 
 

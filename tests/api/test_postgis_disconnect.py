@@ -28,6 +28,7 @@ from api.logs import REQUEST_ID
 from gridmap.storage.limits import CancelScope, QueryCancelled, cancellable
 from gridmap.storage.postgis import PostGISStore
 from tests.api.test_statement_limits import _send_request
+from tests.logcapture import captured_logs
 
 pytestmark = pytest.mark.postgis
 
@@ -167,54 +168,36 @@ def test_client_disconnect_cancels_its_postgis_statement(
 
     for method in ("feature_page", "read"):
         monkeypatch.setattr(pg_store, method, slow)
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    keep = Keep()
-    watched = [
-        logging.getLogger(n) for n in ("gridmap.security.access", "gridmap.api", "uvicorn.error")
-    ]
-    levels = [logger.level for logger in watched]
-    for logger in watched:
-        logger.addHandler(keep)
-        logger.setLevel(logging.INFO)
     url = pg_store.url
-    try:
-        with serve(make_app(pg_store, statement_timeout_ms=120_000)) as base:
-            assert pg_store.statement_timeout_ms == 120_000
-            leaver = _send_request(base, "/collections/buildings/items", "leaver")
-            stayer = _send_request(base, "/collections/buildings/items", "stayer")
-            try:
-                _until(
-                    lambda: _running(url, "runaway leaver") and _running(url, "runaway stayer"), 5
-                )
-                time.sleep(1.0)  # the client waits a second, then hangs up
-                assert ended == {}
-                leaver.close()
-                took = _until(lambda: _running(url, "runaway leaver") == 0, 5)
-                _until(lambda: "leaver" in ended, 5)
-                assert ended["leaver"] in cancelled, ended
-                # the control: without a disconnect the other statement keeps running
-                time.sleep(1.0)
-                assert "stayer" not in ended and _running(url, "runaway stayer") == 1
-            finally:
-                stayer.close()
-            _until(lambda: _running(url, "runaway") == 0, 5)
-            _until(lambda: "stayer" in ended, 5)
-            assert ended["stayer"] in cancelled, ended
-            monkeypatch.undo()
-            for _ in range(3):  # every pooled connection came back usable
-                r = httpx.get(f"{base}/collections/buildings/items?limit=1", timeout=10)
-                assert r.status_code == 200, r.text
-                assert len(r.json()["features"]) == 1
-            assert _stuck_in_transaction(url) == 0
-    finally:
-        for logger, level in zip(watched, levels, strict=True):
-            logger.removeHandler(keep)
-            logger.setLevel(level)
+    with (
+        captured_logs() as records,
+        serve(make_app(pg_store, statement_timeout_ms=120_000)) as base,
+    ):
+        assert pg_store.statement_timeout_ms == 120_000
+        leaver = _send_request(base, "/collections/buildings/items", "leaver")
+        stayer = _send_request(base, "/collections/buildings/items", "stayer")
+        try:
+            _until(lambda: _running(url, "runaway leaver") and _running(url, "runaway stayer"), 5)
+            time.sleep(1.0)  # the client waits a second, then hangs up
+            assert ended == {}
+            leaver.close()
+            took = _until(lambda: _running(url, "runaway leaver") == 0, 5)
+            _until(lambda: "leaver" in ended, 5)
+            assert ended["leaver"] in cancelled, ended
+            # the control: without a disconnect the other statement keeps running
+            time.sleep(1.0)
+            assert "stayer" not in ended and _running(url, "runaway stayer") == 1
+        finally:
+            stayer.close()
+        _until(lambda: _running(url, "runaway") == 0, 5)
+        _until(lambda: "stayer" in ended, 5)
+        assert ended["stayer"] in cancelled, ended
+        monkeypatch.undo()
+        for _ in range(3):  # every pooled connection came back usable
+            r = httpx.get(f"{base}/collections/buildings/items?limit=1", timeout=10)
+            assert r.status_code == 200, r.text
+            assert len(r.json()["features"]) == 1
+        assert _stuck_in_transaction(url) == 0
     print(f"leaver's statement gone {took:.2f} s after the disconnect")
     access = [r for r in records if r.name == "gridmap.security.access"]
     statuses = {getattr(r, "request_id", None): getattr(r, "status", None) for r in access}

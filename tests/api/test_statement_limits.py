@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from gridmap.storage import Store
 from gridmap.storage.limits import StatementTimeout
+from tests.logcapture import captured_logs
 
 #: A DuckDB query that runs for minutes over many chunks (interrupted between them).
 _DUCK_RUNAWAY = "SELECT sum(hash(i)) FROM range(100000000000) r(i) /* runaway */"
@@ -254,60 +255,44 @@ def test_client_disconnect_interrupts_its_duckdb_query(
     for method in ("feature_page", "read"):
         if hasattr(new_store, method):
             monkeypatch.setattr(new_store, method, slow)
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    keep = Keep()
-    watched = [
-        logging.getLogger(n) for n in ("gridmap.security.access", "gridmap.api", "uvicorn.error")
-    ]
-    levels = [logger.level for logger in watched]
-    for logger in watched:
-        logger.addHandler(keep)
-        logger.setLevel(logging.INFO)
-    try:
-        with serve(make_app(new_store, statement_timeout_ms=120_000)) as base:
-            assert new_store.statement_timeout_ms == 120_000  # type: ignore[attr-defined]
-            leaver = _send_request(base, "/collections/buildings/items", "leaver")
-            stayer = _send_request(base, "/collections/buildings/items", "stayer")
-            try:
-                time.sleep(0.5)
-                assert ended == {}  # both queries running
-                # They really run: a quarter of a CPU-second burnt (within 10 s, as a
-                # loaded machine may give this process little of its two cores).
-                before, t0 = _cpu_seconds(), time.monotonic()
-                while _cpu_seconds() - before < 0.25 and time.monotonic() - t0 < 10:
-                    time.sleep(0.1)
-                burnt = _cpu_seconds() - before
-                assert burnt >= 0.25, f"the runaway queries burnt only {burnt:.2f} CPU-s in 10 s"
-                leaver.close()
-                closed = time.monotonic()
-                while "leaver" not in ended and time.monotonic() - closed < 5:
-                    time.sleep(0.05)
-                assert ended.get("leaver", ("still running",))[0] == "QueryCancelled"
-                assert ended["leaver"][1] - closed < 5
-                # the control: without a disconnect the other query keeps running
-                time.sleep(1.5)
-                assert "stayer" not in ended, ended
-            finally:
-                stayer.close()
+    with (
+        captured_logs() as records,
+        serve(make_app(new_store, statement_timeout_ms=120_000)) as base,
+    ):
+        assert new_store.statement_timeout_ms == 120_000  # type: ignore[attr-defined]
+        leaver = _send_request(base, "/collections/buildings/items", "leaver")
+        stayer = _send_request(base, "/collections/buildings/items", "stayer")
+        try:
+            time.sleep(0.5)
+            assert ended == {}  # both queries running
+            # They really run: a quarter of a CPU-second burnt (within 10 s, as a
+            # loaded machine may give this process little of its two cores).
+            before, t0 = _cpu_seconds(), time.monotonic()
+            while _cpu_seconds() - before < 0.25 and time.monotonic() - t0 < 10:
+                time.sleep(0.1)
+            burnt = _cpu_seconds() - before
+            assert burnt >= 0.25, f"the runaway queries burnt only {burnt:.2f} CPU-s in 10 s"
+            leaver.close()
             closed = time.monotonic()
-            while "stayer" not in ended and time.monotonic() - closed < 5:
+            while "leaver" not in ended and time.monotonic() - closed < 5:
                 time.sleep(0.05)
-            assert ended.get("stayer", ("still running",))[0] == "QueryCancelled"
-            _nothing_running(new_store, "runaway")
-            monkeypatch.undo()
-            started = time.monotonic()
-            r = httpx.get(f"{base}/collections/buildings/items?limit=1", timeout=10)
-            assert r.status_code == 200
-            assert time.monotonic() - started < 5
-    finally:
-        for logger, level in zip(watched, levels, strict=True):
-            logger.removeHandler(keep)
-            logger.setLevel(level)
+            assert ended.get("leaver", ("still running",))[0] == "QueryCancelled"
+            assert ended["leaver"][1] - closed < 5
+            # the control: without a disconnect the other query keeps running
+            time.sleep(1.5)
+            assert "stayer" not in ended, ended
+        finally:
+            stayer.close()
+        closed = time.monotonic()
+        while "stayer" not in ended and time.monotonic() - closed < 5:
+            time.sleep(0.05)
+        assert ended.get("stayer", ("still running",))[0] == "QueryCancelled"
+        _nothing_running(new_store, "runaway")
+        monkeypatch.undo()
+        started = time.monotonic()
+        r = httpx.get(f"{base}/collections/buildings/items?limit=1", timeout=10)
+        assert r.status_code == 200
+        assert time.monotonic() - started < 5
     access = [r for r in records if r.name == "gridmap.security.access"]
     statuses = {getattr(r, "request_id", None): getattr(r, "status", None) for r in access}
     assert statuses.items() >= {"leaver": 499, "stayer": 499}.items(), statuses
