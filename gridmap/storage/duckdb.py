@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from gridmap.common.errors import BadInput
-from gridmap.common.model import layer_schema
+from gridmap.common.model import LayerSchema, layer_schema
 from gridmap.security.privacy import Vault
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import ARROW_TYPES as _ARROW
@@ -38,12 +38,11 @@ from gridmap.storage.base import (
     area_setting,
     check_writable,
     prepare_frame,
-    prepare_update,
     to_arrow,
 )
 from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal
 from gridmap.storage.limits import QueryCancelled, StatementTimeout, Watchdog, cancel_scope
-from gridmap.storage.sqlstore import SQLStore, TileRequest
+from gridmap.storage.sqlstore import DUCKDB, SQLStore
 
 __all__ = ["DuckDBStore", "spatial_extension_path"]
 
@@ -352,8 +351,7 @@ class DuckDBStore(SQLStore):
     """
 
     dialect: Literal["postgis", "duckdb"] = "duckdb"
-    placeholder = "?"
-    wkb_function = "ST_AsWKB"
+    sql_dialect = DUCKDB
 
     def __init__(
         self, path: str | Path, *, read_only: bool = False, vault: Vault | None = None
@@ -665,13 +663,10 @@ class DuckDBStore(SQLStore):
         return int(row[0]) if row else 0
 
     @_guarded
-    def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
-        """Set columns on the rows with the given ids (and *where*); return rows changed."""
-        schema, data = prepare_update(layer, seal(layer_schema(layer), frame, self.vault))
-        check_writable(schema)
-        cols = [c for c in data.columns if c != "id"]
-        if data.empty or not cols:
-            return 0
+    def _update_rows(
+        self, schema: LayerSchema, data: pd.DataFrame, cols: list[str], where: Where | None
+    ) -> int:
+        """The rows as an Arrow table registered with DuckDB, and UPDATE … FROM it."""
         arrays = {"id": pa.array(data["id"], pa.int64())}
         for c in cols:
             ctype = schema.column(c).type
@@ -719,37 +714,6 @@ class DuckDBStore(SQLStore):
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run SQL, values bound as parameters; its rows (DuckDB's fatal errors guarded)."""
         return self._cursor().execute(query, list(params)).fetchall()
-
-    def _bbox_sql(self, geometry: str) -> str:
-        return f"ST_Intersects({geometry}, ST_MakeEnvelope(?, ?, ?, ?))"
-
-    def _utc_text(self, value: str) -> str:
-        return f"strftime(timezone('UTC', {value}), '%Y-%m-%dT%H:%M:%SZ')"
-
-    def _tile_query(
-        self, table: str, columns: Sequence[str], clause: str, tile: TileRequest
-    ) -> tuple[str, list[Any]]:
-        # The spatial extension's ST_AsMVT: clipped first, then encoded unclipped,
-        # as its own clipping fails on some valid polygons ("unable to assign free
-        # hole"); a query answering no row is the empty tile.
-        query = (
-            f"SELECT ST_AsMVT(q, ?, ?, 'geom', 'id') FROM (SELECT {', '.join(columns)}, "
-            "ST_AsMVTGeom(ST_CollectionExtract(ST_Intersection("
-            "ST_Transform(CASE WHEN ST_IsValid(t.geometry) THEN t.geometry "
-            "ELSE ST_MakeValid(t.geometry) END, 'EPSG:4326', 'EPSG:3857', always_xy := true), "
-            "ST_MakeEnvelope(?, ?, ?, ?)), ST_Dimension(t.geometry) + 1), "
-            "ST_Extent(ST_TileEnvelope(?, ?, ?)), ?, ?, false) AS geom "
-            f"FROM {table} t{clause}) q "
-            "WHERE q.geom IS NOT NULL AND NOT ST_IsEmpty(q.geom) HAVING count(*) > 0"
-        )
-        args = [tile.layer, tile.extent, *tile.mercator, tile.z, tile.x, tile.y]
-        return query, [*args, tile.extent, tile.buffer]
-
-    def _extent_sql(self, table: str) -> str:
-        return (
-            "SELECT min(ST_XMin(geometry)), min(ST_YMin(geometry)), "
-            f"max(ST_XMax(geometry)), max(ST_YMax(geometry)) FROM {table}"
-        )
 
     def close(self) -> None:
         """Close the database (the file's instance closes with its last store)."""

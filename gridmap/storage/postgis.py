@@ -38,7 +38,6 @@ from gridmap.storage.base import (
     frame_from_rows,
     iter_chunks,
     prepare_frame,
-    prepare_update,
     source_keys,
     to_arrow,
 )
@@ -51,7 +50,7 @@ from gridmap.storage.limits import (
     interrupt_on_cancel,
     raise_if_cancelled,
 )
-from gridmap.storage.sqlstore import TileRequest
+from gridmap.storage.sqlstore import POSTGIS
 
 __all__ = ["MissingPrivilege", "PostGISStore"]
 
@@ -96,8 +95,7 @@ class PostGISStore(FeaturePages):
     """
 
     dialect: Literal["postgis", "duckdb"] = "postgis"
-    placeholder = "%s"
-    wkb_function = "ST_AsBinary"
+    sql_dialect = POSTGIS
 
     def __init__(
         self,
@@ -492,13 +490,10 @@ class PostGISStore(FeaturePages):
                 cur.execute(_query(indexdef.replace(" ON ONLY ", " ON ", 1)))
         return rows
 
-    def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
-        """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
-        schema, data = prepare_update(layer, seal(layer_schema(layer), frame, self.vault))
-        check_writable(schema)
-        cols = [c for c in data.columns if c != "id"]
-        if data.empty or not cols:
-            return 0
+    def _update_rows(
+        self, schema: LayerSchema, data: pd.DataFrame, cols: list[str], where: Where | None
+    ) -> int:
+        """COPY (id, values) into a staging table and UPDATE … FROM it."""
         types = ["int8", *(_PG_TYPES[schema.column(c).type] for c in cols)]
         stage = f"_upd_{schema.name}"
         ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(["id", *cols], types, strict=True))
@@ -543,43 +538,6 @@ class PostGISStore(FeaturePages):
             return frozenset()
         return _SECRET_COLUMNS.get(schema.name, frozenset())
 
-    def _bbox_sql(self, geometry: str) -> str:
-        # The index test (&&), then the exact one: ST_Envelope of the diagonal is a
-        # point or a line when the box has no width or height, where
-        # ST_MakeEnvelope would be degenerate.
-        return (
-            f"{geometry} && ST_MakeEnvelope(%s, %s, %s, %s, 4326) AND ST_Intersects({geometry}, "
-            "ST_SetSRID(ST_Envelope(ST_MakeLine("
-            "ST_MakePoint(%s, %s), ST_MakePoint(%s, %s))), 4326))"
-        )
-
-    def _utc_text(self, value: str) -> str:
-        return f"to_char({value} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-    def _tile_query(
-        self, table: str, columns: Sequence[str], clause: str, tile: TileRequest
-    ) -> tuple[str, list[Any]]:
-        # Each row's clipped geometry is computed once: OFFSET 0 keeps the
-        # subquery from being flattened into the aggregate, and nothing else
-        # names q.geom (a "WHERE q.geom IS NOT NULL" or "HAVING count(q.geom)"
-        # there made the planner compute ST_Transform + ST_AsMVTGeom again per
-        # row: 6.1 -> 3.4 ms per z14 building tile, tipg's query 4.0 ms).
-        # ST_AsMVT leaves out rows whose clipped geometry is NULL and gives an
-        # empty bytea when none is left: the empty tile (204).
-        query = (
-            f"SELECT ST_AsMVT(q, %s, %s, 'geom', 'id') FROM (SELECT {', '.join(columns)}, "
-            "ST_AsMVTGeom(ST_Transform(t.geometry, 3857), "
-            "ST_TileEnvelope(%s, %s, %s), %s, %s, true) AS geom "
-            f"FROM {table} t{clause} OFFSET 0) q"
-        )
-        return query, [tile.layer, tile.extent, tile.z, tile.x, tile.y, tile.extent, tile.buffer]
-
-    def _extent_sql(self, table: str) -> str:
-        return (
-            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-            f"FROM (SELECT ST_Extent(geometry) AS e FROM {table}) s"
-        )
-
     def login_account(self, name: str) -> pd.DataFrame:
         """The account of user *name* with its password hash, to check a sign-in (0 or 1 rows).
 
@@ -594,13 +552,7 @@ class PostGISStore(FeaturePages):
             frame = self.read("users", where={"name": name}, limit=1)
             return frame.assign(api_key_hash=None)
         cols = ["id", "name", "role", "areas", "can_unmask", "disabled", "password_hash"]
-        with self._conn() as conn:
-            rows = conn.execute(
-                _query(f"SELECT {', '.join(map(quote, cols))} FROM gridmap_login_account(%s)"),
-                (name,),
-            ).fetchall()
-        frame = frame_from_rows(layer_schema("users"), cols, rows)
-        return frame.assign(api_key_hash=None)
+        return self._definer_account("gridmap_login_account", name, cols).assign(api_key_hash=None)
 
     def api_key_account(self, digest: str) -> pd.DataFrame:
         """The account whose API key has the SHA-256 *digest* (0 or 1 rows, no hashes).
@@ -613,13 +565,16 @@ class PostGISStore(FeaturePages):
             frame = self.read("users", where={"api_key_hash": digest}, limit=1)
             return frame.assign(password_hash=None, api_key_hash=None)
         cols = ["id", "name", "role", "areas", "can_unmask", "disabled"]
+        frame = self._definer_account("gridmap_api_key_account", digest, cols)
+        return frame.assign(password_hash=None, api_key_hash=None)
+
+    def _definer_account(self, function: str, key: str, cols: list[str]) -> pd.DataFrame:
+        """The account (0 or 1 rows of *cols*) a SECURITY DEFINER function (031) gives *key*."""
         with self._conn() as conn:
             rows = conn.execute(
-                _query(f"SELECT {', '.join(map(quote, cols))} FROM gridmap_api_key_account(%s)"),
-                (digest,),
+                _query(f"SELECT {', '.join(map(quote, cols))} FROM {function}(%s)"), (key,)
             ).fetchall()
-        frame = frame_from_rows(layer_schema("users"), cols, rows)
-        return frame.assign(password_hash=None, api_key_hash=None)
+        return frame_from_rows(layer_schema("users"), cols, rows)
 
     def close(self) -> None:
         """Close the pool."""
