@@ -186,7 +186,7 @@ def status_for(exc: GridmapError) -> int:
     """
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 

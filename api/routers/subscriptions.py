@@ -84,7 +84,7 @@ def _settings(app: FastAPI) -> WebhookSettings:
     if found is None:
         found = WebhookSettings()
         app.state.webhook_settings = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 @asynccontextmanager

@@ -273,7 +273,7 @@ def save_division(
             store.update("grids", pd.DataFrame(count_updates))
         if len(new):
             store.write("grids", new)
-        bld = _frame(store.read("buildings", bbox=tuple(division.grids.total_bounds)))  # type: ignore[arg-type]
+        bld = _frame(store.read("buildings", bbox=tuple(division.grids.total_bounds)))
         if len(bld):
             from gridmap.division.bisect import assign_grid_codes
 

@@ -101,7 +101,7 @@ def _draw_map(
     visited = {t["key_area"] for t in route["properties"]["timetable"] if t.get("type") == "visit"}
     mine = [k for k in key_areas if k["id"] in visited]
     geoms = [line, *(_shapes(k) for k in mine)]
-    frame = _Frame(tuple(shapely.total_bounds(geoms)), box)  # type: ignore[arg-type]
+    frame = _Frame(tuple(shapely.total_bounds(geoms)), box)
     pdf.set_draw_color(120, 120, 120)
     pdf.set_line_width(0.3)
     pdf.rect(x0, y0, w, h)

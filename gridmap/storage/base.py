@@ -268,7 +268,7 @@ class StoreReads:
         out = self.read(layer, ids=[id])
         if out.empty:
             raise NotFound(f"{layer} {id} not found")
-        return out  # type: ignore[no-any-return]
+        return out
 
     def column_range(self, layer: str, column: str) -> tuple[Any, Any]:
         """Smallest and largest non-null value of *column* (``(None, None)`` when none)."""

@@ -21,42 +21,30 @@ from pathlib import Path
 from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import duckdb
-import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
 
 from gridmap.common.errors import BadInput
 from gridmap.common.model import LayerSchema, layer_schema
-from gridmap.geo.tiles import tile_filter_box
 from gridmap.security.privacy import Vault
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import ARROW_TYPES as _ARROW
 from gridmap.storage.base import (
-    BBox,
     StoreBusy,
     StoreInvalidated,
-    StoreReads,
     StoreUnavailable,
     Where,
     WriteResult,
     area_setting,
-    check_bbox,
-    check_paging,
     check_writable,
-    frame_from_rows,
     prepare_frame,
-    prepare_update,
-    tile_columns,
     to_arrow,
 )
-from gridmap.storage.cql import CqlFilter, filter_sql
-from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal, unseal
+from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal
 from gridmap.storage.limits import QueryCancelled, StatementTimeout, Watchdog, cancel_scope
+from gridmap.storage.sqlstore import DUCKDB, SQLStore
 
 __all__ = ["DuckDBStore", "spatial_extension_path"]
-
-
-_BBOX_SQL = "ST_Intersects(geometry, ST_MakeEnvelope(?, ?, ?, ?))"
 
 
 def spatial_extension_path() -> Path:
@@ -344,7 +332,7 @@ def _guarded(
     return guarded
 
 
-class DuckDBStore(StoreReads):
+class DuckDBStore(SQLStore):
     """Store layers in one DuckDB database file (or in memory).
 
     Parameters
@@ -363,6 +351,7 @@ class DuckDBStore(StoreReads):
     """
 
     dialect: Literal["postgis", "duckdb"] = "duckdb"
+    sql_dialect = DUCKDB
 
     def __init__(
         self, path: str | Path, *, read_only: bool = False, vault: Vault | None = None
@@ -674,13 +663,10 @@ class DuckDBStore(StoreReads):
         return int(row[0]) if row else 0
 
     @_guarded
-    def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
-        """Set columns on the rows with the given ids (and *where*); return rows changed."""
-        schema, data = prepare_update(layer, seal(layer_schema(layer), frame, self.vault))
-        check_writable(schema)
-        cols = [c for c in data.columns if c != "id"]
-        if data.empty or not cols:
-            return 0
+    def _update_rows(
+        self, schema: LayerSchema, data: pd.DataFrame, cols: list[str], where: Where | None
+    ) -> int:
+        """The rows as an Arrow table registered with DuckDB, and UPDATE … FROM it."""
         arrays = {"id": pa.array(data["id"], pa.int64())}
         for c in cols:
             ctype = schema.column(c).type
@@ -717,135 +703,16 @@ class DuckDBStore(StoreReads):
         return int(row[0]) if row else 0
 
     @_guarded
-    def delete(self, layer: str, *, where: Where | None = None) -> int:
-        """Delete matching rows; return how many."""
-        schema = layer_schema(layer)
-        check_writable(schema)
-        clause, params = where_sql(schema, dict(where or {}), placeholder="?")
+    def _change(self, query: str, params: Sequence[Any]) -> int:
+        """Run a DELETE (or UPDATE) in a transaction; DuckDB answers the rows it changed."""
         with self.transaction():
-            cur = self._cursor()
-            before = self._count(cur, schema.name)
-            cur.execute(f"DELETE FROM {schema.name}{clause}", params)
-            return before - self._count(cur, schema.name)
-
-    # -- reads -------------------------------------------------------------
-    @_guarded
-    def read(
-        self,
-        layer: str,
-        *,
-        bbox: BBox | None = None,
-        where: Where | None = None,
-        ids: Sequence[int] | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        cql: CqlFilter | None = None,
-    ) -> gpd.GeoDataFrame | pd.DataFrame:
-        """Rows ordered by id, filtered by bbox (intersects), ids, equality and CQL2 filters."""
-        schema = layer_schema(layer)
-        check_paging(limit, offset)
-        clause, params = self._where(schema, where, ids, bbox, cql)
-        cols = ["id", *schema.column_names]
-        select = [quote(c) for c in cols]
-        if schema.geometry_type:
-            cols.append("geometry")
-            select.append("ST_AsWKB(geometry)")
-        sql = f"SELECT {', '.join(select)} FROM {schema.name}{clause} ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        if offset:
-            sql += f" OFFSET {int(offset)}"
-        rows = self._cursor().execute(sql, params).fetchall()
-        return unseal(schema, frame_from_rows(schema, cols, rows), self.vault)
-
-    @_guarded
-    def count(
-        self,
-        layer: str,
-        *,
-        bbox: BBox | None = None,
-        where: Where | None = None,
-        cql: CqlFilter | None = None,
-    ) -> int:
-        """Number of matching rows."""
-        schema = layer_schema(layer)
-        clause, params = self._where(schema, where, None, bbox, cql)
-        row = (
-            self._cursor().execute(f"SELECT count(*) FROM {schema.name}{clause}", params).fetchone()
-        )
+            row = self._cursor().execute(query, list(params)).fetchone()
         return int(row[0]) if row else 0
 
-    @_guarded
-    def tile(
-        self,
-        layer: str,
-        z: int,
-        x: int,
-        y: int,
-        *,
-        where: Where | None = None,
-        cql: CqlFilter | None = None,
-        properties: Sequence[str] = (),
-        extent: int = 4096,
-        buffer: int = 64,
-    ) -> bytes:
-        """A Mapbox Vector Tile of *layer* (spatial extension's ``ST_AsMVT``); ``b""`` if empty."""
-        schema = layer_schema(layer)
-        if not schema.geometry_type:
-            raise BadInput(f"layer {layer!r} has no geometry", field="layer")
-        merc, box = tile_filter_box(z, x, y, extent, buffer)
-        clause, params = self._where(schema, where, None, box, cql, alias="t")
-        cols = ["t.id AS id"] + [
-            f"{_tile_value(quote(c), ctype)} AS {quote(c)}"
-            for c, ctype in tile_columns(schema, properties)
-        ]
-        sql = (
-            f"SELECT ST_AsMVT(q, ?, ?, 'geom', 'id') FROM ("
-            # Clipped first, then encoded unclipped: the extension's own clipping
-            # fails on some valid polygons ("unable to assign free hole").
-            f"SELECT {', '.join(cols)}, ST_AsMVTGeom(ST_CollectionExtract(ST_Intersection("
-            "ST_Transform(CASE WHEN ST_IsValid(t.geometry) THEN t.geometry "
-            "ELSE ST_MakeValid(t.geometry) END, 'EPSG:4326', 'EPSG:3857', always_xy := true), "
-            "ST_MakeEnvelope(?, ?, ?, ?)), ST_Dimension(t.geometry) + 1), "
-            "ST_Extent(ST_TileEnvelope(?, ?, ?)), ?, ?, false) AS geom "
-            f"FROM {schema.name} t{clause}) q "
-            "WHERE q.geom IS NOT NULL AND NOT ST_IsEmpty(q.geom) HAVING count(*) > 0"
-        )
-        args = [
-            schema.name,
-            int(extent),
-            *merc,
-            int(z),
-            int(x),
-            int(y),
-            int(extent),
-            int(buffer),
-            *params,
-        ]
-        row = self._cursor().execute(sql, args).fetchone()
-        return bytes(row[0]) if row and row[0] is not None else b""
-
-    @_guarded
-    def bounds(self, layer: str) -> BBox | None:
-        """Extent of the layer, ``None`` when empty or without geometry."""
-        schema = layer_schema(layer)
-        if not schema.geometry_type:
-            return None
-        row = (
-            self._cursor()
-            .execute(
-                f"SELECT min(ST_XMin(geometry)), min(ST_YMin(geometry)), "
-                f"max(ST_XMax(geometry)), max(ST_YMax(geometry)) FROM {schema.name}"
-            )
-            .fetchone()
-        )
-        if not row or row[0] is None:
-            return None
-        return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-
+    # -- reads (statements built by SQLStore) ---------------------------------
     @_guarded
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run read-only SQL (for tests and benchmarks); values bound as parameters."""
+        """Run SQL, values bound as parameters; its rows (DuckDB's fatal errors guarded)."""
         return self._cursor().execute(query, list(params)).fetchall()
 
     def close(self) -> None:
@@ -904,46 +771,6 @@ class DuckDBStore(StoreReads):
                 _close_file(str(target), live)
         Path(str(target) + ".wal").unlink(missing_ok=True)
         os.replace(part, target)
-
-    def _where(
-        self,
-        schema: LayerSchema,
-        where: Where | None,
-        ids: Sequence[int] | None,
-        bbox: BBox | None,
-        cql: CqlFilter | None = None,
-        *,
-        alias: str = "",
-    ) -> tuple[str, list[Any]]:
-        box = check_bbox(bbox)
-        bbox_sql = _BBOX_SQL if box and schema.geometry_type else None
-        if bbox_sql and alias:
-            bbox_sql = bbox_sql.replace("(geometry", f"({alias}.geometry")
-        clause, params = where_sql(
-            schema,
-            dict(where or {}),
-            ids=ids,
-            bbox_sql=bbox_sql,
-            bbox=box,
-            placeholder="?",
-            alias=alias,
-        )
-        if cql is not None:
-            sql, extra = filter_sql(cql, schema, dialect="duckdb", alias=alias)
-            clause = f"{clause} AND {sql}" if clause else f" WHERE {sql}"
-            params.extend(extra)
-        return clause, params
-
-
-def _tile_value(col: str, ctype: str) -> str:
-    """A tile property: numbers and booleans as they are, everything else as text."""
-    if ctype in ("text", "int", "float", "bool"):
-        return f"t.{col}"
-    if ctype == "timestamp":
-        return f"strftime(timezone('UTC', t.{col}), '%Y-%m-%dT%H:%M:%SZ')"
-    if ctype == "text[]":
-        return f"array_to_string(t.{col}, ',')"
-    return f"CAST(t.{col} AS VARCHAR)"
 
 
 def _bump_sequence(cur: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -31,14 +31,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import shapely
 
-from gridmap.common.model import LayerSchema
+from gridmap.common.errors import BadInput
+from gridmap.common.model import LayerSchema, layer_schema
 from gridmap.storage._sql import quote
-from gridmap.storage.base import BBox, Where
+from gridmap.storage.base import BBox, Where, check_paging
 from gridmap.storage.cql import CqlFilter
+from gridmap.storage.sqlstore import SQLStore
 
 __all__ = ["FeaturePage", "FeaturePages", "assemble", "page_query"]
 
@@ -54,6 +56,8 @@ _BANDS = (
 #: A geometry left to Python is written ``null`` by the server, then replaced.
 _GEOMETRY_KEY = '"geometry":'
 _GEOMETRY_SLOT = _GEOMETRY_KEY + "null"
+#: Largest offset sent to SQL (check_paging's bound); larger ones read the same empty page.
+_LAST_OFFSET = 2**62 - 1
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,14 @@ class FeaturePage:
     matched: int
 
 
-@runtime_checkable
-class FeaturePages(Protocol):
-    """A store that writes pages of GeoJSON features itself (PostGIS)."""
+class FeaturePages(SQLStore):
+    """A SQL store whose server writes pages of GeoJSON features itself (PostGIS).
+
+    The page is built from the same filters as :meth:`~SQLStore.read` and
+    :meth:`~SQLStore.count` (:meth:`~SQLStore._where`) by :func:`page_query`,
+    whose JSON (``row_to_json``, ``ST_AsGeoJSON``) is PostgreSQL's. Callers
+    ask ``isinstance(store, FeaturePages)`` and fall back to :meth:`read`.
+    """
 
     def feature_page(
         self,
@@ -91,11 +100,43 @@ class FeaturePages(Protocol):
         cql: CqlFilter | None = None,
         lat_first: bool = False,
     ) -> FeaturePage:
-        """A page of *layer*'s features ordered by id, with only *properties*.
+        """A page of *layer*'s features by id, with only *properties*, and ``numberMatched``.
 
-        *lat_first* swaps the axes (EPSG:4326 and EPSG:4490 order).
+        Same rows, order and filters as :meth:`read` and :meth:`count`, in one
+        statement (:func:`page_query`): one round trip and one snapshot, with
+        no DataFrame in between. *lat_first* swaps the axes (EPSG:4326 and
+        EPSG:4490 order).
+
+        Raises
+        ------
+        gridmap.common.errors.BadInput
+            If *layer* has no geometry, a property is not one of its columns
+            or is encrypted at rest (``events.reporter``: SQL cannot decrypt
+            it), or *limit* or *offset* is negative.
         """
-        ...
+        schema = layer_schema(layer)
+        if not schema.geometry_type:
+            raise BadInput(f"layer {layer!r} has no geometry", field="layer")
+        unknown = [p for p in properties if p not in schema.column_names]
+        if unknown:
+            raise BadInput(f"unknown property {unknown[0]!r} for layer {layer!r}", field=unknown[0])
+        sealed = [p for p in properties if schema.column(p).encrypted]
+        if sealed:  # SQL cannot decrypt: such pages are read with read() (api.items)
+            raise BadInput(
+                f"property {sealed[0]!r} of layer {layer!r} is encrypted at rest and cannot "
+                "be written by the server",
+                field=sealed[0],
+            )
+        # An offset past any table (up to 2^62 fits in SQL) reads an empty page,
+        # as read_page does for an offset past numberMatched.
+        offset = min(offset, _LAST_OFFSET)
+        check_paging(limit, offset)
+        clause, params = self._where(schema, where, None, bbox, cql, alias="t")
+        query = page_query(
+            schema, properties, clause, limit=limit, offset=offset, lat_first=lat_first
+        )
+        # The clause's parameters serve the page and the count.
+        return assemble(self.sql(query, [*params, *params]))
 
 
 def _value(column: str, ctype: str) -> str:

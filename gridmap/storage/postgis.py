@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Literal
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pgpq
@@ -27,31 +26,23 @@ from psycopg_pool import ConnectionPool
 
 from gridmap.common.errors import BadInput, GridmapError
 from gridmap.common.model import LayerSchema, layer_schema
-from gridmap.geo.tiles import tile_filter_box
 from gridmap.security.privacy import Vault
 from gridmap.storage._sql import migrations, quote, where_sql
 from gridmap.storage.base import (
-    BBox,
-    StoreReads,
     StoreUnavailable,
     Where,
     WriteResult,
     area_setting,
-    check_bbox,
-    check_paging,
     check_writable,
     first_of_each_key,
     frame_from_rows,
     iter_chunks,
     prepare_frame,
-    prepare_update,
     source_keys,
-    tile_columns,
     to_arrow,
 )
-from gridmap.storage.cql import CqlFilter, filter_sql
-from gridmap.storage.featurejson import FeaturePage, assemble, page_query
-from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal, unseal
+from gridmap.storage.featurejson import FeaturePages
+from gridmap.storage.fieldcrypt import POST_MIGRATION, development_vault, seal
 from gridmap.storage.limits import (
     QueryCancelled,
     StatementTimeout,
@@ -59,6 +50,7 @@ from gridmap.storage.limits import (
     interrupt_on_cancel,
     raise_if_cancelled,
 )
+from gridmap.storage.sqlstore import POSTGIS
 
 __all__ = ["MissingPrivilege", "PostGISStore"]
 
@@ -73,18 +65,15 @@ _PG_TYPES = {
 }
 _COPY_BATCH = 25_000
 _PREP_CHUNK = 25_000
-_BBOX_SQL = "geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
 #: Batches at least this large into an empty table take the drop-indexes-and-COPY path.
 _BULK_ROWS = 20_000
-#: Largest offset sent to SQL (check_paging's bound); larger ones read the same empty page.
-_LAST_OFFSET = 2**62 - 1
 #: Columns the application role may not read (migration 026): read as NULL under it.
 _SECRET_COLUMNS = {"users": frozenset({"password_hash", "api_key_hash"})}
 #: Tables whose rows the application role may append without reading them back (026).
 _SELECT_HIDDEN = frozenset({"audit_log", "idempotency_keys"})
 
 
-class PostGISStore(StoreReads):
+class PostGISStore(FeaturePages):
     """Store layers in PostgreSQL/PostGIS.
 
     Parameters
@@ -106,6 +95,7 @@ class PostGISStore(StoreReads):
     """
 
     dialect: Literal["postgis", "duckdb"] = "postgis"
+    sql_dialect = POSTGIS
 
     def __init__(
         self,
@@ -318,7 +308,7 @@ class PostGISStore(StoreReads):
                     if mig.version <= current or (target is not None and mig.version > target):
                         continue
                     with conn.transaction(), _privileged(conn, mig.version, mig.name):
-                        conn.execute(mig.sql.encode("utf-8"))  # type: ignore[call-overload]
+                        conn.execute(_query(mig.sql))
                         step = POST_MIGRATION.get(mig.version)
                         if step is not None:
                             step(_fetch_all(conn), _update_many(conn), self.vault, "%s")
@@ -363,7 +353,7 @@ class PostGISStore(StoreReads):
         with self.transaction(), self._conn() as conn, conn.cursor() as cur:
             if mode == "replace":
                 check_writable(schema)
-                cur.execute(f"DELETE FROM {schema.name}".encode())  # type: ignore[call-overload]
+                cur.execute(_query(f"DELETE FROM {schema.name}"))
             _ensure_partitions(cur, schema.name, frame)
             # Only the schema owner outside a scope may drop and rebuild indexes, and
             # only it sees every row when asking whether the table is empty.
@@ -378,7 +368,7 @@ class PostGISStore(StoreReads):
                     # Ids numbered here in one block (the table is empty and locked)
                     # spare the server a nextval() call per row.
                     seq = f"pg_get_serial_sequence('{schema.name}', 'id')"
-                    row = cur.execute(f"SELECT nextval({seq})".encode()).fetchone()  # type: ignore[call-overload]
+                    row = cur.execute(_query(f"SELECT nextval({seq})")).fetchone()
                     first = int(row[0]) if row else 1
                     frame = frame.assign(id=np.arange(first, first + len(frame), dtype="int64"))
                 inserted = self._bulk_copy(cur, schema, tables(frame))
@@ -386,15 +376,17 @@ class PostGISStore(StoreReads):
                 inserted = self._staged_insert(cur, schema, tables(frame))
             if "id" in frame:
                 cur.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{schema.name}', 'id'), "
-                    f"(SELECT coalesce(max(id), 1) FROM {schema.name}))".encode()  # type: ignore[call-overload]
+                    _query(
+                        f"SELECT setval(pg_get_serial_sequence('{schema.name}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {schema.name}))"
+                    )
                 )
         return WriteResult(offered=offered, inserted=max(inserted, 0))
 
     @staticmethod
     def _lock_if_empty(cur: psycopg.Cursor[Any], table: str) -> bool:
-        cur.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE".encode())  # type: ignore[call-overload]
-        row = cur.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {table})".encode()).fetchone()  # type: ignore[call-overload]
+        cur.execute(_query(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+        row = cur.execute(_query(f"SELECT NOT EXISTS (SELECT 1 FROM {table})")).fetchone()
         return bool(row and row[0])
 
     @staticmethod
@@ -412,7 +404,7 @@ class PostGISStore(StoreReads):
         rows = 0
         # A queued writer sends on its own thread, so the next chunk is prepared
         # while the server ingests this one.
-        with cur.copy(statement.encode(), writer=QueuedLibpqWriter(cur)) as copy:  # type: ignore[call-overload]
+        with cur.copy(_query(statement), writer=QueuedLibpqWriter(cur)) as copy:
             copy.write(encoder.write_header())
             for table in itertools.chain([first], tables):
                 for batch in table.to_batches(max_chunksize=_COPY_BATCH):
@@ -431,19 +423,19 @@ class PostGISStore(StoreReads):
         stage = f"_stage_{schema.name}"
         types = [_stage_type(schema, c) for c in names]
         ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(names, types, strict=True))
-        cur.execute(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP".encode())  # type: ignore[call-overload]
+        cur.execute(_query(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP"))
         self._copy_arrow(cur, stage, itertools.chain([first], tables))
         target = [quote(c) for c in names]
         select = ["ST_GeomFromWKB(geometry, 4326)" if c == "geometry" else quote(c) for c in names]
         res = cur.execute(
-            (
+            _query(
                 f"INSERT INTO {schema.name} ({', '.join(target)}) "
                 f"SELECT {', '.join(select)} FROM {stage}"
                 f"{_conflict_clause(cur, schema.name, stage)}"
-            ).encode()  # type: ignore[call-overload]
+            )
         )
         inserted = int(res.rowcount)
-        cur.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]
+        cur.execute(_query(f"DROP TABLE {stage}"))
         return inserted
 
     def _bulk_copy(
@@ -482,228 +474,69 @@ class PostGISStore(StoreReads):
             # and locked already, so TRUNCATE changes nothing but that. Rows land
             # frozen and all-visible: no hint-bit writes on the first reads, no
             # anti-wraparound vacuum rewriting them later.
-            cur.execute(f"TRUNCATE ONLY {schema.name}".encode())  # type: ignore[call-overload]
+            cur.execute(_query(f"TRUNCATE ONLY {schema.name}"))
         # WKB: geometry's binary input reads it and gives it the column's SRID.
         rows = self._copy_arrow(cur, schema.name, tables, freeze=freeze)
         cur.execute("SET LOCAL maintenance_work_mem = '512MB'")
         for _, indexdef, conname, condef in idx:
             if conname:
                 cur.execute(
-                    psql.SQL("ALTER TABLE {} ADD CONSTRAINT {} " + condef).format(  # type: ignore[arg-type]
+                    psql.SQL("ALTER TABLE {} ADD CONSTRAINT {} " + condef).format(
                         psql.Identifier(schema.name), psql.Identifier(conname)
                     )
                 )
             else:
                 # A partitioned table's index definition says ON ONLY: build it on every partition.
-                cur.execute(indexdef.replace(" ON ONLY ", " ON ", 1).encode())
+                cur.execute(_query(indexdef.replace(" ON ONLY ", " ON ", 1)))
         return rows
 
-    def update(self, layer: str, frame: pd.DataFrame, *, where: Where | None = None) -> int:
-        """COPY (id, values) into a staging table and UPDATE … FROM it; return rows changed."""
-        schema, data = prepare_update(layer, seal(layer_schema(layer), frame, self.vault))
-        check_writable(schema)
-        cols = [c for c in data.columns if c != "id"]
-        if data.empty or not cols:
-            return 0
+    def _update_rows(
+        self, schema: LayerSchema, data: pd.DataFrame, cols: list[str], where: Where | None
+    ) -> int:
+        """COPY (id, values) into a staging table and UPDATE … FROM it."""
         types = ["int8", *(_PG_TYPES[schema.column(c).type] for c in cols)]
         stage = f"_upd_{schema.name}"
         ddl = ", ".join(f"{quote(c)} {t}" for c, t in zip(["id", *cols], types, strict=True))
         sets = ", ".join(f"{quote(c)} = u.{quote(c)}" for c in cols)
         with self.transaction(), self._conn() as conn, conn.cursor() as cur:
-            cur.execute(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP".encode())  # type: ignore[call-overload]
+            cur.execute(_query(f"CREATE TEMP TABLE {stage} ({ddl}) ON COMMIT DROP"))
             columns = [_column_values(data[c], c, schema) for c in ["id", *cols]]
             copy_sql = (
                 f"COPY {stage} ({', '.join(map(quote, ['id', *cols]))}) FROM STDIN (FORMAT BINARY)"
             )
-            with cur.copy(copy_sql.encode()) as copy:  # type: ignore[call-overload]
+            with cur.copy(_query(copy_sql)) as copy:
                 copy.set_types(types)
                 for row in zip(*columns, strict=True):
                     copy.write_row(row)
             cond, params = where_sql(schema, dict(where or {}), alias="t")
             res = cur.execute(
-                (
+                _query(
                     f"UPDATE {schema.name} t SET {sets} FROM {stage} u "
                     f"WHERE t.id = u.id{cond.replace(' WHERE ', ' AND ', 1)}"
-                ).encode(),  # type: ignore[call-overload]
+                ),
                 params,
             )
             changed = int(res.rowcount)
-            cur.execute(f"DROP TABLE {stage}".encode())  # type: ignore[call-overload]
+            cur.execute(_query(f"DROP TABLE {stage}"))
         return changed
 
-    def delete(self, layer: str, *, where: Where | None = None) -> int:
-        """Delete matching rows; return how many."""
-        schema = layer_schema(layer)
-        check_writable(schema)
-        clause, params = where_sql(schema, dict(where or {}))
+    def _change(self, query: str, params: Sequence[Any]) -> int:
+        """Run a DELETE (or UPDATE); the rows it changed."""
         with self._conn() as conn:
-            cur = conn.execute(f"DELETE FROM {schema.name}{clause}".encode(), params)  # type: ignore[call-overload]
-            return int(cur.rowcount)
+            return int(conn.execute(_query(query), params).rowcount)
 
-    # -- reads -------------------------------------------------------------
-    def read(
-        self,
-        layer: str,
-        *,
-        bbox: BBox | None = None,
-        where: Where | None = None,
-        ids: Sequence[int] | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-        cql: CqlFilter | None = None,
-    ) -> gpd.GeoDataFrame | pd.DataFrame:
-        """Rows ordered by id, filtered by bbox (intersects), ids, equality and CQL2 filters."""
-        schema = layer_schema(layer)
-        check_paging(limit, offset)
-        clause, params = self._where(schema, where, ids, bbox, cql)
-        cols = ["id", *schema.column_names]
-        # As the application role (a scope, or an API's login) secrets read as NULL.
-        hidden = _SECRET_COLUMNS.get(schema.name, frozenset())
-        if hidden and self.trusted and self._scope.get() is None:
-            hidden = frozenset()
-        select = [f"NULL AS {quote(c)}" if c in hidden else quote(c) for c in cols]
-        if schema.geometry_type:
-            cols.append("geometry")
-            select.append("ST_AsBinary(geometry)")
-        query = f"SELECT {', '.join(select)} FROM {schema.name}{clause} ORDER BY id"
-        if limit is not None:
-            query += f" LIMIT {int(limit)}"
-        if offset:
-            query += f" OFFSET {int(offset)}"
-        with self._conn() as conn:
-            rows = conn.execute(query.encode(), params).fetchall()  # type: ignore[call-overload]
-        return unseal(schema, frame_from_rows(schema, cols, rows), self.vault)
-
-    def count(
-        self,
-        layer: str,
-        *,
-        bbox: BBox | None = None,
-        where: Where | None = None,
-        cql: CqlFilter | None = None,
-    ) -> int:
-        """Number of matching rows."""
-        schema = layer_schema(layer)
-        clause, params = self._where(schema, where, None, bbox, cql)
-        with self._conn() as conn:
-            row = conn.execute(
-                f"SELECT count(*) FROM {schema.name}{clause}".encode(), params
-            ).fetchone()  # type: ignore[call-overload]
-        return int(row[0]) if row else 0
-
-    def feature_page(
-        self,
-        layer: str,
-        *,
-        properties: Sequence[str],
-        limit: int,
-        offset: int = 0,
-        bbox: BBox | None = None,
-        where: Where | None = None,
-        cql: CqlFilter | None = None,
-        lat_first: bool = False,
-    ) -> FeaturePage:
-        """A page of GeoJSON features written by the server, and ``numberMatched``.
-
-        Same rows, order and filters as :meth:`read` and :meth:`count`, in one
-        statement (:func:`~gridmap.storage.featurejson.page_query`): one round
-        trip and one snapshot, with no DataFrame in between.
-
-        Raises
-        ------
-        gridmap.common.errors.BadInput
-            If *layer* has no geometry, a property is not one of its columns
-            or is encrypted at rest (``events.reporter``: SQL cannot decrypt
-            it), or *limit* or *offset* is negative.
-        """
-        schema = layer_schema(layer)
-        if not schema.geometry_type:
-            raise BadInput(f"layer {layer!r} has no geometry", field="layer")
-        unknown = [p for p in properties if p not in schema.column_names]
-        if unknown:
-            raise BadInput(f"unknown property {unknown[0]!r} for layer {layer!r}", field=unknown[0])
-        sealed = [p for p in properties if schema.column(p).encrypted]
-        if sealed:  # SQL cannot decrypt: such pages are read with read() (api.items)
-            raise BadInput(
-                f"property {sealed[0]!r} of layer {layer!r} is encrypted at rest and cannot "
-                "be written by the server",
-                field=sealed[0],
-            )
-        # An offset past any table (up to 2^62 fits in SQL) reads an empty page,
-        # as read_page does for an offset past numberMatched.
-        offset = min(offset, _LAST_OFFSET)
-        check_paging(limit, offset)
-        clause, params = self._where(schema, where, None, bbox, cql, alias="t")
-        query = page_query(
-            schema, properties, clause, limit=limit, offset=offset, lat_first=lat_first
-        )
-        with self._conn() as conn:
-            # The clause's parameters serve the page and the count.
-            rows = conn.execute(query.encode(), [*params, *params]).fetchall()  # type: ignore[call-overload]
-        return assemble(rows)
-
-    def tile(
-        self,
-        layer: str,
-        z: int,
-        x: int,
-        y: int,
-        *,
-        where: Where | None = None,
-        cql: CqlFilter | None = None,
-        properties: Sequence[str] = (),
-        extent: int = 4096,
-        buffer: int = 64,
-    ) -> bytes:
-        """A Mapbox Vector Tile of *layer* (``ST_AsMVT``/``ST_AsMVTGeom``); ``b""`` if empty."""
-        schema = layer_schema(layer)
-        if not schema.geometry_type:
-            raise BadInput(f"layer {layer!r} has no geometry", field="layer")
-        _, box = tile_filter_box(z, x, y, extent, buffer)
-        clause, params = self._where(schema, where, None, box, cql, alias="t")
-        cols = ["t.id AS id"] + [
-            f"{_tile_value(quote(c), ctype)} AS {quote(c)}"
-            for c, ctype in tile_columns(schema, properties)
-        ]
-        # Each row's clipped geometry is computed once: OFFSET 0 keeps the
-        # subquery from being flattened into the aggregate, and nothing else
-        # names q.geom (a "WHERE q.geom IS NOT NULL" or "HAVING count(q.geom)"
-        # there made the planner compute ST_Transform + ST_AsMVTGeom again per
-        # row: 6.1 -> 3.4 ms per z14 building tile, tipg's query 4.0 ms).
-        # ST_AsMVT leaves out rows whose clipped geometry is NULL and gives an
-        # empty bytea when none is left: the empty tile (204).
-        query = (
-            "SELECT ST_AsMVT(q, %s, %s, 'geom', 'id') FROM ("
-            f"SELECT {', '.join(cols)}, ST_AsMVTGeom(ST_Transform(t.geometry, 3857), "
-            "ST_TileEnvelope(%s, %s, %s), %s, %s, true) AS geom "
-            f"FROM {schema.name} t{clause} OFFSET 0) q"
-        )
-        args = [schema.name, int(extent), int(z), int(x), int(y), int(extent), int(buffer), *params]
-        with self._conn() as conn:
-            row = conn.execute(query.encode(), args).fetchone()  # type: ignore[call-overload]
-        return bytes(row[0]) if row and row[0] is not None else b""
-
-    def bounds(self, layer: str) -> BBox | None:
-        """Extent of the layer, ``None`` when empty or without geometry."""
-        schema = layer_schema(layer)
-        if not schema.geometry_type:
-            return None
-        with self._conn() as conn:
-            row = conn.execute(
-                psql.SQL(
-                    "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
-                    "FROM (SELECT ST_Extent(geometry) AS e FROM {}) s"
-                ).format(psql.Identifier(schema.name))
-            ).fetchone()
-        if not row or row[0] is None:
-            return None
-        return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-
+    # -- reads (statements built by SQLStore) ---------------------------------
     def sql(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """Run SQL for tests and benchmarks; values bound as parameters."""
+        """Run SQL, values bound as parameters; its rows (none for a statement without)."""
         with self._conn() as conn:
-            cur = conn.execute(query.encode(), list(params))  # type: ignore[call-overload]
+            cur = conn.execute(_query(query), list(params))
             return list(cur.fetchall()) if cur.description else []
+
+    def _hidden_columns(self, schema: LayerSchema) -> frozenset[str]:
+        # As the application role (a scope, or an API's login) secrets read as NULL.
+        if self.trusted and self._scope.get() is None:
+            return frozenset()
+        return _SECRET_COLUMNS.get(schema.name, frozenset())
 
     def login_account(self, name: str) -> pd.DataFrame:
         """The account of user *name* with its password hash, to check a sign-in (0 or 1 rows).
@@ -719,13 +552,7 @@ class PostGISStore(StoreReads):
             frame = self.read("users", where={"name": name}, limit=1)
             return frame.assign(api_key_hash=None)
         cols = ["id", "name", "role", "areas", "can_unmask", "disabled", "password_hash"]
-        with self._conn() as conn:
-            rows = conn.execute(
-                f"SELECT {', '.join(map(quote, cols))} FROM gridmap_login_account(%s)".encode(),  # type: ignore[call-overload]
-                (name,),
-            ).fetchall()
-        frame = frame_from_rows(layer_schema("users"), cols, rows)
-        return frame.assign(api_key_hash=None)
+        return self._definer_account("gridmap_login_account", name, cols).assign(api_key_hash=None)
 
     def api_key_account(self, digest: str) -> pd.DataFrame:
         """The account whose API key has the SHA-256 *digest* (0 or 1 rows, no hashes).
@@ -738,51 +565,36 @@ class PostGISStore(StoreReads):
             frame = self.read("users", where={"api_key_hash": digest}, limit=1)
             return frame.assign(password_hash=None, api_key_hash=None)
         cols = ["id", "name", "role", "areas", "can_unmask", "disabled"]
+        frame = self._definer_account("gridmap_api_key_account", digest, cols)
+        return frame.assign(password_hash=None, api_key_hash=None)
+
+    def _definer_account(self, function: str, key: str, cols: list[str]) -> pd.DataFrame:
+        """The account (0 or 1 rows of *cols*) a SECURITY DEFINER function (031) gives *key*."""
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(map(quote, cols))} FROM gridmap_api_key_account(%s)".encode(),  # type: ignore[call-overload]
-                (digest,),
+                _query(f"SELECT {', '.join(map(quote, cols))} FROM {function}(%s)"), (key,)
             ).fetchall()
-        frame = frame_from_rows(layer_schema("users"), cols, rows)
-        return frame.assign(password_hash=None, api_key_hash=None)
+        return frame_from_rows(layer_schema("users"), cols, rows)
 
     def close(self) -> None:
         """Close the pool."""
         self._pool.close()
 
-    def _where(
-        self,
-        schema: LayerSchema,
-        where: Where | None,
-        ids: Sequence[int] | None,
-        bbox: BBox | None,
-        cql: CqlFilter | None = None,
-        *,
-        alias: str = "",
-    ) -> tuple[str, list[Any]]:
-        box = check_bbox(bbox)
-        bbox_sql = None
-        if box and schema.geometry_type:
-            bbox_sql = (
-                # ST_Envelope of the diagonal is a point or a line when the box
-                # has no width or height; ST_MakeEnvelope would be degenerate.
-                _BBOX_SQL + " AND ST_Intersects(geometry, ST_SetSRID(ST_Envelope(ST_MakeLine("
-                "ST_MakePoint(%s, %s), ST_MakePoint(%s, %s))), 4326))"
-            )
-            if alias:
-                bbox_sql = bbox_sql.replace("geometry &&", f"{alias}.geometry &&").replace(
-                    "ST_Intersects(geometry", f"ST_Intersects({alias}.geometry"
-                )
-        clause, params = where_sql(
-            schema, dict(where or {}), ids=ids, bbox_sql=bbox_sql, bbox=box, alias=alias
-        )
-        if box and bbox_sql:
-            params.extend(box)
-        if cql is not None:
-            sql, extra = filter_sql(cql, schema, dialect="postgis", alias=alias)
-            clause = f"{clause} AND {sql}" if clause else f" WHERE {sql}"
-            params.extend(extra)
-        return clause, params
+
+def _query(text: str) -> bytes:
+    """*text* as a psycopg query: a statement assembled here, values left as parameters.
+
+    psycopg's ``Query`` is a ``LiteralString``, ``bytes`` or a
+    :mod:`psycopg.sql` composition; statements built with f-strings from
+    schema identifiers (never from users) are none of the first to a type
+    checker, so they travel as UTF-8 bytes, which psycopg sends as they are.
+
+    Examples
+    --------
+    >>> _query("SELECT 1")
+    b'SELECT 1'
+    """
+    return text.encode()
 
 
 def _connects_as_owner(url: str) -> bool:
@@ -956,12 +768,12 @@ def _claim_event_keys(cur: psycopg.Cursor[Any], stage: str) -> int:
     """
     cur.execute("LOCK TABLE events IN ROW EXCLUSIVE MODE")
     res = cur.execute(
-        (
+        _query(
             "WITH claimed AS MATERIALIZED ("
             f"SELECT k FROM gridmap_event_keys_claim(ARRAY(SELECT source_key FROM {stage})) AS k) "
             f"DELETE FROM {stage} s WHERE NOT EXISTS "
             "(SELECT 1 FROM claimed c WHERE c.k = s.source_key)"
-        ).encode()  # type: ignore[arg-type]
+        )
     )
     return int(res.rowcount)
 
@@ -985,25 +797,14 @@ def _ensure_partitions(cur: psycopg.Cursor[Any], table: str, frame: pd.DataFrame
         )
 
 
-def _tile_value(col: str, ctype: str) -> str:
-    """A tile property: numbers and booleans as they are, everything else as text."""
-    if ctype in ("text", "int", "float", "bool"):
-        return f"t.{col}"
-    if ctype == "timestamp":
-        return f"to_char(t.{col} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-    if ctype == "text[]":
-        return f"array_to_string(t.{col}, ',')"
-    return f"t.{col}::text"
-
-
 def _fetch_all(conn: psycopg.Connection[Any]) -> Callable[[str], list[tuple[Any, ...]]]:
-    return lambda query: list(conn.execute(query.encode()).fetchall())  # type: ignore[call-overload]
+    return lambda query: list(conn.execute(_query(query)).fetchall())
 
 
 def _update_many(conn: psycopg.Connection[Any]) -> Callable[[str, list[tuple[Any, ...]]], None]:
     def run(query: str, rows: list[tuple[Any, ...]]) -> None:
         with conn.cursor() as cur:
-            cur.executemany(query.encode(), rows)  # type: ignore[arg-type]
+            cur.executemany(_query(query), rows)
 
     return run
 
