@@ -32,13 +32,13 @@ from gridmap.security.auth import PermissionDenied
 from gridmap.storage import Prefix, Store
 
 __all__ = [
+    "EXPORT_CRS",
     "MODES",
     "RouteRequest",
     "coverage_report",
     "grid_network",
     "plan_route",
     "read_tracks",
-    "EXPORT_CRS",
     "route_gpx",
     "route_kml",
     "route_title",

@@ -13,6 +13,7 @@ detours to key points along the way, most important first.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +106,7 @@ class VisitPlan:
 
     def coords(self) -> FloatArray:
         """Metric coordinates of the walk."""
-        parts = [self.network.oriented(u, v, k) for u, v, k in self.edges]
-        if not parts:
-            return self.network.xy([self.start])
-        return np.concatenate([parts[0]] + [p[1:] for p in parts[1:]], axis=0)
+        return self.network.walk_coords(self.start, self.edges)
 
     def geometry(self) -> shapely.LineString:
         """The walk as a WGS84 line string."""
@@ -187,7 +185,7 @@ def _distances(net: StreetNetwork, nodes: list[int]) -> tuple[FloatArray, Any]:
 
 
 def _edges(net: StreetNetwork, nodes: list[int]) -> list[EdgeKey]:
-    return [(a, b, net.best_edge(a, b)) for a, b in zip(nodes, nodes[1:], strict=False)]
+    return [(a, b, net.best_edge(a, b)) for a, b in itertools.pairwise(nodes)]
 
 
 def _node_path(net: StreetNetwork, pred_row: Any, target: int) -> list[int]:
@@ -330,7 +328,7 @@ def _plan_from_order(
     length = 0.0
     walk: list[EdgeKey] = []
     rows = []
-    for pos, (a, b) in enumerate(zip(seq, seq[1:], strict=False)):
+    for pos, (a, b) in enumerate(itertools.pairwise(seq)):
         leg = float(dist[a, b])
         length += leg
         clock += leg / speed / 60
@@ -428,7 +426,7 @@ def mixed_route(
     rows_all: list[dict[str, Any]] = []
     if len(info):
         src = sorted({net.index_of(n) for n in circuit})
-        dist, pred, sources = _csgraph.dijkstra(
+        dist, pred, _sources = _csgraph.dijkstra(
             net.matrix(), directed=False, indices=src, return_predecessors=True, min_only=True
         )
         cand = []
