@@ -154,6 +154,17 @@ def check_limits(target: float, low: float, high: float) -> Limits:
     return Limits(float(target), float(low), float(high))
 
 
+def checked_inputs(
+    community: BaseGeometry, buildings: gpd.GeoDataFrame, community_code: str, size: GridSize
+) -> tuple[Limits, BaseGeometry, gpd.GeoDataFrame, np.ndarray]:
+    """Check a division's inputs: its limits, the community, its buildings and their weights."""
+    check_code(community_code)
+    limits = size.limits()
+    community = check_community(community)
+    b = buildings_inside(buildings, community)
+    return limits, community, b, building_weight(b, size.weight)
+
+
 def building_weight(buildings: gpd.GeoDataFrame, weight: str) -> np.ndarray:
     if weight == "buildings":
         return np.ones(len(buildings))
@@ -257,12 +268,8 @@ def divide_balanced(
     >>> d.grids["households"].tolist(), d.within_limits
     ([400, 400], True)
     """
-    check_code(community_code)
-    limits = size.limits()
+    limits, community, b, bw = checked_inputs(community, buildings, community_code, size)
     weight = size.weight
-    community = check_community(community)
-    b = buildings_inside(buildings, community)
-    bw = building_weight(b, weight)
     split_above = max(limits.target / 2.0, limits.low / 2.0)
     units = street_units(community, roads, b, weight=bw, split_above=split_above)
     uw = _unit_weight(units, weight, bw, roads, points)

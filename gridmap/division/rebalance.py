@@ -20,10 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from gridmap.division.balanced import (
     Division,
     GridSize,
-    building_weight,
-    buildings_inside,
-    check_code,
-    check_community,
+    checked_inputs,
     explain,
     finish_grids,
     labels_from,
@@ -88,12 +85,8 @@ def rebalance_division(
     >>> d.grids["households"].tolist()
     [200, 200]
     """
-    check_code(community_code)
-    limits = size.limits()
+    limits, community, b, bw = checked_inputs(community, buildings, community_code, size)
     weight = size.weight
-    community = check_community(community)
-    b = buildings_inside(buildings, community)
-    bw = building_weight(b, weight)
     old = np.asarray(grids.geometry.values)
     edges = gpd.GeoSeries(shapely.boundary(old), crs=4326)
     lines = (

@@ -40,7 +40,7 @@ from gridmap.patrol.eventplan import (
     require_streets,
 )
 from gridmap.patrol.network import StreetNetwork, street_network
-from gridmap.patrol.service import EXPORT_CRS, route_gpx, route_kml
+from gridmap.patrol.service import EXPORT_CRS, json_object, route_gpx, route_kml
 from gridmap.patrol.visits import default_dwell
 from gridmap.security.access import SYSTEM, Principal
 from gridmap.security.auth import PermissionDenied
@@ -261,11 +261,7 @@ class PlanRequest:
         ``network`` (walk/drive), ``piece_min``, ``time_limit_s``, ``method``,
         ``save``.
         """
-        if not isinstance(body, dict):
-            raise BadInput("the body must be a JSON object", field="body")
-        unknown = sorted(set(body) - _FIELDS)
-        if unknown:
-            raise BadInput(f"unknown field(s): {', '.join(unknown)[:100]}", field=unknown[0])
+        body = json_object(body, _FIELDS)
         grids, code, polygon = _area_json(body.get("area"))
         start = parse_instant(body.get("start"), field="start", dates=False)
         end = parse_instant(body.get("end"), field="end", dates=False)
@@ -1115,12 +1111,7 @@ def hotspot_request(body: Any) -> dict[str, Any]:
     ...                  "end": "2026-10-01T12:00:00+08:00"})["hotspots"].min_class
     'hot_95'
     """
-    if not isinstance(body, dict):
-        raise BadInput("the body must be a JSON object", field="body")
-    known = {"area", "start", "end", "resolution", "min_class", "lookback_days"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise BadInput(f"unknown field(s): {', '.join(unknown)[:100]}", field=unknown[0])
+    body = json_object(body, {"area", "start", "end", "resolution", "min_class", "lookback_days"})
     area = body.get("area")
     if not (
         isinstance(area, str) and area.isascii() and area.isdigit() and len(area) in (6, 9, 12, 15)

@@ -184,6 +184,21 @@ def _distances(net: StreetNetwork, nodes: list[int]) -> tuple[FloatArray, Any]:
     return dist[:, rows], pred
 
 
+def _stop_row(order: int, s: pd.Series, clock: float) -> dict[str, Any]:
+    """The schedule row of stop *s* (a row of the stops table) reached at *clock* minutes."""
+    return {
+        "order": order,
+        "stop": s["stop"],
+        "name": s["name"],
+        "priority": int(s["priority"]),
+        "arrive_min": clock,
+        "dwell_min": float(s["dwell_min"]),
+        "depart_min": clock + float(s["dwell_min"]),
+        "lon": float(s["lon"]),
+        "lat": float(s["lat"]),
+    }
+
+
 def _edges(net: StreetNetwork, nodes: list[int]) -> list[EdgeKey]:
     return [(a, b, net.best_edge(a, b)) for a, b in itertools.pairwise(nodes)]
 
@@ -335,19 +350,7 @@ def _plan_from_order(
         walk.extend(_edges(net, _node_path(net, pred[a], nodes[b])))
         if b != 0:
             s = info.iloc[b - 1]
-            rows.append(
-                {
-                    "order": pos + 1,
-                    "stop": s["stop"],
-                    "name": s["name"],
-                    "priority": int(s["priority"]),
-                    "arrive_min": clock,
-                    "dwell_min": float(s["dwell_min"]),
-                    "depart_min": clock + float(s["dwell_min"]),
-                    "lon": float(s["lon"]),
-                    "lat": float(s["lat"]),
-                }
-            )
+            rows.append(_stop_row(pos + 1, s, clock))
             clock += float(s["dwell_min"])
     visited = {b - 1 for b in order}
     dropped = info.iloc[[i for i in range(len(info)) if i not in visited]]
@@ -460,19 +463,7 @@ def mixed_route(
             clock += d / speed_mps / 60
             length += d
             s = info.iloc[i]
-            rows_all.append(
-                {
-                    "order": len(rows_all) + 1,
-                    "stop": s["stop"],
-                    "name": s["name"],
-                    "priority": int(s["priority"]),
-                    "arrive_min": clock,
-                    "dwell_min": float(s["dwell_min"]),
-                    "depart_min": clock + float(s["dwell_min"]),
-                    "lon": float(s["lon"]),
-                    "lat": float(s["lat"]),
-                }
-            )
+            rows_all.append(_stop_row(len(rows_all) + 1, s, clock))
             clock += float(s["dwell_min"]) + d / speed_mps / 60
             length += d
             walk.extend(_edges(net, path))
