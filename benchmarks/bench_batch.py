@@ -104,7 +104,9 @@ def _child(engine: str, lake: str, queue: mp.Queue) -> None:  # type: ignore[typ
 
     options: dict[str, object] = {"resolution": 9, "hotspots": False}
     if engine == "dask":
-        options.update(n_workers=2, processes=True, memory_limit="4GiB")
+        from gridmap.batch.dask import DaskCluster
+
+        options.update(cluster=DaskCluster(n_workers=2, processes=True, memory_limit="4GiB"))
     if engine == "duckdb":
         options.update(threads=2, memory_limit="4GB")
     if engine == "single":

@@ -54,7 +54,13 @@ import pandas as pd
 import shapely
 
 from gridmap.demo.job import demo_extract
-from gridmap.division import check_topology, divide_balanced, street_blocks, street_units
+from gridmap.division import (
+    GridSize,
+    check_topology,
+    divide_balanced,
+    street_blocks,
+    street_units,
+)
 from gridmap.geo.projection import local_crs
 from gridmap.io.importer import generated_hierarchy
 from gridmap.io.osm import read_osm
@@ -259,7 +265,11 @@ def main() -> None:
     # gridmap, end to end
     t, c = time.perf_counter(), time.process_time()
     division = divide_balanced(
-        community, buildings, roads, community_code=CODE, target=TARGET, low=LOW, high=HIGH
+        community,
+        buildings,
+        roads,
+        community_code=CODE,
+        size=GridSize(target=TARGET, low=LOW, high=HIGH),
     )
     t_ours, c_ours = time.perf_counter() - t, time.process_time() - c
     grids = division.grids

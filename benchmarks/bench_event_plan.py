@@ -52,6 +52,7 @@ from gridmap.demo.job import run_demo  # noqa: E402
 from gridmap.patrol.eventplan import (  # noqa: E402
     MAIN_ROAD_CLASSES,
     EventPlan,
+    EventPlanOptions,
     EventWorker,
     plan_event,
     require_streets,
@@ -125,8 +126,7 @@ def run(
         workers,
         start=T0,
         end=T0 + pd.Timedelta(hours=hours),
-        time_limit_s=seconds,
-        method=method,  # type: ignore[arg-type]
+        options=EventPlanOptions(time_limit_s=seconds, method=method),  # type: ignore[arg-type]
     )
     wall = time.perf_counter() - t
     s = plan.summary()

@@ -44,7 +44,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from layers.assets import DEFAULT_BASE_URL, asset_file
-from layers.render import map_html, render_map
+from layers.render import MapOptions, map_html, render_map
 
 CHROMIUM = "/usr/bin/chromium"
 ORIGIN = "http://bench.test"
@@ -196,7 +196,9 @@ def main() -> None:
     cx, cy = shapely.centroid(np.asarray(gdf.geometry.values[len(gdf) // 2])).coords[0]
     center = [cy, cx]
     t = time.perf_counter()
-    tiles_html = map_html(render_map({"buildings": gdf}, tiles_base=""), inline=False)
+    tiles_html = map_html(
+        render_map({"buildings": gdf}, options=MapOptions(tiles_base="")), inline=False
+    )
     t_tiles_render = time.perf_counter() - t
     t = time.perf_counter()
     inline_html = map_html(render_map({"buildings": gdf}), inline=False)

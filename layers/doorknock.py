@@ -11,6 +11,7 @@ English.
 from __future__ import annotations
 
 import html
+import itertools
 from typing import Any
 
 import folium
@@ -187,7 +188,7 @@ def progress_legend(*, value: str = "progress", lang: str = "zh-en") -> MacroEle
         )
         return f"<div>{box}{_t(text)}</div>"
 
-    for lo, hi in zip(_STEPS[:-1], _STEPS[1:], strict=True):
+    for lo, hi in itertools.pairwise(_STEPS):
         rows.append(swatch(cmap((lo + hi) / 2), f"{100 * lo:.0f}–{100 * hi:.0f}%"))
     rows.append(swatch(_NO_DATA, bilingual("无数据或已隐藏", "No data or hidden", lang)))
     return _Legend("".join(rows))

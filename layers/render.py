@@ -15,6 +15,7 @@ import html
 import json
 import numbers
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -49,6 +50,7 @@ from layers.vector import (
     LABEL_FULL_ZOOM,
     LABELS_JS,
     VECTOR_THRESHOLD,
+    Popup,
     TiledLayer,
     VectorTileLayer,
     tiled_layer,
@@ -57,6 +59,7 @@ from layers.vector import tiles_url as tiles_url_for
 
 __all__ = [
     "BASEMAP_CRS",
+    "MapOptions",
     "feature_collection",
     "map_html",
     "render_layer",
@@ -880,58 +883,16 @@ def _bounds(extents: Sequence[Sequence[float]]) -> list[list[float]] | None:
 # --------------------------------------------------------------------------- map
 
 
-def render_map(
-    data: Mapping[str, gpd.GeoDataFrame | TiledLayer],
-    *,
-    lang: str = "zh-en",
-    title: str | None = None,
-    m: folium.Map | None = None,
-    base_url: str = DEFAULT_BASE_URL,
-    role: str = "viewer",
-    tiles_url: str | None = None,
-    attr: str | None = None,
-    basemap_crs: str = "wgs84",
-    tiles_base: str | None = None,
-    vector_threshold: int = VECTOR_THRESHOLD,
-    language_links: Mapping[str, str] | None = None,
-    unmask: bool = False,
-) -> folium.Map:
-    """Draw gridmap layers on an interactive map that needs no internet access.
+@dataclass(frozen=True)
+class MapOptions:
+    """How :func:`render_map` builds the page around the layers.
 
-    Layers are drawn in catalog order, bottom to top: roads and buildings (the light
-    basemap), administrative units, grids (a choropleth of households with a
-    legend), key areas, events (clustered circle markers coloured by status, with a
-    legend of the statuses and period/category filters) and patrol routes. The map
-    gets a layer control, a full-screen button, a measuring tool, a scale bar, a
-    legend, a search box (grid code, address, name) and fits the data. There is no
-    tile basemap unless *tiles_url* names one (e.g. an intranet tile server). All
-    scripts and stylesheets load from *base_url*.
-
-    Big layers are drawn from vector tiles instead of inlined GeoJSON (see
-    :mod:`layers.vector`): a :class:`~layers.vector.TiledLayer` in *data* always,
-    and a GeoDataFrame of more than *vector_threshold* features when *tiles_base*
-    says where the tile service is. Event layers stay clustered markers.
-
-    Parameters
+    Attributes
     ----------
-    data : Mapping of str to geopandas.GeoDataFrame or TiledLayer
-        Features by layer name (``"grids"``, ``"events"``, …); any CRS, WGS84 if
-        none is set. Only the catalog's fields are shown.
-    lang : str, default "zh-en"
-        Language of titles, labels and legend: ``"zh-CN"``, ``"en"`` or ``"zh-en"``
-        (both, "中文 English").
     title : str, optional
         Map title (page title and a box at the top right).
-    m : folium.Map, optional
-        Draw on this map instead of a new one (its tiles and scale bar are kept as
-        they are).
     base_url : str, default "/static/vendor/"
         Where the browser assets are served (see :mod:`layers.assets`).
-    role : str, default "viewer"
-        Role of the person who will see the map. Personal fields (e.g.
-        ``events.reporter``) are shown only to staff roles, masked as the API
-        masks them (``张*``, ``138****1234``); a layer the role may not see (e.g.
-        ``events`` for ``"viewer"``) is refused.
     tiles_url : str, optional
         XYZ tile URL template of a basemap, e.g. ``"https://tiles.intra/{z}/{x}/{y}.png"``.
     attr : str, optional
@@ -947,8 +908,64 @@ def render_map(
         Layers with more features than this are drawn from tiles (with *tiles_base*).
     language_links : Mapping of str to str, optional
         Links of a language switch, by language (``"zh"``, ``"en"``, ``"zh-en"``).
+    """
+
+    title: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    tiles_url: str | None = None
+    attr: str | None = None
+    basemap_crs: str = "wgs84"
+    tiles_base: str | None = None
+    vector_threshold: int = VECTOR_THRESHOLD
+    language_links: Mapping[str, str] | None = None
+
+
+def render_map(
+    data: Mapping[str, gpd.GeoDataFrame | TiledLayer],
+    *,
+    lang: str = "zh-en",
+    m: folium.Map | None = None,
+    role: str = "viewer",
+    unmask: bool = False,
+    options: MapOptions = MapOptions(),
+) -> folium.Map:
+    """Draw gridmap layers on an interactive map that needs no internet access.
+
+    Layers are drawn in catalog order, bottom to top: roads and buildings (the light
+    basemap), administrative units, grids (a choropleth of households with a
+    legend), key areas, events (clustered circle markers coloured by status, with a
+    legend of the statuses and period/category filters) and patrol routes. The map
+    gets a layer control, a full-screen button, a measuring tool, a scale bar, a
+    legend, a search box (grid code, address, name) and fits the data. There is no
+    tile basemap unless ``options.tiles_url`` names one (e.g. an intranet tile
+    server). All scripts and stylesheets load from ``options.base_url``.
+
+    Big layers are drawn from vector tiles instead of inlined GeoJSON (see
+    :mod:`layers.vector`): a :class:`~layers.vector.TiledLayer` in *data* always,
+    and a GeoDataFrame of more than ``options.vector_threshold`` features when
+    ``options.tiles_base`` says where the tile service is. Event layers stay
+    clustered markers.
+
+    Parameters
+    ----------
+    data : Mapping of str to geopandas.GeoDataFrame or TiledLayer
+        Features by layer name (``"grids"``, ``"events"``, …); any CRS, WGS84 if
+        none is set. Only the catalog's fields are shown.
+    lang : str, default "zh-en"
+        Language of titles, labels and legend: ``"zh-CN"``, ``"en"`` or ``"zh-en"``
+        (both, "中文 English").
+    m : folium.Map, optional
+        Draw on this map instead of a new one (its tiles and scale bar are kept as
+        they are).
+    role : str, default "viewer"
+        Role of the person who will see the map. Personal fields (e.g.
+        ``events.reporter``) are shown only to staff roles, masked as the API
+        masks them (``张*``, ``138****1234``); a layer the role may not see (e.g.
+        ``events`` for ``"viewer"``) is refused.
     unmask : bool, default False
         Show personal fields unmasked (only for a reader allowed to unmask).
+    options : MapOptions
+        Title, asset URL, basemap, vector tiles and language switch of the page.
 
     Returns
     -------
@@ -962,8 +979,9 @@ def render_map(
     gridmap.common.errors.NotFound
         If *role* may not see one of the layers.
     gridmap.common.errors.BadInput
-        If *lang*, *role* or *basemap_crs* is unknown, a layer has no geometry,
-        *tiles_url* comes without *attr*, or a GCJ-02 basemap meets a tiled layer.
+        If *lang*, *role* or ``options.basemap_crs`` is unknown, a layer has no
+        geometry, ``options.tiles_url`` comes without ``options.attr``, or a GCJ-02
+        basemap meets a tiled layer.
 
     Examples
     --------
@@ -974,73 +992,99 @@ def render_map(
     >>> events = gpd.GeoDataFrame({"status": ["reported"], "category": ["dispute"]},
     ...                           geometry=[Point(24.94, 60.17)], crs=4326)
     >>> m = render_map({"grids": grids, "events": events}, role="community_staff",
-    ...                title="演示 Demo")
+    ...                options=MapOptions(title="演示 Demo"))
     >>> page = map_html(m, inline=False)
     >>> "上报 Reported" in page and "https://cdn" not in page
     True
     """
     lang = normalize_lang(lang)
     check_role(role)
-    if basemap_crs not in BASEMAP_CRS:
+    if options.basemap_crs not in BASEMAP_CRS:
         raise BadInput(
-            f"unknown basemap_crs {basemap_crs!r}; use one of {', '.join(BASEMAP_CRS)}",
+            f"unknown basemap_crs {options.basemap_crs!r}; use one of {', '.join(BASEMAP_CRS)}",
             field="basemap_crs",
         )
     unknown = [n for n in data if n not in CATALOG]
     if unknown:
         get_layer(unknown[0])
-    m = _base_map(m, lang=lang, tiles_url=tiles_url, attr=attr)
-    drawn: list[tuple[LayerDef, pd.DataFrame]] = []
-    extents: list[Sequence[float]] = []
-    inline: dict[str, folium.GeoJson] = {}
-    events: tuple[folium.plugins.MarkerCluster, folium.GeoJson, gpd.GeoDataFrame] | None = None
+    m = _base_map(m, lang=lang, tiles_url=options.tiles_url, attr=options.attr)
+    drawing = _Drawing(m, lang=lang, role=role, unmask=unmask, options=options)
     for name, ldef in CATALOG.items():
-        if name not in data:
-            continue
-        value = data[name]
-        if not isinstance(value, TiledLayer):
-            gdf = _prepare(name, value)
-            big = len(gdf) > vector_threshold and ldef.geometry_type != "Point"
-            if tiles_base is not None and big:
-                value = tiled_layer(ldef, gdf, url=tiles_url_for(name, tiles_base))
-        if isinstance(value, TiledLayer):
-            if basemap_crs != "wgs84":
-                raise BadInput(
-                    f"layer {name!r} is drawn from vector tiles, which are in WGS84; "
-                    f"a {basemap_crs} basemap needs it inlined",
-                    field="basemap_crs",
-                )
-            _tiled(name, ldef, value, lang=lang, role=role, base=tiles_base).add_to(m)
-            drawn.append((ldef, _legend_frame(ldef, value)))
-            if value.bounds is not None:
-                extents.append(value.bounds)
-            continue
-        if basemap_crs == "gcj02":
-            gdf = _to_gcj02(gdf)
-        drawn_layer = render_layer(name, gdf, lang=lang, role=role, unmask=unmask)
-        drawn_layer.add_to(m)
-        geojson = _geojson_of(drawn_layer)
-        switched = _grid_extras(m, ldef, geojson, gdf, lang=lang, role=role)
-        # A layer with a colour selector carries its own ramp legend.
-        drawn.append((ldef, pd.DataFrame(index=gdf.index) if switched else gdf))
-        if not gdf.empty:
-            extents.append(gdf.total_bounds)
-        if geojson is not None and name in _SEARCHED:
-            inline[name] = geojson
-        if name == "events" and geojson is not None:
-            assert isinstance(drawn_layer, folium.plugins.MarkerCluster)
-            events = (drawn_layer, geojson, gdf)
-    _add_controls(m, drawn, lang=lang, title=title)
+        if name in data:
+            drawing.add(name, ldef, data[name])
+    _add_controls(m, drawing.drawn, lang=lang, title=options.title)
+    inline = drawing.inline
     if inline:
         _SearchControl([inline[n] for n in _SEARCHED if n in inline], lang=lang).add_to(m)
-    if events is not None:
-        _EventFilter(*events, lang=lang).add_to(m)
-    if language_links:
-        _add_language_links(m, language_links, lang)
-    bounds = _bounds(extents)
+    if drawing.events is not None:
+        _EventFilter(*drawing.events, lang=lang).add_to(m)
+    if options.language_links:
+        _add_language_links(m, options.language_links, lang)
+    bounds = _bounds(drawing.extents)
     if bounds is not None:
         m.fit_bounds(bounds, max_zoom=18, padding=(12, 12))
-    return localize(m, base_url)
+    return localize(m, options.base_url)
+
+
+@dataclass
+class _Drawing:
+    """The layers :func:`render_map` has drawn on *m* so far, and what the controls need."""
+
+    m: folium.Map
+    lang: str
+    role: str
+    unmask: bool
+    options: MapOptions
+    drawn: list[tuple[LayerDef, pd.DataFrame]] = field(default_factory=list)
+    extents: list[Sequence[float]] = field(default_factory=list)
+    inline: dict[str, folium.GeoJson] = field(default_factory=dict)
+    events: tuple[folium.plugins.MarkerCluster, folium.GeoJson, gpd.GeoDataFrame] | None = None
+
+    def add(self, name: str, ldef: LayerDef, value: gpd.GeoDataFrame | TiledLayer) -> None:
+        """Draw one layer: from vector tiles when tiled (or big), else inline GeoJSON."""
+        opts = self.options
+        if not isinstance(value, TiledLayer):
+            gdf = _prepare(name, value)
+            big = len(gdf) > opts.vector_threshold and ldef.geometry_type != "Point"
+            if opts.tiles_base is not None and big:
+                value = tiled_layer(ldef, gdf, url=tiles_url_for(name, opts.tiles_base))
+            else:
+                self._inline(name, ldef, gdf)
+                return
+        self._tiled(name, ldef, value)
+
+    def _tiled(self, name: str, ldef: LayerDef, value: TiledLayer) -> None:
+        basemap_crs = self.options.basemap_crs
+        if basemap_crs != "wgs84":
+            raise BadInput(
+                f"layer {name!r} is drawn from vector tiles, which are in WGS84; "
+                f"a {basemap_crs} basemap needs it inlined",
+                field="basemap_crs",
+            )
+        layer = _tiled(
+            name, ldef, value, lang=self.lang, role=self.role, base=self.options.tiles_base
+        )
+        layer.add_to(self.m)
+        self.drawn.append((ldef, _legend_frame(ldef, value)))
+        if value.bounds is not None:
+            self.extents.append(value.bounds)
+
+    def _inline(self, name: str, ldef: LayerDef, gdf: gpd.GeoDataFrame) -> None:
+        if self.options.basemap_crs == "gcj02":
+            gdf = _to_gcj02(gdf)
+        drawn_layer = render_layer(name, gdf, lang=self.lang, role=self.role, unmask=self.unmask)
+        drawn_layer.add_to(self.m)
+        geojson = _geojson_of(drawn_layer)
+        switched = _grid_extras(self.m, ldef, geojson, gdf, lang=self.lang, role=self.role)
+        # A layer with a colour selector carries its own ramp legend.
+        self.drawn.append((ldef, pd.DataFrame(index=gdf.index) if switched else gdf))
+        if not gdf.empty:
+            self.extents.append(gdf.total_bounds)
+        if geojson is not None and name in _SEARCHED:
+            self.inline[name] = geojson
+        if name == "events" and geojson is not None:
+            assert isinstance(drawn_layer, folium.plugins.MarkerCluster)
+            self.events = (drawn_layer, geojson, gdf)
 
 
 def _grid_extras(
@@ -1097,8 +1141,7 @@ def _tiled(
         ldef,
         tiled.url or tiles_url_for(name, base or ""),
         name=html.escape(ldef.title(lang)),
-        fields=fields,
-        heading=ldef.title(lang),
+        popup=Popup(ldef.title(lang), fields),
         lang=lang,
         value_range=tiled.value_range,
         label_by=label_by,

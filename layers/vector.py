@@ -24,7 +24,7 @@ import html
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import folium
 import geopandas as gpd
@@ -41,6 +41,7 @@ __all__ = [
     "LABEL_FULL_ZOOM",
     "TILE_MATRIX_SET",
     "VECTOR_THRESHOLD",
+    "Popup",
     "TiledLayer",
     "VectorTileLayer",
     "tiled_layer",
@@ -311,12 +312,20 @@ def _js(value: Any) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+class Popup(NamedTuple):
+    """A tile layer's click popup: its heading and rows (plain text; escaped when drawn)."""
+
+    heading: str
+    #: Property name and its title, a row each.
+    fields: Sequence[tuple[str, str]]
+
+
 class VectorTileLayer(JSCSSMixin, folium.map.Layer):
     """A catalog layer drawn by Leaflet.VectorGrid from Mapbox Vector Tiles.
 
     Features are styled as the catalog says (base style; colour by a code through
     the palette or by a number along the ramp), drawn on canvas, and open a popup
-    of the fields *fields* on click, every value escaped in the browser.
+    of the fields of *popup* on click, every value escaped in the browser.
 
     Parameters
     ----------
@@ -326,10 +335,9 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
         Tile URL template (see :func:`tiles_url`).
     name : str
         Title in the layer control (escaped HTML).
-    fields : sequence of (str, str)
-        Popup rows: property name and its title (plain text; escaped here).
-    heading : str
-        Popup heading (plain text; escaped here).
+    popup : Popup
+        Popup heading and rows: property name and its title (plain text;
+        escaped here).
     lang : str
         Language of coded-value labels.
     value_range : tuple of float, optional
@@ -345,7 +353,7 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
     --------
     >>> from layers.catalog import CATALOG
     >>> layer = VectorTileLayer(CATALOG["buildings"], tiles_url("buildings"), name="Buildings",
-    ...                         fields=[("use", "Use")], heading="Building", lang="en")
+    ...                         popup=Popup("Building", [("use", "Use")]), lang="en")
     >>> layer.options["minZoom"]
     14
     """
@@ -426,14 +434,14 @@ class VectorTileLayer(JSCSSMixin, folium.map.Layer):
         url: str,
         *,
         name: str,
-        fields: Sequence[tuple[str, str]],
-        heading: str,
+        popup: Popup,
         lang: str,
         value_range: tuple[float, float] | None = None,
         show: bool = True,
         label_by: str | None = None,
     ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=show)
+        heading, fields = popup
         self._name = "VectorTileLayer"
         self.default_js = [
             (

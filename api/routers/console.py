@@ -35,7 +35,7 @@ from api.routers.fieldapp import app_config
 from api.routers.pages import page_context
 from api.security import CurrentPrincipal
 from gridmap.analytics.heat import DEFAULT_MIN_COUNT
-from gridmap.assessment.report import dashboard_figures
+from gridmap.assessment.report import ReportOptions, dashboard_figures
 from gridmap.common.errors import BadInput
 from gridmap.common.timeparse import parse_day
 from gridmap.security.access import Principal
@@ -137,7 +137,9 @@ def dashboard(
     tz = _tz(request)
     lo, hi = _period(from_, to, tz)
     min_count = int(getattr(request.app.state, "privacy_min_count", DEFAULT_MIN_COUNT))
-    figures = dashboard_figures(store, principal, start=lo, end=hi, tz=tz, min_count=min_count)
+    figures = dashboard_figures(
+        store, principal, start=lo, end=hi, options=ReportOptions(tz=tz, min_count=min_count)
+    )
     data = json.dumps(
         {
             **page_context(request, principal),

@@ -96,7 +96,7 @@ async def record_visit(
     args = doorknock.parse_visit(body)
 
     def create() -> tuple[int, dict[str, Any], int | None]:
-        visit = doorknock.record_visit(store, principal, campaign_id=campaign_id, **args)
+        visit = doorknock.record_visit(store, principal, campaign_id=campaign_id, visit=args)
         return (201 if visit["created"] else 200), visit, None
 
     status, doc, replayed = idempotent(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import StoreDep
 from api.security import CurrentPrincipal, require_roles
 from gridmap.common.errors import NotFound
-from gridmap.division.service import check_grids, generate_grids
+from gridmap.division.service import DivisionOptions, check_grids, generate_grids
 from gridmap.division.stats import column_titles, statistics_table
 from gridmap.io.export import guard_formula
 from gridmap.security.access import Principal
@@ -62,13 +62,15 @@ def generate(body: GenerateRequest, store: StoreDep, principal: Divider) -> dict
         saved = generate_grids(
             store,
             community=body.community,
-            method=body.method,
-            target=body.target,
-            low=body.min,
-            high=body.max,
-            weight=body.weight,
-            resolution=body.resolution,
-            size_m=body.size_m,
+            options=DivisionOptions(
+                target=body.target,
+                low=body.min,
+                high=body.max,
+                weight=body.weight,
+                method=body.method,
+                resolution=body.resolution,
+                size_m=body.size_m,
+            ),
             fresh=body.fresh,
         )
     record(

@@ -19,7 +19,7 @@ from api.params import query_guard
 from gridmap.storage import Store
 from layers.assets import asset_file
 from layers.catalog import get_layer, normalize_lang
-from layers.render import map_html, render_map
+from layers.render import MapOptions, map_html, render_map
 from layers.vector import VECTOR_THRESHOLD, TiledLayer
 
 __all__ = ["MAX_MAP_FEATURES", "VECTOR_THRESHOLD", "router"]
@@ -102,15 +102,17 @@ def overview(
     m = render_map(
         data,
         lang=lang,
-        title=title,
-        base_url=f"{root}/static/vendor/",
         role=role,
-        tiles_url=settings.tiles_url,
-        attr=settings.tiles_attribution,
-        basemap_crs=settings.basemap_crs,
-        tiles_base=root,
-        vector_threshold=VECTOR_THRESHOLD,
-        language_links={code: f"?lang={code}" for code in _LANGS},
+        options=MapOptions(
+            title=title,
+            base_url=f"{root}/static/vendor/",
+            tiles_url=settings.tiles_url,
+            attr=settings.tiles_attribution,
+            basemap_crs=settings.basemap_crs,
+            tiles_base=root,
+            vector_threshold=VECTOR_THRESHOLD,
+            language_links={code: f"?lang={code}" for code in _LANGS},
+        ),
     )
     headers = {
         "Content-Security-Policy": map_csp(settings.tiles_url),

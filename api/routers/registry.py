@@ -148,7 +148,11 @@ def add_resident(
     body: ResidentIn, principal: PersonalDataPrincipal, store: StoreDep, v: VaultDep
 ) -> dict[str, Any]:
     """Register a person (ID number validated, answered masked)."""
-    return registry.register_resident(store, v, principal, **body.model_dump())
+    fields = body.model_dump()
+    household_id = fields.pop("household_id")
+    return registry.register_resident(
+        store, v, principal, household_id=household_id, person=registry.Person(**fields)
+    )
 
 
 @router.post("/residents/search", summary="Find residents by ID number or phone")

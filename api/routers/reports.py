@@ -20,7 +20,7 @@ from api.deps import SettingsDep, StoreDep
 from api.security import CurrentPrincipal
 from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.pdf import FontMissing, render_pdf
-from gridmap.assessment.report import period_report, render_html
+from gridmap.assessment.report import ReportOptions, period_report, render_html
 from gridmap.common.errors import BadInput
 
 __all__ = ["router"]
@@ -53,10 +53,12 @@ def get_period_report(
         area=area,
         start=from_,
         end=to,
-        charts=kind != "json",
-        min_count=k,
-        tz=settings.time_zone,
-        rules=getattr(request.app.state, "assessment_rules", None),
+        options=ReportOptions(
+            charts=kind != "json",
+            min_count=k,
+            tz=settings.time_zone,
+            rules=getattr(request.app.state, "assessment_rules", None),
+        ),
     )
     if kind == "json":
         return JSONResponse(report.to_dict())

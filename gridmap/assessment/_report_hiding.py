@@ -62,7 +62,7 @@ def _on_time(rate: Any, closed: Any) -> int:
     """On-time closures (not published) from the rate and the closed count."""
     if rate is None or closed is None or (isinstance(rate, float) and np.isnan(rate)):
         return 0
-    return int(round(float(rate) * int(closed)))
+    return round(float(rate) * int(closed))
 
 
 def _protect_row(values: dict[str, Any], k: int) -> pd.Series:

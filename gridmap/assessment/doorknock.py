@@ -25,6 +25,7 @@ without detail rights (:mod:`gridmap.assessment.disclosure`).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -47,6 +48,7 @@ __all__ = [
     "PROGRESS_COLUMNS",
     "VISIT_STATUSES",
     "VISIT_TOLERANCE_M",
+    "Visit",
     "campaign_progress",
     "create_campaign",
     "get_campaign",
@@ -236,32 +238,14 @@ def list_campaigns(
     return out
 
 
-def record_visit(
-    store: Store,
-    principal: Principal,
-    *,
-    campaign_id: int,
-    household_id: int,
-    status: Literal["visited", "verified", "mobilised"] | str,
-    at: Any,
-    lon: float,
-    lat: float,
-    data_correct: bool | None = None,
-    satisfied: bool | None = None,
-    note: str | None = None,
-) -> dict[str, Any]:
-    """Record a visit to a registered household in a campaign; return it.
+@dataclass(frozen=True)
+class Visit:
+    """One visit to a household: who, which outcome, when, where and the answers.
 
-    Recording the same outcome for the same household twice stores it once.
-
-    Parameters
+    Attributes
     ----------
-    store : Store
-        Holds the campaign and the household registry.
-    principal : Principal
-        The visitor; must cover the household's grid.
-    campaign_id, household_id : int
-        The campaign and the household (``households.id``).
+    household_id : int
+        The household (``households.id``).
     status : str
         ``visited``, ``verified`` or ``mobilised``.
     at : time
@@ -274,6 +258,39 @@ def record_visit(
         The resident's answer to the satisfaction question (满意度).
     note : str, optional
         Free text (no personal data).
+    """
+
+    household_id: int
+    status: Literal["visited", "verified", "mobilised"] | str
+    at: Any
+    lon: float
+    lat: float
+    data_correct: bool | None = None
+    satisfied: bool | None = None
+    note: str | None = None
+
+
+def record_visit(
+    store: Store,
+    principal: Principal,
+    *,
+    campaign_id: int,
+    visit: Visit,
+) -> dict[str, Any]:
+    """Record a visit to a registered household in a campaign; return it.
+
+    Recording the same outcome for the same household twice stores it once.
+
+    Parameters
+    ----------
+    store : Store
+        Holds the campaign and the household registry.
+    principal : Principal
+        The visitor; must cover the household's grid.
+    campaign_id : int
+        The campaign.
+    visit : Visit
+        The household, outcome, time, place and answers.
 
     Raises
     ------
@@ -287,16 +304,18 @@ def record_visit(
     >>> from gridmap.storage import open_store
     >>> from gridmap.security.access import SYSTEM
     >>> record_visit(open_store(":memory:", migrate=True), SYSTEM, campaign_id=1,
-    ...              household_id=1, status="visited", at="2026-11-02", lon=24.9, lat=60.2)
+    ...              visit=Visit(1, "visited", at="2026-11-02", lon=24.9, lat=60.2))
     Traceback (most recent call last):
     gridmap.common.errors.NotFound: no door-knocking campaign 1
     """
+    household_id, status, lon, lat = visit.household_id, visit.status, visit.lon, visit.lat
+    note = visit.note
     if principal.role not in _VISITORS:
         raise PermissionDenied(f"role {principal.role!r} may not record visits")
     if status not in VISIT_STATUSES:
         raise BadInput(f"status must be one of {', '.join(VISIT_STATUSES)}", field="status")
     camp = _campaign(store, campaign_id)
-    when = _utc(at, "at")
+    when = _utc(visit.at, "at")
     if not pd.Timestamp(camp["starts_at"]) <= when < pd.Timestamp(camp["ends_at"]):
         raise BadInput("the visit time lies outside the campaign's window", field="at")
     if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
@@ -324,8 +343,8 @@ def record_visit(
                 "worker": [principal.name],
                 "status": [status],
                 "visited_at": [when],
-                "data_correct": [data_correct],
-                "satisfied": [satisfied],
+                "data_correct": [visit.data_correct],
+                "satisfied": [visit.satisfied],
                 "note": [note],
             },
             geometry=[shapely.Point(float(lon), float(lat))],
@@ -893,8 +912,8 @@ def _flag(obj: dict[str, Any], name: str) -> bool | None:
     return value
 
 
-def parse_visit(body: Any) -> dict[str, Any]:
-    """Validate a visit body into :func:`record_visit` keyword arguments.
+def parse_visit(body: Any) -> Visit:
+    """Validate a visit body into the :class:`Visit` :func:`record_visit` records.
 
     ``{"household_id": 12, "status": "verified", "at": "2026-11-05T10:00+08:00",
     "location": {"type": "Point", "coordinates": [lon, lat]}, "crs": "gcj02",
@@ -906,7 +925,7 @@ def parse_visit(body: Any) -> dict[str, Any]:
     --------
     >>> v = parse_visit({"household_id": 3, "status": "visited", "at": "2026-11-05",
     ...                  "location": {"type": "Point", "coordinates": [24.9, 60.2]}})
-    >>> v["lon"], v["lat"]
+    >>> v.lon, v.lat
     (24.9, 60.2)
     >>> parse_visit({"household_id": 3, "status": "visited", "at": "2026-11-05",
     ...              "location": {"type": "Point", "coordinates": [24.9, 91]}})
@@ -935,16 +954,16 @@ def parse_visit(body: Any) -> dict[str, Any]:
     note = obj.get("note")
     if note is not None and not isinstance(note, str):
         raise BadInput("note must be a string", field="note")
-    return {
-        "household_id": hid,
-        "status": status,
-        "at": at,
-        "lon": lon,
-        "lat": lat,
-        "data_correct": _flag(obj, "data_correct"),
-        "satisfied": _flag(obj, "satisfied"),
-        "note": note,
-    }
+    return Visit(
+        household_id=hid,
+        status=status,
+        at=at,
+        lon=lon,
+        lat=lat,
+        data_correct=_flag(obj, "data_correct"),
+        satisfied=_flag(obj, "satisfied"),
+        note=note,
+    )
 
 
 def progress_grids(

@@ -52,6 +52,7 @@ unit's score, which would give the band back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 import geopandas as gpd
@@ -87,6 +88,7 @@ __all__ = [
     "RANKING_SIZE",
     "Figure",
     "PeriodReport",
+    "ReportOptions",
     "comparison_periods",
     "dashboard_figures",
     "hiding_note",
@@ -362,6 +364,32 @@ _KPI_COLUMN = {
 }
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """How a period report is made: rules, time zone, small-count hiding, charts, comparisons.
+
+    Attributes
+    ----------
+    rules : AssessmentRules, optional
+        Assessment rules for the rankings (default: :func:`default_rules`).
+    tz : str
+        Time zone of dates without a zone and of the dates shown
+        (``GRIDMAP_TIME_ZONE`` at the edges; default Asia/Shanghai).
+    min_count : int
+        Smallest count shown to roles without detail rights (*k*).
+    charts : bool
+        Draw charts (needs matplotlib; skipped quietly without it).
+    compare : bool
+        Compute the previous period and the same period last year.
+    """
+
+    rules: AssessmentRules | None = None
+    tz: str = DEFAULT_TIME_ZONE
+    min_count: int = DEFAULT_MIN_COUNT
+    charts: bool = True
+    compare: bool = True
+
+
 def period_report(
     store: Store,
     principal: Principal,
@@ -369,12 +397,8 @@ def period_report(
     area: str,
     start: Any,
     end: Any,
-    rules: AssessmentRules | None = None,
     now: pd.Timestamp | None = None,
-    charts: bool = True,
-    min_count: int = DEFAULT_MIN_COUNT,
-    tz: str = DEFAULT_TIME_ZONE,
-    compare: bool = True,
+    options: ReportOptions = ReportOptions(),
 ) -> PeriodReport:
     """The leadership report of *area* over ``[start, end)``.
 
@@ -388,20 +412,11 @@ def period_report(
     area : str
         County, town, community or grid code.
     start, end : time
-        The period (``end`` exclusive; in *tz* when no zone is given).
-    rules : AssessmentRules, optional
-        Assessment rules for the rankings.
+        The period (``end`` exclusive; in ``options.tz`` when no zone is given).
     now : Timestamp, optional
         When open events are judged (default: now, capped at the period's end).
-    charts : bool
-        Draw charts (needs matplotlib; skipped quietly without it).
-    min_count : int
-        Smallest count shown to roles without detail rights (*k*).
-    tz : str
-        Time zone of dates without a zone and of the dates shown
-        (``GRIDMAP_TIME_ZONE`` at the edges; default Asia/Shanghai).
-    compare : bool
-        Compute the previous period and the same period last year.
+    options : ReportOptions
+        Rules, time zone, small-count threshold, charts and comparisons.
 
     Returns
     -------
@@ -416,18 +431,18 @@ def period_report(
     Traceback (most recent call last):
     gridmap.common.errors.NotFound: area 990100001 not found in your areas
     """
-    tz = check_time_zone(tz)
+    tz = check_time_zone(options.tz)
     t0, t1 = check_period(start, end, tz=tz)
     name, shape = _check_access(store, principal, area)
-    rules = rules or default_rules()
+    rules = options.rules or default_rules()
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
-    facts = gather(store, principal, area=area, start=t0, end=t1, rules=rules, now=when, tz=tz)
+    facts = gather(store, principal, area=area, period=(t0, t1), rules=rules, now=when, tz=tz)
     values: dict[str, Any] = {**_stock(store, principal, area, shape)}
     current, cov = _activity(facts, area=area, end=t1, now=when)
     values.update(current)
     past: dict[str, dict[str, Any]] = {}
     periods: dict[str, tuple[pd.Timestamp, pd.Timestamp]] = {}
-    if compare:
+    if options.compare:
         prev, year = comparison_periods(t0, t1, tz=tz)
         periods = {"previous": prev, "last_year": year}
         for which, (p0, p1) in periods.items():
@@ -435,8 +450,7 @@ def period_report(
                 store,
                 principal,
                 area=area,
-                start=p0,
-                end=p1,
+                period=(p0, p1),
                 rules=rules,
                 now=when,
                 tz=tz,
@@ -470,8 +484,8 @@ def period_report(
         generated_at=when,
     )
     if needs_hiding(principal):
-        hide_small_counts(report, facts, int(min_count))
-    if charts:
+        hide_small_counts(report, facts, int(options.min_count))
+    if options.charts:
         report.charts = render_charts(report, store, principal)
     _trim_rankings(report)
     report.highlights = _highlights(report, len(facts.days))
@@ -737,11 +751,9 @@ def dashboard_figures(
     *,
     start: Any,
     end: Any,
-    tz: str = DEFAULT_TIME_ZONE,
     area: str | None = None,
     now: pd.Timestamp | None = None,
-    rules: AssessmentRules | None = None,
-    min_count: int = DEFAULT_MIN_COUNT,
+    options: ReportOptions = ReportOptions(),
 ) -> dict[str, Any]:
     """The leader dashboard's figures for the principal's area, as a plain dict.
 
@@ -754,14 +766,12 @@ def dashboard_figures(
         As for :func:`period_report`; the figures are scoped by the
         principal's areas (small counts hidden for roles without detail rights).
     start, end : time
-        The period (``end`` exclusive; in *tz* when no zone is given).
-    tz : str
-        Time zone (``GRIDMAP_TIME_ZONE``).
+        The period (``end`` exclusive; in ``options.tz`` when no zone is given).
     area : str, optional
         Default: the principal's one area; for a principal who sees every
         area, the one county or city of the store.
-    now, rules, min_count :
-        As for :func:`period_report`.
+    now, options :
+        As for :func:`period_report` (never charts).
 
     Returns
     -------
@@ -796,11 +806,8 @@ def dashboard_figures(
         area=code,
         start=start,
         end=end,
-        rules=rules,
         now=now,
-        charts=False,
-        min_count=min_count,
-        tz=tz,
+        options=replace(options, charts=False),
     )
     doc = report.to_dict()
     figures: dict[str, dict[str, Any]] = {}

@@ -327,18 +327,18 @@ def gather(
     principal: Principal,
     *,
     area: str,
-    start: pd.Timestamp,
-    end: pd.Timestamp,
+    period: tuple[pd.Timestamp, pd.Timestamp],
     rules: AssessmentRules,
     now: pd.Timestamp,
     tz: str = "UTC",
     households_as_of: pd.Timestamp | None = None,
 ) -> Facts:
-    """Read everything an assessment of *area* over ``[start, end)`` needs.
+    """Read everything an assessment of *area* over the *period* ``[start, end)`` needs.
 
     Patrol days are calendar days in *tz*; households are counted as
     registered before *households_as_of* (default: all registered now).
     """
+    start, end = period
     events, _ = list_events(
         store,
         principal=principal,
@@ -665,7 +665,7 @@ def assess(
     t0, t1 = check_period(start, end)
     rules = rules or default_rules()
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
-    facts = gather(store, principal, area=area, start=t0, end=t1, rules=rules, now=when)
+    facts = gather(store, principal, area=area, period=(t0, t1), rules=rules, now=when)
     return score_facts(facts, level=level, area=area, rules=rules)
 
 

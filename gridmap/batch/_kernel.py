@@ -290,7 +290,7 @@ def partial_aggregates(frame: pd.DataFrame, grids: GridIndex, resolution: int) -
             "closed": kpi_agg["closed"].to_numpy(dtype="int64"),
         }
     )
-    return Partial(cells_out, kpi_out, int(len(x)))
+    return Partial(cells_out, kpi_out, len(x))
 
 
 def typed(frame: pd.DataFrame) -> pd.DataFrame:

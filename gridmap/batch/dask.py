@@ -64,7 +64,7 @@ from gridmap.batch.lake import (
 from gridmap.batch.single import EVENT_COLUMNS, lake_grids
 from gridmap.common.errors import BadInput
 
-__all__ = ["dask_client", "file_partial", "fold", "read_lake_dask", "run_dask"]
+__all__ = ["DaskCluster", "dask_client", "file_partial", "fold", "read_lake_dask", "run_dask"]
 
 #: Partials summed at a time (one ``combine`` per this many, not one per partial).
 _FAN_IN = 8
@@ -184,15 +184,36 @@ def file_partial(
     return fold(partial_aggregates(batch, grids, resolution) for batch in batches)
 
 
+@dataclass(frozen=True)
+class DaskCluster:
+    """Where :func:`run_dask` runs: a scheduler's address, or a local cluster's shape.
+
+    Attributes
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler; default: a ``LocalCluster`` of
+        *n_workers* single-threaded workers (*processes* false runs them as
+        threads of this process).
+    n_workers : int
+        Workers of the local cluster.
+    processes : bool
+        Workers as processes (true) or threads of this process.
+    memory_limit : str or int
+        Per-worker memory limit of the local cluster.
+    """
+
+    scheduler: str | None = None
+    n_workers: int = 2
+    processes: bool = True
+    memory_limit: str | int = "auto"
+
+
 def run_dask(
     lake: str | os.PathLike[str],
     *,
     resolution: int = 9,
     grids: gpd.GeoDataFrame | None = None,
-    scheduler: str | None = None,
-    n_workers: int = 2,
-    processes: bool = True,
-    memory_limit: str | int = "auto",
+    cluster: DaskCluster = DaskCluster(),
     permutations: int = 199,
     hotspots: bool = True,
     client: Any | None = None,
@@ -208,12 +229,9 @@ def run_dask(
         H3 resolution (7–11).
     grids : GeoDataFrame, optional
         Grids to assign events to (default: the lake's ``grids`` layer).
-    scheduler : str, optional
-        Address of a running scheduler; default: a ``LocalCluster`` of
-        *n_workers* single-threaded workers (*processes* false runs them as
-        threads of this process).
-    memory_limit : str or int
-        Per-worker memory limit of the local cluster.
+    cluster : DaskCluster
+        A running scheduler's address, or the local cluster to start
+        (default: two single-threaded worker processes).
     permutations : int
         Gi* permutations per town.
     hotspots : bool
@@ -241,7 +259,7 @@ def run_dask(
     ...     geometry=shapely.points([24.95], [60.15]), crs=4326)
     >>> _ = PartitionWriter(lake / "grids", "grids").write(g)
     >>> _ = PartitionWriter(lake / "events", "events").write(ev)
-    >>> r = run_dask(lake, n_workers=1, processes=False, hotspots=False)
+    >>> r = run_dask(lake, cluster=DaskCluster(n_workers=1, processes=False), hotspots=False)
     >>> r.grid_counts.values.tolist()
     [['990100001001001', 1]]
     """
@@ -254,7 +272,10 @@ def run_dask(
     if client is not None:
         return _run(client, job)
     with dask_client(
-        scheduler, n_workers=n_workers, processes=processes, memory_limit=memory_limit
+        cluster.scheduler,
+        n_workers=cluster.n_workers,
+        processes=cluster.processes,
+        memory_limit=cluster.memory_limit,
     ) as own:
         return _run(own, job)
 

@@ -36,7 +36,9 @@ def batch_run_cmd(
 
     options: dict[str, object] = {"resolution": resolution}
     if engine == "dask":
-        options.update(scheduler=scheduler, n_workers=workers)
+        from gridmap.batch.dask import DaskCluster
+
+        options.update(cluster=DaskCluster(scheduler=scheduler, n_workers=workers))
     with errors():
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

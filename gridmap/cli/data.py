@@ -83,7 +83,7 @@ def import_layer_cmd(
     report_file: ReportOpt = None,
 ) -> None:
     """Import one file into a layer: repaired or rejected per row, all or nothing, idempotent."""
-    from gridmap.io.importer import import_layer
+    from gridmap.io.importer import ReadOptions, import_layer
 
     with open_store(database_url) as store:
         with progress() as step:
@@ -91,9 +91,7 @@ def import_layer_cmd(
                 store,
                 file,
                 layer=layer,
-                crs=crs,
-                lon=lon,
-                lat=lat,
+                read=ReadOptions(crs=crs, lon=lon, lat=lat),
                 update=update,
                 progress=step,
             )

@@ -117,7 +117,7 @@ def grids_generate(
     Buildings and households left in no grid are reported after.
     """
     from gridmap.division.coverage import ORPHAN_MODES, coverage, place_orphans
-    from gridmap.division.service import generate_grids
+    from gridmap.division.service import DivisionOptions, generate_grids
 
     placed = None
     with errors():
@@ -132,14 +132,16 @@ def grids_generate(
             saved = generate_grids(
                 store,
                 community=community,
-                method=method,
-                target=target,
-                low=min_households,
-                high=max_households,
-                weight=weight,
-                resolution=resolution,
-                size_m=size_m,
-                compactness=compactness,
+                options=DivisionOptions(
+                    target=target,
+                    low=min_households,
+                    high=max_households,
+                    weight=weight,
+                    method=method,
+                    resolution=resolution,
+                    size_m=size_m,
+                    compactness=compactness,
+                ),
                 fresh=fresh,
                 progress=step,
             )
@@ -174,16 +176,14 @@ def grids_rebalance(
     database_url: DbOpt = None,
 ) -> None:
     """Rebalance (网格调整): change only grids now outside [min, max], and as few neighbours."""
+    from gridmap.division.balanced import GridSize
     from gridmap.division.service import rebalance_grids
 
     with open_store(database_url) as store, progress() as step:
         saved = rebalance_grids(
             store,
             community=community,
-            target=target,
-            low=min_households,
-            high=max_households,
-            weight=weight,
+            size=GridSize(target=target, low=min_households, high=max_households, weight=weight),
             progress=step,
         )
     for s in saved:

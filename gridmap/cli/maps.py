@@ -156,7 +156,7 @@ def write_map(
     they are copied into ``assets/`` beside it.
     """
     from layers.assets import copy_assets
-    from layers.render import map_html, render_map
+    from layers.render import MapOptions, map_html, render_map
 
     data, label = _map_data(store, area=area, role=role, layers=layers)
     heading = title or (f"{label} 网格地图 Grid map" if label else "网格地图 Grid map")
@@ -165,12 +165,14 @@ def write_map(
     m = render_map(
         data,
         lang=lang,
-        base_url=base,
-        title=heading,
         role=role,
-        tiles_url=tiles_url,
-        attr=attribution,
-        basemap_crs=basemap_crs,
+        options=MapOptions(
+            base_url=base,
+            title=heading,
+            tiles_url=tiles_url,
+            attr=attribution,
+            basemap_crs=basemap_crs,
+        ),
     )
     if not inline:
         copy_assets(path.parent)

@@ -50,7 +50,7 @@ def report_cmd(
     import json as _json
 
     from gridmap.assessment.pdf import render_pdf
-    from gridmap.assessment.report import period_report, render_html
+    from gridmap.assessment.report import ReportOptions, period_report, render_html
     from gridmap.assessment.rules import load_rules
     from gridmap.common.errors import BadInput
     from gridmap.security.access import SYSTEM
@@ -70,9 +70,11 @@ def report_cmd(
                 area=area,
                 start=start,
                 end=end,
-                charts=any(k != ".json" for k in kinds.values()),
-                tz=time_zone or CliSettings().time_zone,
-                rules=rules,
+                options=ReportOptions(
+                    charts=any(k != ".json" for k in kinds.values()),
+                    tz=time_zone or CliSettings().time_zone,
+                    rules=rules,
+                ),
             )
         for path, kind in kinds.items():
             if kind == ".pdf":

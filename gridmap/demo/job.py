@@ -73,7 +73,7 @@ def divide_communities(
     ``max_households * 0.6``) within ``[min_households, max_households]``;
     ``method="bisect"`` is the first, simple recursive bisection.
     """
-    from gridmap.division.balanced import divide_balanced
+    from gridmap.division.balanced import GridSize, divide_balanced
 
     communities = store.read("admin_units", where={"level": "community"})
     buildings = store.read("buildings")
@@ -97,9 +97,7 @@ def divide_communities(
             buildings,
             roads,
             community_code=str(row.code),
-            target=tgt,
-            low=low,
-            high=high,
+            size=GridSize(target=tgt, low=low, high=high),
         )
         parts.append(
             division.grids[

@@ -98,7 +98,7 @@ def synthetic_events(
     t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     t0 = t0.tz_localize("UTC") if t0.tzinfo is None else t0.tz_convert("UTC")
     t1 = t1.tz_localize("UTC") if t1.tzinfo is None else t1.tz_convert("UTC")
-    n_street = int(round(n * on_street_share)) if not roads.empty else 0
+    n_street = round(n * on_street_share) if not roads.empty else 0
     if buildings.empty:
         n_street = n
     pts = np.concatenate(

@@ -11,7 +11,13 @@
 * :mod:`gridmap.division.service` — the same over a store, with history.
 """
 
-from gridmap.division.balanced import WEIGHTS, Division, check_limits, divide_balanced
+from gridmap.division.balanced import (
+    WEIGHTS,
+    Division,
+    GridSize,
+    check_limits,
+    divide_balanced,
+)
 from gridmap.division.blocks import street_blocks, street_units
 from gridmap.division.codes import grids_valid_at, match_grids, stable_codes
 from gridmap.division.lattice import divide_h3, divide_square
@@ -23,6 +29,7 @@ __all__ = [
     "PROBLEMS",
     "WEIGHTS",
     "Division",
+    "GridSize",
     "Limits",
     "check_limits",
     "check_topology",

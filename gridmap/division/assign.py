@@ -136,8 +136,8 @@ class PointGridIndex:
         minx, miny, maxx, maxy = (float(v) for v in bounds)
         w = max(maxx - minx, 1e-12)
         h = max(maxy - miny, 1e-12)
-        nx = max(int(round(np.sqrt(target * w / h))), 1)
-        ny = max(int(round(target / nx)), 1)
+        nx = max(round(np.sqrt(target * w / h)), 1)
+        ny = max(round(target / nx), 1)
         cw, ch = w / nx, h / ny
         # One spare cell on every side: points on the outer edge of the extent
         # fall in the raster and are tested like any other.

@@ -29,7 +29,14 @@ from gridmap.division.regions import Limits, build_regions, components, region_c
 from gridmap.division.topology import DEG_SNAP, footprint_shares
 from gridmap.geo.projection import area_m2, to_metric
 
-__all__ = ["WEIGHTS", "Division", "check_limits", "divide_balanced", "finish_grids"]
+__all__ = [
+    "WEIGHTS",
+    "Division",
+    "GridSize",
+    "check_limits",
+    "divide_balanced",
+    "finish_grids",
+]
 
 #: Weights a division can balance on besides any numeric building column.
 WEIGHTS: dict[str, tuple[str, str]] = {
@@ -94,6 +101,31 @@ class Division:
         return bool((self.grids["status"] == "ok").all())
 
 
+@dataclass(frozen=True)
+class GridSize:
+    """How much a grid should hold: the target weight, its bounds and what is weighed.
+
+    ``target``, ``low`` and ``high`` are the ``--target``, ``--min`` and ``--max``
+    of ``gridmap grids generate``; *weight* is ``households`` (default),
+    ``residents``, ``buildings`` (count), ``events`` (count of past events),
+    ``street_length`` (metres of road) or any numeric building column.
+
+    Examples
+    --------
+    >>> GridSize(target=250, low=150, high=350).limits()
+    Limits(target=250.0, low=150.0, high=350.0)
+    """
+
+    target: float = 300
+    low: float = 200
+    high: float = 500
+    weight: str = "households"
+
+    def limits(self) -> Limits:
+        """The validated bounds (see :func:`check_limits`)."""
+        return check_limits(self.target, self.low, self.high)
+
+
 def check_limits(target: float, low: float, high: float) -> Limits:
     """Validate a target and bounds.
 
@@ -122,13 +154,21 @@ def check_limits(target: float, low: float, high: float) -> Limits:
     return Limits(float(target), float(low), float(high))
 
 
+def checked_inputs(
+    community: BaseGeometry, buildings: gpd.GeoDataFrame, community_code: str, size: GridSize
+) -> tuple[Limits, BaseGeometry, gpd.GeoDataFrame, np.ndarray]:
+    """Check a division's inputs: its limits, the community, its buildings and their weights."""
+    check_code(community_code)
+    limits = size.limits()
+    community = check_community(community)
+    b = buildings_inside(buildings, community)
+    return limits, community, b, building_weight(b, size.weight)
+
+
 def building_weight(buildings: gpd.GeoDataFrame, weight: str) -> np.ndarray:
     if weight == "buildings":
         return np.ones(len(buildings))
-    if weight in ("events", "street_length"):
-        col = "households"
-    else:
-        col = weight
+    col = "households" if weight in ("events", "street_length") else weight
     if col not in buildings.columns:
         if weight in WEIGHTS:
             return np.zeros(len(buildings))
@@ -172,10 +212,7 @@ def divide_balanced(
     roads: gpd.GeoDataFrame | None,
     *,
     community_code: str,
-    target: float = 300,
-    low: float = 200,
-    high: float = 500,
-    weight: str = "households",
+    size: GridSize = GridSize(),
     points: gpd.GeoDataFrame | None = None,
     compactness: float = 0.05,
     previous: gpd.GeoDataFrame | None = None,
@@ -193,13 +230,12 @@ def divide_balanced(
         blocks are cut between buildings only.
     community_code : str
         12-digit community code; grids get ``community_code + NNN``.
-    target, low, high : float
-        Target weight per grid and the bounds every grid should respect
-        (``--target``, ``--min``, ``--max``).
-    weight : str
-        ``households`` (default), ``residents``, ``buildings`` (count),
-        ``events`` (count of *points*), ``street_length`` (metres of road) or
-        any numeric building column.
+    size : GridSize
+        Target weight per grid, the bounds every grid should respect
+        (``--target``, ``--min``, ``--max``) and the weight: ``households``
+        (default), ``residents``, ``buildings`` (count), ``events`` (count of
+        *points*), ``street_length`` (metres of road) or any numeric building
+        column.
     points : GeoDataFrame, optional
         Past events for ``weight="events"``.
     compactness : float
@@ -228,15 +264,12 @@ def divide_balanced(
     >>> street = gpd.GeoDataFrame(geometry=[shapely.LineString([(24.9316, 60.16),
     ...                                                         (24.9316, 60.18)])], crs=4326)
     >>> d = divide_balanced(shapely.box(24.929, 60.169, 24.935, 60.172), b, street,
-    ...                     community_code="990100001001", target=400, low=300, high=500)
+    ...                     community_code="990100001001", size=GridSize(400, 300, 500))
     >>> d.grids["households"].tolist(), d.within_limits
     ([400, 400], True)
     """
-    check_code(community_code)
-    limits = check_limits(target, low, high)
-    community = check_community(community)
-    b = buildings_inside(buildings, community)
-    bw = building_weight(b, weight)
+    limits, community, b, bw = checked_inputs(community, buildings, community_code, size)
+    weight = size.weight
     split_above = max(limits.target / 2.0, limits.low / 2.0)
     units = street_units(community, roads, b, weight=bw, split_above=split_above)
     uw = _unit_weight(units, weight, bw, roads, points)

@@ -19,11 +19,8 @@ from shapely.geometry.base import BaseGeometry
 
 from gridmap.division.balanced import (
     Division,
-    building_weight,
-    buildings_inside,
-    check_code,
-    check_community,
-    check_limits,
+    GridSize,
+    checked_inputs,
     explain,
     finish_grids,
     labels_from,
@@ -48,10 +45,7 @@ def rebalance_division(
     roads: gpd.GeoDataFrame | None,
     *,
     community_code: str,
-    target: float = 300,
-    low: float = 200,
-    high: float = 500,
-    weight: str = "households",
+    size: GridSize = GridSize(),
     max_rings: int = 3,
 ) -> Division:
     """Change only the grids outside the limits, touching as few neighbours as possible.
@@ -66,10 +60,8 @@ def rebalance_division(
         Current buildings (with the weight column) and roads.
     community_code : str
         12-digit community code.
-    target, low, high : float
-        Target and bounds.
-    weight : str
-        Building column (or ``buildings``) balanced on.
+    size : GridSize
+        Target, bounds and the building column (or ``buildings``) balanced on.
     max_rings : int
         How many rings of neighbours may be involved before merging/splitting.
 
@@ -88,15 +80,13 @@ def rebalance_division(
     ...     geometry=[shapely.box(24.93, 60.17, 24.9325, 60.171),
     ...               shapely.box(24.9325, 60.17, 24.934, 60.171)], crs=4326)
     >>> d = rebalance_division(shapely.box(24.93, 60.17, 24.934, 60.171), old, b, None,
-    ...                        community_code="990100001001", target=250, low=150, high=350)
+    ...                        community_code="990100001001",
+    ...                        size=GridSize(target=250, low=150, high=350))
     >>> d.grids["households"].tolist()
     [200, 200]
     """
-    check_code(community_code)
-    limits = check_limits(target, low, high)
-    community = check_community(community)
-    b = buildings_inside(buildings, community)
-    bw = building_weight(b, weight)
+    limits, community, b, bw = checked_inputs(community, buildings, community_code, size)
+    weight = size.weight
     old = np.asarray(grids.geometry.values)
     edges = gpd.GeoSeries(shapely.boundary(old), crs=4326)
     lines = (

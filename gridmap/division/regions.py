@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,7 @@ def region_count(total: float, limits: Limits) -> tuple[int, bool]:
         return 1, total >= limits.low
     lo = int(np.ceil(total / limits.high - 1e-9))
     hi = int(np.floor(total / limits.low + 1e-9))
-    k = int(round(total / limits.target))
+    k = round(total / limits.target)
     if lo <= hi:
         return max(1, min(max(k, lo), hi)), True
     return max(1, lo), False
@@ -191,7 +192,6 @@ def improve_regions(
     scale: float = 1.0,
     movable: np.ndarray | None = None,
     balance: bool = True,
-    max_passes: int = 60,
 ) -> np.ndarray:
     """Local search: move boundary units between regions while the cost drops.
 
@@ -215,8 +215,6 @@ def improve_regions(
         Include the distance to the target in the cost; when False only
         violations (and compactness, to break ties) count, so regions within
         the limits stay as they are.
-    max_passes : int
-        Upper bound on sweeps over the boundary units.
 
     Returns
     -------
@@ -231,34 +229,65 @@ def improve_regions(
     ...                 Limits(200, 150, 250)).tolist()
     [0, 0, 1, 1]
     """
-    lab = labels.copy()
-    n_reg = int(lab.max()) + 1 if len(lab) else 0
-    reg_w = np.bincount(lab[lab >= 0], weights=w[lab >= 0], minlength=n_reg)
-    members: list[set[int]] = [set() for _ in range(n_reg)]
-    for u, r in enumerate(lab.tolist()):
-        if r >= 0:
-            members[r].add(u)
-    may = np.ones(n_reg, dtype=bool) if movable is None else movable.astype(bool)
-    lam = compactness / max(scale, 1e-9)
+    search = _LocalSearch(labels.copy(), neighbours, w, limits, balance=balance)
+    search.lam = compactness / max(scale, 1e-9)
+    if movable is not None:
+        search.may = movable.astype(bool)
+    for _ in range(_MAX_PASSES):
+        if search.sweep() == 0:
+            break
+    return search.lab
 
-    def cost(x: float) -> float:
-        if balance:
-            return limits.cost(x)
-        v = limits.violation(x) / limits.target
+
+#: Upper bound on the local search's sweeps over the boundary units.
+_MAX_PASSES = 60
+
+
+class _LocalSearch:
+    """The state of :func:`improve_regions`: labels, members and weights per region."""
+
+    def __init__(
+        self,
+        lab: np.ndarray,
+        neighbours: list[dict[int, float]],
+        w: np.ndarray,
+        limits: Limits,
+        *,
+        balance: bool,
+    ) -> None:
+        self.lab = lab
+        self.neighbours = neighbours
+        self.w = w
+        self.limits = limits
+        self.balance = balance
+        n_reg = int(lab.max()) + 1 if len(lab) else 0
+        self.reg_w = np.bincount(lab[lab >= 0], weights=w[lab >= 0], minlength=n_reg)
+        self.members: list[set[int]] = [set() for _ in range(n_reg)]
+        for u, r in enumerate(lab.tolist()):
+            if r >= 0:
+                self.members[r].add(u)
+        self.may = np.ones(n_reg, dtype=bool)
+        self.lam = 0.0
+
+    def cost(self, x: float) -> float:
+        if self.balance:
+            return self.limits.cost(x)
+        v = self.limits.violation(x) / self.limits.target
         return _PENALTY * v * v
 
-    def stays_connected(u: int, a: int) -> bool:
-        inside = [v for v in neighbours[u] if lab[v] == a]
+    def stays_connected(self, u: int, a: int) -> bool:
+        """Whether region *a* stays connected without unit *u*."""
+        inside = [v for v in self.neighbours[u] if self.lab[v] == a]
         if len(inside) <= 1:
             return True
-        rest = members[a] - {u}
+        rest = self.members[a] - {u}
         start = inside[0]
         seen = {start}
         queue = deque([start])
         targets = set(inside)
         while queue:
             x = queue.popleft()
-            for y in neighbours[x]:
+            for y in self.neighbours[x]:
                 if y in rest and y not in seen:
                     seen.add(y)
                     queue.append(y)
@@ -266,43 +295,56 @@ def improve_regions(
                 return True
         return targets <= seen
 
-    for _ in range(max_passes):
-        moved = 0
-        for u in range(len(lab)):
-            a = int(lab[u])
-            if a < 0 or not may[a] or len(members[a]) <= 1:
+    def shared(self, u: int) -> dict[int, float]:
+        """Boundary length of unit *u* shared with each region."""
+        out: dict[int, float] = {}
+        for v, length in self.neighbours[u].items():
+            b = int(self.lab[v])
+            if b >= 0:
+                out[b] = out.get(b, 0.0) + length
+        return out
+
+    def best_move(self, u: int, a: int, shared: dict[int, float]) -> int:
+        """The region unit *u* (of region *a*) is best moved to, or -1 for none."""
+        own = shared.get(a, 0.0)
+        wu = float(self.w[u])
+        base_a = self.cost(self.reg_w[a]) - self.cost(self.reg_w[a] - wu)
+        best, best_b = -1e-12, -1
+        for b, length in shared.items():
+            if b == a or not self.may[b]:
                 continue
-            shared: dict[int, float] = {}
-            for v, length in neighbours[u].items():
-                b = int(lab[v])
-                if b >= 0:
-                    shared[b] = shared.get(b, 0.0) + length
+            gain = -base_a + self.cost(self.reg_w[b] + wu) - self.cost(self.reg_w[b])
+            if not self.balance and gain >= -1e-12:
+                continue  # only violations may move units; compactness breaks ties
+            delta = gain + self.lam * (own - length)
+            if delta < best:
+                best, best_b = delta, b
+        return best_b
+
+    def move(self, u: int, a: int, b: int) -> None:
+        wu = float(self.w[u])
+        self.lab[u] = b
+        self.members[a].discard(u)
+        self.members[b].add(u)
+        self.reg_w[a] -= wu
+        self.reg_w[b] += wu
+
+    def sweep(self) -> int:
+        """One pass over the units; how many moved."""
+        moved = 0
+        for u in range(len(self.lab)):
+            a = int(self.lab[u])
+            if a < 0 or not self.may[a] or len(self.members[a]) <= 1:
+                continue
+            shared = self.shared(u)
             if len(shared) <= 1 and a in shared:
                 continue
-            own = shared.get(a, 0.0)
-            wu = float(w[u])
-            base_a = cost(reg_w[a]) - cost(reg_w[a] - wu)
-            best, best_b = -1e-12, -1
-            for b, length in shared.items():
-                if b == a or not may[b]:
-                    continue
-                gain = -base_a + cost(reg_w[b] + wu) - cost(reg_w[b])
-                if not balance and gain >= -1e-12:
-                    continue  # only violations may move units; compactness breaks ties
-                delta = gain + lam * (own - length)
-                if delta < best:
-                    best, best_b = delta, b
-            if best_b < 0 or not stays_connected(u, a):
+            b = self.best_move(u, a, shared)
+            if b < 0 or not self.stays_connected(u, a):
                 continue
-            lab[u] = best_b
-            members[a].discard(u)
-            members[best_b].add(u)
-            reg_w[a] -= wu
-            reg_w[best_b] += wu
+            self.move(u, a, b)
             moved += 1
-        if moved == 0:
-            break
-    return lab
+        return moved
 
 
 def relabel(lab: np.ndarray) -> np.ndarray:
@@ -449,6 +491,22 @@ def warm_labels(initial: np.ndarray, neighbours: list[dict[int, float]]) -> np.n
     [0, 0, 0, 1]
     """
     lab = initial.astype(int).copy()
+    _grow_labels(lab, neighbours)
+    nxt = int(lab.max()) + 1 if len(lab) else 0
+    for u in np.flatnonzero(lab < 0).tolist():
+        if lab[u] >= 0:
+            continue
+        lab[_flood(u, neighbours, lambda v: bool(lab[v] < 0))] = nxt
+        nxt += 1
+    for r in range(int(lab.max()) + 1 if len(lab) else 0):
+        for piece in _pieces(np.flatnonzero(lab == r), neighbours)[1:]:
+            lab[piece] = nxt
+            nxt += 1
+    return relabel(lab)
+
+
+def _grow_labels(lab: np.ndarray, neighbours: list[dict[int, float]]) -> None:
+    """Unlabelled units take the label of the labelled neighbour reached first (in place)."""
     queue = deque(int(u) for u in np.flatnonzero(lab >= 0))
     while queue:
         u = queue.popleft()
@@ -456,44 +514,38 @@ def warm_labels(initial: np.ndarray, neighbours: list[dict[int, float]]) -> np.n
             if lab[v] < 0:
                 lab[v] = lab[u]
                 queue.append(v)
-    nxt = int(lab.max()) + 1 if len(lab) else 0
-    for u in np.flatnonzero(lab < 0).tolist():
-        if lab[u] >= 0:
+
+
+def _flood(
+    start: int, neighbours: list[dict[int, float]], allowed: Callable[[int], bool]
+) -> list[int]:
+    """Units reached from *start* through allowed units (*start* included)."""
+    seen, piece, stack = {start}, [start], [start]
+    while stack:
+        x = stack.pop()
+        for v in neighbours[x]:
+            if v not in seen and allowed(v):
+                seen.add(v)
+                piece.append(v)
+                stack.append(v)
+    return piece
+
+
+def _pieces(units: np.ndarray, neighbours: list[dict[int, float]]) -> list[list[int]]:
+    """The connected pieces of a set of units, largest first."""
+    if len(units) <= 1:
+        return []
+    inside = set(units.tolist())
+    pieces: list[list[int]] = []
+    seen: set[int] = set()
+    for s in units.tolist():
+        if s in seen:
             continue
-        lab[u] = nxt
-        stack = [u]
-        while stack:
-            x = stack.pop()
-            for v in neighbours[x]:
-                if lab[v] < 0:
-                    lab[v] = nxt
-                    stack.append(v)
-        nxt += 1
-    for r in range(int(lab.max()) + 1 if len(lab) else 0):
-        units = np.flatnonzero(lab == r)
-        if len(units) <= 1:
-            continue
-        inside = set(units.tolist())
-        pieces: list[list[int]] = []
-        seen: set[int] = set()
-        for s in units.tolist():
-            if s in seen:
-                continue
-            seen.add(s)
-            piece, stack = [s], [s]
-            while stack:
-                x = stack.pop()
-                for v in neighbours[x]:
-                    if v in inside and v not in seen:
-                        seen.add(v)
-                        piece.append(v)
-                        stack.append(v)
-            pieces.append(piece)
-        pieces.sort(key=len, reverse=True)
-        for piece in pieces[1:]:
-            lab[piece] = nxt
-            nxt += 1
-    return relabel(lab)
+        piece = _flood(s, neighbours, inside.__contains__)
+        seen.update(piece)
+        pieces.append(piece)
+    pieces.sort(key=len, reverse=True)
+    return pieces
 
 
 def build_regions(

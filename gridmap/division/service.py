@@ -21,7 +21,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from gridmap.common.errors import BadInput, NotFound
-from gridmap.division.balanced import Division, divide_balanced
+from gridmap.division.balanced import Division, GridSize, divide_balanced
 from gridmap.division.bisect import divide_bisect
 from gridmap.division.codes import grids_valid_at, stable_codes
 from gridmap.division.lattice import divide_h3, divide_square
@@ -30,6 +30,7 @@ from gridmap.storage import Store
 
 __all__ = [
     "METHODS",
+    "DivisionOptions",
     "SavedDivision",
     "check_grids",
     "community_inputs",
@@ -50,6 +51,36 @@ METHODS: dict[str, tuple[str, str]] = {
 }
 
 Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DivisionOptions(GridSize):
+    """How to divide: a :class:`GridSize` and the method with its own settings.
+
+    The options of ``gridmap grids generate`` and ``POST /grids/generate``.
+
+    Attributes
+    ----------
+    method : str
+        ``balanced`` (default), ``h3``, ``square`` or ``bisect`` (see :data:`METHODS`).
+    resolution : int
+        H3 resolution of ``h3``.
+    size_m : float
+        Side of the ``square`` cells in metres.
+    compactness : float
+        Preference for short grid boundaries of ``balanced`` (0 = balance only).
+
+    Examples
+    --------
+    >>> DivisionOptions(method="h3", high=400)
+    DivisionOptions(target=300, low=200, high=400, weight='households', method='h3', \
+resolution=9, size_m=250.0, compactness=0.05)
+    """
+
+    method: str = "balanced"
+    resolution: int = 9
+    size_m: float = 250.0
+    compactness: float = 0.05
 
 
 @dataclass
@@ -105,18 +136,11 @@ def divide(
     roads: gpd.GeoDataFrame | None,
     *,
     community_code: str,
-    method: str = "balanced",
-    target: float = 300,
-    low: float = 200,
-    high: float = 500,
-    weight: str = "households",
-    resolution: int = 9,
-    size_m: float = 250.0,
-    compactness: float = 0.05,
+    options: DivisionOptions = DivisionOptions(),
     events: gpd.GeoDataFrame | None = None,
     previous: gpd.GeoDataFrame | None = None,
 ) -> Division:
-    """Divide one community with *method* (``balanced``, ``h3``, ``square``, ``bisect``).
+    """Divide one community with ``options.method`` (``balanced``, ``h3``, ``square``, ``bisect``).
 
     Examples
     --------
@@ -125,22 +149,22 @@ def divide(
     ...     shapely.Point(24.941, 60.171).buffer(1e-4), shapely.Point(24.948, 60.171).buffer(1e-4)],
     ...     crs=4326)
     >>> d = divide(shapely.box(24.94, 60.17, 24.95, 60.175), b, None,
-    ...            community_code="990100001001", method="bisect", high=300)
+    ...            community_code="990100001001",
+    ...            options=DivisionOptions(method="bisect", high=300))
     >>> d.grids["households"].tolist()
     [250, 250]
     """
+    method = options.method
+    limits = (options.target, options.low, options.high)
     if method == "balanced":
         return divide_balanced(
             community,
             buildings,
             roads,
             community_code=community_code,
-            target=target,
-            low=low,
-            high=high,
-            weight=weight,
+            size=options,
             points=events,
-            compactness=compactness,
+            compactness=options.compactness,
             previous=previous,
         )
     if method == "h3":
@@ -148,24 +172,24 @@ def divide(
             community,
             buildings,
             community_code=community_code,
-            resolution=resolution,
-            limits=(target, low, high),
+            resolution=options.resolution,
+            limits=limits,
         )
     if method == "square":
         return divide_square(
             community,
             buildings,
             community_code=community_code,
-            size_m=size_m,
-            limits=(target, low, high),
+            size_m=options.size_m,
+            limits=limits,
         )
     if method == "bisect":
-        from gridmap.division.balanced import check_limits, finish_grids
+        from gridmap.division.balanced import finish_grids
         from gridmap.division.bisect import assign_grid_codes
 
-        lim = check_limits(target, low, high)
+        lim = options.limits()
         g = divide_bisect(
-            community, buildings, community_code=community_code, max_households=int(high)
+            community, buildings, community_code=community_code, max_households=int(options.high)
         )
         codes = assign_grid_codes(buildings, g)
         out = finish_grids(g[["code", "geometry"]], buildings, codes, community_code=community_code)
@@ -293,14 +317,7 @@ def generate_grids(
     store: Store,
     *,
     community: str | None = None,
-    method: str = "balanced",
-    target: float = 300,
-    low: float = 200,
-    high: float = 500,
-    weight: str = "households",
-    resolution: int = 9,
-    size_m: float = 250.0,
-    compactness: float = 0.05,
+    options: DivisionOptions = DivisionOptions(),
     fresh: bool = False,
     now: pd.Timestamp | None = None,
     progress: Progress | None = None,
@@ -313,8 +330,8 @@ def generate_grids(
         Where the communities, buildings and roads are, and grids go.
     community : str, optional
         12-digit community code; every community when None.
-    method, target, low, high, weight, resolution, size_m, compactness
-        See :func:`divide`.
+    options : DivisionOptions
+        Method, target, bounds and weight (see :func:`divide`).
     fresh : bool
         Divide from scratch; by default a balanced re-division starts from the
         grids in force, so shapes and codes change only where needed.
@@ -346,7 +363,7 @@ def generate_grids(
             progress(f"divide 划分 {code}", i, len(codes))
         geom, b, r = community_inputs(store, code)
         events = None
-        if weight == "events":
+        if options.weight == "events":
             bbox = tuple(float(v) for v in shapely.bounds(geom))
             events = _frame(store.read("events", bbox=bbox))  # type: ignore[arg-type]
         d = divide(
@@ -354,18 +371,11 @@ def generate_grids(
             b,
             r,
             community_code=code,
-            method=method,
-            target=target,
-            low=low,
-            high=high,
-            weight=weight,
-            resolution=resolution,
-            size_m=size_m,
-            compactness=compactness,
+            options=options,
             events=events,
-            previous=None if fresh or method != "balanced" else current_grids(store, code),
+            previous=None if fresh or options.method != "balanced" else current_grids(store, code),
         )
-        out.append(save_division(store, d, community_code=code, method=method, now=now))
+        out.append(save_division(store, d, community_code=code, method=options.method, now=now))
     if progress is not None:
         progress("done 完成", len(codes), len(codes))
     return out
@@ -391,10 +401,7 @@ def rebalance_grids(
     store: Store,
     *,
     community: str | None = None,
-    target: float = 300,
-    low: float = 200,
-    high: float = 500,
-    weight: str = "households",
+    size: GridSize = GridSize(),
     now: pd.Timestamp | None = None,
     progress: Progress | None = None,
 ) -> list[SavedDivision]:
@@ -428,10 +435,7 @@ def rebalance_grids(
             b,
             r,
             community_code=code,
-            target=target,
-            low=low,
-            high=high,
-            weight=weight,
+            size=size,
         )
         out.append(save_division(store, d, community_code=code, method="rebalance", now=now))
     if progress is not None:

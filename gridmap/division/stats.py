@@ -405,7 +405,7 @@ def grid_statistics(
         out["key_area_visits"],
     )
     out["workload_hours"] = np.round(hours, 2)
-    groups = grids["community_code"] if "community_code" in grids else None
+    groups = grids.get("community_code", None)
     out["workload"] = workload_index(pd.Series(hours, index=grids.index), groups)
     out["stats_from"] = start
     out["stats_at"] = end

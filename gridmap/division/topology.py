@@ -184,22 +184,51 @@ def check_topology(
     crs = _metric_crs(grids, communities)
     if crs is None:
         return gpd.GeoDataFrame(pd.DataFrame(columns=COLUMNS), geometry="geometry", crs=4326)
-    geoms = _in_metres(grids, crs)
-    snap = min(1e-3, tolerance_m / 10)  # metres, for _robust
-    codes = (
-        grids["code"].astype(str).to_numpy()
-        if "code" in grids
-        else np.arange(len(grids)).astype(str)
-    )
-    ccodes = (
-        grids["community_code"].astype(str).to_numpy()
-        if "community_code" in grids
-        else np.full(len(grids), "", dtype=object)
-    )
-    rows: list[dict[str, object]] = []
+    check = _Checker(grids, crs, min_area_m2=min_area_m2, tolerance_m=tolerance_m)
+    check.overlaps()
+    check.slivers(sliver_m2, sliver_thinness)
+    if communities is not None and len(communities):
+        cgeoms = _in_metres(communities, crs)
+        ccol = (
+            communities["code"] if "code" in communities else pd.Series("", index=communities.index)
+        )
+        for cg, code in zip(cgeoms, ccol.astype(str).tolist(), strict=True):
+            check.community(cg, code)
+    check.cut_buildings(_in_metres(buildings, crs))
+    frame = pd.DataFrame(check.rows, columns=COLUMNS)
+    metric = gpd.GeoSeries(frame["geometry"].to_numpy(dtype=object), crs=crs, index=frame.index)
+    frame["area_m2"] = np.round(shapely.area(np.asarray(metric.values)), 2).astype("float64")
+    frame["geometry"] = to_wgs84(metric)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
 
-    def add(problem: str, geom: BaseGeometry, which: list[str], comm: str, detail: str) -> None:
-        rows.append(
+
+class _Checker:
+    """The grids of :func:`check_topology` in metres, and the problems found so far."""
+
+    def __init__(
+        self, grids: gpd.GeoDataFrame, crs: pyproj.CRS, *, min_area_m2: float, tolerance_m: float
+    ) -> None:
+        self.geoms = _in_metres(grids, crs)
+        self.min_area_m2 = min_area_m2
+        self.tolerance_m = tolerance_m
+        self.snap = min(1e-3, tolerance_m / 10)  # metres, for _robust
+        self.codes = (
+            grids["code"].astype(str).to_numpy()
+            if "code" in grids
+            else np.arange(len(grids)).astype(str)
+        )
+        self.ccodes = (
+            grids["community_code"].astype(str).to_numpy()
+            if "community_code" in grids
+            else np.full(len(grids), "", dtype=object)
+        )
+        self.tree = shapely.STRtree(self.geoms) if len(self.geoms) else None
+        self.rows: list[dict[str, object]] = []
+
+    def add(
+        self, problem: str, geom: BaseGeometry, which: list[str], comm: str, detail: str
+    ) -> None:
+        self.rows.append(
             {
                 "problem": problem,
                 "codes": ",".join(which),
@@ -209,93 +238,88 @@ def check_topology(
             }
         )
 
-    def real(g: BaseGeometry) -> np.ndarray:
+    def real(self, g: BaseGeometry) -> np.ndarray:
+        """The polygon parts of *g* that are problems, not rounding."""
         parts = _polygonal(g)
-        kept: np.ndarray = parts[_wide(parts, min_area_m2, tolerance_m)]
+        kept: np.ndarray = parts[_wide(parts, self.min_area_m2, self.tolerance_m)]
         return kept
 
-    # overlaps
-    if len(geoms) > 1:
+    def overlaps(self) -> None:
+        geoms, codes = self.geoms, self.codes
+        if len(geoms) <= 1:
+            return
         a, b = shapely.STRtree(geoms).query(geoms, predicate="intersects")
         keep = a < b
         a, b = a[keep], b[keep]
-        inter = _robust(shapely.intersection, geoms[a], geoms[b], grid_size=snap)
+        inter = _robust(shapely.intersection, geoms[a], geoms[b], grid_size=self.snap)
         for i, j, g in zip(a.tolist(), b.tolist(), inter, strict=True):
-            for part in real(g):
-                add("overlap", part, [codes[i], codes[j]], ccodes[i], "two grids cover this area")
-    # slivers: small or thin parts of multi-part grids
-    for i, g in enumerate(geoms):
-        parts = _polygonal(g)
-        if len(parts) <= 1:
-            continue
-        area = shapely.area(parts)
-        small = (area < sliver_m2) | (_thinness(parts) < sliver_thinness)
-        largest = int(np.argmax(area))
-        for k in np.flatnonzero(small).tolist():
-            if k != largest:
-                detail = f"detached part of {area[k]:.1f} m²"
-                add("sliver", parts[k], [codes[i]], ccodes[i], detail)
-    # gaps and crossings, per community
-    if communities is not None and len(communities):
-        tree = shapely.STRtree(geoms) if len(geoms) else None
-        cgeoms = _in_metres(communities, crs)
-        ccol = (
-            communities["code"] if "code" in communities else pd.Series("", index=communities.index)
+            for part in self.real(g):
+                detail = "two grids cover this area"
+                self.add("overlap", part, [codes[i], codes[j]], self.ccodes[i], detail)
+
+    def slivers(self, sliver_m2: float, sliver_thinness: float) -> None:
+        """Small or thin parts of multi-part grids."""
+        for i, g in enumerate(self.geoms):
+            parts = _polygonal(g)
+            if len(parts) <= 1:
+                continue
+            area = shapely.area(parts)
+            small = (area < sliver_m2) | (_thinness(parts) < sliver_thinness)
+            largest = int(np.argmax(area))
+            for k in np.flatnonzero(small).tolist():
+                if k != largest:
+                    detail = f"detached part of {area[k]:.1f} m²"
+                    self.add("sliver", parts[k], [self.codes[i]], self.ccodes[i], detail)
+
+    def _grids_of(self, cg: BaseGeometry, code: str) -> np.ndarray:
+        """The grids of community *code*: by ``community_code``, else those meeting it."""
+        if (self.ccodes == code).any():
+            return np.flatnonzero(self.ccodes == code)
+        if self.tree is None:
+            return np.array([], int)
+        return np.asarray(self.tree.query(cg, predicate="intersects"))
+
+    def community(self, cg: BaseGeometry, code: str) -> None:
+        """Gaps in community *cg* and its grids reaching outside it."""
+        geoms, snap = self.geoms, self.snap
+        mine = self._grids_of(cg, code)
+        cover = (
+            _robust(shapely.union_all, geoms[mine], grid_size=snap)
+            if len(mine)
+            else shapely.Polygon()
         )
-        for cg, code in zip(cgeoms, ccol.astype(str).tolist(), strict=True):
-            mine = (
-                np.flatnonzero(ccodes == code)
-                if (ccodes == code).any()
-                else (
-                    tree.query(cg, predicate="intersects")
-                    if tree is not None
-                    else np.array([], int)
-                )
+        for part in self.real(_robust(shapely.difference, cg, cover, grid_size=snap)):
+            near: list[int] = (
+                self.tree.query(part, predicate="dwithin", distance=self.tolerance_m).tolist()
+                if self.tree is not None
+                else []
             )
-            cover = (
-                _robust(shapely.union_all, geoms[mine], grid_size=snap)
-                if len(mine)
-                else shapely.Polygon()
-            )
-            for part in real(_robust(shapely.difference, cg, cover, grid_size=snap)):
-                near: list[int] = (
-                    tree.query(part, predicate="dwithin", distance=tolerance_m).tolist()
-                    if tree is not None
-                    else []
-                )
-                add("gap", part, [codes[k] for k in near], code, "no grid covers this area")
-            for k in mine.tolist():
-                for part in real(_robust(shapely.difference, geoms[k], cg, grid_size=snap)):
-                    add(
-                        "outside_community",
-                        part,
-                        [codes[k]],
-                        code,
-                        "grid reaches outside its community",
-                    )
-    # buildings cut by a grid boundary
-    fp = _in_metres(buildings, crs)
-    if len(fp) and len(geoms):
+            self.add("gap", part, [self.codes[k] for k in near], code, "no grid covers this area")
+        for k in mine.tolist():
+            for part in self.real(_robust(shapely.difference, geoms[k], cg, grid_size=snap)):
+                detail = "grid reaches outside its community"
+                self.add("outside_community", part, [self.codes[k]], code, detail)
+
+    def cut_buildings(self, fp: np.ndarray) -> None:
+        """Buildings (metric footprints *fp*) cut by a grid boundary."""
+        if not (len(fp) and len(self.geoms)):
+            return
         ok = ~(shapely.is_missing(fp) | shapely.is_empty(fp))
-        fi, gi, share = footprint_shares(fp[ok], geoms, grid_size=snap)
+        fi, gi, share = footprint_shares(fp[ok], self.geoms, grid_size=self.snap)
         idx = np.flatnonzero(ok)[fi]
-        if len(idx):
-            cut = pd.DataFrame({"b": idx, "g": gi})[(share > 0.01) & (share < 0.99)]
-            for bidx, grp in cut.groupby("b"):
-                if len(grp) >= 2:
-                    gs = grp["g"].tolist()
-                    add(
-                        "cuts_building",
-                        fp[int(cast(int, bidx))],
-                        [codes[k] for k in gs],
-                        ccodes[gs[0]],
-                        "a grid boundary runs through this building",
-                    )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    metric = gpd.GeoSeries(frame["geometry"].to_numpy(dtype=object), crs=crs, index=frame.index)
-    frame["area_m2"] = np.round(shapely.area(np.asarray(metric.values)), 2).astype("float64")
-    frame["geometry"] = to_wgs84(metric)
-    return gpd.GeoDataFrame(frame, geometry="geometry", crs=4326)
+        if not len(idx):
+            return
+        cut = pd.DataFrame({"b": idx, "g": gi})[(share > 0.01) & (share < 0.99)]
+        for bidx, grp in cut.groupby("b"):
+            if len(grp) >= 2:
+                gs = grp["g"].tolist()
+                self.add(
+                    "cuts_building",
+                    fp[int(cast(int, bidx))],
+                    [self.codes[k] for k in gs],
+                    self.ccodes[gs[0]],
+                    "a grid boundary runs through this building",
+                )
 
 
 def _longest_edge(piece: BaseGeometry, geoms: np.ndarray, exclude: int = -1) -> int:

@@ -90,6 +90,7 @@ from gridmap.storage.base import Store, WriteResult, source_keys
 __all__ = [
     "COLUMN_ALIASES",
     "ImportReport",
+    "ReadOptions",
     "generated_hierarchy",
     "import_layer",
     "import_osm",
@@ -544,16 +545,35 @@ def _report(
 # ----------------------------------------------------------------------------- files
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the file :func:`import_layer` imports.
+
+    Attributes
+    ----------
+    crs : str, optional
+        CRS of the file's coordinates, overriding the file's own (``"wgs84"``,
+        ``"cgcs2000"``, ``"gcj02"``, ``"bd09"``, ``"EPSG:n"``).
+    lon, lat : str, optional
+        Coordinate columns of a CSV (found by name when not given).
+    file_layer : str, optional
+        Layer inside a multi-layer file; default: the only one, or the one
+        named like the target layer.
+    """
+
+    crs: str | None = None
+    lon: str | None = None
+    lat: str | None = None
+    file_layer: str | None = None
+
+
 def import_layer(
     store: Store,
     path: str | os.PathLike[str],
     *,
     layer: str,
-    crs: str | None = None,
-    lon: str | None = None,
-    lat: str | None = None,
+    read: ReadOptions = ReadOptions(),
     source: str | None = None,
-    file_layer: str | None = None,
     update: bool = False,
     progress: Progress | None = None,
 ) -> ImportReport:
@@ -567,17 +587,12 @@ def import_layer(
         GeoJSON, GeoPackage, Shapefile (or zipped), GeoParquet or CSV.
     layer : str
         Target layer, e.g. ``"buildings"``.
-    crs : str, optional
-        CRS of the file's coordinates, overriding the file's own (``"wgs84"``,
-        ``"cgcs2000"``, ``"gcj02"``, ``"bd09"``, ``"EPSG:n"``).
-    lon, lat : str, optional
-        Coordinate columns of a CSV (found by name when not given).
+    read : ReadOptions
+        The file's CRS, the coordinate columns of a CSV and the layer inside a
+        multi-layer file.
     source : str, optional
         Value of the ``source`` column; default: the file's column, else the
         file name without suffix.
-    file_layer : str, optional
-        Layer inside a multi-layer file; default: the only one, or the one
-        named like *layer*.
     update : bool, default False
         Rows whose source id is stored already but that differ from the
         stored row (a corrected boundary file) replace it, attributes and
@@ -617,6 +632,7 @@ def import_layer(
     schema = layer_schema(layer)
     p = Path(path)
     notify(progress, "read", 0, 3)
+    file_layer = read.file_layer
     frame: pd.DataFrame
     if schema.geometry_type is None:
         frame = read_table(p, layer=file_layer)
@@ -627,7 +643,7 @@ def import_layer(
             names = layer_names(p)
             if len(names) > 1 and layer in names:
                 file_layer = layer
-        frame = read_file(p, layer=file_layer, crs=crs, lon=lon, lat=lat)
+        frame = read_file(p, layer=file_layer, crs=read.crs, lon=read.lon, lat=read.lat)
         notify(progress, "repair", 1, 3)
         kept, rows = repair(frame, schema.geometry_type)
     data, ignored, notes, problems = _map_columns(

@@ -13,9 +13,9 @@ security plans: key areas in time, main streets, shifts),
 a store).
 """
 
-from gridmap.patrol.compliance import match_plan
+from gridmap.patrol.compliance import MatchRules, match_plan
 from gridmap.patrol.coverage import assessment_band, measure_coverage
-from gridmap.patrol.eventplan import EventPlan, EventWorker, plan_event
+from gridmap.patrol.eventplan import EventPlan, EventPlanOptions, EventWorker, plan_event
 from gridmap.patrol.events import Dosage, event_schedule
 from gridmap.patrol.network import StreetNetwork, street_network
 from gridmap.patrol.postman import PostmanRoute, postman_route
@@ -26,7 +26,9 @@ from gridmap.patrol.vrp import TeamPlan, team_routes
 __all__ = [
     "Dosage",
     "EventPlan",
+    "EventPlanOptions",
     "EventWorker",
+    "MatchRules",
     "PostmanRoute",
     "StreetNetwork",
     "TeamPlan",

@@ -18,6 +18,7 @@ shift), on samples every 5 m.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -30,7 +31,7 @@ from gridmap.common.errors import BadInput
 from gridmap.geo.projection import local_crs
 from gridmap.patrol.coverage import assessment_band
 
-__all__ = ["match_plan"]
+__all__ = ["MatchRules", "match_plan"]
 
 
 def _stays(
@@ -51,6 +52,45 @@ def _times(frame: pd.DataFrame) -> np.ndarray:
     return pd.to_datetime(frame["time"], utc=True).to_numpy(dtype="datetime64[ms]")
 
 
+@dataclass(frozen=True)
+class MatchRules:
+    """When a GPS track makes a visit: accuracy, dwell, gaps and lateness.
+
+    Attributes
+    ----------
+    accuracy_m : float
+        GPS accuracy: the zone buffer and the street swath (metres).
+    dwell_share : float
+        Share of the required dwell a stay needs.
+    max_gap_s : float
+        Longest gap between fixes within one stay.
+    late_after_min : float
+        Delay after the planned arrival counted as late.
+
+    Examples
+    --------
+    >>> MatchRules(dwell_share=2).check()
+    Traceback (most recent call last):
+    ...
+    gridmap.common.errors.BadInput: dwell_share must be between 0 and 1
+    """
+
+    accuracy_m: float = 20.0
+    dwell_share: float = 0.8
+    max_gap_s: float = 120.0
+    late_after_min: float = 5.0
+
+    def check(self) -> None:
+        """Raise :class:`~gridmap.common.errors.BadInput` for a value out of range."""
+        for name, v in (("accuracy_m", self.accuracy_m), ("max_gap_s", self.max_gap_s)):
+            if not (np.isfinite(v) and 0 < v <= 1000):
+                raise BadInput(f"{name} must be > 0 and at most 1000", field=name)
+        if not (np.isfinite(self.dwell_share) and 0 <= self.dwell_share <= 1):
+            raise BadInput("dwell_share must be between 0 and 1", field="dwell_share")
+        if not (np.isfinite(self.late_after_min) and 0 <= self.late_after_min <= 1440):
+            raise BadInput("late_after_min must be between 0 and 1440", field="late_after_min")
+
+
 def match_plan(
     visits: pd.DataFrame,
     zones: Mapping[Any, shapely.Geometry],
@@ -58,10 +98,7 @@ def match_plan(
     *,
     streets: gpd.GeoDataFrame | None = None,
     shifts: Sequence[tuple[int, pd.Timestamp, pd.Timestamp]] = (),
-    accuracy_m: float = 20.0,
-    dwell_share: float = 0.8,
-    max_gap_s: float = 120.0,
-    late_after_min: float = 5.0,
+    rules: MatchRules = MatchRules(),
 ) -> dict[str, Any]:
     """Match GPS tracks against a plan's required visits and main streets.
 
@@ -74,14 +111,14 @@ def match_plan(
         plan could not meet the visit).
     zones : mapping
         Key area → WGS84 geometry where a stay counts (the area and the
-        planned visit point); buffered here by *accuracy_m*.
+        planned visit point); buffered here by ``rules.accuracy_m``.
     tracks : sequence of (worker, fixes)
         Fixes with ``time`` (time-zone aware), ``lon``, ``lat`` (WGS84).
     streets : GeoDataFrame, optional
         The plan's main streets (WGS84 lines, optional ``name``).
     shifts : sequence of (number, start, end)
         The plan's shifts, for street coverage per shift.
-    accuracy_m, dwell_share, max_gap_s, late_after_min : float
+    rules : MatchRules
         GPS accuracy (zone buffer and street swath), share of the dwell a
         stay needs, longest gap within one stay, delay counted as late.
 
@@ -105,13 +142,8 @@ def match_plan(
     >>> [v["status"] for v in out["visits"]], out["summary"]["missed"]
     (['made', 'missed'], 1)
     """
-    for name, v in (("accuracy_m", accuracy_m), ("max_gap_s", max_gap_s)):
-        if not (np.isfinite(v) and 0 < v <= 1000):
-            raise BadInput(f"{name} must be > 0 and at most 1000", field=name)
-    if not (np.isfinite(dwell_share) and 0 <= dwell_share <= 1):
-        raise BadInput("dwell_share must be between 0 and 1", field="dwell_share")
-    if not (np.isfinite(late_after_min) and 0 <= late_after_min <= 1440):
-        raise BadInput("late_after_min must be between 0 and 1440", field="late_after_min")
+    rules.check()
+    accuracy_m = rules.accuracy_m
     keys = list(zones)
     geoms = [zones[k] for k in keys]
     crs = _crs(geoms, tracks)
@@ -129,9 +161,9 @@ def match_plan(
         x, y = to_m.transform(fx["lon"].to_numpy(float), fx["lat"].to_numpy(float))
         for k, zone in zip(keys, metric, strict=True):
             inside = shapely.contains_xy(zone, x, y)
-            stays[k] += [(worker, a, b) for a, b in _stays(t, inside, max_gap_s)]
+            stays[k] += [(worker, a, b) for a, b in _stays(t, inside, rules.max_gap_s)]
     rows = [
-        _visit(row, stays.get(row["key_area"], []), dwell_share, late_after_min)
+        _visit(row, stays.get(row["key_area"], []), rules.dwell_share, rules.late_after_min)
         for row in visits.to_dict("records")
     ]
     made = [r for r in rows if r["status"] == "made"]

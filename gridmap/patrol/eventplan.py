@@ -63,6 +63,7 @@ import shapely
 
 from gridmap.common.errors import BadInput
 from gridmap.common.extras import LazyModule
+from gridmap.patrol.events import event_window
 from gridmap.patrol.network import EdgeKey, StreetNetwork, street_name
 from gridmap.patrol.postman import postman_route
 from gridmap.patrol.visits import WALK_SPEED_MPS, default_dwell, priority_penalty
@@ -76,6 +77,7 @@ __all__ = [
     "METHODS",
     "REASONS",
     "EventPlan",
+    "EventPlanOptions",
     "EventWorker",
     "PlanRoute",
     "plan_event",
@@ -370,25 +372,14 @@ def require_streets(
     return total
 
 
-def _window(start: pd.Timestamp, end: pd.Timestamp) -> tuple[pd.Timestamp, pd.Timestamp]:
-    t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
-    if t0.tzinfo is None or t1.tzinfo is None:
-        raise BadInput("the event window needs a time zone", field="start")
-    if not t1 > t0:
-        raise BadInput("the event window must end after it starts", field="end")
-    if t1 - t0 > pd.Timedelta(days=3):
-        raise BadInput("an event window may last at most 3 days", field="end")
-    return t0, t1
-
-
 def _shifts(t0: pd.Timestamp, t1: pd.Timestamp, shift_hours: float | None) -> list[tuple[int, int]]:
-    total = int(round((t1 - t0).total_seconds()))
+    total = round((t1 - t0).total_seconds())
     if shift_hours is None:
         step = total if total <= 12 * 3600 else 8 * 3600
     else:
         if not (math.isfinite(shift_hours) and 0.5 <= shift_hours <= 24):
             raise BadInput("shift_hours must be between 0.5 and 24", field="shift_hours")
-        step = int(round(shift_hours * 3600))
+        step = round(shift_hours * 3600)
     out = []
     for a in range(0, total, step):
         out.append((a, min(a + step, total)))
@@ -428,7 +419,7 @@ def _areas(
     pts = shapely.point_on_surface(geoms)
     out: list[_Area] = []
     valid: list[tuple[int, int]] = []
-    total = int(round((t1 - t0).total_seconds()))
+    total = round((t1 - t0).total_seconds())
 
     def col(name: str) -> list[Any]:
         return list(areas[name]) if name in areas else [None] * len(areas)
@@ -468,8 +459,8 @@ def _areas(
                 key=_plain(key),
                 name=None if name is None or name != name else str(name),
                 priority=p,
-                frequency_s=int(round(f * 60)),
-                dwell_s=int(round(d * 60)),
+                frequency_s=round(f * 60),
+                dwell_s=round(d * 60),
                 node=int(node),
                 lon=float(lon),
                 lat=float(lat),
@@ -642,16 +633,10 @@ class _Model:
         return self.tasks[node - 2 * nv].exit
 
 
-def _build_model(
-    net: StreetNetwork,
-    areas: list[_Area],
-    validity: list[tuple[int, int]],
-    pieces: list[_Piece],
-    workers: Sequence[EventWorker],
-    shifts: list[tuple[int, int]],
-    horizon: int,
-    speed: float,
-) -> _Model:
+def _vehicles(
+    net: StreetNetwork, workers: Sequence[EventWorker], shifts: list[tuple[int, int]]
+) -> list[_Vehicle]:
+    """One vehicle per worker and shift the worker works."""
     vehicles: list[_Vehicle] = []
     for w, worker in enumerate(workers):
         s_node = net.nearest_node(*net.project(*worker.start))
@@ -661,6 +646,13 @@ def _build_model(
                 continue
             span = b - a if worker.max_hours is None else min(b - a, int(worker.max_hours * 3600))
             vehicles.append(_Vehicle(w, s, int(s_node), int(e_node), a, b, span))
+    return vehicles
+
+
+def _visit_tasks(
+    areas: list[_Area], validity: list[tuple[int, int]], shifts: list[tuple[int, int]], horizon: int
+) -> list[_Task]:
+    """One visit per key area and frequency slot, owned by the shift the slot opens in."""
 
     def owner(t: int) -> int:
         for s, (a, b) in enumerate(shifts):
@@ -671,7 +663,7 @@ def _build_model(
     tasks: list[_Task] = []
     for i, (area, (va, vb)) in enumerate(zip(areas, validity, strict=True)):
         f = area.frequency_s
-        for k in range(int(math.ceil(horizon / f))):
+        for k in range(math.ceil(horizon / f)):
             a, b = max(k * f, va), min((k + 1) * f, horizon, vb)
             if b - a < max(area.dwell_s, 1):
                 continue
@@ -691,9 +683,15 @@ def _build_model(
                     slot_end=b,
                 )
             )
+    return tasks
+
+
+def _street_tasks(pieces: list[_Piece], shifts: list[tuple[int, int]], speed: float) -> list[_Task]:
+    """One walk of every street piece per shift."""
+    tasks: list[_Task] = []
     for s, (a, b) in enumerate(shifts):
         for p, piece in enumerate(pieces):
-            service = int(math.ceil(piece.length_m / speed))
+            service = math.ceil(piece.length_m / speed)
             tasks.append(
                 _Task(
                     "streets",
@@ -707,6 +705,21 @@ def _build_model(
                     piece=p,
                 )
             )
+    return tasks
+
+
+def _build_model(
+    net: StreetNetwork,
+    areas: list[_Area],
+    validity: list[tuple[int, int]],
+    pieces: list[_Piece],
+    workers: Sequence[EventWorker],
+    shifts: list[tuple[int, int]],
+    horizon: int,
+    speed: float,
+) -> _Model:
+    vehicles = _vehicles(net, workers, shifts)
+    tasks = _visit_tasks(areas, validity, shifts, horizon) + _street_tasks(pieces, shifts, speed)
     if len(tasks) + 2 * len(vehicles) > _MAX_NODES:
         raise BadInput(
             f"the plan asks for {len(tasks)} visits and street walks with {len(vehicles)} "
@@ -1483,37 +1496,12 @@ def _unmet(
     return out
 
 
-def plan_event(
-    net: StreetNetwork,
-    areas: gpd.GeoDataFrame,
-    workers: Sequence[EventWorker],
-    *,
-    start: pd.Timestamp | str,
-    end: pd.Timestamp | str,
-    shift_hours: float | None = None,
-    frequency_min: float = 60.0,
-    dwell_min: float | None = None,
-    piece_min: float = 15.0,
-    speed_mps: float = WALK_SPEED_MPS,
-    time_limit_s: float = 5.0,
-    method: Method = "decomposed",
-    balance_tolerance: float = 0.1,
-) -> EventPlan:
-    """Plan the shift routes of an event: every key area every period, main streets every shift.
+@dataclass(frozen=True)
+class EventPlanOptions:
+    """How :func:`plan_event` plans: shifts, default visits, street pieces and the solver.
 
-    Parameters
+    Attributes
     ----------
-    net : StreetNetwork
-        The area's street network; its *required* edges are the main streets
-        to walk once per shift (see :func:`require_streets`).
-    areas : GeoDataFrame
-        Key areas in force (WGS84) with optional ``id``, ``name``,
-        ``priority`` (1 highest), ``frequency_min`` (visit once every so many
-        minutes), ``dwell_min``, ``valid_from``, ``valid_to``.
-    workers : sequence of EventWorker
-        Workers with their posts, shifts and duty limits.
-    start, end : Timestamp or str
-        The event window (with a time zone).
     shift_hours : float, optional
         Shift length: shifts tile the window (default the whole window up to
         12 hours, else 8-hour shifts).
@@ -1530,6 +1518,66 @@ def plan_event(
     balance_tolerance : float
         ``decomposed`` evens the loads until the largest is within this share
         of the smallest (0.1: 10 %) where single moves can do it.
+
+    Examples
+    --------
+    >>> EventPlanOptions(time_limit_s=0).check()
+    Traceback (most recent call last):
+    ...
+    gridmap.common.errors.BadInput: time_limit_s must be > 0 and at most 600
+    """
+
+    shift_hours: float | None = None
+    frequency_min: float = 60.0
+    dwell_min: float | None = None
+    piece_min: float = 15.0
+    speed_mps: float = WALK_SPEED_MPS
+    time_limit_s: float = 5.0
+    method: Method = "decomposed"
+    balance_tolerance: float = 0.1
+
+    def check(self) -> None:
+        """Raise :class:`~gridmap.common.errors.BadInput` for a value out of range."""
+        if self.method not in METHODS:
+            raise BadInput(f"method must be one of {', '.join(METHODS)}", field="method")
+        if not (math.isfinite(self.speed_mps) and 0.3 <= self.speed_mps <= 20):
+            raise BadInput("speed_mps must be between 0.3 and 20", field="speed_mps")
+        if not (math.isfinite(self.piece_min) and 2 <= self.piece_min <= 240):
+            raise BadInput("piece_min must be between 2 and 240 minutes", field="piece_min")
+        tolerance = self.balance_tolerance
+        if not (math.isfinite(tolerance) and 0 <= tolerance <= 10):
+            raise BadInput("balance_tolerance must be between 0 and 10", field="balance_tolerance")
+        if not (math.isfinite(self.time_limit_s) and 0 < self.time_limit_s <= 600):
+            raise BadInput("time_limit_s must be > 0 and at most 600", field="time_limit_s")
+
+
+def plan_event(
+    net: StreetNetwork,
+    areas: gpd.GeoDataFrame,
+    workers: Sequence[EventWorker],
+    *,
+    start: pd.Timestamp | str,
+    end: pd.Timestamp | str,
+    options: EventPlanOptions = EventPlanOptions(),
+) -> EventPlan:
+    """Plan the shift routes of an event: every key area every period, main streets every shift.
+
+    Parameters
+    ----------
+    net : StreetNetwork
+        The area's street network; its *required* edges are the main streets
+        to walk once per shift (see :func:`require_streets`).
+    areas : GeoDataFrame
+        Key areas in force (WGS84) with optional ``id``, ``name``,
+        ``priority`` (1 highest), ``frequency_min`` (visit once every so many
+        minutes), ``dwell_min``, ``valid_from``, ``valid_to``.
+    workers : sequence of EventWorker
+        Workers with their posts, shifts and duty limits.
+    start, end : Timestamp or str
+        The event window (with a time zone).
+    options : EventPlanOptions
+        Shift length, default visit frequency and dwell, street pieces, walking
+        speed and the solver's method and time.
 
     Returns
     -------
@@ -1552,27 +1600,19 @@ def plan_event(
     >>> areas = gpd.GeoDataFrame({"name": ["东", "西"], "dwell_min": [5, 5]}, crs=4326,
     ...     geometry=[shapely.Point(24.94, 60.17), shapely.Point(24.95, 60.17)])
     >>> plan = plan_event(net, areas, [EventWorker("李", (24.945, 60.17))],
-    ...     start="2026-10-01T08:00+08:00", end="2026-10-01T10:00+08:00", time_limit_s=0.3)
+    ...     start="2026-10-01T08:00+08:00", end="2026-10-01T10:00+08:00",
+    ...     options=EventPlanOptions(time_limit_s=0.3))
     >>> plan.complete, plan.visits_required, len(plan.routes[0].visits)
     (True, 4, 4)
     """
-    if method not in METHODS:
-        raise BadInput(f"method must be one of {', '.join(METHODS)}", field="method")
+    options.check()
     if not workers:
         raise BadInput("at least one worker is needed", field="workers")
     names = [w.name for w in workers]
     if len(set(names)) != len(names):
         raise BadInput("worker names must be unique", field="workers")
-    if not (math.isfinite(speed_mps) and 0.3 <= speed_mps <= 20):
-        raise BadInput("speed_mps must be between 0.3 and 20", field="speed_mps")
-    if not (math.isfinite(piece_min) and 2 <= piece_min <= 240):
-        raise BadInput("piece_min must be between 2 and 240 minutes", field="piece_min")
-    if not (math.isfinite(balance_tolerance) and 0 <= balance_tolerance <= 10):
-        raise BadInput("balance_tolerance must be between 0 and 10", field="balance_tolerance")
-    if not (math.isfinite(time_limit_s) and 0 < time_limit_s <= 600):
-        raise BadInput("time_limit_s must be > 0 and at most 600", field="time_limit_s")
-    t0, t1 = _window(pd.Timestamp(start), pd.Timestamp(end))
-    shifts = _shifts(t0, t1, shift_hours)
+    t0, t1 = event_window(start, end, max_days=3)
+    shifts = _shifts(t0, t1, options.shift_hours)
     for w in workers:
         if w.shifts is not None and any(not 1 <= s <= len(shifts) for s in w.shifts):
             raise BadInput(
@@ -1580,16 +1620,17 @@ def plan_event(
             )
         if w.max_hours is not None and not (math.isfinite(w.max_hours) and w.max_hours > 0):
             raise BadInput(f"worker {w.name}: max_hours must be positive", field="workers")
-    horizon = int(round((t1 - t0).total_seconds()))
-    area_list, validity = _areas(areas, net, t0, t1, frequency_min, dwell_min)
-    pieces, street_info = _pieces(net, piece_min * 60 * speed_mps)
+    horizon = round((t1 - t0).total_seconds())
+    speed_mps, method, time_limit_s = options.speed_mps, options.method, options.time_limit_s
+    area_list, validity = _areas(areas, net, t0, t1, options.frequency_min, options.dwell_min)
+    pieces, street_info = _pieces(net, options.piece_min * 60 * speed_mps)
     m = _build_model(net, area_list, validity, pieces, workers, shifts, horizon, speed_mps)
     clock = _time.perf_counter()
     stages: dict[str, float] = {}
     if method == "direct":
         routes, objective = _solve_direct(m, time_limit_s)
     else:
-        routes, objective, stages = _solve_decomposed(m, time_limit_s, balance_tolerance)
+        routes, objective, stages = _solve_decomposed(m, time_limit_s, options.balance_tolerance)
     solve_s = _time.perf_counter() - clock
     plan_routes = [
         _route(m, v, routes.get(v, []), area_list, pieces, workers, t0) for v in range(m.nv)

@@ -11,6 +11,7 @@ nobody is in two places at once (walking time between areas included).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -20,7 +21,7 @@ import shapely
 from gridmap.common.errors import BadInput
 from gridmap.geo.projection import to_metric
 
-__all__ = ["Dosage", "event_schedule"]
+__all__ = ["Dosage", "Walking", "event_schedule", "event_window"]
 
 
 @dataclass(frozen=True)
@@ -55,20 +56,46 @@ class Dosage:
             raise BadInput("gaps must satisfy visit < min_gap <= max_gap", field="dosage")
 
 
-def _window(
-    start: pd.Timestamp | str, end: pd.Timestamp | str
+def event_window(
+    start: pd.Timestamp | str, end: pd.Timestamp | str, *, max_days: float
 ) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The event window ``[start, end)``: times with a zone, at most *max_days* long.
+
+    Examples
+    --------
+    >>> event_window("2026-10-01T08:00+08:00", "2026-10-05T08:00+08:00", max_days=3)
+    Traceback (most recent call last):
+    ...
+    gridmap.common.errors.BadInput: an event window may last at most 3 days
+    """
     try:
         t0, t1 = pd.Timestamp(start), pd.Timestamp(end)
     except (TypeError, ValueError) as exc:
-        raise BadInput(f"event window is not a time: {exc}", field="window") from None
+        raise BadInput(f"the event window is not a time: {exc}", field="start") from None
     if t0.tzinfo is None or t1.tzinfo is None:
-        raise BadInput("event window times need a time zone", field="window")
+        raise BadInput("the event window needs a time zone", field="start")
     if not t1 > t0:
-        raise BadInput("event window must end after it starts", field="window")
-    if t1 - t0 > pd.Timedelta(days=14):
-        raise BadInput("event window longer than 14 days", field="window")
+        raise BadInput("the event window must end after it starts", field="end")
+    if t1 - t0 > pd.Timedelta(days=max_days):
+        raise BadInput(f"an event window may last at most {max_days:g} days", field="end")
     return t0, t1
+
+
+class Walking(NamedTuple):
+    """How fast patrollers get between key areas: speed and straight-line detour factor.
+
+    Examples
+    --------
+    >>> round(Walking().minutes(720.0), 1)
+    13.0
+    """
+
+    speed_mps: float = 1.2
+    detour: float = 1.3
+
+    def minutes(self, straight_m: Any) -> Any:
+        """Walking minutes over straight-line metres (scalar or array)."""
+        return straight_m * self.detour / self.speed_mps / 60
 
 
 def event_schedule(
@@ -79,8 +106,7 @@ def event_schedule(
     workers: int,
     shift_hours: float = 4.0,
     dosage: Dosage | None = None,
-    speed_mps: float = 1.2,
-    detour: float = 1.3,
+    walking: Walking = Walking(),
     seed: int = 0,
 ) -> pd.DataFrame:
     """A randomized, seeded visit schedule meeting the dosage at every key area.
@@ -97,7 +123,7 @@ def event_schedule(
         Shift length; shifts tile the window, each with its own *workers*.
     dosage : Dosage, optional
         Visit length and gap rules (default 10–15 min, at least every 2 h).
-    speed_mps, detour : float
+    walking : Walking
         Walking speed and straight-line detour factor between areas.
     seed : int
         Random seed: the same seed gives the same schedule.
@@ -126,7 +152,7 @@ def event_schedule(
     """
     dose = dosage or Dosage()
     dose.check()
-    t0, t1 = _window(start, end)
+    t0, t1 = event_window(start, end, max_days=14)
     if not isinstance(workers, int | np.integer) or workers < 1:
         raise BadInput(f"workers must be a positive integer, got {workers!r}", field="workers")
     if not (np.isfinite(shift_hours) and 0.5 <= shift_hours <= 24):
@@ -137,9 +163,7 @@ def event_schedule(
     xy = np.column_stack([metric.x.to_numpy(), metric.y.to_numpy()])
     if not np.isfinite(xy).all():
         raise BadInput("a key area has no usable geometry", field="areas")
-    travel = (
-        np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)) * detour / speed_mps / 60
-    )
+    travel = walking.minutes(np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1)))
     names = areas["name"].tolist() if "name" in areas else [None] * len(areas)
     rng = np.random.default_rng(seed)
     total = (t1 - t0).total_seconds() / 60
@@ -175,9 +199,9 @@ def event_schedule(
                 ready, where = free.get((shift, n), (s0, -1))
                 arrive = ready + (travel[where, a] if where >= 0 else 0.0)
                 begin = max(want, arrive, s0)
-                if begin <= latest and begin + length <= s1 + 1e-9:
-                    if best is None or begin < best[0]:
-                        best = (begin, (shift, n))
+                fits = begin <= latest and begin + length <= s1 + 1e-9
+                if fits and (best is None or begin < best[0]):
+                    best = (begin, (shift, n))
         if best is None:
             need = _needed(len(areas), dose, travel)
             raise BadInput(

@@ -13,6 +13,7 @@ closed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -171,12 +172,14 @@ class StreetNetwork:
         coords: FloatArray = d["coords"]
         return coords if d["start"] == a else coords[::-1]
 
+    def walk_coords(self, start: int, edges: Sequence[EdgeKey]) -> FloatArray:
+        """Metric coordinates of a walk from *start* along *edges* (*start* alone when none)."""
+        parts = [self.oriented(u, v, k) for u, v, k in edges]
+        return _concat(parts, self.xy([start]))
+
     def path_coords(self, nodes: Sequence[int]) -> FloatArray:
         """Metric coordinates of a node path (shortest parallel edges)."""
-        parts = [
-            self.oriented(a, b, self.best_edge(a, b))
-            for a, b in zip(nodes, nodes[1:], strict=False)
-        ]
+        parts = [self.oriented(a, b, self.best_edge(a, b)) for a, b in itertools.pairwise(nodes)]
         return _concat(parts, self.xy(nodes[:1]))
 
     def to_wgs84(self, coords: FloatArray) -> FloatArray:
@@ -367,7 +370,7 @@ def _graph(
     for line_no, (s, e) in enumerate(zip(starts, ends, strict=True)):
         cut = np.flatnonzero(split[s : e + 1]) + s
         road = int(src[line_no])
-        for a, b in zip(cut[:-1], cut[1:], strict=True):
+        for a, b in itertools.pairwise(cut):
             seg = coords[a : b + 1]
             length = float(np.hypot(*np.diff(seg, axis=0).T).sum())
             if length <= 1e-6:

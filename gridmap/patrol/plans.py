@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,17 +29,18 @@ import shapely
 
 from gridmap.common.errors import BadGeometry, BadInput, NotFound
 from gridmap.common.timeparse import parse_instant
-from gridmap.patrol.compliance import match_plan
+from gridmap.patrol.compliance import MatchRules, match_plan
 from gridmap.patrol.eventplan import (
     MAIN_ROAD_CLASSES,
     METHODS,
     EventPlan,
+    EventPlanOptions,
     EventWorker,
     plan_event,
     require_streets,
 )
 from gridmap.patrol.network import StreetNetwork, street_network
-from gridmap.patrol.service import EXPORT_CRS, route_gpx, route_kml
+from gridmap.patrol.service import EXPORT_CRS, json_object, route_gpx, route_kml
 from gridmap.patrol.visits import default_dwell
 from gridmap.security.access import SYSTEM, Principal
 from gridmap.security.auth import PermissionDenied
@@ -48,6 +48,7 @@ from gridmap.storage import Prefix, Store
 
 __all__ = [
     "HOTSPOT_FREQUENCY_MIN",
+    "HotspotSelection",
     "PlanRequest",
     "event_network",
     "hotspot_key_areas",
@@ -118,14 +119,13 @@ def _worker(v: Any, i: int) -> EventWorker:
     if unknown:
         raise BadInput(f"{name}: unknown field(s) {', '.join(sorted(unknown))[:80]}", field=name)
     shifts = v.get("shifts")
-    if shifts is not None:
-        if (
-            not isinstance(shifts, list)
-            or not shifts
-            or len(shifts) > 100
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in shifts)
-        ):
-            raise BadInput(f"{name}.shifts must be a list of shift numbers", field=name)
+    if shifts is not None and (
+        not isinstance(shifts, list)
+        or not shifts
+        or len(shifts) > 100
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in shifts)
+    ):
+        raise BadInput(f"{name}.shifts must be a list of shift numbers", field=name)
     max_hours = v.get("max_hours")
     return EventWorker(
         name=_text(v.get("name"), f"{name}.name"),
@@ -261,11 +261,7 @@ class PlanRequest:
         ``network`` (walk/drive), ``piece_min``, ``time_limit_s``, ``method``,
         ``save``.
         """
-        if not isinstance(body, dict):
-            raise BadInput("the body must be a JSON object", field="body")
-        unknown = sorted(set(body) - _FIELDS)
-        if unknown:
-            raise BadInput(f"unknown field(s): {', '.join(unknown)[:100]}", field=unknown[0])
+        body = json_object(body, _FIELDS)
         grids, code, polygon = _area_json(body.get("area"))
         start = parse_instant(body.get("start"), field="start", dates=False)
         end = parse_instant(body.get("end"), field="end", dates=False)
@@ -352,10 +348,10 @@ class PlanRequest:
 
 # -- area, key areas, streets -----------------------------------------------------
 def _common_code(codes: list[str]) -> str:
-    prefix = os.path.commonprefix(codes) if codes else ""
+    """The longest unit code (15, 12, 9 or 6 digits) that starts every grid code."""
     for n in (15, 12, 9, 6):
-        if len(prefix) >= n:
-            return prefix[:n]
+        if codes and all(len(c) >= n and c[:n] == codes[0][:n] for c in codes):
+            return codes[0][:n]
     return ""
 
 
@@ -525,12 +521,14 @@ def _compute(store: Store, request: PlanRequest, principal: Principal) -> _Compu
         request.workers,
         start=request.start,
         end=request.end,
-        shift_hours=request.shift_hours,
-        frequency_min=request.frequency_min,
-        dwell_min=request.dwell_min,
-        piece_min=request.piece_min,
-        time_limit_s=request.time_limit_s,
-        method=request.method,  # type: ignore[arg-type]
+        options=EventPlanOptions(
+            shift_hours=request.shift_hours,
+            frequency_min=request.frequency_min,
+            dwell_min=request.dwell_min,
+            piece_min=request.piece_min,
+            time_limit_s=request.time_limit_s,
+            method=request.method,  # type: ignore[arg-type]
+        ),
     )
     return _Computed(plan, area, codes, area_code)
 
@@ -1041,9 +1039,9 @@ def plan_compliance(
         tracks,
         streets=streets,
         shifts=shifts,
-        accuracy_m=accuracy_m,
-        dwell_share=dwell_share,
-        late_after_min=late_after_min,
+        rules=MatchRules(
+            accuracy_m=accuracy_m, dwell_share=dwell_share, late_after_min=late_after_min
+        ),
     )
     report.update(
         {
@@ -1110,15 +1108,10 @@ def hotspot_request(body: Any) -> dict[str, Any]:
     Examples
     --------
     >>> hotspot_request({"area": "990100001", "start": "2026-10-01T08:00:00+08:00",
-    ...                  "end": "2026-10-01T12:00:00+08:00"})["min_class"]
+    ...                  "end": "2026-10-01T12:00:00+08:00"})["hotspots"].min_class
     'hot_95'
     """
-    if not isinstance(body, dict):
-        raise BadInput("the body must be a JSON object", field="body")
-    known = {"area", "start", "end", "resolution", "min_class", "lookback_days"}
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise BadInput(f"unknown field(s): {', '.join(unknown)[:100]}", field=unknown[0])
+    body = json_object(body, {"area", "start", "end", "resolution", "min_class", "lookback_days"})
     area = body.get("area")
     if not (
         isinstance(area, str) and area.isascii() and area.isdigit() and len(area) in (6, 9, 12, 15)
@@ -1140,10 +1133,34 @@ def hotspot_request(body: Any) -> dict[str, Any]:
         "area": area,
         "start": start,
         "end": end,
-        "resolution": resolution,
-        "min_class": min_class,
-        "lookback_days": _number(body.get("lookback_days", 90), "lookback_days", low=1, high=3660),
+        "hotspots": HotspotSelection(
+            resolution=resolution,
+            min_class=min_class,
+            lookback_days=_number(body.get("lookback_days", 90), "lookback_days", low=1, high=3660),
+        ),
     }
+
+
+@dataclass(frozen=True)
+class HotspotSelection:
+    """Which hot spots become key areas.
+
+    Attributes
+    ----------
+    resolution : int
+        H3 resolution of the hot-spot cells.
+    min_class : str
+        The coldest class kept (``hot_95``: 95 % and 99 % hot spots).
+    lookback_days : float
+        Days of events before the window that the hot spots are drawn from.
+    seed : int, optional
+        Seed of the Gi* permutations.
+    """
+
+    resolution: int = 9
+    min_class: str = "hot_95"
+    lookback_days: float = 90.0
+    seed: int | None = 0
 
 
 def hotspot_key_areas(
@@ -1153,15 +1170,13 @@ def hotspot_key_areas(
     start: pd.Timestamp,
     end: pd.Timestamp,
     principal: Principal = SYSTEM,
-    resolution: int = 9,
-    min_class: str = "hot_95",
-    lookback_days: float = 90.0,
-    seed: int | None = 0,
+    hotspots: HotspotSelection = HotspotSelection(),
 ) -> gpd.GeoDataFrame:
     """Turn the current hot-spot cells of *area* into temporary key areas for an event window.
 
     Hot spots (Gi*, :func:`gridmap.analytics.hotspots.hotspot_cells`) of the events in
-    the *lookback_days* before *start*; cells of *min_class* or hotter become
+    the ``hotspots.lookback_days`` before *start*; cells of ``hotspots.min_class``
+    or hotter (see :class:`HotspotSelection`) become
     ``key_areas`` rows valid from *start* to *end*, visited every
     :data:`HOTSPOT_FREQUENCY_MIN` minutes by class with a dwell by priority
     (15 min for 99 %, 12 min for 95 %), recording their cell in
@@ -1181,11 +1196,16 @@ def hotspot_key_areas(
         raise PermissionDenied(f"area {area} is outside the caller's area")
     if not end > start:
         raise BadInput("end must be after start", field="end")
+    resolution, min_class, lookback_days = (
+        hotspots.resolution,
+        hotspots.min_class,
+        hotspots.lookback_days,
+    )
     if not (math.isfinite(lookback_days) and 1 <= lookback_days <= 3660):
         raise BadInput("lookback_days must be between 1 and 3660", field="lookback_days")
     query = EventQuery(area=area, start=start - pd.Timedelta(days=lookback_days), end=start)
     cells = hotspot_cells(
-        store, query, principal=principal, resolution=resolution, gi=GiStar(seed=seed)
+        store, query, principal=principal, resolution=resolution, gi=GiStar(seed=hotspots.seed)
     )
     frame = pd.DataFrame({"class": cells["class"].to_numpy(), "count": cells["count"].to_numpy()})
     frame.index = pd.Index(cells["h3"].to_numpy(), name="h3")

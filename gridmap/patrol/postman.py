@@ -23,6 +23,7 @@ route is flagged ``exact=False``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -118,10 +119,7 @@ class PostmanRoute:
 
     def coords(self) -> FloatArray:
         """Metric coordinates of the whole walk."""
-        parts = [self.network.oriented(u, v, k) for u, v, k in self.edges]
-        if not parts:
-            return self.network.xy([self.start])
-        return np.concatenate([parts[0]] + [p[1:] for p in parts[1:]], axis=0)
+        return self.network.walk_coords(self.start, self.edges)
 
     def geometry(self) -> shapely.LineString:
         """The walk as a WGS84 line string."""
@@ -225,7 +223,7 @@ def _node_path(pred: npt.NDArray[np.int32], target: int) -> list[int]:
 
 def _path_edges(net: StreetNetwork, rows: list[int]) -> list[EdgeKey]:
     nodes = [net.nodes[r] for r in rows]
-    return [(a, b, net.best_edge(a, b)) for a, b in zip(nodes, nodes[1:], strict=False)]
+    return [(a, b, net.best_edge(a, b)) for a, b in itertools.pairwise(nodes)]
 
 
 def _join_pieces(net: StreetNetwork, multi: nx.MultiGraph, pieces: list[list[int]]) -> float:

@@ -32,13 +32,14 @@ from gridmap.security.auth import PermissionDenied
 from gridmap.storage import Prefix, Store
 
 __all__ = [
+    "EXPORT_CRS",
     "MODES",
     "RouteRequest",
     "coverage_report",
     "grid_network",
+    "json_object",
     "plan_route",
     "read_tracks",
-    "EXPORT_CRS",
     "route_gpx",
     "route_kml",
     "route_title",
@@ -48,6 +49,24 @@ __all__ = [
 MODES = ("streets", "points", "mixed")
 _GRID_CODE_LEN = 15
 _PLANNERS = frozenset({"city_admin", "town_coordinator", "community_staff", "grid_worker"})
+
+
+def json_object(body: Any, known: set[str]) -> dict[str, Any]:
+    """*body* as a JSON object of only *known* fields (``BadInput`` names the first other one).
+
+    Examples
+    --------
+    >>> json_object({"grid": "1", "colour": "red"}, {"grid"})
+    Traceback (most recent call last):
+    ...
+    gridmap.common.errors.BadInput: unknown field(s): colour
+    """
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object", field="body")
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise BadInput(f"unknown field(s): {', '.join(unknown)[:100]}", field=unknown[0])
+    return body
 
 
 @dataclass(frozen=True)
@@ -70,12 +89,7 @@ class RouteRequest:
     @classmethod
     def from_json(cls, body: Any) -> RouteRequest:
         """Check a decoded JSON body; ``BadInput`` names the offending field."""
-        if not isinstance(body, dict):
-            raise BadInput("the body must be a JSON object", field="body")
-        known = {"grid", "mode", "start", "budget_min", "network", "time_limit_s"}
-        unknown = sorted(set(body) - known)
-        if unknown:
-            raise BadInput(f"unknown field(s): {', '.join(unknown)[:100]}", field=unknown[0])
+        body = json_object(body, {"grid", "mode", "start", "budget_min", "network", "time_limit_s"})
         grid = body.get("grid")
         if not isinstance(grid, str) or not (grid.isascii() and grid.isdigit()):
             raise BadInput("grid must be a 15-digit grid code", field="grid")

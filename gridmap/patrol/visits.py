@@ -13,6 +13,7 @@ detours to key points along the way, most important first.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,10 +106,7 @@ class VisitPlan:
 
     def coords(self) -> FloatArray:
         """Metric coordinates of the walk."""
-        parts = [self.network.oriented(u, v, k) for u, v, k in self.edges]
-        if not parts:
-            return self.network.xy([self.start])
-        return np.concatenate([parts[0]] + [p[1:] for p in parts[1:]], axis=0)
+        return self.network.walk_coords(self.start, self.edges)
 
     def geometry(self) -> shapely.LineString:
         """The walk as a WGS84 line string."""
@@ -186,8 +184,23 @@ def _distances(net: StreetNetwork, nodes: list[int]) -> tuple[FloatArray, Any]:
     return dist[:, rows], pred
 
 
+def _stop_row(order: int, s: pd.Series, clock: float) -> dict[str, Any]:
+    """The schedule row of stop *s* (a row of the stops table) reached at *clock* minutes."""
+    return {
+        "order": order,
+        "stop": s["stop"],
+        "name": s["name"],
+        "priority": int(s["priority"]),
+        "arrive_min": clock,
+        "dwell_min": float(s["dwell_min"]),
+        "depart_min": clock + float(s["dwell_min"]),
+        "lon": float(s["lon"]),
+        "lat": float(s["lat"]),
+    }
+
+
 def _edges(net: StreetNetwork, nodes: list[int]) -> list[EdgeKey]:
-    return [(a, b, net.best_edge(a, b)) for a, b in zip(nodes, nodes[1:], strict=False)]
+    return [(a, b, net.best_edge(a, b)) for a, b in itertools.pairwise(nodes)]
 
 
 def _node_path(net: StreetNetwork, pred_row: Any, target: int) -> list[int]:
@@ -330,26 +343,14 @@ def _plan_from_order(
     length = 0.0
     walk: list[EdgeKey] = []
     rows = []
-    for pos, (a, b) in enumerate(zip(seq, seq[1:], strict=False)):
+    for pos, (a, b) in enumerate(itertools.pairwise(seq)):
         leg = float(dist[a, b])
         length += leg
         clock += leg / speed / 60
         walk.extend(_edges(net, _node_path(net, pred[a], nodes[b])))
         if b != 0:
             s = info.iloc[b - 1]
-            rows.append(
-                {
-                    "order": pos + 1,
-                    "stop": s["stop"],
-                    "name": s["name"],
-                    "priority": int(s["priority"]),
-                    "arrive_min": clock,
-                    "dwell_min": float(s["dwell_min"]),
-                    "depart_min": clock + float(s["dwell_min"]),
-                    "lon": float(s["lon"]),
-                    "lat": float(s["lat"]),
-                }
-            )
+            rows.append(_stop_row(pos + 1, s, clock))
             clock += float(s["dwell_min"])
     visited = {b - 1 for b in order}
     dropped = info.iloc[[i for i in range(len(info)) if i not in visited]]
@@ -428,7 +429,7 @@ def mixed_route(
     rows_all: list[dict[str, Any]] = []
     if len(info):
         src = sorted({net.index_of(n) for n in circuit})
-        dist, pred, sources = _csgraph.dijkstra(
+        dist, pred, _sources = _csgraph.dijkstra(
             net.matrix(), directed=False, indices=src, return_predecessors=True, min_only=True
         )
         cand = []
@@ -462,19 +463,7 @@ def mixed_route(
             clock += d / speed_mps / 60
             length += d
             s = info.iloc[i]
-            rows_all.append(
-                {
-                    "order": len(rows_all) + 1,
-                    "stop": s["stop"],
-                    "name": s["name"],
-                    "priority": int(s["priority"]),
-                    "arrive_min": clock,
-                    "dwell_min": float(s["dwell_min"]),
-                    "depart_min": clock + float(s["dwell_min"]),
-                    "lon": float(s["lon"]),
-                    "lat": float(s["lat"]),
-                }
-            )
+            rows_all.append(_stop_row(len(rows_all) + 1, s, clock))
             clock += float(s["dwell_min"]) + d / speed_mps / 60
             length += d
             walk.extend(_edges(net, path))

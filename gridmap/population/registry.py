@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -44,6 +45,7 @@ __all__ = [
     "HOUSEHOLD_KINDS",
     "REGISTRATION_REFUSED",
     "RESIDENT_CATEGORIES",
+    "Person",
     "export_residents",
     "find_resident",
     "get_household",
@@ -253,23 +255,33 @@ def list_households(
 
 
 # -- residents -----------------------------------------------------------------
+@dataclass(frozen=True)
+class Person:
+    """A person to register: name, identity document, phone and category (实有人口).
+
+    *id_type* names the document (:mod:`gridmap.population.documents`): the resident ID
+    card by default; an overseas resident (``category="overseas"``, 境外人员)
+    may hold a passport or a permit, checked for its own form.
+    """
+
+    name: str
+    id_number: str
+    phone: str | None = None
+    category: str = "registered"
+    id_type: str | None = None
+
+
 def register_resident(
     store: Store,
     vault: Vault,
     principal: Principal,
     *,
     household_id: int,
-    name: str,
-    id_number: str,
-    phone: str | None = None,
-    category: str = "registered",
-    id_type: str | None = None,
+    person: Person,
 ) -> dict[str, Any]:
     """Register a person in a household of the principal's areas; return the masked record.
 
-    *id_type* names the document (:mod:`gridmap.population.documents`): the resident ID
-    card by default; an overseas resident (``category="overseas"``, 境外人员)
-    may hold a passport or a permit, checked for its own form.
+    ``person.id_type`` names the document (see :class:`Person`).
 
     The ID number is validated (GB 11643, 15-digit legacy numbers upgraded),
     the phone normalised; one ID number is registered once: a second
@@ -286,8 +298,8 @@ def register_resident(
     >>> vault = Vault.from_secret("doctest data key, long enough")
     >>> w = Principal("wang", "grid_worker", ("990100001001003",))
     >>> h = register_household(store, w, grid_code="990100001001003", address="1 Main St")
-    >>> r = register_resident(store, vault, w, household_id=h["id"], name="张三",
-    ...                       id_number="11010519491231002X", phone="+86 138 1234 1234")
+    >>> r = register_resident(store, vault, w, household_id=h["id"], person=Person(
+    ...     name="张三", id_number="11010519491231002X", phone="+86 138 1234 1234"))
     >>> r["name"], r["id_number"], r["phone"]
     ('张*', '110105********002X', '138****1234')
     """
@@ -298,9 +310,10 @@ def register_resident(
         normalize_document,
     )
 
-    clean_name = normalize_name(name)
-    doc = document_type(id_type)
-    category = _choice(category, RESIDENT_CATEGORIES, "category")
+    id_number, phone = person.id_number, person.phone
+    clean_name = normalize_name(person.name)
+    doc = document_type(person.id_type)
+    category = _choice(person.category, RESIDENT_CATEGORIES, "category")
     if doc != RESIDENT_ID and category != "overseas":
         raise BadInput(
             f"a {doc} is the document of an overseas resident (境外人员): "

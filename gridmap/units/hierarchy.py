@@ -581,13 +581,7 @@ def allocate_codes(
     renamed: dict[str, str] = {}
 
     def valid(code: Any, level: str) -> bool:
-        return (
-            isinstance(code, str)
-            and code.isascii()
-            and code.isdigit()
-            and len(code) == LEVEL_DIGITS[level]
-            and code.startswith(county)
-        )
+        return _valid_code(code, level, county)
 
     order = spatial_order(gpd.GeoSeries(out.geometry.values, crs=out.crs))
     for level in ("city", "town", "community"):
@@ -614,16 +608,41 @@ def allocate_codes(
         new = _next_free(taken, str(town))
         renamed[str(codes[i])] = new
         codes[i] = new
-    for i, p in enumerate(parents):
-        if p is not None and str(p) in renamed:
-            parents[i] = renamed[str(p)]
-        elif levels[i] == "community" and (p is None or not valid(p, "town")):
-            parents[i] = str(codes[i])[:9] if valid(codes[i], "community") else p
-        elif levels[i] == "town" and (p is None or not valid(p, "city")):
-            parents[i] = county if any(lv == "city" for lv in levels) else p
+    parents = _new_parents(parents, codes, levels, renamed, county)
     out["code"] = pd.Series(codes, index=out.index, dtype=object)
     out["parent_code"] = pd.Series(parents, index=out.index, dtype=object)
     return out, renamed
+
+
+def _valid_code(code: Any, level: str, county: str) -> bool:
+    """Whether *code* is a code of *level* under *county*."""
+    return (
+        isinstance(code, str)
+        and code.isascii()
+        and code.isdigit()
+        and len(code) == LEVEL_DIGITS[level]
+        and code.startswith(county)
+    )
+
+
+def _new_parents(
+    parents: list[Any],
+    codes: list[Any],
+    levels: list[Any],
+    renamed: dict[str, str],
+    county: str,
+) -> list[Any]:
+    """Parent codes after :func:`allocate_codes` renamed units (and filled missing ones)."""
+    has_city = any(lv == "city" for lv in levels)
+    out = list(parents)
+    for i, p in enumerate(parents):
+        if p is not None and str(p) in renamed:
+            out[i] = renamed[str(p)]
+        elif levels[i] == "community" and (p is None or not _valid_code(p, "town", county)):
+            out[i] = str(codes[i])[:9] if _valid_code(codes[i], "community", county) else p
+        elif levels[i] == "town" and (p is None or not _valid_code(p, "city", county)):
+            out[i] = county if has_city else p
+    return out
 
 
 # ----------------------------------------------------------------------------- code tables

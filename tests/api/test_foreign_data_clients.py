@@ -53,7 +53,7 @@ from shapely.geometry import shape
 from api import ogc
 from api.main import create_app
 from api.settings import Settings
-from gridmap.io.importer import ImportReport, import_layer, import_osm
+from gridmap.io.importer import ImportReport, ReadOptions, import_layer, import_osm
 from gridmap.storage import Store, open_store
 from tests.api import test_ogctests
 from tests.api.test_ogctests import _run, _suite_dir, _venv_python
@@ -117,7 +117,7 @@ def foreign(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Foreign]:
             sources[file.stem] = json.loads(file.read_text(encoding="utf-8"))["features"]
             # Each file is its own source (the file name), so codes repeated across
             # files (a province here, its prefectures there) are separate rows.
-            import_layer(store, file, layer="admin_units", crs="gcj02")
+            import_layer(store, file, layer="admin_units", read=ReadOptions(crs="gcj02"))
         osm = import_osm(store, SAMPLE)
         frames = {name: store.read(name) for name in LAYERS}
         counts = {c.name: store.count(c.name) for c in ogc.collections("viewer")}

@@ -16,7 +16,7 @@ from api.routers import reports
 from api.security import get_principal
 from api.settings import Settings
 from gridmap.assessment import pdf as pdf_module
-from gridmap.assessment.report import period_report
+from gridmap.assessment.report import ReportOptions, period_report
 from gridmap.cli import app as cli_app
 from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import open_store
@@ -47,7 +47,15 @@ def app_for(m: Month, principal: Principal) -> FastAPI:
 
 def test_json_matches_core(month: tuple[Month, str]) -> None:
     m, _ = month
-    core = period_report(m.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, charts=False)
+    core = period_report(
+        m.store,
+        SYSTEM,
+        area=TOWN_A,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(charts=False),
+    )
     with TestClient(app_for(m, SYSTEM)) as c:
         r = c.get(
             "/reports/period", params={"area": TOWN_A, "from": START, "to": END, "format": "json"}

@@ -18,6 +18,7 @@ import shapely
 
 from gridmap.common.errors import BadInput
 from gridmap.division import (
+    GridSize,
     check_topology,
     divide_balanced,
     divide_h3,
@@ -92,9 +93,7 @@ def test_balanced_tiles_covers_and_respects_limits(extract: Extract) -> None:
         extract.buildings,
         extract.roads,
         community_code=CODE,
-        target=300,
-        low=200,
-        high=500,
+        size=GridSize(target=300, low=200, high=500),
     )
     g = d.grids
     assert_tiles(g, extract.community)
@@ -121,7 +120,7 @@ def test_balanced_tiles_covers_and_respects_limits(extract: Extract) -> None:
 
 
 def test_balanced_is_deterministic(helsinki: Extract) -> None:
-    kw = {"community_code": CODE, "target": 300, "low": 200, "high": 500}
+    kw = {"community_code": CODE, "size": GridSize(target=300, low=200, high=500)}
     a = divide_balanced(helsinki.community, helsinki.buildings, helsinki.roads, **kw)
     b = divide_balanced(helsinki.community, helsinki.buildings, helsinki.roads, **kw)
     assert a.grids["code"].tolist() == b.grids["code"].tolist()
@@ -129,7 +128,7 @@ def test_balanced_is_deterministic(helsinki: Extract) -> None:
 
 
 def test_redivision_from_previous_keeps_most_codes(helsinki: Extract) -> None:
-    kw = {"community_code": CODE, "target": 300, "low": 200, "high": 500}
+    kw = {"community_code": CODE, "size": GridSize(target=300, low=200, high=500)}
     first = divide_balanced(helsinki.community, helsinki.buildings, helsinki.roads, **kw)
     rng = np.random.default_rng(7)
     b = helsinki.buildings.copy()
@@ -153,10 +152,7 @@ def test_balanced_on_other_weights(helsinki: Extract, weight: str, limits: tuple
         helsinki.buildings,
         helsinki.roads,
         community_code=CODE,
-        target=t,
-        low=lo,
-        high=hi,
-        weight=weight,
+        size=GridSize(target=t, low=lo, high=hi, weight=weight),
     )
     assert d.within_limits
     assert d.grids["weight"].between(lo, hi).all()
@@ -169,10 +165,7 @@ def test_street_length_weight_reports_what_it_cannot_meet(helsinki: Extract) -> 
         helsinki.buildings,
         helsinki.roads,
         community_code=CODE,
-        target=2000,
-        low=1000,
-        high=3000,
-        weight="street_length",
+        size=GridSize(target=2000, low=1000, high=3000, weight="street_length"),
     )
     outside = ~d.grids["weight"].between(1000, 3000)
     # never a silent violation: every grid outside the limits is reported with a reason
@@ -187,9 +180,7 @@ def test_whole_community_under_min_is_reported(helsinki: Extract) -> None:
         helsinki.buildings,
         helsinki.roads,
         community_code=CODE,
-        target=20_000,
-        low=10_000,
-        high=30_000,
+        size=GridSize(target=20_000, low=10_000, high=30_000),
     )
     assert len(d.grids) == 1
     assert d.report["status"].tolist() == ["under_min"]
@@ -200,7 +191,7 @@ def test_building_over_max_is_reported(helsinki: Extract) -> None:
     b = helsinki.buildings.copy()
     b.loc[b.index[0], "households"] = 900
     d = divide_balanced(
-        helsinki.community, b, helsinki.roads, community_code=CODE, target=300, low=200, high=500
+        helsinki.community, b, helsinki.roads, community_code=CODE, size=GridSize(300, 200, 500)
     )
     over = d.report[d.report["status"] == "over_max"]
     assert len(over) == 1
@@ -215,7 +206,7 @@ def test_island_under_min_and_roadless_community() -> None:
     houses.append(shapely.Point(24.9455, 60.1705).buffer(1e-4))
     b = gpd.GeoDataFrame({"households": [100] * 8 + [50]}, geometry=houses, crs=4326)
     community = shapely.MultiPolygon([main, island])
-    d = divide_balanced(community, b, None, community_code=CODE, target=300, low=200, high=500)
+    d = divide_balanced(community, b, None, community_code=CODE, size=GridSize(300, 200, 500))
     assert_tiles(d.grids, community)
     assert (d.grids["parts"] == 1).all()
     report = d.report
@@ -235,9 +226,17 @@ def test_island_under_min_and_roadless_community() -> None:
     ],
 )
 def test_bad_input(helsinki: Extract, kw: dict, match: str) -> None:
-    args = {"community_code": CODE, "target": 300, "low": 200, "high": 500, **kw}
+    size = {"target": 300, "low": 200, "high": 500}
+    size.update({k: v for k, v in kw.items() if k != "community_code"})
+    code = kw.get("community_code", CODE)
     with pytest.raises(BadInput, match=match):
-        divide_balanced(helsinki.community, helsinki.buildings, helsinki.roads, **args)
+        divide_balanced(
+            helsinki.community,
+            helsinki.buildings,
+            helsinki.roads,
+            community_code=code,
+            size=GridSize(**size),
+        )
 
 
 def test_zero_households_gives_one_reported_grid(helsinki: Extract) -> None:

@@ -25,7 +25,7 @@ from gridmap.demo.job import seed_events
 from gridmap.division.coverage import place_orphans
 from gridmap.division.service import generate_grids
 from gridmap.io.importer import import_layer, import_osm
-from gridmap.population.registry import register_household, register_resident
+from gridmap.population.registry import Person, register_household, register_resident
 from gridmap.security.access import SYSTEM
 from gridmap.security.auth import add_user
 from gridmap.security.privacy import Vault
@@ -70,7 +70,11 @@ def build_world(store: Store, folder: Path) -> str:
     add_user(store, "li", role="community_staff", areas=[COMMUNITY])
     hh = register_household(store, SYSTEM, grid_code=grid, address="合成路1号 (synthetic)")
     register_resident(
-        store, VAULT, SYSTEM, household_id=hh["id"], name="张三", id_number="11010519491231002X"
+        store,
+        VAULT,
+        SYSTEM,
+        household_id=hh["id"],
+        person=Person(name="张三", id_number="11010519491231002X"),
     )
     store.write(
         "key_areas",

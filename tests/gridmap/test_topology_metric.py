@@ -140,12 +140,12 @@ def test_check_topology_survives_grids_that_break_float_overlay(
     check_topology (5,000-building town). It now falls back to snap-rounding and
     reports the tiling as clean."""
     import gridmap.division.balanced as balanced
-    from gridmap.division import divide_balanced
+    from gridmap.division import GridSize, divide_balanced
 
     community, buildings, roads = _bench_town(5_000)
     monkeypatch.setattr(balanced, "as_coverage", lambda geoms, footprints: geoms)
     d = divide_balanced(
-        community, buildings, roads, community_code="990100001001", target=300, low=200, high=500
+        community, buildings, roads, community_code="990100001001", size=GridSize(300, 200, 500)
     )
     grids = np.asarray(d.grids.geometry.values)
     assert not shapely.coverage_is_valid(grids)  # the hard input is really there
@@ -155,7 +155,7 @@ def test_check_topology_survives_grids_that_break_float_overlay(
     # and the division as shipped is a valid coverage, checked the same way
     monkeypatch.undo()
     clean = divide_balanced(
-        community, buildings, roads, community_code="990100001001", target=300, low=200, high=500
+        community, buildings, roads, community_code="990100001001", size=GridSize(300, 200, 500)
     )
     assert shapely.coverage_is_valid(np.asarray(clean.grids.geometry.values))
     assert clean.grids["code"].tolist() == d.grids["code"].tolist()

@@ -105,7 +105,7 @@ def test_local_url() -> None:
 
 
 def test_unknown_assets_are_refused_by_name() -> None:
-    with pytest.raises(UnknownAsset, match="'leaflet_draw_js'.*package.json") as info:
+    with pytest.raises(UnknownAsset, match=r"'leaflet_draw_js'.*package.json") as info:
         local_url("leaflet_draw_js", "https://cdnjs.cloudflare.com/leaflet.draw.js")
     assert info.value.name == "leaflet_draw_js"
     # folium's BoatMarker reuses the name "markerclusterjs" for another file.

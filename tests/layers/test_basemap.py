@@ -11,7 +11,7 @@ from shapely import Point, box
 
 from gridmap.common.errors import BadInput
 from gridmap.geo.chinacrs import from_wgs84
-from layers.render import map_html, render_map
+from layers.render import MapOptions, map_html, render_map
 from layers.vector import TiledLayer
 
 # Tiananmen, WGS84; its GCJ-02 coordinates per gridmap.geo.chinacrs (doctest there).
@@ -34,9 +34,11 @@ def test_gcj02_basemap_shifts_overlays(node_modules: Path) -> None:
     key = gpd.GeoDataFrame({"name": ["天安门"]}, geometry=[Point(LON, LAT)], crs=4326)
     gcj = render_map(
         {"key_areas": key},
-        tiles_url="http://tiles.intra/{z}/{x}/{y}.png",
-        attr="高德 (intranet mirror)",
-        basemap_crs="gcj02",
+        options=MapOptions(
+            tiles_url="http://tiles.intra/{z}/{x}/{y}.png",
+            attr="高德 (intranet mirror)",
+            basemap_crs="gcj02",
+        ),
     )
     want = [float(v) for v in from_wgs84(LON, LAT, "gcj02")]
     (got,) = _geojson_coords(gcj)
@@ -55,9 +57,11 @@ def test_basemap_bad_input() -> None:
         {"code": ["110101001001001"]}, geometry=[box(116.39, 39.90, 116.40, 39.91)], crs=4326
     )
     with pytest.raises(BadInput, match="basemap_crs"):
-        render_map({"grids": grid}, basemap_crs="bd09")
+        render_map({"grids": grid}, options=MapOptions(basemap_crs="bd09"))
     with pytest.raises(BadInput, match="attr"):
-        render_map({"grids": grid}, tiles_url="http://tiles.intra/{z}/{x}/{y}.png")
+        render_map(
+            {"grids": grid}, options=MapOptions(tiles_url="http://tiles.intra/{z}/{x}/{y}.png")
+        )
     # Vector tiles are WGS84: a GCJ-02 basemap cannot shift them (yet), so it says so.
     with pytest.raises(BadInput, match="vector tiles"):
-        render_map({"grids": TiledLayer(10_000)}, basemap_crs="gcj02")
+        render_map({"grids": TiledLayer(10_000)}, options=MapOptions(basemap_crs="gcj02"))

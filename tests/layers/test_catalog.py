@@ -71,7 +71,7 @@ def test_layer_def_follows_the_model(name: str) -> None:
 
 def test_get_layer() -> None:
     assert get_layer("grids") is CATALOG["grids"]
-    with pytest.raises(UnknownLayer, match="unknown layer 'parks'.*grids") as info:
+    with pytest.raises(UnknownLayer, match=r"unknown layer 'parks'.*grids") as info:
         get_layer("parks")
     assert isinstance(info.value, KeyError)
 

@@ -13,7 +13,7 @@ from shapely import Point
 from gridmap.common.errors import BadInput, NotFound, UnknownLayer
 from layers.assets import DEFAULT_BASE_URL, asset_file
 from layers.catalog import CATALOG, EVENT_STATUS_COLORS
-from layers.render import feature_collection, map_html, render_layer, render_map
+from layers.render import MapOptions, feature_collection, map_html, render_layer, render_map
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_STATUS = "<script>alert(2)</script>"
@@ -38,7 +38,9 @@ ALLOWED_INLINE_HOSTS = {
 
 
 def _page(data: dict[str, gpd.GeoDataFrame], *, inline: bool = False, **kwargs: object) -> str:
-    return map_html(render_map(data, role=STAFF, **kwargs), inline=inline)  # type: ignore[arg-type]
+    options = {k: kwargs.pop(k) for k in list(kwargs) if k in MapOptions.__dataclass_fields__}
+    m = render_map(data, role=STAFF, options=MapOptions(**options), **kwargs)  # type: ignore[arg-type]
+    return map_html(m, inline=inline)
 
 
 def _overlays(page: str) -> list[str]:
@@ -269,7 +271,7 @@ def test_bad_input(all_layers: dict[str, gpd.GeoDataFrame]) -> None:
     with pytest.raises(BadInput, match="lang"):
         render_map({}, lang="fr")
     with pytest.raises(BadInput, match="attr"):
-        render_map({}, tiles_url="https://tiles.intra/{z}/{x}/{y}.png")
+        render_map({}, options=MapOptions(tiles_url="https://tiles.intra/{z}/{x}/{y}.png"))
 
 
 def test_other_crs_is_reprojected(all_layers: dict[str, gpd.GeoDataFrame]) -> None:
@@ -291,9 +293,9 @@ def test_intranet_tiles_and_existing_map(
     out = render_map(
         {"grids": all_layers["grids"]},
         m=m,
-        tiles_url="http://tiles.intra/{z}/{x}/{y}.png",
-        attr="内网底图",
-        base_url="assets/",
+        options=MapOptions(
+            tiles_url="http://tiles.intra/{z}/{x}/{y}.png", attr="内网底图", base_url="assets/"
+        ),
     )
     assert out is m
     page = map_html(m, inline=False)
@@ -303,7 +305,7 @@ def test_intranet_tiles_and_existing_map(
 
 
 def test_map_html_base_url(node_modules: Path, all_layers: dict[str, gpd.GeoDataFrame]) -> None:
-    m = render_map({"grids": all_layers["grids"]}, base_url="/maps/vendor")
+    m = render_map({"grids": all_layers["grids"]}, options=MapOptions(base_url="/maps/vendor"))
     assert '<script src="/maps/vendor/leaflet/dist/leaflet.js">' in map_html(m, inline=False)
     page = map_html(m, inline=False, base_url="assets/")
     assert '<script src="assets/leaflet/dist/leaflet.js">' in page

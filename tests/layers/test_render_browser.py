@@ -9,7 +9,7 @@ import geopandas as gpd
 import pytest
 from playwright.sync_api import Browser
 
-from layers.render import map_html, render_map
+from layers.render import MapOptions, map_html, render_map
 from tests.browser import MemoryPage, launch
 
 pytestmark = pytest.mark.browser
@@ -30,7 +30,10 @@ def test_map_works_offline(
     all_layers: dict[str, gpd.GeoDataFrame],
     inline: bool,
 ) -> None:
-    html = map_html(render_map(all_layers, role="town_coordinator", title="演示"), inline=inline)
+    html = map_html(
+        render_map(all_layers, role="town_coordinator", options=MapOptions(title="演示")),
+        inline=inline,
+    )
     s = Session(browser, html)
     try:
         assert s.errors == []

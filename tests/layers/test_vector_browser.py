@@ -19,7 +19,7 @@ import pytest
 import shapely
 from playwright.sync_api import Browser, Route
 
-from layers.render import map_html, render_map
+from layers.render import MapOptions, map_html, render_map
 from layers.vector import TiledLayer
 from tests.browser import ORIGIN, MemoryPage, launch
 
@@ -157,7 +157,9 @@ def test_big_layer_is_drawn_from_vector_tiles(
     browser: Browser, node_modules: Path, many_buildings: gpd.GeoDataFrame
 ) -> None:
     data = {"buildings": many_buildings}
-    page = map_html(render_map(data, role="viewer", tiles_base=""), inline=False)
+    page = map_html(
+        render_map(data, role="viewer", options=MapOptions(tiles_base="")), inline=False
+    )
     inline = map_html(render_map(data, role="viewer"), inline=False)
     assert len(page) < 60_000 < len(inline), (len(page), len(inline))
     assert "/collections/buildings/tiles/WebMercatorQuad/{z}/{y}/{x}" in page
@@ -249,7 +251,9 @@ def test_tiled_grids_have_code_labels(
     browser: Browser, node_modules: Path, many_grids: gpd.GeoDataFrame
 ) -> None:
     data = {"grids": many_grids}
-    page = map_html(render_map(data, role="viewer", lang="en", tiles_base=""), inline=False)
+    page = map_html(
+        render_map(data, role="viewer", lang="en", options=MapOptions(tiles_base="")), inline=False
+    )
     assert "/collections/grids/tiles/WebMercatorQuad/{z}/{y}/{x}" in page
     assert len(page) < 60_000
     assert many_grids["code"].iloc[1234] not in page  # labels come from the tiles
@@ -297,7 +301,9 @@ def test_search_filters_and_language_links(
     browser: Browser, node_modules: Path, all_layers: dict[str, gpd.GeoDataFrame]
 ) -> None:
     links = {"zh": "?lang=zh", "en": "?lang=en", "zh-en": "?lang=zh-en"}
-    m = render_map(all_layers, role="town_coordinator", lang="en", language_links=links)
+    m = render_map(
+        all_layers, role="town_coordinator", lang="en", options=MapOptions(language_links=links)
+    )
     s = Session(browser, map_html(m, inline=True))
     try:
         assert s.errors == [] and s.external == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gridmap.common.errors import BadInput
-from gridmap.population.registry import register_household, register_resident
+from gridmap.population.registry import Person, register_household, register_resident
 from gridmap.security.access import Principal
 from gridmap.security.privacy import Vault
 from gridmap.storage import Store
@@ -31,10 +31,9 @@ def test_passport_resident_is_stored_encrypted_and_masked(household: tuple[Store
         VAULT,
         WORKER,
         household_id=hid,
-        name="John Smith",
-        id_number="E12345678",
-        category="overseas",
-        id_type="passport",
+        person=Person(
+            name="John Smith", id_number="E12345678", category="overseas", id_type="passport"
+        ),
     )
     assert r["id_number"] == "E*****678"
     row = store.read("residents", ids=[r["id"]])
@@ -48,10 +47,9 @@ def test_passport_resident_is_stored_encrypted_and_masked(household: tuple[Store
             VAULT,
             WORKER,
             household_id=hid,
-            name="John Smith",
-            id_number="e12345678",
-            category="overseas",
-            id_type="护照",
+            person=Person(
+                name="John Smith", id_number="e12345678", category="overseas", id_type="护照"
+            ),
         )
     assert store.count("residents") == 1
 
@@ -60,17 +58,23 @@ def test_documents_are_checked(household: tuple[Store, int]) -> None:
     store, hid = household
     with pytest.raises(BadInput, match="overseas"):
         register_resident(
-            store, VAULT, WORKER, household_id=hid, name="张三", id_number="E12345678",
-            id_type="passport",
+            store, VAULT, WORKER, household_id=hid,
+            person=Person(name="张三", id_number="E12345678", id_type="passport"),
         )  # fmt: skip
     with pytest.raises(BadInput):
         register_resident(
-            store, VAULT, WORKER, household_id=hid, name="Li", id_number="H123",
-            category="overseas", id_type="hk_macao_permit",
+            store, VAULT, WORKER, household_id=hid,
+            person=Person(
+                name="Li", id_number="H123", category="overseas", id_type="hk_macao_permit"
+            ),
         )  # fmt: skip
     # A resident ID card still follows GB 11643.
     with pytest.raises(BadInput):
         register_resident(
-            store, VAULT, WORKER, household_id=hid, name="张三", id_number="110105194912310021"
+            store,
+            VAULT,
+            WORKER,
+            household_id=hid,
+            person=Person(name="张三", id_number="110105194912310021"),
         )
     assert store.count("residents") == 0

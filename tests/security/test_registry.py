@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from gridmap.population.registry import (
     REGISTRATION_REFUSED,
+    Person,
     export_residents,
     register_household,
     register_resident,
@@ -243,8 +244,7 @@ def test_export_guards_formula_injection(world: World) -> None:
         world.vault,
         p,
         household_id=h["id"],
-        name="-Alice Smith",
-        id_number="110101199003070011",
+        person=Person(name="-Alice Smith", id_number="110101199003070011"),
     )
     table = export_residents(world.store, world.vault, p)
     buf = io.StringIO()

@@ -39,7 +39,7 @@ def _pg(world: World) -> PostGISStore:
 @pytest.fixture(scope="module")
 def seeded(pg_world: World) -> World:
     """Households and residents in both grids (through the registry core)."""
-    from gridmap.population.registry import register_household, register_resident
+    from gridmap.population.registry import Person, register_household, register_resident
     from gridmap.security.access import Principal
 
     for grid, idn in (
@@ -49,7 +49,11 @@ def seeded(pg_world: World) -> World:
         p = Principal(f"w{grid}", "grid_worker", (grid,))
         h = register_household(pg_world.store, p, grid_code=grid, address="Esplanadi 1")
         register_resident(
-            pg_world.store, pg_world.vault, p, household_id=h["id"], name="张三", id_number=idn
+            pg_world.store,
+            pg_world.vault,
+            p,
+            household_id=h["id"],
+            person=Person(name="张三", id_number=idn),
         )
     return pg_world
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.assessment.doorknock import create_campaign, record_visit
+from gridmap.assessment.doorknock import Visit, create_campaign, record_visit
 from gridmap.demo.job import run_demo
 from gridmap.events.intake import parse_report, report_event
 from gridmap.events.workflow import TransitionRequest, transition
@@ -197,13 +197,15 @@ def build_month(store: Store) -> Month:
                 store,
                 w,
                 campaign_id=camp["id"],
-                household_id=m.households[i],
-                status=status,
-                at=h(100 + k),
-                lon=lon,
-                lat=lat,
-                data_correct=correct,
-                satisfied=satisfied,
+                visit=Visit(
+                    household_id=m.households[i],
+                    status=status,
+                    at=h(100 + k),
+                    lon=lon,
+                    lat=lat,
+                    data_correct=correct,
+                    satisfied=satisfied,
+                ),
             )
         )
     return m
@@ -213,4 +215,4 @@ def rate(num: int, den: int) -> float:
     return num / den if den else float("nan")
 
 
-__all__ = ["Month", "build_month", "h", "rate", "np"]
+__all__ = ["Month", "build_month", "h", "np", "rate"]

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from gridmap.assessment.doorknock import campaign_progress, record_visit
-from gridmap.assessment.report import period_report, render_html
+from gridmap.assessment.doorknock import Visit, campaign_progress, record_visit
+from gridmap.assessment.report import ReportOptions, period_report, render_html
 from gridmap.assessment.scores import assess
 from gridmap.common.errors import BadInput, NotFound
 from gridmap.patrol.coverage import measure_coverage
@@ -54,7 +54,15 @@ def estimates(town: str, skip: str | None = None) -> int:
 
 def test_report_figures_one_by_one(month: Month) -> None:
     m = month
-    r = period_report(m.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, charts=False)
+    r = period_report(
+        m.store,
+        SYSTEM,
+        area=TOWN_A,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(charts=False),
+    )
     b = world_layers()["buildings"]
     in_a = b["grid_code"].astype("string").str.startswith(TOWN_A).fillna(False)
     # Grid 001 has 4 of its estimated households registered: it counts its estimate.
@@ -151,11 +159,13 @@ def test_progress_and_access(month: Month) -> None:
             m.store,
             other,
             campaign_id=1,
-            household_id=m.households[3],
-            status="visited",
-            at=h(300),
-            lon=24.9,
-            lat=60.2,
+            visit=Visit(
+                household_id=m.households[3],
+                status="visited",
+                at=h(300),
+                lon=24.9,
+                lat=60.2,
+            ),
         )
     w = Principal("网格员001 worker 001", "grid_worker", (m.code(1),))
     with pytest.raises(BadInput):
@@ -163,22 +173,26 @@ def test_progress_and_access(month: Month) -> None:
             m.store,
             w,
             campaign_id=1,
-            household_id=m.households[3],
-            status="knocked",
-            at=h(300),
-            lon=24.9,
-            lat=60.2,
+            visit=Visit(
+                household_id=m.households[3],
+                status="knocked",
+                at=h(300),
+                lon=24.9,
+                lat=60.2,
+            ),
         )
     with pytest.raises(BadInput):  # outside the campaign's window
         record_visit(
             m.store,
             w,
             campaign_id=1,
-            household_id=m.households[3],
-            status="visited",
-            at="2027-01-05",
-            lon=24.9,
-            lat=60.2,
+            visit=Visit(
+                household_id=m.households[3],
+                status="visited",
+                at="2027-01-05",
+                lon=24.9,
+                lat=60.2,
+            ),
         )
     coord_b = Principal("coord-b", "town_coordinator", (TOWN_B,))
     with pytest.raises(NotFound):
@@ -188,11 +202,13 @@ def test_progress_and_access(month: Month) -> None:
             m.store,
             Principal("v", "viewer"),
             campaign_id=1,
-            household_id=m.households[3],
-            status="visited",
-            at=h(300),
-            lon=24.9,
-            lat=60.2,
+            visit=Visit(
+                household_id=m.households[3],
+                status="visited",
+                at=h(300),
+                lon=24.9,
+                lat=60.2,
+            ),
         )
 
 

@@ -11,7 +11,7 @@ from pypdf import PdfReader
 
 from gridmap.assessment.disclosure import protect_table
 from gridmap.assessment.pdf import CJK_FONT, FontMissing, render_pdf
-from gridmap.assessment.report import PeriodReport, period_report, render_html
+from gridmap.assessment.report import PeriodReport, ReportOptions, period_report, render_html
 from gridmap.assessment.rules import default_rules
 from gridmap.security.access import SYSTEM, Principal
 from tests.gridmap.assessment.month import END, NOW, START, TOWN_A, Month
@@ -64,7 +64,13 @@ def month(request: pytest.FixtureRequest) -> Month:
 
 
 def test_viewer_report_hides_small_counts(month: Month) -> None:
-    kw = {"area": TOWN_A, "start": START, "end": END, "now": NOW, "charts": False}
+    kw = {
+        "area": TOWN_A,
+        "start": START,
+        "end": END,
+        "now": NOW,
+        "options": ReportOptions(charts=False),
+    }
     r = period_report(month.store, VIEWER, **kw)
     staff = period_report(month.store, SYSTEM, **kw)
     shown = {f.key: f.display() for f in r.figures}
@@ -88,7 +94,15 @@ def test_viewer_report_hides_small_counts(month: Month) -> None:
     assert "tracks" not in r.figure("patrol_coverage").query
     page = render_html(r)
     assert 'id="small-counts"' in page and "&lt;3" in page
-    k5 = period_report(month.store, VIEWER, area=TOWN_A, start=START, end=END, now=NOW, min_count=7)
+    k5 = period_report(
+        month.store,
+        VIEWER,
+        area=TOWN_A,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(min_count=7),
+    )
     assert k5.figure("events_reported").display() == "<7"
     assert k5.figure("households_registered").display() == "<7"
 
@@ -127,7 +141,15 @@ def test_pdf_has_the_figures(month_duckdb: tuple[Month, str]) -> None:
 
 def test_viewer_pdf_keeps_hiding(month_duckdb: tuple[Month, str]) -> None:
     m, _ = month_duckdb
-    r = period_report(m.store, VIEWER, area=TOWN_A, start=START, end=END, now=NOW, charts=False)
+    r = period_report(
+        m.store,
+        VIEWER,
+        area=TOWN_A,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(charts=False),
+    )
     flat = "".join(_text(render_pdf(r))[0].split())
     assert "<3" in flat and "小于3的数字显示为<3" in flat
     assert "66.7%" not in flat  # the closure rate stays hidden
@@ -145,6 +167,6 @@ def test_missing_font_is_named(tmp_path: Path) -> None:
         default_rules(),
     )
     missing = tmp_path / "wqy-microhei.ttc"
-    with pytest.raises(FontMissing, match="wqy-microhei.ttc.*fonts-wqy-microhei"):
+    with pytest.raises(FontMissing, match=r"wqy-microhei.ttc.*fonts-wqy-microhei"):
         render_pdf(report, font=missing)
     assert CJK_FONT.is_file()  # the Debian font the tests run with

@@ -26,10 +26,11 @@ import shapely
 from pypdf import PdfReader
 
 from gridmap.assessment._figures import PeriodReport
-from gridmap.assessment.doorknock import create_campaign, record_visit
+from gridmap.assessment.doorknock import Visit, create_campaign, record_visit
 from gridmap.assessment.pdf import render_pdf
 from gridmap.assessment.report import (
     RANKING_SIZE,
+    ReportOptions,
     _trim_rankings,
     dashboard_figures,
     period_report,
@@ -194,11 +195,13 @@ def build(store: Store, url: str) -> World:
             store,
             SYSTEM,
             campaign_id=camp["id"],
-            household_id=hid,
-            status="visited",
-            at=f"2026-11-0{6 + k}T02:00Z",
-            lon=lon,
-            lat=lat,
+            visit=Visit(
+                household_id=hid,
+                status="visited",
+                at=f"2026-11-0{6 + k}T02:00Z",
+                lon=lon,
+                lat=lat,
+            ),
         )
     return w
 
@@ -291,14 +294,26 @@ def _close(got: Any, want: Any, key: str) -> None:
 def test_buildings_equal_the_store_count(world: World) -> None:
     w = world
     city = period_report(
-        w.store, SYSTEM, area="990100", start=START, end=END, now=NOW, charts=False, compare=False
+        w.store,
+        SYSTEM,
+        area="990100",
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(charts=False, compare=False),
     )
     assert city.figure("buildings").value == w.store.count("buildings")  # 483 + 5
     assert city.figure("buildings_unassigned").value == w.loose == 5
     b = w.store.read("buildings")
     in_a = b["grid_code"].astype("string").str.startswith(TOWN_A).fillna(False)
     town = period_report(
-        w.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, charts=False, compare=False
+        w.store,
+        SYSTEM,
+        area=TOWN_A,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(charts=False, compare=False),
     )
     assert town.figure("buildings").value == int(in_a.sum()) + 2
     assert town.figure("buildings_unassigned").value == 2
@@ -307,7 +322,13 @@ def test_buildings_equal_the_store_count(world: World) -> None:
     res = pd.to_numeric(b.loc[in_a, "residents"]).fillna(0).sum() + 2 * 26
     assert town.figure("residents_estimated").value == res
     b_town = period_report(
-        w.store, SYSTEM, area=TOWN_B, start=START, end=END, now=NOW, charts=False, compare=False
+        w.store,
+        SYSTEM,
+        area=TOWN_B,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(charts=False, compare=False),
     )
     in_b = b["grid_code"].astype("string").str.startswith(TOWN_B).fillna(False)
     assert b_town.figure("buildings").value == int(in_b.sum())
@@ -318,7 +339,9 @@ def test_buildings_equal_the_store_count(world: World) -> None:
 
 def test_figures_and_comparisons(world: World) -> None:
     w = world
-    r = period_report(w.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, tz=TZ)
+    r = period_report(
+        w.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, options=ReportOptions(tz=TZ)
+    )
     grids_a = int(world_layers()["grids"]["code"].str.startswith(TOWN_A).sum())
     hh = w.store.read("households")
     created = pd.to_datetime(hh["created_at"], utc=True)
@@ -371,7 +394,13 @@ def test_figures_and_comparisons(world: World) -> None:
 def test_doorknock_progress_never_exceeds_visited_over_estimated(world: World) -> None:
     w = world
     r = period_report(
-        w.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, charts=False, compare=False
+        w.store,
+        SYSTEM,
+        area=TOWN_A,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(charts=False, compare=False),
     )
     grid = {row["unit"]: row for row in r.rankings["grid"]}[_code(1)]
     estimate = _estimates(_code(1))
@@ -384,7 +413,9 @@ def test_doorknock_progress_never_exceeds_visited_over_estimated(world: World) -
 
 def test_page_pdf_and_dashboard(world: World) -> None:
     w = world
-    r = period_report(w.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, tz=TZ)
+    r = period_report(
+        w.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, options=ReportOptions(tz=TZ)
+    )
     page = render_html(r)
     assert "来源 Query" not in page and "<details>" not in page
     assert "Asia/Shanghai" in page and "2026-11-01 – 2026-12-01" in page
@@ -400,7 +431,9 @@ def test_page_pdf_and_dashboard(world: World) -> None:
     )
     for label in ("环比", "同比", "去年同期", "要点与问题", "必巡街道", "Asia/Shanghai"):
         assert label in text, label
-    d = dashboard_figures(w.store, COORD_A, start=START, end=END, tz=TZ, now=NOW)
+    d = dashboard_figures(
+        w.store, COORD_A, start=START, end=END, now=NOW, options=ReportOptions(tz=TZ)
+    )
     assert d["area"] == TOWN_A and d["time_zone"] == TZ
     f = d["figures"]
     assert set(f) >= {
@@ -441,7 +474,15 @@ def test_page_pdf_and_dashboard(world: World) -> None:
 def test_report_page_in_chromium(world_duckdb: World) -> None:
     from tests.browser import launch
 
-    r = period_report(world_duckdb.store, SYSTEM, area=TOWN_A, start=START, end=END, now=NOW, tz=TZ)
+    r = period_report(
+        world_duckdb.store,
+        SYSTEM,
+        area=TOWN_A,
+        start=START,
+        end=END,
+        now=NOW,
+        options=ReportOptions(tz=TZ),
+    )
     html = render_html(r)
     ARTIFACTS.mkdir(exist_ok=True)
     for browser in launch():

@@ -23,7 +23,7 @@ def test_chinese_coordinates_are_converted(crs: str) -> None:
     v = parse_visit(
         _visit(location={"type": "Point", "coordinates": [float(x), float(y)]}, crs=crs)
     )
-    assert v["lon"] == pytest.approx(LON, abs=1e-6) and v["lat"] == pytest.approx(LAT, abs=1e-6)
+    assert v.lon == pytest.approx(LON, abs=1e-6) and v.lat == pytest.approx(LAT, abs=1e-6)
     assert abs(float(x) - LON) > 1e-3  # the offset was real
 
 
@@ -33,12 +33,12 @@ def test_projected_coordinates_are_converted() -> None:
 
     x, y = Transformer.from_crs(4326, 4528, always_xy=True).transform(LON, LAT)
     v = parse_visit(_visit(location={"type": "Point", "coordinates": [x, y]}, crs="EPSG:4528"))
-    assert v["lon"] == pytest.approx(LON, abs=1e-6) and v["lat"] == pytest.approx(LAT, abs=1e-6)
+    assert v.lon == pytest.approx(LON, abs=1e-6) and v.lat == pytest.approx(LAT, abs=1e-6)
 
 
 def test_without_crs_positions_are_wgs84_and_checked() -> None:
     v = parse_visit(_visit(location={"type": "Point", "coordinates": [LON, LAT]}))
-    assert (v["lon"], v["lat"]) == (LON, LAT)
+    assert (v.lon, v.lat) == (LON, LAT)
     with pytest.raises(BadInput, match="out of range"):
         parse_visit(_visit(location={"type": "Point", "coordinates": [4e5, 4e6]}))
     with pytest.raises(BadInput):

@@ -13,7 +13,7 @@ import pytest
 
 from gridmap.analytics.heat import bin_counts
 from gridmap.batch import BatchResult, run_batch
-from gridmap.batch.dask import run_dask
+from gridmap.batch.dask import DaskCluster, run_dask
 from gridmap.batch.duck import run_duckdb
 from gridmap.batch.single import aggregate_frame, run_single
 from gridmap.common.errors import BadInput
@@ -59,7 +59,9 @@ def test_duckdb_equals_single(lake: Path, reference: BatchResult) -> None:
 
 
 def test_dask_equals_single(lake: Path, reference: BatchResult) -> None:
-    assert_same(reference, run_dask(lake, resolution=9, n_workers=2, processes=False))
+    assert_same(
+        reference, run_dask(lake, resolution=9, cluster=DaskCluster(n_workers=2, processes=False))
+    )
 
 
 def test_definitions_match_the_single_machine_functions(world: Helsinki) -> None:

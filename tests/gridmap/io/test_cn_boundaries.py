@@ -34,7 +34,7 @@ from typer.testing import CliRunner
 
 from gridmap.cli import app
 from gridmap.common.errors import BadInput, UnknownLayer
-from gridmap.io.importer import import_layer
+from gridmap.io.importer import ReadOptions, import_layer
 from gridmap.storage import Store
 
 REPO = Path(__file__).resolve().parents[3]
@@ -181,7 +181,7 @@ def test_china_geojson_imports_with_codes_names_and_exact_coordinates(
 ) -> None:
     path = geojson_dir / name
     features = _features(path)
-    report = import_layer(store, path, layer="admin_units", crs="gcj02")
+    report = import_layer(store, path, layer="admin_units", read=ReadOptions(crs="gcj02"))
 
     assert (report.read, report.rejected, report.inserted) == (len(features), 0, len(features))
     assert store.count("admin_units") == len(features)
@@ -220,7 +220,7 @@ def test_china_geojson_imports_with_codes_names_and_exact_coordinates(
     median = float(np.median(np.concatenate(shifts)))
     assert TYPICAL_SHIFT_M[0] < median < TYPICAL_SHIFT_M[1]
 
-    again = import_layer(store, path, layer="admin_units", crs="gcj02")
+    again = import_layer(store, path, layer="admin_units", read=ReadOptions(crs="gcj02"))
     assert (again.inserted, again.skipped) == (0, len(features))
     assert store.count("admin_units") == len(features)
 
@@ -274,7 +274,7 @@ def test_datav_file_maps_adcode_parent_and_levels(
     store: Store, datav_file: tuple[Path, dict[str, Any]]
 ) -> None:
     path, data = datav_file
-    report = import_layer(store, path, layer="admin_units", crs="gcj02")
+    report = import_layer(store, path, layer="admin_units", read=ReadOptions(crs="gcj02"))
     assert (report.read, report.rejected, report.inserted) == (5, 0, 5)
     units = store.read("admin_units").set_index("code")
     assert sorted(units.index) == ["110000", "110101", "110101001", "110105", "370200"]
@@ -307,7 +307,9 @@ def test_datav_file_maps_adcode_parent_and_levels(
     for feature in data["features"]:
         code = str(feature["properties"]["adcode"])
         _check_coordinates(units.geometry.loc[code], shapely.geometry.shape(feature["geometry"]))
-    assert import_layer(store, path, layer="admin_units", crs="gcj02").inserted == 0
+    assert (
+        import_layer(store, path, layer="admin_units", read=ReadOptions(crs="gcj02")).inserted == 0
+    )
 
 
 def test_parent_given_as_json_text_and_code_as_chinese_column(
@@ -330,7 +332,7 @@ def test_parent_given_as_json_text_and_code_as_chinese_column(
         ),
         encoding="utf-8",
     )
-    report = import_layer(store, path, layer="admin_units", crs="gcj02")
+    report = import_layer(store, path, layer="admin_units", read=ReadOptions(crs="gcj02"))
     assert report.inserted == 1 and report.ignored_columns == ()
     unit = store.read("admin_units").iloc[0]
     assert (unit["code"], unit["parent_code"], unit["name"]) == ("110108", "110000", "海淀区")
@@ -342,7 +344,9 @@ def test_parent_given_as_json_text_and_code_as_chinese_column(
 @pytest.fixture
 def beijing_store(store: Store, geojson_dir: Path) -> Store:
     """The store with Beijing's districts imported, so that "unchanged" means something."""
-    import_layer(store, geojson_dir / "bei_jing_geo.json", layer="admin_units", crs="gcj02")
+    import_layer(
+        store, geojson_dir / "bei_jing_geo.json", layer="admin_units", read=ReadOptions(crs="gcj02")
+    )
     assert store.count("admin_units") == 18
     return store
 
@@ -376,7 +380,7 @@ def test_unknown_crs_is_refused_and_nothing_changes(
     before = counts(beijing_store)
     path = geojson_dir / "shang_hai_geo.json"
     with pytest.raises(BadInput, match=rf"unknown CRS '{crs}'; use wgs84, cgcs2000, gcj02") as info:
-        import_layer(beijing_store, path, layer="admin_units", crs=crs)
+        import_layer(beijing_store, path, layer="admin_units", read=ReadOptions(crs=crs))
     assert info.value.field == "crs"
     result = _cli(beijing_store, str(path), "--layer", "admin_units", "--crs", crs)
     assert result.exit_code == 1 and "error: unknown CRS" in result.output, result.output
@@ -392,7 +396,7 @@ def test_projected_crs_for_degrees_is_refused_and_nothing_changes(
     before = counts(beijing_store)
     path = geojson_dir / "shang_hai_geo.json"
     with pytest.raises(BadInput, match=rf"--crs {crs} is projected.*looks like degrees") as info:
-        import_layer(beijing_store, path, layer="admin_units", crs=crs)
+        import_layer(beijing_store, path, layer="admin_units", read=ReadOptions(crs=crs))
     assert info.value.field == "crs"
     assert counts(beijing_store) == before
 
@@ -406,7 +410,7 @@ def test_truncated_file_is_refused_and_nothing_changes(
         path = tmp_path / f"shang_hai_{cut}.json"
         path.write_bytes(raw[:cut])
         with pytest.raises(BadInput, match=rf"{path.name}: cannot read the file") as info:
-            import_layer(beijing_store, path, layer="admin_units", crs="gcj02")
+            import_layer(beijing_store, path, layer="admin_units", read=ReadOptions(crs="gcj02"))
         assert info.value.field == "path"
         result = _cli(beijing_store, str(path), "--layer", "admin_units", "--crs", "gcj02")
         assert result.exit_code == 1 and "cannot read the file" in result.output, result.output
@@ -419,9 +423,9 @@ def test_unknown_layer_is_refused_and_nothing_changes(
     before = counts(beijing_store)
     path = geojson_dir / "shang_hai_geo.json"
     with pytest.raises(
-        UnknownLayer, match="unknown layer 'districts'; known layers: .*admin_units"
+        UnknownLayer, match=r"unknown layer 'districts'; known layers: .*admin_units"
     ):
-        import_layer(beijing_store, path, layer="districts", crs="gcj02")
+        import_layer(beijing_store, path, layer="districts", read=ReadOptions(crs="gcj02"))
     result = _cli(beijing_store, str(path), "--layer", "districts", "--crs", "gcj02")
     assert result.exit_code == 1 and "unknown layer 'districts'" in result.output, result.output
     assert counts(beijing_store) == before
@@ -446,7 +450,7 @@ def test_gcj02_outside_china_is_the_identity(
         feature["id"] = "9" + feature["id"][1:]  # other codes, so the rows are new
     path = tmp_path / "moved.json"
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    report = import_layer(beijing_store, path, layer="admin_units", crs="gcj02")
+    report = import_layer(beijing_store, path, layer="admin_units", read=ReadOptions(crs="gcj02"))
     assert (report.inserted, report.rejected) == (18, 0)
     units = beijing_store.read("admin_units", where={"source": "moved"}).set_index("code")
     for feature in data["features"]:

@@ -16,7 +16,7 @@ import shapely
 
 from gridmap.common.errors import BadInput, ImportFailed, UnknownLayer, UnsupportedFormat
 from gridmap.geo.chinacrs import from_wgs84
-from gridmap.io.importer import ImportReport, import_layer, import_osm
+from gridmap.io.importer import ImportReport, ReadOptions, import_layer, import_osm
 from gridmap.io.osm import DemoHierarchy, OsmConfig
 from gridmap.storage import Store
 
@@ -76,7 +76,7 @@ def test_chinese_web_map_files_import_to_the_original_coordinates(
 ) -> None:
     frame = beijing.assign(source_id=[f"b{i}" for i in range(len(beijing))])
     path = write_geojson(shifted(frame, system), tmp_path / f"{system}.geojson")
-    report = import_layer(store, path, layer="buildings", crs=system)
+    report = import_layer(store, path, layer="buildings", read=ReadOptions(crs=system))
     assert report.inserted == len(beijing)
     stored = by_source_id(store.read("buildings"))
     original = by_source_id(frame)
@@ -176,7 +176,10 @@ def test_multi_layer_geopackage_picks_the_layer_named_like_the_target(
         beijing.head(2).set_geometry(beijing.head(2).representative_point()), path, layer="pois"
     )
     assert import_layer(store, path, layer="buildings").inserted == 5
-    assert import_layer(store, path, layer="key_areas", file_layer="pois").inserted == 2
+    assert (
+        import_layer(store, path, layer="key_areas", read=ReadOptions(file_layer="pois")).inserted
+        == 2
+    )
 
 
 def test_progress_of_a_file_import(store: Store, tmp_path: Path, beijing: gpd.GeoDataFrame) -> None:
@@ -244,7 +247,7 @@ def _no_columns(tmp_path: Path, beijing: gpd.GeoDataFrame) -> Path:
         (_truncated, {}, BadInput, r"truncated\.gpkg"),
         (_garbage, {}, BadInput, r"garbage\.geojson: cannot read"),
         (_no_columns, {}, BadInput, r"nocoords\.csv: no coordinate columns"),
-        (_no_columns, {"crs": "EPSG:99999"}, BadInput, "unknown CRS"),
+        (_no_columns, {"read": ReadOptions(crs="EPSG:99999")}, BadInput, "unknown CRS"),
         (_no_columns, {"layer": "parcels"}, UnknownLayer, "unknown layer 'parcels'"),
     ],
     ids=["truncated gpkg", "garbage bytes", "missing columns", "unknown crs", "unknown layer"],

@@ -201,7 +201,7 @@ def test_bad_geometries_read_from_geojson_text(tmp_path: Path) -> None:
 def test_unparseable_rows_are_rejected_with_the_reader_note(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_text('name,geometry\na,"POINT (1 2)"\nb,"POINT (oops)"\nc,\n')
-    kept, report = repair(read_file(path), "Point")
+    _kept, report = repair(read_file(path), "Point")
     assert report.status.tolist() == ["ok", "rejected", "rejected"]
     assert report.reason.tolist() == ["", "unparseable WKT", "null geometry"]
 

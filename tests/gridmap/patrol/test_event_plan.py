@@ -242,7 +242,7 @@ def test_gcj02_gpx_round_trips_to_the_wgs84_route(three) -> None:
     route = np.asarray(f["geometry"]["coordinates"], float)
     china = {
         **f,
-        "geometry": {"type": "LineString", "coordinates": (route + [95.6, -23.3]).tolist()},
+        "geometry": {"type": "LineString", "coordinates": np.add(route, [95.6, -23.3]).tolist()},
         "properties": {**f["properties"], "stops": []},
     }
     for feature in (f, china):
