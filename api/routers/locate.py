@@ -109,8 +109,7 @@ async def _caller(request: Request) -> Principal:
     if not bearer and not api_key:
         request.state.principal = ANONYMOUS
         return ANONYMOUS
-    principal: Principal = await run_in_threadpool(get_optional_principal, request, bearer, api_key)
-    return principal
+    return await get_optional_principal(request, bearer, api_key)
 
 
 _guard = query_guard(["lon", "lat", "crs", "radius"])
