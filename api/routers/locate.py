@@ -90,7 +90,7 @@ def shared_locator(request: Request, store: Store) -> Locator:
 async def _current_locator(request: Request) -> Locator:
     """The cached locator without leaving the event loop, unless a store check is due."""
     store: Store = request.app.state.store
-    locator = _cache(request).fresh(store)
+    locator = _cache(request).current(store)  # also while an intake thread checks it
     if locator is None:
         locator = await run_in_threadpool(_locator, request, store)
     return locator
