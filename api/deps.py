@@ -28,8 +28,8 @@ __all__ = [
 ANONYMOUS_ROLE = "viewer"
 
 
-def get_store(request: Request) -> Store:
-    """The store opened by the application's lifespan."""
+async def get_store(request: Request) -> Store:
+    """The store opened by the application's lifespan (async: no thread hop to read it)."""
     store: Store = request.app.state.store
     return store
 

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,7 @@ __all__ = [
     "PrincipalCache",
     "SecurityHeaders",
     "SecuritySettings",
+    "authenticate",
     "get_principal",
     "install_security",
     "require_roles",
@@ -319,17 +321,14 @@ def unauthorized(detail: str) -> HTTPException:
     )
 
 
-def get_principal(
-    request: Request,
-    token: Annotated[str | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
-) -> Principal:
-    """The authenticated principal of *request* (401 when there is none).
+def authenticate(request: Request, token: str | None, api_key: str | None) -> Principal:
+    """The authenticated principal of *request* (401 when there is none); blocking.
 
     A bearer token wins over an API key, an API key over a browser session
     cookie (:mod:`api.session`); a present but invalid credential is never
     passed over for another one. A write authenticated by the session cookie
-    must carry its CSRF token (403 otherwise).
+    must carry its CSRF token (403 otherwise). Reads the store: call it off
+    the event loop (:func:`get_principal` does).
     """
     store: Store = request.app.state.store
     cfg = security_settings(request)
@@ -354,6 +353,43 @@ def get_principal(
     return principal
 
 
+def _cached_principal(request: Request, token: str | None) -> Principal | None:
+    """The principal of a bearer token from :class:`PrincipalCache`, when it is on and holds it.
+
+    The token's signature and expiry are checked here (401 when bad); no store read.
+    """
+    if not token:
+        return None
+    cfg = security_settings(request)
+    cache = _principal_cache(request, cfg)
+    if cache is None:
+        return None
+    try:
+        claims = decode_token(token, cfg.token_config())
+    except NotAuthenticated as exc:
+        raise unauthorized(exc.message) from None
+    return cache.get((str(claims.get("jti")), str(claims["sub"])))
+
+
+async def get_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key)],
+) -> Principal:
+    """The authenticated principal of *request* (401 when there is none).
+
+    :func:`authenticate` in the thread pool; a bearer token whose user
+    :class:`PrincipalCache` holds (``GRIDMAP_PRINCIPAL_CACHE_SECONDS``, off by
+    default) is answered on the event loop, without that thread hop.
+    """
+    principal = _cached_principal(request, token)
+    if principal is not None:
+        request.state.principal = principal
+        return principal
+    found: Principal = await run_in_threadpool(authenticate, request, token, api_key)
+    return found
+
+
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 #: Who a caller without credentials is: a map viewer over the whole city, who
@@ -361,7 +397,7 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 ANONYMOUS = Principal("anonymous", "viewer", ALL_AREAS)
 
 
-def get_optional_principal(
+async def get_optional_principal(
     request: Request,
     token: Annotated[str | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key)],
@@ -374,7 +410,7 @@ def get_optional_principal(
     if not token and not api_key and session.COOKIE not in request.cookies:
         request.state.principal = ANONYMOUS
         return ANONYMOUS
-    return get_principal(request, token, api_key)
+    return await get_principal(request, token, api_key)
 
 
 CallerPrincipal = Annotated[Principal, Depends(get_optional_principal)]

@@ -103,14 +103,14 @@ def main(argv: list[str] | None = None) -> int:
             from starlette.requests import Request
 
             from api.routers.events import _store_report, taxonomy_of
-            from api.security import get_principal
+            from api.security import authenticate
 
             request = Request({"type": "http", "app": app, "headers": [], "state": {}})
             tax = taxonomy_of(request)
             prof = cProfile.Profile()
             prof.enable()
             for i in range(args.reports):
-                who = get_principal(request, token, None)
+                who = authenticate(request, token, None)
                 now = pd.Timestamp.now(tz="UTC")
                 _store_report(request, store, who, body(i), uuid.uuid4().hex, tax=tax, now=now)
             prof.disable()

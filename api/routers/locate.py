@@ -90,7 +90,7 @@ def shared_locator(request: Request, store: Store) -> Locator:
 async def _current_locator(request: Request) -> Locator:
     """The cached locator without leaving the event loop, unless a store check is due."""
     store: Store = request.app.state.store
-    locator = _cache(request).fresh(store)
+    locator = _cache(request).current(store)  # also while an intake thread checks it
     if locator is None:
         locator = await run_in_threadpool(_locator, request, store)
     return locator
@@ -109,8 +109,7 @@ async def _caller(request: Request) -> Principal:
     if not bearer and not api_key:
         request.state.principal = ANONYMOUS
         return ANONYMOUS
-    principal: Principal = await run_in_threadpool(get_optional_principal, request, bearer, api_key)
-    return principal
+    return await get_optional_principal(request, bearer, api_key)
 
 
 _guard = query_guard(["lon", "lat", "crs", "radius"])

@@ -66,7 +66,7 @@ from gridmap.events.media import MEDIA_NAME
 from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.events.taxonomy import EVENT_KINDS, URGENCIES, Taxonomy, default_taxonomy
 from gridmap.geo.chinacrs import is_chinese_crs, to_wgs84
-from gridmap.geo.h3cells import H3_RESOLUTIONS, cell_column, latlng_to_cells
+from gridmap.geo.h3cells import one_point_cells
 from gridmap.geo.locate import Locator
 from gridmap.geo.projection import local_crs, position_crs, positions_to_wgs84, to_local
 from gridmap.security.access import Principal
@@ -1137,9 +1137,7 @@ def _store_lean(
     )
     row["id"] = event_id
     row["source_key"] = f"api:{source_id}"
-    for res in H3_RESOLUTIONS:
-        cell = int(latlng_to_cells(np.array([loc.lon]), np.array([loc.lat]), res)[0])
-        row[cell_column(res)] = cell or None
+    row.update(one_point_cells(loc.lon, loc.lat))
     record = _transition_record(
         event_id, report, principal=principal, when=when, duplicate=duplicate, edge=edge
     )

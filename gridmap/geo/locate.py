@@ -635,6 +635,19 @@ class StoreCache(Generic[T]):
             return entry.value
         return None
 
+    def current(self, store: Store) -> T | None:
+        """What :meth:`get` would answer without I/O, else None (no I/O, never waits).
+
+        The cached value when it was checked within *check_seconds*, or while
+        another thread is checking or rebuilding it (as :meth:`get` answers then).
+        """
+        entry = self._entries.get(store)
+        if entry is None:
+            return None
+        if time.monotonic() - entry.checked < self.check_seconds or entry.lock.locked():
+            return entry.value
+        return None
+
     def get(self, store: Store) -> T:
         """The value of *store*, checked against the store and rebuilt if it changed."""
         entry = self._entries.get(store)

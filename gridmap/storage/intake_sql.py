@@ -31,6 +31,8 @@ store goes through the generic calls, with the same outcome.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -198,6 +200,8 @@ def insert_report(
     bool
         ``False`` when the key was already claimed (nothing was written).
     """
+    import psycopg
+
     pg = _pg(store)
     schema = layer_schema("events")
     params: dict[str, Any] = {"lon": float(lon), "lat": float(lat)}
@@ -205,20 +209,51 @@ def insert_report(
     for col in schema.columns:
         if col.encrypted and ev.get(col.name) is not None:
             ev[col.name] = pg.vault.encrypt(str(ev[col.name]), f"{schema.name}.{col.name}")
-    ev_cols = [c for c in ev if c not in ("id", "source_key", "geometry")]
+    ev_cols = tuple(c for c in ev if c not in ("id", "source_key", "geometry"))
     for c in ev_cols:
         params[f"e_{c}"] = _value(ev[c])
     params["e_id"], params["e_source_key"] = int(ev["id"]), str(ev["source_key"])
-    gate = " WHERE EXISTS (SELECT 1 FROM claim)" if claim is not None else ""
-    parts: list[str] = []
     if claim is not None:
-        cl = list(claim)
+        params.update({f"c_{c}": _value(v) for c, v in claim.items()})
+    params.update({f"t_{c}": _value(v) for c, v in transition.items()})
+    for i, box in enumerate(outbox):
+        params.update({f"o{i}_{c}": _value(v) for c, v in box.items()})
+    query, names = _insert_statement(
+        None if claim is None else tuple(claim),
+        ev_cols,
+        tuple(c for c in transition if c != "source_key"),
+        tuple(tuple(c for c in box if c != "source_key") for box in outbox),
+    )
+    with pg._conn() as conn:
+        # $n placeholders, the statement built once per shape: psycopg converts (and
+        # does not cache) a %(name)s statement this long, with this many parameters,
+        # on every call.
+        done = psycopg.RawCursor(conn).execute(query, [params[n] for n in names]).fetchone()
+    return bool(done and done[0])
+
+
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_statement(
+    claim_cols: tuple[str, ...] | None,
+    ev_cols: tuple[str, ...],
+    tr_cols: tuple[str, ...],
+    outbox_cols: tuple[tuple[str, ...], ...],
+) -> tuple[bytes, tuple[str, ...]]:
+    """The statement of :func:`insert_report` for one shape of rows, with ``$n`` placeholders.
+
+    Returns the statement and the parameter name of each ``$n``, in order.
+    """
+    gate = " WHERE EXISTS (SELECT 1 FROM claim)" if claim_cols is not None else ""
+    parts: list[str] = []
+    if claim_cols is not None:
         parts.append(
-            f"claim AS (INSERT INTO idempotency_keys ({', '.join(cl)}) "
-            f"VALUES ({', '.join(_typed('idempotency_keys', [c for c in cl], 'c_'))}) "
+            f"claim AS (INSERT INTO idempotency_keys ({', '.join(claim_cols)}) "
+            f"VALUES ({', '.join(_typed('idempotency_keys', claim_cols, 'c_'))}) "
             "ON CONFLICT DO NOTHING RETURNING id)"
         )
-        params.update({f"c_{c}": _value(v) for c, v in claim.items()})
     quoted = ", ".join(f'"{c}"' for c in ev_cols)
     values = ", ".join(_typed("events", ev_cols, "e_"))
     parts.append(
@@ -226,16 +261,12 @@ def insert_report(
         f"SELECT %(e_id)s::int8, %(e_source_key)s::text, {values}, "
         f"ST_SetSRID(ST_MakePoint(%(lon)s::float8, %(lat)s::float8), 4326){gate} RETURNING id)"
     )
-    tr_cols = [c for c in transition if c != "source_key"]
-    params.update({f"t_{c}": _value(v) for c, v in transition.items()})
     parts.append(
         f"tr AS (INSERT INTO event_transitions (source_key, {', '.join(tr_cols)}) "
         f"SELECT %(t_source_key)s::text, "
         f"{', '.join(_typed('event_transitions', tr_cols, 't_'))} FROM ev RETURNING id)"
     )
-    for i, box in enumerate(outbox):
-        cols = [c for c in box if c != "source_key"]
-        params.update({f"o{i}_{c}": _value(v) for c, v in box.items()})
+    for i, cols in enumerate(outbox_cols):
         parts.append(
             f"ob{i} AS (INSERT INTO webhook_outbox (source_key, {', '.join(cols)}) "
             f"SELECT %(o{i}_source_key)s::text, "
@@ -246,6 +277,9 @@ def insert_report(
             f"WHERE a <> '' AND %(o{i}_grid_code)s::text ^@ a))) RETURNING id)"
         )
     query = "WITH " + ", ".join(parts) + " SELECT (SELECT count(*) FROM ev)"
-    with pg._conn() as conn:
-        done = conn.execute(query.encode(), params).fetchone()
-    return bool(done and done[0])
+    order: dict[str, int] = {}
+
+    def number(m: re.Match[str]) -> str:
+        return f"${order.setdefault(m.group(1), len(order) + 1)}"
+
+    return _NAMED.sub(number, query).encode(), tuple(order)

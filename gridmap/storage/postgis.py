@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import sys
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any, Literal
 
 import numpy as np
@@ -137,7 +139,17 @@ class PostGISStore(FeaturePages):
             # raises PoolTimeout → StoreUnavailable (HTTP 503).
             # The check also brings the connection's statement_timeout up to date.
             check=self._check_connection,
+            reset=self._returned,
             timeout=timeout,
+        )
+        #: When each pooled connection last came back in good order (monotonic s).
+        self._back_at: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+        #: Set by :meth:`transaction` while it takes a connection: a list the check
+        #: appends ``True`` to when it skipped its round trip.
+        self._lenient: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar(
+            f"gridmap_pg_lenient_{id(self)}", default=None
         )
         self._tx: contextvars.ContextVar[psycopg.Connection[Any] | None] = contextvars.ContextVar(
             f"gridmap_pg_tx_{id(self)}", default=None
@@ -165,6 +177,11 @@ class PostGISStore(FeaturePages):
         """
         want = self._statement_timeout_ms
         if self._applied.get(conn) == want:
+            skipped = self._lenient.get()
+            back = self._back_at.pop(conn, None)
+            if skipped is not None and back is not None and time.monotonic() - back < RECENT_S:
+                skipped.append(True)  # transaction(): its BEGIN is the probe
+                return
             ConnectionPool.check_connection(conn)
             return
         conn.autocommit = True
@@ -174,6 +191,11 @@ class PostGISStore(FeaturePages):
             with suppress(Exception):  # a broken connection: keep the first error
                 conn.autocommit = False
         self._applied[conn] = want
+
+    def _returned(self, conn: psycopg.Connection[Any]) -> None:
+        """Pool reset callback: note when a connection came back idle (in good order)."""
+        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self._back_at[conn] = time.monotonic()
 
     @property
     def statement_timeout_ms(self) -> int | None:
@@ -215,13 +237,47 @@ class PostGISStore(FeaturePages):
         if self._tx.get() is not None:
             yield
             return
-        with _available(), self._pool.connection() as conn, interrupt_on_cancel(conn.cancel_safe):
+        with _available(), ExitStack() as stack:
+            conn = self._begin(stack)
             token = self._tx.set(conn)
             try:
-                with conn.transaction():
-                    yield
+                yield
             finally:
                 self._tx.reset(token)
+
+    def _begin(self, stack: ExitStack) -> psycopg.Connection[Any]:
+        """A pooled connection in a new transaction, entered on *stack*.
+
+        A connection back in the pool less than :data:`RECENT_S` ago is handed
+        out without the pool's liveness round trip: the transaction's ``BEGIN``
+        (a round trip it needs anyway, with nothing done yet) stands in for it.
+        If that ``BEGIN`` fails (the server restarted, the session was
+        terminated), the dead connection goes back to be discarded and another
+        one is taken, checked as usual.
+        """
+        lenient = True
+        while True:
+            skipped: list[bool] = []
+            token = self._lenient.set(skipped if lenient else None)
+            inner = ExitStack()
+            try:
+                conn = inner.enter_context(self._pool.connection())
+            finally:
+                self._lenient.reset(token)
+            try:
+                inner.enter_context(interrupt_on_cancel(conn.cancel_safe))
+                inner.enter_context(conn.transaction())
+            except psycopg.OperationalError:
+                inner.__exit__(*sys.exc_info())  # the pool discards the dead connection
+                if not skipped:
+                    raise
+                lenient = False  # dead after all: once more, with the check
+                continue
+            except BaseException:
+                inner.__exit__(*sys.exc_info())
+                raise
+            stack.enter_context(inner)
+            return conn
 
     @contextmanager
     def scoped(self, areas: Sequence[str]) -> Iterator[None]:
@@ -633,6 +689,11 @@ def _available() -> Iterator[None]:
     except psycopg.OperationalError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise StoreUnavailable(f"the database is unavailable: {first[:200]}") from exc
+
+
+#: A pooled connection that came back within this many seconds skips the pool's
+#: liveness round trip when a transaction takes it (:meth:`PostGISStore._begin`).
+RECENT_S = 1.0
 
 
 class MigrationsPending(GridmapError):

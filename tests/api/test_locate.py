@@ -272,6 +272,19 @@ def test_cache_rebuilds_when_the_store_changes(world: Store) -> None:
         world.delete("key_areas", where={"source_id": "test/extra"})
 
 
+def test_current_answers_without_io_only_what_get_would(world: Store) -> None:
+    cache = LocatorCache(check_seconds=3600)
+    assert cache.current(world) is None  # never built: the caller must build (get)
+    first = cache.get(world)
+    assert cache.current(world) is first  # checked within check_seconds
+    cache.check_seconds = 0
+    assert cache.current(world) is None  # a check is due: the caller must check (get)
+    entry = cache._entries[world]
+    with entry.lock:  # another thread is checking: get would answer this one
+        assert cache.current(world) is first
+        assert cache.get(world) is first
+
+
 def test_locator_reads_the_same_grids_on_both_stores(filled: Store) -> None:
     loc = Locator.from_store(filled)
     assert sorted(loc.grids["code"]) == ["990100001001002", "990100001001003"]

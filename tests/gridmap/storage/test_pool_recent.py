@@ -1,0 +1,130 @@
+"""The pool's liveness round trip is skipped for a connection back within a second (issue 22).
+
+``PostGISStore.transaction`` takes a connection that came back to the pool
+less than :data:`~gridmap.storage.postgis.RECENT_S` ago without the pool's
+check: its ``BEGIN`` is the probe. A connection that died meanwhile (its
+session terminated, the server restarted) still never fails the caller: the
+failed ``BEGIN`` sends it back to be discarded and a checked one is taken.
+Real PostgreSQL; the pool's check is counted, not replaced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from gridmap.storage.pgserver import PgServer
+from gridmap.storage.postgis import PostGISStore
+from tests.conftest import fresh_pg_url
+
+pytestmark = pytest.mark.postgis
+
+
+@pytest.fixture
+def store(pg_server: PgServer) -> Iterator[PostGISStore]:
+    with fresh_pg_url(pg_server, migrated=True) as url:
+        s = PostGISStore(url, min_size=1, max_size=2, timeout=5.0)
+        s.sql("CREATE TABLE IF NOT EXISTS probe_rows (n int)")
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times the pool's liveness round trip ran (the real one still runs)."""
+    calls: list[int] = []
+    real = ConnectionPool.check_connection
+
+    def counted(conn: Any) -> None:
+        calls.append(1)
+        real(conn)
+
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(counted))
+    return calls
+
+
+def _insert(store: PostGISStore, n: int) -> None:
+    with store.transaction(), store._conn() as conn:
+        conn.execute("INSERT INTO probe_rows VALUES (%s)", (n,))
+
+
+def _warm(store: PostGISStore) -> None:
+    """Use every connection the pool has opened (a new one is checked once)."""
+    for i in range(5):
+        _insert(store, -i)
+    store.sql("DELETE FROM probe_rows")
+
+
+def test_recent_connection_skips_the_check(store: PostGISStore, checks: list[int]) -> None:
+    _warm(store)
+    _insert(store, 1)
+    before = len(checks)
+    for i in range(2, 12):
+        _insert(store, i)
+    # Back to back: every transaction took a connection returned just now.
+    assert len(checks) == before
+    assert store.sql("SELECT count(*) FROM probe_rows")[0][0] == 11
+
+
+def test_idle_connection_is_checked(
+    store: PostGISStore, checks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gridmap.storage.postgis as postgis
+
+    monkeypatch.setattr(postgis, "RECENT_S", 0.05)
+    _insert(store, 1)
+    time.sleep(0.2)
+    before = len(checks)
+    _insert(store, 2)
+    assert len(checks) == before + 1
+
+
+def test_reads_outside_transactions_keep_the_check(store: PostGISStore, checks: list[int]) -> None:
+    _insert(store, 1)
+    before = len(checks)
+    store.sql("SELECT count(*) FROM probe_rows")
+    assert len(checks) == before + 1
+
+
+def _terminate_others(url: str) -> None:
+    """End every other session of the database and wait until they are gone."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        for _ in range(200):
+            (n,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone() or (0,)
+            if n == 0:
+                return
+            time.sleep(0.01)
+    raise AssertionError("sessions still alive")
+
+
+def test_dead_recent_connection_is_replaced_not_failed(
+    store: PostGISStore, checks: list[int]
+) -> None:
+    _warm(store)
+    _insert(store, 1)
+    _terminate_others(store.url)  # the pooled connection, returned just now, is dead
+    before = len(checks)
+    _insert(store, 2)  # BEGIN fails on the dead one: discarded, a checked one is used
+    assert len(checks) > before
+    assert sorted(r[0] for r in store.sql("SELECT n FROM probe_rows")) == [1, 2]
+    # And the pool is healthy again: back to back without checks.
+    _warm(store)
+    _insert(store, 3)
+    before = len(checks)
+    _insert(store, 4)
+    assert len(checks) == before
+    assert store.sql("SELECT n FROM probe_rows") == [(3,), (4,)]
