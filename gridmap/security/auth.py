@@ -461,12 +461,19 @@ def decode_token(token: str, config: TokenConfig) -> dict[str, Any]:
 def principal_for_token(store: Store, token: str, config: TokenConfig) -> Principal:
     """The principal of a bearer token, read from the stored user (must exist, not disabled)."""
     claims = decode_token(token, config)
-    user = get_user(store, claims["sub"])
-    if user is None:
+    # Every authenticated request comes here: read the five columns as plain
+    # rows (no frame), the lean path of issue 22.
+    rows = store.records("users", _PRINCIPAL_COLUMNS, where={"name": claims["sub"]}, limit=1)
+    if not rows:
         raise NotAuthenticated("invalid token")
-    if user.disabled:
+    row = rows[0]
+    if row["disabled"]:
         raise NotAuthenticated("user is disabled")
-    return user.principal()
+    areas = tuple("" if a == "*" else str(a) for a in (row["areas"] or ()))
+    return Principal(str(row["name"]), str(row["role"]), areas, can_unmask=bool(row["can_unmask"]))
+
+
+_PRINCIPAL_COLUMNS = ("name", "role", "areas", "can_unmask", "disabled")
 
 
 @dataclass(frozen=True)

@@ -153,6 +153,17 @@ class Store(Protocol):
         """Rows of *layer* ordered by ``id``, filtered by bbox (intersects), equality and CQL2."""
         ...
 
+    def records(
+        self,
+        layer: str,
+        columns: Sequence[str],
+        *,
+        where: Where | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Plain rows of a few attribute *columns* (no frame; a hot path's lean read)."""
+        ...
+
     def count(
         self,
         layer: str,

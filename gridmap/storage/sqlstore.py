@@ -267,6 +267,35 @@ class SQLStore(StoreReads):
         rows = self.sql(query, params)
         return unseal(schema, frame_from_rows(schema, cols, rows), self.vault)
 
+    def records(
+        self,
+        layer: str,
+        columns: Sequence[str],
+        *,
+        where: Where | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Plain rows (dicts of driver values) of a few attribute *columns*, ordered by id.
+
+        The lean read of a hot path that needs no frame: authenticating a
+        request reads one user per call. No geometry and no encrypted column
+        (those need :meth:`read`); columns the connected role may not read are
+        ``None``, as in :meth:`read`.
+        """
+        schema = layer_schema(layer)
+        check_paging(limit, 0)
+        known = {c.name: c for c in schema.columns}
+        for c in columns:
+            if c != "id" and (c not in known or known[c].encrypted):
+                raise BadInput(f"records: {layer}.{c} is not a plain attribute column")
+        clause, params = self._where(schema, where, None, None, None)
+        hidden = self._hidden_columns(schema)
+        select = [f"NULL AS {quote(c)}" if c in hidden else quote(c) for c in columns]
+        query = f"SELECT {', '.join(select)} FROM {schema.name}{clause} ORDER BY id"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        return [dict(zip(columns, row, strict=True)) for row in self.sql(query, params)]
+
     def count(
         self,
         layer: str,
