@@ -41,6 +41,8 @@ from gridmap.common.timezone import DEFAULT_TIME_ZONE
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import (
     BatchResult,
+    IntakeRules,
+    KeyClaim,
     Report,
     event_document,
     hide_foreign_duplicates,
@@ -69,7 +71,7 @@ from gridmap.security import disclosure as disclosure
 from gridmap.security.access import Principal
 from gridmap.storage import Store
 
-__all__ = ["router", "parse_if_match", "parse_time"]
+__all__ = ["parse_if_match", "parse_time", "router"]
 
 router = APIRouter(tags=["Events 事件"])
 
@@ -183,14 +185,19 @@ def _store_report(
         store,
         report,
         principal=principal,
-        key=key,
-        digest=request_hash(body),
-        respond=respond,
-        taxonomy=tax,
+        claim=KeyClaim(key, request_hash(body), respond),
+        rules=_rules(settings, tax),
         now=now,
+        locator=shared_locator(request, store),
+    )
+
+
+def _rules(settings: Any, tax: Taxonomy) -> IntakeRules:
+    """The intake rules of this service: its taxonomy and settings."""
+    return IntakeRules(
+        taxonomy=tax,
         observed_max_age_hours=settings.observed_max_age_hours,
         edge_tolerance_m=settings.edge_tolerance_m,
-        locator=shared_locator(request, store),
     )
 
 
@@ -317,10 +324,8 @@ async def create_events_batch(
                 store,
                 valid,
                 principal=principal,
-                taxonomy=tax,
+                rules=_rules(settings, tax),
                 now=now,
-                observed_max_age_hours=settings.observed_max_age_hours,
-                edge_tolerance_m=settings.edge_tolerance_m,
                 locator=shared_locator(request, store),
             )
         )

@@ -57,6 +57,8 @@ from api.validation import check_form
 from gridmap.common.errors import BadInput, NotFound, UnsupportedFormat
 from gridmap.common.timeparse import iso_utc
 from gridmap.events.intake import (
+    IntakeRules,
+    KeyClaim,
     hide_foreign_duplicates,
     list_events,
     parse_report,
@@ -619,10 +621,12 @@ async def create_request(
             store,
             report,
             principal=principal,
-            key=idempotency_key,
-            digest=request_hash({k: v for k, v in fields.items() if k != "api_key"}),
-            respond=respond,
-            taxonomy=tax,
+            claim=KeyClaim(
+                idempotency_key,
+                request_hash({k: v for k, v in fields.items() if k != "api_key"}),
+                respond,
+            ),
+            rules=IntakeRules(taxonomy=tax),
             now=now,
             locator=shared_locator(request, store),
         )

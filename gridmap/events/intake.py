@@ -51,7 +51,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -817,18 +817,67 @@ def idempotent(
     return int(row["status_code"]), dict(json.loads(str(row["response"]))), True
 
 
+@dataclass(frozen=True)
+class IntakeRules:
+    """How reports are checked, placed and deduplicated (the API fills it from its settings).
+
+    Parameters
+    ----------
+    taxonomy : Taxonomy, optional
+        Categories, time limits and responsible parties (default: the built-in one).
+    duplicate_radius_m, duplicate_days : float
+        What counts as a duplicate of an open event (:func:`find_duplicate`).
+    observed_max_age_hours : float
+        How old ``observed_at`` may be (:func:`check_observed_at`).
+    edge_tolerance_m : float
+        The cap of the grid-edge tolerance: a point outside the principal's
+        grids is accepted within ``min(accuracy_m, edge_tolerance_m)`` metres
+        of one of them, routed to the grid that contains it, and the
+        principal's grid recorded in ``reporter_grid_code``.
+    """
+
+    taxonomy: Taxonomy | None = None
+    duplicate_radius_m: float = 50.0
+    duplicate_days: float = 7.0
+    observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS
+    edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M
+
+    @property
+    def tax(self) -> Taxonomy:
+        """The taxonomy in force."""
+        return self.taxonomy or default_taxonomy()
+
+
+class KeyClaim(NamedTuple):
+    """An ``Idempotency-Key`` request: the key, the body's digest, and how to answer it.
+
+    *respond* turns the stored event (a row mapping, ``duplicate_of`` blanked
+    where the principal may not read the original) into ``(status, answer)``;
+    the answer is stored with the key and replayed to retries.
+    """
+
+    key: str | None
+    digest: str
+    respond: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]]
+
+
+class _Checked(NamedTuple):
+    """A report that passed the checks: when, where it goes, the edge grid, ``observed_at``."""
+
+    when: pd.Timestamp
+    place: Placement
+    edge: tuple[str, float] | None
+    observed: pd.Timestamp | None
+
+
 def report_event(
     store: Store,
     report: Report,
     *,
     principal: Principal,
-    taxonomy: Taxonomy | None = None,
+    rules: IntakeRules = IntakeRules(),
     now: pd.Timestamp | None = None,
-    duplicate_radius_m: float = 50.0,
-    duplicate_days: float = 7.0,
     synthetic: bool = False,
-    observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
-    edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M,
     locator: Locator | None = None,
 ) -> dict[str, Any]:
     """Locate, route and store one report; return the stored event as a dict.
@@ -842,21 +891,12 @@ def report_event(
     principal : Principal
         Who reports; a principal limited to areas reports inside them, or
         within the edge tolerance of one of their grids.
-    taxonomy : Taxonomy, optional
-        Categories, time limits and responsible parties.
+    rules : IntakeRules
+        Taxonomy, duplicate radius and days, ``observed_at`` age, edge tolerance.
     now : Timestamp, optional
         The time of the report (default: the current time).
-    duplicate_radius_m, duplicate_days : float
-        What counts as a duplicate of an open event (:func:`find_duplicate`).
     synthetic : bool
         Marks generated events.
-    observed_max_age_hours : float
-        How old ``observed_at`` may be (:func:`check_observed_at`).
-    edge_tolerance_m : float
-        The cap of the grid-edge tolerance: a point outside the principal's
-        grids is accepted within ``min(accuracy_m, edge_tolerance_m)`` metres
-        of one of them, routed to the grid that contains it, and the
-        principal's grid recorded in ``reporter_grid_code``.
     locator : Locator, optional
         The in-memory ``/locate`` index: placement without reading grids and
         admin units from the store (:func:`locate_point`).
@@ -883,17 +923,11 @@ def report_event(
     Traceback (most recent call last):
     gridmap.common.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
     """
-    tax = taxonomy or default_taxonomy()
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
-    place, edge, observed = _check_report(
-        store,
-        report,
-        principal=principal,
-        when=when,
-        observed_max_age_hours=observed_max_age_hours,
-        edge_tolerance_m=edge_tolerance_m,
-        locator=locator,
+    checked = _check_report(
+        store, report, principal=principal, when=when, rules=rules, locator=locator
     )
+    edge = checked.edge
     loc = report.location
     duplicate = find_duplicate(
         store,
@@ -901,18 +935,15 @@ def report_event(
         lon=loc.lon,
         lat=loc.lat,
         now=when,
-        radius_m=duplicate_radius_m,
-        days=duplicate_days,
+        radius_m=rules.duplicate_radius_m,
+        days=rules.duplicate_days,
     )
     source_id = uuid.uuid4().hex
     row = _event_row(
         report,
         principal=principal,
-        tax=tax,
-        when=when,
-        place=place,
-        edge=edge,
-        observed=observed,
+        tax=rules.tax,
+        checked=checked,
         duplicate=duplicate,
         synthetic=synthetic,
         source_id=source_id,
@@ -945,15 +976,9 @@ def report_once(
     report: Report,
     *,
     principal: Principal,
-    key: str | None,
-    digest: str,
-    respond: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
-    taxonomy: Taxonomy | None = None,
+    claim: KeyClaim,
+    rules: IntakeRules = IntakeRules(),
     now: pd.Timestamp | None = None,
-    duplicate_radius_m: float = 50.0,
-    duplicate_days: float = 7.0,
-    observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
-    edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M,
     locator: Locator | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """Store one report exactly once per key and answer it: the intake of ``POST /events``.
@@ -972,14 +997,12 @@ def report_once(
         From :func:`parse_report`.
     principal : Principal
         Who reports; keys are scoped per principal.
-    key : str or None
-        The ``Idempotency-Key``.
-    digest : str
-        :func:`request_hash` of the request body.
-    respond : callable
-        Turns the stored event (a row mapping, ``duplicate_of`` blanked where
-        the principal may not read the original) into ``(status, answer)``;
-        the answer is stored with the key and replayed to retries.
+    claim : KeyClaim
+        The ``Idempotency-Key`` (or ``None``), :func:`request_hash` of the
+        request body, and *respond*, which turns the stored event into
+        ``(status, answer)``.
+    rules : IntakeRules
+        As for :func:`report_event`.
 
     Returns
     -------
@@ -991,27 +1014,20 @@ def report_once(
     >>> from gridmap.security.access import SYSTEM
     >>> r = parse_report({"category": "dispute", "description": "x",
     ...                   "location": {"lon": 0, "lat": 0, "crs": "wgs84"}})
-    >>> report_once(open_store(":memory:", migrate=True), r, principal=SYSTEM, key="k",
-    ...             digest="d", respond=lambda row: (201, {"id": row["id"]}))
+    >>> answer = KeyClaim("k", "d", lambda row: (201, {"id": row["id"]}))
+    >>> report_once(open_store(":memory:", migrate=True), r, principal=SYSTEM, claim=answer)
     Traceback (most recent call last):
     gridmap.common.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
     """
-    tax = taxonomy or default_taxonomy()
+    key, digest, respond = claim
     # PostgreSQL keeps microseconds: the answer must show what a later read shows.
     when = (now if now is not None else pd.Timestamp.now(tz="UTC")).floor("us")
-    options = {
-        "taxonomy": tax,
-        "now": when,
-        "duplicate_radius_m": duplicate_radius_m,
-        "duplicate_days": duplicate_days,
-        "observed_max_age_hours": observed_max_age_hours,
-        "edge_tolerance_m": edge_tolerance_m,
-        "locator": locator,
-    }
     if not intake_sql.supports(store):
 
         def create() -> tuple[int, dict[str, Any], int | None]:
-            row = report_event(store, report, principal=principal, **options)  # type: ignore[arg-type]
+            row = report_event(
+                store, report, principal=principal, rules=rules, now=when, locator=locator
+            )
             hide_foreign_duplicates(store, [row], principal=principal)
             status, doc = respond(row)
             return status, doc, int(row["id"])
@@ -1025,14 +1041,8 @@ def report_once(
             field="Idempotency-Key",
         )
     try:
-        place, edge, observed = _check_report(
-            store,
-            report,
-            principal=principal,
-            when=when,
-            observed_max_age_hours=observed_max_age_hours,
-            edge_tolerance_m=edge_tolerance_m,
-            locator=locator,
+        checked = _check_report(
+            store, report, principal=principal, when=when, rules=rules, locator=locator
         )
     except GridmapError:
         # A retry of a stored report is answered as stored, even if it would not pass now.
@@ -1042,19 +1052,7 @@ def report_once(
         return stored
     with store.transaction():
         out = _store_lean(
-            store,
-            report,
-            principal=principal,
-            key=key,
-            digest=digest,
-            respond=respond,
-            tax=tax,
-            when=when,
-            place=place,
-            edge=edge,
-            observed=observed,
-            radius_m=duplicate_radius_m,
-            days=duplicate_days,
+            store, report, principal=principal, claim=claim, rules=rules, checked=checked
         )
     if out is not None:
         return out[0], out[1], False
@@ -1088,18 +1086,14 @@ def _store_lean(
     report: Report,
     *,
     principal: Principal,
-    key: str | None,
-    digest: str,
-    respond: Callable[[dict[str, Any]], tuple[int, dict[str, Any]]],
-    tax: Taxonomy,
-    when: pd.Timestamp,
-    place: Placement,
-    edge: tuple[str, float] | None,
-    observed: pd.Timestamp | None,
-    radius_m: float,
-    days: float,
+    claim: KeyClaim,
+    rules: IntakeRules,
+    checked: _Checked,
 ) -> tuple[int, dict[str, Any]] | None:
     """Duplicates, then key, event, audit and outbox in one statement (``None``: key taken)."""
+    key, digest, respond = claim
+    when, edge = checked.when, checked.edge
+    radius_m, days = rules.duplicate_radius_m, rules.duplicate_days
     loc = report.location
     event_id, near = intake_sql.prepare_report(
         store,
@@ -1126,11 +1120,8 @@ def _store_lean(
     row = _event_row(
         report,
         principal=principal,
-        tax=tax,
-        when=when,
-        place=place,
-        edge=edge,
-        observed=observed,
+        tax=rules.tax,
+        checked=checked,
         duplicate=duplicate,
         synthetic=False,
         source_id=source_id,
@@ -1145,10 +1136,10 @@ def _store_lean(
     if not readable:
         shown["duplicate_of"] = None
     status, doc = respond(shown)
-    claim = None
+    key_row = None
     if key is not None:
         skey = hashlib.sha256(f"{principal.name}\x1f{key}".encode()).hexdigest()
-        claim = {
+        key_row = {
             "source_key": "idem:" + skey,
             "principal": principal.name,
             "key": key,
@@ -1160,7 +1151,7 @@ def _store_lean(
         }
     stored = intake_sql.insert_report(
         store,
-        claim=claim,
+        claim=key_row,
         event={k: v for k, v in row.items() if k != "geometry"},
         lon=loc.lon,
         lat=loc.lat,
@@ -1176,17 +1167,18 @@ def _check_report(
     *,
     principal: Principal,
     when: pd.Timestamp,
-    observed_max_age_hours: float,
-    edge_tolerance_m: float,
+    rules: IntakeRules,
     locator: Locator | None,
-) -> tuple[Placement, tuple[str, float] | None, pd.Timestamp | None]:
+) -> _Checked:
     """Who may report here, and where: the placement, the edge grid and ``observed_at``."""
     if principal.role not in _REPORTERS and principal.role != "external_system":
         raise NotPermitted(f"role {principal.role!r} may not report events")
     observed = (
         None
         if report.observed_at is None
-        else check_observed_at(report.observed_at, now=when, max_age_hours=observed_max_age_hours)
+        else check_observed_at(
+            report.observed_at, now=when, max_age_hours=rules.observed_max_age_hours
+        )
     )
     loc = report.location
     place = locate_point(store, loc.lon, loc.lat, now=when, locator=locator)
@@ -1204,10 +1196,10 @@ def _check_report(
             loc,
             place,
             accuracy_m=report.accuracy_m,
-            tolerance_m=edge_tolerance_m,
+            tolerance_m=rules.edge_tolerance_m,
             now=when,
         )
-    return place, edge, observed
+    return _Checked(when, place, edge, observed)
 
 
 def _event_row(
@@ -1215,15 +1207,13 @@ def _event_row(
     *,
     principal: Principal,
     tax: Taxonomy,
-    when: pd.Timestamp,
-    place: Placement,
-    edge: tuple[str, float] | None,
-    observed: pd.Timestamp | None,
+    checked: _Checked,
     duplicate: int | None,
     synthetic: bool,
     source_id: str,
 ) -> dict[str, Any]:
     """The ``events`` row of a checked report."""
+    when, place, edge, observed = checked
     limits = tax.limits(report.category, report.subcategory)
     step = limits.step("reported", report.urgency)
     row = {
@@ -1508,12 +1498,8 @@ def report_batch(
     items: list[tuple[str, Any]],
     *,
     principal: Principal,
-    taxonomy: Taxonomy | None = None,
+    rules: IntakeRules = IntakeRules(),
     now: pd.Timestamp | None = None,
-    duplicate_radius_m: float = 50.0,
-    duplicate_days: float = 7.0,
-    observed_max_age_hours: float = DEFAULT_OBSERVED_MAX_AGE_HOURS,
-    edge_tolerance_m: float = DEFAULT_EDGE_TOLERANCE_M,
     locator: Locator | None = None,
 ) -> list[BatchResult]:
     """Store many reports, each once per Idempotency-Key, with bulk writes.
@@ -1539,7 +1525,7 @@ def report_batch(
     ...                                         [("k1", body)], principal=SYSTEM)]
     ['OutsideJurisdiction']
     """
-    tax = taxonomy or default_taxonomy()
+    tax = rules.tax
     when = now if now is not None else pd.Timestamp.now(tz="UTC")
     results: list[BatchResult | None] = [None] * len(items)
     digests = [request_hash(body) for _, body in items]
@@ -1549,7 +1535,7 @@ def report_batch(
     )
     stored_keys = {str(r["key"]): r for r in known.to_dict("records")}
     first_of: dict[str, int] = {}
-    pending: list[tuple[int, Report, Placement, tuple[str, float] | None, Any]] = []
+    pending: list[tuple[int, Report, _Checked]] = []
     for i, (key, body) in enumerate(items):
         try:
             if not KEY.fullmatch(key):
@@ -1579,16 +1565,10 @@ def report_batch(
                 continue  # an earlier item of this batch: filled in below
             first_of[key] = i
             report = parse_report(body, taxonomy=tax)
-            place, edge, observed = _check_report(
-                store,
-                report,
-                principal=principal,
-                when=when,
-                observed_max_age_hours=observed_max_age_hours,
-                edge_tolerance_m=edge_tolerance_m,
-                locator=locator,
+            checked = _check_report(
+                store, report, principal=principal, when=when, rules=rules, locator=locator
             )
-            pending.append((i, report, place, edge, observed))
+            pending.append((i, report, checked))
         except (StoreUnavailable, StatementTimeout):
             raise  # the whole batch: retrying it stores each report once
         except GridmapError as exc:
@@ -1603,10 +1583,8 @@ def report_batch(
             [items[i][0] for i, *_ in pending],
             [digests[i] for i, *_ in pending],
             principal=principal,
-            tax=tax,
+            rules=rules,
             when=when,
-            radius_m=duplicate_radius_m,
-            days=duplicate_days,
         )
     for i, (key, _) in enumerate(items):
         if results[i] is None:  # a repeat of an earlier item of this batch
@@ -1618,18 +1596,17 @@ def report_batch(
 
 def _store_batch(
     store: Store,
-    pending: list[tuple[int, Report, Placement, tuple[str, float] | None, Any]],
+    pending: list[tuple[int, Report, _Checked]],
     results: list[BatchResult | None],
     keys: list[str],
     digests: list[str],
     *,
     principal: Principal,
-    tax: Taxonomy,
+    rules: IntakeRules,
     when: pd.Timestamp,
-    radius_m: float,
-    days: float,
 ) -> None:
     """Duplicates, then claims, events, audit and answers of the checked reports, in bulk."""
+    tax, radius_m, days = rules.tax, rules.duplicate_radius_m, rules.duplicate_days
     reports = [p[1] for p in pending]
     lons = np.array([r.location.lon for r in reports])
     lats = np.array([r.location.lat for r in reports])
@@ -1685,10 +1662,7 @@ def _store_batch(
             r,
             principal=principal,
             tax=tax,
-            when=when,
-            place=p[2],
-            edge=p[3],
-            observed=p[4],
+            checked=p[2],
             duplicate=d[1] if d is not None and d[0] == "id" else None,
             synthetic=False,
             source_id=sid,
@@ -1728,7 +1702,9 @@ def _store_batch(
             stored = store.read("events", where={"source": "api", "source_id": source_ids})
         records = pd.DataFrame(
             [
-                _transition_record(e, r, principal=principal, when=when, duplicate=f, edge=p[3])
+                _transition_record(
+                    e, r, principal=principal, when=when, duplicate=f, edge=p[2].edge
+                )
                 for e, r, f, p in zip(event_ids, reports, final, pending, strict=True)
             ]
         )

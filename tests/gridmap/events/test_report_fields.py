@@ -17,7 +17,7 @@ import shapely
 
 from gridmap.common.errors import BadInput
 from gridmap.events.errors import NotPermitted
-from gridmap.events.intake import nearest_own_grid, parse_report, report_event
+from gridmap.events.intake import IntakeRules, nearest_own_grid, parse_report, report_event
 from gridmap.events.kpis import kpis
 from gridmap.events.workflow import TransitionRequest, transition
 from gridmap.security.access import SYSTEM, Principal
@@ -95,7 +95,7 @@ def test_edge_tolerance_refusals(world: World) -> None:
                 parse_report(body_at(w, location, **extra)),
                 principal=me,
                 now=T0,
-                **opts,
+                rules=IntakeRules(**opts),
             )
         return str(info.value)
 
@@ -135,7 +135,7 @@ def test_observed_at_window_and_format(world: World) -> None:
 
     def send(observed: Any, **kw: Any) -> dict[str, Any]:
         r = parse_report(w.body(0, "dispute", observed_at=observed))
-        return report_event(w.store, r, principal=SYSTEM, now=T0, **kw)
+        return report_event(w.store, r, principal=SYSTEM, now=T0, rules=IntakeRules(**kw))
 
     def bad(observed: Any, fragment: str, **kw: Any) -> None:
         with pytest.raises(BadInput, match=fragment) as info:
