@@ -20,7 +20,7 @@ __all__ = ["ACCESS", "REQUEST_ID", "JsonFormatter", "configure_logging"]
 #: The id of the request being answered in this context (``-`` outside a request).
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 #: The logger of the one line per request.
-ACCESS = logging.getLogger("gridmap.security.access")
+ACCESS = logging.getLogger("gridmap.access")
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _MARK = "_gridmap_handler"
@@ -38,9 +38,7 @@ class JsonFormatter(logging.Formatter):
 
     Examples
     --------
-    >>> rec = logging.LogRecord(
-    ...     "gridmap.security.access", logging.INFO, "", 0, "GET /x 200", None, None
-    ... )
+    >>> rec = logging.LogRecord("gridmap.access", logging.INFO, "", 0, "GET /x 200", None, None)
     >>> rec.request_id, rec.status = "abc", 200
     >>> doc = json.loads(JsonFormatter().format(rec))
     >>> doc["request_id"], doc["status"], doc["message"]

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import error_body
 from api.logs import ACCESS, REQUEST_ID
 from api.metrics import Metrics
-from gridmap.storage.limits import cancellable
+from gridmap.storage.limits import CancelScope, cancellable
 
 __all__ = ["REQUEST_ID_HEADER", "BodyLimit", "CancelOnDisconnect", "Compress", "Observe"]
 
@@ -170,53 +170,70 @@ class CancelOnDisconnect:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        queue: asyncio.Queue[Message] = asyncio.Queue(self._QUEUED)
-        answered = False
-
         with cancellable() as cancel:
-
-            async def pump() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        if not answered:
-                            cancel.cancel()
-                        await queue.put(message)
-                        return
-                    await queue.put(message)
-
-            reader = asyncio.create_task(pump())
-
-            async def read() -> Message:
-                while True:
-                    if not queue.empty():
-                        return queue.get_nowait()
-                    if reader.done():  # gone (or the server's receive failed: raise that)
-                        if not reader.cancelled() and reader.exception() is not None:
-                            raise reader.exception()  # type: ignore[misc]
-                        return {"type": "http.disconnect"}
-                    getter = asyncio.ensure_future(queue.get())
-                    try:
-                        await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        if not getter.done():
-                            getter.cancel()
-                    if not getter.cancelled():
-                        return getter.result()
-
-            async def watch(message: Message) -> None:
-                nonlocal answered
-                if message["type"] == "http.response.body" and not message.get("more_body"):
-                    answered = True
-                await send(message)
-
+            relay = _Relay(receive, send, cancel, self._QUEUED)
+            reader = asyncio.create_task(relay.pump())
+            relay.reader = reader
             try:
-                await self.app(scope, read, watch)
+                await self.app(scope, relay.read, relay.watch)
             finally:
                 reader.cancel()
                 await asyncio.wait({reader})
                 if not reader.cancelled():
                     reader.exception()  # retrieved: a failing receive() was raised to the app
+
+
+class _Relay:
+    """The messages of one request between the server and the application.
+
+    :meth:`pump` reads the server's ``receive()`` into a small queue (and
+    cancels the request's scope on a disconnect before the answer was
+    complete); :meth:`read` is the application's ``receive``; :meth:`watch`
+    its ``send``, noting when the answer is complete.
+    """
+
+    def __init__(self, receive: Receive, send: Send, cancel: CancelScope, size: int) -> None:
+        self.receive, self.send, self.cancel = receive, send, cancel
+        self.queue: asyncio.Queue[Message] = asyncio.Queue(size)
+        self.answered = False
+        self.reader: asyncio.Task[None] | None = None
+
+    async def pump(self) -> None:
+        """Queue the server's messages until the client is gone."""
+        while True:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                if not self.answered:
+                    self.cancel.cancel()
+                await self.queue.put(message)
+                return
+            await self.queue.put(message)
+
+    async def read(self) -> Message:
+        """The next message for the application (a disconnect once the reader is gone)."""
+        reader = self.reader
+        assert reader is not None
+        while True:
+            if not self.queue.empty():
+                return self.queue.get_nowait()
+            if reader.done():  # gone (or the server's receive failed: raise that)
+                if not reader.cancelled() and reader.exception() is not None:
+                    raise reader.exception()  # type: ignore[misc]
+                return {"type": "http.disconnect"}
+            getter = asyncio.ensure_future(self.queue.get())
+            try:
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not getter.done():
+                    getter.cancel()
+            if not getter.cancelled():
+                return getter.result()
+
+    async def watch(self, message: Message) -> None:
+        """Send the application's message on, noting the end of the answer."""
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.answered = True
+        await self.send(message)
 
 
 def _route_template(scope: Scope) -> str:
@@ -233,7 +250,7 @@ class Observe:
     characters (letters, digits, ``._:@/+=-``), else a new random one; either way it
     is echoed in the answer's ``X-Request-ID`` and set in :data:`api.logs.REQUEST_ID`
     for every log record written while the request is answered. The access line
-    (logger ``gridmap.security.access``) carries ``request_id``, ``method``, ``route`` (the
+    (logger ``gridmap.access``) carries ``request_id``, ``method``, ``route`` (the
     route template), ``path``, ``status`` and ``duration_ms``.
 
     Parameters

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 __all__ = ["SERVER_LOGGERS", "captured_logs"]
 
 #: The loggers a served app writes to: the access log, the API's own, uvicorn's errors.
-SERVER_LOGGERS = ("gridmap.security.access", "gridmap.api", "uvicorn.error")
+SERVER_LOGGERS = ("gridmap.access", "gridmap.api", "uvicorn.error")
 
 
 class _Keep(logging.Handler):

@@ -279,7 +279,7 @@ def test_serve_json_logs_root_path_and_forwarded_headers(tmp_path: Path) -> None
         _, err = proc.communicate(timeout=60)
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert lines and len(lines) == len([x for x in err.splitlines() if x.strip()]), err[-2000:]
-    access = [d for d in lines if d["logger"] == "gridmap.security.access"]
+    access = [d for d in lines if d["logger"] == "gridmap.access"]
     landing_line = next(d for d in access if d["request_id"] == "from-the-proxy-1")
     assert landing_line["route"] == "/" and landing_line["status"] == 200
     assert landing_line["method"] == "GET" and landing_line["duration_ms"] >= 0

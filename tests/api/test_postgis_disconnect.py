@@ -199,7 +199,7 @@ def test_client_disconnect_cancels_its_postgis_statement(
             assert len(r.json()["features"]) == 1
         assert _stuck_in_transaction(url) == 0
     print(f"leaver's statement gone {took:.2f} s after the disconnect")
-    access = [r for r in records if r.name == "gridmap.security.access"]
+    access = [r for r in records if r.name == "gridmap.access"]
     statuses = {getattr(r, "request_id", None): getattr(r, "status", None) for r in access}
     assert statuses.items() >= {"leaver": 499, "stayer": 499}.items(), statuses
     assert [r for r in records if r.levelno >= logging.ERROR] == []

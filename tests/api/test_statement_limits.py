@@ -293,7 +293,7 @@ def test_client_disconnect_interrupts_its_duckdb_query(
         r = httpx.get(f"{base}/collections/buildings/items?limit=1", timeout=10)
         assert r.status_code == 200
         assert time.monotonic() - started < 5
-    access = [r for r in records if r.name == "gridmap.security.access"]
+    access = [r for r in records if r.name == "gridmap.access"]
     statuses = {getattr(r, "request_id", None): getattr(r, "status", None) for r in access}
     assert statuses.items() >= {"leaver": 499, "stayer": 499}.items(), statuses
     assert [r for r in records if r.levelno >= logging.ERROR] == []
