@@ -17,6 +17,7 @@ is the throughput the server would reach with those cores to itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -106,10 +107,8 @@ def server(
                 time.sleep(0.2)
         yield proc
     finally:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(20)
         except subprocess.TimeoutExpired:

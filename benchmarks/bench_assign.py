@@ -56,8 +56,8 @@ def make_grids(n: int, shape: str, seed: int = 1) -> gpd.GeoDataFrame:
     """*n* grid polygons tiling :data:`BOX` (Voronoi cells or squares)."""
     frame = shapely.box(*BOX)
     if shape == "square":
-        nx = max(int(round(np.sqrt(n))), 1)
-        ny = max(int(round(n / nx)), 1)
+        nx = max(round(np.sqrt(n)), 1)
+        ny = max(round(n / nx), 1)
         xs = np.linspace(BOX[0], BOX[2], nx + 1)
         ys = np.linspace(BOX[1], BOX[3], ny + 1)
         gx, gy = np.meshgrid(np.arange(nx), np.arange(ny))

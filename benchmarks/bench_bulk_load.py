@@ -45,7 +45,7 @@ def footprints(n: int) -> gpd.GeoDataFrame:
     dx, dy = (k % side) * 0.03, (k // side) * 0.02
     geoms = np.concatenate(
         [
-            shapely.transform(base.geometry.to_numpy(), lambda c, a=a, b=b: c + [a, b])
+            shapely.transform(base.geometry.to_numpy(), lambda c, a=a, b=b: np.add(c, [a, b]))
             for a, b in zip(dx, dy, strict=True)
         ]
     )[:n]

@@ -48,8 +48,8 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridmap.demo.job import run_demo  # noqa: E402
-from gridmap.patrol.eventplan import (  # noqa: E402
+from gridmap.demo.job import run_demo
+from gridmap.patrol.eventplan import (
     MAIN_ROAD_CLASSES,
     EventPlan,
     EventPlanOptions,
@@ -57,8 +57,8 @@ from gridmap.patrol.eventplan import (  # noqa: E402
     plan_event,
     require_streets,
 )
-from gridmap.patrol.network import StreetNetwork, street_network  # noqa: E402
-from gridmap.storage import open_store  # noqa: E402
+from gridmap.patrol.network import StreetNetwork, street_network
+from gridmap.storage import open_store
 
 T0 = pd.Timestamp("2026-10-01T08:00:00+08:00")
 

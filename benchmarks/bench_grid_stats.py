@@ -55,7 +55,7 @@ def make_world(
 ) -> dict[str, gpd.GeoDataFrame]:
     """Grids, buildings, streets and events of the synthetic city."""
     rng = np.random.default_rng(seed)
-    side = max(int(round(np.sqrt(n_grids))), 1)
+    side = max(round(np.sqrt(n_grids)), 1)
     xs, ys = np.linspace(BOX[0], BOX[2], side + 1), np.linspace(BOX[1], BOX[3], side + 1)
     gx, gy = np.meshgrid(np.arange(side), np.arange(side))
     cells = shapely.box(xs[gx.ravel()], ys[gy.ravel()], xs[gx.ravel() + 1], ys[gy.ravel() + 1])

@@ -160,18 +160,17 @@ def run_store(
             f"p99 {p99:7.0f} ms (n={repeat}) | {len(doc['features'])} cells, "
             f"{total:,} events shown"
         )
-        if compare:
-            if _has_column():
-                column = f"h3_r{int(params['resolution'])}"
-                store.sql(f"UPDATE events SET {column} = NULL")  # type: ignore[attr-defined]
-                times2, doc2 = timed_requests(client, params, repeat)
-                q50, q99 = percentiles(times2)
-                same = _cell_counts(doc2) == _cell_counts(doc)
-                report(
-                    f"{label:<8} Python binning |                 | p50 {q50:7.0f} ms "
-                    f"p99 {q99:7.0f} ms (n={repeat}) | same cells and counts: {same}"
-                )
-                report(f"{label:<8} ratio Python binning / pushed down (p50): {q50 / p50:.1f}x")
+        if compare and _has_column():
+            column = f"h3_r{int(params['resolution'])}"
+            store.sql(f"UPDATE events SET {column} = NULL")  # type: ignore[attr-defined]
+            times2, doc2 = timed_requests(client, params, repeat)
+            q50, q99 = percentiles(times2)
+            same = _cell_counts(doc2) == _cell_counts(doc)
+            report(
+                f"{label:<8} Python binning |                 | p50 {q50:7.0f} ms "
+                f"p99 {q99:7.0f} ms (n={repeat}) | same cells and counts: {same}"
+            )
+            report(f"{label:<8} ratio Python binning / pushed down (p50): {q50 / p50:.1f}x")
     store.close()
 
 

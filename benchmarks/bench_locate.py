@@ -119,7 +119,7 @@ def _enlarge(store: Any, copies: int) -> None:
                 if "geometry" in out:
                     geoms = np.asarray(out.geometry.values)
                     out = out.set_geometry(
-                        shapely.transform(geoms, lambda xy, a=dx, b=dy: xy + [a, b])
+                        shapely.transform(geoms, lambda xy, a=dx, b=dy: np.add(xy, [a, b]))
                     )
                 store.write(layer, pd.DataFrame(out) if "geometry" not in out else out)
 

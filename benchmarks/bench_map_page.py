@@ -74,7 +74,7 @@ def buildings(n: int) -> gpd.GeoDataFrame:
     geoms, names = [], []
     for k in range(copies):
         dx, dy = (k % side) * w, (k // side) * h
-        geoms.append(shapely.transform(base, lambda xy, dx=dx, dy=dy: xy + [dx, dy]))
+        geoms.append(shapely.transform(base, lambda xy, dx=dx, dy=dy: np.add(xy, [dx, dy])))
         names.append(real["name"].astype("string").fillna("").to_numpy(dtype=object))
     geom = np.concatenate(geoms)[:n]
     return gpd.GeoDataFrame(

@@ -13,6 +13,7 @@ Run: ``.venv/bin/python benchmarks/bench_patrol.py``.
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
 
@@ -25,7 +26,7 @@ from scipy.sparse.csgraph import dijkstra
 from gridmap.demo.job import demo_extract
 from gridmap.patrol.network import street_network
 from gridmap.patrol.postman import postman_route
-from gridmap.patrol.visits import _solve_pctsp  # noqa: PLC2701
+from gridmap.patrol.visits import _solve_pctsp
 
 
 def helsinki_roads() -> gpd.GeoDataFrame:
@@ -95,7 +96,7 @@ def bench_points(net) -> None:
 
     def length(order):
         seq = [0, *order, 0]
-        return float(sum(dist[a, b] for a, b in zip(seq, seq[1:], strict=False)))
+        return float(sum(dist[a, b] for a, b in itertools.pairwise(seq)))
 
     t = time.perf_counter()
     ours = _solve_pctsp(dist, dwell, prio, 1440, 1.2, 1.8)
@@ -142,7 +143,7 @@ def bench_pgrouting(net) -> None:
                 f"pgr_chinesePostman (each street both ways): {cost:.0f} m in {t_pg:.2f} s; "
                 f"ours (each street twice) {doubled.length_m:.0f} m in {t_ours:.2f} s"
             )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print("pgRouting: skipped,", str(exc).splitlines()[0][:200])
 
 

@@ -26,13 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from gridmap.demo.job import run_demo  # noqa: E402
-from gridmap.demo.synthetic import synthetic_events  # noqa: E402
-from gridmap.division.bisect import assign_grid_codes  # noqa: E402
-from gridmap.storage import open_store  # noqa: E402
-from gridmap.storage.pgserver import pg_server  # noqa: E402
+from gridmap.demo.job import run_demo
+from gridmap.demo.synthetic import synthetic_events
+from gridmap.division.bisect import assign_grid_codes
+from gridmap.storage import open_store
+from gridmap.storage.pgserver import pg_server
 
 PARTITIONED = """
 CREATE TABLE events_by_month (LIKE events INCLUDING DEFAULTS INCLUDING GENERATED)

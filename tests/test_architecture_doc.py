@@ -13,9 +13,9 @@ def _parts(root: str) -> set[str]:
     """Subpackages and top-level modules of *root* as the doc writes them."""
     out = set()
     for p in (ROOT / root).iterdir():
-        if p.is_dir() and p.name not in SKIP and (p / "__init__.py").exists():
-            out.add(p.name)
-        elif p.suffix == ".py" and not p.name.startswith("__"):
+        package = p.is_dir() and p.name not in SKIP and (p / "__init__.py").exists()
+        module = p.suffix == ".py" and not p.name.startswith("__")
+        if package or module:
             out.add(p.name)
     return out
 

@@ -35,10 +35,9 @@ def test_a_domain_error_is_one_line_exit_1_and_the_store_is_closed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "gridmap.duckdb"
-    with pytest.raises(typer.Exit) as stopped:
-        with open_store(f"duckdb:///{path}") as store:
-            store.count("grids")
-            raise BadInput("grid code must be 15 digits", field="grid")
+    with pytest.raises(typer.Exit) as stopped, open_store(f"duckdb:///{path}") as store:
+        store.count("grids")
+        raise BadInput("grid code must be 15 digits", field="grid")
     assert stopped.value.exit_code == DOMAIN_ERROR_EXIT == 1
     err = capsys.readouterr().err
     assert "error: grid code must be 15 digits" in err and "Traceback" not in err
@@ -62,9 +61,8 @@ def test_a_file_that_is_no_database_is_a_domain_error(
 ) -> None:
     path = tmp_path / "notes.duckdb"
     path.write_text("not a database", encoding="utf-8")
-    with pytest.raises(typer.Exit) as stopped:
-        with open_store(str(path)):
-            pass
+    with pytest.raises(typer.Exit) as stopped, open_store(str(path)):
+        pass
     assert stopped.value.exit_code == 1
     err = capsys.readouterr().err
     assert err.startswith("error:") and "gridmap db check" in err

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gridmap.storage._sql import AllOf, Cmp, Prefix, where_sql
-from gridmap.storage.base import BBox, Store, WriteResult, check_bbox
+from gridmap.storage.base import BBox, Store, TileEncoding, WriteResult, check_bbox
 
 if TYPE_CHECKING:
     from gridmap.security.privacy import Vault
@@ -21,9 +21,10 @@ __all__ = [
     "DEFAULT_URL",
     "AllOf",
     "BBox",
-    "Prefix",
     "Cmp",
+    "Prefix",
     "Store",
+    "TileEncoding",
     "WriteResult",
     "check_bbox",
     "latest_migration",

@@ -99,68 +99,82 @@ def where_sql(
     Unknown columns raise ``BadInput`` naming the column. *alias* qualifies
     column names (``alias="t"`` → ``t."col"``).
     """
-
-    def q(col: str) -> str:
-        return f"{alias}.{quote(col)}" if alias else quote(col)
-
     parts: list[str] = []
     params: list[Any] = []
-    allowed = {"id", *schema.column_names}
     for col, value in (where or {}).items():
-        if col not in allowed:
-            raise BadInput(f"unknown property {col!r} for layer {schema.name!r}", field=col)
-        if col != "id" and schema.column(col).encrypted:
-            raise BadInput(
-                f"property {col!r} of layer {schema.name!r} is encrypted and cannot be filtered on",
-                field=col,
-            )
-        if isinstance(value, Cmp):
-            if value.op not in _OPS:
-                raise BadInput(f"unknown comparison {value.op!r}", field=col)
-            parts.append(f"{q(col)} {value.op} {placeholder}")
-            params.append(value.value)
-            continue
-        if isinstance(value, Prefix):
-            if "" in value.prefixes:
-                continue
-            if not value.prefixes:
-                parts.append("FALSE")
-                continue
-            for p in value.prefixes:
-                if not p.isdigit():
-                    raise BadInput(f"area prefix must be digits, got {p!r}", field=col)
-            ors = " OR ".join(f"starts_with({q(col)}, {placeholder})" for _ in value.prefixes)
-            parts.append(f"({ors})")
-            params.extend(value.prefixes)
-            continue
-        if isinstance(value, AllOf):
-            for cmp in value.items:
-                sub, sub_params = where_sql(
-                    schema, {col: cmp}, placeholder=placeholder, alias=alias
-                )
-                parts.append(sub.removeprefix(" WHERE "))
-                params.extend(sub_params)
-            continue
-        if value is None:
-            parts.append(f"{q(col)} IS NULL")
-        elif isinstance(value, list | tuple | set | frozenset):
-            vals = list(value)
-            if not vals:
-                parts.append("FALSE")
-                continue
-            parts.append(f"{q(col)} IN ({', '.join([placeholder] * len(vals))})")
-            params.extend(vals)
-        else:
-            parts.append(f"{q(col)} = {placeholder}")
-            params.append(value)
+        _check_filterable(schema, col)
+        sub, sub_params = _column_test(col, value, placeholder=placeholder, alias=alias)
+        parts.extend(sub)
+        params.extend(sub_params)
     if ids is not None:
-        id_list = [int(i) for i in ids]
-        if not id_list:
-            parts.append("FALSE")
-        else:
-            parts.append(f"{q('id')} IN ({', '.join([placeholder] * len(id_list))})")
-            params.extend(id_list)
+        sub, sub_params = _in_test(_qualified("id", alias), [int(i) for i in ids], placeholder)
+        parts.extend(sub)
+        params.extend(sub_params)
     if bbox is not None and bbox_sql is not None:
         parts.append(bbox_sql)
         params.extend(float(v) for v in bbox)
     return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+
+def _qualified(col: str, alias: str) -> str:
+    """*col* quoted, qualified by *alias* when one is given."""
+    return f"{alias}.{quote(col)}" if alias else quote(col)
+
+
+def _check_filterable(schema: LayerSchema, col: str) -> None:
+    """Refuse a filter on an unknown or an encrypted column of *schema*."""
+    if col != "id" and col not in schema.column_names:
+        raise BadInput(f"unknown property {col!r} for layer {schema.name!r}", field=col)
+    if col != "id" and schema.column(col).encrypted:
+        raise BadInput(
+            f"property {col!r} of layer {schema.name!r} is encrypted and cannot be filtered on",
+            field=col,
+        )
+
+
+def _in_test(column: str, values: list[Any], placeholder: str) -> tuple[list[str], list[Any]]:
+    """``column IN (…)`` over *values*; no values match nothing."""
+    if not values:
+        return ["FALSE"], []
+    return [f"{column} IN ({', '.join([placeholder] * len(values))})"], values
+
+
+def _prefix_test(
+    column: str, value: Prefix, *, field: str, placeholder: str
+) -> tuple[list[str], list[Any]]:
+    """Code prefixes: ``""`` matches all (no test), no prefixes match nothing."""
+    if "" in value.prefixes:
+        return [], []
+    if not value.prefixes:
+        return ["FALSE"], []
+    for p in value.prefixes:
+        if not p.isdigit():
+            raise BadInput(f"area prefix must be digits, got {p!r}", field=field)
+    ors = " OR ".join(f"starts_with({column}, {placeholder})" for _ in value.prefixes)
+    return [f"({ors})"], list(value.prefixes)
+
+
+def _column_test(
+    col: str, value: Any, *, placeholder: str, alias: str
+) -> tuple[list[str], list[Any]]:
+    """The conditions (joined by AND) and parameters of one filter on *col*."""
+    column = _qualified(col, alias)
+    if isinstance(value, Cmp):
+        if value.op not in _OPS:
+            raise BadInput(f"unknown comparison {value.op!r}", field=col)
+        return [f"{column} {value.op} {placeholder}"], [value.value]
+    if isinstance(value, Prefix):
+        return _prefix_test(column, value, field=col, placeholder=placeholder)
+    if isinstance(value, AllOf):
+        parts: list[str] = []
+        params: list[Any] = []
+        for cmp in value.items:
+            sub, sub_params = _column_test(col, cmp, placeholder=placeholder, alias=alias)
+            parts.extend(sub)
+            params.extend(sub_params)
+        return parts, params
+    if value is None:
+        return [f"{column} IS NULL"], []
+    if isinstance(value, list | tuple | set | frozenset):
+        return _in_test(column, list(value), placeholder)
+    return [f"{column} = {placeholder}"], [value]

@@ -100,6 +100,25 @@ class WriteResult:
         return self.offered - self.inserted
 
 
+@dataclass(frozen=True)
+class TileEncoding:
+    """How a vector tile is encoded: its grid size and the buffer around it (tile units).
+
+    Examples
+    --------
+    >>> TileEncoding()
+    TileEncoding(extent=4096, buffer=64)
+    >>> TileEncoding(buffer=0).extent
+    4096
+    """
+
+    extent: int = 4096
+    buffer: int = 64
+
+
+DEFAULT_TILE_ENCODING = TileEncoding()
+
+
 @runtime_checkable
 class Store(Protocol):
     """A place where gridmap keeps its layers.
@@ -185,13 +204,13 @@ class Store(Protocol):
         where: Where | None = None,
         cql: CqlFilter | None = None,
         properties: Sequence[str] = (),
-        extent: int = 4096,
-        buffer: int = 64,
+        encoding: TileEncoding = DEFAULT_TILE_ENCODING,
     ) -> bytes:
         """A Mapbox Vector Tile (WebMercatorQuad z/x/y) of *layer*; ``b""`` when empty.
 
         The tile layer is named after *layer*; feature ids are the row ids and
-        only *properties* (columns of the layer) are written.
+        only *properties* (columns of the layer) are written; *encoding* sets
+        the tile's extent and buffer.
         """
         ...
 

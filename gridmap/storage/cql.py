@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -293,12 +293,7 @@ def _check(node: Any, properties: Mapping[str, str], used: set[str]) -> None:
 
 def _convert(op: str, args: list[Any], properties: Mapping[str, str]) -> tuple[str, str, list[Any]]:
     """(property, SQL operator kind, converted literal values) of a predicate."""
-    if isinstance(args[0], dict) and "property" in args[0]:
-        name, lits = args[0]["property"], args[1:]
-    else:
-        if op not in _CMP or len(args) != 2:
-            raise _bad(f"{op.upper()} needs the property first")
-        name, lits, op = args[1]["property"], args[:1], _FLIP[op]
+    name, lits, op = _property_first(op, args)
     ctype = properties[name]
     if op in _SPATIAL:
         if ctype != "geometry":
@@ -315,26 +310,45 @@ def _convert(op: str, args: list[Any], properties: Mapping[str, str]) -> tuple[s
             raise _bad(f"LIKE needs a text property and a text pattern ({name!r} is {ctype})")
         return name, op, [like_pattern(lits[0])]
     if op in _TEMPORAL:
-        if ctype not in ("timestamp", "date"):
-            raise _bad(f"{op.upper()} needs a timestamp or date property, not {name!r}")
-        if op == "t_during":
-            iv = lits[0].get("interval") if isinstance(lits[0], dict) else None
-            if not isinstance(iv, list) or len(iv) != 2:
-                raise _bad("T_DURING needs an INTERVAL")
-            return name, op, [None if v == ".." else _instant(_tagged(v)) for v in iv]
-        return name, op, [_instant(lits[0])]
+        return name, op, _temporal_literals(op, lits, ctype=ctype, name=name)
+    return name, op, _scalar_literals(op, lits, ctype=ctype, name=name)
+
+
+def _property_first(op: str, args: list[Any]) -> tuple[str, list[Any], str]:
+    """(property, literals, operator) with the property first (``5 < x`` is ``x > 5``)."""
+    if isinstance(args[0], dict) and "property" in args[0]:
+        return args[0]["property"], args[1:], op
+    if op not in _CMP or len(args) != 2:
+        raise _bad(f"{op.upper()} needs the property first")
+    return args[1]["property"], args[:1], _FLIP[op]
+
+
+def _temporal_literals(op: str, lits: list[Any], *, ctype: str, name: str) -> list[Any]:
+    """The instants of a temporal predicate (``None`` for an open interval end)."""
+    if ctype not in ("timestamp", "date"):
+        raise _bad(f"{op.upper()} needs a timestamp or date property, not {name!r}")
+    if op == "t_during":
+        iv = lits[0].get("interval") if isinstance(lits[0], dict) else None
+        if not isinstance(iv, list) or len(iv) != 2:
+            raise _bad("T_DURING needs an INTERVAL")
+        return [None if v == ".." else _instant(_tagged(v)) for v in iv]
+    return [_instant(lits[0])]
+
+
+def _scalar_literals(op: str, lits: list[Any], *, ctype: str, name: str) -> list[Any]:
+    """The values of an IN, BETWEEN or comparison predicate, checked against *ctype*."""
     if op == "in":
         if len(lits) != 1 or not isinstance(lits[0], list) or not lits[0]:
             raise _bad("IN needs a non-empty list")
-        return name, op, [_scalar(v, ctype, name) for v in lits[0]]
+        return [_scalar(v, ctype, name) for v in lits[0]]
     if op == "between":
         if len(lits) != 2:
             raise _bad("BETWEEN needs two bounds")
-        return name, op, [_scalar(v, ctype, name) for v in lits]
+        return [_scalar(v, ctype, name) for v in lits]
     if op in _CMP:
         if len(lits) != 1:
             raise _bad(f"{op} needs one value")
-        return name, op, [_scalar(lits[0], ctype, name)]
+        return [_scalar(lits[0], ctype, name)]
     raise _bad(f"operator {op.upper()[:30]!r} is not supported")
 
 
@@ -441,49 +455,66 @@ def filter_sql(
     for name in flt.properties:
         if name not in types:
             raise _bad(f"property {name!r} is not a column of {schema.name!r}")
-    ph = "%s" if dialect == "postgis" else "?"
-    params: list[Any] = []
+    sql = _ConditionSQL(dialect=dialect, alias=alias, types=types)
+    return sql.walk(flt.tree), sql.params
 
-    def col(name: str) -> str:
-        return f"{alias}.{quote(name)}" if alias else quote(name)
 
-    def geom_param(wkb: bytes) -> str:
-        params.append(wkb)
-        return f"ST_GeomFromWKB({ph}, 4326)" if dialect == "postgis" else f"ST_GeomFromWKB({ph})"
+@dataclass
+class _ConditionSQL:
+    """Writes the SQL of a checked filter tree; *params* collects its values in order."""
 
-    def walk(node: Any) -> str:
+    dialect: Dialect
+    alias: str
+    types: Mapping[str, str]
+    params: list[Any] = field(default_factory=list)
+
+    @property
+    def ph(self) -> str:
+        return "%s" if self.dialect == "postgis" else "?"
+
+    def column(self, name: str) -> str:
+        return f"{self.alias}.{quote(name)}" if self.alias else quote(name)
+
+    def geometry(self, wkb: bytes) -> str:
+        self.params.append(wkb)
+        if self.dialect == "postgis":
+            return f"ST_GeomFromWKB({self.ph}, 4326)"
+        return f"ST_GeomFromWKB({self.ph})"
+
+    def walk(self, node: Any) -> str:
         if isinstance(node, bool):
             return "TRUE" if node else "FALSE"
         op = str(node["op"]).lower()
         args = node.get("args", [])
         if op in ("and", "or"):
-            return "(" + f" {op.upper()} ".join(walk(a) for a in args) + ")"
+            return "(" + f" {op.upper()} ".join(self.walk(a) for a in args) + ")"
         if op == "not":
-            return f"(NOT {walk(args[0])})"
-        name, kind, values = _convert(op, args, types)
-        c = col(name)
+            return f"(NOT {self.walk(args[0])})"
+        return self.predicate(op, args)
+
+    def predicate(self, op: str, args: list[Any]) -> str:
+        name, kind, values = _convert(op, args, self.types)
+        c, ph = self.column(name), self.ph
         if kind in _SPATIAL:
-            return f"{_SPATIAL[kind]}({c}, {geom_param(values[0])})"
+            return f"{_SPATIAL[kind]}({c}, {self.geometry(values[0])})"
         if kind == "isnull":
             return f"({c} IS NULL)"
+        if kind == "t_during":
+            return self.during(c, values)
+        self.params.extend(values)
         if kind == "like":
-            params.append(values[0])
             return f"({c} LIKE {ph} ESCAPE '\\')"
         if kind == "in":
-            params.extend(values)
             return f"({c} IN ({', '.join([ph] * len(values))}))"
         if kind == "between":
-            params.extend(values)
             return f"({c} BETWEEN {ph} AND {ph})"
-        if kind == "t_during":
-            parts = []
-            for value, sign in zip(values, (">", "<"), strict=True):
-                if value is not None:
-                    parts.append(f"{c} {sign} {ph}")
-                    params.append(value)
-            return "(" + (" AND ".join(parts) or f"{c} IS NOT NULL") + ")"
         sign = {"t_after": ">", "t_before": "<", "t_equals": "="}.get(kind) or _CMP[kind]
-        params.append(values[0])
         return f"({c} {sign} {ph})"
 
-    return walk(flt.tree), params
+    def during(self, c: str, values: list[Any]) -> str:
+        parts = []
+        for value, sign in zip(values, (">", "<"), strict=True):
+            if value is not None:
+                parts.append(f"{c} {sign} {self.ph}")
+                self.params.append(value)
+        return "(" + (" AND ".join(parts) or f"{c} IS NOT NULL") + ")"

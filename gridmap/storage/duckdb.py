@@ -144,11 +144,9 @@ def _close_file(path: str, con: duckdb.DuckDBPyConnection) -> None:
             del _FILES[key]
             if entry.broken is not None:
                 # nothing more is written into a file found unusable (its log
-                # stays for `gridmap db recover`)
-                try:
+                # stays for `gridmap db recover`); invalidated, it checkpoints nothing anyway
+                with contextlib.suppress(duckdb.Error):
                     entry.root.execute("PRAGMA disable_checkpoint_on_shutdown")
-                except duckdb.Error:
-                    pass  # invalidated: DuckDB checkpoints nothing anyway
             entry.root.close()
 
 
@@ -464,10 +462,8 @@ class DuckDBStore(SQLStore):
 
         def interrupt() -> None:
             for cur in list(cursors):
-                try:
+                with contextlib.suppress(duckdb.Error):  # closed already
                     cur.interrupt()
-                except duckdb.Error:
-                    pass  # closed already
 
         def on_timeout() -> None:
             fired.set()

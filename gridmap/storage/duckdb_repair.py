@@ -15,6 +15,7 @@ DuckDB instance of its own, so a fatal error there never touches the new file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -315,10 +316,8 @@ class _Source:
         return root
 
     def reopen(self) -> None:
-        try:
+        with contextlib.suppress(duckdb.Error):
             self.root.close()
-        except duckdb.Error:
-            pass
         self.root = self._attach(self.path)
 
     def close(self) -> None:

@@ -99,37 +99,33 @@ def _isna(value: Any) -> bool:
 def _encrypt_all(vault: Vault, values: Iterable[Any], aad: str) -> list[str | None]:
     """:meth:`Vault.encrypt` of each value (same format), with one cipher object per batch."""
     aes, ad = AESGCM(vault.enc_key), aad.encode()
-    out: list[str | None] = []
-    for v in values:
-        if _isna(v):
-            out.append(None)
-            continue
-        nonce = os.urandom(12)
-        raw = nonce + aes.encrypt(nonce, str(v).encode("utf-8"), ad)
-        out.append(_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii"))
-    return out
+    return [None if _isna(v) else _encrypt_one(aes, ad, v) for v in values]
 
 
 def _decrypt_all(vault: Vault, values: Iterable[Any], aad: str) -> list[str | None]:
     """:meth:`Vault.decrypt` of each value, with one cipher object per batch."""
-    aes, ad = AESGCM(vault.enc_key), aad.encode()
-    out: list[str | None] = []
-    for v in values:
-        if _isna(v):
-            out.append(None)
-            continue
-        try:
-            text = str(v)
-            if not text.startswith(_PREFIX):
-                raise ValueError(text[:0])
-            raw = base64.urlsafe_b64decode(text[len(_PREFIX) :].encode("ascii"))
-            out.append(aes.decrypt(raw[:12], raw[12:], ad).decode("utf-8"))
-        except (ValueError, InvalidTag) as exc:  # a wrong key, or the value was altered
-            raise StoreUnavailable(
-                f"stored {aad} cannot be decrypted: GRIDMAP_DATA_KEY is not the key the "
-                "data was written with, or the value was altered"
-            ) from exc
-    return out
+    aes = AESGCM(vault.enc_key)
+    return [None if _isna(v) else _decrypt_one(aes, aad, v) for v in values]
+
+
+def _encrypt_one(aes: AESGCM, ad: bytes, value: Any) -> str:
+    nonce = os.urandom(12)
+    raw = nonce + aes.encrypt(nonce, str(value).encode("utf-8"), ad)
+    return _PREFIX + base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decrypt_one(aes: AESGCM, aad: str, value: Any) -> str:
+    try:
+        text = str(value)
+        if not text.startswith(_PREFIX):
+            raise ValueError(text[:0])
+        raw = base64.urlsafe_b64decode(text[len(_PREFIX) :].encode("ascii"))
+        return aes.decrypt(raw[:12], raw[12:], aad.encode()).decode("utf-8")
+    except (ValueError, InvalidTag) as exc:  # a wrong key, or the value was altered
+        raise StoreUnavailable(
+            f"stored {aad} cannot be decrypted: GRIDMAP_DATA_KEY is not the key the "
+            "data was written with, or the value was altered"
+        ) from exc
 
 
 def seal(schema: LayerSchema, frame: pd.DataFrame, vault: Vault) -> pd.DataFrame:

@@ -20,6 +20,7 @@ request's pooled connection (:func:`interrupt_on_cancel` around
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import heapq
 import itertools
@@ -129,10 +130,9 @@ class CancelScope:
 
 
 def _quietly(call: Callable[[], None]) -> None:
-    try:
+    """Run *call*; a failing call must not stop the others (nor the watchdog)."""
+    with contextlib.suppress(Exception):
         call()
-    except Exception:  # noqa: BLE001 - one failing callback must not stop the others
-        pass
 
 
 _SCOPE: contextvars.ContextVar[CancelScope | None] = contextvars.ContextVar(
@@ -307,7 +307,4 @@ class Watchdog:
                     continue
                 heapq.heappop(self._heap)
                 call = self._calls.pop(handle)
-            try:
-                call()
-            except Exception:  # noqa: BLE001 - a failing call must not stop the watchdog
-                pass
+            _quietly(call)

@@ -348,30 +348,27 @@ class PostGISStore(FeaturePages):
                 f"{latest}: run `gridmap init` as the owner of the schema first "
                 "(the application role may not change it)"
             )
-        with _available(), self._pool.connection() as conn:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(7262610)")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    "version integer PRIMARY KEY, name text NOT NULL, "
-                    "applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                row = conn.execute(
-                    "SELECT coalesce(max(version), 0) FROM schema_migrations"
-                ).fetchone()
-                current = int(row[0]) if row else 0
-                for mig in migrations("postgis"):
-                    if mig.version <= current or (target is not None and mig.version > target):
-                        continue
-                    with conn.transaction(), _privileged(conn, mig.version, mig.name):
-                        conn.execute(_query(mig.sql))
-                        step = POST_MIGRATION.get(mig.version)
-                        if step is not None:
-                            step(_fetch_all(conn), _update_many(conn), self.vault, "%s")
-                        conn.execute(
-                            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
-                            (mig.version, mig.name),
-                        )
+        with _available(), self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(7262610)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version integer PRIMARY KEY, name text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+            current = int(row[0]) if row else 0
+            for mig in migrations("postgis"):
+                if mig.version <= current or (target is not None and mig.version > target):
+                    continue
+                with conn.transaction(), _privileged(conn, mig.version, mig.name):
+                    conn.execute(_query(mig.sql))
+                    step = POST_MIGRATION.get(mig.version)
+                    if step is not None:
+                        step(_fetch_all(conn), _update_many(conn), self.vault, "%s")
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (mig.version, mig.name),
+                    )
         return self.schema_version()
 
     # -- writes ------------------------------------------------------------

@@ -29,8 +29,10 @@ from gridmap.geo.tiles import tile_filter_box
 from gridmap.security.privacy import Vault
 from gridmap.storage._sql import quote, where_sql
 from gridmap.storage.base import (
+    DEFAULT_TILE_ENCODING,
     BBox,
     StoreReads,
+    TileEncoding,
     Where,
     check_bbox,
     check_paging,
@@ -320,13 +322,13 @@ class SQLStore(StoreReads):
         where: Where | None = None,
         cql: CqlFilter | None = None,
         properties: Sequence[str] = (),
-        extent: int = 4096,
-        buffer: int = 64,
+        encoding: TileEncoding = DEFAULT_TILE_ENCODING,
     ) -> bytes:
         """A Mapbox Vector Tile of *layer* (WebMercatorQuad z/x/y); ``b""`` if empty."""
         schema = layer_schema(layer)
         if not schema.geometry_type:
             raise BadInput(f"layer {layer!r} has no geometry", field="layer")
+        extent, buffer = encoding.extent, encoding.buffer
         _, box = tile_filter_box(z, x, y, extent, buffer)
         clause, params = self._where(schema, where, None, box, cql, alias="t")
         cols = ["t.id AS id"] + [

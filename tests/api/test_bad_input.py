@@ -223,5 +223,5 @@ def test_factory_opens_and_closes_the_configured_store(
         api = c.get("/api").json()
         params = api["paths"]["/collections/{layer}/items"]["get"]["parameters"]
         assert next(p for p in params if p["name"] == "limit")["schema"]["default"] == 7
-    with pytest.raises(Exception, match="(?i)closed"):  # closed at shutdown  # noqa: B017
+    with pytest.raises(Exception, match=r"(?i)closed"):  # closed at shutdown
         store.count("buildings")

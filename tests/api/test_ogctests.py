@@ -178,9 +178,9 @@ def _sample(
     feature = client.get(items, params={"limit": 1}).json()["features"][0]
     for name, schema in queryables["properties"].items():
         value = feature["properties"].get(name)
-        if schema.get("type") in ("string", "integer", "number") and "format" not in schema:
-            if isinstance(value, str | int | float) and not isinstance(value, bool):
-                return name, value
+        scalar = schema.get("type") in ("string", "integer", "number") and "format" not in schema
+        if scalar and isinstance(value, str | int | float) and not isinstance(value, bool):
+            return name, value
     raise AssertionError(f"no scalar queryable with a value in {items}")
 
 

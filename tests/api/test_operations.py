@@ -197,7 +197,7 @@ def test_pdf_font_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         default_rules(),
     )
     monkeypatch.setenv("GRIDMAP_PDF_FONT", str(tmp_path / "nowhere.ttc"))
-    with pytest.raises(FontMissing, match="nowhere.ttc.*GRIDMAP_PDF_FONT"):
+    with pytest.raises(FontMissing, match=r"nowhere\.ttc.*GRIDMAP_PDF_FONT"):
         render_pdf(report)
     # A copy of the CJK font elsewhere, named by the variable, is the one used.
     other = tmp_path / "fonts" / "cjk.ttc"
@@ -207,7 +207,7 @@ def test_pdf_font_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert render_pdf(report)[:5] == b"%PDF-"
     monkeypatch.delenv("GRIDMAP_PDF_FONT")
     monkeypatch.setattr("gridmap.assessment.pdf.CJK_FONT", tmp_path / "no-wqy.ttc")
-    with pytest.raises(FontMissing, match="fonts-wqy-microhei.*GRIDMAP_PDF_FONT"):
+    with pytest.raises(FontMissing, match=r"fonts-wqy-microhei.*GRIDMAP_PDF_FONT"):
         render_pdf(report)
 
 

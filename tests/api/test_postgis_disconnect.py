@@ -88,7 +88,7 @@ def test_cancelling_a_scope_cancels_only_its_own_postgis_statement(
             try:
                 pg_store.sql(f"SELECT pg_sleep(120) /* scoped-{name} */")
                 ended[name] = "finished"
-            except Exception as exc:  # noqa: BLE001 - recorded and checked below
+            except Exception as exc:
                 ended[name] = type(exc).__name__
 
     threads = {n: threading.Thread(target=run, args=(n,), daemon=True) for n in scopes}
@@ -117,7 +117,7 @@ def test_cancelling_a_scope_cancels_only_its_own_postgis_statement(
                         )
                         pg_store.sql("SELECT pg_sleep(120) /* scoped-tx */")
                     ended["tx"] = "finished"
-                except Exception as exc:  # noqa: BLE001 - recorded and checked below
+                except Exception as exc:
                     ended["tx"] = type(exc).__name__
 
         tx = threading.Thread(target=in_transaction, daemon=True)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.temporal import parse_datetime, time_mask
 from gridmap.common.model import layer_schema
 from gridmap.geo.tiles import tile_bounds
-from gridmap.storage import Store
+from gridmap.storage import Store, TileEncoding
 
 TMS = morecantile.tms.get("WebMercatorQuad")
 
@@ -26,7 +26,7 @@ def test_tile_ids_equal_a_bbox_query_of_the_tile(filled: Store, layer: str, z: i
     for t in _tiles(filled, layer, z)[:12]:
         _, wgs = tile_bounds(t.z, t.x, t.y)
         assert wgs == pytest.approx(tuple(TMS.bounds(t)), abs=1e-9)
-        data = filled.tile(layer, t.z, t.x, t.y, buffer=0)
+        data = filled.tile(layer, t.z, t.x, t.y, encoding=TileEncoding(buffer=0))
         outer = set(filled.read(layer, bbox=wgs)["id"])
         # A feature reaching less than ~4 tile units (of 4096) into the tile may
         # collapse when snapped to the tile grid: those are allowed to be missing.

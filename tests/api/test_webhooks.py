@@ -56,7 +56,7 @@ class Receiver:
         got, lock = self.got, self.lock
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.path == "/fail":
                     self.send_response(500)

@@ -64,7 +64,7 @@ def test_bench_locate_prints_throughput_latency_and_post_time() -> None:
     assert r["requests"] > 0 and r["rps"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0
     assert r["statuses"] == {"200": r["requests"]}
     assert r["server_cpu_ms"] > 0
-    assert 0 < summary["duckdb"]["post_s"]
+    assert summary["duckdb"]["post_s"] > 0
     inproc = summary["in_process"]
     assert inproc["locate_us"] > 0 and inproc["floor_us"] > 0
     assert "in-process CPU per GET" in out

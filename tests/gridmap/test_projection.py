@@ -144,4 +144,4 @@ def test_measures_accept_projected_input_and_frames() -> None:
 
 
 def test_wgs84_constant() -> None:
-    assert WGS84 == pyproj.CRS.from_epsg(4326)
+    assert pyproj.CRS.from_epsg(4326) == WGS84

@@ -40,6 +40,5 @@ def test_scoped_is_available_on_both_stores(store: Store) -> None:
         record(store, SYSTEM, "grid.change", "grids:1")
     with store.scoped([""]):
         assert store.count("audit_log") == 1
-    with pytest.raises(BadInput):
-        with store.scoped(["99' OR 1=1"]):
-            pass
+    with pytest.raises(BadInput), store.scoped(["99' OR 1=1"]):
+        pass

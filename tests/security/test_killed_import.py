@@ -47,7 +47,7 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     reps = int(np.ceil(N / len(b)))
     geoms = np.concatenate(
         [
-            shapely.transform(b.geometry.to_numpy(), lambda c, k=k: c + [0.03 * k, 0.0])
+            shapely.transform(b.geometry.to_numpy(), lambda c, k=k: np.add(c, [0.03 * k, 0.0]))
             for k in range(reps)
         ]
     )[:N]

@@ -386,7 +386,7 @@ def test_power_loss_sigkill_and_sigterm_of_a_serving_store_lose_nothing(
                 _more_writes(store, template.points, f"loss{round_}")
             finally:
                 store.close()
-        except Exception as exc:  # noqa: BLE001 — counted and reported below
+        except Exception as exc:
             failed[round_] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
     assert not failed, f"{len(failed)} of {len(snapshots)} power-loss rounds failed: {failed}"
 

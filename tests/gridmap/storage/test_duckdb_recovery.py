@@ -164,9 +164,8 @@ def test_a_damaged_block_is_said_once_and_nothing_more_is_sent(store_file: Path)
         assert store.invalidated == message
         with pytest.raises(StoreInvalidated):  # every later call, without touching DuckDB
             store.count("admin_units")
-        with pytest.raises(StoreInvalidated):
-            with store.transaction():
-                pass
+        with pytest.raises(StoreInvalidated), store.transaction():
+            pass
     finally:
         store.close()
     # a new open works again for what is readable (the process is not stuck)

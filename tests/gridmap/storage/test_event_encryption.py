@@ -80,13 +80,13 @@ def test_reporter_and_contact_are_ciphertext_in_the_database(store_url: str) -> 
         assert store.get("events", first)["contact"].iloc[0] == "0532-8765-4321"
 
         # Filtering on ciphertext would silently match nothing: refused, naming the column.
-        with pytest.raises(BadInput, match="reporter.*encrypted"):
+        with pytest.raises(BadInput, match=r"reporter.*encrypted"):
             store.read("events", where={"reporter": NAME})
 
         # Another key cannot read them (nor silently return ciphertext).
         other = open_store(store_url)
         try:
-            with pytest.raises(StoreUnavailable, match="events.reporter cannot be decrypted"):
+            with pytest.raises(StoreUnavailable, match=r"events\.reporter cannot be decrypted"):
                 other.read("events")
         finally:
             other.close()
@@ -101,7 +101,7 @@ def test_ciphertext_is_bound_to_its_column(store_url: str) -> None:
         store.write("events", _events([NAME], [PHONE]))
         with store.transaction():
             store.sql("UPDATE events SET contact = reporter")  # type: ignore[attr-defined]
-        with pytest.raises(StoreUnavailable, match="events.contact"):
+        with pytest.raises(StoreUnavailable, match=r"events\.contact"):
             store.read("events")
     finally:
         store.close()
@@ -229,7 +229,7 @@ def test_pages_written_by_postgresql_refuse_encrypted_columns(pg_url: str) -> No
         store.write("events", _events([NAME], [PHONE]))
         page = store.feature_page("events", properties=["status"], limit=10)  # type: ignore[attr-defined]
         assert page.returned == 1 and '"status":"reported"' in page.features.replace(" ", "")
-        with pytest.raises(BadInput, match="'reporter'.*encrypted"):
+        with pytest.raises(BadInput, match=r"'reporter'.*encrypted"):
             store.feature_page("events", properties=["status", "reporter"], limit=10)  # type: ignore[attr-defined]
     finally:
         store.close()

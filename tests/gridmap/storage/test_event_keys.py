@@ -134,7 +134,7 @@ def _race(url: str, *, first_commits: bool) -> tuple[WriteResult, WriteResult, b
                     raise Rollback
         except Rollback:
             pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+        except BaseException as exc:
             results["a"] = exc
         finally:
             wrote.set()
@@ -142,7 +142,7 @@ def _race(url: str, *, first_commits: bool) -> tuple[WriteResult, WriteResult, b
     def second() -> None:
         try:
             results["b"] = b.write("events", events(["2026-10-15T12:00:00Z"], ids=["dup"]))
-        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+        except BaseException as exc:
             results["b"] = exc
 
     try:
