@@ -50,19 +50,19 @@ from gridmap.storage import Store
 
 __all__ = [
     "ANONYMOUS",
-    "CallerPrincipal",
-    "get_optional_principal",
     "DEFAULT_CSP",
+    "CallerPrincipal",
     "CurrentPrincipal",
     "PersonalDataPrincipal",
     "PrincipalCache",
     "SecurityHeaders",
     "SecuritySettings",
     "authenticate",
+    "forget_principals",
+    "get_optional_principal",
     "get_principal",
     "install_security",
     "require_roles",
-    "forget_principals",
     "security_settings",
     "vault",
 ]

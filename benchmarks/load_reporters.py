@@ -53,7 +53,7 @@ import numpy as np
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _http_load import cpu_seconds, process_tree  # noqa: E402
+from _http_load import cpu_seconds, process_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "load-secret-G8tzBl-0eFfBUBgjG6g1DYChwpnRrX_Kw71QNmUt8m45egS0nk8GE_iDfk0Lk9yH"
@@ -412,21 +412,29 @@ async def _report(
         attempt += 1
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How reporters behave: mean pause between reports, retry limit after the load, timeout."""
+
+    think: float = 0.0
+    give_up: float = 120.0
+    timeout: float = 60.0
+
+
 async def _reporter(
     who: Reporter,
     base: str,
     stats: Stats,
     *,
-    t0: float,
-    stop_at: float,
-    give_up_at: float,
-    think: float,
+    clock: tuple[float, float],
+    pacing: Pacing,
     seed: int,
-    timeout_s: float,
 ) -> None:
+    t0, stop_at = clock
+    give_up_at, think = stop_at + pacing.give_up, pacing.think
     rng = random.Random(seed)
     host, port = _host_port(base)
-    async with LeanClient(host, port, timeout=timeout_s) as client:
+    async with LeanClient(host, port, timeout=pacing.timeout) as client:
         seq = 0
         while time.monotonic() < stop_at:
             lon, lat = who.points[seq % len(who.points)]
@@ -479,9 +487,7 @@ async def run_load(
     duration: float,
     restart_at: float | None,
     datadir: Path,
-    think: float = 0.0,
-    give_up: float = 120.0,
-    timeout: float = 60.0,
+    pacing: Pacing = Pacing(),
     locate_rate: float = 0.0,
 ) -> tuple[Stats, float, tuple[float, float] | None]:
     """Run the reporters for *duration* s, restarting PostgreSQL once at *restart_at* s.
@@ -510,12 +516,9 @@ async def run_load(
                 who,
                 base,
                 stats,
-                t0=t0,
-                stop_at=stop_at,
-                give_up_at=stop_at + give_up,
-                think=think,
+                clock=(t0, stop_at),
+                pacing=pacing,
                 seed=i,
-                timeout_s=timeout,
             )
         )
         for i, who in enumerate(reporters)
@@ -662,9 +665,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     duration=args.duration,
                     restart_at=restart_at,
                     datadir=server.datadir,
-                    think=args.think,
-                    give_up=args.give_up,
-                    timeout=args.timeout,
+                    pacing=Pacing(args.think, args.give_up, args.timeout),
                     locate_rate=args.locate_rate,
                 )
             )
