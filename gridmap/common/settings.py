@@ -154,7 +154,10 @@ class Section(BaseSettings):
             if "ctx" in error:
                 detail["ctx"] = error["ctx"]
             details.append(detail)
-        return ValidationError.from_exception_data(exc.title, details)
+        try:
+            return ValidationError.from_exception_data(exc.title, details)
+        except (KeyError, TypeError, ValueError):  # an error type pydantic cannot rebuild
+            return exc
 
 
 def _section(cls: type[Section]) -> Any:
