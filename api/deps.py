@@ -53,7 +53,7 @@ def get_role(caller: CallerPrincipal) -> str:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_privacy(settings: SettingsDep) -> PrivacySettings:
+async def get_privacy(settings: SettingsDep) -> PrivacySettings:
     """The disclosure settings (``GRIDMAP_PRIVACY_*``) of :func:`get_settings`."""
     return settings.privacy
 

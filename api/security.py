@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import session
 from api.csp import SITE_CSP
-from api.settings import get_settings
+from api.settings import settings_of
 from gridmap.common.settings import SecuritySettings, Settings
 from gridmap.security.access import ALL_AREAS, Principal
 from gridmap.security.auth import (
@@ -69,8 +69,8 @@ DEFAULT_CSP = SITE_CSP
 
 
 def security_settings(request: Request) -> SecuritySettings:
-    """The ``security`` section of the settings (:func:`api.settings.get_settings`)."""
-    return get_settings(request).security
+    """The ``security`` section of the application's settings (:func:`api.settings.settings_of`)."""
+    return settings_of(request.app).security
 
 
 def vault(request: Request) -> Vault:

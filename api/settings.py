@@ -28,6 +28,10 @@ def settings_of(app: FastAPI) -> Settings:
     return settings
 
 
-def get_settings(request: Request) -> Settings:
-    """The dependency routers declare: the settings tree of the application."""
+async def get_settings(request: Request) -> Settings:
+    """The dependency routers declare: the settings tree of the application.
+
+    A coroutine so that FastAPI calls it on the event loop, not in a worker
+    thread; code outside a dependency uses :func:`settings_of`.
+    """
     return settings_of(request.app)

@@ -34,7 +34,7 @@ from api.params import query_guard
 from api.routers.fieldapp import app_config
 from api.routers.pages import page_context
 from api.security import CurrentPrincipal
-from api.settings import get_settings
+from api.settings import settings_of
 from gridmap.assessment.report import dashboard_figures
 from gridmap.common.errors import BadInput
 from gridmap.common.timeparse import parse_day
@@ -57,7 +57,7 @@ _ROLE_NAMES = {
 
 def _report_href(request: Request, principal: Principal) -> str:
     """The period report of the caller's area for the current month."""
-    tz = get_settings(request).time_zone
+    tz = settings_of(request.app).time_zone
     start = pd.Timestamp.now(tz=tz).normalize().replace(day=1)
     end = start + pd.DateOffset(months=1)
     area = principal.areas[0] if principal.areas and principal.areas[0] else ""
@@ -93,7 +93,7 @@ def console_root() -> Response:
 def console_page(request: Request, store: StoreDep, principal: CurrentPrincipal) -> HTMLResponse:
     """The console map and tools (a browser session is needed)."""
     config = app_config(request, store, principal)
-    config["time_zone"] = get_settings(request).time_zone
+    config["time_zone"] = settings_of(request.app).time_zone
     data = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     return _render(request, principal, "console/map.html", config=data)
 
