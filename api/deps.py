@@ -1,7 +1,10 @@
 """Dependencies routers declare with ``Annotated`` aliases.
 
 The store is opened once in the application's lifespan (``api.main``) and
-kept on ``app.state``; routers receive it as :data:`StoreDep`.
+kept on ``app.state``; routers receive it as :data:`StoreDep`. Settings come
+from :func:`get_settings` (the one tree, :mod:`gridmap.common.settings`) as
+:data:`SettingsDep`, or one section of it (:data:`PrivacyDep`); tests override
+``app.dependency_overrides[get_settings]``.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.security import CallerPrincipal
-from api.settings import Settings
+from api.settings import get_settings
+from gridmap.common.settings import PrivacySettings, Settings
 from gridmap.storage import Store
 
 __all__ = [
     "ANONYMOUS_ROLE",
+    "PrivacyDep",
     "RoleDep",
     "SettingsDep",
     "StoreDep",
+    "get_privacy",
     "get_role",
     "get_settings",
     "get_store",
@@ -34,12 +40,6 @@ async def get_store(request: Request) -> Store:
     return store
 
 
-def get_settings(request: Request) -> Settings:
-    """The settings the application was created with."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def get_role(caller: CallerPrincipal) -> str:
     """The role of the caller, which decides the layers and fields it may see.
 
@@ -50,6 +50,14 @@ def get_role(caller: CallerPrincipal) -> str:
     return caller.role
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_privacy(settings: SettingsDep) -> PrivacySettings:
+    """The disclosure settings (``GRIDMAP_PRIVACY_*``) of :func:`get_settings`."""
+    return settings.privacy
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+PrivacyDep = Annotated[PrivacySettings, Depends(get_privacy)]
 RoleDep = Annotated[str, Depends(get_role)]

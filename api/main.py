@@ -72,10 +72,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     Parameters
     ----------
     settings : Settings, optional
-        Service settings; read from ``GRIDMAP_*`` environment variables when omitted.
+        The settings tree (:mod:`gridmap.common.settings`), the same the CLI
+        reads; from the ``GRIDMAP_*`` environment variables when omitted.
+        Routers read it through :func:`api.deps.get_settings`.
     store : Store, optional
         An open store to serve (tests, the demo). It is not closed at shutdown.
-        Without it the lifespan opens ``settings.database_url`` (creating or
+        Without it the lifespan opens ``settings.store.database_url`` (creating or
         upgrading the schema) and closes it at shutdown; if the store's database
         becomes unusable (an embedded file DuckDB invalidated), requests answer
         503 and the server is asked to stop (``app.state.stop_serving``; under
@@ -94,14 +96,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if store is not None:
             app.state.store = store
-            _limit_statements(store, settings.statement_timeout_ms)
+            _limit_statements(store, settings.store.statement_timeout_ms)
             yield
             return
         # Events' personal columns are encrypted with the data key (install_security).
         opened = open_store(
-            settings.database_url, migrate=True, vault=getattr(app.state, "vault", None)
+            settings.store.database_url, migrate=True, vault=getattr(app.state, "vault", None)
         )
-        _limit_statements(opened, settings.statement_timeout_ms)
+        _limit_statements(opened, settings.store.statement_timeout_ms)
         app.state.store = opened
         if getattr(app.state, "stop_serving", None) is None:
             app.state.stop_serving = _uvicorn_stopper()
@@ -129,7 +131,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     # The event taxonomy and assessment rules in force, checked now: a bad file stops
     # the start with a ConfigError naming the file and the problem.
     app.state.event_taxonomy = load_taxonomy(settings.taxonomy_file)
-    app.state.assessment_rules = load_rules(settings.rules_file)
+    app.state.assessment_rules = load_rules(settings.reports.rules_file)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(features.router)

@@ -13,30 +13,29 @@ or one whose role or areas changed, keeps the old rights for at most that
 long on tokens already used within it (the token's signature and expiry are
 still checked on every request).
 
-Secrets come from :class:`SecuritySettings` (``GRIDMAP_SECRET_KEY``,
-``GRIDMAP_DATA_KEY``, ``GRIDMAP_ENVIRONMENT``); outside development the
+Secrets come from the ``security`` section of the settings tree
+(:class:`gridmap.common.settings.SecuritySettings`: ``GRIDMAP_SECRET_KEY``,
+``GRIDMAP_DATA_KEY``, ``GRIDMAP_ENVIRONMENT``, …); outside development the
 service refuses to start with the built-in or a short secret.
 :func:`install_security` wires it all into an application.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import session
 from api.csp import SITE_CSP
+from api.settings import settings_of
+from gridmap.common.settings import SecuritySettings, Settings
 from gridmap.security.access import ALL_AREAS, Principal
 from gridmap.security.auth import (
     NotAuthenticated,
@@ -56,7 +55,6 @@ __all__ = [
     "PersonalDataPrincipal",
     "PrincipalCache",
     "SecurityHeaders",
-    "SecuritySettings",
     "authenticate",
     "forget_principals",
     "get_optional_principal",
@@ -67,154 +65,14 @@ __all__ = [
     "vault",
 ]
 
-#: Built-in secrets: fine on a developer's machine, refused anywhere else.
-DEV_SECRET_KEY = "gridmap-development-secret-key-do-not-use-in-production"
-DEV_DATA_KEY = "gridmap-development-data-key-do-not-use-in-production"
-_WEAK = frozenset({"", "secret", "changeme", "change-me", "password", DEV_SECRET_KEY, DEV_DATA_KEY})
-
-#: Least estimated entropy (bits) and distinct characters of a production secret.
-_MIN_BITS, _MIN_DISTINCT = 96.0, 10
-
-
-def _weakness(value: str) -> str | None:
-    """Why *value* is no secret (too short, too few symbols, low entropy), or ``None``.
-
-    The entropy is estimated from the symbol frequencies of *value* itself
-    (Shannon), and a value made of repeats is refused: a random 32-character
-    hex or base64 value passes, ``"k" * 40``, ``"password" * 4`` or
-    ``"0123456789" * 4`` does not.
-
-    Examples
-    --------
-    >>> _weakness("k" * 40)
-    'only 1 distinct characters'
-    >>> _weakness("2b7e151628aed2a6abf7158809cf4f3c") is None
-    True
-    """
-    if len(value) < 32:
-        return f"{len(value)} characters without surrounding spaces"
-    counts = Counter(value)
-    if len(counts) < _MIN_DISTINCT:
-        return f"only {len(counts)} distinct characters"
-    bits = -sum(n * math.log2(n / len(value)) for n in counts.values())
-    if bits < _MIN_BITS:
-        return f"about {bits:.0f} bits of entropy, at least {_MIN_BITS:.0f} needed"
-    triples = [value[i : i + 3] for i in range(len(value) - 2)]
-    if len(set(triples)) * 2 < len(triples):
-        return "it repeats itself"
-    return None
-
-
 #: Content-Security-Policy fit for the folium map pages (inline scripts and
 #: styles, assets served by this API, no external host).
 DEFAULT_CSP = SITE_CSP
 
 
-class SecuritySettings(BaseSettings):
-    """Security settings of the HTTP service (``GRIDMAP_`` environment variables).
-
-    Parameters
-    ----------
-    environment : {"development", "staging", "production"}
-        Outside ``development`` the secrets must be set, at least 32
-        characters (surrounding spaces not counted), random-looking (at least
-        10 distinct characters and about 96 bits of estimated entropy), not
-        the built-in ones and not equal to each other; otherwise creation fails.
-    secret_key : SecretStr
-        HMAC key signing bearer tokens (HS256).
-    data_key : SecretStr
-        Key from which the field-encryption and blind-index keys are derived.
-    token_minutes : int
-        Lifetime of tokens issued by ``POST /auth/token``.
-    session_minutes : int
-        Lifetime of a browser session (``/login``): a shift, 12 hours by default.
-    jwt_issuer, jwt_audience : str
-        Claims written into tokens and required from them.
-    login_per_minute, login_burst : float, int
-        Login attempts allowed per user name and client address.
-    reports_per_minute, reports_burst : float, int
-        Report-intake rate per principal and client address.
-    csp : str
-        Content-Security-Policy header value.
-    hsts : bool
-        Send ``Strict-Transport-Security`` (only behind TLS).
-    principal_cache_seconds : float
-        How long the principal of a bearer token is reused (0, the default:
-        the user is read on every request). A few seconds spare report
-        intake a users-table read per request; a user disabled or changed
-        meanwhile keeps the old rights that long (:class:`PrincipalCache`).
-
-    Examples
-    --------
-    >>> SecuritySettings(environment="development").token_minutes
-    60
-    >>> SecuritySettings(environment="production", secret_key="short")
-    Traceback (most recent call last):
-    ...
-    pydantic_core._pydantic_core.ValidationError: 1 validation error for SecuritySettings
-    ...
-    """
-
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
-
-    environment: Literal["development", "staging", "production"] = "development"
-    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
-    data_key: SecretStr = SecretStr(DEV_DATA_KEY)
-    token_minutes: int = Field(default=60, ge=1, le=24 * 60)
-    session_minutes: int = Field(default=12 * 60, ge=5, le=7 * 24 * 60)
-    jwt_issuer: str = "gridmap"
-    jwt_audience: str = "gridmap-api"
-    login_per_minute: float = Field(default=10.0, gt=0)
-    login_burst: int = Field(default=5, ge=1)
-    reports_per_minute: float = Field(default=60.0, gt=0)
-    reports_burst: int = Field(default=20, ge=1)
-    csp: str = DEFAULT_CSP
-    hsts: bool = False
-    principal_cache_seconds: float = Field(default=0.0, ge=0.0, le=60.0)
-
-    @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> SecuritySettings:
-        if self.environment == "development":
-            return self
-        for name in ("secret_key", "data_key"):
-            value: str = getattr(self, name).get_secret_value().strip()
-            weak = _weakness(value)
-            if value in _WEAK or weak:
-                raise ValueError(
-                    f"GRIDMAP_{name.upper()} must be set to a random value of at least 32 "
-                    f"characters when GRIDMAP_ENVIRONMENT={self.environment}"
-                    f"{f' ({weak})' if weak else ''}; e.g. python -c "
-                    "'import secrets; print(secrets.token_urlsafe(32))'"
-                )
-        if self.secret_key.get_secret_value().strip() == self.data_key.get_secret_value().strip():
-            raise ValueError(
-                "GRIDMAP_SECRET_KEY and GRIDMAP_DATA_KEY must be different random values: "
-                "one signs tokens, the other protects personal data"
-            )
-        return self
-
-    @property
-    def secure_cookies(self) -> bool:
-        """Session cookies are ``Secure`` (HTTPS only) outside development."""
-        return self.environment != "development"
-
-    def token_config(self) -> TokenConfig:
-        """How tokens are signed and checked."""
-        return TokenConfig(
-            secret=self.secret_key.get_secret_value(),
-            issuer=self.jwt_issuer,
-            audience=self.jwt_audience,
-            minutes=self.token_minutes,
-        )
-
-
 def security_settings(request: Request) -> SecuritySettings:
-    """The application's security settings (read from the environment on first use)."""
-    cfg: SecuritySettings | None = getattr(request.app.state, "security", None)
-    if cfg is None:
-        cfg = SecuritySettings()
-        request.app.state.security = cfg
-    return cfg
+    """The ``security`` section of the application's settings (:func:`api.settings.settings_of`)."""
+    return settings_of(request.app).security
 
 
 def vault(request: Request) -> Vault:
@@ -503,12 +361,16 @@ class SecurityHeaders:
 def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> FastAPI:
     """Wire authentication, the registry and security headers into *app*.
 
-    Reads :class:`SecuritySettings` from the environment unless given, so a
-    production deployment with default secrets fails here, at start-up.
-    Adds the ``/auth`` and ``/registry`` routers and :class:`SecurityHeaders`.
+    The security section is *settings* when given (it then replaces the
+    ``security`` section of the application's settings tree), else the
+    section of the tree on *app* (``create_app``), else read from the
+    environment, so a production deployment with default secrets fails here,
+    at start-up. Adds the ``/auth`` and ``/registry`` routers and
+    :class:`SecurityHeaders`.
 
     Examples
     --------
+    >>> from gridmap.common.settings import SecuritySettings
     >>> app = install_security(FastAPI(), SecuritySettings())
     >>> sorted(p for p in app.openapi()["paths"] if p.startswith("/auth"))
     ['/auth/me', '/auth/token']
@@ -517,13 +379,18 @@ def install_security(app: FastAPI, settings: SecuritySettings | None = None) -> 
     """
     from api.routers import auth, registry
 
-    cfg = settings or SecuritySettings()
-    app.state.security = cfg
+    tree: Settings | None = getattr(app.state, "settings", None)
+    if tree is None:
+        tree = Settings(security=settings) if settings is not None else Settings()
+    elif settings is not None:
+        tree = tree.model_copy(update={"security": settings})
+    app.state.settings = tree
+    cfg = tree.security
     app.state.vault = Vault.from_secret(cfg.data_key.get_secret_value())
     if getattr(app.state, "security_installed", False):
         return app
     app.state.security_installed = True
     app.include_router(auth.router)
     app.include_router(registry.router)
-    app.add_middleware(SecurityHeaders, csp=cfg.csp, hsts=cfg.hsts)
+    app.add_middleware(SecurityHeaders, csp=cfg.csp or DEFAULT_CSP, hsts=cfg.hsts)
     return app

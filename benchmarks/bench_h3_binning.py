@@ -134,6 +134,7 @@ def latency(n_events: int, repeat: int) -> None:
     from api.routers import analytics
     from api.security import get_principal
     from api.settings import Settings
+    from gridmap.common.settings import StoreSettings
     from gridmap.demo.job import run_demo
     from gridmap.security.access import Principal
     from gridmap.storage import open_store
@@ -153,7 +154,7 @@ def latency(n_events: int, repeat: int) -> None:
         for name, frame in layers.items():
             store.write(name, frame)
         t_load, _ = timed(store.write, "events", events)
-        app = create_app(Settings(database_url=":memory:"), store=store)
+        app = create_app(Settings(store=StoreSettings(database_url=":memory:")), store=store)
         if not any(getattr(r, "path", None) == "/heatmap" for r in app.routes):
             app.include_router(analytics.router)
         admin = Principal("bench", "city_admin")

@@ -134,6 +134,7 @@ def run_store(
     from api.routers import analytics
     from api.security import get_principal
     from api.settings import Settings
+    from gridmap.common.settings import StoreSettings
     from gridmap.security.access import Principal
     from gridmap.storage import open_store
 
@@ -146,7 +147,7 @@ def run_store(
     assert res.inserted == len(events), res
     if store.dialect == "postgis":
         store.sql("ANALYZE events")  # type: ignore[attr-defined]
-    app = create_app(Settings(database_url=":memory:"), store=store)
+    app = create_app(Settings(store=StoreSettings(database_url=":memory:")), store=store)
     if not any(getattr(r, "path", None) == "/heatmap" for r in app.routes):
         app.include_router(analytics.router)
     admin = Principal("bench", "city_admin")

@@ -213,10 +213,11 @@ def asgi_cost(duck_url: str, points: list[tuple[float, float]], n: int) -> dict[
 
     from api.main import create_app
     from api.settings import Settings
+    from gridmap.common.settings import StoreSettings
     from gridmap.storage import open_store
 
     store = open_store(duck_url)
-    app = create_app(Settings(database_url=duck_url), store=store)
+    app = create_app(Settings(store=StoreSettings(database_url=duck_url)), store=store)
 
     async def constant() -> Any:
         return Response(FLOOR_BODY, media_type="application/json")

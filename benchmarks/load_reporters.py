@@ -120,7 +120,7 @@ def _sample_points(geom: Any, n: int, rng: np.random.Generator) -> np.ndarray:
 
 def build_world(url: str, reporters: int, *, seed: int = 0) -> list[Reporter]:
     """The demo world (no events) and one grid worker with a token per reporter."""
-    from api.security import SecuritySettings
+    from gridmap.common.settings import SecuritySettings
     from gridmap.demo.job import run_demo
     from gridmap.security.auth import add_user, issue_token
     from gridmap.storage import open_store

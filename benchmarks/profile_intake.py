@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from api.security import SecuritySettings, install_security
+    from api.security import install_security
     from api.settings import Settings
+    from gridmap.common.settings import SecuritySettings, StoreSettings
     from gridmap.demo.job import run_demo
     from gridmap.security.auth import add_user, issue_token
     from gridmap.security.privacy import Vault
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         user = add_user(store, "prof_worker", role="grid_worker", areas=[g["code"]])
         token = issue_token(user, sec.token_config(), minutes=600)
         pt = shapely.point_on_surface(g.geometry)
-        app = create_app(Settings(database_url=url), store=store)
+        app = create_app(Settings(store=StoreSettings(database_url=url)), store=store)
         install_security(app, sec)
         statements: list[str] = []
 

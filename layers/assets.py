@@ -19,12 +19,13 @@ refuses anything that is not a needed asset), :func:`asset_files` lists them all
 
 Configuration
 -------------
-The asset directory is, in this order: the directory named by the environment
-variable ``GRIDMAP_ASSETS_DIR`` (read only by :func:`assets_dir_from_env`, i.e.
-when no directory is passed explicitly); the copy inside the installed package
-(:data:`PACKAGED_DIR`, ``layers/vendor``: the wheel's build copies the needed
-files there from ``node_modules``, see ``setup.py``); ``node_modules`` at the
-repository root (a checkout, after ``npm ci``).
+The asset directory is, in this order: the directory named by the setting
+``GRIDMAP_ASSETS_DIR`` (the ``maps`` section of :mod:`gridmap.common.settings`,
+read by :func:`assets_dir_from_env` only when no directory is passed
+explicitly); the copy inside the installed package (:data:`PACKAGED_DIR`,
+``layers/vendor``: the wheel's build copies the needed files there from
+``node_modules``, see ``setup.py``); ``node_modules`` at the repository root
+(a checkout, after ``npm ci``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import TypeVar
 from branca.element import Element, Figure, Link
 
 from gridmap.common.errors import GridmapError
+from gridmap.common.settings import MapSettings
 from layers._assetlist import ASSETS, CSS_URL, STATIC_PREFIX, Asset, needed_files
 from layers._assetlist import css_refs as _css_refs
 
@@ -113,24 +115,27 @@ class AssetsNotInstalled(GridmapError, FileNotFoundError):
 # --------------------------------------------------------------------------- files
 
 
-def assets_dir_from_env() -> Path | None:
+def assets_dir_from_env(settings: MapSettings | None = None) -> Path | None:
     """Return the asset directory named by ``GRIDMAP_ASSETS_DIR``, or ``None`` if unset.
+
+    Parameters
+    ----------
+    settings : MapSettings, optional
+        The ``maps`` settings; read from the environment when omitted.
 
     Returns
     -------
     pathlib.Path or None
-        The directory from the environment variable :data:`ENV_VAR`.
+        The directory of the setting :data:`ENV_VAR`.
 
     Examples
     --------
-    >>> import os
-    >>> os.environ["GRIDMAP_ASSETS_DIR"] = "/srv/gridmap/node_modules"
-    >>> assets_dir_from_env()
+    >>> assets_dir_from_env(MapSettings(assets_dir="/srv/gridmap/node_modules"))
     PosixPath('/srv/gridmap/node_modules')
-    >>> del os.environ["GRIDMAP_ASSETS_DIR"]
+    >>> assets_dir_from_env(MapSettings(assets_dir=" ")) is None
+    True
     """
-    value = os.environ.get(ENV_VAR, "").strip()
-    return Path(value) if value else None
+    return (settings if settings is not None else MapSettings()).assets_dir
 
 
 def assets_dir(directory: str | os.PathLike[str] | None = None) -> Path:

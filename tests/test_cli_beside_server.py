@@ -83,7 +83,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> WorldFile:
-    from api.security import SecuritySettings
+    from gridmap.common.settings import SecuritySettings
     from gridmap.security.auth import demo_users, get_user, issue_token
 
     path = tmp_path_factory.mktemp("beside") / "world.duckdb"

@@ -107,13 +107,14 @@ def test_demo_job_on_both_stores(store: Store) -> None:
 def served(demo_dir: Path) -> Iterator[str]:
     from api.main import create_app
     from api.settings import Settings
+    from gridmap.common.settings import StoreSettings
 
     url = f"duckdb:///{demo_dir / 'gridmap.duckdb'}"
     store = open_store(url)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(Settings(database_url=url), store=store),
+            create_app(Settings(store=StoreSettings(database_url=url)), store=store),
             host="127.0.0.1",
             port=port,
             log_level="warning",

@@ -14,7 +14,7 @@ carry an ``ETag`` (``If-None-Match`` → ``304``) and ``Cache-Control: private``
 Filters: ``category``, ``status``, ``channel``, ``from``/``to`` (ISO 8601 with
 a zone, on ``reported_at``), ``area`` (admin unit or grid code), ``bbox``;
 ``resolution`` 7–11 is required. Only events in the caller's areas are
-counted. Small counts (< ``app.state.privacy_min_count``, default 3) are
+counted. Small counts (< ``GRIDMAP_PRIVACY_MIN_COUNT``, default 3) are
 merged or blanked for roles without detail rights and for sensitive
 categories (see :func:`gridmap.analytics.heat.needs_protection`).
 """
@@ -28,13 +28,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
-from api.deps import StoreDep
+from api.deps import PrivacyDep, StoreDep
 from api.geojson import feature_collection
 from api.params import parse_bbox, query_guard
 from api.routers.events import parse_time
 from api.security import CurrentPrincipal
 from gridmap.analytics.heat import (
-    DEFAULT_MIN_COUNT,
     EventQuery,
     check_resolution,
     heatmap_cells,
@@ -98,10 +97,6 @@ EventQueryDep = Annotated[EventQuery, Depends(_query)]
 ResolutionDep = Annotated[int, Depends(_res)]
 
 
-def _min_count(request: Request) -> int:
-    return int(getattr(request.app.state, "privacy_min_count", DEFAULT_MIN_COUNT))
-
-
 def _answer(frame: Any, properties: list[str], members: dict[str, Any]) -> Response:
     frame = frame.reset_index(drop=True)
     frame.insert(0, "id", range(1, len(frame) + 1))
@@ -120,8 +115,8 @@ _NOTE = "counts of stored events; demo and test events are synthetic"
     response_class=Response,
 )
 def get_heatmap(
-    request: Request,
     store: StoreDep,
+    privacy: PrivacyDep,
     principal: CurrentPrincipal,
     res: ResolutionDep,
     query: EventQueryDep,
@@ -129,7 +124,7 @@ def get_heatmap(
 ) -> Response:
     """Events per H3 cell (count, open, optional rate) in the caller's areas."""
     cells = heatmap_cells(
-        store, query, principal=principal, resolution=res, rate=rate, min_count=_min_count(request)
+        store, query, principal=principal, resolution=res, rate=rate, min_count=privacy.min_count
     )
     props = ["h3", "count", "open", "merged"] + (["rate"] if rate else [])
     members = {"resolution": res, "rate": rate, "protected": cells.attrs["protected"]}
@@ -143,8 +138,8 @@ def get_heatmap(
     response_class=Response,
 )
 def get_hotspots(
-    request: Request,
     store: StoreDep,
+    privacy: PrivacyDep,
     principal: CurrentPrincipal,
     res: ResolutionDep,
     query: EventQueryDep,
@@ -157,7 +152,7 @@ def get_hotspots(
         principal=principal,
         resolution=res,
         windows=windows,
-        min_count=_min_count(request),
+        min_count=privacy.min_count,
     )
     props = ["h3", "count", "class", "gi_z", "p_value", "suppressed"]
     props += ["pattern"] if windows else []
@@ -190,6 +185,7 @@ def _tile_index(text: str, name: str) -> int:
 def get_heatmap_tile(
     request: Request,
     store: StoreDep,
+    privacy: PrivacyDep,
     principal: CurrentPrincipal,
     z: Annotated[str, Path(description="Zoom level (tile matrix).", examples=["14"])],
     y: Annotated[str, Path(description="Tile row.", examples=["4742"])],
@@ -209,7 +205,7 @@ def get_heatmap_tile(
         x=xi,
         y=yi,
         rate=rate,
-        min_count=_min_count(request),
+        min_count=privacy.min_count,
     )
     props = ["h3", "count", "open", "merged"] + (["rate"] if rate else [])
     data = heat_tile(cells, zi, xi, yi, properties=props)

@@ -29,12 +29,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from api import ogc
 from api.csp import CONSOLE_CSP
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.params import query_guard
 from api.routers.fieldapp import app_config
 from api.routers.pages import page_context
 from api.security import CurrentPrincipal
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
+from api.settings import settings_of
 from gridmap.assessment.report import ReportOptions, dashboard_figures
 from gridmap.common.errors import BadInput
 from gridmap.common.timeparse import parse_day
@@ -55,14 +55,9 @@ _ROLE_NAMES = {
 }
 
 
-def _tz(request: Request) -> str:
-    settings = request.app.state.settings
-    return str(getattr(settings, "time_zone", None) or "Asia/Shanghai")
-
-
 def _report_href(request: Request, principal: Principal) -> str:
     """The period report of the caller's area for the current month."""
-    tz = _tz(request)
+    tz = settings_of(request.app).time_zone
     start = pd.Timestamp.now(tz=tz).normalize().replace(day=1)
     end = start + pd.DateOffset(months=1)
     area = principal.areas[0] if principal.areas and principal.areas[0] else ""
@@ -98,7 +93,7 @@ def console_root() -> Response:
 def console_page(request: Request, store: StoreDep, principal: CurrentPrincipal) -> HTMLResponse:
     """The console map and tools (a browser session is needed)."""
     config = app_config(request, store, principal)
-    config["time_zone"] = _tz(request)
+    config["time_zone"] = settings_of(request.app).time_zone
     data = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
     return _render(request, principal, "console/map.html", config=data)
 
@@ -127,6 +122,7 @@ def _period(start: str | None, end: str | None, tz: str) -> tuple[pd.Timestamp, 
 def dashboard(
     request: Request,
     store: StoreDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     from_: Annotated[
         str | None, Query(alias="from", max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$")
@@ -134,9 +130,9 @@ def dashboard(
     to: Annotated[str | None, Query(max_length=10, pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
 ) -> HTMLResponse:
     """The leader's dashboard for the caller's area (a period: a month by default)."""
-    tz = _tz(request)
+    tz = settings.time_zone
     lo, hi = _period(from_, to, tz)
-    min_count = int(getattr(request.app.state, "privacy_min_count", DEFAULT_MIN_COUNT))
+    min_count = settings.privacy.min_count
     figures = dashboard_figures(
         store, principal, start=lo, end=hi, options=ReportOptions(tz=tz, min_count=min_count)
     )

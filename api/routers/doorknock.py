@@ -28,11 +28,10 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.csp import DOORKNOCK_CSP
-from api.deps import StoreDep
+from api.deps import PrivacyDep, StoreDep
 from api.params import query_guard
 from api.routers._json import read_json
 from api.security import CurrentPrincipal
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment import doorknock
 from gridmap.events.intake import idempotent, request_hash
 from layers.catalog import normalize_lang
@@ -45,10 +44,6 @@ router = APIRouter(prefix="/doorknock", tags=["Door-knocking 敲门行动"])
 
 _PRIVATE = {"Cache-Control": "no-store"}
 CampaignId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Campaign id.")]
-
-
-def _min_count(request: Request) -> int:
-    return int(getattr(request.app.state, "privacy_min_count", DEFAULT_MIN_COUNT))
 
 
 @router.post("/campaigns", status_code=201, summary="Open a campaign 创建敲门行动")
@@ -148,8 +143,8 @@ def list_visits(
 )
 def progress(
     campaign_id: CampaignId,
-    request: Request,
     store: StoreDep,
+    privacy: PrivacyDep,
     principal: CurrentPrincipal,
     by: Annotated[Literal["grid", "community", "town"], Query()] = "grid",
 ) -> dict[str, Any]:
@@ -158,7 +153,7 @@ def progress(
     """
     camp = doorknock.get_campaign(store, principal, campaign_id)
     table = doorknock.campaign_progress(store, principal, campaign_id=campaign_id, by=by)
-    rows = doorknock.progress_records(table, principal, k=_min_count(request))
+    rows = doorknock.progress_records(table, principal, k=privacy.min_count)
     return {"campaign": camp, "by": by, "units": rows, "count": len(rows)}
 
 
@@ -172,6 +167,7 @@ def progress_page(
     campaign_id: CampaignId,
     request: Request,
     store: StoreDep,
+    privacy: PrivacyDep,
     principal: CurrentPrincipal,
     value: Annotated[Literal["progress", "verified_share"], Query()] = "progress",
     lang: Annotated[str, Query(max_length=12)] = "zh-en",
@@ -179,9 +175,7 @@ def progress_page(
     """Grids coloured by the share of households visited (or verified)."""
     lang = normalize_lang(lang)
     camp = doorknock.get_campaign(store, principal, campaign_id)
-    grids = doorknock.progress_grids(
-        store, principal, campaign_id=campaign_id, k=_min_count(request)
-    )
+    grids = doorknock.progress_grids(store, principal, campaign_id=campaign_id, k=privacy.min_count)
     root = str(request.scope.get("root_path", ""))
     m = progress_map(
         grids,

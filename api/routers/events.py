@@ -7,10 +7,9 @@ Routes: ``POST /events`` (``Idempotency-Key``), ``POST /events:batch`` (up to
 (``If-Match``), ``POST /events/media`` (multipart photo upload),
 ``GET /events/media/{name}``, ``GET /kpis``.
 
-Optional ``app.state`` attributes read here (all have defaults):
-``media_dir`` (``Path``; else ``settings.media_dir``, else ``./media``),
-``max_photo_bytes`` (``int``; else ``settings.max_photo_bytes``, else 10 MB),
-``event_taxonomy`` (:class:`gridmap.events.taxonomy.Taxonomy`) and
+Settings come from the application's tree (:func:`api.settings.get_settings`:
+limits, time zone, ``media`` and ``privacy`` sections). Optional ``app.state``
+attributes read here: ``event_taxonomy`` (:class:`gridmap.events.taxonomy.Taxonomy`) and
 ``clock`` (a callable returning the current UTC ``pd.Timestamp``; tests
 set it to replay a scenario).
 """
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -29,15 +27,15 @@ from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
 from api import validation
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.errors import error_body, status_for
 from api.params import clamp_limit, parse_item_id, query_guard
 from api.routers._json import read_json
 from api.routers.locate import shared_locator
 from api.security import CurrentPrincipal
+from api.settings import Settings
 from gridmap.assessment.scores import worker_kpis
 from gridmap.common.errors import BadInput, GridmapError, NotFound
-from gridmap.common.timezone import DEFAULT_TIME_ZONE
 from gridmap.events.errors import NotPermitted
 from gridmap.events.intake import (
     BatchResult,
@@ -54,7 +52,6 @@ from gridmap.events.intake import (
 )
 from gridmap.events.kpis import kpi_records, kpis
 from gridmap.events.media import (
-    DEFAULT_MAX_PHOTO_BYTES,
     may_see_photo,
     media_path,
     store_photo,
@@ -89,18 +86,6 @@ def taxonomy_of(request: Request) -> Taxonomy:
     """The taxonomy in force (``app.state.event_taxonomy`` or the default)."""
     tax: Taxonomy | None = getattr(request.app.state, "event_taxonomy", None)
     return tax or default_taxonomy()
-
-
-def _media_dir(request: Request) -> Path:
-    state = getattr(request.app.state, "media_dir", None)
-    settings = getattr(request.app.state, "settings", None)
-    return Path(state or getattr(settings, "media_dir", None) or "media")
-
-
-def _max_photo(request: Request) -> int:
-    state = getattr(request.app.state, "max_photo_bytes", None)
-    settings = getattr(request.app.state, "settings", None)
-    return int(state or getattr(settings, "max_photo_bytes", None) or DEFAULT_MAX_PHOTO_BYTES)
 
 
 def parse_time(text: str | None, name: str) -> pd.Timestamp | None:
@@ -170,13 +155,13 @@ def _store_report(
     body: Any,
     key: str | None,
     *,
-    tax: Taxonomy,
+    rules: IntakeRules,
     now: pd.Timestamp,
     report: Report | None = None,
 ) -> tuple[int, dict[str, Any], bool]:
     """Validate (unless *report* is the parsed *body*), place and store one report once per key."""
+    tax = rules.tax
     report = report if report is not None else parse_report(body, taxonomy=tax)
-    settings = request.app.state.settings
 
     def respond(row: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         return 201, event_document(row, principal=principal, taxonomy=tax)
@@ -186,13 +171,13 @@ def _store_report(
         report,
         principal=principal,
         claim=KeyClaim(key, request_hash(body), respond),
-        rules=_rules(settings, tax),
+        rules=rules,
         now=now,
         locator=shared_locator(request, store),
     )
 
 
-def _rules(settings: Any, tax: Taxonomy) -> IntakeRules:
+def _rules(settings: Settings, tax: Taxonomy) -> IntakeRules:
     """The intake rules of this service: its taxonomy and settings."""
     return IntakeRules(
         taxonomy=tax,
@@ -206,6 +191,7 @@ async def create_event(
     request: Request,
     store: StoreDep,
     principal: CurrentPrincipal,
+    settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Store a report once: located, routed, checked for duplicates.
@@ -223,7 +209,14 @@ async def create_event(
     status, doc, replayed = await off_loop(
         request,
         lambda: _store_report(
-            request, store, principal, body, idempotency_key, tax=tax, now=now, report=report
+            request,
+            store,
+            principal,
+            body,
+            idempotency_key,
+            rules=_rules(settings, tax),
+            now=now,
+            report=report,
         ),
     )
     headers = {"ETag": _etag(doc), "Location": f"/events/{doc['id']}"}
@@ -286,7 +279,7 @@ def _batch_entry(index: int, key: Any, result: BatchResult) -> dict[str, Any]:
     responses={207: {"description": "One result per report, in order, each with its status."}},
 )
 async def create_events_batch(
-    request: Request, store: StoreDep, principal: CurrentPrincipal
+    request: Request, store: StoreDep, principal: CurrentPrincipal, settings: SettingsDep
 ) -> JSONResponse:
     """Up to 1,000 reports from a hotline (12345) or another system, each stored once.
 
@@ -308,8 +301,6 @@ async def create_events_batch(
     items = _batch_items(await read_json(request))
     tax = taxonomy_of(request)
     now = clock(request)
-
-    settings = request.app.state.settings
 
     def run() -> list[dict[str, Any]]:
         checked: list[tuple[str, Any] | GridmapError] = []
@@ -359,6 +350,7 @@ async def create_events_batch(
 def get_events(
     request: Request,
     store: StoreDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     status: Annotated[str | None, Query(max_length=40)] = None,
     category: Annotated[str | None, Query(max_length=60)] = None,
@@ -371,7 +363,6 @@ def get_events(
 ) -> dict[str, Any]:
     """A page of the events the caller may see, newest ids last (shaped as docs/roles.md says)."""
     found = disclosure.require(principal, "events")
-    settings = request.app.state.settings
     size = clamp_limit(limit, default=settings.default_limit, maximum=settings.max_limit)
     filters = {
         k: v
@@ -436,26 +427,26 @@ def get_supervision(
 
 @router.post("/events/media", status_code=201, summary="Upload a photo (上传照片)")
 async def upload_photo(
-    request: Request, principal: CurrentPrincipal, file: UploadFile
+    principal: CurrentPrincipal, settings: SettingsDep, file: UploadFile
 ) -> dict[str, Any]:
     """Store one photo (JPEG/PNG/WebP) stripped of EXIF; answer its media name."""
     if principal.role in ("viewer",):
         raise NotPermitted("viewers may not upload photos")
-    limit = _max_photo(request)
+    limit = settings.media.max_photo_bytes
     data = await file.read(limit + 1)
-    name = store_photo(data, media_dir=_media_dir(request), max_bytes=limit)
+    name = store_photo(data, media_dir=settings.media.media_dir, max_bytes=limit)
     return {"name": name, "href": f"/events/media/{name}"}
 
 
 @router.get("/events/media/{name}", summary="A stored photo")
 def get_photo(
-    request: Request, name: str, store: StoreDep, principal: CurrentPrincipal
+    name: str, store: StoreDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> FileResponse:
     """The photo file (names come only from uploads), to callers who may read its event.
 
     404 when no event the caller may read holds it (as itself or in a transition).
     """
-    path = media_path(name, media_dir=_media_dir(request))
+    path = media_path(name, media_dir=settings.media.media_dir)
     if not may_see_photo(store, name, principal=principal):
         raise NotFound(f"no photo {name[:80]!r}")
     return FileResponse(path, headers={"Cache-Control": "private, no-store"})
@@ -569,6 +560,7 @@ async def post_transition(
 def get_kpis(
     request: Request,
     store: StoreDep,
+    settings: SettingsDep,
     principal: CurrentPrincipal,
     by: Annotated[
         Literal["grid", "community", "town", "worker", "category", "period"], Query()
@@ -588,7 +580,7 @@ def get_kpis(
     if start is not None and end is not None and start >= end:
         raise BadInput("from must be earlier than to", field="from")
     if by == "worker":
-        tz = getattr(getattr(request.app.state, "settings", None), "time_zone", DEFAULT_TIME_ZONE)
+        tz = settings.time_zone
         table = worker_kpis(store, principal, start=start, end=end, now=clock(request), tz=tz)
         return {
             "by": by,
@@ -601,8 +593,7 @@ def get_kpis(
     )
     table = kpis(page, by=by, now=clock(request), period=period)
     if found.access == "aggregates":  # small counts hidden (docs/roles.md)
-        k = getattr(request.app.state, "privacy_min_count", None)
-        table = disclosure.protect_kpis(table, k=None if k is None else int(k))
+        table = disclosure.protect_kpis(table, k=settings.privacy.min_count)
     return {
         "by": by,
         "from": None if start is None else start.isoformat(),

@@ -31,6 +31,7 @@ from api.params import query_guard
 from api.routers.events import taxonomy_of
 from api.routers.pages import page_context
 from api.security import CurrentPrincipal
+from api.settings import settings_of
 from gridmap.common.errors import NotFound
 from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.events.taxonomy import URGENCIES
@@ -109,7 +110,7 @@ def _int(value: Any) -> int | None:
 def app_config(request: Request, store: Store, principal: Principal) -> dict[str, Any]:
     """Everything the app page needs to start, with no network after the first load."""
     tax = taxonomy_of(request)
-    settings = request.app.state.settings
+    settings = settings_of(request.app)
     actions = {
         code: {"zh": a.name_zh, "en": a.name_en, "sources": sorted(a.sources)}
         for code, a in ACTIONS.items()
@@ -140,7 +141,7 @@ def app_config(request: Request, store: Store, principal: Principal) -> dict[str
             **{code: {"zh": a.name_zh, "en": a.name_en} for code, a in ACTIONS.items()},
         },
         "grids": _grids(store, principal),
-        "edge_tolerance_m": float(getattr(settings, "edge_tolerance_m", 50.0)),
+        "edge_tolerance_m": settings.edge_tolerance_m,
     }
 
 

@@ -91,7 +91,7 @@ def overview(
     """Every layer the caller may see on one interactive map (works without internet)."""
     lang = normalize_lang(lang)
     # Vector tiles are WGS84: on a GCJ-02 basemap every layer is inlined (and shifted).
-    threshold = VECTOR_THRESHOLD if settings.basemap_crs == "wgs84" else MAX_MAP_FEATURES
+    threshold = VECTOR_THRESHOLD if settings.maps.basemap_crs == "wgs84" else MAX_MAP_FEATURES
     data, cut = _layers(store, role, MAX_MAP_FEATURES, threshold)
     title = "网格化服务管理 概览" if lang == "zh" else "Grid governance overview"
     if lang == "zh-en":
@@ -106,16 +106,16 @@ def overview(
         options=MapOptions(
             title=title,
             base_url=f"{root}/static/vendor/",
-            tiles_url=settings.tiles_url,
-            attr=settings.tiles_attribution,
-            basemap_crs=settings.basemap_crs,
+            tiles_url=settings.maps.tiles_url,
+            attr=settings.maps.tiles_attribution,
+            basemap_crs=settings.maps.basemap_crs,
             tiles_base=root,
             vector_threshold=VECTOR_THRESHOLD,
             language_links={code: f"?lang={code}" for code in _LANGS},
         ),
     )
     headers = {
-        "Content-Security-Policy": map_csp(settings.tiles_url),
+        "Content-Security-Policy": map_csp(settings.maps.tiles_url),
         "X-Content-Type-Options": "nosniff",
     }
     return HTMLResponse(map_html(m, inline=False), headers=headers)
@@ -128,6 +128,6 @@ def overview(
 )
 def vendor_asset(path: str, settings: SettingsDep) -> FileResponse:
     """A browser asset of the maps (only the files the maps need; 404 for anything else)."""
-    file = asset_file(path, directory=settings.assets_dir)
+    file = asset_file(path, directory=settings.maps.assets_dir)
     headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
     return FileResponse(file, headers=headers)

@@ -10,10 +10,11 @@ Who calls: the spec's ``api_key`` (a form field of the POST, or a query
 parameter) is the API key of an ``external_system`` user
 (``gridmap users api-key NAME``); ``X-API-Key`` and bearer tokens work as on
 every other route. ``jurisdiction_id``, when given, must be the configured
-jurisdiction (:class:`Open311Settings`; by default the code of the store's
-city), else 404. A request may give ``lat``/``long`` (WGS84) or only an
-``address_string``, placed by :func:`gridmap.geo.addresses.lookup_address` over the
-store's buildings and roads. Every error on these paths is in the spec's form,
+jurisdiction (``GRIDMAP_OPEN311_JURISDICTION_ID``, the ``open311`` section of
+the settings tree; by default the code of the store's city), else 404. A
+request may give ``lat``/``long`` (WGS84) or only an ``address_string``,
+placed by :func:`gridmap.geo.addresses.lookup_address` over the store's
+buildings and roads. Every error on these paths is in the spec's form,
 ``[{"code": 400, "description": "…"}]`` or ``<errors><error><code>400</code>…``.
 
 Service codes are the taxonomy's categories (``dispute``) and subcategories
@@ -37,9 +38,8 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.open311_xml import (
     XmlResponse,
     discovery_xml,
@@ -55,6 +55,7 @@ from api.routers.locate import shared_locator
 from api.security import ANONYMOUS, CallerPrincipal
 from api.validation import check_form
 from gridmap.common.errors import BadInput, NotFound, UnsupportedFormat
+from gridmap.common.settings import Settings
 from gridmap.common.timeparse import iso_utc
 from gridmap.events.intake import (
     IntakeRules,
@@ -76,7 +77,6 @@ from gridmap.storage import Store
 
 __all__ = [
     "Open311Principal",
-    "Open311Settings",
     "open311_request",
     "router",
     "service_list",
@@ -88,44 +88,6 @@ log = logging.getLogger("gridmap.api")
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 _FORMATS = ("text/xml", "application/json")
 _MAX_MEDIA_URL = 2000
-
-
-class Open311Settings(BaseSettings):
-    """Settings of the Open311 endpoint (``GRIDMAP_OPEN311_*`` variables).
-
-    Parameters
-    ----------
-    open311_jurisdiction_id : str, optional
-        The one ``jurisdiction_id`` this endpoint serves
-        (``GRIDMAP_OPEN311_JURISDICTION_ID``); the code of the store's city
-        admin unit when unset.
-    open311_contact : str
-        Who runs the endpoint, shown in the discovery document.
-    open311_key_service : str
-        Where a client gets an ``api_key``, shown in the discovery document.
-
-    Examples
-    --------
-    >>> Open311Settings(open311_jurisdiction_id="370285").open311_jurisdiction_id
-    '370285'
-    """
-
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
-
-    open311_jurisdiction_id: str | None = None
-    open311_contact: str = "市综治中心 City governance centre"
-    open311_key_service: str = (
-        "Ask the city administrator for an external-system API key "
-        "(gridmap users add NAME --role external_system; gridmap users api-key NAME)"
-    )
-
-
-def _settings(request: Request) -> Open311Settings:
-    cfg: Open311Settings | None = getattr(request.app.state, "open311", None)
-    if cfg is None:
-        cfg = Open311Settings()
-        request.app.state.open311 = cfg
-    return cfg
 
 
 def _wants_xml(request: Request) -> bool:
@@ -392,20 +354,20 @@ async def open311_principal(request: Request, caller: CallerPrincipal) -> Princi
 Open311Principal = Annotated[Principal, Depends(open311_principal)]
 
 
-def _jurisdictions(request: Request, store: Store) -> list[str]:
-    configured = _settings(request).open311_jurisdiction_id
+def _jurisdictions(settings: Settings, store: Store) -> list[str]:
+    configured = settings.open311.jurisdiction_id
     if configured:
         return [configured]
     cities = store.read("admin_units", where={"level": "city"})
     return sorted(str(c) for c in cities["code"]) if not cities.empty else []
 
 
-async def check_jurisdiction(request: Request, store: StoreDep) -> None:
+async def check_jurisdiction(request: Request, store: StoreDep, settings: SettingsDep) -> None:
     """Dependency: a given ``jurisdiction_id`` must be this endpoint's (404 otherwise)."""
     given = await _field(request, "jurisdiction_id")
     if given is None:
         return
-    served = _jurisdictions(request, store)
+    served = _jurisdictions(settings, store)
     if str(given) not in served:
         raise NotFound(
             f"unknown jurisdiction_id {str(given)[:40]!r}; this endpoint serves "
@@ -453,15 +415,15 @@ def _media_url(value: Any) -> str | None:
 
 @router.get("/discovery.json", summary="Open311 discovery")
 @router.get("/discovery.xml", summary="Open311 discovery (XML)")
-def discovery(request: Request) -> Response:
+def discovery(request: Request, settings: SettingsDep) -> Response:
     """The GeoReport v2 discovery document: this endpoint, both formats (public)."""
-    cfg = _settings(request)
+    cfg = settings.open311
     url = str(request.url_for("services_list", fmt="json")).rsplit("/", 1)[0]
     now = pd.Timestamp.now(tz="UTC").floor("s").isoformat().replace("+00:00", "Z")
     doc = {
         "changeset": now,
-        "contact": cfg.open311_contact,
-        "key_service": cfg.open311_key_service,
+        "contact": cfg.contact,
+        "key_service": cfg.key_service,
         "endpoints": [
             {
                 "specification": SPECIFICATION,

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.routers._json import parse_json, read_json
 from api.security import CurrentPrincipal
 from api.validation import check_form
@@ -315,13 +315,13 @@ def plan_route_file(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 def plan_pdf(
-    request: Request, plan_id: int, store: StoreDep, principal: CurrentPrincipal
+    plan_id: int, store: StoreDep, settings: SettingsDep, principal: CurrentPrincipal
 ) -> Response:
     """A page per worker and shift: the route on a map with its key areas, and the timetable."""
     from gridmap.patrol import plans
     from gridmap.patrol.printout import render_plan_pdf
 
-    tz = str(getattr(request.app.state.settings, "time_zone", None) or "Asia/Shanghai")
+    tz = settings.time_zone
     plan = plans.read_plan(store, plan_id, principal=principal)
     return Response(
         render_plan_pdf(plan, tz=tz),

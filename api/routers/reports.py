@@ -18,7 +18,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.deps import SettingsDep, StoreDep
 from api.security import CurrentPrincipal
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.pdf import FontMissing, render_pdf
 from gridmap.assessment.report import ReportOptions, period_report, render_html
 from gridmap.common.errors import BadInput
@@ -46,7 +45,6 @@ def get_period_report(
     if format is not None and f is not None and format != f:
         raise BadInput("give the output format once (f or format)", field="f")
     kind = f or format or "html"
-    k = int(getattr(request.app.state, "privacy_min_count", DEFAULT_MIN_COUNT))
     report = period_report(
         store,
         principal,
@@ -55,7 +53,7 @@ def get_period_report(
         end=to,
         options=ReportOptions(
             charts=kind != "json",
-            min_count=k,
+            min_count=settings.privacy.min_count,
             tz=settings.time_zone,
             rules=getattr(request.app.state, "assessment_rules", None),
         ),

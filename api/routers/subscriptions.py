@@ -9,9 +9,9 @@ areas contain them. The delivery worker (:class:`gridmap.events.webhooks.Webhook
 runs in the API process from start to shutdown; see :mod:`gridmap.events.webhooks`
 for signing, retries and the outbox.
 
-Worker settings come from ``GRIDMAP_WEBHOOK_*`` variables
-(:class:`WebhookSettings`), or from ``app.state.webhook_settings`` when a
-program sets it before start.
+Worker settings are the ``webhooks`` section of the application's settings
+tree (``GRIDMAP_WEBHOOK_*`` variables,
+:class:`gridmap.common.settings.WebhookSettings`).
 """
 
 from __future__ import annotations
@@ -21,76 +21,23 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.deps import StoreDep
+from api.deps import SettingsDep, StoreDep
 from api.params import parse_item_id, query_guard
 from api.routers._json import read_json
 from api.security import require_roles
+from api.settings import settings_of
 from gridmap.common.errors import BadInput
 from gridmap.events import webhooks
 from gridmap.security.access import Principal
 
-__all__ = ["WebhookSettings", "router"]
-
-
-class WebhookSettings(BaseSettings):
-    """Settings of the webhook delivery worker (``GRIDMAP_WEBHOOK_*``).
-
-    Parameters
-    ----------
-    enabled : bool
-        Run the delivery worker in this process.
-    max_attempts : int
-        Attempts before a delivery goes to the dead-letter list.
-    backoff_s, max_backoff_s : float
-        First wait after a failure (doubled each time) and the longest wait.
-    timeout_s : float
-        HTTP timeout of one attempt.
-    poll_s : float
-        Pause of the worker between rounds.
-    overdue_s : float
-        How often the worker looks for events that became overdue (超期).
-    allow_private_hosts : bool
-        Allow subscription URLs on loopback or private addresses (intranets, tests).
-    """
-
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_WEBHOOK_")
-
-    enabled: bool = True
-    max_attempts: int = 12
-    backoff_s: float = 1.0
-    max_backoff_s: float = 600.0
-    timeout_s: float = 5.0
-    poll_s: float = 0.5
-    overdue_s: float = 30.0
-    allow_private_hosts: bool = False
-
-    def options(self) -> webhooks.DeliveryOptions:
-        """The worker's :class:`~gridmap.events.webhooks.DeliveryOptions`."""
-        return webhooks.DeliveryOptions(
-            max_attempts=self.max_attempts,
-            backoff_s=self.backoff_s,
-            max_backoff_s=self.max_backoff_s,
-            timeout_s=self.timeout_s,
-            poll_s=self.poll_s,
-            overdue_s=self.overdue_s,
-            allow_private_hosts=self.allow_private_hosts,
-        )
-
-
-def _settings(app: FastAPI) -> WebhookSettings:
-    found = getattr(app.state, "webhook_settings", None)
-    if found is None:
-        found = WebhookSettings()
-        app.state.webhook_settings = found
-    return found
+__all__ = ["router"]
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run the delivery worker while the service runs (after the store is open)."""
-    cfg = _settings(app)
+    cfg = settings_of(app).webhooks
     store = getattr(app.state, "store", None)
     worker = None
     if cfg.enabled and store is not None:
@@ -121,7 +68,9 @@ def _sub_id(text: str) -> int:
     summary="Subscribe to event changes (订阅事件推送)",
     dependencies=_NONE,
 )
-async def create(request: Request, store: StoreDep, principal: Staff) -> dict[str, Any]:
+async def create(
+    request: Request, store: StoreDep, settings: SettingsDep, principal: Staff
+) -> dict[str, Any]:
     """Deliver event changes of your areas to ``url``, signed with ``secret``.
 
     Body: ``{"url": "https://…", "event_types": ["reported", "dispatched",
@@ -145,14 +94,13 @@ async def create(request: Request, store: StoreDep, principal: Staff) -> dict[st
     secret = body.get("secret")
     if secret is not None and not isinstance(secret, str):
         raise BadInput("secret must be a text", field="secret")
-    cfg = _settings(request.app)
     doc = webhooks.create_subscription(
         store,
         url=body["url"],
         event_types=kinds,
         principal=principal,
         secret=secret,
-        allow_private=cfg.allow_private_hosts,
+        allow_private=settings.webhooks.allow_private_hosts,
     )
     worker = getattr(request.app.state, "webhook_worker", None)
     if worker is not None:

@@ -50,6 +50,7 @@ from h3ronpy import vector as h3v
 from gridmap.common.errors import BadInput
 from gridmap.common.extras import require
 from gridmap.common.model import EVENT_CATEGORIES
+from gridmap.common.settings import DEFAULT_MIN_COUNT  # the one default (设置)
 from gridmap.events.intake import CHANNELS
 from gridmap.events.states import OPEN_STATES, STATES
 from gridmap.geo.h3cells import (
@@ -107,8 +108,6 @@ SENSITIVE_CATEGORIES: frozenset[str] = frozenset({"dispute", "public_security"})
 DETAIL_ROLES: frozenset[str] = frozenset(
     {"city_admin", "town_coordinator", "community_staff", "grid_worker"}
 )
-#: Smallest count shown where small counts are protected.
-DEFAULT_MIN_COUNT = 3
 
 _BANDWIDTH_RULES = ("scott", "silverman")
 

@@ -4,7 +4,7 @@ The rule is the heat maps' (:mod:`gridmap.analytics.heat`): viewers and external
 systems (roles outside :data:`gridmap.analytics.heat.DETAIL_ROLES`) never see a count
 of people, households or events between 1 and *k* − 1 (*k* =
 :data:`gridmap.analytics.heat.DEFAULT_MIN_COUNT`, 3, unless the service sets
-``privacy_min_count``). Zero is shown: it discloses nobody. Staff roles see
+``GRIDMAP_PRIVACY_MIN_COUNT``). Zero is shown: it discloses nobody. Staff roles see
 every figure.
 
 How a table is protected, in this order (:func:`protect_table`):

@@ -8,10 +8,11 @@ Dates are in the report's time zone.
 
 Text is set in WenQuanYi Micro Hei (Debian ``fonts-wqy-microhei``,
 :data:`CJK_FONT`), or in the TrueType font (``.ttf``, or the first face of a
-``.ttc``) named by the environment variable ``GRIDMAP_PDF_FONT`` (:data:`FONT_ENV`,
-e.g. Noto Sans CJK on a system without the Debian package), embedded as a subset
-so the file reads anywhere; charts are the report's PNG images. Without the
-font, :func:`render_pdf` fails with :class:`FontMissing`, naming the file and the
+``.ttc``) named by the setting ``GRIDMAP_PDF_FONT`` (:data:`FONT_ENV`, the
+``reports`` section of :mod:`gridmap.common.settings`, e.g. Noto Sans CJK on a
+system without the Debian package), embedded as a subset so the file reads
+anywhere; charts are the report's PNG images. Without the font,
+:func:`render_pdf` fails with :class:`FontMissing`, naming the file and the
 package that provides it.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from gridmap.assessment._figures import RANKING_SIZE, PeriodReport, unit_label
 from gridmap.assessment._report_html import CHARTS, LEVELS, fmt_num, fmt_pct, hiding_note, span_text
 from gridmap.assessment.rules import INDICATORS
 from gridmap.common.errors import GridmapError
+from gridmap.common.settings import ReportSettings
 
 __all__ = ["CJK_FONT", "FONT_ENV", "FontMissing", "default_font", "render_pdf"]
 
@@ -42,20 +43,23 @@ class FontMissing(GridmapError):
     code = "font_missing"
 
 
-def default_font() -> Path:
+def default_font(settings: ReportSettings | None = None) -> Path:
     """The font file PDF output uses: ``GRIDMAP_PDF_FONT`` if set, else :data:`CJK_FONT`.
+
+    Parameters
+    ----------
+    settings : ReportSettings, optional
+        The ``reports`` settings; read from the environment when omitted.
 
     Examples
     --------
-    >>> os.environ[FONT_ENV] = "/srv/fonts/NotoSansCJK-Regular.ttc"
-    >>> default_font()
+    >>> default_font(ReportSettings(pdf_font="/srv/fonts/NotoSansCJK-Regular.ttc"))
     PosixPath('/srv/fonts/NotoSansCJK-Regular.ttc')
-    >>> del os.environ[FONT_ENV]
-    >>> default_font() == CJK_FONT
+    >>> default_font(ReportSettings(pdf_font=None)) == CJK_FONT
     True
     """
-    value = os.environ.get(FONT_ENV, "").strip()
-    return Path(value) if value else CJK_FONT
+    font = (settings if settings is not None else ReportSettings()).pdf_font
+    return font if font is not None else CJK_FONT
 
 
 def pdf_font(path: Path | None) -> Path:

@@ -51,7 +51,6 @@ from gridmap.cli import (
 )
 from gridmap.cli.common import (
     DOMAIN_ERROR_EXIT,
-    CliSettings,
     console,
     out,
     print_error,
@@ -59,7 +58,7 @@ from gridmap.cli.common import (
 from gridmap.common.errors import GridmapError
 from gridmap.storage import DEFAULT_URL
 
-__all__ = ["DOMAIN_ERROR_EXIT", "CliSettings", "app", "console", "main", "out"]
+__all__ = ["DOMAIN_ERROR_EXIT", "app", "console", "main", "out"]
 
 app = typer.Typer(
     name="gridmap",

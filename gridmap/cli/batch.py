@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli.common import errors, out
+from gridmap.cli.common import cli_settings, errors, out
 
 __all__ = ["batch_app"]
 
@@ -24,8 +24,7 @@ def batch_run_cmd(
         str | None,
         typer.Option(
             "--scheduler",
-            envvar="GRIDMAP_DASK_SCHEDULER",
-            help="Dask scheduler address (default: a local cluster).",
+            help="Dask scheduler address (default: GRIDMAP_DASK_SCHEDULER, else a local cluster).",
         ),
     ] = None,
     workers: Annotated[int, typer.Option("--workers", help="Local Dask workers.")] = 2,
@@ -35,11 +34,12 @@ def batch_run_cmd(
     from gridmap.common.errors import BadInput
 
     options: dict[str, object] = {"resolution": resolution}
-    if engine == "dask":
-        from gridmap.batch.dask import DaskCluster
-
-        options.update(cluster=DaskCluster(scheduler=scheduler, n_workers=workers))
     with errors():
+        if engine == "dask":
+            from gridmap.batch.dask import DaskCluster
+
+            scheduler = scheduler or cli_settings().tools.dask_scheduler
+            options.update(cluster=DaskCluster(scheduler=scheduler, n_workers=workers))
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -22,17 +21,17 @@ from rich.table import Table
 
 from gridmap import storage
 from gridmap.common.errors import BadInput, GridmapError
-from gridmap.common.timezone import DEFAULT_TIME_ZONE
-from gridmap.storage import DEFAULT_URL, Store
+from gridmap.common.settings import Settings
+from gridmap.storage import Store
 
 if TYPE_CHECKING:
     from gridmap.security.privacy import Vault
 
 __all__ = [
     "DOMAIN_ERROR_EXIT",
-    "CliSettings",
     "DbOpt",
     "ReportOpt",
+    "cli_settings",
     "console",
     "data_vault",
     "database_url_or_default",
@@ -54,22 +53,21 @@ out = Console()
 DOMAIN_ERROR_EXIT = 1
 
 
-class CliSettings(BaseSettings):
-    """Settings the CLI reads from the environment (prefix ``GRIDMAP_``).
+def cli_settings(**values: Any) -> Settings:
+    """The settings tree (:mod:`gridmap.common.settings`), as the service reads it.
 
-    ``time_zone`` (``GRIDMAP_TIME_ZONE``) is where reports read and show dates;
-    ``tiles_url``, ``tiles_attribution`` and ``basemap_crs`` name the basemap of
-    ``map render`` (as for the service's map pages); ``rules_file``
-    (``GRIDMAP_RULES_FILE``) the assessment rules of ``report``.
+    *values* replace parts of it (``store=StoreSettings(database_url=...)``);
+    the rest comes from the ``GRIDMAP_*`` environment variables. A bad value
+    is a domain error naming the variable (exit status 1 inside :func:`errors`).
     """
+    from pydantic import ValidationError
 
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
-    database_url: str = DEFAULT_URL
-    time_zone: str = DEFAULT_TIME_ZONE
-    tiles_url: str | None = None
-    tiles_attribution: str | None = None
-    basemap_crs: str = "wgs84"
-    rules_file: Path | None = None
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or exc.title
+        raise BadInput(f"bad setting {where}: {first['msg']}", field=where) from None
 
 
 DbOpt = Annotated[
@@ -92,7 +90,7 @@ ReportOpt = Annotated[
 
 def database_url_or_default(url: str | None) -> str:
     """*url* (``--database-url``), else ``GRIDMAP_DATABASE_URL``, else ``./gridmap.duckdb``."""
-    return url or CliSettings().database_url
+    return url or cli_settings().store.database_url
 
 
 def print_error(message: str) -> None:
@@ -129,15 +127,9 @@ def data_vault() -> Vault:
     Events' reporters and contacts are encrypted at rest with them
     (:mod:`gridmap.storage.fieldcrypt`), like residents' fields.
     """
-    from pydantic import ValidationError
-
-    from api.security import SecuritySettings
     from gridmap.security.privacy import Vault as _Vault
 
-    try:
-        key = SecuritySettings().data_key.get_secret_value()
-    except ValidationError as exc:
-        raise BadInput(f"security settings: {exc.errors()[0]['msg']}", field="data_key") from None
+    key = cli_settings().security.data_key.get_secret_value()
     return _Vault.from_secret(key)
 
 

@@ -74,12 +74,12 @@ def demo(
     if not serve_api:
         return
     from api.main import create_app
-    from api.settings import Settings
+    from gridmap.common.settings import Settings, StoreSettings
 
     base = f"http://127.0.0.1:{port}"
     out.print(f"API:          {base}/  ·  {base}/collections  ·  {base}/docs")
     out.print(f"map page:     {base}/maps/overview")
     out.print(f"sign in 登录:  {base}/login  ·  网格通 field app (demo_worker): {base}/app/")
     out.print("Ctrl-C stops the server.")
-    settings = Settings(database_url=store.url)
+    settings = Settings(store=StoreSettings(database_url=store.url))
     serve_app(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gridmap.cli.common import CliSettings, DbOpt, open_store, out
+from gridmap.cli.common import DbOpt, cli_settings, open_store, out
 from gridmap.common.errors import BadInput
 from gridmap.storage import Store
 
@@ -57,7 +57,7 @@ def map_render(
     What a shared file holds is chosen by --role: by default the public's view
     (viewer), with no events, no reporter names, phones or event descriptions.
     """
-    settings = CliSettings()
+    settings = cli_settings().maps
     with open_store(database_url) as store:
         write_map(
             store,

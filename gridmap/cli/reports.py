@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gridmap.cli.common import CliSettings, DbOpt, errors, open_store, out
+from gridmap.cli.common import DbOpt, cli_settings, errors, open_store, out
 
 __all__ = ["report_cmd"]
 
@@ -57,7 +57,7 @@ def report_cmd(
 
     targets = [p for p in (out_path, pdf_path) if p is not None]
     with errors():
-        rules = load_rules(rules_file or CliSettings().rules_file)
+        rules = load_rules(rules_file or cli_settings().reports.rules_file)
         if not targets:
             raise BadInput("say where to write the report: --out FILE and/or --pdf FILE.pdf")
         kinds = {p: p.suffix.lower() for p in targets}
@@ -72,7 +72,7 @@ def report_cmd(
                 end=end,
                 options=ReportOptions(
                     charts=any(k != ".json" for k in kinds.values()),
-                    tz=time_zone or CliSettings().time_zone,
+                    tz=time_zone or cli_settings().time_zone,
                     rules=rules,
                 ),
             )

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gridmap.cli.common import DbOpt, errors, open_store, print_error
+from gridmap.cli.common import DbOpt, cli_settings, errors, open_store, print_error
 from gridmap.common.errors import BadInput
 
 __all__ = ["serve", "serve_app"]
@@ -65,7 +65,6 @@ def serve(
     from api.logs import configure_logging
     from api.main import create_app
     from api.server import run_workers
-    from api.settings import Settings
 
     levels = ("critical", "error", "warning", "info", "debug", "trace")
     if log_level is not None and log_level.lower() not in levels:
@@ -75,16 +74,13 @@ def serve(
             "a path starting with / and not ending with / (e.g. /gridmap)",
             param_hint="--root-path",
         )
-    overrides: dict[str, Any] = {}
-    if database_url:
-        overrides["database_url"] = database_url
+    with errors():  # a bad GRIDMAP_* value: one line naming it
+        settings = cli_settings()
+    if database_url:  # the options win over the variables
+        store = settings.store.model_copy(update={"database_url": database_url})
+        settings = settings.model_copy(update={"store": store})
     if log_level:
-        overrides["log_level"] = log_level.lower()
-    with errors():
-        try:
-            settings = Settings(**overrides)
-        except ValueError as exc:  # pydantic: a bad GRIDMAP_* value
-            raise BadInput(f"bad setting: {exc}") from None
+        settings = settings.model_copy(update={"log_level": log_level.lower()})
     configure_logging(settings.log_format, settings.log_level)
     server_options: dict[str, Any] = {
         "root_path": root_path,
@@ -95,20 +91,21 @@ def serve(
     if forwarded_allow_ips is not None:
         server_options["forwarded_allow_ips"] = forwarded_allow_ips
     if workers == 1:
-        with open_store(settings.database_url):  # a busy or unusable store: one line
+        with open_store(settings.store.database_url):  # a busy or unusable store: one line
             pass
         with errors():  # a bad taxonomy or rules file: one line
             application = create_app(settings)
         serve_app(application, host=host, port=port, **server_options)
         return
-    if not settings.database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
+    if not settings.store.database_url.startswith(("postgresql://", "postgres://", "postgresql+")):
         with errors():
             raise BadInput(
                 f"--workers {workers} needs a PostGIS store (GRIDMAP_DATABASE_URL=postgresql://…): "
                 "the embedded DuckDB file is opened by one process only"
             )
-    # Each worker process builds its own application from the environment.
-    os.environ["GRIDMAP_DATABASE_URL"] = settings.database_url
+    # Each worker process builds its own application from the environment: these
+    # lines set (not read) it for them, the options above winning over the variables.
+    os.environ["GRIDMAP_DATABASE_URL"] = settings.store.database_url
     os.environ["GRIDMAP_LOG_LEVEL"] = settings.log_level
     run_workers(
         host=host,

@@ -15,9 +15,9 @@ users_app = typer.Typer(help="Users and credentials (用户与凭据).", no_args
 
 
 def _token_config() -> Any:
-    from api.security import SecuritySettings
+    from gridmap.cli.common import cli_settings
 
-    return SecuritySettings().token_config()
+    return cli_settings().security.token_config()
 
 
 @users_app.command("add")

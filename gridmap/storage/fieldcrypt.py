@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: The data key of a development setup (``GRIDMAP_DATA_KEY`` unset), the same as
-#: :data:`api.security.DEV_DATA_KEY`: a store opened without a vault uses it.
+#: :data:`gridmap.common.settings.DEV_DATA_KEY`: a store opened without a vault uses it.
 DEVELOPMENT_DATA_KEY = "gridmap-development-data-key-do-not-use-in-production"
 
 _PREFIX = "v1."

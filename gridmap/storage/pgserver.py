@@ -17,9 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridmap.common.settings import ToolSettings
+
 __all__ = ["PG_BIN", "PgServer", "pg_server"]
 
-PG_BIN = Path(os.environ.get("GRIDMAP_PG_BIN", "/usr/lib/postgresql/15/bin"))
+#: Folder of the PostgreSQL programs (``GRIDMAP_PG_BIN``, :class:`ToolSettings`).
+PG_BIN: Path = ToolSettings().pg_bin
 
 
 @dataclass(frozen=True)

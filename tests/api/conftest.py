@@ -29,6 +29,7 @@ from fastapi import FastAPI
 from api.deps import get_role
 from api.main import create_app
 from api.settings import Settings
+from gridmap.common.settings import MapSettings, StoreSettings
 from gridmap.storage import Store, open_store
 from gridmap.storage.pgserver import PgServer
 from tests.conftest import fresh_pg_url
@@ -230,14 +231,17 @@ def filled(store: Store, dataset: dict[str, gpd.GeoDataFrame]) -> Store:
 
 
 def _settings(**values: Any) -> Settings:
-    """Settings for a test: the defaults, never the environment's ``GRIDMAP_*`` values."""
+    """Settings for a test: the defaults of the service and of the store and map sections.
+
+    *values* are root settings or whole sections (``store=StoreSettings(...)``).
+    """
     base: dict[str, Any] = {
-        "database_url": ":memory:",
         "max_limit": 10_000,
         "default_limit": 100,
         "cors_origins": [],
         "max_body_bytes": 10_000_000,
-        "assets_dir": None,
+        "store": StoreSettings(database_url=":memory:"),
+        "maps": MapSettings(assets_dir=None),
     }
     return Settings(**{**base, **values})
 
@@ -248,8 +252,11 @@ def make_settings() -> Callable[..., Settings]:
     return _settings
 
 
-def staff_app(store: Store, role: str = "city_admin", **settings: Any) -> FastAPI:
-    """The service over *store* for a caller with *role* (staff see events and personal fields)."""
+def staff_app(store: Store, /, role: str = "city_admin", **settings: Any) -> FastAPI:
+    """The service over *store* for a caller with *role* (staff see events and personal fields).
+
+    *settings* as for :func:`_settings` (``store=StoreSettings(...)`` is the store section).
+    """
     app = create_app(_settings(**settings), store=store)
     app.dependency_overrides[get_role] = lambda: role
     return app

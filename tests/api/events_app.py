@@ -22,6 +22,7 @@ from api.routers import events as events_router
 from api.routers import open311 as open311_router
 from api.security import get_principal
 from api.settings import Settings
+from gridmap.common.settings import MapSettings, MediaSettings, StoreSettings
 from gridmap.events.errors import (
     ConcurrentUpdate,
     IdempotencyKeyReused,
@@ -69,12 +70,13 @@ def events_app(
 ) -> FastAPI:
     """The gridmap app over *store*, acting as *principal*, with the event routers."""
     base: dict[str, Any] = {
-        "database_url": ":memory:",
         "max_limit": 10_000,
         "default_limit": 100,
         "cors_origins": [],
         "max_body_bytes": 10_000_000,
-        "assets_dir": None,
+        "store": StoreSettings(database_url=":memory:"),
+        "maps": MapSettings(assets_dir=None),
+        "media": MediaSettings(media_dir=media_dir),
     }
     app = create_app(Settings(**{**base, **settings}), store=store)
     if not _has_route(app, "/events"):
@@ -85,7 +87,6 @@ def events_app(
     # Open311 reads its caller from the spec's api_key field as well (issue 24).
     app.dependency_overrides[open311_router.open311_principal] = lambda: app.state.principal
     app.state.principal = principal
-    app.state.media_dir = media_dir
     if clock is not None:
         app.state.clock = clock
     return app

@@ -21,8 +21,9 @@ from fastapi import FastAPI
 from api.main import create_app
 from api.routers import analytics
 from api.security import get_principal
-from api.settings import Settings
+from api.settings import Settings, get_settings
 from gridmap.analytics.hotspots import CLASSES
+from gridmap.common.settings import PrivacySettings, StoreSettings
 from gridmap.division.bisect import assign_grid_codes
 from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
@@ -79,13 +80,14 @@ def world(store: Store) -> tuple[World, gpd.GeoDataFrame]:
     return w, events
 
 
-def client_for(store: Store, principal: Principal, **state: Any) -> TestClient:
-    app: FastAPI = create_app(Settings(database_url=":memory:"), store=store)
+def client_for(store: Store, principal: Principal, settings: Settings | None = None) -> TestClient:
+    """A client acting as *principal*; *settings* replace the app's through ``get_settings``."""
+    app: FastAPI = create_app(Settings(store=StoreSettings(database_url=":memory:")), store=store)
     if not any(getattr(r, "path", None) == "/heatmap" for r in app.routes):
         app.include_router(analytics.router)
     app.dependency_overrides[get_principal] = lambda: principal
-    for key, value in state.items():
-        setattr(app.state, key, value)
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
     return TestClient(app)
 
 
@@ -166,8 +168,41 @@ def test_small_cells_are_hidden(
 
 def test_min_count_is_configurable(world: tuple[World, gpd.GeoDataFrame]) -> None:
     w, _ = world
-    with client_for(w.store, ADMIN, privacy_min_count=6) as client:
+    six = Settings(
+        store=StoreSettings(database_url=":memory:"), privacy=PrivacySettings(min_count=6)
+    )
+    with client_for(w.store, ADMIN, six) as client:
         doc = client.get("/heatmap", params={"resolution": 10}).json()
+    assert min(f["properties"]["count"] for f in doc["features"]) >= 6
+
+
+def test_min_count_override_takes_effect(
+    world: tuple[World, gpd.GeoDataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same app, before and after app.dependency_overrides[get_settings]; and the
+    # variable GRIDMAP_PRIVACY_MIN_COUNT reaching the heat map through the settings tree.
+    w, _ = world
+    client = client_for(w.store, ADMIN)
+    with client:
+        params = {"resolution": 10}
+        default = [
+            f["properties"]["count"]
+            for f in client.get("/heatmap", params=params).json()["features"]
+        ]
+        assert 0 < min(default) < 6  # counts the override will hide
+        app: Any = client.app
+        tree = Settings(
+            store=StoreSettings(database_url=":memory:"), privacy=PrivacySettings(min_count=6)
+        )
+        app.dependency_overrides[get_settings] = lambda: tree
+        hidden = [
+            f["properties"]["count"]
+            for f in client.get("/heatmap", params=params).json()["features"]
+        ]
+        assert min(hidden) >= 6
+    monkeypatch.setenv("GRIDMAP_PRIVACY_MIN_COUNT", "6")
+    with client_for(w.store, ADMIN) as from_env:
+        doc = from_env.get("/heatmap", params={"resolution": 10}).json()
     assert min(f["properties"]["count"] for f in doc["features"]) >= 6
 
 

@@ -19,6 +19,7 @@ from api.settings import Settings
 from gridmap.assessment.rules import default_rules, load_rules
 from gridmap.cli import app as cli
 from gridmap.common.configfiles import ConfigError, shipped
+from gridmap.common.settings import ReportSettings, StoreSettings
 from gridmap.events.taxonomy import default_taxonomy, load_taxonomy
 from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
@@ -114,7 +115,9 @@ def test_broken_taxonomy_stops_the_start(tmp_path: Path, text: str, problem: str
     s = open_store(":memory:", migrate=True)
     try:
         with pytest.raises(ConfigError, match="taxonomy file") as err:
-            create_app(Settings(database_url=":memory:", taxonomy_file=path), store=s)
+            create_app(
+                Settings(store=StoreSettings(database_url=":memory:"), taxonomy_file=path), store=s
+            )
     finally:
         s.close()
     assert problem in err.value.message and str(path) in err.value.message
@@ -133,7 +136,11 @@ def test_rules_file_for_report(tmp_path: Path) -> None:
     s = open_store(":memory:", migrate=True)
     try:
         with pytest.raises(ConfigError, match="rules file"):
-            create_app(Settings(database_url=":memory:", rules_file=bad), store=s)
+            settings = Settings(
+                store=StoreSettings(database_url=":memory:"),
+                reports=ReportSettings(rules_file=bad),
+            )
+            create_app(settings, store=s)
     finally:
         s.close()
     url = f"duckdb:///{tmp_path / 'g.duckdb'}"

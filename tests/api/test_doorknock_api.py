@@ -22,6 +22,7 @@ from api.csp import DOORKNOCK_CSP
 from api.main import create_app
 from api.security import get_principal
 from api.settings import Settings
+from gridmap.common.settings import StoreSettings
 from gridmap.population.registry import register_household
 from gridmap.security.access import SYSTEM, Principal
 from gridmap.security.audit import read_log
@@ -76,7 +77,9 @@ class World:
 
 
 def _app(store: Store) -> FastAPI:
-    app = create_app(Settings(database_url=":memory:", cors_origins=[]), store=store)
+    app = create_app(
+        Settings(store=StoreSettings(database_url=":memory:"), cors_origins=[]), store=store
+    )
 
     def who(request: Request) -> Principal:
         return USERS[request.headers.get("x-test-user", "viewer")]

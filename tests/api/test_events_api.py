@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from api.routers._json import MAX_DEPTH
+from api.settings import Settings, get_settings
 from gridmap.security.access import Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
@@ -267,10 +268,14 @@ def test_photo_upload_strips_gps(client: TestClient, world: World, tmp_path: Pat
     body = world.body(1, photos=[name])
     assert post(client, body).json()["photos"] == [name]
     assert client.get(f"/events/media/{name}").content == stored
-    client.app.state.max_photo_bytes = 100  # type: ignore[attr-defined]
+    app: Any = client.app
+    tree: Settings = app.state.settings
+    media = tree.media.model_copy(update={"max_photo_bytes": 100})
+    small = tree.model_copy(update={"media": media})
+    app.dependency_overrides[get_settings] = lambda: small
     big = client.post("/events/media", files={"file": ("p.jpg", raw, "image/jpeg")})
     assert big.status_code == 413
-    client.app.state.max_photo_bytes = None  # type: ignore[attr-defined]
+    del app.dependency_overrides[get_settings]
     text = client.post("/events/media", files={"file": ("p.jpg", b"<svg/>", "image/jpeg")})
     assert text.status_code == 415
     assert client.post("/events/media").status_code == 400

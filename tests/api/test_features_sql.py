@@ -56,6 +56,7 @@ from api.security import get_optional_principal, get_principal
 from api.settings import Settings
 from api.temporal import parse_datetime
 from gridmap.common.model import layer_schema
+from gridmap.common.settings import StoreSettings
 from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 from gridmap.storage.pgserver import PgServer
@@ -157,7 +158,8 @@ def duck(
 
 def _app(store: Store, principal: Principal) -> FastAPI:
     app = create_app(
-        Settings(database_url=store.url, max_limit=10_000, default_limit=100), store=store
+        Settings(store=StoreSettings(database_url=store.url), max_limit=10_000, default_limit=100),
+        store=store,
     )
     app.dependency_overrides[get_principal] = lambda: principal
     app.dependency_overrides[get_optional_principal] = lambda: principal

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from api.routers.subscriptions import WebhookSettings
 from api.security import get_optional_principal
+from gridmap.common.settings import WebhookSettings
 from gridmap.security.access import Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
@@ -72,9 +72,9 @@ def test_feeds_list_every_change_newest_first_by_area(
 ) -> None:
     map_event_errors(monkeypatch)
     world = make_world(store)
-    app = events_app(store, principal=ADMIN, media_dir=tmp_path / "media")
+    quiet = WebhookSettings(enabled=False)
+    app = events_app(store, principal=ADMIN, media_dir=tmp_path / "media", webhooks=quiet)
     app.dependency_overrides[get_optional_principal] = lambda: app.state.principal
-    app.state.webhook_settings = WebhookSettings(enabled=False)
     with TestClient(app) as c:
         ids = [int(c.post("/events", json=world.body(i % 2)).json()["id"]) for i in range(4)]
         for eid in ids[:3]:

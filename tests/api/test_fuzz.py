@@ -41,8 +41,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.main import create_app
-from api.security import SecuritySettings
 from api.settings import Settings
+from gridmap.common.settings import MediaSettings, SecuritySettings, StoreSettings
 from gridmap.demo.job import run_demo
 from gridmap.security.auth import demo_users, get_user, issue_token
 from gridmap.storage import Store, open_store
@@ -160,7 +160,12 @@ def _build(url: str, media: Path) -> Iterator[FuzzWorld]:
         run_demo(store, events=40)
         grid = str(store.read("grids", limit=1)["code"].iloc[0])
         creds = demo_users(store, grid_code=grid, password="fuzz corpus password")
-        app = create_app(Settings(database_url=store.url, media_dir=media), store=store)
+        app = create_app(
+            Settings(
+                store=StoreSettings(database_url=store.url), media=MediaSettings(media_dir=media)
+            ),
+            store=store,
+        )
         cfg = SecuritySettings().token_config()
         headers: dict[str, dict[str, str]] = {"anonymous": {}}
         for role, name in _USERS.items():

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient  # conftest.py imported it first (see 
 from api.main import create_app
 from api.security import get_optional_principal, get_principal
 from api.settings import Settings
+from gridmap.common.settings import StoreSettings
 from gridmap.demo.job import run_demo
 from gridmap.security.access import Principal
 from gridmap.storage import Store
@@ -24,7 +25,7 @@ def world(store: Store) -> Store:
 
 
 def _client(store: Store, principal: Principal) -> TestClient:
-    app = create_app(Settings(database_url=store.url), store=store)
+    app = create_app(Settings(store=StoreSettings(database_url=store.url)), store=store)
     app.dependency_overrides[get_principal] = lambda: principal
     app.dependency_overrides[get_optional_principal] = lambda: principal
     return TestClient(app)

@@ -24,6 +24,7 @@ import shapely
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from gridmap.common.settings import StoreSettings
 from gridmap.security.access import Principal
 from gridmap.storage import Store, open_store
 from tests.api.events_app import events_app, map_event_errors
@@ -278,7 +279,9 @@ def test_statement_timeout_is_503_with_a_reason(
     try:
         slow = "SELECT pg_sleep(30) /* runaway */"
         monkeypatch.setattr(store, "feature_page", lambda *a, **k: store.sql(slow))
-        with TestClient(make_app(store, statement_timeout_ms=300)) as c:
+        with TestClient(
+            make_app(store, store=StoreSettings(database_url=":memory:", statement_timeout_ms=300))
+        ) as c:
             assert store.statement_timeout_ms == 300  # type: ignore[attr-defined]
             started = time.monotonic()
             r = c.get("/collections/buildings/items")
@@ -296,10 +299,11 @@ def test_statement_timeout_is_503_with_a_reason(
 
 
 def test_settings_carry_the_statement_timeout(make_settings: Any) -> None:
-    assert make_settings().statement_timeout_ms == 15_000
-    assert make_settings(statement_timeout_ms=0).statement_timeout_ms == 0
-    with pytest.raises(ValueError):
-        make_settings(statement_timeout_ms=-1)
+    assert make_settings().store.statement_timeout_ms == 15_000
+    no_limit = StoreSettings(database_url=":memory:", statement_timeout_ms=0)
+    assert make_settings(store=no_limit).store.statement_timeout_ms == 0
+    with pytest.raises(ValueError, match="GRIDMAP_STATEMENT_TIMEOUT_MS"):
+        StoreSettings(statement_timeout_ms=-1)
 
 
 # -- edges ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.security import SecuritySettings
+from gridmap.common.settings import SecuritySettings
 from gridmap.demo.job import run_demo
 from gridmap.geo.locate import LOOKUP_LAYERS, Locator, LocatorCache
 from gridmap.security.auth import add_user, issue_api_key, issue_token

@@ -291,27 +291,11 @@ def test_serve_json_logs_root_path_and_forwarded_headers(tmp_path: Path) -> None
 
 
 def test_readme_configuration_table_names_every_setting() -> None:
-    from pydantic_settings import BaseSettings
-
-    from api.routers.open311 import Open311Settings
-    from api.routers.subscriptions import WebhookSettings
-    from api.security import SecuritySettings
-    from gridmap.cli import CliSettings
-
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table = readme[readme.index("## Configuration") : readme.index("## Deploy")]
-    names: set[str] = set()
-    classes: list[type[BaseSettings]] = [
-        Settings,
-        SecuritySettings,
-        CliSettings,
-        Open311Settings,
-        WebhookSettings,
-    ]
-    for cls in classes:
-        prefix = str(cls.model_config.get("env_prefix", ""))
-        names.update(f"{prefix}{field}".upper() for field in cls.model_fields)
-    # Variables read directly (os.environ, typer envvar=...).
+    # Every variable of the one settings tree (gridmap.common.settings), and every
+    # GRIDMAP_* name the code mentions.
+    names: set[str] = set(Settings.all_variables())
     for path in [
         *ROOT.glob("gridmap/**/*.py"),
         *ROOT.glob("api/**/*.py"),

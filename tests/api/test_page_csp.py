@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.csp import CONSOLE_CSP, FIELD_APP_CSP, MAP_CSP, SITE_CSP, map_csp, page_csp
 from api.main import create_app
 from api.settings import Settings
+from gridmap.common.settings import MapSettings, StoreSettings
 from gridmap.security.auth import add_user
 from gridmap.storage import Store, open_store
 from tests.security.hierarchy import add_units
@@ -86,8 +87,9 @@ def users(tmp_path: Path) -> Iterator[Store]:
 
 
 @contextmanager
-def _signed_in(store: Store, name: str, **settings: str) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=":memory:", **settings), store=store)  # type: ignore[arg-type]
+def _signed_in(store: Store, name: str, **maps: str) -> Iterator[TestClient]:
+    settings = Settings(store=StoreSettings(database_url=":memory:"), maps=MapSettings(**maps))  # type: ignore[arg-type]
+    app = create_app(settings, store=store)
     with TestClient(app, base_url="http://gridmap.test", follow_redirects=False) as c:
         r = c.post(
             "/login",

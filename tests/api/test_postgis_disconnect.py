@@ -25,6 +25,7 @@ import psycopg
 import pytest
 
 from api.logs import REQUEST_ID
+from gridmap.common.settings import StoreSettings
 from gridmap.storage.limits import CancelScope, QueryCancelled, cancellable
 from gridmap.storage.postgis import PostGISStore
 from tests.api.test_statement_limits import _send_request
@@ -171,7 +172,11 @@ def test_client_disconnect_cancels_its_postgis_statement(
     url = pg_store.url
     with (
         captured_logs() as records,
-        serve(make_app(pg_store, statement_timeout_ms=120_000)) as base,
+        serve(
+            make_app(
+                pg_store, store=StoreSettings(database_url=":memory:", statement_timeout_ms=120_000)
+            )
+        ) as base,
     ):
         assert pg_store.statement_timeout_ms == 120_000
         leaver = _send_request(base, "/collections/buildings/items", "leaver")

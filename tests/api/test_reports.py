@@ -18,6 +18,7 @@ from api.settings import Settings
 from gridmap.assessment import pdf as pdf_module
 from gridmap.assessment.report import ReportOptions, period_report
 from gridmap.cli import app as cli_app
+from gridmap.common.settings import MapSettings, StoreSettings
 from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import open_store
 from tests.gridmap.assessment.month import END, NOW, START, TOWN_A, TOWN_B, Month
@@ -37,7 +38,11 @@ def month(month_duckdb: tuple[Month, str]) -> tuple[Month, str]:
 
 
 def app_for(m: Month, principal: Principal) -> FastAPI:
-    settings = Settings(database_url=":memory:", cors_origins=[], assets_dir=None)
+    settings = Settings(
+        store=StoreSettings(database_url=":memory:"),
+        cors_origins=[],
+        maps=MapSettings(assets_dir=None),
+    )
     app = create_app(settings, store=m.store)
     if not any(getattr(r, "path", None) == "/reports/period" for r in app.routes):
         app.include_router(reports.router)

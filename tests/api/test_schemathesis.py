@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from api.main import create_app
-from api.security import SecuritySettings
 from api.settings import Settings
+from gridmap.common.settings import MediaSettings, SecuritySettings, StoreSettings
 from gridmap.demo.job import run_demo
 from gridmap.security.auth import demo_users, get_user, issue_token
 from gridmap.storage import open_store
@@ -32,7 +32,12 @@ from gridmap.storage import open_store
 _DIR = Path(__import__("tempfile").mkdtemp(prefix="gridmap-st-"))
 _STORE = open_store(f"duckdb:///{_DIR / 'st.duckdb'}", migrate=True)
 run_demo(_STORE, events=60)
-_APP = create_app(Settings(database_url=_STORE.url, media_dir=_DIR / "media"), store=_STORE)
+_APP = create_app(
+    Settings(
+        store=StoreSettings(database_url=_STORE.url), media=MediaSettings(media_dir=_DIR / "media")
+    ),
+    store=_STORE,
+)
 _GRID = str(_STORE.read("grids", limit=1)["code"].iloc[0])
 _CREDS = demo_users(_STORE, grid_code=_GRID, password="schemathesis password")
 _CFG = SecuritySettings().token_config()

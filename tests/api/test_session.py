@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.security import SecuritySettings
 from api.session import COOKIE
 from api.settings import Settings
+from gridmap.common.settings import SecuritySettings, StoreSettings
 from gridmap.security.access import Principal
 from gridmap.security.auth import TokenConfig, add_user, issue_token, set_disabled
 from gridmap.storage import Store
@@ -35,7 +35,7 @@ def users(store: Store) -> Store:
 
 
 def _client(store: Store, **security: object) -> TestClient:
-    app = create_app(Settings(database_url=":memory:"), store=store)
+    app = create_app(Settings(store=StoreSettings(database_url=":memory:")), store=store)
     if security:
         from api.security import install_security
 

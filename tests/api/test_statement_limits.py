@@ -19,6 +19,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
+from gridmap.common.settings import StoreSettings
 from gridmap.storage import Store
 from gridmap.storage.limits import StatementTimeout
 from tests.logcapture import captured_logs
@@ -93,7 +94,9 @@ def test_api_answers_503_and_leaves_nothing_running(
     for method in ("feature_page", "read"):  # PostGIS pages its features in SQL
         if hasattr(filled, method):
             monkeypatch.setattr(filled, method, lambda *a, **k: filled.sql(slow))
-    with TestClient(make_app(filled, statement_timeout_ms=300)) as c:
+    with TestClient(
+        make_app(filled, store=StoreSettings(database_url=":memory:", statement_timeout_ms=300))
+    ) as c:
         assert filled.statement_timeout_ms == 300  # type: ignore[attr-defined]
         started = time.monotonic()
         r = c.get("/collections/buildings/items")
@@ -257,7 +260,12 @@ def test_client_disconnect_interrupts_its_duckdb_query(
             monkeypatch.setattr(new_store, method, slow)
     with (
         captured_logs() as records,
-        serve(make_app(new_store, statement_timeout_ms=120_000)) as base,
+        serve(
+            make_app(
+                new_store,
+                store=StoreSettings(database_url=":memory:", statement_timeout_ms=120_000),
+            )
+        ) as base,
     ):
         assert new_store.statement_timeout_ms == 120_000  # type: ignore[attr-defined]
         leaver = _send_request(base, "/collections/buildings/items", "leaver")

@@ -26,8 +26,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.routers.subscriptions import WebhookSettings
 from api.security import get_optional_principal, get_principal
+from gridmap.common.settings import WebhookSettings
 from gridmap.security.access import Principal
 from gridmap.storage import Store
 from tests.api.events_app import events_app, map_event_errors
@@ -96,12 +96,12 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _app(world: World, tmp_path: Path, **hooks: Any) -> FastAPI:
-    app = events_app(world.store, principal=ADMIN, media_dir=tmp_path / "media")
+    options = {"allow_private_hosts": True, "poll_s": 0.2, "backoff_s": 0.5, "max_backoff_s": 2}
+    webhooks = WebhookSettings(**{**options, **hooks})
+    app = events_app(world.store, principal=ADMIN, media_dir=tmp_path / "media", webhooks=webhooks)
     # Requests act as app.state.principal, for the routes needing credentials and the others.
     app.dependency_overrides[get_optional_principal] = lambda: app.state.principal
     app.dependency_overrides[get_principal] = lambda: app.state.principal
-    options = {"allow_private_hosts": True, "poll_s": 0.2, "backoff_s": 0.5, "max_backoff_s": 2}
-    app.state.webhook_settings = WebhookSettings(**{**options, **hooks})
     return app
 
 

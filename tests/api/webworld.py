@@ -18,8 +18,9 @@ from fastapi import FastAPI
 from playwright.sync_api import Page, sync_playwright
 
 from api.main import create_app
-from api.security import SecuritySettings, install_security
+from api.security import install_security
 from api.settings import Settings
+from gridmap.common.settings import MediaSettings, SecuritySettings, StoreSettings
 from gridmap.demo.job import run_demo
 from gridmap.security.auth import demo_users
 from gridmap.storage import Store, open_store
@@ -62,7 +63,10 @@ def token(base: str, user: str) -> str:
 
 def web_app(url: str, store: Store, media: Path) -> FastAPI:
     """The service over *store*, with room for the sign-ins of a browser test module."""
-    app = create_app(Settings(database_url=url, media_dir=media), store=store)
+    app = create_app(
+        Settings(store=StoreSettings(database_url=url), media=MediaSettings(media_dir=media)),
+        store=store,
+    )
     install_security(app, SecuritySettings(login_burst=100, login_per_minute=600))
     return app
 

@@ -23,8 +23,9 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 import gridmap.security.auth
 from api.main import create_app
-from api.security import SecuritySettings, install_security
+from api.security import install_security
 from api.settings import Settings
+from gridmap.common.settings import SecuritySettings
 from gridmap.demo.job import run_demo
 from gridmap.security.auth import add_user, get_user, issue_api_key, issue_token
 from gridmap.security.privacy import Vault

@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from api.ratelimit import ReportRateLimit
-from api.security import CurrentPrincipal, SecuritySettings, install_security
+from api.security import CurrentPrincipal, install_security
+from gridmap.common.settings import SecuritySettings
 from gridmap.security.audit import read_log
 from gridmap.security.auth import add_user, issue_token, set_disabled
 from tests.security.conftest import PASSWORD, SECRET, World, make_app, security_settings

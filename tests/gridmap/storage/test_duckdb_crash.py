@@ -59,7 +59,7 @@ class Template:
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    from api.security import SecuritySettings
+    from gridmap.common.settings import SecuritySettings
     from gridmap.security.auth import demo_users, get_user, issue_token
 
     path = tmp_path_factory.mktemp("crash") / "world.duckdb"

@@ -185,7 +185,7 @@ def test_migration_025_encrypts_existing_rows_and_keeps_kpis(store_url: str) -> 
 
 def test_stores_opened_without_a_vault_use_the_development_key(store_url: str) -> None:
     """What ``gridmap serve``/the CLI use when GRIDMAP_DATA_KEY is unset."""
-    from api.security import DEV_DATA_KEY
+    from gridmap.common.settings import DEV_DATA_KEY
 
     assert DEVELOPMENT_DATA_KEY == DEV_DATA_KEY
     store = open_store(store_url, migrate=True)
