@@ -42,7 +42,7 @@ def _source_dir() -> Path:
     return Path(given) if given else HERE / "node_modules"
 
 
-class build_py_with_assets(build_py):  # noqa: N801 (a setuptools command name)
+class build_py_with_assets(build_py):  # a setuptools command name, lower case by custom
     """``build_py`` that also copies the needed npm asset files into ``layers/vendor``."""
 
     def run(self) -> None:
