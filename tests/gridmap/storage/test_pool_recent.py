@@ -68,8 +68,11 @@ def test_recent_connection_skips_the_check(store: PostGISStore, checks: list[int
     before = len(checks)
     for i in range(2, 12):
         _insert(store, i)
-    # Back to back: every transaction took a connection returned just now.
-    assert len(checks) == before
+    # Back to back: the transactions take connections returned just now, without the
+    # check (without the skip all ten would be checked). A loaded machine may stall a
+    # second between two of them, and the pool hands out its connections in turn: a
+    # few checks are allowed, not ten.
+    assert len(checks) - before <= 3, len(checks) - before
     assert store.sql("SELECT count(*) FROM probe_rows")[0][0] == 11
 
 
