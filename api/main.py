@@ -7,6 +7,7 @@ Run with ``uvicorn --factory api.main:create_app`` (settings from
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -39,6 +40,7 @@ from api.routers import (
     tiles,
     workers,
 )
+from api.routers.locate import app_locator_cache
 from api.security import install_security
 from api.settings import Settings
 from api.validation import QueryText
@@ -64,6 +66,24 @@ async def _prepare_months(store: Store, every_s: float = 3600.0) -> None:
             await asyncio.to_thread(prepare_event_months, store)
         except GridmapError as exc:  # the store is down: the next hour tries again
             logging.getLogger("gridmap.api").warning("preparing event months: %s", exc)
+
+
+async def _warm(app: FastAPI, store: Store) -> None:
+    """Get a service ready before its first request: the locate index, a quiet heap.
+
+    The index (grids, communities, towns; report intake places every report
+    with it) is built now instead of by the first reports of the day. Then the
+    objects that live as long as the process (the index, the layers' schemas,
+    imported modules) are moved out of the garbage collector's reach
+    (``gc.freeze``): a full collection no longer walks them, which otherwise
+    stalls every request of the worker for tens of milliseconds now and then.
+    """
+    try:
+        await asyncio.to_thread(app_locator_cache(app).get, store)
+    except GridmapError as exc:  # the store is down: the first request builds it
+        logging.getLogger("gridmap.api").warning("building the locate index: %s", exc)
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
@@ -107,6 +127,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.state.store = opened
         if getattr(app.state, "stop_serving", None) is None:
             app.state.stop_serving = _uvicorn_stopper()
+        await _warm(app, opened)
         months = asyncio.create_task(_prepare_months(opened))
         try:
             yield

@@ -435,6 +435,8 @@ async def _reporter(
     rng = random.Random(seed)
     host, port = _host_port(base)
     async with LeanClient(host, port, timeout=pacing.timeout) as client:
+        if think > 0:  # paced reporters start spread out, not all in the same millisecond
+            await asyncio.sleep(rng.uniform(0, think))
         seq = 0
         while time.monotonic() < stop_at:
             lon, lat = who.points[seq % len(who.points)]
@@ -629,6 +631,22 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
 
+def _p99_by_window(stats: Stats, seconds: float = 5.0) -> list[tuple[float, int, float]]:
+    """(window start s, reports acknowledged, p99 ms) per *seconds* of the load: where tails are."""
+    if not stats.ack_times:
+        return []
+    done = np.asarray(stats.ack_times)
+    took = np.asarray(stats.report_latencies)
+    out = []
+    for start in np.arange(0.0, float(done.max()) + seconds, seconds):
+        inside = took[(done >= start) & (done < start + seconds)]
+        if inside.size:
+            out.append(
+                (float(start), int(inside.size), round(float(np.percentile(inside, 99)) * 1000, 1))
+            )
+    return out
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -707,6 +725,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report_ms_p50=round(_pct(stats.report_latencies, 50), 1),
         report_ms_p99=round(_pct(stats.report_latencies, 99), 1),
         report_ms_max=round(_pct(stats.report_latencies, 100), 1),
+        p99_ms_by_5s=_p99_by_window(stats),
         api_unexpected_errors=api_log.count("unexpected error"),
         # what the database refused (deadlocks, timeouts), with their statements
         db_errors=db_errors[:40],
@@ -805,6 +824,9 @@ def main(argv: list[str] | None = None) -> int:
         f"throughput {res['reports_per_s']} reports/s, {res['requests_per_s']} requests/s; "
         f"latency p50 {res['latency_ms_p50']} ms, p99 {res['latency_ms_p99']} ms "
         f"(per report incl. retries p99 {res['report_ms_p99']} ms, max {res['report_ms_max']} ms)"
+    )
+    print(
+        "p99 ms per 5 s: " + " ".join(f"{int(a)}s:{n}/{p99:g}" for a, n, p99 in res["p99_ms_by_5s"])
     )
     print(
         f"retries {res['retries']}, replays {res['replays']}, 503s {res['status_503']}, "

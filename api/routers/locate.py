@@ -42,7 +42,7 @@ from gridmap.geo.locate import (
 from gridmap.security.access import Principal
 from gridmap.storage import Store
 
-__all__ = ["LocateRequest", "router", "shared_locator"]
+__all__ = ["LocateRequest", "app_locator_cache", "router", "shared_locator"]
 
 router = APIRouter(tags=["Lookup 定位"])
 
@@ -67,10 +67,19 @@ class LocateRequest(BaseModel):
 
 
 def _cache(request: Request) -> LocatorCache:
-    cache: LocatorCache | None = getattr(request.app.state, "locator_cache", None)
+    return app_locator_cache(request.app)
+
+
+def app_locator_cache(app: Any) -> LocatorCache:
+    """The app's one :class:`~gridmap.geo.locate.LocatorCache` (made on first use).
+
+    The service's lifespan fills it before the first request (``api.main``),
+    so the first reports of the day do not wait for the index to be built.
+    """
+    cache: LocatorCache | None = getattr(app.state, "locator_cache", None)
     if cache is None:
         cache = LocatorCache()
-        request.app.state.locator_cache = cache
+        app.state.locator_cache = cache
     return cache
 
 

@@ -1050,10 +1050,8 @@ def report_once(
         if stored is None:
             raise
         return stored
-    with store.transaction():
-        out = _store_lean(
-            store, report, principal=principal, claim=claim, rules=rules, checked=checked
-        )
+    # Two statements, each committing by itself (intake_sql): no transaction around them.
+    out = _store_lean(store, report, principal=principal, claim=claim, rules=rules, checked=checked)
     if out is not None:
         return out[0], out[1], False
     assert key is not None

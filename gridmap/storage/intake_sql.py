@@ -1,10 +1,13 @@
-"""The lean report-intake path on PostGIS: two statements and a commit per report.
+"""The lean report-intake path on PostGIS: two statements per report, two round trips.
 
 The generic store calls cost a report about 30 statements (a temporary
 staging table, a binary COPY, an insert and a drop per ``write``; a read per
 ``update``; catalog probes) and several DataFrame round trips through the
 layer schema. Report intake (:func:`gridmap.events.intake.report_once`)
-instead sends, in one transaction:
+instead sends two statements, each committing by itself
+(:meth:`~gridmap.storage.postgis.PostGISStore.one_statement`: no ``BEGIN`` or
+``COMMIT`` round trips, and no connection held while Python builds the rows
+between them):
 
 1. :func:`prepare_report`: the next event id, the month's partition (once
    per month and process), and the open events near the point that could be
@@ -16,7 +19,7 @@ instead sends, in one transaction:
    its ``report`` transition (the audit record) and its webhook outbox rows —
    the last only when an active subscription wants the kind and covers the
    grid, checked in the same statement, so nothing is cached and nothing can
-   go stale.
+   go stale. Being one statement, it is stored whole or not at all.
 
 A second request with the same key waits on the first one's uncommitted
 claim and then inserts nothing: the report is stored exactly once. The
@@ -110,26 +113,15 @@ def prepare_report(
     """A new event id and the open events of *category* in *box* reported since *since*.
 
     One round trip (two the first time a month is seen by this process:
-    its partition is created if missing). Call it inside ``store.transaction()``.
+    its partition is created if missing), outside any transaction.
     """
     pg = _pg(store)
     month = dt.date(reported_at.year, reported_at.month, 1)
-    with pg._conn() as conn:
-        if (pg.url, month) not in _MONTHS:
-            conn.execute("SELECT gridmap_events_ensure_partitions(%s::date[])", ([month],))
-            _MONTHS.add((pg.url, month))
-        row = conn.execute(
-            "SELECT nextval(pg_get_serial_sequence('events', 'id')), ("
-            " SELECT json_agg(json_build_array(e.id, e.duplicate_of, ST_X(e.geometry),"
-            "  ST_Y(e.geometry), CASE WHEN e.duplicate_of IS NULL"
-            "  THEN json_build_array(e.grid_code, e.community_code, e.town_code)"
-            "  ELSE (SELECT json_build_array(o.grid_code, o.community_code, o.town_code)"
-            "   FROM events o WHERE o.id = e.duplicate_of LIMIT 1) END))"
-            " FROM events e"
-            " WHERE e.geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-            " AND e.category = %s AND e.status = ANY(%s) AND e.reported_at >= %s)",
-            (*box, category, list(statuses), since.to_pydatetime()),
-        ).fetchone()
+    if (pg.url, month) not in _MONTHS:
+        pg.one_statement("SELECT gridmap_events_ensure_partitions(%s::date[])", ([month],))
+        _MONTHS.add((pg.url, month))
+    # Read-only but for nextval (a gap in the ids when sent twice): may be resent.
+    row = pg.one_statement(_PREPARE, (*box, category, list(statuses), since.to_pydatetime()))
     assert row is not None
     found = row[1] or []
     return int(row[0]), [
@@ -142,6 +134,19 @@ def prepare_report(
         )
         for c in found
     ]
+
+
+_PREPARE = (
+    "SELECT nextval(pg_get_serial_sequence('events', 'id')), ("
+    " SELECT json_agg(json_build_array(e.id, e.duplicate_of, ST_X(e.geometry),"
+    "  ST_Y(e.geometry), CASE WHEN e.duplicate_of IS NULL"
+    "  THEN json_build_array(e.grid_code, e.community_code, e.town_code)"
+    "  ELSE (SELECT json_build_array(o.grid_code, o.community_code, o.town_code)"
+    "   FROM events o WHERE o.id = e.duplicate_of LIMIT 1) END))"
+    " FROM events e"
+    " WHERE e.geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+    " AND e.category = %s AND e.status = ANY(%s) AND e.reported_at >= %s)"
+)
 
 
 def _value(value: Any) -> Any:
@@ -179,7 +184,7 @@ def insert_report(
     Parameters
     ----------
     store : Store
-        A store for which :func:`supports` is true; call inside ``store.transaction()``.
+        A store for which :func:`supports` is true. The statement commits by itself.
     claim : mapping or None
         The ``idempotency_keys`` row (``source_key``, ``principal``, ``key``,
         ``request_hash``, ``status_code``, ``response``, ``event_id``,
@@ -200,8 +205,6 @@ def insert_report(
     bool
         ``False`` when the key was already claimed (nothing was written).
     """
-    import psycopg
-
     pg = _pg(store)
     schema = layer_schema("events")
     params: dict[str, Any] = {"lon": float(lon), "lat": float(lat)}
@@ -224,11 +227,10 @@ def insert_report(
         tuple(c for c in transition if c != "source_key"),
         tuple(tuple(c for c in box if c != "source_key") for box in outbox),
     )
-    with pg._conn() as conn:
-        # $n placeholders, the statement built once per shape: psycopg converts (and
-        # does not cache) a %(name)s statement this long, with this many parameters,
-        # on every call.
-        done = psycopg.RawCursor(conn).execute(query, [params[n] for n in names]).fetchone()
+    # $n placeholders, the statement built once per shape: psycopg converts (and does
+    # not cache) a %(name)s statement this long, with this many parameters, on every
+    # call. Sent twice it changes nothing: the key is claimed, or the event id taken.
+    done = pg.one_statement(query, [params[n] for n in names], raw=True)
     return bool(done and done[0])
 
 

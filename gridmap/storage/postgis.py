@@ -245,6 +245,61 @@ class PostGISStore(FeaturePages):
             finally:
                 self._tx.reset(token)
 
+    def one_statement(
+        self, query: str | bytes, params: Sequence[Any] | None = None, *, raw: bool = False
+    ) -> tuple[Any, ...] | None:
+        """Run one statement on its own (it commits by itself) and return its first row, if any.
+
+        One round trip: no ``BEGIN``/``COMMIT`` around it, and the connection
+        goes back to the pool as soon as the row is read. Inside
+        :meth:`transaction` it joins the transaction instead. *raw* sends
+        *query* with ``$n`` placeholders as it is (``psycopg.RawCursor``).
+
+        A connection back in the pool less than :data:`RECENT_S` ago is used
+        without the pool's liveness round trip; if it turns out dead (the server
+        restarted), the statement is sent once more on a checked connection.
+        **Callers make sure the statement may be sent twice**: the first
+        attempt may have committed before the connection broke (report intake
+        sends statements that claim a key or insert a fixed id, so a second
+        attempt changes nothing).
+        """
+        if self._tx.get() is not None:
+            with self._conn() as conn:
+                cur = psycopg.RawCursor(conn) if raw else conn.cursor()
+                cur.execute(query, params)
+                return cur.fetchone() if cur.description else None
+        lenient = True
+        with _available():
+            while True:
+                skipped: list[bool] = []
+                token = self._lenient.set(skipped if lenient else None)
+                try:
+                    pooled = self._pool.connection()
+                    conn = pooled.__enter__()
+                finally:
+                    self._lenient.reset(token)
+                try:
+                    with interrupt_on_cancel(conn.cancel_safe):
+                        conn.autocommit = True
+                        try:
+                            cur = psycopg.RawCursor(conn) if raw else conn.cursor()
+                            cur.execute(query, params)
+                            row = cur.fetchone() if cur.description else None
+                        finally:
+                            with suppress(Exception):  # a broken connection: keep the error
+                                conn.autocommit = False
+                except psycopg.OperationalError:
+                    pooled.__exit__(*sys.exc_info())  # the pool discards the dead connection
+                    if not skipped or not conn.closed:
+                        raise  # a live connection refused it: not a stale one
+                    lenient = False
+                    continue
+                except BaseException:
+                    pooled.__exit__(*sys.exc_info())
+                    raise
+                pooled.__exit__(None, None, None)
+                return row
+
     def _begin(self, stack: ExitStack) -> psycopg.Connection[Any]:
         """A pooled connection in a new transaction, entered on *stack*.
 

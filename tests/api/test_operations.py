@@ -318,3 +318,37 @@ def test_cli_without_the_postgis_extra_names_it(monkeypatch: pytest.MonkeyPatch)
     assert res.exit_code == 1, res.output
     assert "pip install 'gridmap[postgis]'" in res.output and "PostGIS" in res.output
     assert "Traceback" not in res.output
+
+
+def test_service_is_warm_before_its_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The service that opens its own store builds the locate index at start (issue 22)."""
+    import gc
+
+    from gridmap.common.settings import StoreSettings
+    from gridmap.geo.locate import LocatorCache
+
+    path = tmp_path / "warm.duckdb"
+    seeded = open_store(f"duckdb:///{path}", migrate=True)
+    make_world(seeded)
+    seeded.close()
+    builds: list[int] = []
+    real = LocatorCache.build
+
+    def counted(self: LocatorCache, store: Store) -> object:
+        builds.append(1)
+        return real(self, store)
+
+    monkeypatch.setattr(LocatorCache, "build", counted)
+    app = create_app(Settings(store=StoreSettings(database_url=f"duckdb:///{path}")))
+    try:
+        with TestClient(app) as c:
+            # No request yet: the index is built, and the long-lived heap is frozen.
+            assert builds == [1]
+            assert gc.get_freeze_count() > 0
+            r = c.get("/locate", params={"lon": 0, "lat": 0, "crs": "wgs84"})
+            assert r.status_code == 200, r.text
+            assert builds == [1]  # the first request used it
+    finally:
+        gc.unfreeze()

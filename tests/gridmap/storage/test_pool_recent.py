@@ -131,3 +131,64 @@ def test_dead_recent_connection_is_replaced_not_failed(
     _insert(store, 4)
     assert len(checks) == before
     assert store.sql("SELECT n FROM probe_rows") == [(3,), (4,)]
+
+
+# -- one statement on its own (report intake's two statements) ------------------------
+
+
+def _one(store: PostGISStore, n: int) -> None:
+    row = store.one_statement("INSERT INTO probe_rows VALUES (%s) RETURNING n", (n,))
+    assert row == (n,)
+
+
+def test_one_statement_commits_by_itself_without_the_check(
+    store: PostGISStore, checks: list[int]
+) -> None:
+    _warm(store)
+    _one(store, 1)
+    before = len(checks)
+    for i in range(2, 12):
+        _one(store, i)
+    assert len(checks) - before <= 3, len(checks) - before
+    # Committed: another session sees every row at once.
+    with psycopg.connect(store.url) as other:
+        seen = other.execute("SELECT count(*) FROM probe_rows").fetchone()
+    assert seen == (11,)
+    # The connections go back to the pool ready for transactions (autocommit off).
+    _insert(store, 99)
+    assert store.sql("SELECT count(*) FROM probe_rows")[0][0] == 12
+
+
+def test_one_statement_on_a_dead_recent_connection_is_sent_again(
+    store: PostGISStore, checks: list[int]
+) -> None:
+    _warm(store)
+    _one(store, 1)
+    _terminate_others(store.url)
+    before = len(checks)
+    _one(store, 2)  # the dead connection fails it; sent once more on a checked one
+    assert len(checks) > before
+    assert sorted(r[0] for r in store.sql("SELECT n FROM probe_rows")) == [1, 2]
+
+
+def test_one_statement_joins_a_transaction(store: PostGISStore) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        _one(store, 1)
+        raise RuntimeError("roll back")
+    assert store.sql("SELECT count(*) FROM probe_rows")[0][0] == 0
+
+
+def test_one_statement_error_on_a_live_connection_is_not_resent(store: PostGISStore) -> None:
+    from gridmap.storage.base import StoreUnavailable
+
+    _warm(store)
+    store.sql("CREATE TABLE IF NOT EXISTS probe_once (n int PRIMARY KEY)")
+    store.one_statement("INSERT INTO probe_once VALUES (1)")
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        store.one_statement("INSERT INTO probe_once VALUES (1)")
+    # A serialization-type failure (OperationalError) on a live session surfaces once.
+    with pytest.raises(StoreUnavailable):
+        store.one_statement(
+            "DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = '40P01', MESSAGE = 'deadlock' ; END $$"
+        )
+    assert store.sql("SELECT count(*) FROM probe_once")[0][0] == 1
