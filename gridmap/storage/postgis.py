@@ -139,7 +139,9 @@ class PostGISStore(FeaturePages):
             # raises PoolTimeout → StoreUnavailable (HTTP 503).
             # The check also brings the connection's statement_timeout up to date.
             check=self._check_connection,
-            reset=self._returned,
+            # No ``reset`` callback: with one, the pool hands every returned
+            # connection to its worker thread (a queue, a wake-up and a delay per
+            # statement); :meth:`_note_back` records returns in the caller's thread.
             timeout=timeout,
         )
         #: When each pooled connection last came back in good order (monotonic s).
@@ -192,9 +194,16 @@ class PostGISStore(FeaturePages):
                 conn.autocommit = False
         self._applied[conn] = want
 
-    def _returned(self, conn: psycopg.Connection[Any]) -> None:
-        """Pool reset callback: note when a connection came back idle (in good order)."""
-        if conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+    def _note_back(self, conn: psycopg.Connection[Any]) -> None:
+        """Note that *conn* is going back to the pool in good order, now.
+
+        Called as a block that used it ends (before or after its commit or
+        rollback): a connection that broke is not noted, and one whose commit
+        then fails on a dead server is discarded by the pool, the note dying
+        with it (a weak reference).
+        """
+        status = conn.pgconn.transaction_status
+        if not conn.closed and status != psycopg.pq.TransactionStatus.UNKNOWN:
             self._back_at[conn] = time.monotonic()
 
     @property
@@ -225,6 +234,7 @@ class PostGISStore(FeaturePages):
         # commits, or rolls back on error; a client gone cancels the running statement
         with _available(), self._pool.connection() as conn, interrupt_on_cancel(conn.cancel_safe):
             yield conn
+            self._note_back(conn)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -297,6 +307,7 @@ class PostGISStore(FeaturePages):
                 except BaseException:
                     pooled.__exit__(*sys.exc_info())
                     raise
+                self._note_back(conn)
                 pooled.__exit__(None, None, None)
                 return row
 
@@ -321,6 +332,7 @@ class PostGISStore(FeaturePages):
                 self._lenient.reset(token)
             try:
                 inner.enter_context(interrupt_on_cancel(conn.cancel_safe))
+                inner.callback(self._note_back, conn)  # after the commit, if all went well
                 inner.enter_context(conn.transaction())
             except psycopg.OperationalError:
                 inner.__exit__(*sys.exc_info())  # the pool discards the dead connection
