@@ -14,13 +14,16 @@ This module knows no web framework: ``api/security.py`` turns its errors into
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import secrets
+import time
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
 import jwt
@@ -427,6 +430,10 @@ def issue_token(user: User | Principal, config: TokenConfig, *, minutes: int | N
     return jwt.encode(claims, config.secret, algorithm=config.algorithm)
 
 
+#: Seconds of clock difference allowed on ``exp``, ``nbf`` and ``iat``.
+TOKEN_LEEWAY_S = 5
+
+
 def decode_token(token: str, config: TokenConfig) -> dict[str, Any]:
     """Verify a token's signature, algorithm, expiry, issuer and audience; return its claims.
 
@@ -439,6 +446,22 @@ def decode_token(token: str, config: TokenConfig) -> dict[str, Any]:
     """
     if len(token) > 4096:
         raise NotAuthenticated("invalid token")
+    claims = _verified(token, config)
+    # A token verified before is taken from the memo: its expiry is checked again now
+    # (``nbf`` and ``iat`` only become more valid with time).
+    if float(claims["exp"]) + TOKEN_LEEWAY_S < time.time():
+        raise NotAuthenticated("token has expired")
+    return dict(claims)
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(token: str, config: TokenConfig) -> Mapping[str, Any]:
+    """The claims of a token whose signature and claims were checked (remembered when good).
+
+    Every request of a signed-in user carries the same token; checking its
+    signature and claims once instead of on each request saves a tenth of the
+    CPU of a report. Bad tokens raise and are not remembered.
+    """
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -447,15 +470,15 @@ def decode_token(token: str, config: TokenConfig) -> dict[str, Any]:
             audience=config.audience,
             issuer=config.issuer,
             options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
-            leeway=5,
+            leeway=TOKEN_LEEWAY_S,
         )
     except jwt.ExpiredSignatureError:
         raise NotAuthenticated("token has expired") from None
     except jwt.PyJWTError:
         raise NotAuthenticated("invalid token") from None
-    if not isinstance(claims.get("sub"), str):
+    if not isinstance(claims.get("sub"), str) or not isinstance(claims["exp"], int | float):
         raise NotAuthenticated("invalid token")
-    return claims
+    return MappingProxyType(claims)
 
 
 def principal_for_token(store: Store, token: str, config: TokenConfig) -> Principal:

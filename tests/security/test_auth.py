@@ -248,3 +248,27 @@ def test_report_rate_limit(world: World) -> None:
         assert codes == [200, 200, 429]
         assert c.post("/_test_reports", headers=world.headers("worker_b")).status_code == 200
         assert c.post("/_test_reports").status_code == 401
+
+
+def test_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token verified once is remembered, but only until its ``exp`` (issue 22)."""
+    import time
+    import types
+
+    from gridmap.security import auth
+    from gridmap.security.access import Principal
+
+    cfg = auth.TokenConfig(secret=SECRET, minutes=1)
+    token = issue_token(Principal("memo_worker", "grid_worker", ("990100001001001",)), cfg)
+    first = auth.decode_token(token, cfg)
+    first["sub"] = "someone else"  # callers get their own copy
+    assert auth.decode_token(token, cfg)["sub"] == "memo_worker"
+    assert auth._verified.cache_info().hits >= 1
+    later = time.time() + 61 + auth.TOKEN_LEEWAY_S
+    monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: later))
+    with pytest.raises(auth.NotAuthenticated, match="expired"):
+        auth.decode_token(token, cfg)
+    # A forged copy (other signature) is never taken from the memo.
+    head, body, _sig = token.split(".")
+    with pytest.raises(auth.NotAuthenticated, match="invalid"):
+        auth.decode_token(f"{head}.{body}.AAAA", cfg)
