@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.analytics.heat import bin_counts, latlng_to_cells
+from gridmap.analytics.heat import bin_counts
+from gridmap.geo.h3cells import latlng_to_cells
 
 # Central Helsinki, ~8 km x 4.5 km.
 BOX = (24.90, 60.15, 24.98, 60.19)

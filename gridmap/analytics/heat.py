@@ -66,8 +66,6 @@ from gridmap.security.access import Principal
 from gridmap.storage import AllOf, Cmp, Prefix, Store, where_sql
 
 __all__ = [
-    "DEFAULT_MIN_COUNT",
-    "H3_RESOLUTIONS",
     "RATES",
     "SENSITIVE_CATEGORIES",
     "TILE_RESOLUTIONS",
@@ -75,10 +73,7 @@ __all__ = [
     "EventQuery",
     "add_rates",
     "bin_counts",
-    "cell_column",
     "cell_polygons",
-    "cell_strings",
-    "check_resolution",
     "event_cell_counts",
     "fill_event_cells",
     "grid_counts",
@@ -89,9 +84,7 @@ __all__ = [
     "heatmap_tile_cells",
     "kde_bandwidth",
     "kde_surface",
-    "latlng_to_cells",
     "needs_protection",
-    "point_cells",
     "population_per_cell",
     "protect_small_counts",
     "read_event_points",

@@ -60,20 +60,18 @@ import numpy as np
 import pandas as pd
 
 from gridmap.analytics.heat import (
-    DEFAULT_MIN_COUNT,
     EventQuery,
     bin_counts,
     cell_polygons,
-    cell_strings,
-    check_resolution,
     event_cell_counts,
-    latlng_to_cells,
     needs_protection,
     read_event_points,
     scope_prefixes,
 )
 from gridmap.common.errors import BadInput
 from gridmap.common.extras import require
+from gridmap.common.settings import DEFAULT_MIN_COUNT
+from gridmap.geo.h3cells import cell_strings, check_resolution, latlng_to_cells
 from gridmap.geo.projection import WGS84
 from gridmap.security.access import Principal
 from gridmap.storage import Prefix, Store

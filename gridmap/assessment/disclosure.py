@@ -35,7 +35,8 @@ from typing import Any
 
 import pandas as pd
 
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT, DETAIL_ROLES
+from gridmap.analytics.heat import DETAIL_ROLES
+from gridmap.common.settings import DEFAULT_MIN_COUNT
 from gridmap.security.access import Principal
 
 __all__ = [

@@ -63,10 +63,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.disclosure import protect_table, shown
 from gridmap.common.errors import BadInput
 from gridmap.common.model import ROLES
+from gridmap.common.settings import DEFAULT_MIN_COUNT
 from gridmap.events.kpis import KPI_COUNTS
 from gridmap.security import audit
 from gridmap.security.access import Principal

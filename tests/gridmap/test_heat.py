@@ -12,12 +12,10 @@ import pytest
 import shapely
 
 from gridmap.analytics.heat import (
-    H3_RESOLUTIONS,
     EventQuery,
     add_rates,
     bin_counts,
     cell_polygons,
-    check_resolution,
     event_cell_counts,
     fill_event_cells,
     grid_counts,
@@ -25,14 +23,13 @@ from gridmap.analytics.heat import (
     h3_index,
     kde_bandwidth,
     kde_surface,
-    latlng_to_cells,
     needs_protection,
-    point_cells,
     population_per_cell,
     protect_small_counts,
     tile_resolution,
 )
 from gridmap.common.errors import BadInput
+from gridmap.geo.h3cells import H3_RESOLUTIONS, check_resolution, latlng_to_cells, point_cells
 from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store
 
