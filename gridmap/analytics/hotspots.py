@@ -59,10 +59,9 @@ import h3
 import numpy as np
 import pandas as pd
 
+from gridmap.analytics.binning import bin_counts, cell_polygons
 from gridmap.analytics.heat import (
     EventQuery,
-    bin_counts,
-    cell_polygons,
     event_cell_counts,
     needs_protection,
     read_event_points,

@@ -150,7 +150,7 @@ def point_cells(geoms: Any) -> pd.DataFrame:
     longitude/latitude range. One column per resolution because H3 cells do
     not nest exactly: the parent of a point's resolution-11 cell is not
     always the resolution-10 cell the point lies in, and counts must equal
-    those of binning the points themselves (:func:`bin_counts`).
+    those of binning the points themselves (:func:`gridmap.analytics.binning.bin_counts`).
 
     Returns
     -------

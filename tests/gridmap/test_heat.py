@@ -11,20 +11,22 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.analytics.heat import (
-    EventQuery,
+from gridmap.analytics.binning import (
     add_rates,
     bin_counts,
     cell_polygons,
+    h3_index,
+    population_per_cell,
+)
+from gridmap.analytics.heat import (
+    EventQuery,
     event_cell_counts,
     fill_event_cells,
     grid_counts,
     grid_period_table,
-    h3_index,
     kde_bandwidth,
     kde_surface,
     needs_protection,
-    population_per_cell,
     protect_small_counts,
     tile_resolution,
 )
@@ -201,11 +203,18 @@ def test_grid_counts_are_aligned_and_comparable_across_periods() -> None:
 def test_docstring_examples_run() -> None:
     import doctest
 
+    import gridmap.analytics.binning
     import gridmap.analytics.heat
     import gridmap.analytics.hotspots
     import layers.heat
 
-    for module in (gridmap.analytics.heat, gridmap.analytics.hotspots, layers.heat):
+    modules = (
+        gridmap.analytics.binning,
+        gridmap.analytics.heat,
+        gridmap.analytics.hotspots,
+        layers.heat,
+    )
+    for module in modules:
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
         assert result.failed == 0 and result.attempted >= 5, module.__name__
 
