@@ -16,7 +16,7 @@ a zone, on ``reported_at``), ``area`` (admin unit or grid code), ``bbox``;
 ``resolution`` 7–11 is required. Only events in the caller's areas are
 counted. Small counts (< ``GRIDMAP_PRIVACY_MIN_COUNT``, default 3) are
 merged or blanked for roles without detail rights and for sensitive
-categories (see :func:`gridmap.analytics.heat.needs_protection`).
+categories (see :func:`gridmap.analytics.smallcounts.needs_protection`).
 """
 
 from __future__ import annotations

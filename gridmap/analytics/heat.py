@@ -1,7 +1,8 @@
-"""Heat maps of events: kernel density, per-grid counts and rates, small-count rules.
+"""Heat maps of events: kernel density, per-grid counts and rates, reading from the store.
 
 H3 binning, counts per cell and rates per 1,000 residents are in
-:mod:`gridmap.analytics.binning`. Everything here is vectorized and works on
+:mod:`gridmap.analytics.binning`; the small-count rule in
+:mod:`gridmap.analytics.smallcounts`. Everything here is vectorized and works on
 arrays or (Geo)DataFrames:
 
 - **Kernel density** — :func:`kde_surface`: a Gaussian kernel density in the
@@ -10,9 +11,6 @@ arrays or (Geo)DataFrames:
   default and can be given in metres.
 - **Per-grid choropleth** — :func:`grid_counts` and :func:`grid_period_table`:
   counts and rates per grid, comparable across periods.
-- **Privacy** — :func:`protect_small_counts` hides or merges cells with fewer
-  than *k* events (``no small counts in public aggregates``);
-  :func:`needs_protection` says when the rule applies.
 - **Reading** — :func:`event_cell_counts` counts events per cell in the store
   (``GROUP BY`` over the ``h3_r7`` … ``h3_r11`` cells each event carries,
   filled on write by :func:`point_cells`, migration 011); only rows without
@@ -48,6 +46,7 @@ from gridmap.analytics.binning import (
     cell_polygons,
     population_per_cell,
 )
+from gridmap.analytics.smallcounts import needs_protection, protect_small_counts
 from gridmap.common.errors import BadInput
 from gridmap.common.extras import require
 from gridmap.common.model import EVENT_CATEGORIES
@@ -66,7 +65,6 @@ from gridmap.security.access import Principal
 from gridmap.storage import AllOf, Cmp, Prefix, Store, where_sql
 
 __all__ = [
-    "SENSITIVE_CATEGORIES",
     "TILE_RESOLUTIONS",
     "DensitySurface",
     "EventQuery",
@@ -78,116 +76,13 @@ __all__ = [
     "heatmap_tile_cells",
     "kde_bandwidth",
     "kde_surface",
-    "needs_protection",
-    "protect_small_counts",
     "read_event_points",
     "read_population_points",
     "scope_prefixes",
     "tile_resolution",
 ]
 
-#: Categories whose small counts are never shown (矛盾纠纷, 治安).
-SENSITIVE_CATEGORIES: frozenset[str] = frozenset({"dispute", "public_security"})
-#: Roles that see aggregates in full detail (when the categories are not sensitive).
-DETAIL_ROLES: frozenset[str] = frozenset(
-    {"city_admin", "town_coordinator", "community_staff", "grid_worker"}
-)
-
 _BANDWIDTH_RULES = ("scott", "silverman")
-
-
-# --------------------------------------------------------------------------- privacy
-
-
-def needs_protection(role: str, categories: Iterable[str] | None) -> bool:
-    """Whether small counts must be hidden for *role* looking at *categories*.
-
-    They are, for roles without detail rights (``viewer``, ``external_system``)
-    and whenever the selection may contain a sensitive category (矛盾纠纷
-    ``dispute``, 治安 ``public_security``) — including "all categories".
-
-    Examples
-    --------
-    >>> needs_protection("town_coordinator", ["safety_hazard"])
-    False
-    >>> needs_protection("town_coordinator", None), needs_protection("viewer", ["epidemic"])
-    (True, True)
-    """
-    if role not in DETAIL_ROLES:
-        return True
-    if categories is None:
-        return True
-    return bool(SENSITIVE_CATEGORIES & set(categories))
-
-
-def protect_small_counts(
-    cells: pd.DataFrame,
-    *,
-    k: int = DEFAULT_MIN_COUNT,
-    mode: Literal["merge", "hide"] = "merge",
-) -> pd.DataFrame:
-    """Hide or merge cells with fewer than *k* events.
-
-    ``hide`` drops them. ``merge`` adds their events up by parent cell (one
-    resolution coarser); a parent that reaches *k* is kept as one cell with
-    ``merged=True`` (its count covers only the small children), the rest are
-    dropped. Other count columns (``open``) below *k* are blanked in kept
-    cells, and rates of merged cells are left out. No total of what was hidden
-    is given, so a single hidden cell cannot be recovered by subtraction.
-
-    Parameters
-    ----------
-    cells : pandas.DataFrame or geopandas.GeoDataFrame
-        Columns ``h3`` and ``count`` (optionally ``open``, ``rate`` …).
-    k : int, default 3
-        Smallest count shown (k ≥ 1; 1 shows everything).
-    mode : {"merge", "hide"}
-
-    Returns
-    -------
-    pandas.DataFrame or geopandas.GeoDataFrame
-        Same type and columns as *cells*, plus ``merged`` (bool).
-
-    Examples
-    --------
-    >>> cells = pd.DataFrame({"h3": ["8a1126d338c7fff", "8a1126d338cffff", "8a1126d338d7fff"],
-    ...                       "count": [5, 1, 2]})
-    >>> protect_small_counts(cells, k=3)[["h3", "count", "merged"]].values.tolist()
-    [['8a1126d338c7fff', 5, False], ['891126d338fffff', 3, True]]
-    >>> protect_small_counts(cells, k=3, mode="hide")["count"].tolist()
-    [5]
-    """
-    if int(k) < 1:
-        raise BadInput(f"k must be at least 1, got {k}", field="k")
-    if mode not in ("merge", "hide"):
-        raise BadInput(f"mode must be 'merge' or 'hide', got {mode!r}", field="mode")
-    small = cells["count"] < k
-    big = cells[~small].copy()
-    big["merged"] = False
-    for col in ("open",):
-        if col in big:
-            big[col] = big[col].astype("Int64").mask(big[col] < k)
-    if mode == "hide" or not small.any():
-        return big
-    children = cells[small]
-    parents = np.array(
-        [h3.cell_to_parent(c, h3.get_resolution(c) - 1) for c in children["h3"]], dtype=object
-    )
-    sums = children.groupby(parents)["count"].sum()
-    sums = sums[sums >= k]
-    merged = pd.DataFrame({"h3": sums.index.to_numpy(dtype=object), "count": sums.to_numpy()})
-    merged["merged"] = True
-    if isinstance(cells, gpd.GeoDataFrame):
-        merged = gpd.GeoDataFrame(
-            merged, geometry=cell_polygons(merged["h3"].to_numpy()), crs=cells.crs
-        )
-        merged = merged.rename_geometry(cells.geometry.name)
-    out = pd.concat([big, merged], ignore_index=True)
-    out = pd.DataFrame(out[[c for c in [*cells.columns, "merged"] if c in out.columns]])
-    if isinstance(cells, gpd.GeoDataFrame):
-        geo: pd.DataFrame = gpd.GeoDataFrame(out, geometry=cells.geometry.name, crs=cells.crs)
-        return geo
-    return out
 
 
 # --------------------------------------------------------------------------- kernel density
@@ -845,7 +740,8 @@ def heatmap_cells(
         Filters (category, status, channel, time window, area, bbox).
     principal : gridmap.security.access.Principal
         Only events in the principal's areas are counted; small counts are
-        merged (:func:`protect_small_counts`) when :func:`needs_protection` says so.
+        merged (:func:`~gridmap.analytics.smallcounts.protect_small_counts`) when
+        :func:`~gridmap.analytics.smallcounts.needs_protection` says so.
     resolution : int
         7–11.
     rate : {"per_1000_residents", "per_1000_households"}, optional
@@ -951,11 +847,11 @@ def heatmap_tile_cells(
 
     The resolution comes from the zoom (:func:`tile_resolution`). Events are
     read from the tile grown by six edge lengths of the next coarser
-    resolution, so every cell touching the tile and every small-count
-    parent merged there (:func:`protect_small_counts`) is counted whole;
-    the cells that intersect the tile are kept. Counts, ``open``,
-    ``merged`` and rates are then those of ``/heatmap`` with the same
-    filters. ``query.bbox`` is replaced by the tile's.
+    resolution, so every cell touching the tile and every small-count parent
+    merged there (:func:`~gridmap.analytics.smallcounts.protect_small_counts`)
+    is counted whole; the cells that intersect the tile are kept. Counts,
+    ``open``, ``merged`` and rates are then those of ``/heatmap`` with the
+    same filters. ``query.bbox`` is replaced by the tile's.
 
     Examples
     --------

@@ -408,7 +408,7 @@ def protect_kpis(table: pd.DataFrame, *, k: int | None = None) -> pd.DataFrame:
     Small counts are hidden as the reports hide them
     (:func:`gridmap.assessment.disclosure.protect_table`: ``"<k"``, ``"*"``);
     rates, means and quantiles built on a hidden count are ``None``. *k* is the
-    smallest count shown (``None``: :data:`gridmap.analytics.heat.DEFAULT_MIN_COUNT`).
+    smallest count shown (``None``: :data:`gridmap.common.settings.DEFAULT_MIN_COUNT`).
 
     Examples
     --------

@@ -26,10 +26,9 @@ from gridmap.analytics.heat import (
     grid_period_table,
     kde_bandwidth,
     kde_surface,
-    needs_protection,
-    protect_small_counts,
     tile_resolution,
 )
+from gridmap.analytics.smallcounts import needs_protection, protect_small_counts
 from gridmap.common.errors import BadInput
 from gridmap.geo.h3cells import H3_RESOLUTIONS, check_resolution, latlng_to_cells, point_cells
 from gridmap.security.access import SYSTEM, Principal
@@ -206,12 +205,14 @@ def test_docstring_examples_run() -> None:
     import gridmap.analytics.binning
     import gridmap.analytics.heat
     import gridmap.analytics.hotspots
+    import gridmap.analytics.smallcounts
     import layers.heat
 
     modules = (
         gridmap.analytics.binning,
         gridmap.analytics.heat,
         gridmap.analytics.hotspots,
+        gridmap.analytics.smallcounts,
         layers.heat,
     )
     for module in modules:
