@@ -462,7 +462,7 @@ def hazard_map(
     Parameters
     ----------
     heat : geopandas.GeoDataFrame, optional
-        Weighted points (``DensitySurface.to_points()``).
+        Weighted points (:meth:`gridmap.analytics.kde.DensitySurface.to_points`).
     cells : GeoDataFrame or mapping of period → GeoDataFrame, optional
         Counts per cell (:func:`gridmap.analytics.binning.heat_cells`); a mapping gives one
         layer per period and a period selector (:class:`PeriodSelector`).

@@ -24,10 +24,9 @@ from gridmap.analytics.heat import (
     fill_event_cells,
     grid_counts,
     grid_period_table,
-    kde_bandwidth,
-    kde_surface,
     tile_resolution,
 )
+from gridmap.analytics.kde import kde_bandwidth, kde_surface
 from gridmap.analytics.smallcounts import needs_protection, protect_small_counts
 from gridmap.common.errors import BadInput
 from gridmap.geo.h3cells import H3_RESOLUTIONS, check_resolution, latlng_to_cells, point_cells
@@ -205,6 +204,7 @@ def test_docstring_examples_run() -> None:
     import gridmap.analytics.binning
     import gridmap.analytics.heat
     import gridmap.analytics.hotspots
+    import gridmap.analytics.kde
     import gridmap.analytics.smallcounts
     import layers.heat
 
@@ -212,6 +212,7 @@ def test_docstring_examples_run() -> None:
         gridmap.analytics.binning,
         gridmap.analytics.heat,
         gridmap.analytics.hotspots,
+        gridmap.analytics.kde,
         gridmap.analytics.smallcounts,
         layers.heat,
     )
