@@ -18,12 +18,11 @@ from gridmap.analytics.binning import (
     h3_index,
     population_per_cell,
 )
+from gridmap.analytics.gridcounts import grid_counts, grid_period_table
 from gridmap.analytics.heat import (
     EventQuery,
     event_cell_counts,
     fill_event_cells,
-    grid_counts,
-    grid_period_table,
     tile_resolution,
 )
 from gridmap.analytics.kde import kde_bandwidth, kde_surface
@@ -202,6 +201,7 @@ def test_docstring_examples_run() -> None:
     import doctest
 
     import gridmap.analytics.binning
+    import gridmap.analytics.gridcounts
     import gridmap.analytics.heat
     import gridmap.analytics.hotspots
     import gridmap.analytics.kde
@@ -210,6 +210,7 @@ def test_docstring_examples_run() -> None:
 
     modules = (
         gridmap.analytics.binning,
+        gridmap.analytics.gridcounts,
         gridmap.analytics.heat,
         gridmap.analytics.hotspots,
         gridmap.analytics.kde,
