@@ -1,7 +1,7 @@
 """Folium layers of the hazard analysis: heat layer, H3 choropleth, hot-spot classes, periods.
 
-Renderers take data (from :mod:`gridmap.analytics.heat` and :mod:`gridmap.analytics.hotspots`)
-and return folium objects; they never query a store. Scripts load from the
+Renderers take data from :mod:`gridmap.analytics` (heat maps, H3 counts, kernel
+density, hot spots) and return folium objects; they never query a store. Scripts load from the
 local assets (``leaflet-heat.js`` is in :data:`layers.assets.ASSETS`): call
 :func:`hazard_map` or :func:`layers.assets.localize` on the map before rendering.
 """

@@ -33,8 +33,9 @@ from api.geojson import feature_collection
 from api.params import parse_bbox, query_guard
 from api.routers.events import parse_time
 from api.security import CurrentPrincipal
-from gridmap.analytics.heat import EventQuery, heatmap_cells, heatmap_tile_cells
+from gridmap.analytics.heat import heatmap_cells, heatmap_tile_cells
 from gridmap.analytics.hotspots import hotspot_cells
+from gridmap.analytics.queries import EventQuery
 from gridmap.common.errors import BadInput, NotFound
 from gridmap.geo.h3cells import check_resolution
 from gridmap.geo.tiles import MAX_ZOOM

@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from gridmap.analytics.binning import bin_counts, cell_polygons
-from gridmap.analytics.heat import (
+from gridmap.analytics.queries import (
     EventQuery,
     event_cell_counts,
     read_event_points,

@@ -1,8 +1,8 @@
 """H3 cells of points: the one wrapper of the H3 library that storage and analytics share.
 
 Stores fill the ``h3_r7`` … ``h3_r11`` columns of ``events`` on write with
-:func:`point_cells` (migration 011); :mod:`gridmap.analytics.heat` aggregates them. Kept
-apart from :mod:`gridmap.analytics.heat` so the storage layer does not depend on the
+:func:`point_cells` (migration 011); :mod:`gridmap.analytics.queries` aggregates them.
+Kept apart from :mod:`gridmap.analytics` so the storage layer does not depend on the
 analytics built on it.
 """
 

@@ -19,13 +19,9 @@ from gridmap.analytics.binning import (
     population_per_cell,
 )
 from gridmap.analytics.gridcounts import grid_counts, grid_period_table
-from gridmap.analytics.heat import (
-    EventQuery,
-    event_cell_counts,
-    fill_event_cells,
-    tile_resolution,
-)
+from gridmap.analytics.heat import tile_resolution
 from gridmap.analytics.kde import kde_bandwidth, kde_surface
+from gridmap.analytics.queries import EventQuery, event_cell_counts, fill_event_cells
 from gridmap.analytics.smallcounts import needs_protection, protect_small_counts
 from gridmap.common.errors import BadInput
 from gridmap.geo.h3cells import H3_RESOLUTIONS, check_resolution, latlng_to_cells, point_cells
@@ -205,6 +201,7 @@ def test_docstring_examples_run() -> None:
     import gridmap.analytics.heat
     import gridmap.analytics.hotspots
     import gridmap.analytics.kde
+    import gridmap.analytics.queries
     import gridmap.analytics.smallcounts
     import layers.heat
 
@@ -214,6 +211,7 @@ def test_docstring_examples_run() -> None:
         gridmap.analytics.heat,
         gridmap.analytics.hotspots,
         gridmap.analytics.kde,
+        gridmap.analytics.queries,
         gridmap.analytics.smallcounts,
         layers.heat,
     )
