@@ -2,7 +2,7 @@
 
 Part 1 — binning N points (default 10,000,000) at resolution 9, points/s:
 
-- **ours**: :func:`gridmap.analytics.heat.bin_counts` (H3 C library over whole arrays
+- **ours**: :func:`gridmap.analytics.binning.bin_counts` (H3 C library over whole arrays
   through h3ronpy, then one group-by), and the cell step alone;
 - **loop**: a plain Python loop over ``h3.latlng_to_cell`` with a ``Counter``,
   run on a sample (default 1,000,000 points) and extrapolated linearly to N
@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.analytics.heat import bin_counts, latlng_to_cells
+from gridmap.analytics.binning import bin_counts
+from gridmap.geo.h3cells import latlng_to_cells
 
 # Central Helsinki, ~8 km x 4.5 km.
 BOX = (24.90, 60.15, 24.98, 60.19)

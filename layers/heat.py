@@ -1,7 +1,7 @@
 """Folium layers of the hazard analysis: heat layer, H3 choropleth, hot-spot classes, periods.
 
-Renderers take data (from :mod:`gridmap.analytics.heat` and :mod:`gridmap.analytics.hotspots`)
-and return folium objects; they never query a store. Scripts load from the
+Renderers take data from :mod:`gridmap.analytics` (heat maps, H3 counts, kernel
+density, hot spots) and return folium objects; they never query a store. Scripts load from the
 local assets (``leaflet-heat.js`` is in :data:`layers.assets.ASSETS`): call
 :func:`hazard_map` or :func:`layers.assets.localize` on the map before rendering.
 """
@@ -189,7 +189,7 @@ def h3_choropleth(
 
     Examples
     --------
-    >>> from gridmap.analytics.heat import cell_polygons
+    >>> from gridmap.analytics.binning import cell_polygons
     >>> cells = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [7]},
     ...                          geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> m = folium.Map(tiles=None)
@@ -237,7 +237,7 @@ def hotspot_layer(
 
     Examples
     --------
-    >>> from gridmap.analytics.heat import cell_polygons
+    >>> from gridmap.analytics.binning import cell_polygons
     >>> hs = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [40], "class": ["hot_99"]},
     ...                       geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> m = folium.Map(tiles=None)
@@ -336,7 +336,7 @@ def period_layers(
 
     Examples
     --------
-    >>> from gridmap.analytics.heat import cell_polygons
+    >>> from gridmap.analytics.binning import cell_polygons
     >>> g = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [3]},
     ...                      geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> [lyr.layer_name for lyr in period_layers({"2026-09": g, "2026-10": g}, lang="en")]
@@ -379,7 +379,7 @@ class PeriodSelector(MacroElement):
 
     Examples
     --------
-    >>> from gridmap.analytics.heat import cell_polygons
+    >>> from gridmap.analytics.binning import cell_polygons
     >>> g = gpd.GeoDataFrame({"h3": ["891126d338fffff"], "count": [3]},
     ...                      geometry=cell_polygons(["891126d338fffff"]), crs=4326)
     >>> m = folium.Map(tiles=None)
@@ -462,9 +462,9 @@ def hazard_map(
     Parameters
     ----------
     heat : geopandas.GeoDataFrame, optional
-        Weighted points (``DensitySurface.to_points()``).
+        Weighted points (:meth:`gridmap.analytics.kde.DensitySurface.to_points`).
     cells : GeoDataFrame or mapping of period → GeoDataFrame, optional
-        Counts per cell (:func:`gridmap.analytics.heat.heat_cells`); a mapping gives one
+        Counts per cell (:func:`gridmap.analytics.binning.heat_cells`); a mapping gives one
         layer per period and a period selector (:class:`PeriodSelector`).
     hotspots : geopandas.GeoDataFrame, optional
         Hot-spot cells with ``class`` (:func:`gridmap.analytics.hotspots.hotspot_cells`).

@@ -16,7 +16,7 @@ a zone, on ``reported_at``), ``area`` (admin unit or grid code), ``bbox``;
 ``resolution`` 7–11 is required. Only events in the caller's areas are
 counted. Small counts (< ``GRIDMAP_PRIVACY_MIN_COUNT``, default 3) are
 merged or blanked for roles without detail rights and for sensitive
-categories (see :func:`gridmap.analytics.heat.needs_protection`).
+categories (see :func:`gridmap.analytics.smallcounts.needs_protection`).
 """
 
 from __future__ import annotations
@@ -33,14 +33,11 @@ from api.geojson import feature_collection
 from api.params import parse_bbox, query_guard
 from api.routers.events import parse_time
 from api.security import CurrentPrincipal
-from gridmap.analytics.heat import (
-    EventQuery,
-    check_resolution,
-    heatmap_cells,
-    heatmap_tile_cells,
-)
+from gridmap.analytics.heat import heatmap_cells, heatmap_tile_cells
 from gridmap.analytics.hotspots import hotspot_cells
+from gridmap.analytics.queries import EventQuery
 from gridmap.common.errors import BadInput, NotFound
+from gridmap.geo.h3cells import check_resolution
 from gridmap.geo.tiles import MAX_ZOOM
 from layers.heat import heat_tile
 

@@ -59,21 +59,18 @@ import h3
 import numpy as np
 import pandas as pd
 
-from gridmap.analytics.heat import (
-    DEFAULT_MIN_COUNT,
+from gridmap.analytics.binning import bin_counts, cell_polygons
+from gridmap.analytics.queries import (
     EventQuery,
-    bin_counts,
-    cell_polygons,
-    cell_strings,
-    check_resolution,
     event_cell_counts,
-    latlng_to_cells,
-    needs_protection,
     read_event_points,
     scope_prefixes,
 )
+from gridmap.analytics.smallcounts import needs_protection
 from gridmap.common.errors import BadInput
 from gridmap.common.extras import require
+from gridmap.common.settings import DEFAULT_MIN_COUNT
+from gridmap.geo.h3cells import cell_strings, check_resolution, latlng_to_cells
 from gridmap.geo.projection import WGS84
 from gridmap.security.access import Principal
 from gridmap.storage import Prefix, Store
@@ -586,7 +583,7 @@ def hotspot_cells(
     empty cells count as zeros. With *windows*, the emerging pattern over
     that many equal windows of the query's time window (or of the events'
     time span) is added as ``pattern``. Where small counts are protected
-    (:func:`gridmap.analytics.heat.needs_protection`), counts from 1 to *min_count* − 1
+    (:func:`gridmap.analytics.smallcounts.needs_protection`), counts from 1 to *min_count* − 1
     are blanked (``count`` null, ``suppressed`` true); the class stays. *gi*
     sets the Gi* test (:class:`GiStar`; emerging patterns use half its
     permutations, at least 99).

@@ -1,9 +1,9 @@
 """Small-count hiding (小数抑制) in reports and progress tables for roles without detail rights.
 
-The rule is the heat maps' (:mod:`gridmap.analytics.heat`): viewers and external
-systems (roles outside :data:`gridmap.analytics.heat.DETAIL_ROLES`) never see a count
+The rule is the heat maps' (:mod:`gridmap.analytics.smallcounts`): viewers and external
+systems (roles outside :data:`gridmap.analytics.smallcounts.DETAIL_ROLES`) never see a count
 of people, households or events between 1 and *k* − 1 (*k* =
-:data:`gridmap.analytics.heat.DEFAULT_MIN_COUNT`, 3, unless the service sets
+:data:`gridmap.common.settings.DEFAULT_MIN_COUNT`, 3, unless the service sets
 ``GRIDMAP_PRIVACY_MIN_COUNT``). Zero is shown: it discloses nobody. Staff roles see
 every figure.
 
@@ -35,7 +35,8 @@ from typing import Any
 
 import pandas as pd
 
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT, DETAIL_ROLES
+from gridmap.analytics.smallcounts import DETAIL_ROLES
+from gridmap.common.settings import DEFAULT_MIN_COUNT
 from gridmap.security.access import Principal
 
 __all__ = [

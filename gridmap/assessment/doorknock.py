@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.disclosure import needs_hiding, protect_table
 from gridmap.common.errors import BadInput, NotFound, OutsideJurisdiction
+from gridmap.common.settings import DEFAULT_MIN_COUNT
 from gridmap.common.timeparse import parse_instant
 from gridmap.geo.projection import to_metric
 from gridmap.security import audit

@@ -60,7 +60,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment._figures import RANKING_SIZE, Figure, PeriodReport, is_idle, unit_label
 from gridmap.assessment._report_hiding import hide_small_counts
 from gridmap.assessment._report_html import hiding_note, render_charts, render_html
@@ -77,6 +76,7 @@ from gridmap.assessment.scores import (
 )
 from gridmap.common.errors import BadInput, NotFound
 from gridmap.common.model import EVENT_CATEGORIES
+from gridmap.common.settings import DEFAULT_MIN_COUNT
 from gridmap.common.timezone import DEFAULT_TIME_ZONE, check_time_zone
 from gridmap.events.kpis import kpi_records, kpis
 from gridmap.security.access import Principal

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.analytics.heat import cell_strings, check_resolution, latlng_to_cells
 from gridmap.analytics.hotspots import hot_spots, study_cells
 from gridmap.common.errors import BadInput
 from gridmap.division.assign import PointGridIndex
 from gridmap.events.states import OPEN_STATES
+from gridmap.geo.h3cells import cell_strings, check_resolution, latlng_to_cells
 
 __all__ = [
     "CELL_KEYS",

@@ -42,7 +42,6 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from gridmap.analytics.heat import check_resolution
 from gridmap.batch._kernel import (
     BatchResult,
     GridIndex,
@@ -63,6 +62,7 @@ from gridmap.batch.lake import (
 )
 from gridmap.batch.single import EVENT_COLUMNS, lake_grids
 from gridmap.common.errors import BadInput
+from gridmap.geo.h3cells import check_resolution
 
 __all__ = ["DaskCluster", "dask_client", "file_partial", "fold", "read_lake_dask", "run_dask"]
 

@@ -14,11 +14,11 @@ import os
 
 import geopandas as gpd
 
-from gridmap.analytics.heat import check_resolution, latlng_to_cells
 from gridmap.batch._kernel import BatchResult, GridIndex, Partial, finish, typed
 from gridmap.batch.lake import lake_layer
 from gridmap.batch.single import lake_grids
 from gridmap.events.states import OPEN_STATES
+from gridmap.geo.h3cells import check_resolution, latlng_to_cells
 
 __all__ = ["run_duckdb"]
 

@@ -13,7 +13,6 @@ import os
 import geopandas as gpd
 import pandas as pd
 
-from gridmap.analytics.heat import check_resolution
 from gridmap.batch._kernel import (
     BatchResult,
     GridIndex,
@@ -23,6 +22,7 @@ from gridmap.batch._kernel import (
     partial_aggregates,
 )
 from gridmap.batch.lake import DEFAULT_CHUNK_ROWS, iter_lake_batches, read_lake_layer
+from gridmap.geo.h3cells import check_resolution
 
 __all__ = ["EVENT_COLUMNS", "aggregate_frame", "run_single"]
 

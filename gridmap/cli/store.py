@@ -19,7 +19,7 @@ def init(database_url: DbOpt = None) -> None:
         before = store.schema_version()
         after = store.migrate()
         if before < 11 <= after:  # events stored before migration 011 get their H3 cells
-            from gridmap.analytics.heat import fill_event_cells
+            from gridmap.analytics.queries import fill_event_cells
 
             fill_event_cells(store)
     out.print(f"schema version {before} → {after} ({store.url})")

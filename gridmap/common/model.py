@@ -298,7 +298,7 @@ LAYERS: dict[str, LayerSchema] = {
                 _c("photos", "text[]", "照片", "Photos"),
                 _c("contact", "text", "联系方式", "Contact", encrypted=True),
                 # v11 (011_events_h3): the H3 cells of the point at resolutions 7–11,
-                # filled on write; heat maps count per cell in SQL (gridmap.analytics.heat).
+                # filled on write; heat maps count per cell in SQL (gridmap.analytics.queries).
                 *(
                     _c(f"h3_r{r}", "int", f"H3单元({r}级)", f"H3 cell (resolution {r})")
                     for r in (7, 8, 9, 10, 11)

@@ -88,7 +88,7 @@ DEFAULT_DATABASE_URL = "./gridmap.duckdb"
 #: How long one database statement of the service may run, in milliseconds.
 DEFAULT_STATEMENT_TIMEOUT_MS = 15_000
 #: Smallest count shown where small counts are protected (heat maps, KPIs, reports);
-#: the one default, imported by :mod:`gridmap.analytics.heat`.
+#: the one default, imported by the small-count rule (:mod:`gridmap.analytics.smallcounts`).
 DEFAULT_MIN_COUNT = 3
 #: Debian's PostgreSQL programs (``postgresql-15``).
 DEFAULT_PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -1,8 +1,8 @@
 """H3 cells of points: the one wrapper of the H3 library that storage and analytics share.
 
 Stores fill the ``h3_r7`` … ``h3_r11`` columns of ``events`` on write with
-:func:`point_cells` (migration 011); :mod:`gridmap.analytics.heat` aggregates them. Kept
-apart from :mod:`gridmap.analytics.heat` so the storage layer does not depend on the
+:func:`point_cells` (migration 011); :mod:`gridmap.analytics.queries` aggregates them.
+Kept apart from :mod:`gridmap.analytics` so the storage layer does not depend on the
 analytics built on it.
 """
 
@@ -150,7 +150,7 @@ def point_cells(geoms: Any) -> pd.DataFrame:
     longitude/latitude range. One column per resolution because H3 cells do
     not nest exactly: the parent of a point's resolution-11 cell is not
     always the resolution-10 cell the point lies in, and counts must equal
-    those of binning the points themselves (:func:`bin_counts`).
+    those of binning the points themselves (:func:`gridmap.analytics.binning.bin_counts`).
 
     Returns
     -------

@@ -1187,8 +1187,8 @@ def hotspot_key_areas(
     GeoDataFrame
         The stored key areas (with ``id``), hottest first.
     """
-    from gridmap.analytics.heat import EventQuery
     from gridmap.analytics.hotspots import GiStar, hotspot_cells, hotspots_as_key_areas
+    from gridmap.analytics.queries import EventQuery
 
     if principal.role not in _PLANNERS:
         raise PermissionDenied(f"role {principal.role!r} may not make event plans")

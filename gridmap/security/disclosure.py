@@ -63,10 +63,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
 from gridmap.assessment.disclosure import protect_table, shown
 from gridmap.common.errors import BadInput
 from gridmap.common.model import ROLES
+from gridmap.common.settings import DEFAULT_MIN_COUNT
 from gridmap.events.kpis import KPI_COUNTS
 from gridmap.security import audit
 from gridmap.security.access import Principal
@@ -408,7 +408,7 @@ def protect_kpis(table: pd.DataFrame, *, k: int | None = None) -> pd.DataFrame:
     Small counts are hidden as the reports hide them
     (:func:`gridmap.assessment.disclosure.protect_table`: ``"<k"``, ``"*"``);
     rates, means and quantiles built on a hidden count are ``None``. *k* is the
-    smallest count shown (``None``: :data:`gridmap.analytics.heat.DEFAULT_MIN_COUNT`).
+    smallest count shown (``None``: :data:`gridmap.common.settings.DEFAULT_MIN_COUNT`).
 
     Examples
     --------

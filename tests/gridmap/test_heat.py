@@ -11,28 +11,20 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.analytics.heat import (
-    H3_RESOLUTIONS,
-    EventQuery,
+from gridmap.analytics.binning import (
     add_rates,
     bin_counts,
     cell_polygons,
-    check_resolution,
-    event_cell_counts,
-    fill_event_cells,
-    grid_counts,
-    grid_period_table,
     h3_index,
-    kde_bandwidth,
-    kde_surface,
-    latlng_to_cells,
-    needs_protection,
-    point_cells,
     population_per_cell,
-    protect_small_counts,
-    tile_resolution,
 )
+from gridmap.analytics.gridcounts import grid_counts, grid_period_table
+from gridmap.analytics.heat import tile_resolution
+from gridmap.analytics.kde import kde_bandwidth, kde_surface
+from gridmap.analytics.queries import EventQuery, event_cell_counts, fill_event_cells
+from gridmap.analytics.smallcounts import needs_protection, protect_small_counts
 from gridmap.common.errors import BadInput
+from gridmap.geo.h3cells import H3_RESOLUTIONS, check_resolution, latlng_to_cells, point_cells
 from gridmap.security.access import SYSTEM, Principal
 from gridmap.storage import Store
 
@@ -204,11 +196,26 @@ def test_grid_counts_are_aligned_and_comparable_across_periods() -> None:
 def test_docstring_examples_run() -> None:
     import doctest
 
+    import gridmap.analytics.binning
+    import gridmap.analytics.gridcounts
     import gridmap.analytics.heat
     import gridmap.analytics.hotspots
+    import gridmap.analytics.kde
+    import gridmap.analytics.queries
+    import gridmap.analytics.smallcounts
     import layers.heat
 
-    for module in (gridmap.analytics.heat, gridmap.analytics.hotspots, layers.heat):
+    modules = (
+        gridmap.analytics.binning,
+        gridmap.analytics.gridcounts,
+        gridmap.analytics.heat,
+        gridmap.analytics.hotspots,
+        gridmap.analytics.kde,
+        gridmap.analytics.queries,
+        gridmap.analytics.smallcounts,
+        layers.heat,
+    )
+    for module in modules:
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
         assert result.failed == 0 and result.attempted >= 5, module.__name__
 

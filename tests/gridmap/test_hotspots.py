@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridmap.analytics.heat import bin_counts
+from gridmap.analytics.binning import bin_counts
 from gridmap.analytics.hotspots import (
     CLASSES,
     benjamini_hochberg,

@@ -11,10 +11,11 @@ from pydantic import ValidationError
 
 from api.deps import SettingsDep, get_settings
 from api.main import create_app
-from gridmap.analytics.heat import DEFAULT_MIN_COUNT
+from gridmap.analytics.heat import heatmap_cells
 from gridmap.cli.common import cli_settings
 from gridmap.common.errors import BadInput
 from gridmap.common.settings import (
+    DEFAULT_MIN_COUNT,
     MapSettings,
     PrivacySettings,
     SecuritySettings,
@@ -112,6 +113,7 @@ def test_defaults_without_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRIDMAP_PRIVACY_MIN_COUNT", raising=False)
     # The small-count threshold: one default, the heat maps' own.
     assert PrivacySettings().min_count == DEFAULT_MIN_COUNT == 3
+    assert heatmap_cells.__kwdefaults__["min_count"] == DEFAULT_MIN_COUNT
     assert StoreSettings(database_url="x").statement_timeout_ms == 15_000
     assert WebhookSettings(max_attempts=3).options().max_attempts == 3
     assert ToolSettings(pg_bin="/opt/pg").pg_bin == Path("/opt/pg")

@@ -11,7 +11,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from gridmap.analytics.heat import bin_counts
+from gridmap.analytics.binning import bin_counts
 from gridmap.batch import BatchResult, run_batch
 from gridmap.batch.dask import DaskCluster, run_dask
 from gridmap.batch.duck import run_duckdb
@@ -84,7 +84,7 @@ def test_definitions_match_the_single_machine_functions(world: Helsinki) -> None
     pd.testing.assert_series_equal(
         sums["closed"], table["closed"], check_names=False, check_index_type=False
     )
-    # Heat = gridmap.analytics.heat.bin_counts.
+    # Heat = gridmap.analytics.binning.bin_counts.
     points = pd.DataFrame({"lon": ev.geometry.x, "lat": ev.geometry.y, "status": ev["status"]})
     pd.testing.assert_frame_equal(result.heat, bin_counts(points, 8))
 
