@@ -1095,6 +1095,7 @@ def _store_lean(
     loc = report.location
     event_id, near = intake_sql.prepare_report(
         store,
+        point=(loc.lon, loc.lat),
         box=_degrees_box(loc.lon, loc.lat, radius_m),
         category=report.category,
         statuses=sorted(OPEN_STATES),

@@ -98,6 +98,32 @@ def test_duplicates_link_to_the_original(world: World, client: TestClient) -> No
     assert _post(client, far, "lean-dup-5")["duplicate_of"] is None
 
 
+def test_nearest_of_many_open_events_is_the_original(world: World, client: TestClient) -> None:
+    """A hot spot with a dozen open events: the report links to the nearest one.
+
+    The PostGIS path sends back only the few nearest candidates
+    (``intake_sql.NEAREST``); the one it must find was reported late (a high id).
+    """
+    import pandas as pd
+
+    lon, lat = world.point(9)
+    step = 5e-5  # about 3 m of longitude in Helsinki
+    ids = []
+    for k in range(12):
+        at = {"lon": lon + (12 - k) * step, "lat": lat, "crs": "wgs84"}
+        ids.append(
+            int(str(_post(client, {**world.body(9), "location": at}, f"lean-hot-{k}")["id"]))
+        )
+    # Make every one of them an original (the later ones linked to the first).
+    world.store.update("events", pd.DataFrame({"id": ids, "duplicate_of": [None] * len(ids)}))
+    report = {**world.body(9), "location": {"lon": lon, "lat": lat, "crs": "wgs84"}}
+    assert _post(client, report, "lean-hot-x")["duplicate_of"] == ids[-1]  # 1 step away
+    west = {"lon": lon + 10.4 * step, "lat": lat, "crs": "wgs84"}  # nearest: k = 2 (10 steps)
+    assert (
+        _post(client, {**world.body(9), "location": west}, "lean-hot-y")["duplicate_of"] == ids[2]
+    )
+
+
 def test_columns_written_by_the_lean_statement(world: World, client: TestClient) -> None:
     """Encrypted reporter/contact, H3 cells and the point, as a generic write stores them."""
     store = world.store
