@@ -1,7 +1,7 @@
 """The lean report intake (issue 22) on both stores: what it stores and answers.
 
 On PostGIS ``POST /events`` and Open311 create store a report with two
-statements and a commit (:mod:`gridmap.storage.intake_sql`); DuckDB takes the
+statements, each committing by itself (:mod:`gridmap.storage.intake_sql`); DuckDB takes the
 generic store calls. Either way the answer is what a later read shows, the
 key, the event, its ``report`` transition and the stored answer are written
 together, and webhook outbox rows only when an active subscription wants
