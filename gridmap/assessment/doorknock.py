@@ -535,17 +535,8 @@ def progress_table(
     )
     ids = v.groupby("key")["id"].apply(lambda s: sorted(int(i) for i in s))
     out = base.join(counts, how="outer").join(answers, how="outer")
-    out["households"] = out["households"].fillna(0).astype(int)
     out["households_source"] = out["households_source"].fillna("estimate")
-    for col in (
-        "visited",
-        "verified",
-        "mobilised",
-        "accuracy_checked",
-        "accuracy_correct",
-        "satisfaction_asked",
-        "satisfaction_yes",
-    ):
+    for col in _COUNTS:
         out[col] = out[col].fillna(0).astype(int) if col in out else 0
 
     def share(num: str, den: str) -> pd.Series:
