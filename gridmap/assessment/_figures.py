@@ -11,10 +11,35 @@ import pandas as pd
 from gridmap.assessment.rules import INDICATORS, AssessmentRules
 from gridmap.common.timezone import DEFAULT_TIME_ZONE, local_text
 
-__all__ = ["RANKING_SIZE", "Figure", "PeriodReport"]
+__all__ = ["FIGURE_SPECS", "RANKING_SIZE", "Figure", "PeriodReport"]
 
 #: Units shown at the top and at the bottom of a ranking; the rest make one "others" row.
 RANKING_SIZE = 10
+
+#: Figures of a period report, in order: key, zh-CN and English label, and whether the
+#: figure is a ``count`` or a ``ratio`` (hiding small counts treats them differently).
+FIGURE_SPECS: tuple[tuple[str, str, str, str], ...] = (
+    ("buildings", "楼栋", "Buildings", "count"),
+    ("buildings_unassigned", "其中未划入网格的楼栋", "of which outside every grid", "count"),
+    ("dwellings", "房屋(估算)", "Dwellings (estimated)", "count"),
+    ("households_estimated", "户数(估算)", "Households (estimated)", "count"),
+    ("households_registered", "登记户数", "Households registered", "count"),
+    ("residents_estimated", "实有人口(估算)", "Actual population (estimated)", "count"),
+    ("residents_registered", "实有人口(登记)", "Actual population registered", "count"),
+    ("events_reported", "上报事件", "Events reported", "count"),
+    ("events_closed", "结案事件", "Events closed", "count"),
+    ("closure_rate", "结案率(办结率)", "Closure rate", "ratio"),
+    ("on_time_rate", "按期结案率(按期办结率)", "On-time closure rate", "ratio"),
+    ("overdue", "超期未结事件", "Overdue events", "count"),
+    ("supervised", "督办事件", "Supervised events", "count"),
+    ("opinions", "征集意见", "Opinions collected", "count"),
+    ("help_requests", "群众求助", "Help requests", "count"),
+    ("problems_solved", "为群众解决问题", "Problems solved", "count"),
+    ("patrol_coverage", "巡查覆盖率", "Patrol coverage", "ratio"),
+    ("doorknock_households", "应走访户数", "Households to visit", "count"),
+    ("doorknock_visited", "已走访户数", "Households visited", "count"),
+    ("doorknock_progress", "敲门行动进度", "Door-knocking progress", "ratio"),
+)
 
 
 @dataclass(frozen=True)

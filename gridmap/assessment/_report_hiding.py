@@ -12,32 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridmap.assessment._figures import Figure, PeriodReport
+from gridmap.assessment._figures import FIGURE_SPECS, Figure, PeriodReport
 from gridmap.assessment.disclosure import SUPPRESSED, protect_table, shown
 from gridmap.assessment.doorknock import progress_table
 
-#: Count figures and the (total, part) pairs whose difference is a count too.
-_FIGURE_COUNTS = (
-    "buildings",
-    "buildings_unassigned",
-    "dwellings",
-    "households_estimated",
-    "households_registered",
-    "residents_estimated",
-    "residents_registered",
-    "events_reported",
-    "events_closed",
-    "overdue",
-    "supervised",
-    "opinions",
-    "help_requests",
-    "problems_solved",
-    "doorknock_households",
-    "doorknock_visited",
-    "_on_time",
-)
+#: Count figures (the report's ``count`` figures and the unpublished on-time closures).
+_FIGURE_COUNTS = (*(key for key, _zh, _en, op in FIGURE_SPECS if op == "count"), "_on_time")
 
-
+#: The (total, part) pairs of count figures whose difference is a count too.
 _FIGURE_PAIRS = (
     ("buildings", "buildings_unassigned"),
     ("events_reported", "events_closed"),

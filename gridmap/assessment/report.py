@@ -60,7 +60,14 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridmap.assessment._figures import RANKING_SIZE, Figure, PeriodReport, is_idle, unit_label
+from gridmap.assessment._figures import (
+    FIGURE_SPECS,
+    RANKING_SIZE,
+    Figure,
+    PeriodReport,
+    is_idle,
+    unit_label,
+)
 from gridmap.assessment._report_hiding import hide_small_counts
 from gridmap.assessment._report_html import hiding_note, render_charts, render_html
 from gridmap.assessment.disclosure import needs_hiding
@@ -315,31 +322,6 @@ def _hh_rule(facts: Facts) -> tuple[str, str]:
     return zh, en
 
 
-#: Figures of the report: key, zh-CN and English label, op, history kept.
-_SPECS: tuple[tuple[str, str, str, str], ...] = (
-    ("buildings", "楼栋", "Buildings", "count"),
-    ("buildings_unassigned", "其中未划入网格的楼栋", "of which outside every grid", "count"),
-    ("dwellings", "房屋(估算)", "Dwellings (estimated)", "count"),
-    ("households_estimated", "户数(估算)", "Households (estimated)", "count"),
-    ("households_registered", "登记户数", "Households registered", "count"),
-    ("residents_estimated", "实有人口(估算)", "Actual population (estimated)", "count"),
-    ("residents_registered", "实有人口(登记)", "Actual population registered", "count"),
-    ("events_reported", "上报事件", "Events reported", "count"),
-    ("events_closed", "结案事件", "Events closed", "count"),
-    ("closure_rate", "结案率(办结率)", "Closure rate", "ratio"),
-    ("on_time_rate", "按期结案率(按期办结率)", "On-time closure rate", "ratio"),
-    ("overdue", "超期未结事件", "Overdue events", "count"),
-    ("supervised", "督办事件", "Supervised events", "count"),
-    ("opinions", "征集意见", "Opinions collected", "count"),
-    ("help_requests", "群众求助", "Help requests", "count"),
-    ("problems_solved", "为群众解决问题", "Problems solved", "count"),
-    ("patrol_coverage", "巡查覆盖率", "Patrol coverage", "ratio"),
-    ("doorknock_households", "应走访户数", "Households to visit", "count"),
-    ("doorknock_visited", "已走访户数", "Households visited", "count"),
-    ("doorknock_progress", "敲门行动进度", "Door-knocking progress", "ratio"),
-)
-
-
 #: Figures the store keeps no history of (the import's estimates; the current assignment).
 _NO_HISTORY = frozenset(
     {
@@ -586,7 +568,7 @@ def _figures(
         "doorknock_progress": (hh_zh, hh_en),
     }
     out = []
-    for key, zh, en, _op in _SPECS:
+    for key, zh, en, _op in FIGURE_SPECS:
         value = values.get(key)
         history = key not in _NO_HISTORY
         note = notes.get(key, (None, None))
