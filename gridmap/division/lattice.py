@@ -8,6 +8,8 @@ and share theirs too). H3 takes latitude first: that is wrapped here once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import geopandas as gpd
 import h3
 import numpy as np
@@ -102,13 +104,17 @@ def _square_cells(area: BaseGeometry, size_m: float) -> np.ndarray:
 
 
 def _clip_division(
-    cells: np.ndarray,
+    cells_of: Callable[[BaseGeometry], np.ndarray],
     community: BaseGeometry,
     buildings: gpd.GeoDataFrame,
     community_code: str,
-    limits: Limits | None,
+    limits: tuple[float, float, float] | None,
 ) -> Division:
-    clipped = shapely.intersection(cells, community)
+    """Check the inputs, then clip the cells ``cells_of(community)`` into grids."""
+    check_code(community_code)
+    community = check_community(community)
+    lim = check_limits(*limits) if limits else Limits(1.0, 0.0, float("inf"))
+    clipped = shapely.intersection(cells_of(community), community)
     parts = [shapely.get_parts(g) for g in clipped]
     keep = np.array(
         [bool(len(p)) and bool(np.isin(shapely.get_type_id(p), [3, 6]).any()) for p in parts]
@@ -127,7 +133,6 @@ def _clip_division(
     b = buildings_inside(buildings, community)
     codes = assign_grid_codes(b, grids)
     out = finish_grids(grids, b, codes, community_code=community_code)
-    lim = limits or Limits(1.0, 0.0, float("inf"))
     out["weight"] = out["households"].astype(float)
     out["status"] = [
         "over_max" if w > lim.high else "under_min" if w < lim.low else "ok" for w in out["weight"]
@@ -179,11 +184,13 @@ def divide_h3(
     >>> int(d.grids["households"].sum()), bool(d.grids["code"].str.len().eq(15).all())
     (10, True)
     """
-    check_code(community_code)
-    community = check_community(community)
-    lim = check_limits(*limits) if limits else None
-    cells = np.asarray(h3_cells(community, int(resolution)).geometry.values)
-    return _clip_division(cells, community, buildings, community_code, lim)
+    return _clip_division(
+        lambda area: np.asarray(h3_cells(area, int(resolution)).geometry.values),
+        community,
+        buildings,
+        community_code,
+        limits,
+    )
 
 
 def divide_square(
@@ -224,9 +231,10 @@ def divide_square(
     >>> len(d.grids), int(d.grids["households"].sum())
     (4, 10)
     """
-    check_code(community_code)
-    community = check_community(community)
-    lim = check_limits(*limits) if limits else None
     return _clip_division(
-        _square_cells(community, float(size_m)), community, buildings, community_code, lim
+        lambda area: _square_cells(area, float(size_m)),
+        community,
+        buildings,
+        community_code,
+        limits,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -167,22 +168,12 @@ def divide(
             compactness=options.compactness,
             previous=previous,
         )
-    if method == "h3":
-        return divide_h3(
-            community,
-            buildings,
-            community_code=community_code,
-            resolution=options.resolution,
-            limits=limits,
-        )
-    if method == "square":
-        return divide_square(
-            community,
-            buildings,
-            community_code=community_code,
-            size_m=options.size_m,
-            limits=limits,
-        )
+    lattices = {
+        "h3": partial(divide_h3, resolution=options.resolution),
+        "square": partial(divide_square, size_m=options.size_m),
+    }
+    if method in lattices:
+        return lattices[method](community, buildings, community_code=community_code, limits=limits)
     if method == "bisect":
         from gridmap.division.balanced import finish_grids
         from gridmap.division.bisect import assign_grid_codes
@@ -356,17 +347,13 @@ def generate_grids(
     >>> saved[0].division.within_limits
     True
     """
-    codes = _community_codes(store, community)
-    out = []
-    for i, code in enumerate(codes):
-        if progress is not None:
-            progress(f"divide 划分 {code}", i, len(codes))
-        geom, b, r = community_inputs(store, code)
+
+    def one(code: str, geom: BaseGeometry, b: gpd.GeoDataFrame, r: gpd.GeoDataFrame) -> Division:
         events = None
         if options.weight == "events":
             bbox = tuple(float(v) for v in shapely.bounds(geom))
             events = _frame(store.read("events", bbox=bbox))  # type: ignore[arg-type]
-        d = divide(
+        return divide(
             geom,
             b,
             r,
@@ -375,10 +362,10 @@ def generate_grids(
             events=events,
             previous=None if fresh or options.method != "balanced" else current_grids(store, code),
         )
-        out.append(save_division(store, d, community_code=code, method=options.method, now=now))
-    if progress is not None:
-        progress("done 完成", len(codes), len(codes))
-    return out
+
+    return _each_community(
+        store, community, one, step="divide 划分", method=options.method, now=now, progress=progress
+    )
 
 
 def grids_at(
@@ -420,24 +407,40 @@ def rebalance_grids(
     """
     from gridmap.division.rebalance import rebalance_division
 
+    def one(code: str, geom: BaseGeometry, b: gpd.GeoDataFrame, r: gpd.GeoDataFrame) -> Division:
+        old = current_grids(store, code)
+        if old.empty:
+            raise NotFound(f"community {code} has no grids to rebalance; generate them first")
+        return rebalance_division(geom, old, b, r, community_code=code, size=size)
+
+    return _each_community(
+        store, community, one, step="rebalance 调整", method="rebalance", now=now, progress=progress
+    )
+
+
+def _each_community(
+    store: Store,
+    community: str | None,
+    divide_one: Callable[[str, BaseGeometry, gpd.GeoDataFrame, gpd.GeoDataFrame], Division],
+    *,
+    step: str,
+    method: str,
+    now: pd.Timestamp | None,
+    progress: Progress | None,
+) -> list[SavedDivision]:
+    """Divide and save each community in turn: ``divide_one(code, community, buildings, roads)``.
+
+    *step* names the work in ``progress(f"{step} {code}", done, total)``;
+    *method* is recorded with the saved grids.
+    """
     codes = _community_codes(store, community)
     out = []
     for i, code in enumerate(codes):
         if progress is not None:
-            progress(f"rebalance 调整 {code}", i, len(codes))
+            progress(f"{step} {code}", i, len(codes))
         geom, b, r = community_inputs(store, code)
-        old = current_grids(store, code)
-        if old.empty:
-            raise NotFound(f"community {code} has no grids to rebalance; generate them first")
-        d = rebalance_division(
-            geom,
-            old,
-            b,
-            r,
-            community_code=code,
-            size=size,
-        )
-        out.append(save_division(store, d, community_code=code, method="rebalance", now=now))
+        d = divide_one(code, geom, b, r)
+        out.append(save_division(store, d, community_code=code, method=method, now=now))
     if progress is not None:
         progress("done 完成", len(codes), len(codes))
     return out

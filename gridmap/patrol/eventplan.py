@@ -1314,6 +1314,18 @@ def _iso(origin: pd.Timestamp, seconds: float) -> str:
     return (origin + pd.Timedelta(seconds=float(seconds))).isoformat()
 
 
+def _visit_slot(area: _Area, task: _Task, origin: pd.Timestamp) -> dict[str, Any]:
+    """The key area and visit slot of a visit task, as in the timetable and the unmet list."""
+    return {
+        "key_area": area.key,
+        "name": area.name,
+        "priority": area.priority,
+        "slot": task.slot,
+        "slot_start": _iso(origin, task.slot_start),
+        "slot_end": _iso(origin, task.slot_end),
+    }
+
+
 def _route(
     m: _Model,
     v: int,
@@ -1371,12 +1383,7 @@ def _route(
                 {
                     "type": "visit",
                     "order": order + 1,
-                    "key_area": area.key,
-                    "name": area.name,
-                    "priority": area.priority,
-                    "slot": task.slot,
-                    "slot_start": _iso(origin, task.slot_start),
-                    "slot_end": _iso(origin, task.slot_end),
+                    **_visit_slot(area, task, origin),
                     "arrive": _iso(origin, begin),
                     "depart": _iso(origin, end),
                     "dwell_min": round(task.service_s / 60, 2),
@@ -1469,12 +1476,7 @@ def _unmet(
             area = areas[task.area]
             row: dict[str, Any] = {
                 "kind": "visit",
-                "key_area": area.key,
-                "name": area.name,
-                "priority": area.priority,
-                "slot": task.slot,
-                "slot_start": _iso(origin, task.slot_start),
-                "slot_end": _iso(origin, task.slot_end),
+                **_visit_slot(area, task, origin),
                 "dwell_min": round(task.service_s / 60, 2),
                 "lon": round(area.lon, 7),
                 "lat": round(area.lat, 7),
