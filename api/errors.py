@@ -19,8 +19,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from gridmap.common.errors import (
     BadGeometry,
     BadInput,
@@ -319,7 +320,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return _json_error(500, "server_error", "internal error")
 
 
-class AnswerUnexpected:
+class AnswerUnexpected(HttpMiddleware):
     """ASGI middleware answering an error no handler took (500, or 503) and ending it there.
 
     Starlette's outermost error middleware answers such an error with the
@@ -338,14 +339,8 @@ class AnswerUnexpected:
         The wrapped application.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer the request; an error no handler took is answered here."""
         started = False
         reading: list[BaseException] = []
 

@@ -14,6 +14,7 @@ import uuid
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from api.errors import error_body
 from api.logs import ACCESS, REQUEST_ID
 from api.metrics import Metrics
@@ -30,7 +31,7 @@ class _TooLarge(Exception):
     pass
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """Answer 413 to a request whose body exceeds *max_bytes*.
 
     The ``Content-Length`` header is checked first; a body sent without it
@@ -45,14 +46,11 @@ class BodyLimit:
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer 413 to a body larger than the limit; pass the request on."""
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None:
             try:
@@ -101,7 +99,7 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-class Compress:
+class Compress(HttpMiddleware):
     """gzip answers for clients that accept it, except vector tiles and photos.
 
     The phone app's first load (scripts, Leaflet, its grid's GeoJSON) must fit a
@@ -121,19 +119,19 @@ class Compress:
     def __init__(self, app: ASGIApp, minimum_size: int = 1024) -> None:
         from starlette.middleware.gzip import GZipMiddleware
 
-        self.app = app
+        super().__init__(app)
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        path: str = scope.get("path", "") if scope["type"] == "http" else ""
-        if scope["type"] != "http" or any(s in path for s in self._SKIP):
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, through gzip unless its path is one of the skipped."""
+        path: str = scope.get("path", "")
+        if any(s in path for s in self._SKIP):
             await self.app(scope, receive, send)
             return
         await self.gzip(scope, receive, send)
 
 
-class CancelOnDisconnect:
+class CancelOnDisconnect(HttpMiddleware):
     """Cancel a request's database work when its client disconnects before the answer.
 
     Every HTTP request runs in its own :class:`~gridmap.storage.limits.CancelScope`
@@ -162,14 +160,8 @@ class CancelOnDisconnect:
 
     _QUEUED = 4
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request in its own cancel scope, cancelled on a disconnect."""
         with cancellable() as cancel:
             relay = _Relay(receive, send, cancel, self._QUEUED)
             reader = asyncio.create_task(relay.pump())
@@ -243,7 +235,7 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) and path else "<unmatched>"
 
 
-class Observe:
+class Observe(HttpMiddleware):
     """Give every request an id, log one line per request and count it in the metrics.
 
     The id is the client's ``X-Request-ID`` when it is a plain token of at most 128
@@ -262,14 +254,11 @@ class Observe:
     """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Tag, log and count the request."""
         given = dict(scope.get("headers", [])).get(b"x-request-id", b"").decode("latin-1")
         rid = given if _GOOD_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid

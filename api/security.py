@@ -33,6 +33,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import session
+from api.asgi import HttpMiddleware
 from api.csp import SITE_CSP
 from api.settings import settings_of
 from gridmap.common.settings import SecuritySettings, Settings
@@ -306,7 +307,7 @@ def _personal(principal: CurrentPrincipal) -> Principal:
 PersonalDataPrincipal = Annotated[Principal, Depends(_personal)]
 
 
-class SecurityHeaders:
+class SecurityHeaders(HttpMiddleware):
     """ASGI middleware adding security headers to every HTTP answer.
 
     ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
@@ -325,7 +326,7 @@ class SecurityHeaders:
     """
 
     def __init__(self, app: ASGIApp, csp: str = DEFAULT_CSP, hsts: bool = False) -> None:
-        self.app = app
+        super().__init__(app)
         headers = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"no-referrer"),
@@ -337,11 +338,8 @@ class SecurityHeaders:
             headers.append((b"strict-transport-security", b"max-age=31536000"))
         self.headers = headers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the security headers to the answer."""
         path: str = scope.get("path", "")
         private = path.startswith(("/auth", "/registry"))
 

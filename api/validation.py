@@ -29,8 +29,9 @@ from urllib.parse import parse_qsl
 
 import pandas as pd
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
 from gridmap.common.errors import BadInput
 from gridmap.common.timeparse import parse_day as _parse_day
 from gridmap.common.timeparse import parse_instant
@@ -190,7 +191,7 @@ def parse_day(text: str | None, name: str) -> dt.date | None:
     return None if text is None else _parse_day(text, field=name)
 
 
-class QueryText:
+class QueryText(HttpMiddleware):
     """ASGI middleware: a query parameter holding a NUL character is a 400 naming it.
 
     Runs before routing, for every route, so no parameter with a NUL byte
@@ -202,21 +203,17 @@ class QueryText:
         The wrapped application.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Handle one ASGI connection."""
-        if scope["type"] == "http":
-            raw: bytes = scope.get("query_string", b"")
-            if b"%00" in raw or b"\x00" in raw:
-                problem = _query_problem(raw.decode("latin-1"))
-                if problem is not None:
-                    response = JSONResponse(
-                        {"code": BadInput.code, "description": problem}, status_code=400
-                    )
-                    await response(scope, receive, send)
-                    return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a query with a NUL character; pass any other request on."""
+        raw: bytes = scope.get("query_string", b"")
+        if b"%00" in raw or b"\x00" in raw:
+            problem = _query_problem(raw.decode("latin-1"))
+            if problem is not None:
+                response = JSONResponse(
+                    {"code": BadInput.code, "description": problem}, status_code=400
+                )
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 

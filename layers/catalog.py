@@ -247,8 +247,37 @@ _JSON_TYPES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
 )
 
 
+class _Titled:
+    """A thing with a zh-CN and an English title: fields and layers."""
+
+    title_zh: str
+    title_en: str
+
+    def title(self, lang: str = "zh-en") -> str:
+        """Return the title (a layer's title, a field's label) in *lang*.
+
+        Parameters
+        ----------
+        lang : str, default "zh-en"
+            See :func:`normalize_lang`.
+
+        Returns
+        -------
+        str
+            The title, e.g. ``"网格 Grids"`` or ``"户数 Households"``.
+
+        Examples
+        --------
+        >>> CATALOG["grids"].title("zh-CN")
+        '网格'
+        >>> CATALOG["grids"].field("households").title()
+        '户数 Households'
+        """
+        return bilingual(self.title_zh, self.title_en, lang)
+
+
 @dataclass(frozen=True)
-class FieldDef:
+class FieldDef(_Titled):
     """A property of a layer, as shown to people and clients.
 
     Parameters
@@ -283,26 +312,6 @@ class FieldDef:
     roles: frozenset[str] | None = None
     mask: Literal["name", "phone", "drop"] | None = None
 
-    def title(self, lang: str = "zh-en") -> str:
-        """Return the field label in *lang*.
-
-        Parameters
-        ----------
-        lang : str, default "zh-en"
-            See :func:`normalize_lang`.
-
-        Returns
-        -------
-        str
-            The label, e.g. ``"户数 Households"``.
-
-        Examples
-        --------
-        >>> CATALOG["grids"].field("households").title()
-        '户数 Households'
-        """
-        return bilingual(self.title_zh, self.title_en, lang)
-
     @property
     def json_schema(self) -> dict[str, Any]:
         """JSON-schema of the property (with ``title`` and, for coded fields, ``enum``).
@@ -321,7 +330,7 @@ class FieldDef:
 
 
 @dataclass(frozen=True)
-class LayerDef:
+class LayerDef(_Titled):
     """What a layer is, how it looks on a map and who may see it.
 
     Parameters
@@ -386,26 +395,6 @@ class LayerDef:
 
     def __hash__(self) -> int:
         return hash(self.name)
-
-    def title(self, lang: str = "zh-en") -> str:
-        """Return the layer title in *lang*.
-
-        Parameters
-        ----------
-        lang : str, default "zh-en"
-            See :func:`normalize_lang`.
-
-        Returns
-        -------
-        str
-            The title, e.g. ``"网格 Grids"``.
-
-        Examples
-        --------
-        >>> CATALOG["grids"].title("zh-CN")
-        '网格'
-        """
-        return bilingual(self.title_zh, self.title_en, lang)
 
     @property
     def is_spatial(self) -> bool:

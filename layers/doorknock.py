@@ -24,6 +24,7 @@ from folium.template import Template
 from gridmap.common.errors import BadInput
 from layers.assets import DEFAULT_BASE_URL, localize
 from layers.catalog import bilingual, normalize_lang
+from layers.tips import tip_geojson
 
 __all__ = ["PROGRESS_VALUES", "progress_layer", "progress_legend", "progress_map"]
 
@@ -133,16 +134,12 @@ def progress_layer(
             }
         )
     if features:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": features},
-            style_function=lambda f: {
-                "fillColor": f["properties"]["color"],
-                "color": "#37474f",
-                "weight": 1,
-                "fillOpacity": 0.75,
-            },
-            highlight_function=lambda f: {"weight": 3, "color": "#000000"},
-            tooltip=folium.GeoJsonTooltip(["tip"], labels=False),
+        tip_geojson(
+            features,
+            outline="#37474f",
+            weight=1,
+            fill_opacity=0.75,
+            highlight={"weight": 3, "color": "#000000"},
         ).add_to(group)
     return group
 

@@ -26,6 +26,7 @@ from gridmap.analytics.hotspots import CLASS_LABELS, CLASSES, EMERGING_LABELS
 from gridmap.common.errors import BadInput
 from layers.assets import DEFAULT_BASE_URL, localize
 from layers.catalog import bilingual, normalize_lang
+from layers.tips import tip_geojson
 
 __all__ = [
     "CLASS_COLORS",
@@ -217,16 +218,7 @@ def h3_choropleth(
                 "properties": {"tip": f"{_t(h)}<br>{_t(label)}: {_t(shown)}", "color": color},
             }
         )
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": records},
-        style_function=lambda f: {
-            "fillColor": f["properties"]["color"],
-            "color": "#555555",
-            "weight": 0.5,
-            "fillOpacity": 0.65,
-        },
-        tooltip=folium.GeoJsonTooltip(["tip"], labels=False),
-    ).add_to(group)
+    tip_geojson(records, outline="#555555", weight=0.5, fill_opacity=0.65).add_to(group)
     return group
 
 
@@ -268,16 +260,7 @@ def hotspot_layer(
             }
         )
     if records:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": records},
-            style_function=lambda f: {
-                "fillColor": f["properties"]["color"],
-                "color": f["properties"]["color"],
-                "weight": 1,
-                "fillOpacity": 0.6,
-            },
-            tooltip=folium.GeoJsonTooltip(["tip"], labels=False),
-        ).add_to(group)
+        tip_geojson(records, outline=None, weight=1, fill_opacity=0.6).add_to(group)
     return group
 
 

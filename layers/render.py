@@ -477,16 +477,21 @@ class _Stylesheet(MacroElement):
         return "gridmap_stylesheet"
 
 
-class _HtmlControl(MacroElement):
-    """A Leaflet control showing a block of (already escaped) HTML."""
-
-    _template = Template(
-        """
+#: The element of a control: the block of HTML, hidden until the control is on the map.
+_CONTROL_HTML = """
         {% macro html(this, kwargs) %}
         <div id="{{ this.get_name() }}" class="gridmap-control {{ this.css_class }}"
             hidden>{{ this.body }}</div>
         {% endmacro %}
-        {% macro script(this, kwargs) %}
+"""
+
+
+class _HtmlControl(MacroElement):
+    """A Leaflet control showing a block of (already escaped) HTML."""
+
+    _template = Template(
+        _CONTROL_HTML
+        + """        {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.control({position: {{ this.position|tojson }}});
             {{ this.get_name() }}.onAdd = function (map) {
                 var div = document.getElementById({{ this.get_name()|tojson }});
@@ -509,7 +514,7 @@ class _HtmlControl(MacroElement):
         self.add_child(_Stylesheet())
 
 
-class _ScriptedControl(MacroElement):
+class _ScriptedControl(_HtmlControl):
     """A Leaflet control of (already escaped) HTML with a script run on the map.
 
     The script sees ``map`` (the Leaflet map) and ``box`` (the control's element);
@@ -517,12 +522,8 @@ class _ScriptedControl(MacroElement):
     """
 
     _template = Template(
-        """
-        {% macro html(this, kwargs) %}
-        <div id="{{ this.get_name() }}" class="gridmap-control {{ this.css_class }}"
-            hidden>{{ this.body }}</div>
-        {% endmacro %}
-        {% macro script(this, kwargs) %}
+        _CONTROL_HTML
+        + """        {% macro script(this, kwargs) %}
         (function (map) {
             var box = document.getElementById({{ this.get_name()|tojson }});
             var control = L.control({position: {{ this.position|tojson }}});
@@ -540,13 +541,8 @@ class _ScriptedControl(MacroElement):
     )
 
     def __init__(self, body: str, code: str, *, position: str, css_class: str) -> None:
-        super().__init__()
-        self._name = "GridmapControl"
-        self.body = body
+        super().__init__(body, position=position, css_class=css_class)
         self.code = code
-        self.position = position
-        self.css_class = css_class
-        self.add_child(_Stylesheet())
 
 
 _SEARCH_JS = (

@@ -9,23 +9,9 @@ actions, transitions, overdue, supervision), :mod:`~gridmap.events.kpis`
 
 from __future__ import annotations
 
-from gridmap.events.errors import (
-    ConcurrentUpdate,
-    IdempotencyKeyReused,
-    IllegalTransition,
-    MediaTooLarge,
-    NotPermitted,
-    StaleVersion,
-)
+from gridmap.events import errors
+from gridmap.events.errors import *  # noqa: F403 (the workflow's errors, listed in errors.__all__)
 from gridmap.events.taxonomy import Taxonomy, default_taxonomy
 
-__all__ = [
-    "ConcurrentUpdate",
-    "IdempotencyKeyReused",
-    "IllegalTransition",
-    "MediaTooLarge",
-    "NotPermitted",
-    "StaleVersion",
-    "Taxonomy",
-    "default_taxonomy",
-]
+__all__ = ["Taxonomy", "default_taxonomy"]
+__all__ += errors.__all__
