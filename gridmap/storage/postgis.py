@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -55,6 +55,8 @@ from gridmap.storage.limits import (
 from gridmap.storage.sqlstore import POSTGIS
 
 __all__ = ["MissingPrivilege", "PostGISStore"]
+
+_T = TypeVar("_T")
 
 _PG_TYPES = {
     "text": "text",
@@ -275,51 +277,50 @@ class PostGISStore(FeaturePages):
         """
         if self._tx.get() is not None:
             with self._conn() as conn:
-                cur = psycopg.RawCursor(conn) if raw else conn.cursor()
-                cur.execute(query, params)
-                return cur.fetchone() if cur.description else None
-        lenient = True
+                return _first_row(conn, query, params, raw=raw)
+
+        def run(stack: ExitStack, conn: psycopg.Connection[Any]) -> tuple[Any, ...] | None:
+            stack.callback(self._note_back, conn)  # after the statement, before the pool
+            conn.autocommit = True
+            try:
+                return _first_row(conn, query, params, raw=raw)
+            finally:
+                with suppress(Exception):  # a broken connection: keep the first error
+                    conn.autocommit = False
+
         with _available():
-            while True:
-                skipped: list[bool] = []
-                token = self._lenient.set(skipped if lenient else None)
-                try:
-                    pooled = self._pool.connection()
-                    conn = pooled.__enter__()
-                finally:
-                    self._lenient.reset(token)
-                try:
-                    with interrupt_on_cancel(conn.cancel_safe):
-                        conn.autocommit = True
-                        try:
-                            cur = psycopg.RawCursor(conn) if raw else conn.cursor()
-                            cur.execute(query, params)
-                            row = cur.fetchone() if cur.description else None
-                        finally:
-                            with suppress(Exception):  # a broken connection: keep the error
-                                conn.autocommit = False
-                except psycopg.OperationalError:
-                    pooled.__exit__(*sys.exc_info())  # the pool discards the dead connection
-                    if not skipped or not conn.closed:
-                        raise  # a live connection refused it: not a stale one
-                    lenient = False
-                    continue
-                except BaseException:
-                    pooled.__exit__(*sys.exc_info())
-                    raise
-                self._note_back(conn)
-                pooled.__exit__(None, None, None)
-                return row
+            stack, row = self._first_use(run)
+            stack.close()
+        return row
 
     def _begin(self, stack: ExitStack) -> psycopg.Connection[Any]:
         """A pooled connection in a new transaction, entered on *stack*.
 
+        Its ``BEGIN`` (a round trip the transaction needs anyway, with nothing
+        done yet) is the first use of :meth:`_first_use`: it stands in for the
+        pool's liveness probe of a recently returned connection.
+        """
+
+        def begin(inner: ExitStack, conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+            inner.callback(self._note_back, conn)  # after the commit, if all went well
+            inner.enter_context(conn.transaction())
+            return conn
+
+        inner, conn = self._first_use(begin)
+        stack.enter_context(inner)
+        return conn
+
+    def _first_use(
+        self, use: Callable[[ExitStack, psycopg.Connection[Any]], _T]
+    ) -> tuple[ExitStack, _T]:
+        """A pooled connection, and what *use* made of it, on a stack the caller closes.
+
         A connection back in the pool less than :data:`RECENT_S` ago is handed
-        out without the pool's liveness round trip: the transaction's ``BEGIN``
-        (a round trip it needs anyway, with nothing done yet) stands in for it.
-        If that ``BEGIN`` fails (the server restarted, the session was
-        terminated), the dead connection goes back to be discarded and another
-        one is taken, checked as usual.
+        to *use* without the pool's liveness round trip. If *use* then fails on
+        it with a lost connection (the server restarted, the session was
+        terminated), the dead connection goes back to be discarded and *use*
+        runs once more on a connection checked as usual. An error of a live
+        connection (or of a checked one) is raised as it is.
         """
         lenient = True
         while True:
@@ -332,19 +333,17 @@ class PostGISStore(FeaturePages):
                 self._lenient.reset(token)
             try:
                 inner.enter_context(interrupt_on_cancel(conn.cancel_safe))
-                inner.callback(self._note_back, conn)  # after the commit, if all went well
-                inner.enter_context(conn.transaction())
+                result = use(inner, conn)
             except psycopg.OperationalError:
-                inner.__exit__(*sys.exc_info())  # the pool discards the dead connection
-                if not skipped:
-                    raise
+                inner.__exit__(*sys.exc_info())  # the pool discards a dead connection
+                if not skipped or not conn.closed:
+                    raise  # a live connection refused it, or a checked one failed
                 lenient = False  # dead after all: once more, with the check
                 continue
             except BaseException:
                 inner.__exit__(*sys.exc_info())
                 raise
-            stack.enter_context(inner)
-            return conn
+            return inner, result
 
     @contextmanager
     def scoped(self, areas: Sequence[str]) -> Iterator[None]:
@@ -729,6 +728,18 @@ def _connects_as_owner(url: str) -> bool:
             "WHERE r.rolname = current_user"
         ).fetchone()
     return bool(row and row[0])
+
+
+def _first_row(
+    conn: psycopg.Connection[Any], query: str | bytes, params: Sequence[Any] | None, *, raw: bool
+) -> tuple[Any, ...] | None:
+    """Execute *query* on *conn* and return its first row (``None`` without rows).
+
+    *raw*: ``$n`` placeholders, sent as they are (``psycopg.RawCursor``).
+    """
+    cur = psycopg.RawCursor(conn) if raw else conn.cursor()
+    cur.execute(query, params)
+    return cur.fetchone() if cur.description else None
 
 
 @contextmanager

@@ -11,7 +11,7 @@ Real PostgreSQL; the pool's check is counted, not replaced.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -62,17 +62,24 @@ def _warm(store: PostGISStore) -> None:
     store.sql("DELETE FROM probe_rows")
 
 
-def test_recent_connection_skips_the_check(store: PostGISStore, checks: list[int]) -> None:
+def _back_to_back(
+    store: PostGISStore, checks: list[int], write: Callable[[PostGISStore, int], None]
+) -> None:
+    """Eleven writes, the last ten back to back: at most a few of them are checked."""
     _warm(store)
-    _insert(store, 1)
+    write(store, 1)
     before = len(checks)
     for i in range(2, 12):
-        _insert(store, i)
-    # Back to back: the transactions take connections returned just now, without the
+        write(store, i)
+    # Back to back: the writes take connections returned just now, without the
     # check (without the skip all ten would be checked). A loaded machine may stall a
     # second between two of them, and the pool hands out its connections in turn: a
     # few checks are allowed, not ten.
     assert len(checks) - before <= 3, len(checks) - before
+
+
+def test_recent_connection_skips_the_check(store: PostGISStore, checks: list[int]) -> None:
+    _back_to_back(store, checks, _insert)
     assert store.sql("SELECT count(*) FROM probe_rows")[0][0] == 11
 
 
@@ -144,12 +151,7 @@ def _one(store: PostGISStore, n: int) -> None:
 def test_one_statement_commits_by_itself_without_the_check(
     store: PostGISStore, checks: list[int]
 ) -> None:
-    _warm(store)
-    _one(store, 1)
-    before = len(checks)
-    for i in range(2, 12):
-        _one(store, i)
-    assert len(checks) - before <= 3, len(checks) - before
+    _back_to_back(store, checks, _one)
     # Committed: another session sees every row at once.
     with psycopg.connect(store.url) as other:
         seen = other.execute("SELECT count(*) FROM probe_rows").fetchone()
