@@ -123,12 +123,35 @@ class Compress(HttpMiddleware):
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on, through gzip unless its path is one of the skipped."""
+        """Pass the request on, through gzip unless its path is one of the skipped.
+
+        A write from a client that does not accept gzip (report intake from
+        other systems) skips the gzip middleware altogether: it would only
+        wrap every message of the answer to pass it on unchanged. Reads keep
+        it for its ``Vary: Accept-Encoding``, which caches need.
+        """
         path: str = scope.get("path", "")
-        if any(s in path for s in self._SKIP):
+        if (scope.get("method") not in _READS and not _accepts_gzip(scope)) or any(
+            s in path for s in self._SKIP
+        ):
             await self.app(scope, receive, send)
             return
         await self.gzip(scope, receive, send)
+
+
+#: Methods whose answers a cache may keep.
+_READS = frozenset({"GET", "HEAD"})
+
+
+def _accepts_gzip(scope: Scope) -> bool:
+    """Does the request's ``Accept-Encoding`` name gzip (as Starlette's GZipMiddleware reads it)?
+
+    >>> _accepts_gzip({"headers": [(b"accept-encoding", b"gzip, br")]})
+    True
+    >>> _accepts_gzip({"headers": [(b"content-type", b"gzip")]})
+    False
+    """
+    return any(k == b"accept-encoding" and b"gzip" in v for k, v in scope.get("headers", ()))
 
 
 class CancelOnDisconnect(HttpMiddleware):

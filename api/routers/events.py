@@ -20,8 +20,6 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-import anyio
-import anyio.to_thread
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
@@ -34,6 +32,7 @@ from api.routers._json import read_json
 from api.routers.locate import shared_locator
 from api.security import CurrentPrincipal
 from api.settings import Settings
+from api.threads import WorkerThreads
 from gridmap.assessment.scores import worker_kpis
 from gridmap.common.errors import BadInput, GridmapError, NotFound
 from gridmap.events.errors import NotPermitted
@@ -135,17 +134,17 @@ MAX_BATCH = 1_000
 BATCH_ROLES = frozenset({"city_admin", "town_coordinator", "community_staff", "external_system"})
 
 
-def _intake_limiter(request: Request) -> anyio.CapacityLimiter:
-    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "intake_limiter", None)
-    if limiter is None:
-        limiter = anyio.CapacityLimiter(INTAKE_THREADS)
-        request.app.state.intake_limiter = limiter
-    return limiter
+def _intake_threads(request: Request) -> WorkerThreads:
+    threads: WorkerThreads | None = getattr(request.app.state, "intake_threads", None)
+    if threads is None:
+        threads = WorkerThreads(INTAKE_THREADS, "gridmap-intake")
+        request.app.state.intake_threads = threads
+    return threads
 
 
 async def off_loop(request: Request, fn: Callable[[], Any]) -> Any:
     """Run blocking store work in a worker thread, at most :data:`INTAKE_THREADS` at once."""
-    return await anyio.to_thread.run_sync(fn, limiter=_intake_limiter(request))
+    return await _intake_threads(request).run(fn)
 
 
 def _store_report(
