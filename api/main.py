@@ -144,6 +144,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         title="gridmap",
         description="网格化服务管理 GIS: OGC API Features over grids, buildings, roads and events.",
         version="0.1.0",
+        # gridmap has its own Prometheus metrics and JSON logs (api.metrics,
+        # api.logs); FastAPI's OpenTelemetry hooks would look for providers on
+        # every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         openapi_url=None,
         docs_url=None,
         redoc_url=None,
@@ -159,13 +163,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.event_taxonomy = load_taxonomy(settings.taxonomy_file)
     app.state.assessment_rules = load_rules(settings.reports.rules_file)
     install_error_handlers(app)
+    # Routes are matched in order: report intake and /locate, the busiest under
+    # city load, come first (no other router has their paths).
+    app.include_router(feeds.router)  # before events: /events/feed.* is not /events/{id}
+    app.include_router(events.router)
+    app.include_router(locate.router)
     app.include_router(health.router)
     app.include_router(features.router)
     app.include_router(tiles.router)
-    app.include_router(locate.router)
     app.include_router(maps.router)
-    app.include_router(feeds.router)  # before events: /events/feed.* is not /events/{id}
-    app.include_router(events.router)
     app.include_router(open311.router)
     app.include_router(analytics.router)
     app.include_router(patrol.router)

@@ -48,6 +48,8 @@ def _float(text: str) -> float:
 
 
 def _depth_ok(raw: str) -> bool:
+    if raw.count("{") + raw.count("[") <= MAX_DEPTH:
+        return True  # too few brackets to nest that deep (most bodies): no scan
     depth = 0
     in_string = escaped = False
     for ch in raw:
