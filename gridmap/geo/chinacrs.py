@@ -23,7 +23,16 @@ Conventions shared by every function:
 * BD-09 is defined everywhere (it is a small rotation and shift of GCJ-02).
 * The inverses (:func:`gcj02_to_wgs84`, :func:`bd09_to_gcj02`) are exact
   inverses computed by fixed-point iteration, accurate far below 1e-7 degrees,
-  never the one-step approximations found in many copies of this code.
+  never the one-step approximations found in many copies of this code. They
+  take two keyword arguments, ``tol`` (default 1e-9: a point stops once its
+  correction is below this many degrees) and ``max_iter`` (default 30: a point
+  still moving after that many rounds keeps its last estimate), and raise
+  :class:`gridmap.common.errors.BadInput` if ``tol`` is not positive or
+  ``max_iter`` is below 1.
+
+The functions' Parameters and Returns sections below therefore name only the
+systems: ``lon, lat`` are always in degrees and the result always follows the
+conventions above.
 """
 
 from __future__ import annotations
@@ -221,16 +230,14 @@ def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, 
     Parameters
     ----------
     lon, lat : array_like
-        WGS84 longitude and latitude in degrees; scalars or arrays of
-        broadcast-compatible shapes.
+        WGS84 coordinates.
 
     Returns
     -------
     lon, lat : ndarray
-        GCJ-02 longitude and latitude, float64 arrays of the broadcast shape
-        (0-d for scalar input). Points outside the mainland-China box
+        GCJ-02 coordinates. Points outside the mainland-China box
         (longitude 72.004–137.8347, latitude 0.8293–55.8271) are returned
-        unchanged; non-finite points become NaN.
+        unchanged.
 
     Examples
     --------
@@ -265,8 +272,7 @@ def gcj02_to_wgs84(
     Parameters
     ----------
     lon, lat : array_like
-        GCJ-02 longitude and latitude in degrees; scalars or arrays of
-        broadcast-compatible shapes.
+        GCJ-02 coordinates.
     tol : float, default 1e-9
         Stop iterating a point once its correction is below this many degrees.
     max_iter : int, default 30
@@ -276,8 +282,7 @@ def gcj02_to_wgs84(
     Returns
     -------
     lon, lat : ndarray
-        WGS84 longitude and latitude, float64 arrays of the broadcast shape
-        (0-d for scalar input); non-finite points become NaN. GCJ-02 points
+        WGS84 coordinates. GCJ-02 points
         outside the mainland-China box are returned unchanged, except in a
         strip about 0.01 degrees wide just outside the edge, where the
         forward transform is discontinuous: a point there that is the image
@@ -327,15 +332,13 @@ def gcj02_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, F
     Parameters
     ----------
     lon, lat : array_like
-        GCJ-02 longitude and latitude in degrees; scalars or arrays of
-        broadcast-compatible shapes.
+        GCJ-02 coordinates.
 
     Returns
     -------
     lon, lat : ndarray
-        BD-09 longitude and latitude, float64 arrays of the broadcast shape
-        (0-d for scalar input); non-finite points become NaN. The transform
-        has no bounding box and applies everywhere.
+        BD-09 coordinates. The transform has no bounding box and applies
+        everywhere.
 
     Examples
     --------
@@ -362,23 +365,19 @@ def bd09_to_gcj02(
     Parameters
     ----------
     lon, lat : array_like
-        BD-09 longitude and latitude in degrees; scalars or arrays of
-        broadcast-compatible shapes.
-    tol : float, default 1e-9
-        Stop iterating a point once its correction is below this many degrees.
-    max_iter : int, default 30
-        Upper bound on the rounds (three usually suffice).
+        BD-09 coordinates.
+    tol, max_iter
+        As in :func:`gcj02_to_wgs84`; three rounds usually suffice here.
 
     Returns
     -------
     lon, lat : ndarray
-        GCJ-02 longitude and latitude, float64 arrays of the broadcast shape
-        (0-d for scalar input); non-finite points become NaN.
+        GCJ-02 coordinates.
 
     Raises
     ------
     gridmap.common.errors.BadInput
-        If ``tol`` is not positive or ``max_iter`` is below 1.
+        As :func:`gcj02_to_wgs84`.
 
     Examples
     --------
@@ -402,18 +401,8 @@ def bd09_to_gcj02(
 def wgs84_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """Convert WGS84 coordinates to BD-09 (Baidu), through GCJ-02.
 
-    Parameters
-    ----------
-    lon, lat : array_like
-        WGS84 longitude and latitude in degrees; scalars or arrays of
-        broadcast-compatible shapes.
-
-    Returns
-    -------
-    lon, lat : ndarray
-        BD-09 longitude and latitude, float64 arrays of the broadcast shape
-        (0-d for scalar input); non-finite points become NaN. Outside the
-        mainland-China box only the Baidu step applies.
+    Takes what :func:`wgs84_to_gcj02` takes and returns BD-09 coordinates;
+    outside the mainland-China box only the Baidu step applies.
 
     Examples
     --------
@@ -429,26 +418,9 @@ def bd09_to_wgs84(
 ) -> tuple[FloatArray, FloatArray]:
     """Convert BD-09 coordinates (Baidu) to WGS84, exactly, through GCJ-02.
 
-    Parameters
-    ----------
-    lon, lat : array_like
-        BD-09 longitude and latitude in degrees; scalars or arrays of
-        broadcast-compatible shapes.
-    tol : float, default 1e-9
-        Tolerance of each of the two iterative inverses, in degrees.
-    max_iter : int, default 30
-        Upper bound on the rounds of each iterative inverse.
-
-    Returns
-    -------
-    lon, lat : ndarray
-        WGS84 longitude and latitude, float64 arrays of the broadcast shape
-        (0-d for scalar input); non-finite points become NaN.
-
-    Raises
-    ------
-    gridmap.common.errors.BadInput
-        If ``tol`` is not positive or ``max_iter`` is below 1.
+    Takes what :func:`bd09_to_gcj02` takes, passes ``tol`` and ``max_iter`` to
+    each of the two iterative inverses (that one, then :func:`gcj02_to_wgs84`)
+    and returns WGS84 coordinates. Raises as they do.
 
     Examples
     --------
@@ -520,8 +492,7 @@ def to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: str) -> tuple[FloatArr
     Parameters
     ----------
     lon, lat : array_like
-        Longitude and latitude in degrees in ``crs``; scalars or arrays of
-        broadcast-compatible shapes.
+        Coordinates in ``crs``.
     crs : str
         ``"wgs84"``, ``"gcj02"`` or ``"bd09"`` (see :func:`is_chinese_crs` for
         every accepted spelling). CGCS2000 (``"cgcs2000"``, ``"EPSG:4490"``)
@@ -530,8 +501,7 @@ def to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: str) -> tuple[FloatArr
     Returns
     -------
     lon, lat : ndarray
-        WGS84 longitude and latitude, float64 arrays of the broadcast shape
-        (0-d for scalar input); non-finite points become NaN.
+        WGS84 coordinates.
 
     Raises
     ------
@@ -561,22 +531,19 @@ def from_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike, crs: str) -> tuple[FloatA
     Parameters
     ----------
     lon, lat : array_like
-        WGS84 longitude and latitude in degrees; scalars or arrays of
-        broadcast-compatible shapes.
+        WGS84 coordinates.
     crs : str
-        Target system: ``"wgs84"``, ``"gcj02"`` or ``"bd09"`` (see
-        :func:`is_chinese_crs` for every accepted spelling).
+        Target system, named as for :func:`to_wgs84`.
 
     Returns
     -------
     lon, lat : ndarray
-        Longitude and latitude in ``crs``, float64 arrays of the broadcast shape
-        (0-d for scalar input); non-finite points become NaN.
+        Coordinates in ``crs``.
 
     Raises
     ------
     gridmap.common.errors.BadInput
-        With ``field="crs"`` if ``crs`` is not handled here.
+        As :func:`to_wgs84`.
 
     Examples
     --------
