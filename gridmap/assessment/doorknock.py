@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import geopandas as gpd
 import numpy as np
@@ -39,18 +39,20 @@ from gridmap.common.settings import DEFAULT_MIN_COUNT
 from gridmap.common.timeparse import parse_instant
 from gridmap.geo.projection import to_metric
 from gridmap.security import audit
-from gridmap.security.access import Principal
+from gridmap.security.access import SYSTEM, Principal
 from gridmap.security.auth import PermissionDenied
 from gridmap.security.privacy import mask_name
-from gridmap.storage import AllOf, Cmp, Prefix, Store
+from gridmap.storage import AllOf, Cmp, Prefix, Store, open_store
 
 __all__ = [
     "PROGRESS_COLUMNS",
     "VISIT_STATUSES",
     "VISIT_TOLERANCE_M",
     "Visit",
+    "VisitFilter",
     "campaign_progress",
     "create_campaign",
+    "example_campaign",
     "get_campaign",
     "grid_households",
     "list_campaigns",
@@ -164,6 +166,30 @@ def create_campaign(
     return _campaign_record(stored.iloc[-1])
 
 
+def example_campaign() -> tuple[Store, dict[str, Any]]:
+    """A new in-memory store holding one campaign, to try this module's functions on.
+
+    The campaign, 敲门, covers town 990100001 for November 2026 and has no
+    visits yet; the store has no grids or households.
+
+    Examples
+    --------
+    >>> store, campaign = example_campaign()
+    >>> campaign["name"], campaign["area_code"], campaign["starts_at"]
+    ('敲门', '990100001', '2026-11-01T00:00:00+00:00')
+    """
+    store = open_store(":memory:", migrate=True)
+    campaign = create_campaign(
+        store,
+        SYSTEM,
+        name="敲门",
+        area_code="990100001",
+        starts_at="2026-11-01",
+        ends_at="2026-12-01",
+    )
+    return store, campaign
+
+
 def _campaign_record(row: pd.Series) -> dict[str, Any]:
     return {
         "id": int(row["id"]),
@@ -194,11 +220,7 @@ def get_campaign(store: Store, principal: Principal, campaign_id: int) -> dict[s
 
     Examples
     --------
-    >>> from gridmap.storage import open_store
-    >>> from gridmap.security.access import SYSTEM
-    >>> s = open_store(":memory:", migrate=True)
-    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
-    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> s, c = example_campaign()
     >>> get_campaign(s, Principal("w", "grid_worker", ("990100002001001",)), c["id"])
     Traceback (most recent call last):
     gridmap.common.errors.NotFound: no door-knocking campaign 1
@@ -391,14 +413,26 @@ def _check_place(store: Store, grid: str, lon: float, lat: float) -> None:
         )
 
 
-def visits_where(
-    principal: Principal,
-    *,
-    area: str | None = None,
-    campaign_id: int | None = None,
-    start: pd.Timestamp | None = None,
-    end: pd.Timestamp | None = None,
-) -> dict[str, Any]:
+class VisitFilter(TypedDict, total=False):
+    """Which visits :func:`read_visits` reads; every key may be left out (or None).
+
+    Attributes
+    ----------
+    area : str
+        One area code (a visit counts only if the principal covers it).
+    campaign_id : int
+        One campaign.
+    start, end : Timestamp
+        The window ``start <= visited_at < end``, either side open.
+    """
+
+    area: str | None
+    campaign_id: int | None
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+
+
+def visits_where(principal: Principal, **filters: Unpack[VisitFilter]) -> dict[str, Any]:
     """The store filter of :func:`read_visits` (shown in reports as the figure's query).
 
     Examples
@@ -407,6 +441,8 @@ def visits_where(
     >>> visits_where(SYSTEM, area="990100001")
     {'grid_code': Prefix(prefixes=('990100001',))}
     """
+    area, campaign_id = filters.get("area"), filters.get("campaign_id")
+    start, end = filters.get("start"), filters.get("end")
     prefixes = tuple(principal.areas)
     if area is not None:
         prefixes = (area,) if principal.covers(area) else ()
@@ -425,16 +461,8 @@ def visits_where(
     return where
 
 
-def read_visits(
-    store: Store,
-    principal: Principal,
-    *,
-    area: str | None = None,
-    campaign_id: int | None = None,
-    start: pd.Timestamp | None = None,
-    end: pd.Timestamp | None = None,
-) -> pd.DataFrame:
-    """Visits in the principal's areas (optionally one area, campaign and time window).
+def read_visits(store: Store, principal: Principal, **filters: Unpack[VisitFilter]) -> pd.DataFrame:
+    """Visits in the principal's areas, narrowed by *filters* (see :class:`VisitFilter`).
 
     Examples
     --------
@@ -443,7 +471,7 @@ def read_visits(
     >>> len(read_visits(open_store(":memory:", migrate=True), SYSTEM))
     0
     """
-    where = visits_where(principal, area=area, campaign_id=campaign_id, start=start, end=end)
+    where = visits_where(principal, **filters)
     with store.scoped(principal.areas):
         rows = store.read("doorknock_visits", where=where)
     return pd.DataFrame(rows.drop(columns="geometry", errors="ignore"))
@@ -613,17 +641,14 @@ def campaign_progress(
 
     Examples
     --------
-    >>> from gridmap.storage import open_store
     >>> from gridmap.security.access import SYSTEM
-    >>> s = open_store(":memory:", migrate=True)
-    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
-    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> s, c = example_campaign()
     >>> campaign_progress(s, SYSTEM, campaign_id=c["id"]).empty
     True
     """
     camp = _campaign(store, campaign_id)
     area = str(camp["area_code"])
-    if not principal.covers(area) and not any(a.startswith(area) for a in principal.areas):
+    if not _overlaps(principal, area):
         raise NotFound(f"no door-knocking campaign {campaign_id}")
     scope = area
     if not principal.covers(area):  # a worker of one grid in a town-wide campaign
@@ -667,11 +692,8 @@ def list_visits(
 
     Examples
     --------
-    >>> from gridmap.storage import open_store
     >>> from gridmap.security.access import SYSTEM
-    >>> s = open_store(":memory:", migrate=True)
-    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
-    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> s, c = example_campaign()
     >>> list_visits(s, SYSTEM, campaign_id=c["id"])["visits"]
     []
     """
@@ -972,11 +994,8 @@ def progress_grids(
 
     Examples
     --------
-    >>> from gridmap.storage import open_store
     >>> from gridmap.security.access import SYSTEM
-    >>> s = open_store(":memory:", migrate=True)
-    >>> c = create_campaign(s, SYSTEM, name="敲门", area_code="990100001",
-    ...                     starts_at="2026-11-01", ends_at="2026-12-01")
+    >>> s, c = example_campaign()
     >>> len(progress_grids(s, SYSTEM, campaign_id=c["id"]))
     0
     """

@@ -203,23 +203,8 @@ def divide_square(
 ) -> Division:
     """Grids from squares of *size_m* metres (local UTM) clipped to the community.
 
-    Parameters
-    ----------
-    community : shapely geometry
-        Community polygon (WGS84).
-    buildings : GeoDataFrame
-        Buildings (WGS84) with ``households``/``residents``.
-    community_code : str
-        12-digit community code.
-    size_m : float
-        Side of a square in metres.
-    limits : tuple of (target, min, max), optional
-        Marks grids outside these household bounds in ``status``.
-
-    Returns
-    -------
-    Division
-        Grids and the grid code of each building.
+    Parameters and result as :func:`divide_h3`, with *size_m*, the side of a
+    square in metres, in place of its *resolution*.
 
     Examples
     --------
