@@ -166,16 +166,9 @@ def file_partial(
 
     Examples
     --------
-    >>> import tempfile, shapely
-    >>> from pathlib import Path
-    >>> from gridmap.batch.lake import PartitionWriter
-    >>> lake = Path(tempfile.mkdtemp())
-    >>> ev = gpd.GeoDataFrame({"status": ["closed", "reported"], "grid_code": [None, None],
-    ...     "reported_at": pd.to_datetime(["2026-09-01", "2026-09-02"], utc=True)},
-    ...     geometry=shapely.points([24.95, 24.96], [60.15, 60.15]), crs=4326)
-    >>> _ = PartitionWriter(lake / "events", "events").write(ev)
-    >>> g = GridIndex.from_frame(gpd.GeoDataFrame(
-    ...     {"code": ["990100001001001"]}, geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)]))
+    >>> from gridmap.batch.lake import example_lake, read_lake_layer
+    >>> lake = example_lake()
+    >>> g = GridIndex.from_frame(read_lake_layer(lake, "grids"))
     >>> [path] = lake_files(lake, "events")
     >>> file_partial(str(path), g, 9, chunk_rows=1).kpi[["reported", "closed"]].values.tolist()
     [[2, 1]]
@@ -221,47 +214,26 @@ def run_dask(
 ) -> BatchResult:
     """The batch results of the lake's events, computed on a Dask cluster.
 
+    Takes the parameters of :func:`gridmap.batch.single.run_single` and
+    returns what it returns on the same lake.
+
     Parameters
     ----------
-    lake : path
-        Lake directory with ``events`` (and ``grids`` unless given).
-    resolution : int
-        H3 resolution (7–11).
-    grids : GeoDataFrame, optional
-        Grids to assign events to (default: the lake's ``grids`` layer).
     cluster : DaskCluster
         A running scheduler's address, or the local cluster to start
         (default: two single-threaded worker processes).
-    permutations : int
-        Gi* permutations per town.
-    hotspots : bool
-        Compute hot spots per town.
     client : distributed.Client, optional
         Use this client (and leave it open) instead of starting one.
     chunk_rows : int
         Events a task holds in memory at a time (one record batch).
 
-    Returns
-    -------
-    BatchResult
-        Equal to :func:`gridmap.batch.single.run_single` on the same lake.
-
     Examples
     --------
-    >>> import tempfile, shapely
-    >>> from pathlib import Path
-    >>> from gridmap.batch.lake import PartitionWriter
-    >>> lake = Path(tempfile.mkdtemp())
-    >>> g = gpd.GeoDataFrame({"code": ["990100001001001"]},
-    ...                      geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)], crs=4326)
-    >>> ev = gpd.GeoDataFrame({"id": [1], "status": ["closed"], "grid_code": [None],
-    ...     "reported_at": pd.to_datetime(["2026-09-01"], utc=True)},
-    ...     geometry=shapely.points([24.95], [60.15]), crs=4326)
-    >>> _ = PartitionWriter(lake / "grids", "grids").write(g)
-    >>> _ = PartitionWriter(lake / "events", "events").write(ev)
-    >>> r = run_dask(lake, cluster=DaskCluster(n_workers=1, processes=False), hotspots=False)
+    >>> from gridmap.batch.lake import example_lake
+    >>> r = run_dask(example_lake(), cluster=DaskCluster(n_workers=1, processes=False),
+    ...              hotspots=False)
     >>> r.grid_counts.values.tolist()
-    [['990100001001001', 1]]
+    [['990100001001001', 2]]
     """
     res = check_resolution(resolution)
     if int(chunk_rows) < 1:

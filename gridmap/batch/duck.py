@@ -35,41 +35,19 @@ def run_duckdb(
 ) -> BatchResult:
     """The batch results of the lake's events, computed by DuckDB.
 
+    Takes the parameters of :func:`gridmap.batch.single.run_single` but
+    *chunk_rows*, and returns what it returns on the same lake.
+
     Parameters
     ----------
-    lake : path
-        Lake directory with ``events`` (and ``grids`` unless given).
-    resolution : int
-        H3 resolution (7–11).
-    grids : GeoDataFrame, optional
-        Grids to assign events to (default: the lake's ``grids`` layer).
     threads, memory_limit : optional
         DuckDB's ``threads`` and ``memory_limit`` (e.g. ``"4GB"``).
-    permutations : int
-        Gi* permutations per town.
-    hotspots : bool
-        Compute hot spots per town.
-
-    Returns
-    -------
-    BatchResult
-        Equal to :func:`gridmap.batch.single.run_single` on the same lake.
 
     Examples
     --------
-    >>> import tempfile, shapely, pandas as pd
-    >>> from pathlib import Path
-    >>> from gridmap.batch.lake import PartitionWriter
-    >>> lake = Path(tempfile.mkdtemp())
-    >>> g = gpd.GeoDataFrame({"code": ["990100001001001"]},
-    ...                      geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)], crs=4326)
-    >>> ev = gpd.GeoDataFrame({"id": [1], "status": ["closed"], "grid_code": [None],
-    ...     "reported_at": pd.to_datetime(["2026-09-01"], utc=True)},
-    ...     geometry=shapely.points([24.95], [60.15]), crs=4326)
-    >>> _ = PartitionWriter(lake / "grids", "grids").write(g)
-    >>> _ = PartitionWriter(lake / "events", "events").write(ev)
-    >>> run_duckdb(lake, hotspots=False).heat["count"].tolist()
-    [1]
+    >>> from gridmap.batch.lake import example_lake
+    >>> run_duckdb(example_lake(), hotspots=False).heat["count"].tolist()
+    [1, 1]
     """
     from gridmap.storage.lakequery import lake_partials
 

@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "LakeSummary",
     "PartitionWriter",
+    "example_lake",
     "export_lake",
     "iter_file_batches",
     "iter_lake_batches",
@@ -305,6 +306,43 @@ def lake_layer(lake: str | os.PathLike[str], layer: str) -> Path:
     if not path.is_dir() or next(path.rglob("*.parquet"), None) is None:
         raise BadInput(f"the lake has no {layer!r} layer: {path}", field="lake")
     return path
+
+
+def example_lake() -> Path:
+    """A small lake in a new temporary folder, to try the batch engines on.
+
+    One grid, ``990100001001001`` (a 0.1-degree box in Helsinki), and two
+    events in it without a ``grid_code``, reported on 1 and 2 September 2026:
+    the first closed, the second still open. Removing the folder is left to
+    the caller.
+
+    Examples
+    --------
+    >>> lake = example_lake()
+    >>> sorted(p.name for p in lake.iterdir())
+    ['events', 'grids']
+    """
+    import tempfile
+
+    import shapely
+
+    lake = Path(tempfile.mkdtemp(prefix="gridmap-lake-"))
+    grids = gpd.GeoDataFrame(
+        {"code": ["990100001001001"]}, geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)], crs=4326
+    )
+    events = gpd.GeoDataFrame(
+        {
+            "id": [1, 2],
+            "status": ["closed", "reported"],
+            "grid_code": [None, None],
+            "reported_at": pd.to_datetime(["2026-09-01", "2026-09-02"], utc=True),
+        },
+        geometry=shapely.points([24.95, 24.96], [60.15, 60.15]),
+        crs=4326,
+    )
+    PartitionWriter(lake / "grids", "grids").write(grids)
+    PartitionWriter(lake / "events", "events").write(events)
+    return lake
 
 
 def _dataset(path: Path) -> ds.Dataset:

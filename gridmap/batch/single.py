@@ -49,6 +49,9 @@ def run_single(
 ) -> BatchResult:
     """Assignment, H3 heat map, KPI roll-ups and hot spots of the lake's events, one process.
 
+    The reference engine: the Dask and DuckDB engines take the parameters
+    below except *chunk_rows* and return the same result.
+
     Parameters
     ----------
     lake : path
@@ -71,19 +74,8 @@ def run_single(
 
     Examples
     --------
-    >>> import tempfile, shapely
-    >>> from gridmap.batch.lake import PartitionWriter
-    >>> from pathlib import Path
-    >>> lake = Path(tempfile.mkdtemp())
-    >>> g = gpd.GeoDataFrame({"code": ["990100001001001"]},
-    ...                      geometry=[shapely.box(24.9, 60.1, 25.0, 60.2)], crs=4326)
-    >>> ev = gpd.GeoDataFrame({"id": [1, 2], "status": ["closed", "reported"],
-    ...     "grid_code": [None, None],
-    ...     "reported_at": pd.to_datetime(["2026-09-01", "2026-09-02"], utc=True)},
-    ...     geometry=shapely.points([24.95, 24.96], [60.15, 60.15]), crs=4326)
-    >>> _ = PartitionWriter(lake / "grids", "grids").write(g)
-    >>> _ = PartitionWriter(lake / "events", "events").write(ev)
-    >>> r = run_single(lake, hotspots=False)
+    >>> from gridmap.batch.lake import example_lake
+    >>> r = run_single(example_lake(), hotspots=False)
     >>> r.kpis_town[["town_code", "month", "reported", "closed"]].values.tolist()
     [['990100001', '2026-09', 2, 1]]
     """
