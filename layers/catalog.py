@@ -440,22 +440,7 @@ class LayerDef(_Titled):
         raise KeyError(name)
 
     def is_visible_to(self, role: str) -> bool:
-        """Whether *role* may see this layer.
-
-        Parameters
-        ----------
-        role : str
-            A role of :data:`gridmap.common.model.ROLES`.
-
-        Returns
-        -------
-        bool
-            ``True`` if the role may see it.
-
-        Raises
-        ------
-        gridmap.common.errors.BadInput
-            If the role is unknown.
+        """Whether *role* may see this layer; an unknown role is refused by :func:`check_role`.
 
         Examples
         --------
@@ -467,15 +452,7 @@ class LayerDef(_Titled):
     def fields_for(self, role: str) -> tuple[FieldDef, ...]:
         """Return the fields *role* may see: personal fields only for staff roles.
 
-        Parameters
-        ----------
-        role : str
-            A role of :data:`gridmap.common.model.ROLES`.
-
-        Returns
-        -------
-        tuple of FieldDef
-            The visible fields (none if the layer is not visible to the role).
+        None at all when :meth:`is_visible_to` says the layer is hidden from *role*.
 
         Examples
         --------

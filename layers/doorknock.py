@@ -80,13 +80,15 @@ def progress_layer(
     value : {"progress", "verified_share"}
         The share that colours the grids.
     lang : str
-        ``"zh-CN"``, ``"en"`` or ``"zh-en"``.
+        Language of the layer's name and the tooltips (as
+        :func:`layers.catalog.normalize_lang` reads it).
     show : bool
-        Shown when the map opens.
+        Whether the grids are on when the map opens.
 
     Returns
     -------
     folium.FeatureGroup
+        Named after *value*, holding one GeoJSON layer of the grids.
 
     Examples
     --------

@@ -141,7 +141,7 @@ def heat_layer(
     weight : str or None
         Weight column, or ``None`` for equal weights.
     lang : str
-        ``"zh-CN"``, ``"en"`` or ``"zh-en"``.
+        Language of the layer's name (as :func:`layers.catalog.normalize_lang` reads it).
     radius : int
         Blur radius in screen pixels.
     show : bool
@@ -150,6 +150,7 @@ def heat_layer(
     Returns
     -------
     folium.FeatureGroup
+        Named 事件密度(热力) / Event density (heat), holding one Leaflet.heat layer.
 
     Examples
     --------

@@ -179,7 +179,8 @@ def feature_collection(
     lang : str, default "zh-en"
         ``"zh-CN"``, ``"en"`` or ``"zh-en"``.
     role : str, default "viewer"
-        Role of the person who will see the map.
+        Role of the person who will see the map: layers it may not see are refused,
+        personal fields are left out unless it may see them, and then masked.
     unmask : bool, default False
         Show personal fields unmasked (only for a reader allowed to unmask).
 
@@ -332,31 +333,13 @@ def render_layer(
     in *lang*. An empty layer becomes an empty ``FeatureGroup`` (it is still listed
     in the layer control).
 
-    Parameters
-    ----------
-    layer : str
-        Layer name of the catalog.
-    gdf : geopandas.GeoDataFrame
-        The features (any CRS; WGS84 if none is set).
-    lang : str, default "zh-en"
-        ``"zh-CN"``, ``"en"`` or ``"zh-en"``.
-    role : str, default "viewer"
-        Role of the person who will see the map: layers it may not see are refused,
-        personal fields are left out unless it may see them, and then masked.
-    unmask : bool, default False
-        Show personal fields unmasked (only for a reader allowed to unmask).
+    Takes the parameters of :func:`feature_collection`, whose GeoJSON it draws,
+    and raises what it raises.
 
     Returns
     -------
     folium.map.Layer
         Add it to a map; the layer control shows it under the layer's title.
-
-    Raises
-    ------
-    gridmap.common.errors.UnknownLayer
-        If the layer is not in the catalog.
-    gridmap.common.errors.NotFound
-        If *role* may not see the layer.
 
     Examples
     --------
