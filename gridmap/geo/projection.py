@@ -229,18 +229,8 @@ def area_m2(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> pd.Series:
 def length_m(geoms: gpd.GeoSeries | gpd.GeoDataFrame) -> pd.Series:
     """Length of each geometry in metres (perimeter for polygons), aligned to the input index.
 
-    Computed in the local UTM zone of the whole series (see :func:`local_crs`).
-    Null geometries give NaN, empty ones and points 0.
-
-    Parameters
-    ----------
-    geoms : GeoSeries or GeoDataFrame
-        Geometries in any CRS (none means WGS84).
-
-    Returns
-    -------
-    pandas.Series
-        float64 Series named ``length_m`` with the index of *geoms*.
+    Takes what :func:`area_m2` takes and returns a Series like it, named
+    ``length_m``. Null geometries give NaN, empty ones and points 0.
 
     Examples
     --------
