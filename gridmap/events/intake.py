@@ -938,16 +938,15 @@ def report_event(
         radius_m=rules.duplicate_radius_m,
         days=rules.duplicate_days,
     )
-    source_id = uuid.uuid4().hex
     row = _event_row(
         report,
+        checked,
         principal=principal,
         tax=rules.tax,
-        checked=checked,
         duplicate=duplicate,
         synthetic=synthetic,
-        source_id=source_id,
     )
+    source_id = row["source_id"]
     frame = _event_frame([row], [report])
     with store.transaction():
         store.write("events", frame)
@@ -1013,11 +1012,11 @@ def report_once(
     >>> from gridmap.storage import open_store
     >>> from gridmap.security.access import SYSTEM
     >>> r = parse_report({"category": "dispute", "description": "x",
-    ...                   "location": {"lon": 0, "lat": 0, "crs": "wgs84"}})
-    >>> answer = KeyClaim("k", "d", lambda row: (201, {"id": row["id"]}))
-    >>> report_once(open_store(":memory:", migrate=True), r, principal=SYSTEM, claim=answer)
+    ...                   "location": {"lon": 116.39, "lat": 39.9, "crs": "gcj02"}})
+    >>> spaced = KeyClaim("two words", "d", lambda row: (201, {"id": row["id"]}))
+    >>> report_once(open_store(":memory:", migrate=True), r, principal=SYSTEM, claim=spaced)
     Traceback (most recent call last):
-    gridmap.common.errors.OutsideJurisdiction: location (0.0, 0.0) is outside the jurisdiction: ...
+    gridmap.common.errors.BadInput: Idempotency-Key must be 1-200 printable ASCII characters ...
     """
     key, digest, respond = claim
     # PostgreSQL keeps microseconds: the answer must show what a later read shows.
@@ -1115,18 +1114,11 @@ def _store_lean(
             areas = best.target_areas
             code = None if areas is None else next((c for c in areas if c), None)
             readable = principal.sees_everything or (areas is not None and principal.covers(code))
-    source_id = uuid.uuid4().hex
     row = _event_row(
-        report,
-        principal=principal,
-        tax=rules.tax,
-        checked=checked,
-        duplicate=duplicate,
-        synthetic=False,
-        source_id=source_id,
+        report, checked, principal=principal, tax=rules.tax, duplicate=duplicate, synthetic=False
     )
     row["id"] = event_id
-    row["source_key"] = f"api:{source_id}"
+    row["source_key"] = f"api:{row['source_id']}"
     row.update(one_point_cells(loc.lon, loc.lat))
     record = _transition_record(
         event_id, report, principal=principal, when=when, duplicate=duplicate, edge=edge
@@ -1203,15 +1195,14 @@ def _check_report(
 
 def _event_row(
     report: Report,
+    checked: _Checked,
     *,
     principal: Principal,
     tax: Taxonomy,
-    checked: _Checked,
     duplicate: int | None,
     synthetic: bool,
-    source_id: str,
 ) -> dict[str, Any]:
-    """The ``events`` row of a checked report."""
+    """The ``events`` row of a checked report, under a new random ``source_id``."""
     when, place, edge, observed = checked
     limits = tax.limits(report.category, report.subcategory)
     step = limits.step("reported", report.urgency)
@@ -1243,7 +1234,7 @@ def _event_row(
         "photos": list(report.photos) or None,
         "synthetic": synthetic,
         "source": "api",
-        "source_id": source_id,
+        "source_id": uuid.uuid4().hex,
         "observed_at": observed,
         "accuracy_m": report.accuracy_m,
         "reporter_grid_code": None if edge is None else edge[0],
@@ -1655,19 +1646,18 @@ def _store_batch(
         ys.append(r.location.lat)
         order.append((1, n))
         target.append(dups[-1] if dups[-1] is not None else ("batch", n))
-    source_ids = [uuid.uuid4().hex for _ in reports]
     rows = [
         _event_row(
             r,
+            p[2],
             principal=principal,
             tax=tax,
-            checked=p[2],
             duplicate=d[1] if d is not None and d[0] == "id" else None,
             synthetic=False,
-            source_id=sid,
         )
-        for r, p, d, sid in zip(reports, pending, dups, source_ids, strict=True)
+        for r, p, d in zip(reports, pending, dups, strict=True)
     ]
+    source_ids = [str(row["source_id"]) for row in rows]
     claims = pd.DataFrame(
         {
             "source_key": [
