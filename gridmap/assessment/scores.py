@@ -257,6 +257,52 @@ class Facts:
     transitions: pd.DataFrame = field(default_factory=pd.DataFrame)
     tz: str = "UTC"
 
+    @classmethod
+    def example(cls) -> Facts:
+        """Small facts to try the coverage functions on: November 2026, grids g1 and g2.
+
+        Track 7 covered 84 m of g1's 100 m of required streets on 3 November;
+        g2 has no track. No events, households or visits.
+
+        Examples
+        --------
+        >>> Facts.example().coverage[["grid_code", "day", "covered_m"]].values.tolist()
+        [['g1', '2026-11-03', 84.0], ['g1', '*', 84.0]]
+        """
+        coverage = pd.DataFrame(
+            {
+                "grid_code": ["g1", "g1"],
+                "worker": [None, None],
+                "day": ["2026-11-03", PERIOD],
+                "covered_m": [84.0, 84.0],
+                "length_m": [100.0, 100.0],
+                "track_ids": [[7], [7]],
+            }
+        )
+        return cls(
+            pd.Timestamp("2026-11-01", tz="UTC"),
+            pd.Timestamp("2026-12-01", tz="UTC"),
+            pd.DataFrame(),
+            pd.Series(dtype=float),
+            coverage,
+            pd.DataFrame({"code": ["g1", "g2"]}),
+            pd.DataFrame(),
+            pd.DataFrame(),
+            [],
+            {},
+        )
+
+    def coverage_of(self, worker: str | None) -> pd.DataFrame:
+        """The coverage rows of *worker*'s tracks, or of all tracks together (``None``).
+
+        Examples
+        --------
+        >>> len(Facts.example().coverage_of(None)), len(Facts.example().coverage_of("w1"))
+        (2, 0)
+        """
+        cov = self.coverage
+        return cov[cov["worker"].isna()] if worker is None else cov[cov["worker"] == worker]
+
 
 def _area_where(principal: Principal, area: str, column: str) -> dict[str, Any]:
     return {column: Prefix((area,) if principal.covers(area) else ())}
@@ -409,8 +455,7 @@ def _worker_grids(facts: Facts) -> dict[str, set[str]]:
 
 def _grid_coverage(facts: Facts, worker: str | None = None) -> dict[str, tuple[float, list[int]]]:
     """Coverage share and track ids per grid (over the patrol days)."""
-    cov = facts.coverage
-    cov = cov[cov["worker"].isna()] if worker is None else cov[cov["worker"] == worker]
+    cov = facts.coverage_of(worker)
     cov = cov[cov["day"].isin(facts.days)]
     n = max(len(facts.days), 1)
     rows: dict[str, tuple[float, list[int]]] = {}
@@ -439,17 +484,10 @@ def period_coverage(facts: Facts, *, worker: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> f = Facts(pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-12-01", tz="UTC"),
-    ...           pd.DataFrame(), pd.Series(dtype=float),
-    ...           pd.DataFrame({"grid_code": ["g1", "g1"], "worker": [None, None],
-    ...                         "day": ["2026-11-03", PERIOD], "covered_m": [84.0, 84.0],
-    ...                         "length_m": [100.0, 100.0], "track_ids": [[7], [7]]}),
-    ...           pd.DataFrame({"code": ["g1", "g2"]}), pd.DataFrame(), pd.DataFrame(), [], {})
-    >>> period_coverage(f)["share"].tolist()
+    >>> period_coverage(Facts.example())["share"].tolist()
     [0.84, 0.0]
     """
-    cov = facts.coverage
-    cov = cov[cov["worker"].isna()] if worker is None else cov[cov["worker"] == worker]
+    cov = facts.coverage_of(worker)
     whole = cov[cov["day"] == PERIOD].drop_duplicates("grid_code").set_index("grid_code")
     daily = cov[cov["day"] != PERIOD]
     if worker is None:
@@ -477,19 +515,12 @@ def coverage_summary(facts: Facts, *, worker: str | None = None) -> dict[str, An
 
     Examples
     --------
-    >>> f = Facts(pd.Timestamp("2026-11-01", tz="UTC"), pd.Timestamp("2026-12-01", tz="UTC"),
-    ...           pd.DataFrame(), pd.Series(dtype=float),
-    ...           pd.DataFrame({"grid_code": ["g1", "g1"], "worker": [None, None],
-    ...                         "day": ["2026-11-03", PERIOD], "covered_m": [84.0, 84.0],
-    ...                         "length_m": [100.0, 100.0], "track_ids": [[7], [7]]}),
-    ...           pd.DataFrame({"code": ["g1", "g2"]}), pd.DataFrame(), pd.DataFrame(), [], {})
+    >>> f = Facts.example()
     >>> coverage_summary(f)["value"], coverage_summary(f)["track_days"]
     (0.42, 1)
     """
     table = period_coverage(facts, worker=worker)
-    cov = facts.coverage
-    cov = cov[cov["worker"].isna()] if worker is None else cov[cov["worker"] == worker]
-    days = {str(d) for d in cov["day"] if d != PERIOD}
+    days = {str(d) for d in facts.coverage_of(worker)["day"] if d != PERIOD}
     return {
         "value": float(table["share"].mean()) if len(table) else None,
         "grids": len(table),
