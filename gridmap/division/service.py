@@ -338,12 +338,8 @@ def generate_grids(
 
     Examples
     --------
-    >>> from gridmap.storage import open_store
-    >>> from gridmap.demo.job import demo_extract
-    >>> from gridmap.io.importer import import_osm
-    >>> store = open_store(":memory:", migrate=True)
-    >>> _ = import_osm(store, demo_extract("test"))
-    >>> saved = generate_grids(store, community="990100001001")
+    >>> from gridmap.demo.job import demo_store
+    >>> saved = generate_grids(demo_store(), community="990100001001")
     >>> saved[0].division.within_limits
     True
     """
@@ -396,11 +392,8 @@ def rebalance_grids(
 
     Examples
     --------
-    >>> from gridmap.storage import open_store
-    >>> from gridmap.demo.job import demo_extract
-    >>> from gridmap.io.importer import import_osm
-    >>> store = open_store(":memory:", migrate=True)
-    >>> _ = import_osm(store, demo_extract("test"))
+    >>> from gridmap.demo.job import demo_store
+    >>> store = demo_store()
     >>> _ = generate_grids(store, community="990100001001")
     >>> rebalance_grids(store, community="990100001001")[0].closed
     []
