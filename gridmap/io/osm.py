@@ -68,6 +68,8 @@ else:  # the [osm] extra, imported on first use
     pyrosm = LazyModule("pyrosm", extra="osm")
 
 __all__ = [
+    "MAJOR_ROAD_CLASSES",
+    "MOTORWAY_CLASSES",
     "OSM_LAYERS",
     "DemoHierarchy",
     "OsmConfig",
@@ -79,6 +81,22 @@ __all__ = [
 
 #: The layers :func:`read_osm` returns, in this order.
 OSM_LAYERS: tuple[str, ...] = ("buildings", "roads", "key_areas", "admin_units")
+
+#: Motorways and their ramps (OSM ``highway`` values): for cars only.
+MOTORWAY_CLASSES: tuple[str, ...] = ("motorway", "motorway_link")
+#: The major roads (OSM ``highway`` values), from motorways down to tertiary
+#: roads, each followed by its ``_link`` ramps.
+MAJOR_ROAD_CLASSES: tuple[str, ...] = (
+    *MOTORWAY_CLASSES,
+    "trunk",
+    "trunk_link",
+    "primary",
+    "primary_link",
+    "secondary",
+    "secondary_link",
+    "tertiary",
+    "tertiary_link",
+)
 
 
 class PoiCategory(BaseModel):
@@ -220,16 +238,7 @@ class OsmConfig(BaseModel):
     floor_height_m: float = Field(default=3.0, gt=0, description="Storey height to read `height`.")
     max_floors: int = Field(default=200, ge=1, description="Level values above this are ignored.")
     drivable_classes: tuple[str, ...] = (
-        "motorway",
-        "motorway_link",
-        "trunk",
-        "trunk_link",
-        "primary",
-        "primary_link",
-        "secondary",
-        "secondary_link",
-        "tertiary",
-        "tertiary_link",
+        *MAJOR_ROAD_CLASSES,
         "unclassified",
         "residential",
         "living_street",
@@ -238,8 +247,7 @@ class OsmConfig(BaseModel):
         "track",
     )
     non_walkable_classes: tuple[str, ...] = (
-        "motorway",
-        "motorway_link",
+        *MOTORWAY_CLASSES,
         "trunk",
         "trunk_link",
         "bus_guideway",

@@ -63,6 +63,7 @@ import shapely
 
 from gridmap.common.errors import BadInput
 from gridmap.common.extras import LazyModule
+from gridmap.io.osm import MAJOR_ROAD_CLASSES, MOTORWAY_CLASSES
 from gridmap.patrol.events import event_window
 from gridmap.patrol.network import EdgeKey, StreetNetwork, street_name
 from gridmap.patrol.postman import postman_route
@@ -84,16 +85,10 @@ __all__ = [
     "require_streets",
 ]
 
-#: Road classes patrolled as main streets (主要街道) by default (OSM ``highway`` values).
-MAIN_ROAD_CLASSES: tuple[str, ...] = (
-    "trunk",
-    "trunk_link",
-    "primary",
-    "primary_link",
-    "secondary",
-    "secondary_link",
-    "tertiary",
-    "tertiary_link",
+#: Road classes patrolled as main streets (主要街道) by default (OSM ``highway`` values):
+#: the major roads but motorways, where no one patrols.
+MAIN_ROAD_CLASSES: tuple[str, ...] = tuple(
+    c for c in MAJOR_ROAD_CLASSES if c not in MOTORWAY_CLASSES
 )
 
 #: Why a visit or a street piece could not be planned: code → (zh-CN, English).
@@ -342,12 +337,8 @@ def require_streets(
 
     Examples
     --------
-    >>> import geopandas as gpd, shapely
-    >>> from gridmap.patrol.network import street_network
-    >>> roads = gpd.GeoDataFrame({"name": ["A", "B"], "id": [1, 2]}, crs=4326, geometry=[
-    ...     shapely.LineString([(24.94, 60.17), (24.95, 60.17)]),
-    ...     shapely.LineString([(24.945, 60.165), (24.945, 60.175)])])
-    >>> net = street_network(roads)
+    >>> from gridmap.patrol.network import example_streets, street_network
+    >>> net = street_network(example_streets())
     >>> round(require_streets(net, [1], None))
     555
     """
@@ -1593,11 +1584,8 @@ def plan_event(
     Examples
     --------
     >>> import geopandas as gpd, shapely
-    >>> from gridmap.patrol.network import street_network
-    >>> roads = gpd.GeoDataFrame({"name": ["A", "B"], "id": [1, 2]}, crs=4326, geometry=[
-    ...     shapely.LineString([(24.94, 60.17), (24.95, 60.17)]),
-    ...     shapely.LineString([(24.945, 60.165), (24.945, 60.175)])])
-    >>> net = street_network(roads)
+    >>> from gridmap.patrol.network import example_streets, street_network
+    >>> net = street_network(example_streets())
     >>> _ = require_streets(net, [1], None)
     >>> areas = gpd.GeoDataFrame({"name": ["东", "西"], "dwell_min": [5, 5]}, crs=4326,
     ...     geometry=[shapely.Point(24.94, 60.17), shapely.Point(24.95, 60.17)])

@@ -37,7 +37,14 @@ else:  # the [patrol] extra, imported on first use
 _sparse = LazyModule("scipy.sparse", extra="patrol")
 _spatial = LazyModule("scipy.spatial", extra="patrol")
 
-__all__ = ["Connector", "EdgeKey", "NetworkMode", "StreetNetwork", "street_network"]
+__all__ = [
+    "Connector",
+    "EdgeKey",
+    "NetworkMode",
+    "StreetNetwork",
+    "example_streets",
+    "street_network",
+]
 
 #: ``"walk"`` keeps walkable roads, ``"drive"`` drivable ones.
 NetworkMode = Literal["walk", "drive"]
@@ -252,6 +259,27 @@ def _select(roads: gpd.GeoDataFrame, mode: NetworkMode) -> gpd.GeoDataFrame:
     geoms = roads.geometry
     ok = ~(geoms.isna() | geoms.is_empty) & geoms.geom_type.isin(["LineString", "MultiLineString"])
     return roads.loc[ok.to_numpy()]
+
+
+def example_streets() -> gpd.GeoDataFrame:
+    """Two crossing streets in Helsinki, to try the patrol planners on.
+
+    Road 1, ``A``, runs about 555 m west to east; road 2, ``B``, about 1.1 km
+    south to north, crossing ``A`` halfway along.
+
+    Examples
+    --------
+    >>> example_streets()[["id", "name"]].values.tolist()
+    [[1, 'A'], [2, 'B']]
+    """
+    return gpd.GeoDataFrame(
+        {"name": ["A", "B"], "id": [1, 2]},
+        geometry=[
+            shapely.LineString([(24.94, 60.17), (24.95, 60.17)]),
+            shapely.LineString([(24.945, 60.165), (24.945, 60.175)]),
+        ],
+        crs=4326,
+    )
 
 
 def street_network(
