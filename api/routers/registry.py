@@ -10,6 +10,7 @@ appear in URLs or access logs.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
@@ -44,9 +45,26 @@ def _store(request: Request) -> Store:
 StoreDep = Annotated[Store, Depends(_store)]
 
 
-def _may_unmask(principal: Principal, unmask: bool) -> None:
+@dataclass(frozen=True)
+class _ResidentRead:
+    """Who reads residents, from which store and vault, and whether unmasked."""
+
+    principal: Principal
+    store: Store
+    vault: Vault
+    unmask: bool
+
+
+def _resident_read(
+    principal: PersonalDataPrincipal, store: StoreDep, v: VaultDep, unmask: Unmask = False
+) -> _ResidentRead:
+    """The resident reads' dependencies; 403 for *unmask* without the permission."""
     if unmask and not principal.can_unmask:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "you may not unmask personal data")
+    return _ResidentRead(principal, store, v, unmask)
+
+
+ResidentRead = Annotated[_ResidentRead, Depends(_resident_read)]
 
 
 class HouseholdIn(BaseModel):
@@ -119,28 +137,24 @@ def household(
 
 @router.get("/residents", summary="Residents in your areas (masked)")
 def residents(
-    principal: PersonalDataPrincipal,
-    store: StoreDep,
-    v: VaultDep,
+    read: ResidentRead,
     grid: GridCode = None,
     household: Annotated[int | None, Query(ge=1, le=_MAX_ID)] = None,
-    unmask: Unmask = False,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Residents of the caller's areas, masked unless unmasked (audited)."""
-    _may_unmask(principal, unmask)
     items = registry.list_residents(
-        store,
-        v,
-        principal,
+        read.store,
+        read.vault,
+        read.principal,
         grid_code=grid,
         household_id=household,
-        unmask=unmask,
+        unmask=read.unmask,
         limit=limit,
         offset=offset,
     )
-    return {"residents": items, "count": len(items), "masked": not unmask}
+    return {"residents": items, "count": len(items), "masked": not read.unmask}
 
 
 @router.post("/residents", status_code=201, summary="Register a resident")
@@ -156,19 +170,17 @@ def add_resident(
 
 
 @router.post("/residents/search", summary="Find residents by ID number or phone")
-def search(
-    body: ResidentSearch,
-    principal: PersonalDataPrincipal,
-    store: StoreDep,
-    v: VaultDep,
-    unmask: Unmask = False,
-) -> dict[str, Any]:
+def search(body: ResidentSearch, read: ResidentRead) -> dict[str, Any]:
     """Exact lookup through the blind index, within the caller's areas."""
-    _may_unmask(principal, unmask)
     items = registry.find_resident(
-        store, v, principal, id_number=body.id_number, phone=body.phone, unmask=unmask
+        read.store,
+        read.vault,
+        read.principal,
+        id_number=body.id_number,
+        phone=body.phone,
+        unmask=read.unmask,
     )
-    return {"residents": items, "count": len(items), "masked": not unmask}
+    return {"residents": items, "count": len(items), "masked": not read.unmask}
 
 
 @router.get("/residents.csv", summary="Export residents (masked, spreadsheet-safe)")
@@ -185,13 +197,8 @@ def export(principal: PersonalDataPrincipal, store: StoreDep, v: VaultDep) -> Re
 
 
 @router.get("/residents/{resident_id}", summary="One resident")
-def resident(
-    resident_id: Id,
-    principal: PersonalDataPrincipal,
-    store: StoreDep,
-    v: VaultDep,
-    unmask: Unmask = False,
-) -> dict[str, Any]:
+def resident(resident_id: Id, read: ResidentRead) -> dict[str, Any]:
     """One resident of the caller's areas, masked unless unmasked (audited)."""
-    _may_unmask(principal, unmask)
-    return registry.get_resident(store, v, principal, resident_id, unmask=unmask)
+    return registry.get_resident(
+        read.store, read.vault, read.principal, resident_id, unmask=read.unmask
+    )
