@@ -20,9 +20,10 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
+import orjson
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from api import validation
 from api.deps import SettingsDep, StoreDep
@@ -121,8 +122,18 @@ def _etag(doc: dict[str, Any]) -> str:
     return f'"{int(doc.get("version") or 0)}"'
 
 
-def _json(doc: dict[str, Any], status: int = 200, **headers: str) -> JSONResponse:
-    return JSONResponse(doc, status_code=status, headers=headers or None)
+def _json(doc: dict[str, Any], status: int = 200, **headers: str) -> Response:
+    """*doc* as a JSON answer, written by orjson.
+
+    The same compact UTF-8 text as Starlette's ``JSONResponse`` gives the plain
+    values of an event document, several times faster.
+    """
+    return Response(
+        orjson.dumps(doc),
+        status_code=status,
+        headers=headers or None,
+        media_type="application/json",
+    )
 
 
 #: Reports stored at the same time by one API process: below the store's pool size,
@@ -192,7 +203,7 @@ async def create_event(
     principal: CurrentPrincipal,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
+) -> Response:
     """Store a report once: located, routed, checked for duplicates.
 
     Optional ``observed_at`` (ISO 8601 with a zone: when the problem was seen)
@@ -471,7 +482,7 @@ def get_event(
     reason: Annotated[
         str | None, Query(max_length=500, description="Why (审计事由), written to the audit log.")
     ] = None,
-) -> JSONResponse:
+) -> Response:
     """The event, with its version as ``ETag``; ``unmask=true`` is audited (docs/roles.md)."""
     found = disclosure.require(principal, "events")
     why = disclosure.check_unmask(principal, reason=reason) if unmask else None
@@ -531,7 +542,7 @@ async def post_transition(
     store: StoreDep,
     principal: CurrentPrincipal,
     if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-) -> JSONResponse:
+) -> Response:
     """Apply one action; a stale ``If-Match`` is 412, an illegal action 409."""
     eid = parse_item_id(event_id, layer="events")
     expected = parse_if_match(if_match)
