@@ -9,7 +9,6 @@ document, so a page of 10,000 features costs one vectorized call plus one
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -17,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import shapely
+
+from gridmap.common.scalars import NOT_SCALAR, SCALARS, scalar
 
 __all__ = [
     "feature_collection",
@@ -37,17 +38,9 @@ def json_value(value: Any) -> Any:
     >>> json_value(float("nan")) is None
     True
     """
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    if isinstance(value, str):
-        return value
+    conv = SCALARS.get(type(value))
+    if conv is not None:  # the common case: one lookup
+        return conv(value)
     if isinstance(value, pd.Timestamp | datetime):
         ts = pd.Timestamp(value)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
@@ -58,7 +51,8 @@ def json_value(value: Any) -> Any:
         return [json_value(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): json_value(v) for k, v in value.items()}
-    return str(value)
+    plain = scalar(value)
+    return str(value) if plain is NOT_SCALAR else plain
 
 
 def json_column(values: pd.Series) -> list[Any]:

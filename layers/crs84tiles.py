@@ -32,6 +32,7 @@ import pandas as pd
 import shapely
 
 from gridmap.common.errors import NotFound
+from gridmap.common.scalars import NOT_SCALAR, SCALARS, scalar
 
 __all__ = [
     "CRS84_TMS",
@@ -145,19 +146,18 @@ def mvt_value(value: Any) -> str | int | float | bool | None:
     >>> mvt_value(["a", "b"]), mvt_value(float("nan")), mvt_value(3)
     ('a,b', None, 3)
     """
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return None if not math.isfinite(float(value)) else float(value)
+    out: str | int | float | bool | None
+    conv = SCALARS.get(type(value))
+    if conv is not None:  # the common case: one lookup
+        out = conv(value)
+        return out
     if isinstance(value, pd.Timestamp | datetime | date):
         return value.isoformat()
     if isinstance(value, list | tuple | np.ndarray):
         return ",".join(str(v) for v in value)
-    return str(value)
+    plain = scalar(value)
+    out = str(value) if plain is NOT_SCALAR else plain
+    return out
 
 
 def crs84_tile(
