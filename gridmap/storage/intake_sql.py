@@ -125,7 +125,7 @@ def prepare_report(
         _MONTHS.add((pg.url, month))
     # Read-only but for nextval (a gap in the ids when sent twice): may be resent.
     row = pg.one_statement(
-        _PREPARE, (*box, category, list(statuses), since.to_pydatetime(), *point, NEAREST)
+        _PREPARE, (*point, *box, category, list(statuses), since.to_pydatetime(), NEAREST)
     )
     assert row is not None
     found = row[1] or []
@@ -141,21 +141,14 @@ def prepare_report(
     ]
 
 
-#: The id, and the open events in the box nearest the point (at most :data:`NEAREST`):
-#: a hot spot can hold hundreds, and only the nearest can be the original.
+#: The id, and the open events in the box nearest the point (at most :data:`NEAREST`),
+#: found nearest first (migration 032): a hot spot can hold hundreds, and only the
+#: nearest can be the original.
 _PREPARE = (
     "SELECT nextval(pg_get_serial_sequence('events', 'id')), ("
     " SELECT json_agg(json_build_array(n.id, n.duplicate_of, n.x, n.y, n.areas)) FROM ("
-    "  SELECT e.id, e.duplicate_of, ST_X(e.geometry) AS x, ST_Y(e.geometry) AS y,"
-    "  CASE WHEN e.duplicate_of IS NULL"
-    "  THEN json_build_array(e.grid_code, e.community_code, e.town_code)"
-    "  ELSE (SELECT json_build_array(o.grid_code, o.community_code, o.town_code)"
-    "   FROM events o WHERE o.id = e.duplicate_of LIMIT 1) END AS areas"
-    "  FROM events e"
-    "  WHERE e.geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
-    "  AND e.category = %s AND e.status = ANY(%s) AND e.reported_at >= %s"
-    "  ORDER BY ST_DistanceSphere(e.geometry, ST_SetSRID(ST_MakePoint(%s, %s), 4326)), e.id"
-    "  LIMIT %s) n)"
+    "  SELECT * FROM gridmap_open_events_near(%s, %s, %s, %s, %s, %s, %s, %s, %s) f"
+    "  ORDER BY f.d, f.id LIMIT %s) n)"
 )
 #: How many of the nearest candidates are sent back (the caller measures them again).
 NEAREST = 8

@@ -124,6 +124,29 @@ def test_nearest_of_many_open_events_is_the_original(world: World, client: TestC
     )
 
 
+def test_nearest_on_the_sphere_not_in_degrees(world: World, client: TestClient) -> None:
+    """At 60° N a degree of longitude is half a degree of latitude in metres.
+
+    A dozen events 30 m north are nearer in plain degrees than one 20 m east;
+    PostGIS walks events nearest first in degrees (migration 032), so it must
+    walk on past the dozen (more than ``intake_sql.NEAREST``) to the one east.
+    """
+    import pandas as pd
+
+    lon, lat = world.point(10)
+    north = {"lon": lon, "lat": lat + 2.7e-4, "crs": "wgs84"}  # 30 m, 0.00027°
+    east = {"lon": lon + 3.6e-4, "lat": lat, "crs": "wgs84"}  # 20 m at 60° N, 0.00036°
+    assert intake_sql.NEAREST < 12
+    ids = [
+        int(str(_post(client, {**world.body(10), "location": north}, f"lean-n-{k}")["id"]))
+        for k in range(12)
+    ]
+    ids.append(int(str(_post(client, {**world.body(10), "location": east}, "lean-e")["id"])))
+    world.store.update("events", pd.DataFrame({"id": ids, "duplicate_of": [None] * len(ids)}))
+    here = {**world.body(10), "location": {"lon": lon, "lat": lat, "crs": "wgs84"}}
+    assert _post(client, here, "lean-sphere")["duplicate_of"] == ids[-1]
+
+
 def test_columns_written_by_the_lean_statement(world: World, client: TestClient) -> None:
     """Encrypted reporter/contact, H3 cells and the point, as a generic write stores them."""
     store = world.store
