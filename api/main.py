@@ -43,7 +43,6 @@ from api.routers import (
 from api.routers.locate import app_locator_cache
 from api.security import install_security
 from api.settings import Settings
-from api.threads import WorkerThreads
 from api.validation import QueryText
 from gridmap.assessment.rules import load_rules
 from gridmap.common.errors import GridmapError
@@ -121,7 +120,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             try:
                 yield
             finally:
-                _stop_threads(app)
+                events.close_intake_threads(app)
             return
         # Events' personal columns are encrypted with the data key (install_security).
         opened = open_store(
@@ -137,7 +136,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
             yield
         finally:
             months.cancel()
-            _stop_threads(app)
+            events.close_intake_threads(app)
             opened.close()
 
     app = FastAPI(
@@ -211,14 +210,6 @@ def _limit_statements(store: Store, ms: int) -> None:
     limit = getattr(type(store), "set_statement_timeout", None)  # a method, not any attribute
     if callable(limit):
         limit(store, ms or None)
-
-
-def _stop_threads(app: FastAPI) -> None:
-    """Let the intake threads (:mod:`api.threads`, made by the first report) end."""
-    threads: WorkerThreads | None = getattr(app.state, "intake_threads", None)
-    if threads is not None:
-        threads.close()
-        app.state.intake_threads = None
 
 
 def _uvicorn_stopper() -> Callable[[], None] | None:

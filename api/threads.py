@@ -48,7 +48,6 @@ class WorkerThreads:
     """
 
     def __init__(self, size: int, name: str) -> None:
-        self.size = size
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
 
     async def run(self, fn: Callable[[], _T]) -> _T:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import orjson
 import pandas as pd
-from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from api import validation
@@ -151,6 +151,14 @@ def _intake_threads(request: Request) -> WorkerThreads:
         threads = WorkerThreads(INTAKE_THREADS, "gridmap-intake")
         request.app.state.intake_threads = threads
     return threads
+
+
+def close_intake_threads(app: FastAPI) -> None:
+    """Let the intake threads (made by the first report) end; the lifespan's last step."""
+    threads: WorkerThreads | None = getattr(app.state, "intake_threads", None)
+    if threads is not None:
+        threads.close()
+        app.state.intake_threads = None
 
 
 async def off_loop(request: Request, fn: Callable[[], Any]) -> Any:
