@@ -48,13 +48,14 @@ import hashlib
 import json
 import math
 import re
-import uuid
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 
@@ -658,6 +659,21 @@ def _haversine(lon: float, lat: float, lons: np.ndarray, lats: np.ndarray) -> np
     return np.asarray(2 * _EARTH_M * np.arcsin(np.sqrt(np.clip(a, 0, 1))), dtype=float)
 
 
+def _sphere_m(lon: float, lat: float, lon2: float, lat2: float) -> float:
+    """:func:`_haversine` of one pair, in plain floats (numpy costs more than it saves here).
+
+    >>> round(_sphere_m(116.39, 39.9, 116.39, 39.9009), 1) == round(float(
+    ...     _haversine(116.39, 39.9, np.array([116.39]), np.array([39.9009]))[0]), 1)
+    True
+    """
+    p1, p2 = math.radians(lat), math.radians(lat2)
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon) / 2) ** 2
+    )
+    return 2 * _EARTH_M * math.asin(math.sqrt(min(max(a, 0.0), 1.0)))
+
+
 def find_duplicate(
     store: Store,
     *,
@@ -1020,7 +1036,9 @@ def report_once(
     """
     key, digest, respond = claim
     # PostgreSQL keeps microseconds: the answer must show what a later read shows.
-    when = (now if now is not None else pd.Timestamp.now(tz="UTC")).floor("us")
+    when = now if now is not None else pd.Timestamp.now(tz="UTC")
+    if when.nanosecond:  # pandas' floor costs ~10 µs even when there is nothing to cut
+        when = when.floor("us")
     if not intake_sql.supports(store):
 
         def create() -> tuple[int, dict[str, Any], int | None]:
@@ -1104,9 +1122,7 @@ def _store_lean(
     duplicate: int | None = None
     readable = True
     if near:
-        dist = _haversine(
-            loc.lon, loc.lat, np.array([c.lon for c in near]), np.array([c.lat for c in near])
-        )
+        dist = [_sphere_m(loc.lon, loc.lat, c.lon, c.lat) for c in near]
         ok = [i for i in range(len(near)) if dist[i] <= radius_m]
         if ok:
             best = near[min(ok, key=lambda i: (dist[i], near[i].id))]
@@ -1136,7 +1152,7 @@ def _store_lean(
             "key": key,
             "request_hash": digest,
             "status_code": status,
-            "response": json.dumps(doc, ensure_ascii=False),
+            "response": orjson.dumps(doc).decode(),
             "event_id": event_id,
             "created_at": when,
         }
@@ -1234,7 +1250,7 @@ def _event_row(
         "photos": list(report.photos) or None,
         "synthetic": synthetic,
         "source": "api",
-        "source_id": uuid.uuid4().hex,
+        "source_id": secrets.token_hex(16),  # random as uuid4().hex, without the UUID object
         "observed_at": observed,
         "accuracy_m": report.accuracy_m,
         "reporter_grid_code": None if edge is None else edge[0],
