@@ -143,10 +143,15 @@ def prepare_report(
 
 #: The id, and the open events in the box nearest the point (at most :data:`NEAREST`),
 #: found nearest first (migration 032): a hot spot can hold hundreds, and only the
-#: nearest can be the original.
+#: nearest can be the original. The areas of the original a candidate links to are
+#: looked up for those kept only (migration 033).
 _PREPARE = (
     "SELECT nextval(pg_get_serial_sequence('events', 'id')), ("
-    " SELECT json_agg(json_build_array(n.id, n.duplicate_of, n.x, n.y, n.areas)) FROM ("
+    " SELECT json_agg(json_build_array(n.id, n.duplicate_of, n.x, n.y, CASE"
+    "  WHEN n.duplicate_of IS NULL"
+    "  THEN json_build_array(n.grid_code, n.community_code, n.town_code)"
+    "  ELSE (SELECT json_build_array(o.grid_code, o.community_code, o.town_code)"
+    "   FROM events o WHERE o.id = n.duplicate_of LIMIT 1) END)) FROM ("
     "  SELECT * FROM gridmap_open_events_near(%s, %s, %s, %s, %s, %s, %s, %s, %s) f"
     "  ORDER BY f.d, f.id LIMIT %s) n)"
 )
