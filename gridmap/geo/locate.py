@@ -381,10 +381,10 @@ class Locator:
     @staticmethod
     def _covering_one(tree: shapely.STRtree, point: shapely.Point) -> npt.NDArray[np.intp]:
         """:meth:`_covering` of one point: positions of the polygons it intersects."""
-        cand = tree.query(point)
-        if len(cand):
-            cand = cand[shapely.intersects(tree.geometries[cand], point)]
-        return cand
+        # One GEOS call (it releases the GIL once, not twice: report intake runs
+        # this in worker threads that queue for the GIL after each release).
+        hits: npt.NDArray[np.intp] = tree.query(point, predicate="intersects")
+        return hits
 
     def _near(self, x: FloatArray, y: FloatArray, radius_m: float) -> list[list[tuple[int, float]]]:
         out: list[list[tuple[int, float]]] = [[] for _ in range(len(x))]
