@@ -7,42 +7,31 @@ contender's row and the two ratios are printed with finite numbers.
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.benchmarks.smoke import run_script, summary_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bench_event_plan_prints_both_contenders_and_the_ratios() -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "bench_event_plan.py"),
-            "--key-areas",
-            "4",
-            "--workers",
-            "2",
-            "--hours",
-            "2",
-            "--ours-seconds",
-            "0.3",
-            "--baseline-seconds",
-            "0.6",
-        ],
-        capture_output=True,
-        text=True,
+    out = run_script(
+        "bench_event_plan.py",
+        "--key-areas",
+        "4",
+        "--workers",
+        "2",
+        "--hours",
+        "2",
+        "--ours-seconds",
+        "0.3",
+        "--baseline-seconds",
+        "0.6",
         timeout=300,
-        cwd=ROOT,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.splitlines()
-    summary = [ln for ln in lines if ln.startswith("SUMMARY ")]
-    assert len(summary) == 1, proc.stdout
-    s = json.loads(summary[0].removeprefix("SUMMARY "))
+    lines = out.splitlines()
+    s = summary_of(out)
     for key in ("ours", "ortools", "ortools_same_budget"):
         r = s[key]
         assert r["visits_required"] == 8

@@ -8,25 +8,12 @@ only have to run end to end on the real extract and print a complete table.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.benchmarks.smoke import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"-?\d+(?:\.\d+)?%?x?"
-
-
-def _run(script: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 def _row(out: str, method: str, columns: int) -> list[str]:
@@ -39,7 +26,7 @@ def _row(out: str, method: str, columns: int) -> list[str]:
 
 
 def test_bench_division_tiny() -> None:
-    out = _run(
+    out = run_script(
         "bench_division.py",
         "--buildings", "300",
         "--area", "0.04",
@@ -58,7 +45,7 @@ def test_bench_division_tiny() -> None:
 
 
 def test_bench_assign_tiny() -> None:
-    out = _run("bench_assign.py", "--points", "20000", "--grids", "50", "--repeat", "1")
+    out = run_script("bench_assign.py", "--points", "20000", "--grids", "50", "--repeat", "1")
     for method in (
         "gridmap assign_points",
         "geopandas.sjoin within",

@@ -8,42 +8,27 @@ print a profile that reaches into the intake threads.
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from gridmap.storage.pgserver import PgServer
+from tests.benchmarks.smoke import run_script, summary_of
 from tests.conftest import fresh_pg_url
 
 pytestmark = pytest.mark.postgis
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("spot", [False, True], ids=["spread", "hot-spot"])
 def test_profile_intake_measures_the_whole_path(pg_server: PgServer, spot: bool) -> None:
     with fresh_pg_url(pg_server, "prof_") as url:
         args = ["--reports", "24", "--clients", "3", "--top", "60", "--url", url]
-        proc = subprocess.run(
-            [sys.executable, str(ROOT / "benchmarks" / "profile_intake.py"), *args]
-            + (["--hot-spot"] if spot else []),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=ROOT,
-            check=False,
-        )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.splitlines()
-    summary = json.loads(next(ln for ln in lines if ln.startswith("SUMMARY ")).split(" ", 1)[1])
+        out = run_script("profile_intake.py", *args, *(["--hot-spot"] if spot else []), timeout=300)
+    summary = summary_of(out)
     assert summary["reports"] == 24 and summary["clients"] == 3
     # The lean path: a read and a write per report (and a partition check once a month).
     assert 2.0 <= summary["statements_per_report"] < 2.5
     for key in ("cpu_ms_per_report", "postgres_cpu_ms_per_report", "wall_ms_per_report"):
         assert math.isfinite(summary[key]) and summary[key] > 0, (key, summary)
     # The profile merges the intake threads with the event loop's thread.
-    assert "report_once" in proc.stdout and "api/middleware.py" in proc.stdout, proc.stdout
+    assert "report_once" in out and "api/middleware.py" in out, out

@@ -7,32 +7,20 @@ should and that every request was answered.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from tests.benchmarks.smoke import run_script, summary_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 
 
 def _run(script: str, *args: str) -> tuple[str, dict[str, Any]]:
-    proc = subprocess.run(
-        [sys.executable, str(BENCH / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.splitlines()
-    summary = [ln for ln in lines if ln.startswith("SUMMARY ")]
-    assert len(summary) == 1, proc.stdout
-    return proc.stdout, json.loads(summary[0].removeprefix("SUMMARY "))
+    out = run_script(script, *args, timeout=300)
+    return out, summary_of(out)
 
 
 def _numbers(line: str) -> list[float]:
