@@ -32,7 +32,10 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gridmap.storage.pgserver import PgServer
 
 HERE = Path(__file__).resolve()
 
@@ -73,6 +76,53 @@ def cpu_seconds(pids: Sequence[int]) -> float:
             continue
         ticks += int(stat[11]) + int(stat[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def new_postgis(dbname: str) -> Iterator[tuple[PgServer, str]]:
+    """A throw-away PostgreSQL/PostGIS server and the URL of its new database *dbname*."""
+    import psycopg
+
+    from gridmap.storage.pgserver import pg_server
+
+    with pg_server() as pg:
+        with psycopg.connect(pg.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        url = pg.url(dbname)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        yield pg, url
+
+
+def asgi_scope(
+    method: str,
+    path: str,
+    *,
+    query: str = "",
+    headers: Sequence[tuple[bytes, bytes]] = ((b"host", b"bench"),),
+    state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The ASGI scope of one HTTP/1.1 request, for calling an app in this process.
+
+    *state* is the lifespan's state, when the app ran its lifespan.
+    """
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": list(headers),
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    if state is not None:
+        scope["state"] = dict(state)
+    return scope
 
 
 @contextmanager

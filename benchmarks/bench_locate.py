@@ -50,7 +50,14 @@ HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent.parent))
 
-from _http_load import cpu_seconds, drive, free_port, process_tree, server  # noqa: E402
+from _http_load import (  # noqa: E402
+    asgi_scope,
+    cpu_seconds,
+    drive,
+    free_port,
+    process_tree,
+    server,
+)
 
 CONTENDERS = ("floor", "duckdb", "postgis", "postgis2")
 FLOOR_BODY = json.dumps(
@@ -225,20 +232,7 @@ def asgi_cost(duck_url: str, points: list[tuple[float, float]], n: int) -> dict[
     app.add_api_route("/_floor", constant, methods=["GET"], response_model=None)
 
     def scope(path: str, query: str) -> dict[str, Any]:
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": [(b"host", b"bench")],
-            "client": ("127.0.0.1", 1),
-            "server": ("127.0.0.1", 80),
-        }
+        return asgi_scope("GET", path, query=query)
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}

@@ -54,7 +54,7 @@ import numpy as np
 import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _http_load import cpu_seconds, process_tree
+from _http_load import cpu_seconds, new_postgis, process_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "load-secret-G8tzBl-0eFfBUBgjG6g1DYChwpnRrX_Kw71QNmUt8m45egS0nk8GE_iDfk0Lk9yH"
@@ -663,17 +663,8 @@ def _p99_by_window(stats: Stats, seconds: float = 5.0) -> list[tuple[float, int,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Start everything, run the load, check; return the summary."""
-    import psycopg
-
-    from gridmap.storage.pgserver import pg_server
-
     restart_at = args.restart_at if args.restart_at >= 0 else None
-    with pg_server() as server:
-        with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE gridmap_load")
-        url = server.url("gridmap_load")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION postgis")
+    with new_postgis("gridmap_load") as (server, url):
         t = time.perf_counter()
         reporters = build_world(url, args.reporters, seed=args.seed)
         world_s = time.perf_counter() - t

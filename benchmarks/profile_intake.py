@@ -41,11 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _http_load import cpu_seconds, process_tree
-from load_reporters import _sample_points
-
-SECRET = "profile-secret-G8tzBl-0eFfBUBgjG6g1DYChwpnRrX_Kw71QNmUt8m45egS0nk8GE"
-DATA_KEY = "profile-data-key-0123456789abcdef0123456789abcdefXYZ"
+from _http_load import asgi_scope, cpu_seconds, new_postgis
+from load_reporters import DATA_KEY, SECRET, _postgres_pids, build_world
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--hot-spot",
         action="store_true",
-        help="every report within 50 m of one point (default: spread over the grid)",
+        help="every report within 3 m of one point (default: spread over the grid)",
     )
     p.add_argument("--url", help="an empty PostGIS database to use instead of a new server")
     args = p.parse_args(argv)
@@ -69,48 +66,40 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextmanager
 def _database(url: str | None) -> Iterator[tuple[str, Path | None]]:
-    """The database's URL, and the server's data folder when this run started it."""
+    """The database's URL, and its server's data folder when the server runs here."""
+    if url is None:
+        with new_postgis("gridmap_prof") as (pg, made):
+            yield made, pg.datadir
+        return
     import psycopg
 
-    from gridmap.storage.pgserver import pg_server
-
-    if url is not None:  # its server's CPU is counted when it runs on this machine
-        with psycopg.connect(url) as conn:
-            row = conn.execute("SHOW data_directory").fetchone()
-        datadir = Path(row[0]) if row and (Path(row[0]) / "postmaster.pid").exists() else None
-        yield url, datadir
-        return
-    with pg_server() as server:
-        with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE gridmap_prof")
-        url = server.url("gridmap_prof")
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        yield url, server.datadir
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SHOW data_directory").fetchone()
+    yield url, Path(row[0]) if row and (Path(row[0]) / "postmaster.pid").exists() else None
 
 
 def _server_cpu(datadir: Path | None) -> float:
     """CPU seconds used so far by the server of *datadir* (0 without one)."""
-    if datadir is None:
-        return 0.0
-    postmaster = int((datadir / "postmaster.pid").read_text().split()[0])
-    return cpu_seconds(process_tree(postmaster))
+    return 0.0 if datadir is None else cpu_seconds(_postgres_pids(datadir))
 
 
 def _measure(
     url: str, datadir: Path | None, reports: int, clients: int, top: int, hot_spot: bool
 ) -> dict[str, Any]:
-    import shapely
-
     from api.main import create_app
     from api.security import install_security
     from api.settings import Settings
     from gridmap.common.settings import SecuritySettings, StoreSettings
-    from gridmap.demo.job import run_demo
-    from gridmap.security.auth import add_user, issue_token
     from gridmap.security.privacy import Vault
     from gridmap.storage.postgis import PostGISStore
 
+    # The world of load_reporters.py: the demo, and a grid worker with a token.
+    who = build_world(url, 1)[0]
+    if hot_spot:  # every report within 3 m (50 points 6 cm apart): an incident
+        x, y = who.points[0]
+        points = np.array([(x + i * 1e-6, y) for i in range(50)])
+    else:  # spread over the grid, as load_reporters.py sends them
+        points = who.points
     sec = SecuritySettings(
         environment="production",
         secret_key=SECRET,
@@ -119,23 +108,12 @@ def _measure(
     )
     store = PostGISStore(url, vault=Vault.from_secret(DATA_KEY))
     try:
-        store.migrate()
-        run_demo(store, events=0)
-        grids = store.read("grids").sort_values("code").reset_index(drop=True)
-        grid = grids.iloc[3]
-        user = add_user(store, "prof_worker", role="grid_worker", areas=[grid["code"]])
-        token = issue_token(user, sec.token_config(), minutes=600)
-        if hot_spot:  # every report within 50 m: the duplicate search at an incident
-            pt = shapely.point_on_surface(grid.geometry)
-            points = np.array([(pt.x + (i % 50) * 1e-5, pt.y) for i in range(50)])
-        else:  # spread over the grid, as load_reporters.py sends them
-            points = _sample_points(grid.geometry, 2000, np.random.default_rng(0))
         app = create_app(Settings(store=StoreSettings(database_url=url)), store=store)
         install_security(app, sec)
         statements: list[str] = []
-        driver = _Driver(app, token, points)
+        driver = _Driver(app, who.token, points)
         db_cpu = _server_cpu(datadir)
-        run = driver.run(reports, clients, top, store, statements)
+        run = driver.run(reports, clients, top, statements)
         try:  # the event loop uvicorn picks when it can
             import uvloop
 
@@ -145,7 +123,6 @@ def _measure(
         db_cpu = _server_cpu(datadir) - db_cpu  # warm-up included: a little high
     finally:
         store.close()
-    sent = out.pop("statements")
     print(
         f"{reports} reports, {clients} in flight: {out['wall_ms_per_report']:.2f} ms/report wall, "
         f"{out['cpu_ms_per_report']:.3f} ms CPU/report in the app's process "
@@ -157,16 +134,16 @@ def _measure(
             f"PostgreSQL: {out['postgres_cpu_ms_per_report']:.3f} ms CPU/report (warm-up included)"
         )
     print(
-        f"SQL statements per report: {len(sent) / reports:.1f} "
+        f"SQL statements per report: {len(statements) / reports:.1f} "
         "(cursor executes; BEGIN/COMMIT not counted)"
     )
     kinds: dict[str, int] = {}
-    for s in sent:
+    for s in statements:
         head = " ".join(s.split()[:4])[:70]
         kinds[head] = kinds.get(head, 0) + 1
     for head, n in sorted(kinds.items(), key=lambda kv: -kv[1])[:10]:
         print(f"  {n / reports:5.1f}  {head}")
-    out["statements_per_report"] = round(len(sent) / reports, 2)
+    out["statements_per_report"] = round(len(statements) / reports, 2)
     if "profile" in out:
         print(out.pop("profile"))
     return out
@@ -187,21 +164,7 @@ class _Driver:
             (b"content-length", str(len(body)).encode()),
             (b"accept-encoding", b"gzip, deflate"),  # what httpx and the phone app send
         ]
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/events",
-            "raw_path": b"/events",
-            "query_string": b"",
-            "root_path": "",
-            "headers": headers,
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-            "state": dict(self.state),
-        }
+        return asgi_scope("POST", "/events", headers=headers, state=self.state)
 
     async def report(self, i: int) -> None:
         lon, lat = (float(v) for v in self.points[i % len(self.points)])
@@ -239,7 +202,7 @@ class _Driver:
         await asyncio.gather(*(client(c) for c in range(clients)))
 
     async def run(
-        self, reports: int, clients: int, top: int, store: Any, statements: list[str]
+        self, reports: int, clients: int, top: int, statements: list[str]
     ) -> dict[str, Any]:
         self.state: dict[str, Any] = {}
         inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -274,7 +237,6 @@ class _Driver:
             "clients": clients,
             "wall_ms_per_report": round(1000 * wall / reports, 3),
             "cpu_ms_per_report": round(1000 * cpu / reports, 3),
-            "statements": list(statements),
         }
         if text is not None:
             out["profile"] = text

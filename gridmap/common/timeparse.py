@@ -152,10 +152,6 @@ def parse_day(value: Any, *, field: str) -> dt.date:
         ) from None
 
 
-def _nanos(value: dt.datetime) -> int:
-    return int(getattr(value, "nanosecond", 0))
-
-
 def iso_utc(value: Any) -> str | None:
     """An instant as ISO 8601 in UTC with a ``Z`` (naive values are taken as UTC).
 
@@ -183,7 +179,8 @@ def iso_utc(value: Any) -> str | None:
     """
     if value is None or value is pd.NaT:
         return None
-    if isinstance(value, dt.datetime) and value.tzinfo is dt.UTC and not _nanos(value):
+    utc = isinstance(value, dt.datetime) and value.tzinfo is dt.UTC
+    if utc and not getattr(value, "nanosecond", 0):
         # A UTC instant (event intake answers five per report): no pandas round trip.
         return dt.datetime.isoformat(value)[:-6] + "Z"
     ts = pd.Timestamp(value)
